@@ -1,0 +1,92 @@
+# qprobe build. `make` builds build/qprobe and the capture generator;
+# `make demo` and `make test` are the two commands of the README.
+#
+#   make                 programs in build/
+#   make demo            install deps, build, measure the bundled capture
+#   make test            install deps, build, run every test, plain and under ASan/UBSan
+#   make bench           benchmarks (see bench/README.md)
+#   make SAN=1 BUILD=build/asan    the sanitizer build alone
+
+BUILD ?= build
+SAN ?= 0
+CC ?= gcc
+
+PKGS := libdpdk jansson libmicrohttpd libpcap
+DPDK_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DPDK_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -Werror=implicit-function-declaration \
+	-D_LGPL_SOURCE -DALLOW_EXPERIMENTAL_API -Ilib $(DPDK_CFLAGS)
+LDLIBS += $(DPDK_LIBS) -lurcu-qsbr -lurcu-common -lpthread -lm
+
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRCS := $(wildcard lib/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+QPROBE_SRCS := $(wildcard app/qprobe/*.c)
+QPROBE_OBJS := $(QPROBE_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+INTEG_SRCS := $(wildcard tests/integration/test_*.c)
+INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps demo test test-plain test-asan unit integration bench clean
+
+all: $(BUILD)/qprobe $(BUILD)/qp_gen
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h app/qprobe/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"; $(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libqprobe.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/qprobe: $(QPROBE_OBJS) $(BUILD)/libqprobe.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/integration/test_%.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+# The bundled capture of `make demo`, regenerated only when the generator changes.
+tests/data/demo.pcap: | $(BUILD)/qp_gen
+	$(BUILD)/qp_gen demo $@
+
+demo: deps all
+	$(BUILD)/qprobe --pcap tests/data/demo.pcap --report table
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
+
+integration: all $(INTEG_BINS)
+	@set -e; for t in $(INTEG_BINS); do echo "== $$t"; QP_BUILD=$(BUILD) $$t --jobs 1; done
+
+test-plain: all unit integration
+
+test-asan:
+	$(MAKE) BUILD=build/asan SAN=1 test-plain
+
+test: deps
+	$(MAKE) test-plain
+	$(MAKE) test-asan
+
+bench: deps all
+	bench/run.sh
+
+clean:
+	rm -rf build

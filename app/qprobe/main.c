@@ -1,0 +1,284 @@
+/*
+ * qprobe: the passive QoS probe. This file reads the command line and
+ * chooses the mode: offline on a capture file (--pcap), or live on DPDK
+ * ports (EAL arguments, then `--`, then qprobe's own options, as every DPDK
+ * application takes them).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include "qp_offline.h"
+#include "qp_report.h"
+#include "qprobe.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"qprobe %s - passive QoS measurement probe\n"
+		"\n"
+		"Offline, on a capture file (pcap or pcapng, us or ns):\n"
+		"  qprobe --pcap FILE [options]\n"
+		"Live, on DPDK ports:\n"
+		"  qprobe [EAL options] -- [options]\n"
+		"  e.g. qprobe -l 0,1 --no-huge -m 1024 --no-shconf \\\n"
+		"         --vdev net_pcap0,rx_pcap=f.pcap -- --duration 10 --report table\n"
+		"\n"
+		"Options:\n"
+		"  --pcap FILE           measure this capture file and exit\n"
+		"  --filter EXPR         tcpdump filter: only matching frames are measured\n"
+		"  --interval MS         averaging interval, ms (default 1000, at least 50)\n"
+		"  --idle-timeout S      a flow with no packet for S seconds ends (default 120)\n"
+		"  --active-timeout S    a flow record is exported every S seconds (default 1800, 0 = never)\n"
+		"  --max-flows N         flow table size per worker lcore (default 1048576)\n"
+		"  --report json|table   report format (default json)\n"
+		"  --report-file PATH    write the report there instead of stdout\n"
+		"Live only:\n"
+		"  --http-addr ADDR      bind address of the HTTP endpoint (default 127.0.0.1)\n"
+		"  --http-port PORT      HTTP endpoint port (default 8178, 0 = off)\n"
+		"  --duration S          stop after S seconds (default: run until SIGINT/SIGTERM)\n"
+		"  --mbufs N             packet buffers in the pool (default 16383)\n"
+		"  --rx-desc N           rx descriptors per queue (default 1024)\n"
+		"  --sw-dist             spread flows over workers in software even if ports have RSS\n"
+		"  --help, --version\n"
+		"\n"
+		"Exit codes: 0 ok, 1 usage, 2 input refused, 3 capture damaged (report written\n"
+		"for the readable part), 4 runtime failure.\n",
+		qp_version());
+}
+
+enum {
+	OPT_PCAP = 256,
+	OPT_FILTER,
+	OPT_INTERVAL,
+	OPT_IDLE,
+	OPT_ACTIVE,
+	OPT_MAX_FLOWS,
+	OPT_REPORT,
+	OPT_REPORT_FILE,
+	OPT_HTTP_ADDR,
+	OPT_HTTP_PORT,
+	OPT_DURATION,
+	OPT_MBUFS,
+	OPT_RX_DESC,
+	OPT_SW_DIST,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option longopts[] = {
+	{"pcap", required_argument, NULL, OPT_PCAP},
+	{"filter", required_argument, NULL, OPT_FILTER},
+	{"interval", required_argument, NULL, OPT_INTERVAL},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE},
+	{"active-timeout", required_argument, NULL, OPT_ACTIVE},
+	{"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+	{"report", required_argument, NULL, OPT_REPORT},
+	{"report-file", required_argument, NULL, OPT_REPORT_FILE},
+	{"http-addr", required_argument, NULL, OPT_HTTP_ADDR},
+	{"http-port", required_argument, NULL, OPT_HTTP_PORT},
+	{"duration", required_argument, NULL, OPT_DURATION},
+	{"mbufs", required_argument, NULL, OPT_MBUFS},
+	{"rx-desc", required_argument, NULL, OPT_RX_DESC},
+	{"sw-dist", no_argument, NULL, OPT_SW_DIST},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+/* A number within [lo, hi], or a one-line complaint naming the option. */
+static int num_opt(const char *name, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
+		fprintf(stderr, "qprobe: --%s '%s': expected a number from %g to %g\n", name, s, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
+{
+	double v;
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_PCAP: o->pcap = optarg; break;
+		case OPT_FILTER: o->filter = optarg; break;
+		case OPT_INTERVAL:
+			if (num_opt("interval", optarg, 50, 86400000, &v))
+				return -1;
+			o->interval_ns = (uint64_t)(v * 1e6);
+			break;
+		case OPT_IDLE:
+			if (num_opt("idle-timeout", optarg, 0.001, 86400, &v))
+				return -1;
+			o->idle_ns = (uint64_t)(v * 1e9);
+			break;
+		case OPT_ACTIVE:
+			if (num_opt("active-timeout", optarg, 0, 86400 * 7, &v))
+				return -1;
+			o->active_ns = (uint64_t)(v * 1e9);
+			break;
+		case OPT_MAX_FLOWS:
+			if (num_opt("max-flows", optarg, 1, 1 << 26, &v))
+				return -1;
+			if (v != floor(v)) {
+				fprintf(stderr, "qprobe: --max-flows '%s': expected a whole number\n",
+					optarg);
+				return -1;
+			}
+			o->max_flows = (uint32_t)v;
+			break;
+		case OPT_REPORT:
+			if (strcmp(optarg, "json") && strcmp(optarg, "table")) {
+				fprintf(stderr, "qprobe: --report '%s': expected json or table\n", optarg);
+				return -1;
+			}
+			o->report_format = optarg;
+			o->report_requested = 1;
+			break;
+		case OPT_REPORT_FILE:
+			o->report_file = optarg;
+			o->report_requested = 1;
+			break;
+		case OPT_HTTP_ADDR: o->http_addr = optarg; break;
+		case OPT_HTTP_PORT:
+			if (num_opt("http-port", optarg, 0, 65535, &v))
+				return -1;
+			o->http_port = (int)v;
+			break;
+		case OPT_DURATION:
+			if (num_opt("duration", optarg, 0.001, 86400 * 365, &v))
+				return -1;
+			o->duration_s = v;
+			break;
+		case OPT_MBUFS:
+			if (num_opt("mbufs", optarg, 1023, 16777215, &v))
+				return -1;
+			o->mbufs = (uint32_t)v;
+			break;
+		case OPT_RX_DESC:
+			if (num_opt("rx-desc", optarg, 64, 32768, &v))
+				return -1;
+			o->rx_desc = (uint32_t)v;
+			break;
+		case OPT_SW_DIST: o->force_sw_dist = 1; break;
+		case OPT_HELP: usage(stdout); exit(QP_EXIT_OK);
+		case OPT_VERSION: printf("qprobe %s\n", qp_version()); exit(QP_EXIT_OK);
+		case ':':
+			fprintf(stderr, "qprobe: option '%s' needs a value (see --help)\n", argv[optind - 1]);
+			return -1;
+		default:
+			fprintf(stderr, "qprobe: unknown option '%s' (see --help)\n", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "qprobe: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* A minimal EAL for the offline filter: no hugepages, no devices, one lcore. */
+static int offline_eal(const char *prog)
+{
+	char lcore[32];
+	cpu_set_t set;
+	int cpu = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set); cpu++)
+			;
+	snprintf(lcore, sizeof(lcore), "0@%d", cpu);
+	char *eal[] = {(char *)prog, "--no-huge", "-m", "64", "--no-shconf", "--no-pci",
+		       "--log-level=error", "--no-telemetry", "--lcores", lcore, NULL};
+	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0) {
+		fprintf(stderr, "qprobe: cannot start DPDK's EAL for the filter: %s\n",
+			rte_strerror(rte_errno));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct qprobe_opts o = {
+		.interval_ns = 1000000000ULL,
+		.idle_ns = 120000000000ULL,
+		.active_ns = 1800000000000ULL,
+		.max_flows = 1u << 20,
+		.report_format = "json",
+		.http_addr = "127.0.0.1",
+		.http_port = 8178,
+		.mbufs = 16383,
+		.rx_desc = 1024,
+	};
+	int sep = 0;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			sep = i;
+			break;
+		}
+
+	if (!sep) {
+		/* no EAL part: offline (or help/version) */
+		if (parse_opts(argc, argv, &o) != 0)
+			return QP_EXIT_USAGE;
+		if (!o.pcap) {
+			fprintf(stderr, "qprobe: nothing to measure: give --pcap FILE, or EAL options "
+					"then -- for live ports (see --help)\n");
+			return QP_EXIT_USAGE;
+		}
+		if (o.filter && o.filter[0] && offline_eal(argv[0]) != 0)
+			return QP_EXIT_RUNTIME;
+		struct qp_offline_opts off = {
+			.path = o.pcap,
+			.filter = o.filter,
+			.interval_ns = o.interval_ns,
+			.idle_ns = o.idle_ns,
+			.active_ns = o.active_ns,
+			.max_flows = o.max_flows,
+			.report_format = o.report_format,
+			.report_file = o.report_file,
+		};
+		int rc = qp_offline_run(&off);
+		if (o.filter && o.filter[0])
+			rte_eal_cleanup();
+		return rc;
+	}
+
+	/* live: qprobe's own options come after "--" */
+	char **qargv = argv + sep;
+	int qargc = argc - sep;
+	qargv[0] = argv[0];
+	if (parse_opts(qargc, qargv, &o) != 0)
+		return QP_EXIT_USAGE;
+	if (o.pcap) {
+		fprintf(stderr, "qprobe: --pcap is offline mode and takes no EAL options; for a "
+				"capture replayed as a port use --vdev net_pcap0,rx_pcap=FILE\n");
+		return QP_EXIT_USAGE;
+	}
+	argv[sep] = NULL;
+	if (rte_eal_init(sep, argv) < 0) {
+		fprintf(stderr, "qprobe: EAL options refused: %s (see the DPDK EAL parameters)\n",
+			rte_strerror(rte_errno));
+		return QP_EXIT_USAGE;
+	}
+	int rc = qprobe_live(&o);
+	rte_eal_cleanup();
+	return rc;
+}

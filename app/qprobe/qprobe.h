@@ -1,0 +1,32 @@
+/*
+ * qprobe daemon: options shared by main.c (command line) and live.c (the
+ * DPDK run). Everything here is set once on the main thread before any lcore
+ * starts and is read-only afterwards.
+ */
+#ifndef QPROBE_H
+#define QPROBE_H
+
+#include <stdint.h>
+
+struct qprobe_opts {
+	const char *pcap;          /* offline capture, NULL for live */
+	const char *filter;        /* NULL: none */
+	uint64_t interval_ns;
+	uint64_t idle_ns;
+	uint64_t active_ns;
+	uint32_t max_flows;        /* per worker lcore */
+	const char *report_format; /* "json" or "table" */
+	const char *report_file;   /* NULL: stdout */
+	int report_requested;      /* live: write a report at exit */
+	const char *http_addr;     /* bind address of the HTTP endpoint */
+	int http_port;             /* 0: no HTTP endpoint */
+	double duration_s;         /* live: stop after this long, 0 = until a signal */
+	uint32_t mbufs;            /* live: mbufs in the pool */
+	uint32_t rx_desc;          /* live: rx descriptors per queue */
+	int force_sw_dist;         /* live: software distribution even with RSS */
+};
+
+/** Run on DPDK ports; EAL is initialised. @return a QP_EXIT_* code. */
+int qprobe_live(const struct qprobe_opts *o);
+
+#endif

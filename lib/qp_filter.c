@@ -1,0 +1,107 @@
+/*
+ * qp_filter: see qp_filter.h. The converted program takes an rte_mbuf; the
+ * worker hands it a one-segment mbuf header on the stack that points at the
+ * captured bytes, so the same program serves DPDK ports and capture files.
+ * Its packet length is the captured length: a load past the captured bytes
+ * fails the match, as in libpcap.
+ */
+#include "qp_filter.h"
+
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_bpf.h>
+#include <rte_errno.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+struct qp_filter {
+	struct rte_bpf *bpf;
+	uint64_t (*jit)(void *);
+	char expr[];
+};
+
+struct qp_filter *qp_filter_compile(const char *expr, int linktype, char *err, size_t errlen)
+{
+	struct bpf_program prog;
+	pcap_t *dead = pcap_open_dead(linktype, 262144);
+	if (!dead) {
+		snprintf(err, errlen, "cannot open a libpcap handle for link type %d", linktype);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (pcap_compile(dead, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+		snprintf(err, errlen, "bad filter '%s': %s (tcpdump/pcap-filter(7) syntax expected)",
+			 expr, pcap_geterr(dead));
+		pcap_close(dead);
+		errno = EINVAL;
+		return NULL;
+	}
+	pcap_close(dead);
+	struct rte_bpf_prm *prm = rte_bpf_convert(&prog);
+	pcap_freecode(&prog);
+	if (!prm) {
+		snprintf(err, errlen, "filter '%s': conversion to eBPF failed (%s)", expr,
+			 strerror(rte_errno));
+		errno = EINVAL;
+		return NULL;
+	}
+	struct rte_bpf *bpf = rte_bpf_load(prm);
+	rte_free(prm);
+	if (!bpf) {
+		snprintf(err, errlen, "filter '%s': eBPF load failed (%s)", expr, strerror(rte_errno));
+		errno = EINVAL;
+		return NULL;
+	}
+	size_t n = strlen(expr);
+	struct qp_filter *f = malloc(sizeof(*f) + n + 1);
+	if (!f) {
+		rte_bpf_destroy(bpf);
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	f->bpf = bpf;
+	struct rte_bpf_jit jit;
+	f->jit = (rte_bpf_get_jit(bpf, &jit) == 0) ? jit.func : NULL;
+	memcpy(f->expr, expr, n + 1);
+	return f;
+}
+
+void qp_filter_free(struct qp_filter *f)
+{
+	if (!f)
+		return;
+	rte_bpf_destroy(f->bpf);
+	free(f);
+}
+
+int qp_filter_match(const struct qp_filter *f, const uint8_t *data, uint32_t caplen)
+{
+	struct rte_mbuf m;
+	memset(&m, 0, sizeof(m));
+	m.buf_addr = (void *)(uintptr_t)data;
+	m.data_off = 0;
+	m.nb_segs = 1;
+	/* an mbuf segment holds at most 64 KiB; a longer frame is matched on
+	 * its first 64 KiB, which is where every header lives */
+	uint16_t len = caplen > UINT16_MAX ? UINT16_MAX : (uint16_t)caplen;
+	m.data_len = len;
+	m.pkt_len = len;
+	m.buf_len = len;
+	uint64_t rc = f->jit ? f->jit(&m) : rte_bpf_exec(f->bpf, &m);
+	return rc != 0;
+}
+
+int qp_filter_is_jit(const struct qp_filter *f)
+{
+	return f->jit != NULL;
+}
+
+const char *qp_filter_expr(const struct qp_filter *f)
+{
+	return f->expr;
+}

@@ -1,0 +1,42 @@
+/*
+ * qp_filter: a measurement's packet filter in tcpdump (libpcap) syntax.
+ *
+ * The expression is compiled by libpcap for the frames' link type, converted
+ * to eBPF by DPDK (rte_bpf_convert) and run natively by the rte_bpf JIT where
+ * the build has one, by the rte_bpf interpreter otherwise. Compilation runs on
+ * the management core; matching runs on the workers and is reentrant (a
+ * compiled filter is read-only and may be shared by every lcore).
+ */
+#ifndef QP_FILTER_H
+#define QP_FILTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct qp_filter;
+
+/**
+ * Compile a filter.
+ *
+ * @param expr     tcpdump expression; "" matches every frame
+ * @param linktype QP_LINK_* (DLT) of the frames it will see
+ * @param err      receives a one-line message on failure
+ * @param errlen   size of err
+ * @return the filter, or NULL with errno EINVAL (bad expression; err says
+ *         why) or ENOMEM.
+ */
+struct qp_filter *qp_filter_compile(const char *expr, int linktype, char *err, size_t errlen);
+
+/** Free a filter (NULL accepted). Only once no worker can still run it. */
+void qp_filter_free(struct qp_filter *f);
+
+/** 1 when the frame matches, 0 when not. */
+int qp_filter_match(const struct qp_filter *f, const uint8_t *data, uint32_t caplen);
+
+/** 1 when the filter runs JIT-compiled, 0 when interpreted. */
+int qp_filter_is_jit(const struct qp_filter *f);
+
+/** The expression as given. */
+const char *qp_filter_expr(const struct qp_filter *f);
+
+#endif

@@ -1,0 +1,260 @@
+/*
+ * qp_flow_table: see qp_flow_table.h. Chained hash with a power-of-two
+ * bucket array, entries from a pool sized at creation. The free pool is an
+ * rte_ring (initialised in plain memory, no EAL needed): the worker dequeues
+ * single-consumer, and the call_rcu thread enqueues entries whose grace
+ * period has ended.
+ */
+#include "qp_flow_table.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <rte_ring.h>
+
+#define MAX_FLOWS (1u << 26)
+#define EVICT_SAMPLE 8     /* non-empty buckets compared when evicting */
+#define EVICT_MAX_VISIT 64 /* buckets visited at most for one eviction */
+
+/*
+ * Thread-safety: everything but `buckets` chains and `active`/`stats` is
+ * fixed after creation. Chains and counters are written by the owning worker
+ * only; readers see chains through rcu_dereference and counters as plain
+ * loads. The free ring is MP-enqueue (call_rcu thread) / SC-dequeue (owner).
+ */
+struct qp_flow_table {
+	struct qp_flow_table_hdr hdr; /* must stay first: see qp_flow_table_hdr() */
+	uint32_t max_flows;
+	uint32_t pool_size;
+	uint32_t active;
+	uint32_t expire_cursor;
+	uint32_t evict_cursor;
+	int shared;
+	struct qp_flow *pool;
+	struct rte_ring *free;
+	struct qp_flow_table_stats stats;
+};
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
+{
+	if (max_flows < 1 || max_flows > MAX_FLOWS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct qp_flow_table *t = calloc(1, sizeof(*t));
+	if (!t)
+		goto nomem;
+	t->max_flows = max_flows;
+	t->shared = shared;
+	/* entries waiting out a grace period still occupy the pool: a reserve
+	 * keeps evictions and expiries from starving new flows meanwhile */
+	uint32_t reserve = shared ? (max_flows / 8 > 64 ? max_flows / 8 : 64) : 0;
+	t->pool_size = max_flows + reserve;
+	t->hdr.mask = pow2_at_least(max_flows) - 1;
+	t->hdr.buckets = calloc((size_t)t->hdr.mask + 1, sizeof(*t->hdr.buckets));
+	t->pool = aligned_alloc(64, (size_t)t->pool_size * sizeof(struct qp_flow));
+	uint32_t ring_count = pow2_at_least(t->pool_size + 1);
+	ssize_t rsz = rte_ring_get_memsize(ring_count);
+	if (!t->hdr.buckets || !t->pool || rsz < 0)
+		goto nomem_t;
+	t->free = aligned_alloc(64, ((size_t)rsz + 63) & ~(size_t)63);
+	if (!t->free || rte_ring_init(t->free, "qp_flow_free", ring_count, RING_F_SC_DEQ) != 0)
+		goto nomem_t;
+	/* entries are not touched here: their pages are faulted in as flows
+	 * arrive, and insert sets each entry's owner */
+	for (uint32_t i = 0; i < t->pool_size; i++)
+		rte_ring_sp_enqueue(t->free, &t->pool[i]);
+	return t;
+nomem_t:
+	free(t->free);
+	free(t->pool);
+	free(t->hdr.buckets);
+	free(t);
+nomem:
+	errno = ENOMEM;
+	return NULL;
+}
+
+void qp_flow_table_destroy(struct qp_flow_table *t)
+{
+	if (!t)
+		return;
+	if (t->shared)
+		rcu_barrier(); /* every pending call_rcu has enqueued into t->free */
+	free(t->free);
+	free(t->pool);
+	free(t->hdr.buckets);
+	free(t);
+}
+
+static void free_cb(struct rcu_head *h)
+{
+	struct qp_flow *f = caa_container_of(h, struct qp_flow, rcu);
+	rte_ring_mp_enqueue(f->owner->free, f);
+}
+
+static void release(struct qp_flow_table *t, struct qp_flow *f)
+{
+	t->active--;
+	if (t->shared)
+		call_rcu(&f->rcu, free_cb);
+	else
+		rte_ring_mp_enqueue(t->free, f);
+}
+
+/* Unlink *pp (which points at f) and hand f to the export callback. */
+static void unlink_flow(struct qp_flow_table *t, struct qp_flow **pp, struct qp_flow *f,
+			enum qp_flow_end why, qp_flow_export_fn *fn, void *arg)
+{
+	/* readers already on f keep following f->next, which stays valid
+	 * until the grace period ends; new readers skip f */
+	rcu_assign_pointer(*pp, f->next);
+	if (fn && f->pkts[0] + f->pkts[1] > 0)
+		fn(f, why, arg);
+	release(t, f);
+}
+
+static void evict_one(struct qp_flow_table *t, qp_flow_export_fn *fn, void *arg)
+{
+	struct qp_flow **best_pp = NULL;
+	struct qp_flow *best = NULL;
+	int seen = 0;
+	for (int v = 0; v < EVICT_MAX_VISIT && seen < EVICT_SAMPLE; v++) {
+		struct qp_flow **pp = &t->hdr.buckets[t->evict_cursor++ & t->hdr.mask];
+		if (!*pp)
+			continue;
+		seen++;
+		for (struct qp_flow *f = *pp; f; pp = &f->next, f = *pp)
+			if (!best || f->last_ns < best->last_ns) {
+				best = f;
+				best_pp = pp;
+			}
+	}
+	if (!best)
+		return;
+	t->stats.evicted++;
+	unlink_flow(t, best_pp, best, QP_FLOW_END_EVICTED, fn, arg);
+}
+
+struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pkt *pk,
+				     qp_flow_export_fn *fn, void *arg)
+{
+	if (t->active >= t->max_flows)
+		evict_one(t, fn, arg);
+	void *obj;
+	if (t->active >= t->max_flows || rte_ring_sc_dequeue(t->free, &obj) != 0) {
+		t->stats.table_full++;
+		return NULL;
+	}
+	struct qp_flow *f = obj;
+	memset(f, 0, sizeof(*f));
+	f->owner = t;
+	f->key = pk->key;
+	f->hash = pk->hash;
+	f->init_swapped = pk->swapped;
+	f->hs_rtt_ns = -1;
+	f->hs_ack_rtt_ns = -1;
+	f->size_min = UINT32_MAX;
+	f->vlan = pk->vlan;
+	f->encap = pk->encap;
+	struct qp_flow **head = &t->hdr.buckets[pk->hash & t->hdr.mask];
+	f->next = *head;
+	/* the entry's fields must be visible before the pointer to it */
+	rcu_assign_pointer(*head, f);
+	t->active++;
+	t->stats.created++;
+	return f;
+}
+
+static void reset_counters(struct qp_flow *f)
+{
+	f->first_ns = 0;
+	f->pkts[0] = f->pkts[1] = 0;
+	f->bytes[0] = f->bytes[1] = 0;
+	f->size_min = UINT32_MAX;
+	f->size_max = 0;
+	f->hs_rtt_ns = -1;
+	f->hs_ack_rtt_ns = -1;
+}
+
+uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t idle_ns,
+			      uint64_t active_ns, uint32_t max_buckets, qp_flow_export_fn *fn,
+			      void *arg)
+{
+	uint32_t n = 0;
+	if (max_buckets > t->hdr.mask + 1)
+		max_buckets = t->hdr.mask + 1;
+	for (uint32_t b = 0; b < max_buckets; b++) {
+		struct qp_flow **pp = &t->hdr.buckets[t->expire_cursor++ & t->hdr.mask];
+		struct qp_flow *f;
+		while ((f = *pp) != NULL) {
+			if (now_ns > f->last_ns && now_ns - f->last_ns >= idle_ns) {
+				t->stats.expired_idle++;
+				n++;
+				unlink_flow(t, pp, f, QP_FLOW_END_IDLE, fn, arg);
+				continue;
+			}
+			if (active_ns && f->first_ns && now_ns > f->first_ns &&
+			    now_ns - f->first_ns >= active_ns) {
+				t->stats.expired_active++;
+				n++;
+				if (fn)
+					fn(f, QP_FLOW_END_ACTIVE, arg);
+				reset_counters(f);
+			}
+			pp = &f->next;
+		}
+	}
+	return n;
+}
+
+void qp_flow_table_flush(struct qp_flow_table *t, qp_flow_export_fn *fn, void *arg)
+{
+	for (uint32_t b = 0; b <= t->hdr.mask; b++) {
+		struct qp_flow *f;
+		while ((f = t->hdr.buckets[b]) != NULL)
+			unlink_flow(t, &t->hdr.buckets[b], f, QP_FLOW_END_FLUSH, fn, arg);
+	}
+}
+
+void qp_flow_table_foreach(const struct qp_flow_table *t,
+			   void (*fn)(const struct qp_flow *f, void *arg), void *arg)
+{
+	for (uint32_t b = 0; b <= t->hdr.mask; b++)
+		for (struct qp_flow *f = rcu_dereference(t->hdr.buckets[b]); f;
+		     f = rcu_dereference(f->next))
+			if (CMM_LOAD_SHARED(f->pkts[0]) + CMM_LOAD_SHARED(f->pkts[1]) > 0)
+				fn(f, arg);
+}
+
+uint32_t qp_flow_table_count(const struct qp_flow_table *t)
+{
+	return CMM_LOAD_SHARED(t->active);
+}
+
+uint32_t qp_flow_table_capacity(const struct qp_flow_table *t)
+{
+	return t->max_flows;
+}
+
+uint32_t qp_flow_table_buckets(const struct qp_flow_table *t)
+{
+	return t->hdr.mask + 1;
+}
+
+void qp_flow_table_stats(const struct qp_flow_table *t, struct qp_flow_table_stats *out)
+{
+	out->created = CMM_LOAD_SHARED(t->stats.created);
+	out->expired_idle = CMM_LOAD_SHARED(t->stats.expired_idle);
+	out->expired_active = CMM_LOAD_SHARED(t->stats.expired_active);
+	out->evicted = CMM_LOAD_SHARED(t->stats.evicted);
+	out->table_full = CMM_LOAD_SHARED(t->stats.table_full);
+}

@@ -1,0 +1,191 @@
+/*
+ * qp_flow_table: the per-lcore flow table.
+ *
+ * Each worker lcore owns one table and is its only writer: it looks flows up,
+ * inserts them, expires them on idle and active timeouts and evicts the
+ * longest-idle one when the table is full. The management core (and the HTTP
+ * thread) walk the table to list flows, as RCU readers (liburcu QSBR): chains
+ * are published with rcu_assign_pointer, and an unlinked entry goes back to
+ * the table's free pool only after a grace period (call_rcu), so a reader
+ * never sees an entry reused under it. All memory (entries, buckets, free
+ * pool) is allocated at creation; the data path never allocates.
+ *
+ * Who may call what: qp_flow_table_create/destroy from the management core;
+ * lookup/insert/expire/flush from the owning worker only; foreach/count from
+ * any registered RCU reader inside rcu_read_lock().
+ */
+#ifndef QP_FLOW_TABLE_H
+#define QP_FLOW_TABLE_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include <urcu-qsbr.h>
+
+#include "qp_parse_dp.h"
+
+/* TCP handshake progress bits of qp_flow.tcp_state */
+#define QP_TCP_ST_SYN 0x01    /* a SYN from the initiator was seen */
+#define QP_TCP_ST_SYNACK 0x02 /* the SYN/ACK answering it was seen */
+#define QP_TCP_ST_ACK 0x04    /* the ACK completing the handshake was seen */
+
+/*
+ * One flow, as kept by its worker. The layout is public because the worker's
+ * inline per-packet update writes it directly; the first cache line holds
+ * everything an ordinary packet touches.
+ *
+ * Thread-safety: written only by the owning worker. RCU readers may read any
+ * field at any time and may see a flow between two updates (each aligned
+ * 64-bit field is read whole); they must not write. `next` is the RCU-
+ * protected chain link: read it with rcu_dereference().
+ */
+struct qp_flow {
+	struct qp_flow *next;
+	uint32_t hash;
+	uint8_t init_swapped; /* 1: the initiator (src, "fwd") is key endpoint 1 */
+	uint8_t tcp_state;    /* QP_TCP_ST_* */
+	uint16_t reserved;
+	struct qp_flow_key key;
+	uint64_t first_ns; /* 0 until the first packet (and after an active-timeout export) */
+	uint64_t last_ns;
+	uint64_t pkts[2]; /* [0] fwd, [1] rev */
+	uint64_t bytes[2];
+	uint32_t size_min;
+	uint32_t size_max;
+	/* second cache line: TCP handshake timing */
+	uint64_t syn_ns;    /* time of the latest SYN before the SYN/ACK */
+	uint64_t synack_ns; /* time of the first SYN/ACK answering it */
+	int64_t hs_rtt_ns;  /* SYN -> SYN/ACK, -1 until measured */
+	int64_t hs_ack_rtt_ns; /* SYN/ACK -> ACK, -1 until measured */
+	uint32_t syn_seq;
+	uint32_t synack_seq;
+	uint16_t vlan;
+	uint8_t encap;
+	uint8_t reserved2[5];
+	struct rcu_head rcu;
+	struct qp_flow_table *owner;
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(struct qp_flow) <= 192, "a flow must stay within three cache lines");
+
+/* Why a flow left the table (argument of the expiry callback). */
+enum qp_flow_end {
+	QP_FLOW_END_IDLE,    /* no packet for the idle timeout */
+	QP_FLOW_END_ACTIVE,  /* active timeout: record exported, flow continues */
+	QP_FLOW_END_EVICTED, /* removed to make room for a new flow */
+	QP_FLOW_END_FLUSH,   /* end of capture or shutdown */
+};
+
+/** Called by the owning worker for every flow record that is exported. */
+typedef void qp_flow_export_fn(const struct qp_flow *f, enum qp_flow_end why, void *arg);
+
+/*
+ * Table counters. Thread-safety: written by the owning worker only, read by
+ * the management core without synchronisation (whole 64-bit loads).
+ */
+struct qp_flow_table_stats {
+	uint64_t created;
+	uint64_t expired_idle;
+	uint64_t expired_active;
+	uint64_t evicted;
+	uint64_t table_full; /* packets whose new flow could not be stored */
+};
+
+struct qp_flow_table;
+
+/**
+ * Create a table for at most max_flows flows.
+ *
+ * @param max_flows  1 .. 2^26
+ * @param shared     1 when RCU readers on other threads walk the table: entries
+ *                   are then freed through call_rcu. 0 for a single-threaded
+ *                   user (offline mode): entries are reused at once.
+ * @return the table, or NULL with errno EINVAL (bad size) or ENOMEM.
+ */
+struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared);
+
+/**
+ * Destroy a table (NULL is accepted). Waits for pending RCU frees, so the
+ * calling thread must not be an online QSBR reader.
+ */
+void qp_flow_table_destroy(struct qp_flow_table *t);
+
+/** Bucket array and mask, exposed for the inline lookup. */
+struct qp_flow_table_hdr {
+	struct qp_flow **buckets;
+	uint32_t mask;
+};
+
+static inline const struct qp_flow_table_hdr *qp_flow_table_hdr(const struct qp_flow_table *t)
+{
+	return (const struct qp_flow_table_hdr *)t;
+}
+
+static inline int qp_flow_key_eq(const struct qp_flow_key *a, const struct qp_flow_key *b)
+{
+	uint64_t x[5], y[5];
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+/** Prefetch the bucket a hash falls in (owner, before a burst is processed). */
+static inline void qp_flow_table_prefetch(const struct qp_flow_table *t, uint32_t hash)
+{
+	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
+	__builtin_prefetch(&h->buckets[hash & h->mask]);
+}
+
+/** Find a flow; NULL when absent. Owner, or a reader inside rcu_read_lock(). */
+static inline struct qp_flow *qp_flow_table_lookup(const struct qp_flow_table *t,
+						   const struct qp_flow_key *key, uint32_t hash)
+{
+	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
+	struct qp_flow *f = rcu_dereference(h->buckets[hash & h->mask]);
+	for (; f; f = rcu_dereference(f->next))
+		if (f->hash == hash && qp_flow_key_eq(&f->key, key))
+			return f;
+	return NULL;
+}
+
+/**
+ * Insert a new flow for a packet whose key is not in the table (owner only).
+ * When the table holds max_flows flows, the longest-idle of a bounded sample
+ * is exported with QP_FLOW_END_EVICTED first.
+ *
+ * @return the zeroed flow with key, hash and init_swapped set, or NULL when no
+ *         entry is free (counted in table_full).
+ */
+struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pkt *pk,
+				     qp_flow_export_fn *fn, void *arg);
+
+/**
+ * Expire flows idle for idle_ns or active for active_ns (0 = no active
+ * timeout), visiting at most max_buckets buckets from where the last call
+ * stopped (owner only). Time is the caller's clock (packet time offline).
+ *
+ * @return the number of records exported.
+ */
+uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t idle_ns,
+			      uint64_t active_ns, uint32_t max_buckets, qp_flow_export_fn *fn,
+			      void *arg);
+
+/** Export and remove every flow (owner only, or after the owner stopped). */
+void qp_flow_table_flush(struct qp_flow_table *t, qp_flow_export_fn *fn, void *arg);
+
+/** Call fn for every flow with packets; caller holds rcu_read_lock() or is the owner. */
+void qp_flow_table_foreach(const struct qp_flow_table *t,
+			   void (*fn)(const struct qp_flow *f, void *arg), void *arg);
+
+/** Flows currently in the table. */
+uint32_t qp_flow_table_count(const struct qp_flow_table *t);
+
+/** Capacity given at creation. */
+uint32_t qp_flow_table_capacity(const struct qp_flow_table *t);
+
+/** Counters (a snapshot copy). */
+void qp_flow_table_stats(const struct qp_flow_table *t, struct qp_flow_table_stats *out);
+
+/** Bucket count; the expiry walk visits this many buckets for a full pass. */
+uint32_t qp_flow_table_buckets(const struct qp_flow_table *t);
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * qp_http: see qp_http.h. Requests are answered in full on MHD's thread;
+ * bodies are built by the application callbacks and freed by MHD.
+ */
+#include "qp_http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if MHD_VERSION < 0x00097002
+typedef int mhd_result;
+#else
+typedef enum MHD_Result mhd_result;
+#endif
+
+struct qp_http {
+	struct MHD_Daemon *d;
+	struct qp_http_ops ops;
+};
+
+static mhd_result send_body(struct MHD_Connection *c, unsigned int status, char *body,
+			    const char *type)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	mhd_result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static mhd_result send_json(struct MHD_Connection *c, unsigned int status, json_t *j)
+{
+	if (!j)
+		return MHD_NO;
+	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
+	json_decref(j);
+	if (!s)
+		return MHD_NO;
+	size_t n = strlen(s);
+	char *body = realloc(s, n + 2);
+	if (!body) {
+		free(s);
+		return MHD_NO;
+	}
+	body[n] = '\n';
+	body[n + 1] = 0;
+	return send_body(c, status, body, "application/json");
+}
+
+static mhd_result send_error(struct MHD_Connection *c, unsigned int status, const char *msg)
+{
+	return send_json(c, status, json_pack("{s:s,s:i}", "error", msg, "status", (int)status));
+}
+
+/* A whole number parameter in [1, max], default def when absent. */
+static int uint_param(struct MHD_Connection *c, const char *name, unsigned int def,
+		      unsigned int max, unsigned int *out, char *err, size_t errlen)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || v[0] == '-' || n < 1 || n > max) {
+		snprintf(err, errlen, "%s '%.40s': expected a whole number from 1 to %u", name, v, max);
+		return -1;
+	}
+	*out = (unsigned int)n;
+	return 0;
+}
+
+static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
+			  const char *method, const char *version, const char *upload,
+			  size_t *upload_size, void **con_cls)
+{
+	(void)version;
+	(void)upload;
+	struct qp_http *h = cls;
+	/* MHD calls once with the headers, again with the body: answer on the
+	 * second call and refuse any body */
+	if (*con_cls == NULL) {
+		*con_cls = h;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+				  "only GET is served here; measurements are controlled over QMCP");
+	char err[160];
+	if (strcmp(url, "/api/v1/stats") == 0)
+		return send_json(c, MHD_HTTP_OK, h->ops.stats(h->ops.arg));
+	if (strcmp(url, "/api/v1/flows") == 0) {
+		unsigned int top;
+		if (uint_param(c, "top", 100, QP_HTTP_TOP_MAX, &top, err, sizeof(err)))
+			return send_error(c, MHD_HTTP_BAD_REQUEST, err);
+		const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sort");
+		enum qp_flow_sort sort = QP_SORT_BYTES;
+		if (s && strcmp(s, "packets") == 0) {
+			sort = QP_SORT_PACKETS;
+		} else if (s && strcmp(s, "bytes") != 0) {
+			snprintf(err, sizeof(err), "sort '%.40s': expected bytes or packets", s);
+			return send_error(c, MHD_HTTP_BAD_REQUEST, err);
+		}
+		return send_json(c, MHD_HTTP_OK, h->ops.flows(h->ops.arg, top, sort));
+	}
+	if (strcmp(url, "/api/v1/intervals") == 0) {
+		unsigned int last;
+		if (uint_param(c, "last", 60, QP_HTTP_LAST_MAX, &last, err, sizeof(err)))
+			return send_error(c, MHD_HTTP_BAD_REQUEST, err);
+		return send_json(c, MHD_HTTP_OK, h->ops.intervals(h->ops.arg, last));
+	}
+	if (strcmp(url, "/metrics") == 0) {
+		char *m = h->ops.metrics(h->ops.arg);
+		if (!m)
+			return MHD_NO;
+		return send_body(c, MHD_HTTP_OK, m, "text/plain; version=0.0.4");
+	}
+	snprintf(err, sizeof(err),
+		 "no such path '%.60s'; served: /api/v1/stats, /api/v1/flows, /api/v1/intervals, "
+		 "/metrics",
+		 url);
+	return send_error(c, MHD_HTTP_NOT_FOUND, err);
+}
+
+struct qp_http *qp_http_start(const char *addr, int port, const struct qp_http_ops *ops)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+	} else if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct qp_http *h = calloc(1, sizeof(*h));
+	if (!h) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	h->ops = *ops;
+	h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR,
+				(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 64U,
+				MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
+	if (!h->d) {
+		int e = errno ? errno : EADDRINUSE;
+		free(h);
+		errno = e;
+		return NULL;
+	}
+	return h;
+}
+
+void qp_http_stop(struct qp_http *h)
+{
+	if (!h)
+		return;
+	MHD_stop_daemon(h->d);
+	free(h);
+}

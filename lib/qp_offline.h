@@ -1,0 +1,45 @@
+/*
+ * qp_offline: measure a capture file (pcap or pcapng, micro- or nanosecond).
+ *
+ * Reads the file with libpcap at nanosecond precision (a nanosecond capture
+ * keeps its nanoseconds; a microsecond one is exact in ns too), feeds the
+ * frames through the same worker path as live traffic, with the file's own
+ * timestamps as the clock, and writes the report when the file ends. Runs on
+ * one thread; nothing else touches its worker.
+ */
+#ifndef QP_OFFLINE_H
+#define QP_OFFLINE_H
+
+#include <stdint.h>
+
+/* Exit codes shared by the offline and live modes of qprobe. */
+#define QP_EXIT_OK 0
+#define QP_EXIT_USAGE 1   /* bad command line */
+#define QP_EXIT_INPUT 2   /* input refused: missing, unreadable, not a capture, bad link type, bad filter */
+#define QP_EXIT_DAMAGED 3 /* capture damaged part way: report written for the readable part */
+#define QP_EXIT_RUNTIME 4 /* out of memory, cannot write the report, port failure */
+
+struct qp_offline_opts {
+	const char *path;
+	const char *filter;      /* NULL or "": none */
+	uint64_t interval_ns;
+	uint64_t idle_ns;
+	uint64_t active_ns;      /* 0: none */
+	uint32_t max_flows;
+	const char *report_format; /* "json" or "table" */
+	const char *report_file;   /* NULL: stdout */
+};
+
+/**
+ * Open the capture and check it can be measured (readable, known link
+ * type, filter compiles) without reading any packet, then measure it.
+ * Every refusal prints one line on stderr.
+ *
+ * The filter needs DPDK's EAL to be initialised (rte_bpf allocates with
+ * rte_malloc); the caller does that when opts->filter is set.
+ *
+ * @return a QP_EXIT_* code
+ */
+int qp_offline_run(const struct qp_offline_opts *opts);
+
+#endif

@@ -1,0 +1,375 @@
+/*
+ * qp_report: see qp_report.h. Flows are written in the order they began
+ * (first packet time, then key), so two runs over one file give one report.
+ */
+#include "qp_report.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef QP_VERSION
+#define QP_VERSION "0.1.0"
+#endif
+
+const char *qp_version(void)
+{
+	return QP_VERSION;
+}
+
+struct qp_report {
+	struct qp_flow_rec *flows;
+	size_t nflows, capflows;
+	struct qp_interval_rec *ivs;
+	size_t nivs, capivs;
+	char *kind, *path, *linktype, *precision, *filter;
+	struct qp_capture_totals totals;
+};
+
+struct qp_report *qp_report_create(void)
+{
+	struct qp_report *r = calloc(1, sizeof(*r));
+	if (!r)
+		errno = ENOMEM;
+	return r;
+}
+
+void qp_report_destroy(struct qp_report *r)
+{
+	if (!r)
+		return;
+	free(r->flows);
+	free(r->ivs);
+	free(r->kind);
+	free(r->path);
+	free(r->linktype);
+	free(r->precision);
+	free(r->filter);
+	free(r);
+}
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 256;
+	void *p = realloc(*arr, nc * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = nc;
+	return 0;
+}
+
+int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr)
+{
+	if (grow((void **)&r->flows, &r->capflows, r->nflows, sizeof(*fr)))
+		return -ENOMEM;
+	r->flows[r->nflows++] = *fr;
+	return 0;
+}
+
+int qp_report_add_interval(struct qp_report *r, const struct qp_interval_rec *iv)
+{
+	if (grow((void **)&r->ivs, &r->capivs, r->nivs, sizeof(*iv)))
+		return -ENOMEM;
+	r->ivs[r->nivs++] = *iv;
+	return 0;
+}
+
+static void set_str(char **dst, const char *s)
+{
+	free(*dst);
+	*dst = s ? strdup(s) : NULL;
+}
+
+void qp_report_set_source(struct qp_report *r, const char *kind, const char *path,
+			  const char *linktype, const char *ts_precision, const char *filter)
+{
+	set_str(&r->kind, kind);
+	set_str(&r->path, path);
+	set_str(&r->linktype, linktype);
+	set_str(&r->precision, ts_precision);
+	set_str(&r->filter, filter);
+}
+
+void qp_report_set_totals(struct qp_report *r, const struct qp_capture_totals *t)
+{
+	r->totals = *t;
+}
+
+size_t qp_report_flow_count(const struct qp_report *r)
+{
+	return r->nflows;
+}
+
+void qp_capture_totals_add(struct qp_capture_totals *sum, const struct qp_worker *w)
+{
+#define ADD_(name, help) sum->w.name += CMM_LOAD_SHARED(w->cnt.name);
+	QP_WORKER_COUNTERS(ADD_)
+#undef ADD_
+	for (int i = 0; i < QP_PARSE_ERR_COUNT; i++)
+		sum->w.perr[i] += CMM_LOAD_SHARED(w->cnt.perr[i]);
+	struct qp_flow_table_stats s;
+	qp_flow_table_stats(w->flows, &s);
+	sum->t.created += s.created;
+	sum->t.expired_idle += s.expired_idle;
+	sum->t.expired_active += s.expired_active;
+	sum->t.evicted += s.evicted;
+	sum->t.table_full += s.table_full;
+}
+
+void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
+{
+	memset(r, 0, sizeof(*r));
+	r->key = f->key;
+	r->init_swapped = CMM_LOAD_SHARED(f->init_swapped);
+	r->end = (uint8_t)end;
+	r->encap = f->encap;
+	r->vlan = f->vlan;
+	r->first_ns = CMM_LOAD_SHARED(f->first_ns);
+	r->last_ns = CMM_LOAD_SHARED(f->last_ns);
+	for (int d = 0; d < 2; d++) {
+		r->pkts[d] = CMM_LOAD_SHARED(f->pkts[d]);
+		r->bytes[d] = CMM_LOAD_SHARED(f->bytes[d]);
+	}
+	r->size_min = CMM_LOAD_SHARED(f->size_min);
+	r->size_max = CMM_LOAD_SHARED(f->size_max);
+	r->hs_rtt_ns = CMM_LOAD_SHARED(f->hs_rtt_ns);
+	r->hs_ack_rtt_ns = CMM_LOAD_SHARED(f->hs_ack_rtt_ns);
+}
+
+void qp_key_addr_str(const struct qp_flow_key *k, int endpoint, char *buf, size_t len)
+{
+	if (!inet_ntop(k->ipver == 6 ? AF_INET6 : AF_INET, k->addr[endpoint], buf, (socklen_t)len))
+		snprintf(buf, len, "?");
+}
+
+static const char *end_name(int end)
+{
+	switch (end) {
+	case QP_FLOW_END_IDLE: return "idle_timeout";
+	case QP_FLOW_END_ACTIVE: return "active_timeout";
+	case QP_FLOW_END_EVICTED: return "evicted";
+	case QP_FLOW_END_FLUSH: return "end_of_capture";
+	default: return "active";
+	}
+}
+
+static json_t *fwd_rev(uint64_t fwd, uint64_t rev)
+{
+	return json_pack("{s:I,s:I}", "fwd", (json_int_t)fwd, "rev", (json_int_t)rev);
+}
+
+static json_t *ms_or_null(int64_t ns)
+{
+	return ns < 0 ? json_null() : json_real((double)ns / 1e6);
+}
+
+static json_t *encap_json(uint8_t encap)
+{
+	static const struct {
+		uint8_t bit;
+		const char *name;
+	} names[] = {{QP_ENCAP_VLAN, "vlan"},   {QP_ENCAP_MPLS, "mpls"}, {QP_ENCAP_VXLAN, "vxlan"},
+		     {QP_ENCAP_GRE, "gre"},     {QP_ENCAP_GTPU, "gtpu"}, {QP_ENCAP_IPIP, "ipip"}};
+	json_t *a = json_array();
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (encap & names[i].bit)
+			json_array_append_new(a, json_string(names[i].name));
+	return a;
+}
+
+json_t *qp_flow_rec_json(const struct qp_flow_rec *fr)
+{
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	int s = fr->init_swapped, d = !s;
+	qp_key_addr_str(&fr->key, s, src, sizeof(src));
+	qp_key_addr_str(&fr->key, d, dst, sizeof(dst));
+	json_t *o = json_object();
+	const char *pn = qp_proto_name(fr->key.proto);
+	json_object_set_new(o, "proto", pn ? json_string(pn) : json_integer(fr->key.proto));
+	json_object_set_new(o, "ip_version", json_integer(fr->key.ipver));
+	json_object_set_new(o, "src", json_string(src));
+	json_object_set_new(o, "sport", json_integer(fr->key.port[s]));
+	json_object_set_new(o, "dst", json_string(dst));
+	json_object_set_new(o, "dport", json_integer(fr->key.port[d]));
+	json_object_set_new(o, "first_ns", json_integer((json_int_t)fr->first_ns));
+	json_object_set_new(o, "last_ns", json_integer((json_int_t)fr->last_ns));
+	json_object_set_new(o, "duration_ms",
+			    json_real((double)(fr->last_ns - fr->first_ns) / 1e6));
+	json_object_set_new(o, "packets", fwd_rev(fr->pkts[0], fr->pkts[1]));
+	json_object_set_new(o, "bytes", fwd_rev(fr->bytes[0], fr->bytes[1]));
+	json_object_set_new(o, "size", json_pack("{s:i,s:i}", "min",
+						  fr->size_min == UINT32_MAX ? 0 : (int)fr->size_min,
+						  "max", (int)fr->size_max));
+	if (fr->vlan || (fr->encap & QP_ENCAP_VLAN))
+		json_object_set_new(o, "vlan", json_integer(fr->vlan));
+	if (fr->encap & ~QP_ENCAP_VLAN)
+		json_object_set_new(o, "encap", encap_json(fr->encap & ~QP_ENCAP_VLAN));
+	json_object_set_new(o, "end", json_string(end_name(fr->end)));
+	if (fr->key.proto == 6)
+		json_object_set_new(o, "tcp",
+				    json_pack("{s:o,s:o}", "handshake_rtt_ms", ms_or_null(fr->hs_rtt_ns),
+					      "handshake_ack_rtt_ms", ms_or_null(fr->hs_ack_rtt_ns)));
+	return o;
+}
+
+json_t *qp_counters_json(const struct qp_worker_counters *c)
+{
+	json_t *o = json_object();
+#define SET_(name, help) json_object_set_new(o, #name, json_integer((json_int_t)c->name));
+	QP_WORKER_COUNTERS(SET_)
+#undef SET_
+	json_t *pe = json_object();
+	for (int i = 0; i < QP_PARSE_ERR_COUNT; i++)
+		json_object_set_new(pe, qp_parse_error_name(QP_PARSE_ERR_FIRST + i),
+				    json_integer((json_int_t)c->perr[i]));
+	json_object_set_new(o, "parse_error_reasons", pe);
+	return o;
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+	const struct qp_flow_rec *x = a, *y = b;
+	if (x->first_ns != y->first_ns)
+		return x->first_ns < y->first_ns ? -1 : 1;
+	return memcmp(&x->key, &y->key, sizeof(x->key));
+}
+
+static json_t *interval_json(const struct qp_interval_rec *iv)
+{
+	double secs = (double)iv->duration_ns / 1e9;
+	json_t *o = json_object();
+	json_object_set_new(o, "start_ns", json_integer((json_int_t)iv->start_ns));
+	json_object_set_new(o, "duration_ms", json_real((double)iv->duration_ns / 1e6));
+	json_object_set_new(o, "packets", fwd_rev(iv->pkts[0], iv->pkts[1]));
+	json_object_set_new(o, "bytes", fwd_rev(iv->bytes[0], iv->bytes[1]));
+	json_object_set_new(o, "bps", json_pack("{s:f,s:f}", "fwd", (double)iv->bytes[0] * 8 / secs,
+						 "rev", (double)iv->bytes[1] * 8 / secs));
+	json_object_set_new(o, "pps", json_pack("{s:f,s:f}", "fwd", (double)iv->pkts[0] / secs,
+						 "rev", (double)iv->pkts[1] / secs));
+	return o;
+}
+
+json_t *qp_report_json(struct qp_report *r)
+{
+	qsort(r->flows, r->nflows, sizeof(*r->flows), rec_cmp);
+	const struct qp_capture_totals *t = &r->totals;
+	json_t *root = json_object();
+	json_object_set_new(root, "qprobe", json_pack("{s:s}", "version", qp_version()));
+	json_t *src = json_object();
+	json_object_set_new(src, "kind", json_string(r->kind ? r->kind : "unknown"));
+	if (r->path)
+		json_object_set_new(src, "path", json_string(r->path));
+	if (r->linktype)
+		json_object_set_new(src, "linktype", json_string(r->linktype));
+	if (r->precision)
+		json_object_set_new(src, "timestamp_precision", json_string(r->precision));
+	json_object_set_new(src, "filter", r->filter ? json_string(r->filter) : json_null());
+	json_object_set_new(root, "source", src);
+
+	json_t *cap = qp_counters_json(&t->w);
+	json_object_set_new(cap, "flows", json_integer((json_int_t)r->nflows));
+	json_object_set_new(cap, "flows_evicted", json_integer((json_int_t)t->t.evicted));
+	json_object_set_new(cap, "flows_expired_idle", json_integer((json_int_t)t->t.expired_idle));
+	json_object_set_new(cap, "flows_expired_active",
+			    json_integer((json_int_t)t->t.expired_active));
+	json_object_set_new(cap, "flow_table_full", json_integer((json_int_t)t->t.table_full));
+	json_object_set_new(root, "capture", cap);
+
+	json_t *flows = json_array();
+	for (size_t i = 0; i < r->nflows; i++)
+		json_array_append_new(flows, qp_flow_rec_json(&r->flows[i]));
+	json_object_set_new(root, "flows", flows);
+	json_t *ivs = json_array();
+	for (size_t i = 0; i < r->nivs; i++)
+		json_array_append_new(ivs, interval_json(&r->ivs[i]));
+	json_object_set_new(root, "intervals", ivs);
+	return root;
+}
+
+static void fmt_bytes(char *b, size_t n, double v)
+{
+	static const char *u[] = {"", "k", "M", "G", "T"};
+	int i = 0;
+	while (v >= 1000 && i < 4) {
+		v /= 1000;
+		i++;
+	}
+	snprintf(b, n, i ? "%.1f%s" : "%.0f%s", v, u[i]);
+}
+
+static void write_table(struct qp_report *r, FILE *out)
+{
+	qsort(r->flows, r->nflows, sizeof(*r->flows), rec_cmp);
+	const struct qp_capture_totals *t = &r->totals;
+	fprintf(out, "qprobe %s  source %s %s  link %s  filter %s\n", qp_version(),
+		r->kind ? r->kind : "?", r->path ? r->path : "", r->linktype ? r->linktype : "?",
+		r->filter ? r->filter : "(none)");
+	fprintf(out,
+		"frames %" PRIu64 "  measured %" PRIu64 "  filtered %" PRIu64 "  non-ip %" PRIu64
+		"  malformed %" PRIu64 "  flows %zu  evicted %" PRIu64 "  table-full %" PRIu64 "\n",
+		t->w.packets, t->w.measured, t->w.filtered_out, t->w.non_ip, t->w.parse_errors,
+		r->nflows, t->t.evicted, t->t.table_full);
+	for (int i = 0; i < QP_PARSE_ERR_COUNT; i++)
+		if (t->w.perr[i])
+			fprintf(out, "  malformed %-18s %" PRIu64 "\n",
+				qp_parse_error_name(QP_PARSE_ERR_FIRST + i), t->w.perr[i]);
+	fprintf(out, "\n%-6s %-45s %-45s %17s %17s %10s %9s\n", "proto", "source", "destination",
+		"packets fwd/rev", "bytes fwd/rev", "duration", "hs rtt");
+	for (size_t i = 0; i < r->nflows; i++) {
+		const struct qp_flow_rec *f = &r->flows[i];
+		char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8], ip[INET6_ADDRSTRLEN];
+		char pk[40], by[40], b0[16], b1[16], rtt[16], proto[8];
+		int s = f->init_swapped;
+		qp_key_addr_str(&f->key, s, ip, sizeof(ip));
+		snprintf(a, sizeof(a), f->key.ipver == 6 ? "[%s]:%u" : "%s:%u", ip, f->key.port[s]);
+		qp_key_addr_str(&f->key, !s, ip, sizeof(ip));
+		snprintf(b, sizeof(b), f->key.ipver == 6 ? "[%s]:%u" : "%s:%u", ip, f->key.port[!s]);
+		snprintf(pk, sizeof(pk), "%" PRIu64 "/%" PRIu64, f->pkts[0], f->pkts[1]);
+		fmt_bytes(b0, sizeof(b0), (double)f->bytes[0]);
+		fmt_bytes(b1, sizeof(b1), (double)f->bytes[1]);
+		snprintf(by, sizeof(by), "%s/%s", b0, b1);
+		if (f->hs_rtt_ns >= 0)
+			snprintf(rtt, sizeof(rtt), "%.3fms", (double)f->hs_rtt_ns / 1e6);
+		else
+			snprintf(rtt, sizeof(rtt), "-");
+		const char *pn = qp_proto_name(f->key.proto);
+		snprintf(proto, sizeof(proto), "%s", pn ? pn : "");
+		if (!pn)
+			snprintf(proto, sizeof(proto), "%u", f->key.proto);
+		fprintf(out, "%-6s %-45s %-45s %17s %17s %9.3fs %9s\n", proto, a, b, pk, by,
+			(double)(f->last_ns - f->first_ns) / 1e9, rtt);
+	}
+	fprintf(out, "\n%-24s %14s %14s %12s %12s\n", "interval start (s)", "bit/s fwd", "bit/s rev",
+		"pkt/s fwd", "pkt/s rev");
+	for (size_t i = 0; i < r->nivs; i++) {
+		const struct qp_interval_rec *iv = &r->ivs[i];
+		double secs = (double)iv->duration_ns / 1e9;
+		char b0[16], b1[16];
+		fmt_bytes(b0, sizeof(b0), (double)iv->bytes[0] * 8 / secs);
+		fmt_bytes(b1, sizeof(b1), (double)iv->bytes[1] * 8 / secs);
+		fprintf(out, "%-24.3f %14s %14s %12.1f %12.1f\n", (double)iv->start_ns / 1e9, b0, b1,
+			(double)iv->pkts[0] / secs, (double)iv->pkts[1] / secs);
+	}
+}
+
+int qp_report_write(struct qp_report *r, const char *format, FILE *out)
+{
+	if (strcmp(format, "table") == 0) {
+		write_table(r, out);
+	} else {
+		json_t *j = qp_report_json(r);
+		if (!j)
+			return -ENOMEM;
+		int rc = json_dumpf(j, out, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+		json_decref(j);
+		if (rc != 0)
+			return -EIO;
+		fputc('\n', out);
+	}
+	return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;
+}

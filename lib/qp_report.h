@@ -1,0 +1,94 @@
+/*
+ * qp_report: what a measurement found, as records and as output.
+ *
+ * Collects flow records (copied out of the flow tables when flows are
+ * exported or when a listing is taken), interval totals and capture counters,
+ * and renders them as the JSON report (the contract scripts rely on, see
+ * README) or as a readable table. Runs on the management core, or on the
+ * offline reader thread; it is never called per packet in live mode.
+ */
+#ifndef QP_REPORT_H
+#define QP_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "qp_flow_table.h"
+#include "qp_worker_dp.h"
+
+/* A flow as reported: a copy, so it outlives the table entry. */
+struct qp_flow_rec {
+	struct qp_flow_key key;
+	uint8_t init_swapped;
+	uint8_t end; /* enum qp_flow_end, or 255 for a flow still active */
+	uint8_t encap;
+	uint16_t vlan;
+	uint64_t first_ns, last_ns;
+	uint64_t pkts[2], bytes[2];
+	uint32_t size_min, size_max;
+	int64_t hs_rtt_ns, hs_ack_rtt_ns;
+};
+
+#define QP_FLOW_REC_ACTIVE 255
+
+/** Copy a flow (owner, or an RCU reader inside rcu_read_lock()). */
+void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end);
+
+/** One interval's totals, summed over workers. */
+struct qp_interval_rec {
+	uint64_t start_ns;
+	uint64_t duration_ns;
+	uint64_t pkts[2], bytes[2];
+};
+
+/* Capture-wide totals: worker counters summed, plus the flow table's. */
+struct qp_capture_totals {
+	struct qp_worker_counters w;
+	struct qp_flow_table_stats t;
+};
+
+/** Add one worker's counters and flow table stats to a sum. */
+void qp_capture_totals_add(struct qp_capture_totals *sum, const struct qp_worker *w);
+
+struct qp_report;
+
+/** Create an empty report, or NULL with errno ENOMEM. */
+struct qp_report *qp_report_create(void);
+/** Destroy (NULL accepted). */
+void qp_report_destroy(struct qp_report *r);
+
+/** Append a flow record. @return 0 or -ENOMEM. */
+int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr);
+/** Append an interval. @return 0 or -ENOMEM. */
+int qp_report_add_interval(struct qp_report *r, const struct qp_interval_rec *iv);
+
+/** Describe the source: kind ("pcap", "live"), path or ports, link type, precision, filter. */
+void qp_report_set_source(struct qp_report *r, const char *kind, const char *path,
+			  const char *linktype, const char *ts_precision, const char *filter);
+/** Set the capture totals. */
+void qp_report_set_totals(struct qp_report *r, const struct qp_capture_totals *t);
+
+/** Number of flow records held. */
+size_t qp_report_flow_count(const struct qp_report *r);
+
+/** The whole report as a JSON object (new reference), or NULL on ENOMEM. */
+json_t *qp_report_json(struct qp_report *r);
+
+/** Write the report to out as JSON (format "json") or a table ("table"). @return 0 or -errno. */
+int qp_report_write(struct qp_report *r, const char *format, FILE *out);
+
+/** One flow record as the JSON object of the report and of /api/v1/flows. */
+json_t *qp_flow_rec_json(const struct qp_flow_rec *fr);
+
+/** Worker counters (plus parse errors by reason) as a JSON object. */
+json_t *qp_counters_json(const struct qp_worker_counters *c);
+
+/** Text form of one endpoint address of a key (IPv6 compressed). */
+void qp_key_addr_str(const struct qp_flow_key *k, int endpoint, char *buf, size_t len);
+
+/** The version string of qprobe. */
+const char *qp_version(void);
+
+#endif

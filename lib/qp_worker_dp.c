@@ -1,0 +1,190 @@
+/*
+ * qp_worker_dp: see qp_worker_dp.h. A burst is parsed first, the buckets of
+ * every parsed flow are prefetched, then the flows are updated: the hash
+ * lookups of a burst overlap their cache misses instead of paying them one
+ * after the other.
+ */
+#include "qp_worker_dp.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "qp_filter.h"
+
+#define BURST_MAX 64
+
+int qp_worker_init(struct qp_worker *w, unsigned int id, uint32_t max_flows, int shared)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	qp_parse_ctx_init(&w->parse);
+	w->flows = qp_flow_table_create(max_flows, shared);
+	if (!w->flows)
+		return -errno;
+	return 0;
+}
+
+void qp_worker_fini(struct qp_worker *w)
+{
+	qp_flow_table_destroy(w->flows);
+	w->flows = NULL;
+}
+
+/* The interval slot for a packet at ts; timestamps never move it back. */
+static inline struct qp_interval_acc *interval_for(struct qp_worker *w,
+						   const struct qp_measure_cfg *cfg, uint64_t ts)
+{
+	if (!w->have_iv || ts >= w->cur_iv_end) {
+		uint64_t iv = ts > cfg->base_ns ? (ts - cfg->base_ns) / cfg->interval_ns : 0;
+		if (!w->have_iv || iv > w->cur_iv) {
+			struct qp_interval_acc *a = &w->iv[iv & (QP_IV_SLOTS - 1)];
+			a->pkts[0] = a->pkts[1] = 0;
+			a->bytes[0] = a->bytes[1] = 0;
+			/* the management core trusts a slot's counters once it reads
+			 * the slot's number: the zeroing must land first */
+			__atomic_store_n(&a->iv, iv, __ATOMIC_RELEASE);
+			w->cur_iv = iv;
+			w->cur_iv_end = cfg->base_ns + (iv + 1) * cfg->interval_ns;
+			w->have_iv = 1;
+		}
+	}
+	return &w->iv[w->cur_iv & (QP_IV_SLOTS - 1)];
+}
+
+/* TCP: who opened the flow, and the two halves of the handshake. */
+static inline void tcp_update(struct qp_flow *f, const struct qp_pkt *pk, unsigned int *dir,
+			      uint64_t ts)
+{
+	uint8_t fl = pk->tcp_flags & (QP_TCP_SYN | QP_TCP_ACK | QP_TCP_RST);
+	if (fl == QP_TCP_SYN) {
+		if (*dir == 1 && !(f->tcp_state & QP_TCP_ST_SYN)) {
+			/* the SYN's sender is the flow's source, whoever was
+			 * seen first: turn the flow round */
+			uint64_t p = f->pkts[0], b = f->bytes[0];
+			f->pkts[0] = f->pkts[1];
+			f->bytes[0] = f->bytes[1];
+			f->pkts[1] = p;
+			f->bytes[1] = b;
+			f->init_swapped ^= 1;
+			*dir = 0;
+		}
+		if (*dir == 0 && !(f->tcp_state & QP_TCP_ST_SYNACK)) {
+			f->tcp_state |= QP_TCP_ST_SYN;
+			f->syn_ns = ts; /* the latest SYN is the one answered */
+			f->syn_seq = pk->tcp_seq;
+		}
+		return;
+	}
+	if (fl == (QP_TCP_SYN | QP_TCP_ACK)) {
+		if (*dir == 1 && (f->tcp_state & (QP_TCP_ST_SYN | QP_TCP_ST_SYNACK)) == QP_TCP_ST_SYN &&
+		    pk->tcp_ack == f->syn_seq + 1) {
+			f->tcp_state |= QP_TCP_ST_SYNACK;
+			f->synack_ns = ts;
+			f->synack_seq = pk->tcp_seq;
+			if (ts >= f->syn_ns)
+				f->hs_rtt_ns = (int64_t)(ts - f->syn_ns);
+		}
+		return;
+	}
+	if (fl == QP_TCP_ACK && *dir == 0 &&
+	    (f->tcp_state & (QP_TCP_ST_SYNACK | QP_TCP_ST_ACK)) == QP_TCP_ST_SYNACK &&
+	    pk->tcp_ack == f->synack_seq + 1) {
+		f->tcp_state |= QP_TCP_ST_ACK;
+		if (ts >= f->synack_ns)
+			f->hs_ack_rtt_ns = (int64_t)(ts - f->synack_ns);
+	}
+}
+
+void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
+		       const struct qp_frame *fr, unsigned int n)
+{
+	struct qp_pkt pk[BURST_MAX];
+	const struct qp_frame *pf[BURST_MAX];
+
+	while (n > 0) {
+		unsigned int chunk = n > BURST_MAX ? BURST_MAX : n;
+		unsigned int np = 0;
+		w->cnt.bursts++;
+		for (unsigned int i = 0; i < chunk; i++) {
+			const struct qp_frame *f = &fr[i];
+			w->cnt.packets++;
+			w->cnt.bytes += f->wirelen;
+			if (cfg->filter && !qp_filter_match(cfg->filter, f->data, f->caplen)) {
+				w->cnt.filtered_out++;
+				continue;
+			}
+			enum qp_parse_result r =
+				qp_parse(&w->parse, cfg->linktype, f->data, f->caplen, &pk[np]);
+			if (r == QP_PARSE_FLOW) {
+				qp_flow_table_prefetch(w->flows, pk[np].hash);
+				pf[np++] = f;
+			} else if (r == QP_PARSE_NON_IP) {
+				w->cnt.non_ip++;
+			} else {
+				w->cnt.parse_errors++;
+				w->cnt.perr[r - QP_PARSE_ERR_FIRST]++;
+			}
+		}
+		for (unsigned int i = 0; i < np; i++) {
+			const struct qp_pkt *p = &pk[i];
+			const struct qp_frame *f = pf[i];
+			uint64_t ts = f->ts_ns;
+			if (ts < w->last_ts)
+				w->cnt.ts_backwards++;
+			else
+				w->last_ts = ts;
+			struct qp_flow *fl = qp_flow_table_lookup(w->flows, &p->key, p->hash);
+			if (!fl) {
+				fl = qp_flow_table_insert(w->flows, p, w->export_fn, w->export_arg);
+				if (!fl) {
+					w->cnt.unattributed++;
+					continue;
+				}
+				/* a SYN/ACK seen first: its receiver opened the flow */
+				if (p->key.proto == 6 && p->l4_hdr_ok &&
+				    (p->tcp_flags & (QP_TCP_SYN | QP_TCP_ACK)) == (QP_TCP_SYN | QP_TCP_ACK))
+					fl->init_swapped ^= 1;
+			}
+			unsigned int dir = p->swapped ^ fl->init_swapped;
+			if (p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER)
+				tcp_update(fl, p, &dir, ts);
+			if (!fl->first_ns)
+				fl->first_ns = ts ? ts : 1;
+			if (ts > fl->last_ns)
+				fl->last_ns = ts;
+			fl->pkts[dir]++;
+			fl->bytes[dir] += f->wirelen;
+			if (f->wirelen < fl->size_min)
+				fl->size_min = f->wirelen;
+			if (f->wirelen > fl->size_max)
+				fl->size_max = f->wirelen;
+			w->cnt.measured++;
+			struct qp_interval_acc *a = interval_for(w, cfg, ts);
+			a->pkts[dir]++;
+			a->bytes[dir] += f->wirelen;
+		}
+		fr += chunk;
+		n -= chunk;
+	}
+	w->cnt.frag_unattributed = w->parse.frag_unattributed;
+}
+
+void qp_worker_expire(struct qp_worker *w, const struct qp_measure_cfg *cfg, uint64_t now_ns,
+		      uint32_t max_buckets)
+{
+	qp_flow_table_expire(w->flows, now_ns, cfg->idle_ns, cfg->active_ns, max_buckets,
+			     w->export_fn, w->export_arg);
+}
+
+int qp_worker_interval_read(const struct qp_worker *w, uint64_t iv, struct qp_interval_acc *out)
+{
+	const struct qp_interval_acc *a = &w->iv[iv & (QP_IV_SLOTS - 1)];
+	if (__atomic_load_n(&a->iv, __ATOMIC_ACQUIRE) != iv)
+		return 0;
+	out->iv = iv;
+	for (int d = 0; d < 2; d++) {
+		out->pkts[d] = CMM_LOAD_SHARED(a->pkts[d]);
+		out->bytes[d] = CMM_LOAD_SHARED(a->bytes[d]);
+	}
+	return 1;
+}

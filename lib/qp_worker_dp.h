@@ -1,0 +1,130 @@
+/*
+ * qp_worker_dp: the per-packet path of a worker lcore.
+ *
+ * A burst of frames (from a DPDK rx queue, a distributor ring or the offline
+ * reader) goes through: measurement filter -> parser -> flow lookup/insert ->
+ * per-flow update (counters, sizes, TCP handshake) -> interval accumulator.
+ * Everything a worker writes lives in its own struct qp_worker; it never
+ * locks, allocates, logs or makes a system call here.
+ *
+ * Called by exactly one thread per struct qp_worker: a worker lcore live, the
+ * reader thread offline. The management core reads the counters, the
+ * interval slots and (as an RCU reader) the flow table.
+ */
+#ifndef QP_WORKER_DP_H
+#define QP_WORKER_DP_H
+
+#include <stdint.h>
+
+#include "qp_flow_table.h"
+#include "qp_parse_dp.h"
+
+struct qp_filter;
+
+/*
+ * Worker counters: JSON key, Prometheus suffix and help text come from this
+ * one list.
+ */
+#define QP_WORKER_COUNTERS(X)                                                         \
+	X(packets, "Frames handed to the worker")                                        \
+	X(bytes, "Bytes of those frames (wire length, FCS excluded)")                      \
+	X(filtered_out, "Frames rejected by the measurement filter")                      \
+	X(non_ip, "Well-formed frames that carry no IP (ARP, LLDP...)")                   \
+	X(parse_errors, "Malformed frames not measured (sum of the parse error reasons)") \
+	X(measured, "Frames counted in a flow")                                          \
+	X(unattributed, "IP frames not counted in a flow because the flow table was full") \
+	X(frag_unattributed, "Later IP fragments whose first fragment was not seen")     \
+	X(ts_backwards, "Frames with a timestamp earlier than the one before")           \
+	X(bursts, "Non-empty bursts processed")
+
+struct qp_worker_counters {
+#define QP_CNT_FIELD_(name, help) uint64_t name;
+	QP_WORKER_COUNTERS(QP_CNT_FIELD_)
+#undef QP_CNT_FIELD_
+	uint64_t perr[QP_PARSE_ERR_COUNT]; /* by qp_parse_result - QP_PARSE_ERR_FIRST */
+};
+
+/* One interval's totals of one worker. */
+struct qp_interval_acc {
+	uint64_t iv; /* interval number: (ts - base_ns) / interval_ns */
+	uint64_t pkts[2];
+	uint64_t bytes[2];
+};
+
+#define QP_IV_SLOTS 8
+_Static_assert((QP_IV_SLOTS & (QP_IV_SLOTS - 1)) == 0, "power of two");
+
+/*
+ * What a measurement asks of the workers. Published by the management core
+ * with rcu_assign_pointer and read by workers under the QSBR read side; a
+ * replaced version is freed with call_rcu.
+ */
+struct qp_measure_cfg {
+	struct qp_filter *filter; /* NULL: every frame */
+	int linktype;             /* QP_LINK_* of the frames */
+	uint64_t base_ns;         /* interval 0 starts here */
+	uint64_t interval_ns;
+	uint64_t idle_ns;   /* flow idle timeout */
+	uint64_t active_ns; /* flow active timeout, 0 = none */
+	struct rcu_head rcu;
+};
+
+/* One frame as handed to the worker. */
+struct qp_frame {
+	const uint8_t *data;
+	uint32_t caplen;  /* bytes present at data */
+	uint32_t wirelen; /* length on the wire (FCS excluded) */
+	uint64_t ts_ns;
+};
+
+/*
+ * A worker's state. Thread-safety: every field is written by the owning
+ * thread only. The management core reads `cnt`, `iv` and `cur_iv` with plain
+ * 64-bit loads (a value may be one packet old) and walks `flows` under
+ * rcu_read_lock().
+ */
+struct qp_worker {
+	unsigned int id;
+	struct qp_flow_table *flows;
+	qp_flow_export_fn *export_fn; /* called for each exported flow record, may be NULL */
+	void *export_arg;
+	struct qp_worker_counters cnt;
+	uint64_t cur_iv;     /* interval of the latest packet */
+	uint64_t cur_iv_end; /* its end, ns */
+	uint64_t last_ts;
+	int have_iv;
+	struct qp_interval_acc iv[QP_IV_SLOTS];
+	uint64_t busy_cycles; /* TSC cycles spent on non-empty bursts (live) */
+	uint64_t total_cycles; /* TSC cycles of the poll loop (live) */
+	struct qp_parse_ctx parse;
+} __attribute__((aligned(64)));
+
+/**
+ * Prepare a worker. The flow table is created here with max_flows entries.
+ *
+ * @param shared 1 when another thread reads the flow table (live mode)
+ * @return 0, or -ENOMEM / -EINVAL from qp_flow_table_create()
+ */
+int qp_worker_init(struct qp_worker *w, unsigned int id, uint32_t max_flows, int shared);
+
+/** Release what qp_worker_init() allocated (the struct itself is the caller's). */
+void qp_worker_fini(struct qp_worker *w);
+
+/** Process a burst of n frames under configuration cfg. */
+void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
+		       const struct qp_frame *fr, unsigned int n);
+
+/**
+ * Bounded housekeeping: expire idle and active flows, visiting at most
+ * max_buckets buckets. now_ns is the worker's clock (packet time offline).
+ */
+void qp_worker_expire(struct qp_worker *w, const struct qp_measure_cfg *cfg, uint64_t now_ns,
+		      uint32_t max_buckets);
+
+/**
+ * Read one interval's totals from a worker (management core).
+ * @return 1 and fills out when the worker still holds interval iv, else 0.
+ */
+int qp_worker_interval_read(const struct qp_worker *w, uint64_t iv, struct qp_interval_acc *out);
+
+#endif

@@ -1,0 +1,286 @@
+/*
+ * qp_gen: writes the captures qprobe is demonstrated and benchmarked on.
+ *
+ *   qp_gen demo FILE                      the bundled demo capture (mixed traffic)
+ *   qp_gen bench FILE [PACKETS] [FLOWS]   PACKETS frames over FLOWS flows
+ *                                         (default 1000000 over 10000), half TCP
+ *                                         with handshakes, half UDP, 1 us apart
+ *
+ * Output is deterministic: the same arguments give the same bytes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qp_pcapw.h"
+
+#define T0 1700000000000000000ULL /* 2023-11-14T22:13:20Z */
+#define MS 1000000ULL
+#define US 1000ULL
+
+static struct pw out;
+
+/* demo frames are collected and written in time order */
+struct frame {
+	uint64_t ts;
+	uint32_t seq, len;
+	uint8_t *data;
+};
+static struct frame *held;
+static size_t nheld, capheld;
+static int hold;
+
+static void emit(struct pb *b, uint64_t ts)
+{
+	if (!hold) {
+		pw_write(&out, ts, pb_data(b), pb_len(b), pb_len(b));
+		return;
+	}
+	if (nheld == capheld) {
+		capheld = capheld ? capheld * 2 : 256;
+		held = realloc(held, capheld * sizeof(*held));
+		if (!held)
+			abort();
+	}
+	struct frame *f = &held[nheld];
+	f->ts = ts;
+	f->seq = (uint32_t)nheld++;
+	f->len = pb_len(b);
+	f->data = malloc(f->len);
+	if (!f->data)
+		abort();
+	memcpy(f->data, pb_data(b), f->len);
+}
+
+static int frame_cmp(const void *a, const void *b)
+{
+	const struct frame *x = a, *y = b;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->seq < y->seq ? -1 : 1;
+}
+
+static void flush_held(void)
+{
+	qsort(held, nheld, sizeof(*held), frame_cmp);
+	for (size_t i = 0; i < nheld; i++) {
+		pw_write(&out, held[i].ts, held[i].data, held[i].len, held[i].len);
+		free(held[i].data);
+	}
+	free(held);
+}
+
+/* A TCP connection: handshake with the given far/near RTTs, data, FIN. */
+static uint64_t tcp_session(const char *c, uint16_t cp, const char *s, uint16_t sp, uint64_t ts,
+			    uint64_t far_rtt, uint64_t near_rtt, int segs, uint32_t seglen, int v6)
+{
+	struct pb b;
+	uint32_t cseq = 1000, sseq = 5000;
+#define IP_(src, dst)                          \
+	do {                                   \
+		if (v6)                        \
+			pb_push_ip6(&b, src, dst); \
+		else                           \
+			pb_push_ip4(&b, src, dst, 1, 0x4000); \
+		pb_push_eth(&b);               \
+	} while (0)
+	pb_init(&b);
+	pb_push_tcp(&b, cp, sp, cseq, 0, 0x02, 64240);
+	IP_(c, s);
+	emit(&b, ts);
+	pb_init(&b);
+	pb_push_tcp(&b, sp, cp, sseq, cseq + 1, 0x12, 65160);
+	IP_(s, c);
+	emit(&b, ts += far_rtt);
+	pb_init(&b);
+	pb_push_tcp(&b, cp, sp, cseq + 1, sseq + 1, 0x10, 502);
+	IP_(c, s);
+	emit(&b, ts += near_rtt);
+	cseq++;
+	sseq++;
+	for (int i = 0; i < segs; i++) {
+		pb_init(&b);
+		pb_payload(&b, 120);
+		pb_push_tcp(&b, cp, sp, cseq, sseq, 0x18, 502);
+		IP_(c, s);
+		emit(&b, ts += 2 * MS);
+		cseq += 120;
+		pb_init(&b);
+		pb_payload(&b, seglen);
+		pb_push_tcp(&b, sp, cp, sseq, cseq, 0x18, 509);
+		IP_(s, c);
+		emit(&b, ts += far_rtt);
+		sseq += seglen;
+	}
+	pb_init(&b);
+	pb_push_tcp(&b, cp, sp, cseq, sseq, 0x11, 502);
+	IP_(c, s);
+	emit(&b, ts += 1 * MS);
+	pb_init(&b);
+	pb_push_tcp(&b, sp, cp, sseq, cseq + 1, 0x11, 509);
+	IP_(s, c);
+	emit(&b, ts += far_rtt);
+	pb_init(&b);
+	pb_push_tcp(&b, cp, sp, cseq + 1, sseq + 1, 0x10, 502);
+	IP_(c, s);
+	emit(&b, ts += near_rtt);
+#undef IP_
+	return ts;
+}
+
+static void demo(void)
+{
+	struct pb b;
+	uint64_t ts = T0;
+	/* web sessions through the tap: server far away, client near */
+	tcp_session("192.0.2.10", 40000, "198.51.100.20", 443, ts, 24 * MS + 350 * US, 180 * US, 6,
+		    1400, 0);
+	tcp_session("192.0.2.11", 40001, "198.51.100.21", 80, ts + 300 * MS, 11 * MS + 20 * US,
+		    90 * US, 3, 900, 0);
+	tcp_session("2001:db8::10", 50000, "2001:db8:1::443", 443, ts + 500 * MS, 31 * MS + 5 * US,
+		    210 * US, 4, 1200, 1);
+	/* DNS over UDP, a query and its answer every 100 ms for 2 s */
+	for (int i = 0; i < 20; i++) {
+		pb_init(&b);
+		pb_payload(&b, 40);
+		pb_push_udp(&b, 53000, 53);
+		pb_push_ip4(&b, "192.0.2.10", "203.0.113.53", (uint16_t)(100 + i), 0);
+		pb_push_eth(&b);
+		emit(&b, ts + (uint64_t)i * 100 * MS);
+		pb_init(&b);
+		pb_payload(&b, 120);
+		pb_push_udp(&b, 53, 53000);
+		pb_push_ip4(&b, "203.0.113.53", "192.0.2.10", (uint16_t)(900 + i), 0);
+		pb_push_eth(&b);
+		emit(&b, ts + (uint64_t)i * 100 * MS + 7 * MS);
+	}
+	/* ping, 5 echo requests and replies */
+	for (int i = 0; i < 5; i++) {
+		pb_init(&b);
+		pb_payload(&b, 56);
+		pb_push_icmp(&b, 8, 77, (uint16_t)i);
+		pb_push_ip4(&b, "192.0.2.10", "198.51.100.1", (uint16_t)(200 + i), 0);
+		pb_push_eth(&b);
+		emit(&b, ts + 50 * MS + (uint64_t)i * 400 * MS);
+		pb_init(&b);
+		pb_payload(&b, 56);
+		pb_push_icmp(&b, 0, 77, (uint16_t)i);
+		pb_push_ip4(&b, "198.51.100.1", "192.0.2.10", (uint16_t)(300 + i), 0);
+		pb_push_eth(&b);
+		emit(&b, ts + 50 * MS + (uint64_t)i * 400 * MS + 15 * MS);
+	}
+	/* a VLAN-tagged RTP-like UDP stream, 20 ms apart */
+	for (int i = 0; i < 50; i++) {
+		pb_init(&b);
+		pb_payload(&b, 172);
+		pb_push_udp(&b, 16384, 16386);
+		pb_push_ip4(&b, "10.10.0.5", "10.20.0.7", (uint16_t)i, 0);
+		pb_push_vlan(&b, 0x8100, 100);
+		pb_push_eth(&b);
+		emit(&b, ts + 5 * MS + (uint64_t)i * 20 * MS);
+	}
+	/* a VXLAN-tunnelled inner TCP exchange */
+	for (int i = 0; i < 10; i++) {
+		pb_init(&b);
+		pb_payload(&b, 200);
+		pb_push_tcp(&b, 33000, 8080, 1 + (uint32_t)i * 200, 1, 0x18, 500);
+		pb_push_ip4(&b, "172.16.1.1", "172.16.2.2", (uint16_t)i, 0x4000);
+		pb_push_eth(&b);
+		pb_push_vxlan(&b, 42);
+		pb_push_udp(&b, 49152, 4789);
+		pb_push_ip4(&b, "192.0.2.100", "192.0.2.200", (uint16_t)i, 0);
+		pb_push_eth(&b);
+		emit(&b, ts + 100 * MS + (uint64_t)i * 150 * MS);
+	}
+	/* GTP-U: a mobile subscriber's UDP inside the tunnel */
+	for (int i = 0; i < 8; i++) {
+		pb_init(&b);
+		pb_payload(&b, 300);
+		pb_push_udp(&b, 5000, 6000);
+		pb_push_ip4(&b, "100.64.0.9", "203.0.113.80", (uint16_t)i, 0);
+		pb_push_gtpu(&b, 0xbeef);
+		pb_push_udp(&b, 2152, 2152);
+		pb_push_ip4(&b, "192.0.2.30", "192.0.2.31", (uint16_t)i, 0);
+		pb_push_eth(&b);
+		emit(&b, ts + 150 * MS + (uint64_t)i * 200 * MS);
+	}
+	/* an ARP request: counted, not a flow */
+	static const uint8_t arp[28] = {0, 1, 8, 0, 6, 4, 0, 1};
+	pb_init(&b);
+	pb_push_raw(&b, arp, sizeof(arp));
+	b.next_type = 0x0806;
+	pb_push_eth(&b);
+	emit(&b, ts + 1 * MS);
+}
+
+/* Flows 10.a.b.c -> 10.200.b.c: TCP for even flows, UDP for odd ones. */
+static void bench(unsigned long npkts, unsigned long nflows)
+{
+	struct pb b;
+	char src[32], dst[32];
+	unsigned long per = npkts / nflows;
+	uint64_t ts = T0;
+	unsigned long written = 0;
+	for (unsigned long round = 0; round < per; round++) {
+		for (unsigned long f = 0; f < nflows && written < npkts; f++, written++) {
+			snprintf(src, sizeof(src), "10.%lu.%lu.1", (f >> 8) & 0xff, f & 0xff);
+			snprintf(dst, sizeof(dst), "10.200.%lu.%lu", (f >> 8) & 0xff, f & 0xff);
+			int rev = round % 2 == 1;
+			uint16_t sp = (uint16_t)(20000 + f % 40000), dp = f % 2 ? 5004 : 443;
+			pb_init(&b);
+			if (f % 2 == 0) {
+				uint8_t flags = round == 0 ? 0x02 : round == 1 ? 0x12 : 0x10;
+				uint32_t pay = round < 3 ? 0 : (uint32_t)(rev ? 1200 : 40 + (f * 7 + round * 13) % 200);
+				if (pay)
+					pb_payload(&b, pay);
+				if (rev)
+					pb_push_tcp(&b, dp, sp, 5000 + (uint32_t)round * 1000, 1001 + (uint32_t)round, flags, 500);
+				else
+					pb_push_tcp(&b, sp, dp, 1000 + (uint32_t)round, round ? 5001 : 0, flags, 500);
+			} else {
+				pb_payload(&b, 18 + (uint32_t)((f * 31 + round * 17) % 300));
+				if (rev)
+					pb_push_udp(&b, dp, sp);
+				else
+					pb_push_udp(&b, sp, dp);
+			}
+			if (rev)
+				pb_push_ip4(&b, dst, src, (uint16_t)round, 0x4000);
+			else
+				pb_push_ip4(&b, src, dst, (uint16_t)round, 0x4000);
+			pb_push_eth(&b);
+			emit(&b, ts);
+			ts += US;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: qp_gen demo FILE | qp_gen bench FILE [PACKETS] [FLOWS]\n");
+		return 1;
+	}
+	if (pw_open(&out, argv[2], 1, strcmp(argv[1], "demo") == 0)) {
+		perror(argv[2]);
+		return 1;
+	}
+	if (strcmp(argv[1], "demo") == 0) {
+		hold = 1;
+		demo();
+		flush_held();
+	} else if (strcmp(argv[1], "bench") == 0) {
+		unsigned long np = argc > 3 ? strtoul(argv[3], NULL, 10) : 1000000;
+		unsigned long nf = argc > 4 ? strtoul(argv[4], NULL, 10) : 10000;
+		if (np == 0 || nf == 0 || nf > 65536 || np < nf) {
+			fprintf(stderr, "qp_gen: PACKETS >= FLOWS > 0 and FLOWS <= 65536 expected\n");
+			return 1;
+		}
+		bench(np, nf);
+	} else {
+		fprintf(stderr, "qp_gen: unknown capture '%s' (demo, bench)\n", argv[1]);
+		return 1;
+	}
+	pw_close(&out);
+	return 0;
+}
