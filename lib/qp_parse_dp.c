@@ -242,8 +242,6 @@ static enum qp_parse_result parse_gtpu(struct walk *w, const uint8_t *p, uint32_
 	if (++w->tunnels > MAX_TUNNEL)
 		return QP_PERR_tunnel_depth;
 	w->out->encap |= QP_ENCAP_GTPU;
-	if (hdr == len)
-		return QP_PARSE_FLOW;
 	return parse_inner_ip(w, p + hdr, len - hdr);
 }
 

@@ -1,0 +1,277 @@
+/*
+ * Flow table tests: insert and lookup from both directions, idle and active
+ * timeouts, a full table, and RCU reclamation under a concurrent reader.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "qp_flow_table.h"
+
+/* A packet of flow i (IPv4 10.0.x.y:i -> 10.1.x.y:80), in either direction. */
+static struct qp_pkt pkt(uint32_t i, int reverse)
+{
+	struct qp_pkt p;
+	memset(&p, 0, sizeof(p));
+	p.key.ipver = 4;
+	p.key.proto = 17;
+	p.key.addr[0][0] = 10;
+	p.key.addr[0][2] = (uint8_t)(i >> 8);
+	p.key.addr[0][3] = (uint8_t)i;
+	p.key.addr[1][0] = 10;
+	p.key.addr[1][1] = 1;
+	p.key.addr[1][2] = (uint8_t)(i >> 8);
+	p.key.addr[1][3] = (uint8_t)i;
+	p.key.port[0] = (uint16_t)(1000 + i);
+	p.key.port[1] = 80;
+	p.hash = qp_flow_key_hash(&p.key);
+	p.swapped = (uint8_t)reverse;
+	return p;
+}
+
+/* Record what the table exports. */
+struct sink {
+	int n;
+	int why[64];
+	uint64_t pkts[64];
+	uint16_t port[64];
+};
+
+static void sink_fn(const struct qp_flow *f, enum qp_flow_end why, void *arg)
+{
+	struct sink *s = arg;
+	if (s->n < 64) {
+		s->why[s->n] = why;
+		s->pkts[s->n] = f->pkts[0] + f->pkts[1];
+		s->port[s->n] = f->key.port[0];
+	}
+	s->n++;
+}
+
+/* Touch a flow as the worker would. */
+static void touch(struct qp_flow *f, uint64_t ts)
+{
+	if (!f->first_ns)
+		f->first_ns = ts;
+	f->last_ns = ts;
+	f->pkts[0]++;
+}
+
+Test(flow_table, insert_and_lookup_from_both_directions)
+{
+	struct qp_flow_table *t = qp_flow_table_create(16, 0);
+	cr_assert_not_null(t);
+	struct qp_pkt a = pkt(1, 0), b = pkt(1, 1), c = pkt(2, 0);
+	cr_assert_null(qp_flow_table_lookup(t, &a.key, a.hash));
+	struct qp_flow *f = qp_flow_table_insert(t, &a, NULL, NULL);
+	cr_assert_not_null(f);
+	cr_assert_eq(f->init_swapped, 0);
+	cr_assert_eq(f->hs_rtt_ns, -1);
+	cr_assert_eq(qp_flow_table_lookup(t, &a.key, a.hash), f);
+	cr_assert_eq(qp_flow_table_lookup(t, &b.key, b.hash), f, "reverse direction finds the flow");
+	cr_assert_null(qp_flow_table_lookup(t, &c.key, c.hash));
+	cr_assert_eq(qp_flow_table_count(t), 1);
+	cr_assert_eq(qp_flow_table_capacity(t), 16);
+	struct qp_flow_table_stats s;
+	qp_flow_table_stats(t, &s);
+	cr_assert_eq(s.created, 1);
+	qp_flow_table_destroy(t);
+}
+
+Test(flow_table, colliding_buckets_keep_flows_apart)
+{
+	/* a table of 1 bucket: every flow chains in it */
+	struct qp_flow_table *t = qp_flow_table_create(1, 0);
+	cr_assert_eq(qp_flow_table_buckets(t), 1);
+	qp_flow_table_destroy(t);
+	t = qp_flow_table_create(4, 0);
+	struct qp_flow *f[4];
+	for (uint32_t i = 0; i < 4; i++) {
+		struct qp_pkt p = pkt(i, 0);
+		f[i] = qp_flow_table_insert(t, &p, NULL, NULL);
+	}
+	for (uint32_t i = 0; i < 4; i++) {
+		struct qp_pkt p = pkt(i, 1);
+		cr_assert_eq(qp_flow_table_lookup(t, &p.key, p.hash), f[i]);
+	}
+	qp_flow_table_destroy(t);
+}
+
+Test(flow_table, idle_timeout_exports_once_and_frees)
+{
+	struct qp_flow_table *t = qp_flow_table_create(8, 0);
+	struct sink s = {0};
+	struct qp_pkt a = pkt(1, 0), b = pkt(2, 0);
+	touch(qp_flow_table_insert(t, &a, NULL, NULL), 1000);
+	touch(qp_flow_table_insert(t, &b, NULL, NULL), 5000);
+	/* at 10999 flow 1 has been idle 9999 ns: not yet */
+	cr_assert_eq(qp_flow_table_expire(t, 10999, 10000, 0, 1000, sink_fn, &s), 0);
+	cr_assert_eq(qp_flow_table_expire(t, 11000, 10000, 0, 1000, sink_fn, &s), 1);
+	cr_assert_eq(s.n, 1);
+	cr_assert_eq(s.why[0], QP_FLOW_END_IDLE);
+	cr_assert_eq(s.port[0], 1001);
+	cr_assert_null(qp_flow_table_lookup(t, &a.key, a.hash));
+	cr_assert_not_null(qp_flow_table_lookup(t, &b.key, b.hash));
+	cr_assert_eq(qp_flow_table_count(t), 1);
+	/* a clock going backwards expires nothing */
+	cr_assert_eq(qp_flow_table_expire(t, 10, 1, 0, 1000, sink_fn, &s), 0);
+	struct qp_flow_table_stats st;
+	qp_flow_table_stats(t, &st);
+	cr_assert_eq(st.expired_idle, 1);
+	qp_flow_table_destroy(t);
+}
+
+Test(flow_table, active_timeout_exports_and_restarts_the_record)
+{
+	struct qp_flow_table *t = qp_flow_table_create(8, 0);
+	struct sink s = {0};
+	struct qp_pkt a = pkt(1, 0);
+	struct qp_flow *f = qp_flow_table_insert(t, &a, NULL, NULL);
+	touch(f, 100);
+	touch(f, 200);
+	touch(f, 900);
+	cr_assert_eq(qp_flow_table_expire(t, 950, 10000, 1000, 1000, sink_fn, &s), 0);
+	cr_assert_eq(qp_flow_table_expire(t, 1100, 10000, 1000, 1000, sink_fn, &s), 1);
+	cr_assert_eq(s.why[0], QP_FLOW_END_ACTIVE);
+	cr_assert_eq(s.pkts[0], 3);
+	cr_assert_eq(qp_flow_table_lookup(t, &a.key, a.hash), f, "the flow goes on");
+	cr_assert_eq(f->pkts[0], 0);
+	cr_assert_eq(f->first_ns, 0);
+	qp_flow_table_destroy(t);
+}
+
+Test(flow_table, full_table_evicts_the_longest_idle)
+{
+	struct qp_flow_table *t = qp_flow_table_create(4, 0);
+	struct sink s = {0};
+	for (uint32_t i = 0; i < 4; i++) {
+		struct qp_pkt p = pkt(i, 0);
+		touch(qp_flow_table_insert(t, &p, sink_fn, &s), i == 2 ? 10 : 100 + i);
+	}
+	cr_assert_eq(s.n, 0);
+	struct qp_pkt p = pkt(9, 0);
+	struct qp_flow *f = qp_flow_table_insert(t, &p, sink_fn, &s);
+	cr_assert_not_null(f);
+	cr_assert_eq(s.n, 1);
+	cr_assert_eq(s.why[0], QP_FLOW_END_EVICTED);
+	cr_assert_eq(s.port[0], 1002, "flow 2 was idle longest");
+	cr_assert_eq(qp_flow_table_count(t), 4);
+	struct qp_flow_table_stats st;
+	qp_flow_table_stats(t, &st);
+	cr_assert_eq(st.evicted, 1);
+	cr_assert_eq(st.table_full, 0);
+	qp_flow_table_destroy(t);
+}
+
+Test(flow_table, flush_exports_everything_with_packets)
+{
+	struct qp_flow_table *t = qp_flow_table_create(100, 0);
+	struct sink s = {0};
+	for (uint32_t i = 0; i < 10; i++) {
+		struct qp_pkt p = pkt(i, 0);
+		struct qp_flow *f = qp_flow_table_insert(t, &p, NULL, NULL);
+		if (i < 7)
+			touch(f, 1 + i);
+	}
+	qp_flow_table_flush(t, sink_fn, &s);
+	cr_assert_eq(s.n, 7, "flows without a packet are not reported");
+	cr_assert_eq(qp_flow_table_count(t), 0);
+	for (int i = 0; i < 7; i++)
+		cr_assert_eq(s.why[i], QP_FLOW_END_FLUSH);
+	qp_flow_table_destroy(t);
+}
+
+Test(flow_table, bad_sizes_are_refused)
+{
+	cr_assert_null(qp_flow_table_create(0, 0));
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_null(qp_flow_table_create((1u << 26) + 1, 0));
+	cr_assert_eq(errno, EINVAL);
+	qp_flow_table_destroy(NULL);
+}
+
+/*
+ * RCU: a reader holds an entry inside its read-side section while the
+ * writer expires and reinserts flows as fast as it can. If an entry were
+ * reused before the grace period, the reader would see its key change.
+ */
+#define CHURN_FLOWS 64
+static struct qp_flow_table *shared_t;
+static int stop_reader;
+static long reader_checks, reader_torn;
+
+static void *reader(void *arg)
+{
+	(void)arg;
+	rcu_register_thread();
+	while (!CMM_LOAD_SHARED(stop_reader)) {
+		rcu_read_lock();
+		const struct qp_flow_table_hdr *h = qp_flow_table_hdr(shared_t);
+		for (uint32_t b = 0; b <= h->mask; b++) {
+			struct qp_flow *f = rcu_dereference(h->buckets[b]);
+			if (!f)
+				continue;
+			struct qp_flow_key k = f->key;
+			for (volatile int spin = 0; spin < 2000; spin++)
+				;
+			if (memcmp(&k, &f->key, sizeof(k)) != 0)
+				reader_torn++;
+			reader_checks++;
+		}
+		rcu_read_unlock();
+		rcu_quiescent_state();
+	}
+	rcu_unregister_thread();
+	return NULL;
+}
+
+Test(flow_table, entries_are_reused_only_after_a_grace_period, .timeout = 120)
+{
+	rcu_register_thread();
+	shared_t = qp_flow_table_create(CHURN_FLOWS, 1);
+	cr_assert_not_null(shared_t);
+	pthread_t th;
+	pthread_create(&th, NULL, reader, NULL);
+	uint64_t now = 1;
+	uint32_t inserted = 0;
+	uint32_t round;
+	/* churn until the reader has looked at enough entries (bounded) */
+	for (round = 0; round < 3000 || (CMM_LOAD_SHARED(reader_checks) < 2000 && round < 2000000);
+	     round++) {
+		for (uint32_t i = 0; i < CHURN_FLOWS; i++) {
+			struct qp_pkt p = pkt((round * CHURN_FLOWS + i) % 60000, 0);
+			struct qp_flow *f = qp_flow_table_insert(shared_t, &p, NULL, NULL);
+			if (f) {
+				touch(f, now);
+				inserted++;
+			}
+		}
+		now += 10;
+		qp_flow_table_expire(shared_t, now, 5, 0, CHURN_FLOWS, NULL, NULL);
+		rcu_quiescent_state();
+	}
+	CMM_STORE_SHARED(stop_reader, 1);
+	rcu_thread_offline();
+	pthread_join(th, NULL);
+	struct qp_flow_table_stats st;
+	qp_flow_table_stats(shared_t, &st);
+	cr_assert_eq(reader_torn, 0, "a reader saw an entry reused under it (%ld of %ld)",
+		     reader_torn, reader_checks);
+	cr_assert_gt(reader_checks, 0);
+	cr_assert_eq(st.created, inserted);
+	cr_assert_eq(st.created + st.table_full, (uint64_t)round * CHURN_FLOWS);
+	/* once the grace periods are over, every entry is back in the pool */
+	qp_flow_table_flush(shared_t, NULL, NULL);
+	rcu_barrier();
+	for (uint32_t i = 0; i < CHURN_FLOWS + CHURN_FLOWS / 8; i++) {
+		struct qp_pkt p = pkt(60000 + i, 0);
+		if (i < CHURN_FLOWS)
+			cr_assert_not_null(qp_flow_table_insert(shared_t, &p, NULL, NULL), "entry %u", i);
+	}
+	struct qp_flow_table_stats st2;
+	qp_flow_table_stats(shared_t, &st2);
+	cr_assert_eq(st2.table_full, st.table_full);
+	cr_assert_eq(qp_flow_table_count(shared_t), CHURN_FLOWS);
+	qp_flow_table_destroy(shared_t);
+	rcu_unregister_thread();
+}
