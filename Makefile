@@ -30,9 +30,9 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 QPROBE_SRCS := $(wildcard app/qprobe/*.c)
 QPROBE_OBJS := $(QPROBE_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
-INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/%)
+INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 
 .PHONY: all deps demo test test-plain test-asan unit integration bench clean
 
@@ -41,7 +41,7 @@ all: $(BUILD)/qprobe $(BUILD)/qp_gen
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h app/qprobe/*.h tests/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h app/qprobe/*.h tests/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"; $(CC) $(CFLAGS) -c $< -o $@
 
@@ -55,11 +55,12 @@ $(BUILD)/qprobe: $(QPROBE_OBJS) $(BUILD)/libqprobe.a
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/integration/test_%.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
+$(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/obj/tests/integration/qp_run.o \
+		$(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 

@@ -176,6 +176,7 @@ struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pk
 
 static void reset_counters(struct qp_flow *f)
 {
+	f->last_ns = 0;
 	f->first_ns = 0;
 	f->pkts[0] = f->pkts[1] = 0;
 	f->bytes[0] = f->bytes[1] = 0;
@@ -183,6 +184,25 @@ static void reset_counters(struct qp_flow *f)
 	f->size_max = 0;
 	f->hs_rtt_ns = -1;
 	f->hs_ack_rtt_ns = -1;
+}
+
+void qp_flow_table_restart(struct qp_flow_table *t, struct qp_flow *f, enum qp_flow_end why,
+			   qp_flow_export_fn *fn, void *arg)
+{
+	if (why == QP_FLOW_END_IDLE)
+		t->stats.expired_idle++;
+	else
+		t->stats.expired_active++;
+	if (fn && f->pkts[0] + f->pkts[1] > 0)
+		fn(f, why, arg);
+	uint64_t last = f->last_ns;
+	reset_counters(f);
+	/* an active-timeout record ends where the next begins; an idle flow
+	 * starts over, handshake included */
+	if (why == QP_FLOW_END_IDLE)
+		f->tcp_state = 0;
+	else
+		f->last_ns = last;
 }
 
 uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t idle_ns,
@@ -204,11 +224,8 @@ uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t
 			}
 			if (active_ns && f->first_ns && now_ns > f->first_ns &&
 			    now_ns - f->first_ns >= active_ns) {
-				t->stats.expired_active++;
 				n++;
-				if (fn)
-					fn(f, QP_FLOW_END_ACTIVE, arg);
-				reset_counters(f);
+				qp_flow_table_restart(t, f, QP_FLOW_END_ACTIVE, fn, arg);
 			}
 			pp = &f->next;
 		}

@@ -169,6 +169,15 @@ uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t
 			      uint64_t active_ns, uint32_t max_buckets, qp_flow_export_fn *fn,
 			      void *arg);
 
+/**
+ * Export a flow's record and start a new one in the same entry (owner only).
+ * Used when a packet arrives for a flow past its idle timeout (why IDLE: the
+ * new record starts from scratch) or active timeout (why ACTIVE: the record
+ * continues where the exported one ended). Counts the expiry.
+ */
+void qp_flow_table_restart(struct qp_flow_table *t, struct qp_flow *f, enum qp_flow_end why,
+			   qp_flow_export_fn *fn, void *arg);
+
 /** Export and remove every flow (owner only, or after the owner stopped). */
 void qp_flow_table_flush(struct qp_flow_table *t, qp_flow_export_fn *fn, void *arg);
 

@@ -95,6 +95,15 @@ static inline void tcp_update(struct qp_flow *f, const struct qp_pkt *pk, unsign
 	}
 }
 
+/* A new record's source: the first packet's sender, or a SYN/ACK's receiver. */
+static inline void orient(struct qp_flow *fl, const struct qp_pkt *p)
+{
+	fl->init_swapped = p->swapped;
+	if (p->key.proto == 6 && p->l4_hdr_ok &&
+	    (p->tcp_flags & (QP_TCP_SYN | QP_TCP_ACK)) == (QP_TCP_SYN | QP_TCP_ACK))
+		fl->init_swapped ^= 1;
+}
+
 void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 		       const struct qp_frame *fr, unsigned int n)
 {
@@ -140,10 +149,17 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 					w->cnt.unattributed++;
 					continue;
 				}
-				/* a SYN/ACK seen first: its receiver opened the flow */
-				if (p->key.proto == 6 && p->l4_hdr_ok &&
-				    (p->tcp_flags & (QP_TCP_SYN | QP_TCP_ACK)) == (QP_TCP_SYN | QP_TCP_ACK))
-					fl->init_swapped ^= 1;
+				orient(fl, p);
+			} else if (ts > fl->last_ns && fl->last_ns && ts - fl->last_ns >= cfg->idle_ns) {
+				/* the timeout is honoured to the packet, whenever the
+				 * expiry walk last passed this bucket */
+				qp_flow_table_restart(w->flows, fl, QP_FLOW_END_IDLE, w->export_fn,
+						      w->export_arg);
+				orient(fl, p);
+			} else if (cfg->active_ns && fl->first_ns && ts > fl->first_ns &&
+				   ts - fl->first_ns >= cfg->active_ns) {
+				qp_flow_table_restart(w->flows, fl, QP_FLOW_END_ACTIVE, w->export_fn,
+						      w->export_arg);
 			}
 			unsigned int dir = p->swapped ^ fl->init_swapped;
 			if (p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER)

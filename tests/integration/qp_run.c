@@ -1,0 +1,181 @@
+/*
+ * qp_run: see qp_run.h.
+ */
+#include "qp_run.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *qp_build(void)
+{
+	const char *b = getenv("QP_BUILD");
+	return b && *b ? b : "build";
+}
+
+const char *qp_tmpdir(void)
+{
+	static char dir[64];
+	if (!dir[0]) {
+		snprintf(dir, sizeof(dir), "/tmp/qprobe-test-XXXXXX");
+		if (!mkdtemp(dir)) {
+			perror("mkdtemp");
+			abort();
+		}
+	}
+	return dir;
+}
+
+int qp_spawn(char *const argv[], const char *out_path, const char *err_path)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int o = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int in = open("/dev/null", O_RDONLY);
+		dup2(in, 0);
+		dup2(o, 1);
+		dup2(e, 2);
+		/* a sanitizer report must not look like one of qprobe's exit codes */
+		setenv("ASAN_OPTIONS", "exitcode=86:detect_leaks=1", 1);
+		setenv("UBSAN_OPTIONS", "exitcode=87:print_stacktrace=1", 1);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void qp_wait(int pid, double timeout_s, struct qp_run_result *r, const char *err_path)
+{
+	memset(r, 0, sizeof(*r));
+	double deadline = now_s() + timeout_s;
+	int st = 0;
+	for (;;) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			break;
+		if (now_s() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			r->timed_out = 1;
+			break;
+		}
+		struct timespec nap = {0, 2000000};
+		nanosleep(&nap, NULL);
+	}
+	r->exited = !r->timed_out && WIFEXITED(st);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? WTERMSIG(st) : -1;
+	FILE *f = fopen(err_path, "r");
+	if (f) {
+		size_t n = fread(r->err, 1, sizeof(r->err) - 1, f);
+		r->err[n] = 0;
+		fclose(f);
+		for (size_t i = 0; i < n; i++)
+			if (r->err[i] == '\n')
+				r->err_lines++;
+	}
+}
+
+void qp_run(char *const argv[], const char *out_path, double timeout_s, struct qp_run_result *r)
+{
+	char err_path[256];
+	snprintf(err_path, sizeof(err_path), "%s/stderr.%d", qp_tmpdir(), (int)getpid());
+	int pid = qp_spawn(argv, out_path, err_path);
+	qp_wait(pid, timeout_s, r, err_path);
+	unlink(err_path);
+}
+
+json_t *qp_json_load(const char *path)
+{
+	json_error_t e;
+	json_t *j = json_load_file(path, 0, &e);
+	if (!j)
+		fprintf(stderr, "%s: line %d: %s\n", path, e.line, e.text);
+	return j;
+}
+
+int qp_http_get(int port, const char *path, char **body)
+{
+	*body = NULL;
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(s);
+		return -1;
+	}
+	char req[512];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (write(s, req, (size_t)n) != n) {
+		close(s);
+		return -1;
+	}
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (len + 4096 > cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+		ssize_t k = read(s, buf + len, cap - len - 1);
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+	}
+	close(s);
+	buf[len] = 0;
+	int status = -1;
+	if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+		status = -1;
+	char *b = strstr(buf, "\r\n\r\n");
+	*body = strdup(b ? b + 4 : "");
+	free(buf);
+	return status;
+}
+
+json_t *qp_find_flow(json_t *report, const char *src, int sport, const char *dst, int dport)
+{
+	json_t *flows = json_object_get(report, "flows");
+	size_t i;
+	json_t *f;
+	json_array_foreach(flows, i, f)
+	{
+		if (strcmp(json_string_value(json_object_get(f, "src")), src) == 0 &&
+		    strcmp(json_string_value(json_object_get(f, "dst")), dst) == 0 &&
+		    json_integer_value(json_object_get(f, "sport")) == sport &&
+		    json_integer_value(json_object_get(f, "dport")) == dport)
+			return f;
+	}
+	return NULL;
+}
+
+int qp_free_port(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	socklen_t l = sizeof(a);
+	if (bind(s, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    getsockname(s, (struct sockaddr *)&a, &l) != 0) {
+		close(s);
+		return 18000 + getpid() % 10000;
+	}
+	int p = ntohs(a.sin_port);
+	close(s);
+	return p;
+}

@@ -1,0 +1,49 @@
+/*
+ * Helpers of the integration tests: run a real program with a deadline,
+ * capture its output, read its JSON report, fetch an HTTP path.
+ */
+#ifndef QP_RUN_H
+#define QP_RUN_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct qp_run_result {
+	int exited;    /* 1: exited normally, 0: killed by a signal or the deadline */
+	int status;    /* exit status, or the signal number */
+	int timed_out; /* killed at the deadline */
+	char err[8192]; /* what it wrote on stderr (truncated) */
+	size_t err_lines;
+};
+
+/** Run argv (NULL-terminated), stdout to out_path (or /dev/null), within timeout_s. */
+void qp_run(char *const argv[], const char *out_path, double timeout_s, struct qp_run_result *r);
+
+/** Start argv in the background with stdout/stderr to files; returns the pid. */
+int qp_spawn(char *const argv[], const char *out_path, const char *err_path);
+
+/** Wait for pid within timeout_s; kills it (SIGKILL) at the deadline. */
+void qp_wait(int pid, double timeout_s, struct qp_run_result *r, const char *err_path);
+
+/** The build directory (QP_BUILD, default "build"). */
+const char *qp_build(void);
+
+/** A fresh temporary directory for one test (removed by the OS's tmp cleaning). */
+const char *qp_tmpdir(void);
+
+/** Read and parse a JSON file; NULL (with a message on stderr) on failure. */
+json_t *qp_json_load(const char *path);
+
+/**
+ * GET http://127.0.0.1:port/path. Returns the status code (or -1) and the
+ * body in a malloc'd string.
+ */
+int qp_http_get(int port, const char *path, char **body);
+
+/** Find the report flow with this source and destination endpoint, or NULL. */
+json_t *qp_find_flow(json_t *report, const char *src, int sport, const char *dst, int dport);
+
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+int qp_free_port(void);
+
+#endif

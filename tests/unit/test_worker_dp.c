@@ -1,0 +1,277 @@
+/*
+ * Worker path tests: what a burst of frames does to flows, counters and
+ * intervals: direction of a flow, TCP handshake RTT, sizes, parse error
+ * counting, interval accounting and eviction.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../gen/qp_pcapw.h"
+#include "qp_worker_dp.h"
+
+#define MS 1000000ULL
+#define US 1000ULL
+#define T0 1700000000000000000ULL
+
+static struct qp_worker *w;
+static struct qp_measure_cfg cfg;
+
+/* Every exported record, kept for the assertions. */
+static struct qp_flow recs[64];
+static int why[64];
+static int nrec;
+
+static void keep(const struct qp_flow *f, enum qp_flow_end e, void *arg)
+{
+	(void)arg;
+	cr_assert_lt(nrec, 64);
+	recs[nrec] = *f;
+	why[nrec++] = e;
+}
+
+static void setup(void)
+{
+	w = aligned_alloc(64, sizeof(*w));
+	cr_assert_eq(qp_worker_init(w, 0, 1024, 0), 0);
+	w->export_fn = keep;
+	w->export_arg = NULL;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.linktype = QP_LINK_ETHERNET;
+	cfg.base_ns = T0;
+	cfg.interval_ns = 1000 * MS;
+	cfg.idle_ns = 60000 * MS;
+	nrec = 0;
+}
+
+static void teardown(void)
+{
+	qp_worker_fini(w);
+	free(w);
+}
+
+TestSuite(worker, .init = setup, .fini = teardown);
+
+/* Frames are built into a pool that lives as long as the test. */
+static struct pb pool[64];
+static int npool;
+
+static struct qp_frame tcp(const char *src, uint16_t sp, const char *dst, uint16_t dp, uint8_t flags,
+			   uint32_t seq, uint32_t ack, uint32_t payload, uint64_t ts)
+{
+	struct pb *b = &pool[npool++ % 64];
+	pb_init(b);
+	if (payload)
+		pb_payload(b, payload);
+	pb_push_tcp(b, sp, dp, seq, ack, flags, 1000);
+	pb_push_ip4(b, src, dst, 1, 0);
+	pb_push_eth(b);
+	return (struct qp_frame){pb_data(b), pb_len(b), pb_len(b), ts};
+}
+
+#define C "192.0.2.1"
+#define S "198.51.100.1"
+
+static void run(struct qp_frame *f, unsigned int n)
+{
+	qp_worker_process(w, &cfg, f, n);
+	qp_flow_table_flush(w->flows, keep, NULL);
+}
+
+/* The record's counters in the flow's own direction: [0] from src. */
+static void expect_src_is(const struct qp_flow *f, const char *addr)
+{
+	uint8_t a[16] = {0};
+	inet_pton(AF_INET, addr, a);
+	cr_assert(memcmp(f->key.addr[f->init_swapped], a, 16) == 0, "src is not %s", addr);
+}
+
+Test(worker, handshake_rtt_both_halves_to_the_nanosecond)
+{
+	struct qp_frame f[] = {
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0),
+		tcp(S, 443, C, 40000, 0x12, 900, 101, 0, T0 + 24 * MS + 350 * US + 7),
+		tcp(C, 40000, S, 443, 0x10, 101, 901, 0, T0 + 24 * MS + 530 * US + 7),
+		tcp(C, 40000, S, 443, 0x18, 101, 901, 100, T0 + 30 * MS),
+		tcp(S, 443, C, 40000, 0x18, 901, 201, 1000, T0 + 55 * MS),
+	};
+	run(f, 5);
+	cr_assert_eq(nrec, 1);
+	const struct qp_flow *r = &recs[0];
+	expect_src_is(r, C);
+	cr_assert_eq(r->hs_rtt_ns, (int64_t)(24 * MS + 350 * US + 7));
+	cr_assert_eq(r->hs_ack_rtt_ns, (int64_t)(180 * US));
+	cr_assert_eq(r->pkts[0], 3);
+	cr_assert_eq(r->pkts[1], 2);
+	cr_assert_eq(r->bytes[0], 54 + 54 + 154);
+	cr_assert_eq(r->bytes[1], 54 + 1054);
+	cr_assert_eq(r->size_min, 54);
+	cr_assert_eq(r->size_max, 1054);
+	cr_assert_eq(r->first_ns, T0);
+	cr_assert_eq(r->last_ns, T0 + 55 * MS);
+	cr_assert_eq(w->cnt.measured, 5);
+}
+
+Test(worker, the_latest_syn_is_the_one_answered)
+{
+	struct qp_frame f[] = {
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0),
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0 + 1000 * MS),
+		tcp(S, 443, C, 40000, 0x12, 900, 101, 0, T0 + 1010 * MS),
+	};
+	run(f, 3);
+	cr_assert_eq(recs[0].hs_rtt_ns, (int64_t)(10 * MS));
+	cr_assert_eq(recs[0].hs_ack_rtt_ns, -1);
+}
+
+Test(worker, a_synack_that_does_not_answer_gives_no_rtt)
+{
+	struct qp_frame f[] = {
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0),
+		tcp(S, 443, C, 40000, 0x12, 900, 555, 0, T0 + 5 * MS),
+	};
+	run(f, 2);
+	cr_assert_eq(recs[0].hs_rtt_ns, -1);
+}
+
+Test(worker, synack_seen_first_makes_its_receiver_the_source)
+{
+	struct qp_frame f[] = {
+		tcp(S, 443, C, 40000, 0x12, 900, 101, 0, T0),
+		tcp(C, 40000, S, 443, 0x10, 101, 901, 0, T0 + 1 * MS),
+	};
+	run(f, 2);
+	expect_src_is(&recs[0], C);
+	cr_assert_eq(recs[0].pkts[0], 1);
+	cr_assert_eq(recs[0].pkts[1], 1);
+}
+
+Test(worker, a_syn_turns_a_flow_round)
+{
+	/* the capture starts with a stray server segment, then the client opens */
+	struct qp_frame f[] = {
+		tcp(S, 443, C, 40000, 0x18, 1, 1, 10, T0),
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0 + 1 * MS),
+		tcp(S, 443, C, 40000, 0x12, 900, 101, 0, T0 + 3 * MS),
+	};
+	run(f, 3);
+	expect_src_is(&recs[0], C);
+	cr_assert_eq(recs[0].pkts[0], 1);
+	cr_assert_eq(recs[0].pkts[1], 2);
+	cr_assert_eq(recs[0].bytes[1], 64 + 54);
+	cr_assert_eq(recs[0].hs_rtt_ns, (int64_t)(2 * MS));
+}
+
+Test(worker, udp_source_is_the_first_sender)
+{
+	struct pb *b = &pool[0];
+	pb_init(b);
+	pb_push_udp(b, 53, 5353);
+	pb_push_ip4(b, "10.0.0.53", "10.0.0.9", 1, 0);
+	pb_push_eth(b);
+	struct qp_frame f = {pb_data(b), pb_len(b), pb_len(b), T0};
+	run(&f, 1);
+	expect_src_is(&recs[0], "10.0.0.53");
+	cr_assert_eq(recs[0].key.port[recs[0].init_swapped], 53);
+}
+
+Test(worker, counters_by_reason)
+{
+	struct qp_frame good = tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0);
+	struct qp_frame cut = good;
+	cut.caplen = 20; /* IPv4 header cut */
+	struct qp_frame tiny = good;
+	tiny.caplen = 5;
+	struct pb *b = &pool[63];
+	pb_init(b);
+	pb_payload(b, 28);
+	b->next_type = 0x0806;
+	pb_push_eth(b);
+	struct qp_frame arp = {pb_data(b), pb_len(b), 60, T0};
+	struct qp_frame f[] = {good, cut, tiny, arp, good};
+	run(f, 5);
+	cr_assert_eq(w->cnt.packets, 5);
+	cr_assert_eq(w->cnt.bytes, 54 * 4 + 60);
+	cr_assert_eq(w->cnt.measured, 2);
+	cr_assert_eq(w->cnt.non_ip, 1);
+	cr_assert_eq(w->cnt.parse_errors, 2);
+	cr_assert_eq(w->cnt.perr[QP_PERR_truncated_ipv4 - QP_PARSE_ERR_FIRST], 1);
+	cr_assert_eq(w->cnt.perr[QP_PERR_truncated_l2 - QP_PARSE_ERR_FIRST], 1);
+}
+
+Test(worker, intervals_per_direction)
+{
+	struct qp_frame f[] = {
+		tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0),
+		tcp(S, 2, C, 1, 0x10, 1, 1, 46, T0 + 500 * MS),
+		tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0 + 999 * MS + 999999),
+		tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0 + 1000 * MS),
+		tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0 + 3700 * MS),
+	};
+	qp_worker_process(w, &cfg, f, 3);
+	struct qp_interval_acc a;
+	cr_assert(qp_worker_interval_read(w, 0, &a));
+	cr_assert_eq(a.pkts[0], 2);
+	cr_assert_eq(a.pkts[1], 1);
+	cr_assert_eq(a.bytes[1], 100);
+	qp_worker_process(w, &cfg, f + 3, 2);
+	cr_assert(qp_worker_interval_read(w, 1, &a));
+	cr_assert_eq(a.pkts[0], 1);
+	cr_assert_eq(a.pkts[1], 0);
+	cr_assert(qp_worker_interval_read(w, 3, &a));
+	cr_assert_eq(a.pkts[0], 1);
+	cr_assert_eq(w->cur_iv, 3);
+	cr_assert_eq(w->cur_iv_end, T0 + 4000 * MS);
+	/* interval 2 had no packet: the worker never held it */
+	cr_assert_eq(qp_worker_interval_read(w, 2, &a), 0);
+}
+
+Test(worker, timestamps_going_back_are_counted_and_never_move_intervals_back)
+{
+	struct qp_frame f[] = {
+		tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0 + 2500 * MS),
+		tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0 + 100 * MS),
+	};
+	qp_worker_process(w, &cfg, f, 2);
+	cr_assert_eq(w->cnt.ts_backwards, 1);
+	cr_assert_eq(w->cur_iv, 2);
+	struct qp_interval_acc a;
+	cr_assert(qp_worker_interval_read(w, 2, &a));
+	cr_assert_eq(a.pkts[0], 2);
+	qp_flow_table_flush(w->flows, keep, NULL);
+	cr_assert_eq(recs[0].first_ns, T0 + 2500 * MS);
+	cr_assert_eq(recs[0].last_ns, T0 + 2500 * MS);
+}
+
+Test(worker, a_full_table_evicts_and_keeps_counting)
+{
+	qp_worker_fini(w);
+	cr_assert_eq(qp_worker_init(w, 0, 2, 0), 0);
+	w->export_fn = keep;
+	struct qp_frame f[] = {
+		tcp("10.0.0.1", 1, S, 2, 0x10, 1, 1, 0, T0),
+		tcp("10.0.0.2", 1, S, 2, 0x10, 1, 1, 0, T0 + 1),
+		tcp("10.0.0.3", 1, S, 2, 0x10, 1, 1, 0, T0 + 2),
+	};
+	qp_worker_process(w, &cfg, f, 3);
+	cr_assert_eq(nrec, 1);
+	cr_assert_eq(why[0], QP_FLOW_END_EVICTED);
+	expect_src_is(&recs[0], "10.0.0.1");
+	cr_assert_eq(w->cnt.measured, 3);
+	cr_assert_eq(w->cnt.unattributed, 0);
+}
+
+Test(worker, idle_flows_expire_on_packet_time)
+{
+	cfg.idle_ns = 10 * MS;
+	struct qp_frame f[] = {
+		tcp("10.0.0.1", 1, S, 2, 0x10, 1, 1, 0, T0),
+		tcp("10.0.0.2", 1, S, 2, 0x10, 1, 1, 0, T0 + 20 * MS),
+	};
+	qp_worker_process(w, &cfg, f, 2);
+	qp_worker_expire(w, &cfg, w->last_ts, 1u << 20);
+	cr_assert_eq(nrec, 1);
+	cr_assert_eq(why[0], QP_FLOW_END_IDLE);
+	expect_src_is(&recs[0], "10.0.0.1");
+}
