@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,28 @@ typedef int mhd_result;
 typedef enum MHD_Result mhd_result;
 #endif
 
+/*
+ * Thread-safety: `stop` is written by the caller of qp_http_stop and read
+ * by the HTTP thread; everything else is fixed once the thread runs.
+ */
 struct qp_http {
 	struct MHD_Daemon *d;
 	struct qp_http_ops ops;
+	pthread_t th;
+	int stop;
 };
+
+static void *http_thread(void *arg)
+{
+	struct qp_http *h = arg;
+	if (h->ops.thread_init)
+		h->ops.thread_init(h->ops.arg);
+	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE))
+		MHD_run_wait(h->d, 100); /* at most 100 ms between stop checks */
+	if (h->ops.thread_fini)
+		h->ops.thread_fini(h->ops.arg);
+	return NULL;
+}
 
 static mhd_result send_body(struct MHD_Connection *c, unsigned int status, char *body,
 			    const char *type)
@@ -141,7 +160,7 @@ struct qp_http *qp_http_start(const char *addr, int port, const struct qp_http_o
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	unsigned int flags = MHD_USE_EPOLL;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
@@ -170,6 +189,13 @@ struct qp_http *qp_http_start(const char *addr, int port, const struct qp_http_o
 		errno = e;
 		return NULL;
 	}
+	int e = pthread_create(&h->th, NULL, http_thread, h);
+	if (e) {
+		MHD_stop_daemon(h->d);
+		free(h);
+		errno = e;
+		return NULL;
+	}
 	return h;
 }
 
@@ -177,6 +203,8 @@ void qp_http_stop(struct qp_http *h)
 {
 	if (!h)
 		return;
+	__atomic_store_n(&h->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(h->th, NULL);
 	MHD_stop_daemon(h->d);
 	free(h);
 }

@@ -1,6 +1,8 @@
 /*
  * qp_http: the read-only HTTP endpoint of the management core
- * (libmicrohttpd, one internal polling thread).
+ * (libmicrohttpd, driven by one thread of this module's own, so the
+ * application can register that thread with RCU and unregister it before it
+ * ends).
  *
  *   GET /api/v1/stats                      ports, lcores, counters (JSON)
  *   GET /api/v1/flows?top=N&sort=bytes|packets   the largest flows (JSON)
@@ -25,6 +27,10 @@ struct qp_http_ops {
 	json_t *(*intervals)(void *arg, unsigned int last);
 	/* Prometheus text, malloc'd; NULL on ENOMEM */
 	char *(*metrics)(void *arg);
+	/* called on the HTTP thread when it starts and before it ends (may be
+	 * NULL): where an application registers the thread with RCU */
+	void (*thread_init)(void *arg);
+	void (*thread_fini)(void *arg);
 	void *arg;
 };
 

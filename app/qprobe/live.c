@@ -442,7 +442,19 @@ static void topn_add(const struct qp_flow *f, void *arg)
 	}
 }
 
-static __thread int http_rcu_registered;
+/* The HTTP thread is an RCU reader, offline except while it walks tables. */
+static void http_thread_init(void *arg)
+{
+	(void)arg;
+	rcu_register_thread();
+	rcu_thread_offline();
+}
+
+static void http_thread_fini(void *arg)
+{
+	(void)arg;
+	rcu_unregister_thread();
+}
 
 static int cmp_weight_desc_bytes(const void *a, const void *b)
 {
@@ -459,11 +471,6 @@ static int cmp_weight_desc_pkts(const void *a, const void *b)
 /* Walk every worker's flow table as an RCU reader. */
 static void for_each_flow(void (*fn)(const struct qp_flow *, void *), void *arg)
 {
-	if (!http_rcu_registered) {
-		rcu_register_thread();
-		rcu_thread_offline();
-		http_rcu_registered = 1;
-	}
 	rcu_thread_online();
 	rcu_read_lock();
 	for (unsigned int i = 0; i < L.nworkers; i++)
@@ -823,7 +830,8 @@ int qprobe_live(const struct qprobe_opts *o)
 
 	struct qp_http *http = NULL;
 	if (o->http_port) {
-		struct qp_http_ops ops = {stats_json, flows_json, intervals_json, metrics_text, NULL};
+		struct qp_http_ops ops = {stats_json, flows_json,       intervals_json,
+					  metrics_text, http_thread_init, http_thread_fini, NULL};
 		http = qp_http_start(o->http_addr, o->http_port, &ops);
 		if (!http) {
 			fprintf(stderr, "qprobe: cannot serve HTTP on %s port %d: %s (a free port and "

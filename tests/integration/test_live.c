@@ -1,0 +1,245 @@
+/*
+ * Live mode on DPDK virtual ports: build/qprobe reads the demo capture
+ * through a net_pcap vdev (once, no loop), the test fetches the HTTP
+ * endpoints while it runs, stops it with SIGTERM and compares its report
+ * with the offline report of the same file. No hugepages are used.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qp_run.h"
+
+static char *qbin(void)
+{
+	static char bin[256];
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	return bin;
+}
+
+static const char *demo(void)
+{
+	return "tests/data/demo.pcap";
+}
+
+static json_t *offline_report(void)
+{
+	char out[256];
+	snprintf(out, sizeof(out), "%s/offline-demo.json", qp_tmpdir());
+	char *argv[] = {qbin(), "--pcap", (char *)demo(), "--report-file", out, NULL};
+	struct qp_run_result r;
+	qp_run(argv, NULL, 60, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	return qp_json_load(out);
+}
+
+static json_t *get_json(int port, const char *path, int want_status)
+{
+	char *body;
+	int st = qp_http_get(port, path, &body);
+	cr_assert_eq(st, want_status, "GET %s: status %d body %s", path, st, body ? body : "");
+	json_error_t e;
+	json_t *j = json_loads(body, 0, &e);
+	cr_assert_not_null(j, "GET %s: not JSON: %s", path, body);
+	free(body);
+	return j;
+}
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Poll /api/v1/stats until the workers have measured every frame of the file. */
+static json_t *wait_for_all_frames(int port, int pid, long frames)
+{
+	for (int i = 0; i < 3000; i++) {
+		char *body;
+		if (qp_http_get(port, "/api/v1/stats", &body) == 200) {
+			json_t *j = json_loads(body, 0, NULL);
+			free(body);
+			json_t *tot = json_object_get(j, "totals");
+			if (json_integer_value(json_object_get(tot, "packets")) == frames)
+				return j;
+			json_decref(j);
+		} else {
+			free(body);
+		}
+		cr_assert_eq(kill(pid, 0), 0, "qprobe exited early");
+		nap_ms(10);
+	}
+	cr_assert_fail("qprobe did not measure %ld frames within 30 s", frames);
+	return NULL;
+}
+
+static void compare_flows(json_t *live, json_t *off)
+{
+	json_t *lf = json_object_get(live, "flows"), *of = json_object_get(off, "flows");
+	cr_assert_eq(json_array_size(lf), json_array_size(of));
+	size_t i;
+	json_t *f;
+	json_array_foreach(of, i, f)
+	{
+		const char *src = json_string_value(json_object_get(f, "src"));
+		const char *dst = json_string_value(json_object_get(f, "dst"));
+		int sp = (int)json_integer_value(json_object_get(f, "sport"));
+		int dp = (int)json_integer_value(json_object_get(f, "dport"));
+		json_t *g = qp_find_flow(live, src, sp, dst, dp);
+		cr_assert_not_null(g, "live report lacks %s:%d -> %s:%d", src, sp, dst, dp);
+		cr_assert(json_equal(json_object_get(f, "packets"), json_object_get(g, "packets")),
+			  "%s:%d packets differ", src, sp);
+		cr_assert(json_equal(json_object_get(f, "bytes"), json_object_get(g, "bytes")),
+			  "%s:%d bytes differ", src, sp);
+	}
+}
+
+static void live_run(const char *lcores, const char *mode, int workers)
+{
+	int port = qp_free_port();
+	char vdev[512], portstr[16], out[256], err[256], rep[256];
+	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s", demo());
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	snprintf(out, sizeof(out), "%s/live.out", qp_tmpdir());
+	snprintf(err, sizeof(err), "%s/live.err", qp_tmpdir());
+	snprintf(rep, sizeof(rep), "%s/live-%s.json", qp_tmpdir(), mode);
+	char *argv[] = {qbin(), "--lcores", (char *)lcores, "--no-huge", "-m", "256", "--no-shconf",
+			"--no-pci", "--log-level=error", "--vdev", vdev, "--", "--duration", "120",
+			"--http-port", portstr, "--report", "json", "--report-file", rep, NULL};
+	int pid = qp_spawn(argv, out, err);
+	json_t *off = offline_report();
+
+	json_t *st = wait_for_all_frames(port, pid, 163);
+	cr_assert_str_eq(json_string_value(json_object_get(st, "mode")), mode);
+	json_t *ports = json_object_get(st, "ports");
+	cr_assert_eq(json_array_size(ports), 1);
+	cr_assert_eq(json_integer_value(json_object_get(json_array_get(ports, 0), "rx_packets")), 163);
+	cr_assert_str_eq(json_string_value(json_object_get(json_array_get(ports, 0), "name")), "net_pcap0");
+	json_t *tot = json_object_get(st, "totals");
+	cr_assert_eq(json_integer_value(json_object_get(tot, "measured")), 162);
+	cr_assert_eq(json_integer_value(json_object_get(tot, "non_ip")), 1);
+	size_t nworkers = 0, i;
+	json_t *lc;
+	json_array_foreach(json_object_get(st, "lcores"), i, lc)
+		if (strcmp(json_string_value(json_object_get(lc, "role")), "worker") == 0)
+			nworkers++;
+	cr_assert_eq(nworkers, (size_t)workers);
+	json_decref(st);
+
+	json_t *fl = get_json(port, "/api/v1/flows?top=3&sort=packets", 200);
+	json_t *arr = json_object_get(fl, "flows");
+	cr_assert_eq(json_array_size(arr), 3);
+	long want[] = {50, 40, 18};
+	for (int k = 0; k < 3; k++) {
+		json_t *p = json_object_get(json_array_get(arr, (size_t)k), "packets");
+		long n = (long)(json_integer_value(json_object_get(p, "fwd")) +
+				json_integer_value(json_object_get(p, "rev")));
+		cr_assert_eq(n, want[k], "top flow %d has %ld packets", k, n);
+	}
+	cr_assert_eq(json_integer_value(json_object_get(fl, "active_flows")), 8);
+	json_decref(fl);
+
+	json_t *e = get_json(port, "/api/v1/flows?top=0", 400);
+	cr_assert(strstr(json_string_value(json_object_get(e, "error")), "top '0'"));
+	json_decref(e);
+	e = get_json(port, "/api/v1/flows?sort=size", 400);
+	cr_assert(strstr(json_string_value(json_object_get(e, "error")), "expected bytes or packets"));
+	json_decref(e);
+	e = get_json(port, "/api/v1/nothing", 404);
+	cr_assert(strstr(json_string_value(json_object_get(e, "error")), "no such path"));
+	json_decref(e);
+	json_t *iv = get_json(port, "/api/v1/intervals?last=5", 200);
+	cr_assert(json_is_array(json_object_get(iv, "intervals")));
+	json_decref(iv);
+
+	char *metrics;
+	cr_assert_eq(qp_http_get(port, "/metrics", &metrics), 200);
+	cr_assert(strstr(metrics, "# TYPE qprobe_worker_measured_total counter"));
+	cr_assert(strstr(metrics, "qprobe_port_rx_packets_total{port=\"0\"} 163"), "%s", metrics);
+	long measured = 0;
+	for (char *p = metrics; (p = strstr(p, "qprobe_worker_measured_total{")); p++) {
+		char *v = strchr(p, '}');
+		measured += atol(v + 2);
+	}
+	cr_assert_eq(measured, 162);
+	free(metrics);
+
+	kill(pid, SIGTERM);
+	struct qp_run_result r;
+	qp_wait(pid, 60, &r, err);
+	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
+	json_t *live = qp_json_load(rep);
+	cr_assert_not_null(live);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(live, "source"), "kind")), "live");
+	compare_flows(live, off);
+	json_t *ivs = json_object_get(live, "intervals");
+	long ivp = 0;
+	json_array_foreach(ivs, i, lc)
+		ivp += (long)(json_integer_value(json_object_get(json_object_get(lc, "packets"), "fwd")) +
+			      json_integer_value(json_object_get(json_object_get(lc, "packets"), "rev")));
+	cr_assert_eq(ivp, 162, "every measured frame is in exactly one interval");
+	json_decref(live);
+	json_decref(off);
+}
+
+Test(live, net_pcap_single_worker_serves_http_and_matches_offline, .timeout = 300)
+{
+	live_run("0,1", "single_worker", 1);
+}
+
+Test(live, software_distribution_keeps_both_directions_together, .timeout = 300)
+{
+	/* three worker lcores on one CPU: a distributor and two workers */
+	live_run("0@0,(1-3)@1", "software_distribution", 2);
+}
+
+static void expect_live_refusal(char *const argv[], int code, const char *needle)
+{
+	struct qp_run_result r;
+	qp_run(argv, NULL, 60, &r);
+	cr_assert(r.exited, "killed by signal %d", r.status);
+	cr_assert_eq(r.status, code, "exit %d, want %d: %s", r.status, code, r.err);
+	cr_assert(strstr(r.err, needle), "stderr lacks '%s': %s", needle, r.err);
+}
+
+Test(live_bad, too_few_lcores)
+{
+	char *argv[] = {qbin(), "-l", "0", "--no-huge", "-m", "128", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", "net_ring0", "--", "--duration", "1", NULL};
+	expect_live_refusal(argv, 1, "too few lcores: 1 given, at least 2 needed");
+}
+
+Test(live_bad, no_port)
+{
+	char *argv[] = {qbin(), "-l", "0,1", "--no-huge", "-m", "128", "--no-shconf", "--no-pci",
+			"--log-level=error", "--", "--duration", "1", NULL};
+	expect_live_refusal(argv, 1, "no DPDK port");
+}
+
+Test(live_bad, unknown_device)
+{
+	char *argv[] = {qbin(), "-l", "0,1", "--no-huge", "-m", "128", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", "net_nosuchpmd0", "--", "--duration", "1", NULL};
+	struct qp_run_result r;
+	qp_run(argv, NULL, 60, &r);
+	cr_assert(r.exited, "killed by signal %d", r.status);
+	cr_assert_eq(r.status, 1, "exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.err, "no DPDK port") || strstr(r.err, "EAL options refused"), "%s", r.err);
+}
+
+Test(live_bad, bad_filter_and_http_address)
+{
+	char *a1[] = {qbin(), "-l", "0,1", "--no-huge", "-m", "128", "--no-shconf", "--no-pci",
+		      "--log-level=error", "--vdev", "net_ring0", "--", "--filter", "port", NULL};
+	expect_live_refusal(a1, 2, "bad filter 'port'");
+	char *a2[] = {qbin(), "-l", "0,1", "--no-huge", "-m", "128", "--no-shconf", "--no-pci",
+		      "--log-level=error", "--vdev", "net_ring0", "--", "--http-addr", "localhost:x",
+		      "--duration", "1", NULL};
+	expect_live_refusal(a2, 1, "cannot serve HTTP on localhost:x");
+	char *a3[] = {qbin(), "-l", "0,1", "--no-huge", "--", "--pcap", "x.pcap", NULL};
+	expect_live_refusal(a3, 1, "--pcap is offline mode");
+}
