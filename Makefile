@@ -34,6 +34,9 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 
+# objects are kept between runs
+.SECONDARY:
+
 .PHONY: all deps demo test test-plain test-asan unit integration bench clean
 
 all: $(BUILD)/qprobe $(BUILD)/qp_gen
@@ -72,10 +75,11 @@ demo: deps all
 	$(BUILD)/qprobe --pcap tests/data/demo.pcap --report table
 
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2; done
+	@tests/run.sh 2 $(UNIT_BINS)
 
+# integration tests start real processes: one at a time
 integration: all $(INTEG_BINS)
-	@set -e; for t in $(INTEG_BINS); do echo "== $$t"; QP_BUILD=$(BUILD) $$t --jobs 1; done
+	@QP_BUILD=$(BUILD) tests/run.sh 1 $(INTEG_BINS)
 
 test-plain: all unit integration
 

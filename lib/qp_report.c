@@ -239,6 +239,12 @@ static int rec_cmp(const void *a, const void *b)
 	return memcmp(&x->key, &y->key, sizeof(x->key));
 }
 
+static void sort_flows(struct qp_report *r)
+{
+	if (r->nflows > 1)
+		qsort(r->flows, r->nflows, sizeof(*r->flows), rec_cmp);
+}
+
 static json_t *interval_json(const struct qp_interval_rec *iv)
 {
 	double secs = (double)iv->duration_ns / 1e9;
@@ -256,7 +262,7 @@ static json_t *interval_json(const struct qp_interval_rec *iv)
 
 json_t *qp_report_json(struct qp_report *r)
 {
-	qsort(r->flows, r->nflows, sizeof(*r->flows), rec_cmp);
+	sort_flows(r);
 	const struct qp_capture_totals *t = &r->totals;
 	json_t *root = json_object();
 	json_object_set_new(root, "qprobe", json_pack("{s:s}", "version", qp_version()));
@@ -304,7 +310,7 @@ static void fmt_bytes(char *b, size_t n, double v)
 
 static void write_table(struct qp_report *r, FILE *out)
 {
-	qsort(r->flows, r->nflows, sizeof(*r->flows), rec_cmp);
+	sort_flows(r);
 	const struct qp_capture_totals *t = &r->totals;
 	fprintf(out, "qprobe %s  source %s %s  link %s  filter %s\n", qp_version(),
 		r->kind ? r->kind : "?", r->path ? r->path : "", r->linktype ? r->linktype : "?",

@@ -10,7 +10,7 @@ set -eu
 build_pkgs="build-essential pkg-config libdpdk-dev dpdk liburcu-dev libjansson-dev \
 libmicrohttpd-dev libpcap-dev"
 test_pkgs="libcriterion-dev tshark curl python3-scapy argus-server libndpi-bin \
-valgrind"
+valgrind bc time"
 
 case "${1:-}" in
 --build) want="$build_pkgs" ;;

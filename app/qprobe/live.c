@@ -488,7 +488,9 @@ static json_t *collect_top(unsigned int top, enum qp_flow_sort sort, unsigned in
 	if (!t.h)
 		return NULL;
 	for_each_flow(topn_add, &t);
-	qsort(t.h, t.n, sizeof(*t.h), sort == QP_SORT_BYTES ? cmp_weight_desc_bytes : cmp_weight_desc_pkts);
+	if (t.n > 1)
+		qsort(t.h, t.n, sizeof(*t.h),
+		      sort == QP_SORT_BYTES ? cmp_weight_desc_bytes : cmp_weight_desc_pkts);
 	*nout = t.n;
 	*out = t.h;
 	return json_true();

@@ -1,0 +1,49 @@
+#!/bin/sh
+# Offline benchmark: qprobe --pcap against argus -r and ndpiReader -i on the
+# same generated capture (1,000,000 frames over 10,000 flows by default), in
+# the same run, best of 3 wall-clock runs each, with peak memory.
+#
+#   bench/run.sh [PACKETS] [FLOWS]
+# Writes the table to stdout and to build/bench/offline.md.
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+pk=${1:-1000000}
+fl=${2:-10000}
+dir=$BUILD/bench
+mkdir -p "$dir"
+cap=$dir/bench-$pk-$fl.pcap
+[ -f "$cap" ] || "$BUILD/qp_gen" bench "$cap" "$pk" "$fl"
+
+# best of 3: prints "seconds peak_kb"
+best() {
+	b=""
+	m=0
+	for i in 1 2 3; do
+		/usr/bin/time -f "%e %M" -o "$dir/time.out" "$@" >/dev/null 2>&1
+		read -r s k <"$dir/time.out"
+		if [ -z "$b" ] || [ "$(echo "$s < $b" | bc -l)" = 1 ]; then b=$s; m=$k; fi
+	done
+	echo "$b $m"
+}
+
+q=$(best "$BUILD/qprobe" --pcap "$cap" --report-file "$dir/report.json")
+a=$(best argus -r "$cap" -w "$dir/out.argus")
+n=$(best ndpiReader -i "$cap" -q)
+rate() { echo "scale=2; $pk / $1 / 1000000" | bc -l; }
+ratio() { echo "scale=2; $2 / $1" | bc -l; }
+set -- $q
+qs=$1 qm=$2
+set -- $a
+as=$1 am=$2
+set -- $n
+ns=$1 nm=$2
+{
+	echo "Offline, $pk frames over $fl flows ($(du -h "$cap" | cut -f1)), $(nproc) CPUs, $(date -u +%Y-%m-%d)"
+	echo ""
+	echo "| program | seconds | Mpps | peak RSS | qprobe is faster by |"
+	echo "|---|---|---|---|---|"
+	echo "| qprobe --pcap | $qs | $(rate "$qs") | $((qm / 1024)) MiB | - |"
+	echo "| argus -r | $as | $(rate "$as") | $((am / 1024)) MiB | $(ratio "$qs" "$as")x |"
+	echo "| ndpiReader -i | $ns | $(rate "$ns") | $((nm / 1024)) MiB | $(ratio "$qs" "$ns")x |"
+} | tee "$dir/offline.md"
