@@ -50,22 +50,22 @@ $(BUILD)/obj/%.o: %.c $(wildcard lib/*.h app/qprobe/*.h tests/*/*.h)
 
 $(BUILD)/libqprobe.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR $@"; ar rcs $@ $^
 
 $(BUILD)/qprobe: $(QPROBE_OBJS) $(BUILD)/libqprobe.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o
-	$(CC) $(LDFLAGS) -o $@ $^ -lm
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ -lm
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/obj/tests/integration/qp_run.o \
 		$(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 # The bundled capture of `make demo`, regenerated only when the generator changes.
 tests/data/demo.pcap: | $(BUILD)/qp_gen
