@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef QP_VERSION
 #define QP_VERSION "0.1.0"
@@ -308,6 +309,15 @@ static void fmt_bytes(char *b, size_t n, double v)
 	snprintf(b, n, i ? "%.1f%s" : "%.0f%s", v, u[i]);
 }
 
+/* "addr:port" of a flow's source (side 0) or destination (side 1); IPv6 in brackets. */
+static void endpoint_str(const struct qp_flow_rec *f, int side, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int e = side ? !f->init_swapped : f->init_swapped;
+	qp_key_addr_str(&f->key, e, ip, sizeof(ip));
+	snprintf(buf, len, f->key.ipver == 6 ? "[%s]:%u" : "%s:%u", ip, f->key.port[e]);
+}
+
 static void write_table(struct qp_report *r, FILE *out)
 {
 	sort_flows(r);
@@ -324,17 +334,25 @@ static void write_table(struct qp_report *r, FILE *out)
 		if (t->w.perr[i])
 			fprintf(out, "  malformed %-18s %" PRIu64 "\n",
 				qp_parse_error_name(QP_PARSE_ERR_FIRST + i), t->w.perr[i]);
-	fprintf(out, "\n%-6s %-45s %-45s %17s %17s %10s %9s\n", "proto", "source", "destination",
-		"packets fwd/rev", "bytes fwd/rev", "duration", "hs rtt");
+	/* endpoint columns as wide as the widest endpoint */
+	int wa = (int)strlen("source"), wb = (int)strlen("destination");
+	for (size_t i = 0; i < r->nflows; i++) {
+		char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8];
+		endpoint_str(&r->flows[i], 0, a, sizeof(a));
+		endpoint_str(&r->flows[i], 1, b, sizeof(b));
+		if ((int)strlen(a) > wa)
+			wa = (int)strlen(a);
+		if ((int)strlen(b) > wb)
+			wb = (int)strlen(b);
+	}
+	fprintf(out, "\n%-6s %-*s %-*s %17s %17s %10s %9s\n", "proto", wa, "source", wb,
+		"destination", "packets fwd/rev", "bytes fwd/rev", "duration", "hs rtt");
 	for (size_t i = 0; i < r->nflows; i++) {
 		const struct qp_flow_rec *f = &r->flows[i];
-		char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8], ip[INET6_ADDRSTRLEN];
-		char pk[40], by[40], b0[16], b1[16], rtt[16], proto[8];
-		int s = f->init_swapped;
-		qp_key_addr_str(&f->key, s, ip, sizeof(ip));
-		snprintf(a, sizeof(a), f->key.ipver == 6 ? "[%s]:%u" : "%s:%u", ip, f->key.port[s]);
-		qp_key_addr_str(&f->key, !s, ip, sizeof(ip));
-		snprintf(b, sizeof(b), f->key.ipver == 6 ? "[%s]:%u" : "%s:%u", ip, f->key.port[!s]);
+		char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8];
+		char pk[48], by[40], b0[16], b1[16], rtt[24], proto[8];
+		endpoint_str(f, 0, a, sizeof(a));
+		endpoint_str(f, 1, b, sizeof(b));
 		snprintf(pk, sizeof(pk), "%" PRIu64 "/%" PRIu64, f->pkts[0], f->pkts[1]);
 		fmt_bytes(b0, sizeof(b0), (double)f->bytes[0]);
 		fmt_bytes(b1, sizeof(b1), (double)f->bytes[1]);
@@ -344,21 +362,28 @@ static void write_table(struct qp_report *r, FILE *out)
 		else
 			snprintf(rtt, sizeof(rtt), "-");
 		const char *pn = qp_proto_name(f->key.proto);
-		snprintf(proto, sizeof(proto), "%s", pn ? pn : "");
-		if (!pn)
+		if (pn)
+			snprintf(proto, sizeof(proto), "%s", pn);
+		else
 			snprintf(proto, sizeof(proto), "%u", f->key.proto);
-		fprintf(out, "%-6s %-45s %-45s %17s %17s %9.3fs %9s\n", proto, a, b, pk, by,
+		fprintf(out, "%-6s %-*s %-*s %17s %17s %9.3fs %9s\n", proto, wa, a, wb, b, pk, by,
 			(double)(f->last_ns - f->first_ns) / 1e9, rtt);
 	}
-	fprintf(out, "\n%-24s %14s %14s %12s %12s\n", "interval start (s)", "bit/s fwd", "bit/s rev",
-		"pkt/s fwd", "pkt/s rev");
+	fprintf(out, "\n%-24s %14s %14s %12s %12s\n", "interval start (UTC)", "bit/s fwd",
+		"bit/s rev", "pkt/s fwd", "pkt/s rev");
 	for (size_t i = 0; i < r->nivs; i++) {
 		const struct qp_interval_rec *iv = &r->ivs[i];
 		double secs = (double)iv->duration_ns / 1e9;
-		char b0[16], b1[16];
+		char b0[16], b1[16], when[40];
 		fmt_bytes(b0, sizeof(b0), (double)iv->bytes[0] * 8 / secs);
 		fmt_bytes(b1, sizeof(b1), (double)iv->bytes[1] * 8 / secs);
-		fprintf(out, "%-24.3f %14s %14s %12.1f %12.1f\n", (double)iv->start_ns / 1e9, b0, b1,
+		time_t sec = (time_t)(iv->start_ns / 1000000000ULL);
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		size_t n = strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		snprintf(when + n, sizeof(when) - n, ".%03u",
+			 (unsigned)(iv->start_ns % 1000000000ULL / 1000000));
+		fprintf(out, "%-24s %14s %14s %12.1f %12.1f\n", when, b0, b1,
 			(double)iv->pkts[0] / secs, (double)iv->pkts[1] / secs);
 	}
 }
