@@ -1,0 +1,71 @@
+/*
+ * qp_hist: fixed-size log-linear histogram of nanosecond values (RTT, jitter,
+ * delay), so that percentiles cost no allocation per sample.
+ *
+ * Values below 64 ns have a bucket each; above, every power of two [2^k,
+ * 2^(k+1)) is split into 64 equal buckets. A percentile is reported as the
+ * middle of its bucket, clamped to the observed min and max, so its relative
+ * error is at most 1/128 (0.79 %) of the true sample value. Values of 2^36 ns
+ * (68.7 s) and more share the last bucket; min, max, sum and count stay exact.
+ *
+ * A histogram is plain data with one writer: a worker adds samples to its
+ * own, the management core merges copies. No locking inside.
+ */
+#ifndef QP_HIST_H
+#define QP_HIST_H
+
+#include <stdint.h>
+
+#define QP_HIST_SUB_BITS 6
+#define QP_HIST_SUB (1u << QP_HIST_SUB_BITS)
+#define QP_HIST_MAX_BITS 36
+#define QP_HIST_BUCKETS ((QP_HIST_MAX_BITS - QP_HIST_SUB_BITS + 1) * QP_HIST_SUB)
+
+struct qp_hist {
+	uint64_t count;
+	uint64_t sum; /* ns; wraps only after 584 years of samples */
+	uint64_t min, max;
+	uint64_t b[QP_HIST_BUCKETS];
+};
+
+/** Empty a histogram. */
+void qp_hist_reset(struct qp_hist *h);
+
+/** Bucket index of a value. */
+static inline uint32_t qp_hist_index(uint64_t v)
+{
+	if (v < QP_HIST_SUB)
+		return (uint32_t)v;
+	unsigned int k = 63u - (unsigned int)__builtin_clzll(v); /* 2^k <= v */
+	if (k >= QP_HIST_MAX_BITS)
+		return QP_HIST_BUCKETS - 1;
+	uint32_t sub = (uint32_t)(v >> (k - QP_HIST_SUB_BITS)) & (QP_HIST_SUB - 1);
+	return (k - QP_HIST_SUB_BITS + 1) * QP_HIST_SUB + sub;
+}
+
+/** Add one sample (ns). */
+static inline void qp_hist_add(struct qp_hist *h, uint64_t v)
+{
+	if (h->count == 0 || v < h->min)
+		h->min = v;
+	if (v > h->max)
+		h->max = v;
+	h->count++;
+	h->sum += v;
+	h->b[qp_hist_index(v)]++;
+}
+
+/** Add every sample of src to dst. */
+void qp_hist_merge(struct qp_hist *dst, const struct qp_hist *src);
+
+/**
+ * The q-quantile (0 <= q <= 1) by nearest rank: the value at rank
+ * ceil(q * count) (at least 1) of the sorted samples, within the stated
+ * error. 0 for an empty histogram.
+ */
+uint64_t qp_hist_quantile(const struct qp_hist *h, double q);
+
+/** Mean in ns (0 when empty). */
+double qp_hist_mean(const struct qp_hist *h);
+
+#endif
