@@ -184,6 +184,12 @@ static void reset_counters(struct qp_flow *f)
 	f->size_max = 0;
 	f->hs_rtt_ns = -1;
 	f->hs_ack_rtt_ns = -1;
+	for (int d = 0; d < 2; d++) {
+		struct qp_tcp_dir *t = &f->tcp[d];
+		t->retrans = t->ooo = t->dup_acks = t->zero_win = t->resets = 0;
+		t->rtt_n = 0;
+		t->rtt_sum = t->rtt_min = t->rtt_max = 0;
+	}
 }
 
 void qp_flow_table_restart(struct qp_flow_table *t, struct qp_flow *f, enum qp_flow_end why,
@@ -199,9 +205,10 @@ void qp_flow_table_restart(struct qp_flow_table *t, struct qp_flow *f, enum qp_f
 	reset_counters(f);
 	/* an active-timeout record ends where the next begins; an idle flow
 	 * starts over, handshake included */
-	if (why == QP_FLOW_END_IDLE)
+	if (why == QP_FLOW_END_IDLE) {
 		f->tcp_state = 0;
-	else
+		memset(f->tcp, 0, sizeof(f->tcp));
+	} else
 		f->last_ns = last;
 }
 

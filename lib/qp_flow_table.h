@@ -23,6 +23,7 @@
 #include <urcu-qsbr.h>
 
 #include "qp_parse_dp.h"
+#include "qp_tcp_dp.h"
 
 /* TCP handshake progress bits of qp_flow.tcp_state */
 #define QP_TCP_ST_SYN 0x01    /* a SYN from the initiator was seen */
@@ -64,8 +65,10 @@ struct qp_flow {
 	uint8_t reserved2[5];
 	struct rcu_head rcu;
 	struct qp_flow_table *owner;
+	/* TCP analysis, per direction ([0] fwd): touched by TCP segments only */
+	struct qp_tcp_dir tcp[2];
 } __attribute__((aligned(64)));
-_Static_assert(sizeof(struct qp_flow) <= 192, "a flow must stay within three cache lines");
+_Static_assert(sizeof(struct qp_flow) <= 512, "a flow must stay within eight cache lines");
 
 /* Why a flow left the table (argument of the expiry callback). */
 enum qp_flow_end {

@@ -45,17 +45,16 @@ static void harvest(struct run *r, int final)
 		return;
 	uint64_t upto = final ? r->w->cur_iv + 1 : r->w->cur_iv;
 	for (uint64_t k = r->next_iv; k < upto; k++) {
-		struct qp_interval_acc a;
+		static struct qp_interval_acc a; /* 32 KiB: not on the stack */
 		if (!qp_worker_interval_read(r->w, k, &a))
 			continue;
 		if (a.pkts[0] + a.pkts[1] == 0)
 			continue;
-		struct qp_interval_rec iv = {
-			.start_ns = r->cfg.base_ns + k * r->cfg.interval_ns,
-			.duration_ns = r->cfg.interval_ns,
-			.pkts = {a.pkts[0], a.pkts[1]},
-			.bytes = {a.bytes[0], a.bytes[1]},
-		};
+		struct qp_interval_rec iv;
+		qp_interval_rec_from(&iv, &a);
+		iv.start_ns = r->cfg.base_ns + k * r->cfg.interval_ns;
+		iv.duration_ns = r->cfg.interval_ns;
+		qp_report_add_tcp(r->rep, &a);
 		if (qp_report_add_interval(r->rep, &iv) != 0)
 			r->oom = 1;
 	}

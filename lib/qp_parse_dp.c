@@ -283,6 +283,44 @@ static enum qp_parse_result keep_outer(struct walk *w, const struct walk *saved,
 }
 
 /*
+ * TCP options that the metrics use: timestamps. Only what was captured is
+ * read; an option whose length is below 2 or past the header ends the walk
+ * and marks the segment (counted, the segment is still measured).
+ */
+static void tcp_options(struct qp_pkt *o, const uint8_t *p, uint32_t len)
+{
+	uint32_t i = 0;
+	while (i < len) {
+		uint8_t kind = p[i];
+		if (kind == 0) /* end of options */
+			return;
+		if (kind == 1) { /* no-op */
+			i++;
+			continue;
+		}
+		if (i + 1 >= len) {
+			o->tcp_opt_bad = 1;
+			return;
+		}
+		uint32_t olen = p[i + 1];
+		if (olen < 2 || olen > len - i) {
+			o->tcp_opt_bad = 1;
+			return;
+		}
+		if (kind == 8) {
+			if (olen != 10) {
+				o->tcp_opt_bad = 1;
+				return;
+			}
+			o->tcp_has_ts = 1;
+			o->tcp_tsval = rd32(p + i + 2);
+			o->tcp_tsecr = rd32(p + i + 6);
+		}
+		i += olen;
+	}
+}
+
+/*
  * The transport header. wire_len is the L4 length the IP header announces,
  * len what the capture holds of it (len <= wire_len).
  */
@@ -311,6 +349,7 @@ static enum qp_parse_result parse_l4(struct walk *w, uint8_t proto, const uint8_
 			o->tcp_flags = p[13];
 			o->tcp_win = rd16(p + 14);
 			o->l4_payload_len = wire_len - doff;
+			tcp_options(o, p + 20, (doff < len ? doff : len) - 20);
 		}
 		o->l4_hdr_ok = 1;
 		return QP_PARSE_FLOW;

@@ -116,6 +116,10 @@ struct qp_pkt {
 	uint32_t tcp_seq;
 	uint32_t tcp_ack;
 	uint16_t tcp_win;
+	uint8_t tcp_has_ts;      /* a timestamps option was read */
+	uint8_t tcp_opt_bad;     /* an option with an impossible length ended the walk */
+	uint32_t tcp_tsval;
+	uint32_t tcp_tsecr;
 	uint32_t l4_payload_len; /* L4 payload bytes per the IP header */
 };
 

@@ -27,13 +27,19 @@ struct qp_report {
 	size_t nivs, capivs;
 	char *kind, *path, *linktype, *precision, *filter;
 	struct qp_capture_totals totals;
+	struct qp_interval_acc *tcp; /* capture-wide TCP counters and RTT histograms */
 };
 
 struct qp_report *qp_report_create(void)
 {
 	struct qp_report *r = calloc(1, sizeof(*r));
-	if (!r)
+	if (r)
+		r->tcp = calloc(1, sizeof(*r->tcp));
+	if (!r || !r->tcp) {
+		free(r);
 		errno = ENOMEM;
+		return NULL;
+	}
 	return r;
 }
 
@@ -43,6 +49,7 @@ void qp_report_destroy(struct qp_report *r)
 		return;
 	free(r->flows);
 	free(r->ivs);
+	free(r->tcp);
 	free(r->kind);
 	free(r->path);
 	free(r->linktype);
@@ -106,6 +113,50 @@ size_t qp_report_flow_count(const struct qp_report *r)
 	return r->nflows;
 }
 
+void qp_dist_summarize(const struct qp_hist *h, struct qp_dist_summary *s)
+{
+	s->n = h->count;
+	s->min = (double)h->min / 1e6;
+	s->max = (double)h->max / 1e6;
+	s->mean = qp_hist_mean(h) / 1e6;
+	s->p50 = (double)qp_hist_quantile(h, 0.50) / 1e6;
+	s->p90 = (double)qp_hist_quantile(h, 0.90) / 1e6;
+	s->p99 = (double)qp_hist_quantile(h, 0.99) / 1e6;
+}
+
+void qp_interval_acc_add(struct qp_interval_acc *sum, const struct qp_interval_acc *a)
+{
+	for (int d = 0; d < 2; d++) {
+		sum->pkts[d] += a->pkts[d];
+		sum->bytes[d] += a->bytes[d];
+		sum->retrans[d] += a->retrans[d];
+		sum->ooo[d] += a->ooo[d];
+		sum->dup_acks[d] += a->dup_acks[d];
+		sum->zero_win[d] += a->zero_win[d];
+		sum->resets[d] += a->resets[d];
+		qp_hist_merge(&sum->rtt[d], &a->rtt[d]);
+	}
+}
+
+void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_acc *acc)
+{
+	for (int d = 0; d < 2; d++) {
+		r->pkts[d] = acc->pkts[d];
+		r->bytes[d] = acc->bytes[d];
+		r->retrans[d] = acc->retrans[d];
+		r->ooo[d] = acc->ooo[d];
+		r->dup_acks[d] = acc->dup_acks[d];
+		r->zero_win[d] = acc->zero_win[d];
+		r->resets[d] = acc->resets[d];
+		qp_dist_summarize(&acc->rtt[d], &r->rtt[d]);
+	}
+}
+
+void qp_report_add_tcp(struct qp_report *r, const struct qp_interval_acc *acc)
+{
+	qp_interval_acc_add(r->tcp, acc);
+}
+
 void qp_capture_totals_add(struct qp_capture_totals *sum, const struct qp_worker *w)
 {
 #define ADD_(name, help) sum->w.name += CMM_LOAD_SHARED(w->cnt.name);
@@ -140,6 +191,38 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 	r->size_max = CMM_LOAD_SHARED(f->size_max);
 	r->hs_rtt_ns = CMM_LOAD_SHARED(f->hs_rtt_ns);
 	r->hs_ack_rtt_ns = CMM_LOAD_SHARED(f->hs_ack_rtt_ns);
+	for (int d = 0; d < 2; d++) {
+		const struct qp_tcp_dir *t = &f->tcp[d];
+		r->retrans[d] = CMM_LOAD_SHARED(t->retrans);
+		r->ooo[d] = CMM_LOAD_SHARED(t->ooo);
+		r->dup_acks[d] = CMM_LOAD_SHARED(t->dup_acks);
+		r->zero_win[d] = CMM_LOAD_SHARED(t->zero_win);
+		r->resets[d] = CMM_LOAD_SHARED(t->resets);
+		r->rtt_n[d] = CMM_LOAD_SHARED(t->rtt_n);
+		r->rtt_sum[d] = CMM_LOAD_SHARED(t->rtt_sum);
+		r->rtt_min[d] = CMM_LOAD_SHARED(t->rtt_min);
+		r->rtt_max[d] = CMM_LOAD_SHARED(t->rtt_max);
+	}
+	r->tcp_ts = (f->tcp[0].st & QP_TCPD_TS) && (f->tcp[1].st & QP_TCPD_TS);
+}
+
+/* Per-flow RTT: min, mean, max and sample count, ms; null without samples. */
+static json_t *flow_rtt_json(const struct qp_flow_rec *fr, int d)
+{
+	if (!fr->rtt_n[d])
+		return json_null();
+	return json_pack("{s:f,s:f,s:f,s:i}", "min", (double)fr->rtt_min[d] / 1e6, "mean",
+			 (double)fr->rtt_sum[d] / (double)fr->rtt_n[d] / 1e6, "max",
+			 (double)fr->rtt_max[d] / 1e6, "samples", (int)fr->rtt_n[d]);
+}
+
+static json_t *dist_json(const struct qp_dist_summary *s)
+{
+	if (!s->n)
+		return json_null();
+	return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:I}", "min", s->min, "mean", s->mean, "max",
+			 s->max, "p50", s->p50, "p90", s->p90, "p99", s->p99, "samples",
+			 (json_int_t)s->n);
 }
 
 void qp_key_addr_str(const struct qp_flow_key *k, int endpoint, char *buf, size_t len)
@@ -211,10 +294,20 @@ json_t *qp_flow_rec_json(const struct qp_flow_rec *fr)
 	if (fr->encap & ~QP_ENCAP_VLAN)
 		json_object_set_new(o, "encap", encap_json(fr->encap & ~QP_ENCAP_VLAN));
 	json_object_set_new(o, "end", json_string(end_name(fr->end)));
-	if (fr->key.proto == 6)
-		json_object_set_new(o, "tcp",
-				    json_pack("{s:o,s:o}", "handshake_rtt_ms", ms_or_null(fr->hs_rtt_ns),
-					      "handshake_ack_rtt_ms", ms_or_null(fr->hs_ack_rtt_ns)));
+	if (fr->key.proto == 6) {
+		json_t *t = json_object();
+		json_object_set_new(t, "handshake_rtt_ms", ms_or_null(fr->hs_rtt_ns));
+		json_object_set_new(t, "handshake_ack_rtt_ms", ms_or_null(fr->hs_ack_rtt_ns));
+		json_object_set_new(t, "rtt_ms", flow_rtt_json(fr, 0));
+		json_object_set_new(t, "rtt_rev_ms", flow_rtt_json(fr, 1));
+		json_object_set_new(t, "rtt_method", json_string(fr->tcp_ts ? "timestamps" : "seq_ack"));
+		json_object_set_new(t, "retransmissions", fwd_rev(fr->retrans[0], fr->retrans[1]));
+		json_object_set_new(t, "out_of_order", fwd_rev(fr->ooo[0], fr->ooo[1]));
+		json_object_set_new(t, "dup_acks", fwd_rev(fr->dup_acks[0], fr->dup_acks[1]));
+		json_object_set_new(t, "zero_window", fwd_rev(fr->zero_win[0], fr->zero_win[1]));
+		json_object_set_new(t, "resets", fwd_rev(fr->resets[0], fr->resets[1]));
+		json_object_set_new(o, "tcp", t);
+	}
 	return o;
 }
 
@@ -246,6 +339,22 @@ static void sort_flows(struct qp_report *r)
 		qsort(r->flows, r->nflows, sizeof(*r->flows), rec_cmp);
 }
 
+/* TCP figures of an interval or of the whole capture. */
+static json_t *tcp_totals_json(const uint64_t *retrans, const uint64_t *ooo, const uint64_t *dup,
+			       const uint64_t *zw, const uint64_t *rst,
+			       const struct qp_dist_summary *rtt)
+{
+	json_t *t = json_object();
+	json_object_set_new(t, "rtt_ms", dist_json(&rtt[0]));
+	json_object_set_new(t, "rtt_rev_ms", dist_json(&rtt[1]));
+	json_object_set_new(t, "retransmissions", fwd_rev(retrans[0], retrans[1]));
+	json_object_set_new(t, "out_of_order", fwd_rev(ooo[0], ooo[1]));
+	json_object_set_new(t, "dup_acks", fwd_rev(dup[0], dup[1]));
+	json_object_set_new(t, "zero_window", fwd_rev(zw[0], zw[1]));
+	json_object_set_new(t, "resets", fwd_rev(rst[0], rst[1]));
+	return t;
+}
+
 static json_t *interval_json(const struct qp_interval_rec *iv)
 {
 	double secs = (double)iv->duration_ns / 1e9;
@@ -258,6 +367,8 @@ static json_t *interval_json(const struct qp_interval_rec *iv)
 						 "rev", (double)iv->bytes[1] * 8 / secs));
 	json_object_set_new(o, "pps", json_pack("{s:f,s:f}", "fwd", (double)iv->pkts[0] / secs,
 						 "rev", (double)iv->pkts[1] / secs));
+	json_object_set_new(o, "tcp", tcp_totals_json(iv->retrans, iv->ooo, iv->dup_acks,
+						       iv->zero_win, iv->resets, iv->rtt));
 	return o;
 }
 
@@ -286,6 +397,11 @@ json_t *qp_report_json(struct qp_report *r)
 			    json_integer((json_int_t)t->t.expired_active));
 	json_object_set_new(cap, "flow_table_full", json_integer((json_int_t)t->t.table_full));
 	json_object_set_new(root, "capture", cap);
+	struct qp_interval_rec all;
+	memset(&all, 0, sizeof(all));
+	qp_interval_rec_from(&all, r->tcp);
+	json_object_set_new(root, "tcp", tcp_totals_json(all.retrans, all.ooo, all.dup_acks,
+							 all.zero_win, all.resets, all.rtt));
 
 	json_t *flows = json_array();
 	for (size_t i = 0; i < r->nflows; i++)

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "qp_flow_table.h"
+#include "qp_hist.h"
 #include "qp_worker_dp.h"
 
 /* A flow as reported: a copy, so it outlives the table entry. */
@@ -29,9 +30,24 @@ struct qp_flow_rec {
 	uint64_t pkts[2], bytes[2];
 	uint32_t size_min, size_max;
 	int64_t hs_rtt_ns, hs_ack_rtt_ns;
+	/* TCP, per direction of the segments ([0] fwd) */
+	uint32_t retrans[2], ooo[2], dup_acks[2], zero_win[2], resets[2];
+	/* RTT samples of the packets sent in each direction */
+	uint32_t rtt_n[2];
+	uint64_t rtt_sum[2], rtt_min[2], rtt_max[2];
+	uint8_t tcp_ts; /* both directions carry TCP timestamps */
 };
 
 #define QP_FLOW_REC_ACTIVE 255
+
+/* A distribution summarised for output, in ms. */
+struct qp_dist_summary {
+	uint64_t n;
+	double min, mean, max, p50, p90, p99;
+};
+
+/** Summarise a histogram of ns values into ms figures. */
+void qp_dist_summarize(const struct qp_hist *h, struct qp_dist_summary *s);
 
 /** Copy a flow (owner, or an RCU reader inside rcu_read_lock()). */
 void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end);
@@ -41,7 +57,18 @@ struct qp_interval_rec {
 	uint64_t start_ns;
 	uint64_t duration_ns;
 	uint64_t pkts[2], bytes[2];
+	uint64_t retrans[2], ooo[2], dup_acks[2], zero_win[2], resets[2];
+	struct qp_dist_summary rtt[2];
 };
+
+/**
+ * Fill an interval record from the accumulators of one interval summed over
+ * workers (acc->rtt merged); the caller sets start and duration.
+ */
+void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_acc *acc);
+
+/** Add one worker's interval accumulator to a sum (counters and histograms). */
+void qp_interval_acc_add(struct qp_interval_acc *sum, const struct qp_interval_acc *a);
 
 /* Capture-wide totals: worker counters summed, plus the flow table's. */
 struct qp_capture_totals {
@@ -63,6 +90,12 @@ void qp_report_destroy(struct qp_report *r);
 int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr);
 /** Append an interval. @return 0 or -ENOMEM. */
 int qp_report_add_interval(struct qp_report *r, const struct qp_interval_rec *iv);
+
+/**
+ * Add an interval's accumulator to the capture-wide TCP totals (counters
+ * and RTT distributions over all samples).
+ */
+void qp_report_add_tcp(struct qp_report *r, const struct qp_interval_acc *acc);
 
 /** Describe the source: kind ("pcap", "live"), path or ports, link type, precision, filter. */
 void qp_report_set_source(struct qp_report *r, const char *kind, const char *path,

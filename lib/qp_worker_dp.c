@@ -7,6 +7,7 @@
 #include "qp_worker_dp.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "qp_filter.h"
@@ -38,8 +39,8 @@ static inline struct qp_interval_acc *interval_for(struct qp_worker *w,
 		uint64_t iv = ts > cfg->base_ns ? (ts - cfg->base_ns) / cfg->interval_ns : 0;
 		if (!w->have_iv || iv > w->cur_iv) {
 			struct qp_interval_acc *a = &w->iv[iv & (QP_IV_SLOTS - 1)];
-			a->pkts[0] = a->pkts[1] = 0;
-			a->bytes[0] = a->bytes[1] = 0;
+			/* iv is stored last, below */
+			memset(&a->pkts, 0, sizeof(*a) - offsetof(struct qp_interval_acc, pkts));
 			/* the management core trusts a slot's counters once it reads
 			 * the slot's number: the zeroing must land first */
 			__atomic_store_n(&a->iv, iv, __ATOMIC_RELEASE);
@@ -65,6 +66,9 @@ static inline void tcp_update(struct qp_flow *f, const struct qp_pkt *pk, unsign
 			f->bytes[0] = f->bytes[1];
 			f->pkts[1] = p;
 			f->bytes[1] = b;
+			struct qp_tcp_dir t = f->tcp[0];
+			f->tcp[0] = f->tcp[1];
+			f->tcp[1] = t;
 			f->init_swapped ^= 1;
 			*dir = 0;
 		}
@@ -162,8 +166,18 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 						      w->export_arg);
 			}
 			unsigned int dir = p->swapped ^ fl->init_swapped;
-			if (p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER)
+			struct qp_tcp_event ev;
+			int is_tcp = p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER;
+			if (is_tcp) {
 				tcp_update(fl, p, &dir, ts);
+				/* Wireshark's out-of-order window: the initial RTT */
+				uint64_t ooo = (fl->hs_rtt_ns >= 0 && fl->hs_ack_rtt_ns >= 0)
+						       ? (uint64_t)(fl->hs_rtt_ns + fl->hs_ack_rtt_ns)
+						       : 3000000;
+				qp_tcp_update(fl->tcp, p, dir, ts, ooo, &ev);
+				if (p->tcp_opt_bad)
+					w->cnt.tcp_bad_options++;
+			}
 			if (!fl->first_ns)
 				fl->first_ns = ts ? ts : 1;
 			if (ts > fl->last_ns)
@@ -178,6 +192,15 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 			struct qp_interval_acc *a = interval_for(w, cfg, ts);
 			a->pkts[dir]++;
 			a->bytes[dir] += f->wirelen;
+			if (is_tcp) {
+				a->retrans[dir] += ev.retrans;
+				a->ooo[dir] += ev.ooo;
+				a->dup_acks[dir] += ev.dup_ack;
+				a->zero_win[dir] += ev.zero_win;
+				a->resets[dir] += ev.reset;
+				if (ev.rtt_dir >= 0)
+					qp_hist_add(&a->rtt[ev.rtt_dir], ev.rtt_ns);
+			}
 		}
 		fr += chunk;
 		n -= chunk;
@@ -197,10 +220,9 @@ int qp_worker_interval_read(const struct qp_worker *w, uint64_t iv, struct qp_in
 	const struct qp_interval_acc *a = &w->iv[iv & (QP_IV_SLOTS - 1)];
 	if (__atomic_load_n(&a->iv, __ATOMIC_ACQUIRE) != iv)
 		return 0;
+	/* a copy taken while the worker may still add to the slot: each field
+	 * is read whole, the set may be one packet apart */
+	memcpy(out, a, sizeof(*out));
 	out->iv = iv;
-	for (int d = 0; d < 2; d++) {
-		out->pkts[d] = CMM_LOAD_SHARED(a->pkts[d]);
-		out->bytes[d] = CMM_LOAD_SHARED(a->bytes[d]);
-	}
 	return 1;
 }

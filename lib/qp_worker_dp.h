@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "qp_flow_table.h"
+#include "qp_hist.h"
 #include "qp_parse_dp.h"
 
 struct qp_filter;
@@ -35,6 +36,7 @@ struct qp_filter;
 	X(unattributed, "IP frames not counted in a flow because the flow table was full") \
 	X(frag_unattributed, "Later IP fragments whose first fragment was not seen")     \
 	X(ts_backwards, "Frames with a timestamp earlier than the one before")           \
+	X(tcp_bad_options, "TCP segments with an option of impossible length")          \
 	X(bursts, "Non-empty bursts processed")
 
 struct qp_worker_counters {
@@ -49,6 +51,10 @@ struct qp_interval_acc {
 	uint64_t iv; /* interval number: (ts - base_ns) / interval_ns */
 	uint64_t pkts[2];
 	uint64_t bytes[2];
+	/* TCP events by the direction of the segment; RTT samples by the
+	 * direction of the packet answered */
+	uint64_t retrans[2], ooo[2], dup_acks[2], zero_win[2], resets[2];
+	struct qp_hist rtt[2];
 };
 
 #define QP_IV_SLOTS 8

@@ -110,6 +110,8 @@ struct live {
 };
 
 static struct live L;
+/* TCP counters and RTT histograms of every closed interval (report at exit) */
+static struct qp_interval_acc tcp_total;
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig)
@@ -302,15 +304,17 @@ static void close_intervals(uint64_t now_ns, int final)
 			break;
 		if (final && k * iv_ns > now_ns)
 			break;
-		struct qp_interval_rec rec = {.start_ns = k * iv_ns, .duration_ns = iv_ns};
-		for (unsigned int i = 0; i < L.nworkers; i++) {
-			struct qp_interval_acc a;
+		/* large (histograms): kept off the stack, used by this thread only */
+		static struct qp_interval_acc a, sum;
+		memset(&sum, 0, sizeof(sum));
+		for (unsigned int i = 0; i < L.nworkers; i++)
 			if (qp_worker_interval_read(L.w[i], k, &a))
-				for (int d = 0; d < 2; d++) {
-					rec.pkts[d] += a.pkts[d];
-					rec.bytes[d] += a.bytes[d];
-				}
-		}
+				qp_interval_acc_add(&sum, &a);
+		qp_interval_acc_add(&tcp_total, &sum);
+		struct qp_interval_rec rec;
+		qp_interval_rec_from(&rec, &sum);
+		rec.start_ns = k * iv_ns;
+		rec.duration_ns = iv_ns;
 		if (final && now_ns < end) { /* the last interval is cut short */
 			uint64_t from = rec.start_ns > L.start_ns ? rec.start_ns : L.start_ns;
 			rec.duration_ns = now_ns > from ? now_ns - from : 1;
@@ -674,6 +678,7 @@ static int write_report(void)
 	for (unsigned int i = 0; i < L.nworkers; i++)
 		qp_capture_totals_add(&tot, L.w[i]);
 	qp_report_set_totals(rep, &tot);
+	qp_report_add_tcp(rep, &tcp_total);
 	qp_report_set_source(rep, "live", L.source_desc, "ethernet", "ns (tsc)",
 			     L.o->filter && L.o->filter[0] ? L.o->filter : NULL);
 	int rc = QP_EXIT_OK;

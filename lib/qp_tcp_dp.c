@@ -1,0 +1,137 @@
+/*
+ * qp_tcp_dp: see qp_tcp_dp.h. Sequence numbers compare in serial number
+ * arithmetic (RFC 1982), so a flow may wrap its 32-bit space.
+ */
+#include "qp_tcp_dp.h"
+
+#include <string.h>
+
+static inline int seq_lt(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static inline int seq_le(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) <= 0;
+}
+
+static void rtt_sample(struct qp_tcp_dir *d, unsigned int dir, uint64_t rtt,
+		       struct qp_tcp_event *ev)
+{
+	if (d->rtt_n == 0 || rtt < d->rtt_min)
+		d->rtt_min = rtt;
+	if (rtt > d->rtt_max)
+		d->rtt_max = rtt;
+	d->rtt_n++;
+	d->rtt_sum += rtt;
+	ev->rtt_dir = (int8_t)dir;
+	ev->rtt_ns = rtt;
+}
+
+/* Remember a segment's end for the ACK-based RTT; the oldest goes when full. */
+static void push_out(struct qp_tcp_dir *d, uint32_t end, uint64_t ts)
+{
+	if (d->nout == QP_TCP_OUT) {
+		memmove(&d->out[0], &d->out[1], sizeof(d->out[0]) * (QP_TCP_OUT - 1));
+		d->nout--;
+	}
+	d->out[d->nout++] = (struct qp_tcp_seg){end, 0, ts};
+}
+
+void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned int dir, uint64_t ts,
+		   uint64_t ooo_ns, struct qp_tcp_event *ev)
+{
+	struct qp_tcp_dir *d = &dd[dir], *o = &dd[!dir];
+	uint8_t fl = pk->tcp_flags;
+	uint32_t seq = pk->tcp_seq, ack = pk->tcp_ack;
+	uint32_t seglen = pk->l4_payload_len + ((fl & QP_TCP_SYN) ? 1 : 0) + ((fl & QP_TCP_FIN) ? 1 : 0);
+
+	memset(ev, 0, sizeof(*ev));
+	ev->rtt_dir = -1;
+	if (fl & QP_TCP_RST) {
+		d->resets++;
+		ev->reset = 1;
+	}
+	if (pk->tcp_win == 0 && !(fl & (QP_TCP_RST | QP_TCP_FIN | QP_TCP_SYN))) {
+		d->zero_win++;
+		ev->zero_win = 1;
+	}
+
+	/* duplicate ACK, checked against the state before this segment */
+	if ((fl & QP_TCP_ACK) && (d->st & QP_TCPD_ACK) && seglen == 0 && pk->tcp_win != 0 &&
+	    pk->tcp_win == d->win && (d->st & QP_TCPD_NXT) && seq == d->nxt && ack == d->last_ack &&
+	    !(fl & (QP_TCP_SYN | QP_TCP_FIN | QP_TCP_RST))) {
+		d->dup_acks++;
+		ev->dup_ack = 1;
+	}
+
+	if (seglen > 0) {
+		uint32_t end = seq + seglen;
+		if (!(d->st & QP_TCPD_NXT)) {
+			d->nxt = end;
+			d->nxt_ns = ts;
+			d->st |= QP_TCPD_NXT;
+			push_out(d, end, ts);
+		} else if (seq_lt(seq, d->nxt)) {
+			int keepalive = seglen <= 1 && seq == d->nxt - 1 &&
+					!(fl & (QP_TCP_SYN | QP_TCP_FIN | QP_TCP_RST));
+			if (!keepalive) {
+				uint64_t since = ts > d->nxt_ns ? ts - d->nxt_ns : 0;
+				if (since < ooo_ns && d->nxt != end) {
+					d->ooo++;
+					ev->ooo = 1;
+				} else {
+					d->retrans++;
+					ev->retrans = 1;
+					for (unsigned int i = 0; i < d->nout; i++)
+						if (seq_lt(seq, d->out[i].end))
+							d->out[i].tainted = 1;
+				}
+				if (seq_lt(d->nxt, end)) {
+					d->nxt = end;
+					d->nxt_ns = ts;
+				}
+			}
+		} else {
+			d->nxt = end;
+			d->nxt_ns = ts;
+			push_out(d, end, ts);
+		}
+	}
+
+	if (pk->tcp_has_ts) {
+		d->st |= QP_TCPD_TS;
+		/* the first echo of the other side's latest TSval answers it */
+		if ((o->st & QP_TCPD_TS_PEND) && (fl & QP_TCP_ACK) && pk->tcp_tsecr == o->ts_val) {
+			o->st &= (uint8_t)~QP_TCPD_TS_PEND;
+			if (ts >= o->ts_ns && (o->st & QP_TCPD_TS))
+				rtt_sample(o, !dir, ts - o->ts_ns, ev);
+		}
+		/* a new TSval starts a wait; a repeated one keeps the first time */
+		if (!(d->st & QP_TCPD_TS_SEEN) || pk->tcp_tsval != d->ts_val) {
+			d->ts_val = pk->tcp_tsval;
+			d->ts_ns = ts;
+			d->st |= QP_TCPD_TS_SEEN | QP_TCPD_TS_PEND;
+		}
+	}
+
+	if (fl & QP_TCP_ACK) {
+		/* ACK-based RTT only for flows without timestamps on both sides */
+		int ts_flow = (d->st & QP_TCPD_TS) && (o->st & QP_TCPD_TS);
+		unsigned int k = 0;
+		for (unsigned int i = 0; i < o->nout; i++) {
+			struct qp_tcp_seg *s = &o->out[i];
+			if (seq_le(s->end, ack)) {
+				if (s->end == ack && !s->tainted && !ts_flow && ts >= s->ns)
+					rtt_sample(o, !dir, ts - s->ns, ev);
+				continue; /* acknowledged: forget it */
+			}
+			o->out[k++] = *s;
+		}
+		o->nout = (uint8_t)k;
+		d->last_ack = ack;
+		d->win = pk->tcp_win;
+		d->st |= QP_TCPD_ACK;
+	}
+}

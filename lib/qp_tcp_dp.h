@@ -1,0 +1,79 @@
+/*
+ * qp_tcp_dp: TCP analysis of one flow, per direction, in the worker's
+ * per-packet path: retransmissions, out-of-order segments, duplicate ACKs,
+ * zero-window advertisements, resets, and the continuous RTT as seen from
+ * the capture point.
+ *
+ * Definitions follow Wireshark's tcp.analysis where it has one (see
+ * docs/metrics.md): a segment that carries sequence space (data, SYN or FIN)
+ * below the highest sequence already seen is out-of-order when it comes
+ * within the flow's initial RTT (3 ms when unknown) of the segment that
+ * advanced the sequence and does not end where that one did, else a
+ * retransmission; a keep-alive is neither. A duplicate ACK repeats the last
+ * ACK number and window, carries no data and no SYN/FIN/RST.
+ *
+ * RTT: a flow whose both directions carry TCP timestamps gets one sample per
+ * new TSval answered by its first echo (TSecr) from the other side; other
+ * flows get one sample per data segment whose end is exactly acknowledged,
+ * never from a segment that was retransmitted (Karn). A sample belongs to the
+ * direction of the packet that was answered: fwd samples measure the far
+ * side of the probe (probe -> receiver of fwd -> probe).
+ *
+ * Thread-safety: lives inside struct qp_flow; written by its worker only.
+ */
+#ifndef QP_TCP_DP_H
+#define QP_TCP_DP_H
+
+#include <stdint.h>
+
+#include "qp_parse_dp.h"
+
+#define QP_TCP_OUT 4 /* outstanding segments remembered for ACK-based RTT */
+
+struct qp_tcp_seg {
+	uint32_t end;
+	uint32_t tainted; /* covered by a retransmission: no RTT sample (Karn) */
+	uint64_t ns;
+};
+
+struct qp_tcp_dir {
+	uint32_t nxt;      /* highest sequence number + 1 seen */
+	uint32_t last_ack;
+	uint64_t nxt_ns;   /* when nxt last advanced */
+	uint16_t win;
+	uint8_t st;        /* QP_TCPD_* */
+	uint8_t nout;
+	uint32_t ts_val;   /* latest new TSval sent */
+	uint64_t ts_ns;    /* when it was first seen */
+	struct qp_tcp_seg out[QP_TCP_OUT];
+	uint32_t retrans, ooo, dup_acks, zero_win, resets;
+	uint32_t rtt_n;    /* RTT samples of this direction's packets */
+	uint64_t rtt_sum, rtt_min, rtt_max;
+};
+
+#define QP_TCPD_NXT 0x01    /* nxt is valid */
+#define QP_TCPD_ACK 0x02    /* last_ack and win are valid */
+#define QP_TCPD_TS 0x04     /* this direction sends timestamps */
+#define QP_TCPD_TS_PEND 0x08 /* ts_val waits for its echo */
+#define QP_TCPD_TS_SEEN 0x10 /* ts_val holds a value */
+
+/* What one segment did, for the interval accumulators. */
+struct qp_tcp_event {
+	uint8_t retrans, ooo, dup_ack, zero_win, reset;
+	int8_t rtt_dir;   /* direction the RTT sample belongs to, -1: none */
+	uint64_t rtt_ns;
+};
+
+/**
+ * Account one segment travelling in direction dir (0 fwd, 1 rev).
+ *
+ * @param d          the flow's two direction states
+ * @param pk         the parsed segment (TCP, header present)
+ * @param ts         its timestamp
+ * @param ooo_ns     out-of-order window: the flow's initial RTT, or 3 ms
+ * @param ev         what the segment did
+ */
+void qp_tcp_update(struct qp_tcp_dir d[2], const struct qp_pkt *pk, unsigned int dir, uint64_t ts,
+		   uint64_t ooo_ns, struct qp_tcp_event *ev);
+
+#endif
