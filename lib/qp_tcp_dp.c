@@ -30,13 +30,13 @@ static void rtt_sample(struct qp_tcp_dir *d, unsigned int dir, uint64_t rtt,
 }
 
 /* Remember a segment's end for the ACK-based RTT; the oldest goes when full. */
-static void push_out(struct qp_tcp_dir *d, uint32_t end, uint64_t ts)
+static void push_out(struct qp_tcp_dir *d, uint32_t start, uint32_t end, uint64_t ts)
 {
 	if (d->nout == QP_TCP_OUT) {
 		memmove(&d->out[0], &d->out[1], sizeof(d->out[0]) * (QP_TCP_OUT - 1));
 		d->nout--;
 	}
-	d->out[d->nout++] = (struct qp_tcp_seg){end, 0, ts};
+	d->out[d->nout++] = (struct qp_tcp_seg){start, end, ts, 0};
 }
 
 void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned int dir, uint64_t ts,
@@ -72,7 +72,7 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 			d->nxt = end;
 			d->nxt_ns = ts;
 			d->st |= QP_TCPD_NXT;
-			push_out(d, end, ts);
+			push_out(d, seq, end, ts);
 		} else if (seq_lt(seq, d->nxt)) {
 			int keepalive = seglen <= 1 && seq == d->nxt - 1 &&
 					!(fl & (QP_TCP_SYN | QP_TCP_FIN | QP_TCP_RST));
@@ -85,7 +85,8 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 					d->retrans++;
 					ev->retrans = 1;
 					for (unsigned int i = 0; i < d->nout; i++)
-						if (seq_lt(seq, d->out[i].end))
+						if (seq_lt(seq, d->out[i].end) &&
+						    seq_lt(d->out[i].start, end))
 							d->out[i].tainted = 1;
 				}
 				if (seq_lt(d->nxt, end)) {
@@ -96,7 +97,7 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 		} else {
 			d->nxt = end;
 			d->nxt_ns = ts;
-			push_out(d, end, ts);
+			push_out(d, seq, end, ts);
 		}
 	}
 

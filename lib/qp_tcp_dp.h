@@ -31,9 +31,9 @@
 #define QP_TCP_OUT 4 /* outstanding segments remembered for ACK-based RTT */
 
 struct qp_tcp_seg {
-	uint32_t end;
-	uint32_t tainted; /* covered by a retransmission: no RTT sample (Karn) */
-	uint64_t ns;
+	uint32_t start, end;
+	uint64_t ns : 63;
+	uint64_t tainted : 1; /* overlapped by a retransmission: no RTT sample (Karn) */
 };
 
 struct qp_tcp_dir {
