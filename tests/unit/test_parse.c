@@ -710,3 +710,51 @@ Test(parse, error_names_come_from_the_list)
 	cr_assert_null(qp_parse_error_name(QP_PARSE_NON_IP));
 	cr_assert_not_null(qp_parse_error_help(QP_PERR_bad_udp_length));
 }
+
+/* TCP options: timestamps are read, impossible lengths end the walk. */
+static void tcp_with_options(struct pb *b, const uint8_t *opt, uint32_t n)
+{
+	uint8_t tcp[20] = {0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x10, 1, 0};
+	tcp[12] = (uint8_t)(((20 + n) / 4) << 4);
+	pb_push_raw(b, opt, n);
+	pb_push_raw(b, tcp, 20);
+	pb_set_proto(b, 6);
+	pb_push_ip4(b, "10.0.0.1", "10.0.0.2", 1, 0);
+	pb_push_eth(b);
+}
+
+Test(parse, tcp_timestamps_option)
+{
+	const uint8_t ts[12] = {1, 1, 8, 10, 0, 0, 0x30, 0x39, 0xde, 0xad, 0xbe, 0xef};
+	struct pb b;
+	struct qp_pkt p;
+	pb_init(&b);
+	tcp_with_options(&b, ts, 12);
+	cr_assert_eq(qp_parse(&ctx, 1, pb_data(&b), pb_len(&b), &p), QP_PARSE_FLOW);
+	cr_assert_eq(p.tcp_has_ts, 1);
+	cr_assert_eq(p.tcp_tsval, 12345);
+	cr_assert_eq(p.tcp_tsecr, 0xdeadbeef);
+	cr_assert_eq(p.tcp_opt_bad, 0);
+	/* the options cut by the capture: no timestamps, still a flow */
+	cr_assert_eq(qp_parse(&ctx, 1, pb_data(&b), pb_len(&b) - 4, &p), QP_PARSE_FLOW);
+	cr_assert_eq(p.tcp_has_ts, 0);
+}
+
+Test(parse, tcp_options_with_impossible_lengths)
+{
+	const uint8_t bad[4][8] = {
+		{2, 0, 1, 1, 1, 1, 1, 1},  /* length 0 */
+		{2, 1, 1, 1, 1, 1, 1, 1},  /* length 1 */
+		{3, 40, 1, 1, 1, 1, 1, 1}, /* past the header */
+		{8, 6, 0, 0, 0, 0, 1, 1},  /* timestamps of length 6 */
+	};
+	for (int i = 0; i < 4; i++) {
+		struct pb b;
+		struct qp_pkt p;
+		pb_init(&b);
+		tcp_with_options(&b, bad[i], 8);
+		cr_assert_eq(qp_parse(&ctx, 1, pb_data(&b), pb_len(&b), &p), QP_PARSE_FLOW);
+		cr_assert_eq(p.tcp_opt_bad, 1, "case %d", i);
+		cr_assert_eq(p.tcp_has_ts, 0, "case %d", i);
+	}
+}
