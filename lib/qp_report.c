@@ -434,6 +434,15 @@ static void endpoint_str(const struct qp_flow_rec *f, int side, char *buf, size_
 	snprintf(buf, len, f->key.ipver == 6 ? "[%s]:%u" : "%s:%u", ip, f->key.port[e]);
 }
 
+/* A flow's mean RTT of one direction as "12.345ms", or "-". */
+static void ms_mean(char *buf, size_t len, const struct qp_flow_rec *f, int d)
+{
+	if (f->rtt_n[d])
+		snprintf(buf, len, "%.3fms", (double)f->rtt_sum[d] / f->rtt_n[d] / 1e6);
+	else
+		snprintf(buf, len, "-");
+}
+
 static void write_table(struct qp_report *r, FILE *out)
 {
 	sort_flows(r);
@@ -450,6 +459,16 @@ static void write_table(struct qp_report *r, FILE *out)
 		if (t->w.perr[i])
 			fprintf(out, "  malformed %-18s %" PRIu64 "\n",
 				qp_parse_error_name(QP_PARSE_ERR_FIRST + i), t->w.perr[i]);
+	struct qp_interval_rec all;
+	memset(&all, 0, sizeof(all));
+	qp_interval_rec_from(&all, r->tcp);
+	for (int d = 0; d < 2; d++)
+		if (all.rtt[d].n)
+			fprintf(out,
+				"tcp rtt %s (%" PRIu64 " samples): min %.3f  p50 %.3f  p90 %.3f  p99 %.3f  "
+				"max %.3f ms; retransmissions %" PRIu64 "\n",
+				d ? "rev" : "fwd", all.rtt[d].n, all.rtt[d].min, all.rtt[d].p50,
+				all.rtt[d].p90, all.rtt[d].p99, all.rtt[d].max, all.retrans[d]);
 	/* endpoint columns as wide as the widest endpoint */
 	int wa = (int)strlen("source"), wb = (int)strlen("destination");
 	for (size_t i = 0; i < r->nflows; i++) {
@@ -461,12 +480,13 @@ static void write_table(struct qp_report *r, FILE *out)
 		if ((int)strlen(b) > wb)
 			wb = (int)strlen(b);
 	}
-	fprintf(out, "\n%-6s %-*s %-*s %17s %17s %10s %9s\n", "proto", wa, "source", wb,
-		"destination", "packets fwd/rev", "bytes fwd/rev", "duration", "hs rtt");
+	fprintf(out, "\n%-6s %-*s %-*s %17s %17s %10s %9s %9s %9s %9s\n", "proto", wa, "source", wb,
+		"destination", "packets fwd/rev", "bytes fwd/rev", "duration", "hs rtt", "rtt fwd",
+		"rtt rev", "retr f/r");
 	for (size_t i = 0; i < r->nflows; i++) {
 		const struct qp_flow_rec *f = &r->flows[i];
 		char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8];
-		char pk[48], by[40], b0[16], b1[16], rtt[24], proto[8];
+		char pk[48], by[40], b0[16], b1[16], rtt[24], proto[8], r0[24], r1[24], re[24];
 		endpoint_str(f, 0, a, sizeof(a));
 		endpoint_str(f, 1, b, sizeof(b));
 		snprintf(pk, sizeof(pk), "%" PRIu64 "/%" PRIu64, f->pkts[0], f->pkts[1]);
@@ -482,8 +502,14 @@ static void write_table(struct qp_report *r, FILE *out)
 			snprintf(proto, sizeof(proto), "%s", pn);
 		else
 			snprintf(proto, sizeof(proto), "%u", f->key.proto);
-		fprintf(out, "%-6s %-*s %-*s %17s %17s %9.3fs %9s\n", proto, wa, a, wb, b, pk, by,
-			(double)(f->last_ns - f->first_ns) / 1e9, rtt);
+		ms_mean(r0, sizeof(r0), f, 0);
+		ms_mean(r1, sizeof(r1), f, 1);
+		if (f->key.proto == 6)
+			snprintf(re, sizeof(re), "%u/%u", f->retrans[0], f->retrans[1]);
+		else
+			snprintf(re, sizeof(re), "-");
+		fprintf(out, "%-6s %-*s %-*s %17s %17s %9.3fs %9s %9s %9s %9s\n", proto, wa, a, wb, b,
+			pk, by, (double)(f->last_ns - f->first_ns) / 1e9, rtt, r0, r1, re);
 	}
 	fprintf(out, "\n%-24s %14s %14s %12s %12s\n", "interval start (UTC)", "bit/s fwd",
 		"bit/s rev", "pkt/s fwd", "pkt/s rev");
