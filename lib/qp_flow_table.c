@@ -185,10 +185,14 @@ static void reset_counters(struct qp_flow *f)
 	f->hs_rtt_ns = -1;
 	f->hs_ack_rtt_ns = -1;
 	for (int d = 0; d < 2; d++) {
-		struct qp_tcp_dir *t = &f->tcp[d];
-		t->retrans = t->ooo = t->dup_acks = t->zero_win = t->resets = 0;
-		t->rtt_n = 0;
-		t->rtt_sum = t->rtt_min = t->rtt_max = 0;
+		if (f->key.proto == 6) {
+			struct qp_tcp_dir *t = &f->tcp[d];
+			t->retrans = t->ooo = t->dup_acks = t->zero_win = t->resets = 0;
+			t->rtt_n = 0;
+			t->rtt_sum = t->rtt_min = t->rtt_max = 0;
+		} else if (f->key.proto == 17) {
+			qp_rtp_restart(&f->rtp[d]);
+		}
 	}
 }
 

@@ -23,6 +23,7 @@
 #include <urcu-qsbr.h>
 
 #include "qp_parse_dp.h"
+#include "qp_rtp_dp.h"
 #include "qp_tcp_dp.h"
 
 /* TCP handshake progress bits of qp_flow.tcp_state */
@@ -65,8 +66,11 @@ struct qp_flow {
 	uint8_t reserved2[5];
 	struct rcu_head rcu;
 	struct qp_flow_table *owner;
-	/* TCP analysis, per direction ([0] fwd): touched by TCP segments only */
-	struct qp_tcp_dir tcp[2];
+	/* per protocol, per direction ([0] fwd): touched by that protocol only */
+	union {
+		struct qp_tcp_dir tcp[2]; /* TCP flows */
+		struct qp_rtp_dir rtp[2]; /* UDP flows: RTP streams */
+	};
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(struct qp_flow) <= 512, "a flow must stay within eight cache lines");
 

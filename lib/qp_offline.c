@@ -34,6 +34,7 @@ static void export_flow(const struct qp_flow *f, enum qp_flow_end why, void *arg
 	struct run *r = arg;
 	struct qp_flow_rec rec;
 	qp_flow_rec_from(&rec, f, why);
+	qp_flow_rec_rtp(&rec, f, &r->cfg.rtp);
 	if (qp_report_add_flow(r->rep, &rec) != 0)
 		r->oom = 1;
 }
@@ -132,6 +133,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	r.cfg.interval_ns = o->interval_ns;
 	r.cfg.idle_ns = o->idle_ns;
 	r.cfg.active_ns = o->active_ns;
+	r.cfg.rtp = o->rtp;
 	r.rep = qp_report_create();
 	r.w = aligned_alloc(64, sizeof(*r.w));
 	uint8_t *arena = malloc(ARENA);

@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "qp_rtp_dp.h"
+
 /* Exit codes shared by the offline and live modes of qprobe. */
 #define QP_EXIT_OK 0
 #define QP_EXIT_USAGE 1   /* bad command line */
@@ -28,6 +30,7 @@ struct qp_offline_opts {
 	uint32_t max_flows;
 	const char *report_format; /* "json" or "table" */
 	const char *report_file;   /* NULL: stdout */
+	struct qp_rtp_cfg rtp;
 };
 
 /**

@@ -362,6 +362,8 @@ static enum qp_parse_result parse_l4(struct walk *w, uint8_t proto, const uint8_
 		w->dport = rd16(p + 2);
 		o->l4_payload_len = wire_len - 8;
 		o->l4_hdr_ok = 1;
+		o->udp_payload = p + 8;
+		o->udp_payload_cap = len - 8;
 		if (w->dport == PORT_VXLAN) {
 			saved = *w;
 			r = parse_vxlan(w, p + 8, len - 8);

@@ -191,7 +191,7 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 	r->size_max = CMM_LOAD_SHARED(f->size_max);
 	r->hs_rtt_ns = CMM_LOAD_SHARED(f->hs_rtt_ns);
 	r->hs_ack_rtt_ns = CMM_LOAD_SHARED(f->hs_ack_rtt_ns);
-	for (int d = 0; d < 2; d++) {
+	for (int d = 0; d < 2 && f->key.proto == 6; d++) {
 		const struct qp_tcp_dir *t = &f->tcp[d];
 		r->retrans[d] = CMM_LOAD_SHARED(t->retrans);
 		r->ooo[d] = CMM_LOAD_SHARED(t->ooo);
@@ -203,7 +203,31 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 		r->rtt_min[d] = CMM_LOAD_SHARED(t->rtt_min);
 		r->rtt_max[d] = CMM_LOAD_SHARED(t->rtt_max);
 	}
-	r->tcp_ts = (f->tcp[0].st & QP_TCPD_TS) && (f->tcp[1].st & QP_TCPD_TS);
+	r->tcp_ts = f->key.proto == 6 && (f->tcp[0].st & QP_TCPD_TS) && (f->tcp[1].st & QP_TCPD_TS);
+}
+
+void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struct qp_rtp_cfg *cfg)
+{
+	for (int d = 0; d < 2; d++) {
+		struct qp_rtp_rec *o = &r->rtp[d];
+		memset(o, 0, sizeof(*o));
+		if (f->key.proto != 17 || f->rtp[d].state != 2)
+			continue;
+		const struct qp_rtp_dir *s = &f->rtp[d];
+		o->valid = 1;
+		o->pt = s->pt;
+		o->ssrc = s->ssrc;
+		o->clock_hz = s->clock_hz;
+		o->packets = s->received;
+		o->expected = qp_rtp_expected(s);
+		o->lost = qp_rtp_lost(s);
+		o->dups = s->dups;
+		o->ooo = s->ooo;
+		o->jitter_last_ms = qp_rtp_jitter_ms(s, s->jitter);
+		o->jitter_mean_ms = s->jitter_n ? qp_rtp_jitter_ms(s, s->jitter_sum / s->jitter_n) : 0;
+		o->jitter_max_ms = qp_rtp_jitter_ms(s, s->jitter_max);
+		o->mos = qp_rtp_mos(s, cfg);
+	}
 }
 
 /* Per-flow RTT: min, mean, max and sample count, ms; null without samples. */
@@ -307,6 +331,24 @@ json_t *qp_flow_rec_json(const struct qp_flow_rec *fr)
 		json_object_set_new(t, "zero_window", fwd_rev(fr->zero_win[0], fr->zero_win[1]));
 		json_object_set_new(t, "resets", fwd_rev(fr->resets[0], fr->resets[1]));
 		json_object_set_new(o, "tcp", t);
+	}
+	if (fr->rtp[0].valid || fr->rtp[1].valid) {
+		json_t *a = json_array();
+		for (int d = 0; d < 2; d++) {
+			const struct qp_rtp_rec *s = &fr->rtp[d];
+			if (!s->valid)
+				continue;
+			json_t *j = json_pack(
+				"{s:I,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:f,s:f,s:f},s:f}", "ssrc",
+				(json_int_t)s->ssrc, "direction", d ? "rev" : "fwd", "payload_type", s->pt,
+				"clock_hz", (json_int_t)s->clock_hz, "packets", (json_int_t)s->packets,
+				"expected", (json_int_t)s->expected, "lost", (json_int_t)s->lost,
+				"duplicates", (json_int_t)s->dups, "out_of_order", (json_int_t)s->ooo,
+				"jitter_ms", "last", s->jitter_last_ms, "mean", s->jitter_mean_ms, "max",
+				s->jitter_max_ms, "mos", s->mos);
+			json_array_append_new(a, j);
+		}
+		json_object_set_new(o, "rtp", a);
 	}
 	return o;
 }

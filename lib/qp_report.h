@@ -36,7 +36,18 @@ struct qp_flow_rec {
 	uint32_t rtt_n[2];
 	uint64_t rtt_sum[2], rtt_min[2], rtt_max[2];
 	uint8_t tcp_ts; /* both directions carry TCP timestamps */
+	/* RTP stream of each direction (UDP flows), valid when .valid */
+	struct qp_rtp_rec {
+		uint8_t valid;
+		uint8_t pt;
+		uint32_t ssrc, clock_hz;
+		uint32_t packets, expected, lost, dups, ooo;
+		double jitter_last_ms, jitter_mean_ms, jitter_max_ms, mos;
+	} rtp[2];
 };
+
+/** Copy a flow's RTP figures (cfg: the E-model's settings). */
+void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struct qp_rtp_cfg *cfg);
 
 #define QP_FLOW_REC_ACTIVE 255
 

@@ -177,6 +177,12 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				qp_tcp_update(fl->tcp, p, dir, ts, ooo, &ev);
 				if (p->tcp_opt_bad)
 					w->cnt.tcp_bad_options++;
+			} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER) {
+				const struct qp_rtp_cfg *rc = &cfg->rtp;
+				int ports = rc->port_hi &&
+					    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
+					     (p->key.port[1] >= rc->port_lo && p->key.port[1] <= rc->port_hi));
+				qp_rtp_update(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap, ports, ts, rc);
 			}
 			if (!fl->first_ns)
 				fl->first_ns = ts ? ts : 1;

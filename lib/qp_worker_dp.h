@@ -72,6 +72,7 @@ struct qp_measure_cfg {
 	uint64_t interval_ns;
 	uint64_t idle_ns;   /* flow idle timeout */
 	uint64_t active_ns; /* flow active timeout, 0 = none */
+	struct qp_rtp_cfg rtp;
 	struct rcu_head rcu;
 };
 

@@ -101,6 +101,7 @@ struct live {
 	struct qp_clock *clock;
 	int quit;
 	const char *source_desc;
+	struct qp_rtp_cfg o_rtp; /* copy of the measurement's RTP settings */
 
 	pthread_mutex_t iv_lock;
 	struct qp_interval_rec ivs[IV_KEEP];
@@ -428,6 +429,7 @@ static void topn_add(const struct qp_flow *f, void *arg)
 	struct topn *t = arg;
 	struct qp_flow_rec r;
 	qp_flow_rec_from(&r, f, QP_FLOW_REC_ACTIVE);
+	qp_flow_rec_rtp(&r, f, &L.o_rtp);
 	if (t->n < t->cap) {
 		unsigned int i = t->n++;
 		t->h[i] = r;
@@ -659,6 +661,7 @@ static void add_active(const struct qp_flow *f, void *arg)
 {
 	struct qp_flow_rec r;
 	qp_flow_rec_from(&r, f, QP_FLOW_REC_ACTIVE);
+	qp_flow_rec_rtp(&r, f, &L.o_rtp);
 	qp_report_add_flow(arg, &r);
 }
 
@@ -766,6 +769,8 @@ int qprobe_live(const struct qprobe_opts *o)
 	cfg->interval_ns = o->interval_ns;
 	cfg->idle_ns = o->idle_ns;
 	cfg->active_ns = o->active_ns;
+	cfg->rtp = o->rtp;
+	L.o_rtp = o->rtp;
 	rcu_assign_pointer(L.cfg, cfg);
 	L.clock = qp_clock_anchor(rte_get_tsc_hz(), read_tsc);
 	if (!L.clock) {

@@ -41,6 +41,9 @@ static void usage(FILE *out)
 		"  --max-flows N         flow table size per worker lcore (default 1048576)\n"
 		"  --report json|table   report format (default json)\n"
 		"  --report-file PATH    write the report there instead of stdout\n"
+		"  --rtp-ports LO-HI     UDP ports whose traffic is RTP without the heuristic's probation\n"
+		"  --rtp-clock HZ        clock rate of dynamic RTP payload types (default 8000)\n"
+		"  --mos-delay MS        one-way network delay assumed by the E-model (default 0)\n"
 		"Live only:\n"
 		"  --http-addr ADDR      bind address of the HTTP endpoint (default 127.0.0.1)\n"
 		"  --http-port PORT      HTTP endpoint port (default 8178, 0 = off)\n"
@@ -72,6 +75,9 @@ enum {
 	OPT_SW_DIST,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_RTP_PORTS,
+	OPT_RTP_CLOCK,
+	OPT_MOS_DELAY,
 };
 
 static const struct option longopts[] = {
@@ -89,6 +95,9 @@ static const struct option longopts[] = {
 	{"mbufs", required_argument, NULL, OPT_MBUFS},
 	{"rx-desc", required_argument, NULL, OPT_RX_DESC},
 	{"sw-dist", no_argument, NULL, OPT_SW_DIST},
+	{"rtp-ports", required_argument, NULL, OPT_RTP_PORTS},
+	{"rtp-clock", required_argument, NULL, OPT_RTP_CLOCK},
+	{"mos-delay", required_argument, NULL, OPT_MOS_DELAY},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -177,6 +186,29 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			o->rx_desc = (uint32_t)v;
 			break;
 		case OPT_SW_DIST: o->force_sw_dist = 1; break;
+		case OPT_RTP_PORTS: {
+			unsigned int lo, hi;
+			char extra;
+			if (sscanf(optarg, "%u-%u%c", &lo, &hi, &extra) != 2 || lo < 1 || lo > hi ||
+			    hi > 65535) {
+				fprintf(stderr, "qprobe: --rtp-ports '%s': expected LO-HI, two ports "
+						"from 1 to 65535 with LO <= HI\n", optarg);
+				return -1;
+			}
+			o->rtp.port_lo = (uint16_t)lo;
+			o->rtp.port_hi = (uint16_t)hi;
+			break;
+		}
+		case OPT_RTP_CLOCK:
+			if (num_opt("rtp-clock", optarg, 1000, 1000000, &v))
+				return -1;
+			o->rtp.dynamic_clock_hz = (uint32_t)v;
+			break;
+		case OPT_MOS_DELAY:
+			if (num_opt("mos-delay", optarg, 0, 10000, &v))
+				return -1;
+			o->rtp.network_delay_ms = v;
+			break;
 		case OPT_HELP: usage(stdout); exit(QP_EXIT_OK);
 		case OPT_VERSION: printf("qprobe %s\n", qp_version()); exit(QP_EXIT_OK);
 		case ':':
@@ -226,6 +258,7 @@ int main(int argc, char **argv)
 		.http_port = 8178,
 		.mbufs = 16383,
 		.rx_desc = 1024,
+		.rtp = {.dynamic_clock_hz = 8000},
 	};
 	int sep = 0;
 	for (int i = 1; i < argc; i++)
@@ -254,6 +287,7 @@ int main(int argc, char **argv)
 			.max_flows = o.max_flows,
 			.report_format = o.report_format,
 			.report_file = o.report_file,
+			.rtp = o.rtp,
 		};
 		int rc = qp_offline_run(&off);
 		if (o.filter && o.filter[0])

@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "qp_rtp_dp.h"
+
 struct qprobe_opts {
 	const char *pcap;          /* offline capture, NULL for live */
 	const char *filter;        /* NULL: none */
@@ -24,6 +26,7 @@ struct qprobe_opts {
 	uint32_t mbufs;            /* live: mbufs in the pool */
 	uint32_t rx_desc;          /* live: rx descriptors per queue */
 	int force_sw_dist;         /* live: software distribution even with RSS */
+	struct qp_rtp_cfg rtp;     /* RTP ports, dynamic clock rate, E-model delay */
 };
 
 /** Run on DPDK ports; EAL is initialised. @return a QP_EXIT_* code. */

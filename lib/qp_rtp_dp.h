@@ -1,0 +1,85 @@
+/*
+ * qp_rtp_dp: RTP stream analysis of one UDP flow, per direction, in the
+ * worker's per-packet path: packets, expected and lost (extended sequence
+ * numbers, RFC 3550 A.1 and A.3), duplicates, out-of-order, interarrival
+ * jitter (RFC 3550 A.8) and the MOS of the ITU-T G.107 E-model.
+ *
+ * A direction becomes an RTP stream by heuristic (version 2, a payload type
+ * outside the RTCP range 72-76, a header that fits, the same SSRC with
+ * consecutive sequence numbers on QP_RTP_PROBATION packets) or at once when
+ * one of its ports is in the configured RTP port range. One stream (the
+ * first SSRC confirmed) is kept per direction.
+ *
+ * Thread-safety: lives inside struct qp_flow; written by its worker only.
+ */
+#ifndef QP_RTP_DP_H
+#define QP_RTP_DP_H
+
+#include <stdint.h>
+
+#define QP_RTP_PROBATION 4
+
+/* Configuration every worker reads (part of the measurement). */
+struct qp_rtp_cfg {
+	uint16_t port_lo, port_hi; /* RTP without probation on these ports; 0/0: none */
+	uint32_t dynamic_clock_hz; /* clock rate of dynamic payload types (96-127) */
+	double network_delay_ms;   /* one-way delay assumed by the E-model */
+};
+
+struct qp_rtp_dir {
+	uint32_t ssrc;
+	uint8_t state; /* 0 none, 1 candidate, 2 stream */
+	uint8_t pt;
+	uint8_t probation;
+	uint8_t have_prev;
+	uint16_t max_seq;  /* highest sequence number seen */
+	uint16_t cand_seq; /* candidate: the last sequence number */
+	uint32_t cycles;   /* sequence wraps, shifted by 16 */
+	uint32_t base_seq; /* first sequence number of the stream */
+	uint32_t bad_seq;  /* RFC 3550 A.1: the seq after a large jump */
+	uint32_t received;
+	uint32_t dups, ooo, jumps;
+	uint64_t seen;     /* bitmap: seen[i] = max_seq - i was received */
+	uint32_t clock_hz;
+	uint32_t last_ts;  /* RTP timestamp of the previous packet */
+	int64_t ts_ext;    /* unwrapped RTP timestamp of the previous packet */
+	uint64_t first_ns; /* arrival of the first packet */
+	double prev_transit;
+	double jitter;     /* RFC 3550 A.8 estimate, timestamp units */
+	double jitter_sum; /* of the estimate after each packet, for the mean */
+	double jitter_max;
+	uint32_t jitter_n;
+};
+
+/**
+ * Account one UDP packet travelling in one direction.
+ * @param payload, cap  the UDP payload as captured
+ * @param ports_match   one of the flow's ports is in the RTP port range
+ */
+void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
+		   uint64_t ts, const struct qp_rtp_cfg *cfg);
+
+/** Start a new record (active timeout): counters from the next packet on. */
+void qp_rtp_restart(struct qp_rtp_dir *r);
+
+/** Expected packets (RFC 3550 A.3): extended highest - base + 1. */
+uint32_t qp_rtp_expected(const struct qp_rtp_dir *r);
+
+/** Lost packets, never negative (duplicates are not received packets here). */
+uint32_t qp_rtp_lost(const struct qp_rtp_dir *r);
+
+/** Clock rate of a static payload type, 0 when it is dynamic or unknown. */
+uint32_t qp_rtp_clock(uint8_t pt);
+
+/**
+ * MOS (1..4.5) by the G.107 E-model for this stream: codec impairment from
+ * the payload type, packet loss, and a mouth-to-ear delay of 20 ms
+ * packetisation + twice the mean jitter (jitter buffer) + the configured
+ * network delay. See docs/metrics.md.
+ */
+double qp_rtp_mos(const struct qp_rtp_dir *r, const struct qp_rtp_cfg *cfg);
+
+/** Jitter figures in ms: the last estimate, the mean and the max over packets. */
+double qp_rtp_jitter_ms(const struct qp_rtp_dir *r, double units);
+
+#endif
