@@ -553,6 +553,25 @@ static void write_table(struct qp_report *r, FILE *out)
 		fprintf(out, "%-6s %-*s %-*s %17s %17s %9.3fs %9s %9s %9s %9s\n", proto, wa, a, wb, b,
 			pk, by, (double)(f->last_ns - f->first_ns) / 1e9, rtt, r0, r1, re);
 	}
+	int any_rtp = 0;
+	for (size_t i = 0; i < r->nflows; i++) {
+		const struct qp_flow_rec *f = &r->flows[i];
+		for (int d = 0; d < 2; d++) {
+			const struct qp_rtp_rec *s = &f->rtp[d];
+			if (!s->valid)
+				continue;
+			if (!any_rtp++)
+				fprintf(out, "\n%-*s %-*s %10s %3s %8s %8s %6s %9s %9s %9s %5s\n", wa,
+					"rtp source", wb, "destination", "ssrc", "pt", "packets", "expected",
+					"lost", "jit last", "jit mean", "jit max", "mos");
+			char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8];
+			endpoint_str(f, d, a, sizeof(a));
+			endpoint_str(f, !d, b, sizeof(b));
+			fprintf(out, "%-*s %-*s 0x%08x %3u %8u %8u %6u %7.3fms %7.3fms %7.3fms %5.2f\n", wa,
+				a, wb, b, s->ssrc, s->pt, s->packets, s->expected, s->lost,
+				s->jitter_last_ms, s->jitter_mean_ms, s->jitter_max_ms, s->mos);
+		}
+	}
 	fprintf(out, "\n%-24s %14s %14s %12s %12s\n", "interval start (UTC)", "bit/s fwd",
 		"bit/s rev", "pkt/s fwd", "pkt/s rev");
 	for (size_t i = 0; i < r->nivs; i++) {

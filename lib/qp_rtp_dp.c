@@ -128,7 +128,6 @@ static void update_jitter(struct qp_rtp_dir *r, uint32_t rtp_ts, uint64_t ts)
 		r->ts_ext = rtp_ts;
 		r->last_ts = rtp_ts;
 		r->prev_transit = -(double)rtp_ts;
-		r->jitter_n = 1; /* the first packet's estimate is 0 */
 		return;
 	}
 	r->ts_ext += (int32_t)(rtp_ts - r->last_ts); /* unwrap the 32-bit timestamp */

@@ -46,7 +46,7 @@ struct qp_rtp_dir {
 	uint64_t first_ns; /* arrival of the first packet */
 	double prev_transit;
 	double jitter;     /* RFC 3550 A.8 estimate, timestamp units */
-	double jitter_sum; /* of the estimate after each packet, for the mean */
+	double jitter_sum; /* of the estimate after each packet but the first (as Wireshark) */
 	double jitter_max;
 	uint32_t jitter_n;
 };

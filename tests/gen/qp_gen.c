@@ -8,6 +8,7 @@
  *
  * Output is deterministic: the same arguments give the same bytes.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,15 +170,30 @@ static void demo(void)
 		pb_push_eth(&b);
 		emit(&b, ts + 50 * MS + (uint64_t)i * 400 * MS + 15 * MS);
 	}
-	/* a VLAN-tagged RTP-like UDP stream, 20 ms apart */
-	for (int i = 0; i < 50; i++) {
+	/* a VLAN-tagged G.711 RTP stream, 20 ms apart, with arrival jitter
+	 * and packet 23 lost */
+	unsigned int seed = 42;
+	for (int i = 0; i < 51; i++) {
+		uint64_t jit = (uint64_t)(rand_r(&seed) % 4000) * US;
+		if (i == 23)
+			continue;
 		pb_init(&b);
-		pb_payload(&b, 172);
+		pb_payload(&b, 160);
+		uint8_t rtp[12] = {0x80, 0x00};
+		uint16_t seq = (uint16_t)(4000 + i);
+		uint32_t rts = 1000000u + (uint32_t)i * 160, ssrc = 0x5eed1e55;
+		rtp[2] = (uint8_t)(seq >> 8);
+		rtp[3] = (uint8_t)seq;
+		for (int k = 0; k < 4; k++) {
+			rtp[4 + k] = (uint8_t)(rts >> (24 - 8 * k));
+			rtp[8 + k] = (uint8_t)(ssrc >> (24 - 8 * k));
+		}
+		pb_push_raw(&b, rtp, sizeof(rtp));
 		pb_push_udp(&b, 16384, 16386);
 		pb_push_ip4(&b, "10.10.0.5", "10.20.0.7", (uint16_t)i, 0);
 		pb_push_vlan(&b, 0x8100, 100);
 		pb_push_eth(&b);
-		emit(&b, ts + 5 * MS + (uint64_t)i * 20 * MS);
+		emit(&b, ts + 5 * MS + (uint64_t)i * 20 * MS + jit);
 	}
 	/* a VXLAN-tunnelled inner TCP exchange */
 	for (int i = 0; i < 10; i++) {

@@ -1,0 +1,203 @@
+/*
+ * RTP end to end: generated streams with seeded arrival jitter, known lost
+ * sequence numbers, sequence and timestamp wrap-around, measured by
+ * build/qprobe and compared with the truth (computed here by RFC 3550 A.8)
+ * and with `tshark -o rtp.heuristic_rtp:TRUE -q -z rtp,streams`.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../gen/qp_pcapw.h"
+#include "qp_run.h"
+
+#define MS 1000000ULL
+#define T0 1700000000000000000ULL
+
+struct stream {
+	const char *src, *dst;
+	uint16_t sport, dport;
+	uint8_t pt;
+	uint32_t ssrc;
+	uint16_t seq0;
+	uint32_t ts0;
+	int n;
+	const int *lost;
+	int nlost;
+	unsigned int seed;
+	/* truth */
+	double jit_last, jit_sum, jit_max;
+	int jit_n;
+};
+
+static const int lost_a[] = {10, 11, 300};
+static const int lost_b[] = {50, 51, 52, 53, 398}; /* a lost last packet cannot be seen */
+static struct stream S[] = {
+	{"10.0.0.1", "10.0.0.2", 16384, 16386, 0, 0x11223344, 65400, 0xffff0000u, 500, lost_a, 3, 3},
+	{"10.0.0.2", "10.0.0.1", 16386, 16384, 8, 0x55667788, 100, 12345, 400, lost_b, 5, 11},
+};
+#define NS (sizeof(S) / sizeof(S[0]))
+
+static int is_lost(const struct stream *s, int i)
+{
+	for (int k = 0; k < s->nlost; k++)
+		if (s->lost[k] == i)
+			return 1;
+	return 0;
+}
+
+static void write_streams(const char *path)
+{
+	struct pw w;
+	cr_assert_eq(pw_open(&w, path, 1, 1), 0);
+	/* both streams interleave in time; frames are written in time order */
+	int next[NS] = {0};
+	double prev_transit[NS];
+	uint64_t first[NS] = {0};
+	int started[NS] = {0};
+	for (;;) {
+		int best = -1;
+		uint64_t best_t = 0;
+		uint64_t at[NS];
+		for (size_t k = 0; k < NS; k++) {
+			while (next[k] < S[k].n && is_lost(&S[k], next[k]))
+				next[k]++;
+			if (next[k] >= S[k].n)
+				continue;
+			unsigned int sd = S[k].seed + (unsigned int)next[k] * 7919u;
+			at[k] = T0 + (uint64_t)k * 3 * MS + (uint64_t)next[k] * 20 * MS +
+				(uint64_t)(rand_r(&sd) % 9000) * 1000;
+			if (best < 0 || at[k] < best_t) {
+				best = (int)k;
+				best_t = at[k];
+			}
+		}
+		if (best < 0)
+			break;
+		struct stream *s = &S[best];
+		int i = next[best]++;
+		struct pb b;
+		pb_init(&b);
+		pb_payload(&b, 160);
+		uint8_t h[12] = {0x80, s->pt};
+		uint16_t seq = (uint16_t)(s->seq0 + i);
+		uint32_t ts = s->ts0 + (uint32_t)i * 160;
+		h[2] = (uint8_t)(seq >> 8);
+		h[3] = (uint8_t)seq;
+		for (int k = 0; k < 4; k++) {
+			h[4 + k] = (uint8_t)(ts >> (24 - 8 * k));
+			h[8 + k] = (uint8_t)(s->ssrc >> (24 - 8 * k));
+		}
+		pb_push_raw(&b, h, 12);
+		pb_push_udp(&b, s->sport, s->dport);
+		pb_push_ip4(&b, s->src, s->dst, (uint16_t)i, 0);
+		pb_push_eth(&b);
+		pw_write(&w, best_t, pb_data(&b), pb_len(&b), pb_len(&b));
+		/* the truth: RFC 3550 A.8 in arrival order */
+		double tsu = (double)s->ts0 + (double)i * 160; /* unwrapped */
+		if (!started[best]) {
+			started[best] = 1;
+			first[best] = best_t;
+			prev_transit[best] = -tsu;
+			continue;
+		}
+		double transit = (double)(best_t - first[best]) * 8000 / 1e9 - tsu;
+		double d = fabs(transit - prev_transit[best]);
+		prev_transit[best] = transit;
+		s->jit_last += (d - s->jit_last) / 16;
+		s->jit_sum += s->jit_last;
+		s->jit_max = s->jit_last > s->jit_max ? s->jit_last : s->jit_max;
+		s->jit_n++;
+	}
+	pw_close(&w);
+}
+
+struct ts_row {
+	char src[64];
+	int sport;
+	long pkts, lost;
+	double mean_jit, max_jit;
+};
+
+static int tshark_streams(const char *pcap, struct ts_row *rows, int max)
+{
+	char cmd[600], line[1024];
+	snprintf(cmd, sizeof(cmd),
+		 "tshark -r '%s' -o rtp.heuristic_rtp:TRUE -q -z rtp,streams 2>/dev/null", pcap);
+	FILE *p = popen(cmd, "r");
+	int n = 0;
+	while (fgets(line, sizeof(line), p) && n < max) {
+		struct ts_row *r = &rows[n];
+		char dst[64], ssrc[32], payload[32];
+		double st, en, d1, d2, d3, j1;
+		int dport;
+		if (sscanf(line, "%lf %lf %63s %d %63s %d %31s %31s %ld %ld (%*[^)]) %lf %lf %lf %lf %lf %lf",
+			   &st, &en, r->src, &r->sport, dst, &dport, ssrc, payload, &r->pkts, &r->lost,
+			   &d1, &d2, &d3, &j1, &r->mean_jit, &r->max_jit) == 16)
+			n++;
+	}
+	pclose(p);
+	return n;
+}
+
+Test(rtp_metrics, streams_match_the_truth_and_wireshark)
+{
+	char path[256], out[256], bin[256];
+	snprintf(path, sizeof(path), "%s/rtp.pcap", qp_tmpdir());
+	snprintf(out, sizeof(out), "%s/rtp.json", qp_tmpdir());
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	write_streams(path);
+	char *argv[] = {bin, "--pcap", path, "--report-file", out, NULL};
+	struct qp_run_result r;
+	qp_run(argv, NULL, 60, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	json_t *rep = qp_json_load(out);
+	json_t *flows = json_object_get(rep, "flows");
+	cr_assert_eq(json_array_size(flows), 1, "both streams are one UDP flow");
+	json_t *rtp = json_object_get(json_array_get(flows, 0), "rtp");
+	cr_assert_eq(json_array_size(rtp), 2);
+
+	struct ts_row rows[4];
+	int nrows = tshark_streams(path, rows, 4);
+	cr_assert_eq(nrows, 2, "tshark found %d streams", nrows);
+
+	for (size_t k = 0; k < NS; k++) {
+		json_t *st = NULL, *x;
+		size_t i;
+		json_array_foreach(rtp, i, x)
+			if ((uint32_t)json_integer_value(json_object_get(x, "ssrc")) == S[k].ssrc)
+				st = x;
+		cr_assert_not_null(st, "stream %zu missing", k);
+		long lost = (long)json_integer_value(json_object_get(st, "lost"));
+		long pk = (long)json_integer_value(json_object_get(st, "packets"));
+		cr_assert_eq(lost, S[k].nlost, "stream %zu lost", k);
+		cr_assert_eq(pk, S[k].n - S[k].nlost);
+		cr_assert_eq(json_integer_value(json_object_get(st, "expected")), S[k].n);
+		json_t *j = json_object_get(st, "jitter_ms");
+		double last = json_number_value(json_object_get(j, "last"));
+		double mean = json_number_value(json_object_get(j, "mean"));
+		double max = json_number_value(json_object_get(j, "max"));
+		double tl = S[k].jit_last / 8, tm = S[k].jit_sum / S[k].jit_n / 8, tx = S[k].jit_max / 8;
+		cr_assert(fabs(last - tl) <= 0.005 * tl, "stream %zu last jitter %f vs truth %f", k, last, tl);
+		cr_assert(fabs(mean - tm) <= 0.005 * tm, "stream %zu mean jitter %f vs truth %f", k, mean, tm);
+		cr_assert(fabs(max - tx) <= 0.005 * tx, "stream %zu max jitter %f vs truth %f", k, max, tx);
+		double mos = json_number_value(json_object_get(st, "mos"));
+		cr_assert(mos > 1 && mos < 4.5);
+
+		struct ts_row *w = NULL;
+		for (int q = 0; q < nrows; q++)
+			if (strcmp(rows[q].src, S[k].src) == 0 && rows[q].sport == S[k].sport)
+				w = &rows[q];
+		cr_assert_not_null(w);
+		cr_assert_eq(w->lost, lost, "stream %zu: tshark lost %ld", k, w->lost);
+		cr_assert_eq(w->pkts, pk);
+		/* tshark prints three decimals: agree within that or 0.5 % */
+		cr_assert(fabs(w->mean_jit - mean) <= fmax(0.0015, 0.005 * mean), "mean %f vs tshark %f",
+			  mean, w->mean_jit);
+		cr_assert(fabs(w->max_jit - max) <= fmax(0.0015, 0.005 * max), "max %f vs tshark %f", max,
+			  w->max_jit);
+	}
+	json_decref(rep);
+}
