@@ -591,6 +591,34 @@ static void write_table(struct qp_report *r, FILE *out)
 	}
 }
 
+/* jansson writes token by token: gather them and hand stdio 64 KiB at a time */
+struct outbuf {
+	FILE *f;
+	size_t n;
+	int err;
+	char b[65536];
+};
+
+static int outbuf_flush(struct outbuf *o)
+{
+	if (o->n && fwrite(o->b, 1, o->n, o->f) != o->n)
+		o->err = 1;
+	o->n = 0;
+	return o->err ? -1 : 0;
+}
+
+static int outbuf_add(const char *buf, size_t size, void *data)
+{
+	struct outbuf *o = data;
+	if (size > sizeof(o->b) - o->n && outbuf_flush(o))
+		return -1;
+	if (size > sizeof(o->b))
+		return fwrite(buf, 1, size, o->f) == size ? 0 : -1;
+	memcpy(o->b + o->n, buf, size);
+	o->n += size;
+	return 0;
+}
+
 int qp_report_write(struct qp_report *r, const char *format, FILE *out)
 {
 	if (strcmp(format, "table") == 0) {
@@ -599,7 +627,18 @@ int qp_report_write(struct qp_report *r, const char *format, FILE *out)
 		json_t *j = qp_report_json(r);
 		if (!j)
 			return -ENOMEM;
-		int rc = json_dumpf(j, out, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+		struct outbuf *ob = malloc(sizeof(*ob));
+		if (!ob) {
+			json_decref(j);
+			return -ENOMEM;
+		}
+		ob->f = out;
+		ob->n = 0;
+		ob->err = 0;
+		int rc = json_dump_callback(j, outbuf_add, ob, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
+		if (outbuf_flush(ob))
+			rc = -1;
+		free(ob);
 		json_decref(j);
 		if (rc != 0)
 			return -EIO;
