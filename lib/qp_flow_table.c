@@ -184,14 +184,22 @@ static void reset_counters(struct qp_flow *f)
 	f->size_max = 0;
 	f->hs_rtt_ns = -1;
 	f->hs_ack_rtt_ns = -1;
+	if (f->key.proto == 1 || f->key.proto == 58) {
+		struct qp_echo *e = &f->echo;
+		memset(e->requests, 0, sizeof(e->requests));
+		memset(e->replies, 0, sizeof(e->replies));
+		memset(e->rtt, 0, sizeof(e->rtt));
+	}
 	for (int d = 0; d < 2; d++) {
 		if (f->key.proto == 6) {
 			struct qp_tcp_dir *t = &f->tcp[d];
 			t->retrans = t->ooo = t->dup_acks = t->zero_win = t->resets = 0;
 			t->rtt_n = 0;
 			t->rtt_sum = t->rtt_min = t->rtt_max = 0;
-		} else if (f->key.proto == 17) {
-			qp_rtp_restart(&f->rtp[d]);
+		} else {
+			memset(&f->iat[d].s, 0, sizeof(f->iat[d].s));
+			if (f->key.proto == 17)
+				qp_rtp_restart(&f->rtp[d]);
 		}
 	}
 }

@@ -23,6 +23,7 @@
 #include <urcu-qsbr.h>
 
 #include "qp_parse_dp.h"
+#include "qp_echo_dp.h"
 #include "qp_rtp_dp.h"
 #include "qp_tcp_dp.h"
 
@@ -69,7 +70,13 @@ struct qp_flow {
 	/* per protocol, per direction ([0] fwd): touched by that protocol only */
 	union {
 		struct qp_tcp_dir tcp[2]; /* TCP flows */
-		struct qp_rtp_dir rtp[2]; /* UDP flows: RTP streams */
+		struct {
+			struct qp_iat iat[2]; /* UDP and ICMP flows */
+			union {
+				struct qp_rtp_dir rtp[2]; /* UDP: RTP streams */
+				struct qp_echo echo;      /* ICMP, ICMPv6: echo RTT */
+			};
+		};
 	};
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(struct qp_flow) <= 512, "a flow must stay within eight cache lines");

@@ -389,6 +389,9 @@ static enum qp_parse_result parse_l4(struct walk *w, uint8_t proto, const uint8_
 			return QP_PERR_truncated_l4;
 		o->l4_payload_len = wire_len - 8;
 		o->l4_hdr_ok = 1;
+		o->icmp_type = p[0];
+		o->icmp_id = rd16(p + 4);
+		o->icmp_seq = rd16(p + 6);
 		return QP_PARSE_FLOW;
 	case 47:
 		saved = *w;

@@ -121,6 +121,8 @@ struct qp_pkt {
 	uint32_t tcp_tsval;
 	uint32_t tcp_tsecr;
 	uint32_t l4_payload_len; /* L4 payload bytes per the IP header */
+	uint8_t icmp_type;          /* ICMP and ICMPv6 */
+	uint16_t icmp_id, icmp_seq; /* echo identifier and sequence number */
 	const uint8_t *udp_payload; /* UDP: the payload bytes captured ... */
 	uint32_t udp_payload_cap;   /* ... and how many there are */
 };

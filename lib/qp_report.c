@@ -135,6 +135,7 @@ void qp_interval_acc_add(struct qp_interval_acc *sum, const struct qp_interval_a
 		sum->zero_win[d] += a->zero_win[d];
 		sum->resets[d] += a->resets[d];
 		qp_hist_merge(&sum->rtt[d], &a->rtt[d]);
+		qp_hist_merge(&sum->echo_rtt[d], &a->echo_rtt[d]);
 	}
 }
 
@@ -149,6 +150,7 @@ void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_ac
 		r->zero_win[d] = acc->zero_win[d];
 		r->resets[d] = acc->resets[d];
 		qp_dist_summarize(&acc->rtt[d], &r->rtt[d]);
+		qp_dist_summarize(&acc->echo_rtt[d], &r->echo_rtt[d]);
 	}
 }
 
@@ -204,6 +206,25 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 		r->rtt_max[d] = CMM_LOAD_SHARED(t->rtt_max);
 	}
 	r->tcp_ts = f->key.proto == 6 && (f->tcp[0].st & QP_TCPD_TS) && (f->tcp[1].st & QP_TCPD_TS);
+	uint8_t p = f->key.proto;
+	r->has_iat = p == 17 || p == 1 || p == 58;
+	r->has_echo = p == 1 || p == 58;
+	for (int d = 0; d < 2 && r->has_iat; d++)
+		r->iat[d] = f->iat[d].s;
+	for (int d = 0; d < 2 && r->has_echo; d++) {
+		r->echo_req[d] = f->echo.requests[d];
+		r->echo_rep[d] = f->echo.replies[d];
+		r->echo_rtt[d] = f->echo.rtt[d];
+	}
+}
+
+/* min / mean / max / samples of a series, ms; null without samples */
+static json_t *stat_json(const struct qp_stat *s)
+{
+	if (!s->n)
+		return json_null();
+	return json_pack("{s:f,s:f,s:f,s:i}", "min", (double)s->min / 1e6, "mean",
+			 (double)s->sum / s->n / 1e6, "max", (double)s->max / 1e6, "samples", (int)s->n);
 }
 
 void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struct qp_rtp_cfg *cfg)
@@ -332,6 +353,16 @@ json_t *qp_flow_rec_json(const struct qp_flow_rec *fr)
 		json_object_set_new(t, "resets", fwd_rev(fr->resets[0], fr->resets[1]));
 		json_object_set_new(o, "tcp", t);
 	}
+	if (fr->has_iat)
+		json_object_set_new(o, "iat_ms", json_pack("{s:o,s:o}", "fwd", stat_json(&fr->iat[0]),
+							    "rev", stat_json(&fr->iat[1])));
+	if (fr->has_echo)
+		json_object_set_new(o, "icmp",
+				    json_pack("{s:o,s:o,s:o,s:o}", "echo_requests",
+					      fwd_rev(fr->echo_req[0], fr->echo_req[1]), "echo_replies",
+					      fwd_rev(fr->echo_rep[0], fr->echo_rep[1]), "echo_rtt_ms",
+					      stat_json(&fr->echo_rtt[0]), "echo_rtt_rev_ms",
+					      stat_json(&fr->echo_rtt[1])));
 	if (fr->rtp[0].valid || fr->rtp[1].valid) {
 		json_t *a = json_array();
 		for (int d = 0; d < 2; d++) {
@@ -411,6 +442,8 @@ static json_t *interval_json(const struct qp_interval_rec *iv)
 						 "rev", (double)iv->pkts[1] / secs));
 	json_object_set_new(o, "tcp", tcp_totals_json(iv->retrans, iv->ooo, iv->dup_acks,
 						       iv->zero_win, iv->resets, iv->rtt));
+	json_object_set_new(o, "icmp", json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&iv->echo_rtt[0]),
+						 "echo_rtt_rev_ms", dist_json(&iv->echo_rtt[1])));
 	return o;
 }
 
@@ -444,6 +477,9 @@ json_t *qp_report_json(struct qp_report *r)
 	qp_interval_rec_from(&all, r->tcp);
 	json_object_set_new(root, "tcp", tcp_totals_json(all.retrans, all.ooo, all.dup_acks,
 							 all.zero_win, all.resets, all.rtt));
+	json_object_set_new(root, "icmp",
+			    json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&all.echo_rtt[0]),
+				      "echo_rtt_rev_ms", dist_json(&all.echo_rtt[1])));
 
 	json_t *flows = json_array();
 	for (size_t i = 0; i < r->nflows; i++)

@@ -44,6 +44,12 @@ struct qp_flow_rec {
 		uint32_t packets, expected, lost, dups, ooo;
 		double jitter_last_ms, jitter_mean_ms, jitter_max_ms, mos;
 	} rtp[2];
+	/* UDP and ICMP: inter-arrival times; ICMP: echo requests, replies, RTT */
+	uint8_t has_iat;
+	struct qp_stat iat[2];
+	uint8_t has_echo;
+	uint32_t echo_req[2], echo_rep[2];
+	struct qp_stat echo_rtt[2];
 };
 
 /** Copy a flow's RTP figures (cfg: the E-model's settings). */
@@ -70,6 +76,7 @@ struct qp_interval_rec {
 	uint64_t pkts[2], bytes[2];
 	uint64_t retrans[2], ooo[2], dup_acks[2], zero_win[2], resets[2];
 	struct qp_dist_summary rtt[2];
+	struct qp_dist_summary echo_rtt[2];
 };
 
 /**

@@ -167,6 +167,9 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 			}
 			unsigned int dir = p->swapped ^ fl->init_swapped;
 			struct qp_tcp_event ev;
+			int echo_sample = 0;
+			uint64_t echo_rtt = 0;
+			unsigned int echo_dir = 0;
 			int is_tcp = p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER;
 			if (is_tcp) {
 				tcp_update(fl, p, &dir, ts);
@@ -183,6 +186,17 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 					    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
 					     (p->key.port[1] >= rc->port_lo && p->key.port[1] <= rc->port_hi));
 				qp_rtp_update(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap, ports, ts, rc);
+				qp_iat_add(&fl->iat[dir], ts);
+			} else if ((p->key.proto == 1 || p->key.proto == 58) && p->l4_hdr_ok &&
+				   p->frag != QP_FRAG_LATER) {
+				uint64_t rtt;
+				unsigned int rd;
+				qp_iat_add(&fl->iat[dir], ts);
+				if (qp_echo_update(&fl->echo, p, dir, ts, &rtt, &rd)) {
+					echo_sample = 1;
+					echo_rtt = rtt;
+					echo_dir = rd;
+				}
 			}
 			if (!fl->first_ns)
 				fl->first_ns = ts ? ts : 1;
@@ -207,6 +221,8 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				if (ev.rtt_dir >= 0)
 					qp_hist_add(&a->rtt[ev.rtt_dir], ev.rtt_ns);
 			}
+			if (echo_sample)
+				qp_hist_add(&a->echo_rtt[echo_dir], echo_rtt);
 		}
 		fr += chunk;
 		n -= chunk;

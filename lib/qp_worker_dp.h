@@ -55,6 +55,7 @@ struct qp_interval_acc {
 	 * direction of the packet answered */
 	uint64_t retrans[2], ooo[2], dup_acks[2], zero_win[2], resets[2];
 	struct qp_hist rtt[2];
+	struct qp_hist echo_rtt[2]; /* ICMP echo RTT, by the direction of the request */
 };
 
 #define QP_IV_SLOTS 8

@@ -261,6 +261,19 @@ static void check_truth(json_t *rep, uint64_t ts_unit)
 	}
 	json_t *vl = qp_find_flow(rep, T[4].src, T[4].sport, T[4].dst, T[4].dport);
 	cr_assert_eq(jint(vl, "vlan", NULL), 42);
+	/* ICMP echo: replies 4 ms after each request; UDP requests 11 ms + 1 ns apart */
+	json_t *ic = json_object_get(qp_find_flow(rep, T[3].src, 0, T[3].dst, 0), "icmp");
+	cr_assert_eq(jint(ic, "echo_requests", "fwd"), 3);
+	cr_assert_eq(jint(ic, "echo_replies", "rev"), 3);
+	json_t *er = json_object_get(ic, "echo_rtt_ms");
+	cr_assert_eq(jint(er, "samples", NULL), 3);
+	cr_assert_eq(ms_to_ns(json_object_get(er, "min")), (int64_t)(4 * MS / ts_unit * ts_unit));
+	cr_assert_eq(ms_to_ns(json_object_get(er, "max")), (int64_t)(4 * MS / ts_unit * ts_unit));
+	json_t *iat = json_object_get(json_object_get(qp_find_flow(rep, T[2].src, T[2].sport, T[2].dst,
+								   T[2].dport), "iat_ms"), "fwd");
+	cr_assert_eq(jint(iat, "samples", NULL), 9);
+	if (ts_unit == 1)
+		cr_assert_eq(ms_to_ns(json_object_get(iat, "mean")), (int64_t)(11 * MS + 1));
 }
 
 Test(offline, nanosecond_capture_matches_the_truth_to_the_nanosecond)
