@@ -136,6 +136,9 @@ void qp_interval_acc_add(struct qp_interval_acc *sum, const struct qp_interval_a
 		sum->resets[d] += a->resets[d];
 		qp_hist_merge(&sum->rtt[d], &a->rtt[d]);
 		qp_hist_merge(&sum->echo_rtt[d], &a->echo_rtt[d]);
+		sum->rtp_received[d] += a->rtp_received[d];
+		sum->rtp_expected[d] += a->rtp_expected[d];
+		qp_hist_merge(&sum->rtp_jitter[d], &a->rtp_jitter[d]);
 	}
 }
 
@@ -151,6 +154,9 @@ void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_ac
 		r->resets[d] = acc->resets[d];
 		qp_dist_summarize(&acc->rtt[d], &r->rtt[d]);
 		qp_dist_summarize(&acc->echo_rtt[d], &r->echo_rtt[d]);
+		r->rtp_received[d] = acc->rtp_received[d];
+		r->rtp_expected[d] = acc->rtp_expected[d];
+		qp_dist_summarize(&acc->rtp_jitter[d], &r->rtp_jitter[d]);
 	}
 }
 
@@ -412,6 +418,20 @@ static void sort_flows(struct qp_report *r)
 		qsort(r->flows, r->nflows, sizeof(*r->flows), rec_cmp);
 }
 
+/* RTP of an interval or of the whole capture, all streams of a direction. */
+static json_t *rtp_totals_json(const struct qp_interval_rec *iv)
+{
+	json_t *o = json_object();
+	for (int d = 0; d < 2; d++) {
+		uint64_t e = iv->rtp_expected[d], r = iv->rtp_received[d];
+		json_object_set_new(o, d ? "rev" : "fwd",
+				    json_pack("{s:I,s:I,s:I,s:o}", "packets", (json_int_t)r, "expected",
+					      (json_int_t)e, "lost", (json_int_t)(e > r ? e - r : 0),
+					      "jitter_ms", dist_json(&iv->rtp_jitter[d])));
+	}
+	return o;
+}
+
 /* TCP figures of an interval or of the whole capture. */
 static json_t *tcp_totals_json(const uint64_t *retrans, const uint64_t *ooo, const uint64_t *dup,
 			       const uint64_t *zw, const uint64_t *rst,
@@ -444,6 +464,7 @@ static json_t *interval_json(const struct qp_interval_rec *iv)
 						       iv->zero_win, iv->resets, iv->rtt));
 	json_object_set_new(o, "icmp", json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&iv->echo_rtt[0]),
 						 "echo_rtt_rev_ms", dist_json(&iv->echo_rtt[1])));
+	json_object_set_new(o, "rtp", rtp_totals_json(iv));
 	return o;
 }
 
@@ -480,6 +501,7 @@ json_t *qp_report_json(struct qp_report *r)
 	json_object_set_new(root, "icmp",
 			    json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&all.echo_rtt[0]),
 				      "echo_rtt_rev_ms", dist_json(&all.echo_rtt[1])));
+	json_object_set_new(root, "rtp", rtp_totals_json(&all));
 
 	json_t *flows = json_array();
 	for (size_t i = 0; i < r->nflows; i++)

@@ -77,6 +77,8 @@ struct qp_interval_rec {
 	uint64_t retrans[2], ooo[2], dup_acks[2], zero_win[2], resets[2];
 	struct qp_dist_summary rtt[2];
 	struct qp_dist_summary echo_rtt[2];
+	uint64_t rtp_received[2], rtp_expected[2];
+	struct qp_dist_summary rtp_jitter[2];
 };
 
 /**

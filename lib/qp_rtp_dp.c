@@ -143,8 +143,30 @@ static void update_jitter(struct qp_rtp_dir *r, uint32_t rtp_ts, uint64_t ts)
 		r->jitter_max = r->jitter;
 }
 
+static void rtp_packet(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
+		       uint64_t ts, const struct qp_rtp_cfg *cfg);
+
 void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
-		   uint64_t ts, const struct qp_rtp_cfg *cfg)
+		   uint64_t ts, const struct qp_rtp_cfg *cfg, struct qp_rtp_event *ev)
+{
+	uint32_t exp0 = qp_rtp_expected(r), rec0 = r->state == 2 ? r->received : 0;
+	uint32_t jn0 = r->jitter_n;
+	ev->has_jitter = 0;
+	rtp_packet(r, payload, cap, ports_match, ts, cfg);
+	if (r->state != 2) {
+		ev->received = ev->expected = 0;
+		return;
+	}
+	ev->expected = qp_rtp_expected(r) - exp0;
+	ev->received = r->received - rec0;
+	if (r->jitter_n != jn0 && r->clock_hz) {
+		ev->has_jitter = 1;
+		ev->jitter_ns = (uint64_t)(r->jitter / r->clock_hz * 1e9);
+	}
+}
+
+static void rtp_packet(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
+		       uint64_t ts, const struct qp_rtp_cfg *cfg)
 {
 	uint32_t ssrc, rtp_ts;
 	uint16_t seq;

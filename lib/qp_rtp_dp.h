@@ -51,13 +51,22 @@ struct qp_rtp_dir {
 	uint32_t jitter_n;
 };
 
+/* What one packet changed, for the interval accumulators. */
+struct qp_rtp_event {
+	uint32_t received; /* packets the stream's count grew by */
+	uint32_t expected; /* expected packets it grew by */
+	int has_jitter;
+	uint64_t jitter_ns; /* the A.8 estimate after this packet */
+};
+
 /**
  * Account one UDP packet travelling in one direction.
  * @param payload, cap  the UDP payload as captured
  * @param ports_match   one of the flow's ports is in the RTP port range
+ * @param ev            what changed (zeroed first)
  */
 void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
-		   uint64_t ts, const struct qp_rtp_cfg *cfg);
+		   uint64_t ts, const struct qp_rtp_cfg *cfg, struct qp_rtp_event *ev);
 
 /** Start a new record (active timeout): counters from the next packet on. */
 void qp_rtp_restart(struct qp_rtp_dir *r);

@@ -167,6 +167,8 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 			}
 			unsigned int dir = p->swapped ^ fl->init_swapped;
 			struct qp_tcp_event ev;
+			struct qp_rtp_event rev;
+			int is_rtp = 0;
 			int echo_sample = 0;
 			uint64_t echo_rtt = 0;
 			unsigned int echo_dir = 0;
@@ -185,7 +187,9 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				int ports = rc->port_hi &&
 					    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
 					     (p->key.port[1] >= rc->port_lo && p->key.port[1] <= rc->port_hi));
-				qp_rtp_update(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap, ports, ts, rc);
+				qp_rtp_update(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap, ports, ts, rc,
+					      &rev);
+				is_rtp = rev.expected || rev.received || rev.has_jitter;
 				qp_iat_add(&fl->iat[dir], ts);
 			} else if ((p->key.proto == 1 || p->key.proto == 58) && p->l4_hdr_ok &&
 				   p->frag != QP_FRAG_LATER) {
@@ -223,6 +227,12 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 			}
 			if (echo_sample)
 				qp_hist_add(&a->echo_rtt[echo_dir], echo_rtt);
+			if (is_rtp) {
+				a->rtp_received[dir] += rev.received;
+				a->rtp_expected[dir] += rev.expected;
+				if (rev.has_jitter)
+					qp_hist_add(&a->rtp_jitter[dir], rev.jitter_ns);
+			}
 		}
 		fr += chunk;
 		n -= chunk;

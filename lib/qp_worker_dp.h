@@ -56,6 +56,10 @@ struct qp_interval_acc {
 	uint64_t retrans[2], ooo[2], dup_acks[2], zero_win[2], resets[2];
 	struct qp_hist rtt[2];
 	struct qp_hist echo_rtt[2]; /* ICMP echo RTT, by the direction of the request */
+	/* RTP streams of the interval, by direction: packets, expected packets,
+	 * and the A.8 jitter estimate after each packet */
+	uint64_t rtp_received[2], rtp_expected[2];
+	struct qp_hist rtp_jitter[2];
 };
 
 #define QP_IV_SLOTS 8

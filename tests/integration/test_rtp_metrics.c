@@ -199,5 +199,24 @@ Test(rtp_metrics, streams_match_the_truth_and_wireshark)
 		cr_assert(fabs(w->max_jit - max) <= fmax(0.0015, 0.005 * max), "max %f vs tshark %f", max,
 			  w->max_jit);
 	}
+	/* capture and interval totals: every packet and loss once, by direction */
+	json_t *tot = json_object_get(rep, "rtp");
+	long p0 = (long)json_integer_value(json_object_get(json_object_get(tot, "fwd"), "packets"));
+	long p1 = (long)json_integer_value(json_object_get(json_object_get(tot, "rev"), "packets"));
+	long l0 = (long)json_integer_value(json_object_get(json_object_get(tot, "fwd"), "lost"));
+	long l1 = (long)json_integer_value(json_object_get(json_object_get(tot, "rev"), "lost"));
+	cr_assert_eq(p0 + p1, (long)(S[0].n - S[0].nlost + S[1].n - S[1].nlost));
+	cr_assert_eq(l0 + l1, (long)(S[0].nlost + S[1].nlost));
+	long ivp = 0, ivl = 0;
+	size_t i;
+	json_t *iv;
+	json_array_foreach(json_object_get(rep, "intervals"), i, iv)
+		for (int d = 0; d < 2; d++) {
+			json_t *x = json_object_get(json_object_get(iv, "rtp"), d ? "rev" : "fwd");
+			ivp += (long)json_integer_value(json_object_get(x, "packets"));
+			ivl += (long)json_integer_value(json_object_get(x, "lost"));
+		}
+	cr_assert_eq(ivp, p0 + p1);
+	cr_assert_eq(ivl, l0 + l1, "losses inside one interval each (none cross a boundary here)");
 	json_decref(rep);
 }

@@ -31,7 +31,8 @@ static void pkt(uint8_t pt, uint16_t seq, uint32_t ts, uint32_t ssrc, uint64_t a
 		p[4 + i] = (uint8_t)(ts >> (24 - 8 * i));
 		p[8 + i] = (uint8_t)(ssrc >> (24 - 8 * i));
 	}
-	qp_rtp_update(&r, p, sizeof(p), ports, arrival, &cfg);
+	struct qp_rtp_event ev;
+	qp_rtp_update(&r, p, sizeof(p), ports, arrival, &cfg, &ev);
 }
 
 Test(rtp, heuristic_needs_four_consecutive_packets)
@@ -55,22 +56,23 @@ Test(rtp, port_range_skips_probation)
 
 Test(rtp, garbage_is_not_rtp)
 {
+	struct qp_rtp_event ev;
 	uint8_t junk[64];
 	for (int i = 0; i < 64; i++)
 		junk[i] = (uint8_t)(i * 37 + 11);
 	junk[0] = 0x80;
 	junk[1] = 72;
 	for (int i = 0; i < 10; i++)
-		qp_rtp_update(&r, junk, sizeof(junk), 0, (uint64_t)i * MS, &cfg);
+		qp_rtp_update(&r, junk, sizeof(junk), 0, (uint64_t)i * MS, &cfg, &ev);
 	cr_assert_eq(r.state, 0);
 	uint8_t cc[16] = {0x8f, 0}; /* 15 CSRCs announced, 4 bytes there */
-	qp_rtp_update(&r, cc, sizeof(cc), 1, 0, &cfg);
+	qp_rtp_update(&r, cc, sizeof(cc), 1, 0, &cfg, &ev);
 	cr_assert_eq(r.state, 0);
 	uint8_t ext[20] = {0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0xff, 0xff};
-	qp_rtp_update(&r, ext, sizeof(ext), 1, 0, &cfg); /* extension longer than the packet */
+	qp_rtp_update(&r, ext, sizeof(ext), 1, 0, &cfg, &ev); /* extension longer than the packet */
 	cr_assert_eq(r.state, 0);
-	qp_rtp_update(&r, NULL, 0, 1, 0, &cfg);
-	qp_rtp_update(&r, cc, 11, 1, 0, &cfg);
+	qp_rtp_update(&r, NULL, 0, 1, 0, &cfg, &ev);
+	qp_rtp_update(&r, cc, 11, 1, 0, &cfg, &ev);
 	cr_assert_eq(r.state, 0);
 }
 
