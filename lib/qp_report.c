@@ -448,7 +448,7 @@ static json_t *tcp_totals_json(const uint64_t *retrans, const uint64_t *ooo, con
 	return t;
 }
 
-static json_t *interval_json(const struct qp_interval_rec *iv)
+json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 {
 	double secs = (double)iv->duration_ns / 1e9;
 	json_t *o = json_object();
@@ -509,7 +509,7 @@ json_t *qp_report_json(struct qp_report *r)
 	json_object_set_new(root, "flows", flows);
 	json_t *ivs = json_array();
 	for (size_t i = 0; i < r->nivs; i++)
-		json_array_append_new(ivs, interval_json(&r->ivs[i]));
+		json_array_append_new(ivs, qp_interval_rec_json(&r->ivs[i]));
 	json_object_set_new(root, "intervals", ivs);
 	return root;
 }

@@ -135,6 +135,9 @@ int qp_report_write(struct qp_report *r, const char *format, FILE *out);
 /** One flow record as the JSON object of the report and of /api/v1/flows. */
 json_t *qp_flow_rec_json(const struct qp_flow_rec *fr);
 
+/** One interval as the JSON object of the report and of /api/v1/intervals. */
+json_t *qp_interval_rec_json(const struct qp_interval_rec *iv);
+
 /** Worker counters (plus parse errors by reason) as a JSON object. */
 json_t *qp_counters_json(const struct qp_worker_counters *c);
 

@@ -529,18 +529,8 @@ static json_t *intervals_json(void *arg, unsigned int last)
 	uint64_t n = L.niv < IV_KEEP ? L.niv : IV_KEEP;
 	if (last < n)
 		n = last;
-	for (uint64_t i = L.niv - n; i < L.niv; i++) {
-		const struct qp_interval_rec *r = &L.ivs[i % IV_KEEP];
-		double secs = (double)r->duration_ns / 1e9;
-		json_array_append_new(
-			arr, json_pack("{s:I,s:f,s:{s:I,s:I},s:{s:I,s:I},s:{s:f,s:f},s:{s:f,s:f}}",
-				       "start_ns", (json_int_t)r->start_ns, "duration_ms",
-				       (double)r->duration_ns / 1e6, "packets", "fwd",
-				       (json_int_t)r->pkts[0], "rev", (json_int_t)r->pkts[1], "bytes",
-				       "fwd", (json_int_t)r->bytes[0], "rev", (json_int_t)r->bytes[1],
-				       "bps", "fwd", r->bytes[0] * 8 / secs, "rev", r->bytes[1] * 8 / secs,
-				       "pps", "fwd", r->pkts[0] / secs, "rev", r->pkts[1] / secs));
-	}
+	for (uint64_t i = L.niv - n; i < L.niv; i++)
+		json_array_append_new(arr, qp_interval_rec_json(&L.ivs[i % IV_KEEP]));
 	pthread_mutex_unlock(&L.iv_lock);
 	return json_pack("{s:f,s:o}", "interval_ms", (double)L.cfg->interval_ns / 1e6, "intervals", arr);
 }
