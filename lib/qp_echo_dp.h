@@ -11,23 +11,8 @@
 
 #include <stdint.h>
 
+#include "qp_hist.h"
 #include "qp_parse_dp.h"
-
-/* min / mean / max of a series of ns values, without a distribution */
-struct qp_stat {
-	uint32_t n;
-	uint64_t sum, min, max;
-};
-
-static inline void qp_stat_add(struct qp_stat *s, uint64_t v)
-{
-	if (s->n == 0 || v < s->min)
-		s->min = v;
-	if (v > s->max)
-		s->max = v;
-	s->n++;
-	s->sum += v;
-}
 
 /* inter-arrival times of one direction */
 struct qp_iat {

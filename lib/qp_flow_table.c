@@ -194,8 +194,7 @@ static void reset_counters(struct qp_flow *f)
 		if (f->key.proto == 6) {
 			struct qp_tcp_dir *t = &f->tcp[d];
 			t->retrans = t->ooo = t->dup_acks = t->zero_win = t->resets = 0;
-			t->rtt_n = 0;
-			t->rtt_sum = t->rtt_min = t->rtt_max = 0;
+			memset(&t->rtt, 0, sizeof(t->rtt));
 		} else {
 			memset(&f->iat[d].s, 0, sizeof(f->iat[d].s));
 			if (f->key.proto == 17)

@@ -55,6 +55,22 @@ static inline void qp_hist_add(struct qp_hist *h, uint64_t v)
 	h->b[qp_hist_index(v)]++;
 }
 
+/* min / mean / max of a series of ns values, without a distribution */
+struct qp_stat {
+	uint32_t n;
+	uint64_t sum, min, max;
+};
+
+static inline void qp_stat_add(struct qp_stat *s, uint64_t v)
+{
+	if (s->n == 0 || v < s->min)
+		s->min = v;
+	if (v > s->max)
+		s->max = v;
+	s->n++;
+	s->sum += v;
+}
+
 /** Add every sample of src to dst. */
 void qp_hist_merge(struct qp_hist *dst, const struct qp_hist *src);
 

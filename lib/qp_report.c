@@ -206,10 +206,7 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 		r->dup_acks[d] = CMM_LOAD_SHARED(t->dup_acks);
 		r->zero_win[d] = CMM_LOAD_SHARED(t->zero_win);
 		r->resets[d] = CMM_LOAD_SHARED(t->resets);
-		r->rtt_n[d] = CMM_LOAD_SHARED(t->rtt_n);
-		r->rtt_sum[d] = CMM_LOAD_SHARED(t->rtt_sum);
-		r->rtt_min[d] = CMM_LOAD_SHARED(t->rtt_min);
-		r->rtt_max[d] = CMM_LOAD_SHARED(t->rtt_max);
+		r->rtt[d] = t->rtt;
 	}
 	r->tcp_ts = f->key.proto == 6 && (f->tcp[0].st & QP_TCPD_TS) && (f->tcp[1].st & QP_TCPD_TS);
 	uint8_t p = f->key.proto;
@@ -255,16 +252,6 @@ void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struc
 		o->jitter_max_ms = qp_rtp_jitter_ms(s, s->jitter_max);
 		o->mos = qp_rtp_mos(s, cfg);
 	}
-}
-
-/* Per-flow RTT: min, mean, max and sample count, ms; null without samples. */
-static json_t *flow_rtt_json(const struct qp_flow_rec *fr, int d)
-{
-	if (!fr->rtt_n[d])
-		return json_null();
-	return json_pack("{s:f,s:f,s:f,s:i}", "min", (double)fr->rtt_min[d] / 1e6, "mean",
-			 (double)fr->rtt_sum[d] / (double)fr->rtt_n[d] / 1e6, "max",
-			 (double)fr->rtt_max[d] / 1e6, "samples", (int)fr->rtt_n[d]);
 }
 
 static json_t *dist_json(const struct qp_dist_summary *s)
@@ -349,8 +336,8 @@ json_t *qp_flow_rec_json(const struct qp_flow_rec *fr)
 		json_t *t = json_object();
 		json_object_set_new(t, "handshake_rtt_ms", ms_or_null(fr->hs_rtt_ns));
 		json_object_set_new(t, "handshake_ack_rtt_ms", ms_or_null(fr->hs_ack_rtt_ns));
-		json_object_set_new(t, "rtt_ms", flow_rtt_json(fr, 0));
-		json_object_set_new(t, "rtt_rev_ms", flow_rtt_json(fr, 1));
+		json_object_set_new(t, "rtt_ms", stat_json(&fr->rtt[0]));
+		json_object_set_new(t, "rtt_rev_ms", stat_json(&fr->rtt[1]));
 		json_object_set_new(t, "rtt_method", json_string(fr->tcp_ts ? "timestamps" : "seq_ack"));
 		json_object_set_new(t, "retransmissions", fwd_rev(fr->retrans[0], fr->retrans[1]));
 		json_object_set_new(t, "out_of_order", fwd_rev(fr->ooo[0], fr->ooo[1]));
@@ -537,8 +524,8 @@ static void endpoint_str(const struct qp_flow_rec *f, int side, char *buf, size_
 /* A flow's mean RTT of one direction as "12.345ms", or "-". */
 static void ms_mean(char *buf, size_t len, const struct qp_flow_rec *f, int d)
 {
-	if (f->rtt_n[d])
-		snprintf(buf, len, "%.3fms", (double)f->rtt_sum[d] / f->rtt_n[d] / 1e6);
+	if (f->rtt[d].n)
+		snprintf(buf, len, "%.3fms", (double)f->rtt[d].sum / f->rtt[d].n / 1e6);
 	else
 		snprintf(buf, len, "-");
 }

@@ -33,8 +33,7 @@ struct qp_flow_rec {
 	/* TCP, per direction of the segments ([0] fwd) */
 	uint32_t retrans[2], ooo[2], dup_acks[2], zero_win[2], resets[2];
 	/* RTT samples of the packets sent in each direction */
-	uint32_t rtt_n[2];
-	uint64_t rtt_sum[2], rtt_min[2], rtt_max[2];
+	struct qp_stat rtt[2];
 	uint8_t tcp_ts; /* both directions carry TCP timestamps */
 	/* RTP stream of each direction (UDP flows), valid when .valid */
 	struct qp_rtp_rec {

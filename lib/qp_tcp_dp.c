@@ -19,12 +19,7 @@ static inline int seq_le(uint32_t a, uint32_t b)
 static void rtt_sample(struct qp_tcp_dir *d, unsigned int dir, uint64_t rtt,
 		       struct qp_tcp_event *ev)
 {
-	if (d->rtt_n == 0 || rtt < d->rtt_min)
-		d->rtt_min = rtt;
-	if (rtt > d->rtt_max)
-		d->rtt_max = rtt;
-	d->rtt_n++;
-	d->rtt_sum += rtt;
+	qp_stat_add(&d->rtt, rtt);
 	ev->rtt_dir = (int8_t)dir;
 	ev->rtt_ns = rtt;
 }

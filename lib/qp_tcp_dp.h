@@ -26,6 +26,7 @@
 
 #include <stdint.h>
 
+#include "qp_hist.h"
 #include "qp_parse_dp.h"
 
 #define QP_TCP_OUT 4 /* outstanding segments remembered for ACK-based RTT */
@@ -47,8 +48,7 @@ struct qp_tcp_dir {
 	uint64_t ts_ns;    /* when it was first seen */
 	struct qp_tcp_seg out[QP_TCP_OUT];
 	uint32_t retrans, ooo, dup_acks, zero_win, resets;
-	uint32_t rtt_n;    /* RTT samples of this direction's packets */
-	uint64_t rtt_sum, rtt_min, rtt_max;
+	struct qp_stat rtt; /* RTT samples of this direction's packets */
 };
 
 #define QP_TCPD_NXT 0x01    /* nxt is valid */

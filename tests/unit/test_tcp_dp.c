@@ -61,8 +61,8 @@ Test(tcp, ack_of_a_segment_end_is_an_rtt_sample)
 	seg(1, A, 1, 101, 0, 500, 5 * MS + 17);
 	cr_assert_eq(ev.rtt_dir, 0, "the sample belongs to the answered direction");
 	cr_assert_eq(ev.rtt_ns, 5 * MS + 17);
-	cr_assert_eq(d[0].rtt_n, 1);
-	cr_assert_eq(d[0].rtt_min, 5 * MS + 17);
+	cr_assert_eq(d[0].rtt.n, 1);
+	cr_assert_eq(d[0].rtt.min, 5 * MS + 17);
 	cr_assert_eq(d[0].retrans + d[0].ooo + d[1].dup_acks, 0);
 }
 
@@ -71,8 +71,8 @@ Test(tcp, cumulative_ack_samples_the_segment_it_ends)
 	seg(0, PA, 1, 1, 100, 500, 0);
 	seg(0, PA, 101, 1, 100, 500, 1 * MS);
 	seg(1, A, 1, 201, 0, 500, 9 * MS);
-	cr_assert_eq(d[0].rtt_n, 1);
-	cr_assert_eq(d[0].rtt_max, 8 * MS);
+	cr_assert_eq(d[0].rtt.n, 1);
+	cr_assert_eq(d[0].rtt.max, 8 * MS);
 	cr_assert_eq(d[0].nout, 0, "acknowledged segments are forgotten");
 }
 
@@ -174,8 +174,8 @@ Test(tcp, timestamps_give_one_sample_per_new_tsval)
 	seg_ts(0, PA, 301, 1, 100, 1001, 5000, 21 * MS);
 	seg_ts(1, A, 1, 401, 0, 5001, 1001, 30 * MS);
 	cr_assert_eq(ev.rtt_ns, 10 * MS);
-	cr_assert_eq(d[0].rtt_n, 2);
-	cr_assert_eq(d[1].rtt_n, 1);
+	cr_assert_eq(d[0].rtt.n, 2);
+	cr_assert_eq(d[1].rtt.n, 1);
 }
 
 Test(tcp, sequence_numbers_wrap)
@@ -205,5 +205,5 @@ Test(tcp, timestamps_going_backwards_give_no_negative_sample)
 	seg(0, PA, 1, 1, 100, 500, 10 * MS);
 	seg(1, A, 1, 101, 0, 500, 5 * MS);
 	cr_assert_eq(ev.rtt_dir, -1);
-	cr_assert_eq(d[0].rtt_n, 0);
+	cr_assert_eq(d[0].rtt.n, 0);
 }
