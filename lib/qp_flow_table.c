@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include <rte_ring.h>
 
@@ -33,6 +34,9 @@ struct qp_flow_table {
 	struct qp_flow *pool;
 	struct rte_ring *free;
 	struct qp_flow_table_stats stats;
+	size_t pool_bytes;
+	struct qp_hist_counts *hists; /* pairs: [2 * i], [2 * i + 1] */
+	uint32_t nhists, hists_used;
 };
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -60,7 +64,11 @@ struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
 	t->pool_size = max_flows + reserve;
 	t->hdr.mask = pow2_at_least(max_flows) - 1;
 	t->hdr.buckets = calloc((size_t)t->hdr.mask + 1, sizeof(*t->hdr.buckets));
-	t->pool = aligned_alloc(64, (size_t)t->pool_size * sizeof(struct qp_flow));
+	/* anonymous memory: zeroed, page aligned, faulted in as flows arrive */
+	t->pool_bytes = (size_t)t->pool_size * sizeof(struct qp_flow);
+	t->pool = mmap(NULL, t->pool_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t->pool == MAP_FAILED)
+		t->pool = NULL;
 	uint32_t ring_count = pow2_at_least(t->pool_size + 1);
 	ssize_t rsz = rte_ring_get_memsize(ring_count);
 	if (!t->hdr.buckets || !t->pool || rsz < 0)
@@ -75,7 +83,8 @@ struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
 	return t;
 nomem_t:
 	free(t->free);
-	free(t->pool);
+	if (t->pool)
+		munmap(t->pool, t->pool_bytes);
 	free(t->hdr.buckets);
 	free(t);
 nomem:
@@ -90,9 +99,44 @@ void qp_flow_table_destroy(struct qp_flow_table *t)
 	if (t->shared)
 		rcu_barrier(); /* every pending call_rcu has enqueued into t->free */
 	free(t->free);
-	free(t->pool);
+	munmap(t->pool, t->pool_bytes);
 	free(t->hdr.buckets);
+	free(t->hists);
 	free(t);
+}
+
+int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n)
+{
+	if (n == 0)
+		return 0;
+	/* pages are faulted in as flows take distributions */
+	t->hists = calloc((size_t)n * 2, sizeof(*t->hists));
+	if (!t->hists)
+		return -ENOMEM;
+	t->nhists = n;
+	return 0;
+}
+
+struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flow *f)
+{
+	if (!f->hist) {
+		if (t->hists_used == t->nhists) {
+			if (!f->hist_live) {
+				t->stats.hist_full++;
+				f->hist_live = 2; /* counted once per flow */
+			}
+			return NULL;
+		}
+		f->hist = &t->hists[2 * (size_t)t->hists_used++];
+		f->hist_live = 0;
+	}
+	if (f->hist_live != 1) {
+		/* the entry's previous flow may have left counts here; no reader
+		 * of that flow remains once the entry was reinserted */
+		memset(f->hist, 0, 2 * sizeof(*f->hist));
+		f->hist_live = 1;
+	}
+	return f->hist;
 }
 
 static void free_cb(struct rcu_head *h)
@@ -155,8 +199,10 @@ struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pk
 		return NULL;
 	}
 	struct qp_flow *f = obj;
+	struct qp_hist_counts *hist = f->hist; /* bound to the entry for good */
 	memset(f, 0, sizeof(*f));
 	f->owner = t;
+	f->hist = hist;
 	f->key = pk->key;
 	f->hash = pk->hash;
 	f->init_swapped = pk->swapped;
@@ -176,6 +222,8 @@ struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pk
 
 static void reset_counters(struct qp_flow *f)
 {
+	if (f->hist_live == 1)
+		f->hist_live = 0; /* cleared at the next sample */
 	f->last_ns = 0;
 	f->first_ns = 0;
 	f->pkts[0] = f->pkts[1] = 0;
@@ -292,4 +340,5 @@ void qp_flow_table_stats(const struct qp_flow_table *t, struct qp_flow_table_sta
 	out->expired_active = CMM_LOAD_SHARED(t->stats.expired_active);
 	out->evicted = CMM_LOAD_SHARED(t->stats.evicted);
 	out->table_full = CMM_LOAD_SHARED(t->stats.table_full);
+	out->hist_full = CMM_LOAD_SHARED(t->stats.hist_full);
 }

@@ -24,6 +24,7 @@
 
 #include "qp_parse_dp.h"
 #include "qp_echo_dp.h"
+#include "qp_hist.h"
 #include "qp_rtp_dp.h"
 #include "qp_tcp_dp.h"
 
@@ -67,6 +68,11 @@ struct qp_flow {
 	uint8_t reserved2[5];
 	struct rcu_head rcu;
 	struct qp_flow_table *owner;
+	/* RTT distribution of each direction: bound to this entry for good once
+	 * taken from the table's bounded pool (NULL: none); valid for the
+	 * current flow when hist_live */
+	struct qp_hist_counts *hist;
+	uint8_t hist_live;
 	/* per protocol, per direction ([0] fwd): touched by that protocol only */
 	union {
 		struct qp_tcp_dir tcp[2]; /* TCP flows */
@@ -102,6 +108,7 @@ struct qp_flow_table_stats {
 	uint64_t expired_active;
 	uint64_t evicted;
 	uint64_t table_full; /* packets whose new flow could not be stored */
+	uint64_t hist_full;  /* flows that got no RTT distribution: pool exhausted */
 };
 
 struct qp_flow_table;
@@ -116,6 +123,19 @@ struct qp_flow_table;
  * @return the table, or NULL with errno EINVAL (bad size) or ENOMEM.
  */
 struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared);
+
+/**
+ * Give the table a pool of n per-flow RTT distributions (two per flow, one
+ * per direction), before any flow is inserted. 0 (the default): none.
+ * @return 0, or -ENOMEM
+ */
+int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n);
+
+/**
+ * The two RTT distributions of a flow (owner only), cleared for this flow on
+ * first use; NULL when the pool is exhausted (counted in hist_full).
+ */
+struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flow *f);
 
 /**
  * Destroy a table (NULL is accepted). Waits for pending RCU frees, so the

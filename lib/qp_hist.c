@@ -66,6 +66,26 @@ uint64_t qp_hist_quantile(const struct qp_hist *h, double q)
 	return h->max;
 }
 
+uint64_t qp_hist_counts_quantile(const struct qp_hist_counts *h, const struct qp_stat *s, double q)
+{
+	if (s->n == 0)
+		return 0;
+	if (!(q > 0))
+		return s->min;
+	if (q >= 1)
+		return s->max;
+	uint64_t rank = (uint64_t)ceil(q * (double)s->n);
+	uint64_t seen = 0;
+	for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++) {
+		seen += h->b[i];
+		if (seen >= rank) {
+			uint64_t v = bucket_mid(i);
+			return v < s->min ? s->min : v > s->max ? s->max : v;
+		}
+	}
+	return s->max;
+}
+
 double qp_hist_mean(const struct qp_hist *h)
 {
 	return h->count ? (double)h->sum / (double)h->count : 0.0;

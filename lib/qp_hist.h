@@ -81,6 +81,17 @@ void qp_hist_merge(struct qp_hist *dst, const struct qp_hist *src);
  */
 uint64_t qp_hist_quantile(const struct qp_hist *h, double q);
 
+/*
+ * Bucket counts alone, 32-bit, for per-flow distributions; count, min and max
+ * are kept beside them (struct qp_stat).
+ */
+struct qp_hist_counts {
+	uint32_t b[QP_HIST_BUCKETS];
+};
+
+/** qp_hist_quantile() over bare counts with the series' stat. */
+uint64_t qp_hist_counts_quantile(const struct qp_hist_counts *h, const struct qp_stat *s, double q);
+
 /** Mean in ns (0 when empty). */
 double qp_hist_mean(const struct qp_hist *h);
 

@@ -138,6 +138,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	r.w = aligned_alloc(64, sizeof(*r.w));
 	uint8_t *arena = malloc(ARENA);
 	int err = r.w ? qp_worker_init(r.w, 0, o->max_flows, 0) : -ENOMEM;
+	if (!err)
+		err = qp_flow_table_set_hists(r.w->flows, o->flow_dists);
 	if (!r.rep || !arena || err) {
 		fprintf(stderr, "qprobe: cannot allocate a flow table of %u flows: %s\n", o->max_flows,
 			strerror(err ? -err : ENOMEM));

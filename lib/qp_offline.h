@@ -28,6 +28,7 @@ struct qp_offline_opts {
 	uint64_t idle_ns;
 	uint64_t active_ns;      /* 0: none */
 	uint32_t max_flows;
+	uint32_t flow_dists;       /* flows that get an RTT distribution (percentiles) */
 	const char *report_format; /* "json" or "table" */
 	const char *report_file;   /* NULL: stdout */
 	struct qp_rtp_cfg rtp;

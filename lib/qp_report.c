@@ -179,6 +179,7 @@ void qp_capture_totals_add(struct qp_capture_totals *sum, const struct qp_worker
 	sum->t.expired_active += s.expired_active;
 	sum->t.evicted += s.evicted;
 	sum->t.table_full += s.table_full;
+	sum->t.hist_full += s.hist_full;
 }
 
 void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
@@ -207,6 +208,12 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 		r->zero_win[d] = CMM_LOAD_SHARED(t->zero_win);
 		r->resets[d] = CMM_LOAD_SHARED(t->resets);
 		r->rtt[d] = t->rtt;
+		if (f->hist && f->hist_live == 1) {
+			r->rtt_pct = 1;
+			r->rtt_p50[d] = (double)qp_hist_counts_quantile(&f->hist[d], &t->rtt, 0.50) / 1e6;
+			r->rtt_p90[d] = (double)qp_hist_counts_quantile(&f->hist[d], &t->rtt, 0.90) / 1e6;
+			r->rtt_p99[d] = (double)qp_hist_counts_quantile(&f->hist[d], &t->rtt, 0.99) / 1e6;
+		}
 	}
 	r->tcp_ts = f->key.proto == 6 && (f->tcp[0].st & QP_TCPD_TS) && (f->tcp[1].st & QP_TCPD_TS);
 	uint8_t p = f->key.proto;
@@ -336,8 +343,15 @@ json_t *qp_flow_rec_json(const struct qp_flow_rec *fr)
 		json_t *t = json_object();
 		json_object_set_new(t, "handshake_rtt_ms", ms_or_null(fr->hs_rtt_ns));
 		json_object_set_new(t, "handshake_ack_rtt_ms", ms_or_null(fr->hs_ack_rtt_ns));
-		json_object_set_new(t, "rtt_ms", stat_json(&fr->rtt[0]));
-		json_object_set_new(t, "rtt_rev_ms", stat_json(&fr->rtt[1]));
+		for (int d = 0; d < 2; d++) {
+			json_t *s = stat_json(&fr->rtt[d]);
+			if (fr->rtt_pct && json_is_object(s)) {
+				json_object_set_new(s, "p50", json_real(fr->rtt_p50[d]));
+				json_object_set_new(s, "p90", json_real(fr->rtt_p90[d]));
+				json_object_set_new(s, "p99", json_real(fr->rtt_p99[d]));
+			}
+			json_object_set_new(t, d ? "rtt_rev_ms" : "rtt_ms", s);
+		}
 		json_object_set_new(t, "rtt_method", json_string(fr->tcp_ts ? "timestamps" : "seq_ack"));
 		json_object_set_new(t, "retransmissions", fwd_rev(fr->retrans[0], fr->retrans[1]));
 		json_object_set_new(t, "out_of_order", fwd_rev(fr->ooo[0], fr->ooo[1]));
@@ -479,6 +493,7 @@ json_t *qp_report_json(struct qp_report *r)
 	json_object_set_new(cap, "flows_expired_active",
 			    json_integer((json_int_t)t->t.expired_active));
 	json_object_set_new(cap, "flow_table_full", json_integer((json_int_t)t->t.table_full));
+	json_object_set_new(cap, "flow_rtt_dist_full", json_integer((json_int_t)t->t.hist_full));
 	json_object_set_new(root, "capture", cap);
 	struct qp_interval_rec all;
 	memset(&all, 0, sizeof(all));

@@ -34,6 +34,8 @@ struct qp_flow_rec {
 	uint32_t retrans[2], ooo[2], dup_acks[2], zero_win[2], resets[2];
 	/* RTT samples of the packets sent in each direction */
 	struct qp_stat rtt[2];
+	uint8_t rtt_pct;                      /* the percentiles below are known */
+	double rtt_p50[2], rtt_p90[2], rtt_p99[2]; /* ms, within 0.79 % */
 	uint8_t tcp_ts; /* both directions carry TCP timestamps */
 	/* RTP stream of each direction (UDP flows), valid when .valid */
 	struct qp_rtp_rec {

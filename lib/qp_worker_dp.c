@@ -69,6 +69,12 @@ static inline void tcp_update(struct qp_flow *f, const struct qp_pkt *pk, unsign
 			struct qp_tcp_dir t = f->tcp[0];
 			f->tcp[0] = f->tcp[1];
 			f->tcp[1] = t;
+			if (f->hist && f->hist_live == 1)
+				for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++) {
+					uint32_t c = f->hist[0].b[i];
+					f->hist[0].b[i] = f->hist[1].b[i];
+					f->hist[1].b[i] = c;
+				}
 			f->init_swapped ^= 1;
 			*dir = 0;
 		}
@@ -222,8 +228,12 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				a->dup_acks[dir] += ev.dup_ack;
 				a->zero_win[dir] += ev.zero_win;
 				a->resets[dir] += ev.reset;
-				if (ev.rtt_dir >= 0)
+				if (ev.rtt_dir >= 0) {
 					qp_hist_add(&a->rtt[ev.rtt_dir], ev.rtt_ns);
+					struct qp_hist_counts *h = qp_flow_table_hist(w->flows, fl);
+					if (h)
+						h[ev.rtt_dir].b[qp_hist_index(ev.rtt_ns)]++;
+				}
 			}
 			if (echo_sample)
 				qp_hist_add(&a->echo_rtt[echo_dir], echo_rtt);

@@ -785,6 +785,8 @@ int qprobe_live(const struct qprobe_opts *o)
 	for (unsigned int i = 0; i < L.nworkers; i++) {
 		L.w[i] = rte_zmalloc("qp_worker", sizeof(struct qp_worker), 64);
 		int e = L.w[i] ? qp_worker_init(L.w[i], L.worker_lcore[i], o->max_flows, 1) : -ENOMEM;
+		if (!e)
+			e = qp_flow_table_set_hists(L.w[i]->flows, o->flow_dists);
 		if (e) {
 			fprintf(stderr, "qprobe: cannot allocate a flow table of %u flows for lcore %u: %s\n",
 				o->max_flows, L.worker_lcore[i], strerror(-e));

@@ -39,6 +39,7 @@ static void usage(FILE *out)
 		"  --idle-timeout S      a flow with no packet for S seconds ends (default 120)\n"
 		"  --active-timeout S    a flow record is exported every S seconds (default 1800, 0 = never)\n"
 		"  --max-flows N         flow table size per worker lcore (default 1048576)\n"
+		"  --flow-rtt-dists N    flows per worker lcore whose RTT percentiles are kept (default 4096)\n"
 		"  --report json|table   report format (default json)\n"
 		"  --report-file PATH    write the report there instead of stdout\n"
 		"  --rtp-ports LO-HI     UDP ports whose traffic is RTP without the heuristic's probation\n"
@@ -78,6 +79,7 @@ enum {
 	OPT_RTP_PORTS,
 	OPT_RTP_CLOCK,
 	OPT_MOS_DELAY,
+	OPT_FLOW_DISTS,
 };
 
 static const struct option longopts[] = {
@@ -96,6 +98,7 @@ static const struct option longopts[] = {
 	{"rx-desc", required_argument, NULL, OPT_RX_DESC},
 	{"sw-dist", no_argument, NULL, OPT_SW_DIST},
 	{"rtp-ports", required_argument, NULL, OPT_RTP_PORTS},
+	{"flow-rtt-dists", required_argument, NULL, OPT_FLOW_DISTS},
 	{"rtp-clock", required_argument, NULL, OPT_RTP_CLOCK},
 	{"mos-delay", required_argument, NULL, OPT_MOS_DELAY},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -199,6 +202,11 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			o->rtp.port_hi = (uint16_t)hi;
 			break;
 		}
+		case OPT_FLOW_DISTS:
+			if (num_opt("flow-rtt-dists", optarg, 0, 1 << 20, &v))
+				return -1;
+			o->flow_dists = (uint32_t)v;
+			break;
 		case OPT_RTP_CLOCK:
 			if (num_opt("rtp-clock", optarg, 1000, 1000000, &v))
 				return -1;
@@ -253,6 +261,7 @@ int main(int argc, char **argv)
 		.idle_ns = 120000000000ULL,
 		.active_ns = 1800000000000ULL,
 		.max_flows = 1u << 20,
+		.flow_dists = 4096,
 		.report_format = "json",
 		.http_addr = "127.0.0.1",
 		.http_port = 8178,
@@ -285,6 +294,7 @@ int main(int argc, char **argv)
 			.idle_ns = o.idle_ns,
 			.active_ns = o.active_ns,
 			.max_flows = o.max_flows,
+			.flow_dists = o.flow_dists,
 			.report_format = o.report_format,
 			.report_file = o.report_file,
 			.rtp = o.rtp,

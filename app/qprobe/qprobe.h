@@ -17,6 +17,7 @@ struct qprobe_opts {
 	uint64_t idle_ns;
 	uint64_t active_ns;
 	uint32_t max_flows;        /* per worker lcore */
+	uint32_t flow_dists;       /* per-flow RTT distributions per worker lcore */
 	const char *report_format; /* "json" or "table" */
 	const char *report_file;   /* NULL: stdout */
 	int report_requested;      /* live: write a report at exit */

@@ -179,6 +179,14 @@ Test(tcp_metrics, rtt_to_the_nanosecond_and_as_wireshark_ack_rtt)
 	cr_assert_float_eq(json_number_value(json_object_get(rtt, "mean")),
 			   (double)sum / (double)(NFAR + 2) / 1e6, 1e-6);
 	cr_assert_str_eq(json_string_value(json_object_get(t, "rtt_method")), "seq_ack");
+	/* per-flow percentiles: sorted samples 10.000123 11.999 12.000345 13 14.5 15.000001
+	 * 20.000007 ms; nearest rank, within 1/128 */
+	double want_p[3] = {13.0, 20.000007, 20.000007};
+	const char *pk[3] = {"p50", "p90", "p99"};
+	for (int q = 0; q < 3; q++) {
+		double got = json_number_value(json_object_get(rtt, pk[q]));
+		cr_assert(fabs(got - want_p[q]) <= want_p[q] / 128, "%s %f vs %f", pk[q], got, want_p[q]);
+	}
 
 	/* Wireshark's ack_rtt of the server's ACKs: the same samples */
 	char cmd[700];

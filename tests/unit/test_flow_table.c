@@ -275,3 +275,41 @@ Test(flow_table, entries_are_reused_only_after_a_grace_period, .timeout = 120)
 	qp_flow_table_destroy(shared_t);
 	rcu_unregister_thread();
 }
+
+Test(flow_table, rtt_distributions_come_from_a_bounded_pool)
+{
+	struct qp_flow_table *t = qp_flow_table_create(4, 0);
+	cr_assert_eq(qp_flow_table_set_hists(t, 1), 0);
+	struct qp_pkt a = pkt(1, 0), b = pkt(2, 0);
+	struct qp_flow *fa = qp_flow_table_insert(t, &a, NULL, NULL);
+	struct qp_flow *fb = qp_flow_table_insert(t, &b, NULL, NULL);
+	touch(fa, 10);
+	touch(fb, 10);
+	struct qp_hist_counts *h = qp_flow_table_hist(t, fa);
+	cr_assert_not_null(h);
+	h[0].b[5] = 3;
+	cr_assert_eq(qp_flow_table_hist(t, fa), h, "the same flow keeps its distribution");
+	cr_assert_null(qp_flow_table_hist(t, fb));
+	cr_assert_null(qp_flow_table_hist(t, fb));
+	struct qp_flow_table_stats st;
+	qp_flow_table_stats(t, &st);
+	cr_assert_eq(st.hist_full, 1, "counted once per flow");
+	/* flow a ends; the entry comes back for a new flow with a clean distribution */
+	qp_flow_table_expire(t, 1000, 100, 0, 64, NULL, NULL);
+	struct qp_pkt c = pkt(3, 0);
+	struct qp_flow *fc = qp_flow_table_insert(t, &c, NULL, NULL);
+	struct qp_flow *fd = NULL;
+	if (fc != fa) { /* the free pool is FIFO: take entries until a's comes back */
+		for (uint32_t i = 4; i < 8 && fc != fa; i++) {
+			struct qp_pkt p = pkt(i, 0);
+			fd = qp_flow_table_insert(t, &p, NULL, NULL);
+			if (fd == fa)
+				fc = fd;
+		}
+	}
+	cr_assert_eq(fc, fa, "entry of flow a reused");
+	struct qp_hist_counts *h2 = qp_flow_table_hist(t, fc);
+	cr_assert_eq(h2, h);
+	cr_assert_eq(h2[0].b[5], 0, "the previous flow's counts are gone");
+	qp_flow_table_destroy(t);
+}
