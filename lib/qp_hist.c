@@ -40,50 +40,36 @@ static uint64_t bucket_mid(uint32_t i)
 	return lo + width / 2;
 }
 
-uint64_t qp_hist_quantile(const struct qp_hist *h, double q)
+/* Nearest-rank quantile over buckets of 32- or 64-bit counts. */
+static uint64_t quantile(const void *buckets, int wide, uint64_t count, uint64_t min, uint64_t max,
+			 double q)
 {
-	if (h->count == 0)
+	if (count == 0)
 		return 0;
 	if (!(q > 0))
-		return h->min;
+		return min;
 	if (q >= 1)
-		return h->max;
-	uint64_t rank = (uint64_t)ceil(q * (double)h->count);
-	if (rank < 1)
-		rank = 1;
+		return max;
+	uint64_t rank = (uint64_t)ceil(q * (double)count);
 	uint64_t seen = 0;
 	for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++) {
-		seen += h->b[i];
+		seen += wide ? ((const uint64_t *)buckets)[i] : ((const uint32_t *)buckets)[i];
 		if (seen >= rank) {
 			uint64_t v = bucket_mid(i);
-			if (v < h->min)
-				v = h->min;
-			if (v > h->max)
-				v = h->max;
-			return v;
+			return v < min ? min : v > max ? max : v;
 		}
 	}
-	return h->max;
+	return max;
+}
+
+uint64_t qp_hist_quantile(const struct qp_hist *h, double q)
+{
+	return quantile(h->b, 1, h->count, h->min, h->max, q);
 }
 
 uint64_t qp_hist_counts_quantile(const struct qp_hist_counts *h, const struct qp_stat *s, double q)
 {
-	if (s->n == 0)
-		return 0;
-	if (!(q > 0))
-		return s->min;
-	if (q >= 1)
-		return s->max;
-	uint64_t rank = (uint64_t)ceil(q * (double)s->n);
-	uint64_t seen = 0;
-	for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= rank) {
-			uint64_t v = bucket_mid(i);
-			return v < s->min ? s->min : v > s->max ? s->max : v;
-		}
-	}
-	return s->max;
+	return quantile(h->b, 0, s->n, s->min, s->max, q);
 }
 
 double qp_hist_mean(const struct qp_hist *h)
