@@ -182,6 +182,20 @@ static void live_run(const char *lcores, const char *mode, int workers)
 		ivp += (long)(json_integer_value(json_object_get(json_object_get(lc, "packets"), "fwd")) +
 			      json_integer_value(json_object_get(json_object_get(lc, "packets"), "rev")));
 	cr_assert_eq(ivp, 162, "every measured frame is in exactly one interval");
+	/* the metrics' counts do not depend on the clock: the same as offline */
+	const char *paths[][3] = {{"tcp", "rtt_ms", "samples"}, {"tcp", "rtt_rev_ms", "samples"},
+				  {"icmp", "echo_rtt_ms", "samples"}};
+	for (int k = 0; k < 3; k++) {
+		json_t *a = json_object_get(json_object_get(json_object_get(live, paths[k][0]), paths[k][1]), paths[k][2]);
+		json_t *b = json_object_get(json_object_get(json_object_get(off, paths[k][0]), paths[k][1]), paths[k][2]);
+		cr_assert(json_integer_value(b) > 0 && json_equal(a, b), "%s.%s.%s: live %lld offline %lld",
+			  paths[k][0], paths[k][1], paths[k][2], (long long)json_integer_value(a),
+			  (long long)json_integer_value(b));
+	}
+	json_t *lr = json_object_get(json_object_get(live, "rtp"), "fwd");
+	json_t *ofr = json_object_get(json_object_get(off, "rtp"), "fwd");
+	cr_assert(json_equal(json_object_get(lr, "packets"), json_object_get(ofr, "packets")));
+	cr_assert_eq(json_integer_value(json_object_get(lr, "lost")), 1);
 	json_decref(live);
 	json_decref(off);
 }
