@@ -51,13 +51,15 @@ static void harvest(struct run *r, int final)
 			continue;
 		if (a.pkts[0] + a.pkts[1] == 0)
 			continue;
-		struct qp_interval_rec iv;
+		struct qp_interval_rec iv = {0};
 		qp_interval_rec_from(&iv, &a);
 		iv.start_ns = r->cfg.base_ns + k * r->cfg.interval_ns;
 		iv.duration_ns = r->cfg.interval_ns;
 		qp_report_add_tcp(r->rep, &a);
-		if (qp_report_add_interval(r->rep, &iv) != 0)
+		if (qp_interval_rec_add_streams(&iv, &a, &r->cfg.rtp) != 0 ||
+		    qp_report_add_interval(r->rep, &iv) != 0)
 			r->oom = 1;
+		qp_interval_rec_release(&iv);
 	}
 	r->next_iv = upto;
 }

@@ -48,6 +48,8 @@ void qp_report_destroy(struct qp_report *r)
 	if (!r)
 		return;
 	free(r->flows);
+	for (size_t i = 0; i < r->nivs; i++)
+		qp_interval_rec_release(&r->ivs[i]);
 	free(r->ivs);
 	free(r->tcp);
 	free(r->kind);
@@ -83,7 +85,14 @@ int qp_report_add_interval(struct qp_report *r, const struct qp_interval_rec *iv
 {
 	if (grow((void **)&r->ivs, &r->capivs, r->nivs, sizeof(*iv)))
 		return -ENOMEM;
-	r->ivs[r->nivs++] = *iv;
+	struct qp_interval_rec c = *iv;
+	if (iv->nstreams) {
+		c.streams = malloc(iv->nstreams * sizeof(*c.streams));
+		if (!c.streams)
+			return -ENOMEM;
+		memcpy(c.streams, iv->streams, iv->nstreams * sizeof(*c.streams));
+	}
+	r->ivs[r->nivs++] = c;
 	return 0;
 }
 
@@ -158,6 +167,50 @@ void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_ac
 		r->rtp_expected[d] = acc->rtp_expected[d];
 		qp_dist_summarize(&acc->rtp_jitter[d], &r->rtp_jitter[d]);
 	}
+}
+
+int qp_interval_rec_add_streams(struct qp_interval_rec *r, const struct qp_interval_acc *acc,
+				const struct qp_rtp_cfg *cfg)
+{
+	r->streams_over += acc->rtp_streams_over;
+	uint32_t n = acc->rtp_nstreams;
+	if (!n)
+		return 0;
+	struct qp_rtp_iv_rec *a = realloc(r->streams, (r->nstreams + n) * sizeof(*a));
+	if (!a) {
+		r->streams_over += n;
+		return -ENOMEM;
+	}
+	r->streams = a;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct qp_iv_rtp *s = &acc->rtp_streams[i];
+		struct qp_rtp_iv_rec *o = &a[r->nstreams++];
+		memset(o, 0, sizeof(*o));
+		o->key = s->key;
+		o->init_swapped = s->init_swapped;
+		o->dir = s->dir;
+		o->pt = s->pt;
+		o->ssrc = s->ssrc;
+		o->packets = s->received;
+		o->expected = s->expected;
+		o->lost = s->expected > s->received ? s->expected - s->received : 0;
+		o->jitter_samples = s->jitter_n;
+		if (s->clock_hz && s->jitter_n) {
+			double k = 1000.0 / s->clock_hz;
+			o->jitter_last_ms = s->jitter_last * k;
+			o->jitter_mean_ms = s->jitter_sum / s->jitter_n * k;
+			o->jitter_max_ms = s->jitter_max * k;
+		}
+		o->mos = qp_rtp_mos_of(s->pt, o->expected, o->lost, o->jitter_mean_ms, cfg);
+	}
+	return 0;
+}
+
+void qp_interval_rec_release(struct qp_interval_rec *r)
+{
+	free(r->streams);
+	r->streams = NULL;
+	r->nstreams = 0;
 }
 
 void qp_report_add_tcp(struct qp_report *r, const struct qp_interval_acc *acc)
@@ -433,6 +486,27 @@ static json_t *rtp_totals_json(const struct qp_interval_rec *iv)
 	return o;
 }
 
+/* One RTP stream of an interval: who sends it, and its figures there. */
+static json_t *rtp_iv_stream_json(const struct qp_rtp_iv_rec *s)
+{
+	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
+	int a = s->init_swapped ^ s->dir, b = !a;
+	qp_key_addr_str(&s->key, a, src, sizeof(src));
+	qp_key_addr_str(&s->key, b, dst, sizeof(dst));
+	json_t *j = json_pack("{s:I,s:s,s:s,s:i,s:s,s:i,s:i,s:I,s:I,s:I,s:f}", "ssrc",
+			      (json_int_t)s->ssrc, "direction", s->dir ? "rev" : "fwd", "src", src,
+			      "sport", s->key.port[a], "dst", dst, "dport", s->key.port[b],
+			      "payload_type", s->pt, "packets", (json_int_t)s->packets, "expected",
+			      (json_int_t)s->expected, "lost", (json_int_t)s->lost, "mos", s->mos);
+	json_object_set_new(j, "jitter_ms",
+			    s->jitter_samples ? json_pack("{s:f,s:f,s:f,s:I}", "last", s->jitter_last_ms,
+							  "mean", s->jitter_mean_ms, "max",
+							  s->jitter_max_ms, "samples",
+							  (json_int_t)s->jitter_samples)
+					      : json_null());
+	return j;
+}
+
 /* TCP figures of an interval or of the whole capture. */
 static json_t *tcp_totals_json(const uint64_t *retrans, const uint64_t *ooo, const uint64_t *dup,
 			       const uint64_t *zw, const uint64_t *rst,
@@ -465,7 +539,13 @@ json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 						       iv->zero_win, iv->resets, iv->rtt));
 	json_object_set_new(o, "icmp", json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&iv->echo_rtt[0]),
 						 "echo_rtt_rev_ms", dist_json(&iv->echo_rtt[1])));
-	json_object_set_new(o, "rtp", rtp_totals_json(iv));
+	json_t *rtp = rtp_totals_json(iv);
+	json_t *st = json_array();
+	for (uint32_t i = 0; i < iv->nstreams; i++)
+		json_array_append_new(st, rtp_iv_stream_json(&iv->streams[i]));
+	json_object_set_new(rtp, "streams", st);
+	json_object_set_new(rtp, "streams_not_itemised", json_integer((json_int_t)iv->streams_over));
+	json_object_set_new(o, "rtp", rtp);
 	return o;
 }
 
@@ -632,22 +712,57 @@ static void write_table(struct qp_report *r, FILE *out)
 				s->jitter_last_ms, s->jitter_mean_ms, s->jitter_max_ms, s->mos);
 		}
 	}
-	fprintf(out, "\n%-24s %14s %14s %12s %12s\n", "interval start (UTC)", "bit/s fwd",
-		"bit/s rev", "pkt/s fwd", "pkt/s rev");
+	fprintf(out, "\n%-23s %15s %10s %10s %19s %9s %11s %9s\n", "interval start (UTC)",
+		"bit/s fwd/rev", "pkt/s fwd", "pkt/s rev", "rtt fwd p50/p99", "retrans",
+		"rtp lost", "jit max");
 	for (size_t i = 0; i < r->nivs; i++) {
 		const struct qp_interval_rec *iv = &r->ivs[i];
 		double secs = (double)iv->duration_ns / 1e9;
-		char b0[16], b1[16], when[40];
+		char b0[16], b1[16], bb[40], when[40], rtt[40], lost[32], jit[24], re[32];
 		fmt_bytes(b0, sizeof(b0), (double)iv->bytes[0] * 8 / secs);
 		fmt_bytes(b1, sizeof(b1), (double)iv->bytes[1] * 8 / secs);
+		snprintf(bb, sizeof(bb), "%s/%s", b0, b1);
 		time_t sec = (time_t)(iv->start_ns / 1000000000ULL);
 		struct tm tm;
 		gmtime_r(&sec, &tm);
 		size_t n = strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 		snprintf(when + n, sizeof(when) - n, ".%03u",
 			 (unsigned)(iv->start_ns % 1000000000ULL / 1000000));
-		fprintf(out, "%-24s %14s %14s %12.1f %12.1f\n", when, b0, b1,
-			(double)iv->pkts[0] / secs, (double)iv->pkts[1] / secs);
+		/* RTT of the fwd packets (the initiator's, answered by the far side) */
+		if (iv->rtt[0].n)
+			snprintf(rtt, sizeof(rtt), "%.3f/%.3f", iv->rtt[0].p50, iv->rtt[0].p99);
+		else
+			snprintf(rtt, sizeof(rtt), "-");
+		snprintf(re, sizeof(re), "%" PRIu64, iv->retrans[0] + iv->retrans[1]);
+		uint64_t e = iv->rtp_expected[0] + iv->rtp_expected[1];
+		uint64_t g = iv->rtp_received[0] + iv->rtp_received[1];
+		if (e)
+			snprintf(lost, sizeof(lost), "%" PRIu64 "/%" PRIu64, e > g ? e - g : 0, e);
+		else
+			snprintf(lost, sizeof(lost), "-");
+		double jm = iv->rtp_jitter[0].n ? iv->rtp_jitter[0].max : 0;
+		if (iv->rtp_jitter[1].n && iv->rtp_jitter[1].max > jm)
+			jm = iv->rtp_jitter[1].max;
+		if (iv->rtp_jitter[0].n || iv->rtp_jitter[1].n)
+			snprintf(jit, sizeof(jit), "%.3fms", jm);
+		else
+			snprintf(jit, sizeof(jit), "-");
+		fprintf(out, "%-23s %15s %10.1f %10.1f %19s %9s %11s %9s\n", when, bb,
+			(double)iv->pkts[0] / secs, (double)iv->pkts[1] / secs, rtt, re, lost, jit);
+		for (uint32_t k = 0; k < iv->nstreams; k++) {
+			const struct qp_rtp_iv_rec *st = &iv->streams[k];
+			char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+			int x = st->init_swapped ^ st->dir;
+			qp_key_addr_str(&st->key, x, a, sizeof(a));
+			qp_key_addr_str(&st->key, !x, b, sizeof(b));
+			fprintf(out,
+				"  rtp 0x%08x %s:%u > %s:%u  packets %u  lost %u/%u  jitter mean %.3f "
+				"max %.3f ms  mos %.2f\n",
+				st->ssrc, a, st->key.port[x], b, st->key.port[!x], st->packets, st->lost,
+				st->expected, st->jitter_mean_ms, st->jitter_max_ms, st->mos);
+		}
+		if (iv->streams_over)
+			fprintf(out, "  rtp: %" PRIu64 " more streams not itemised\n", iv->streams_over);
 	}
 }
 

@@ -80,13 +80,41 @@ struct qp_interval_rec {
 	struct qp_dist_summary echo_rtt[2];
 	uint64_t rtp_received[2], rtp_expected[2];
 	struct qp_dist_summary rtp_jitter[2];
+	/* per RTP stream (heap, owned by the record: qp_interval_rec_release) */
+	struct qp_rtp_iv_rec *streams;
+	uint32_t nstreams;
+	uint64_t streams_over; /* streams with packets in the interval, not itemised */
+};
+
+/* One RTP stream within one interval, as reported. */
+struct qp_rtp_iv_rec {
+	struct qp_flow_key key;
+	uint8_t init_swapped, dir, pt;
+	uint32_t ssrc;
+	uint32_t packets, expected, lost;
+	double jitter_last_ms, jitter_mean_ms, jitter_max_ms; /* 0 without jitter samples */
+	uint32_t jitter_samples;
+	double mos;
 };
 
 /**
  * Fill an interval record from the accumulators of one interval summed over
- * workers (acc->rtt merged); the caller sets start and duration.
+ * workers (acc->rtt merged); the caller sets start and duration. The
+ * streams are left as they are (qp_interval_rec_add_streams): start from a
+ * zeroed record.
  */
 void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_acc *acc);
+
+/**
+ * Append the RTP streams of one worker's interval accumulator (cfg: the
+ * E-model's settings). @return 0, or -ENOMEM (the streams are then counted
+ * in streams_over).
+ */
+int qp_interval_rec_add_streams(struct qp_interval_rec *r, const struct qp_interval_acc *acc,
+				const struct qp_rtp_cfg *cfg);
+
+/** Free what an interval record owns (its streams); the record stays valid and empty. */
+void qp_interval_rec_release(struct qp_interval_rec *r);
 
 /** Add one worker's interval accumulator to a sum (counters and histograms). */
 void qp_interval_acc_add(struct qp_interval_acc *sum, const struct qp_interval_acc *a);
@@ -109,7 +137,7 @@ void qp_report_destroy(struct qp_report *r);
 
 /** Append a flow record. @return 0 or -ENOMEM. */
 int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr);
-/** Append an interval. @return 0 or -ENOMEM. */
+/** Append a copy of an interval (its streams copied too). @return 0 or -ENOMEM. */
 int qp_report_add_interval(struct qp_report *r, const struct qp_interval_rec *iv);
 
 /**

@@ -93,7 +93,8 @@ static void update_seq(struct qp_rtp_dir *r, uint16_t seq)
 			/* resynchronise; expected and received go on from where they
 			 * were, so the jump itself is not counted as loss */
 			uint32_t expected = qp_rtp_expected(r);
-			r->jumps++;
+			if (r->jumps < UINT16_MAX)
+				r->jumps++;
 			r->max_seq = seq;
 			r->cycles = 0;
 			r->base_seq = (uint32_t)seq - expected;
@@ -151,7 +152,9 @@ void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, i
 {
 	uint32_t exp0 = qp_rtp_expected(r), rec0 = r->state == 2 ? r->received : 0;
 	uint32_t jn0 = r->jitter_n;
+	int was_stream = r->state == 2;
 	ev->has_jitter = 0;
+	ev->jitter_n = 0;
 	rtp_packet(r, payload, cap, ports_match, ts, cfg);
 	if (r->state != 2) {
 		ev->received = ev->expected = 0;
@@ -162,6 +165,14 @@ void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, i
 	if (r->jitter_n != jn0 && r->clock_hz) {
 		ev->has_jitter = 1;
 		ev->jitter_ns = (uint64_t)(r->jitter / r->clock_hz * 1e9);
+		if (was_stream) {
+			ev->jitter_n = 1;
+			ev->jitter_sum = ev->jitter_max = r->jitter;
+		} else {
+			ev->jitter_n = r->jitter_n;
+			ev->jitter_sum = r->jitter_sum;
+			ev->jitter_max = r->jitter_max;
+		}
 	}
 }
 
@@ -243,14 +254,13 @@ static void codec(uint8_t pt, double *ie, double *bpl)
 	}
 }
 
-double qp_rtp_mos(const struct qp_rtp_dir *r, const struct qp_rtp_cfg *cfg)
+double qp_rtp_mos_of(uint8_t pt, uint32_t expected, uint32_t lost, double mean_jitter_ms,
+		     const struct qp_rtp_cfg *cfg)
 {
 	double ie, bpl;
-	codec(r->pt, &ie, &bpl);
-	uint32_t exp = qp_rtp_expected(r);
-	double ppl = exp ? 100.0 * qp_rtp_lost(r) / exp : 0;
-	double mean_jit = r->jitter_n ? qp_rtp_jitter_ms(r, r->jitter_sum / r->jitter_n) : 0;
-	double ta = 20.0 + 2 * mean_jit + cfg->network_delay_ms;
+	codec(pt, &ie, &bpl);
+	double ppl = expected ? 100.0 * (lost < expected ? lost : expected) / expected : 0;
+	double ta = 20.0 + 2 * mean_jitter_ms + cfg->network_delay_ms;
 	double id = 0.024 * ta + (ta > 177.3 ? 0.11 * (ta - 177.3) : 0);
 	double ie_eff = ie + (95 - ie) * ppl / (ppl + bpl); /* random loss: BurstR = 1 */
 	double rr = 93.2 - id - ie_eff;
@@ -259,4 +269,10 @@ double qp_rtp_mos(const struct qp_rtp_dir *r, const struct qp_rtp_cfg *cfg)
 	if (rr >= 100)
 		return 4.5;
 	return 1 + 0.035 * rr + rr * (rr - 60) * (100 - rr) * 7e-6;
+}
+
+double qp_rtp_mos(const struct qp_rtp_dir *r, const struct qp_rtp_cfg *cfg)
+{
+	double mean_jit = r->jitter_n ? qp_rtp_jitter_ms(r, r->jitter_sum / r->jitter_n) : 0;
+	return qp_rtp_mos_of(r->pt, qp_rtp_expected(r), qp_rtp_lost(r), mean_jit, cfg);
 }

@@ -38,7 +38,9 @@ struct qp_rtp_dir {
 	uint32_t base_seq; /* first sequence number of the stream */
 	uint32_t bad_seq;  /* RFC 3550 A.1: the seq after a large jump */
 	uint32_t received;
-	uint32_t dups, ooo, jumps;
+	uint32_t dups, ooo;
+	uint16_t jumps;    /* sender restarts (saturates) */
+	uint16_t iv_idx;   /* see iv_tag */
 	uint64_t seen;     /* bitmap: seen[i] = max_seq - i was received */
 	uint32_t clock_hz;
 	uint32_t last_ts;  /* RTP timestamp of the previous packet */
@@ -49,6 +51,9 @@ struct qp_rtp_dir {
 	double jitter_sum; /* of the estimate after each packet but the first (as Wireshark) */
 	double jitter_max;
 	uint32_t jitter_n;
+	/* iv_idx is the stream's entry in the worker's current interval slot
+	 * when iv_tag is that interval's number + 1 (see qp_worker_dp.c) */
+	uint32_t iv_tag;
 };
 
 /* What one packet changed, for the interval accumulators. */
@@ -57,6 +62,11 @@ struct qp_rtp_event {
 	uint32_t expected; /* expected packets it grew by */
 	int has_jitter;
 	uint64_t jitter_ns; /* the A.8 estimate after this packet */
+	/* the estimates this packet adds to the stream's series, in timestamp
+	 * units: one, or all of the probation packets' when it confirms the
+	 * stream */
+	uint32_t jitter_n;
+	double jitter_sum, jitter_max;
 };
 
 /**
@@ -87,6 +97,13 @@ uint32_t qp_rtp_clock(uint8_t pt);
  * network delay. See docs/metrics.md.
  */
 double qp_rtp_mos(const struct qp_rtp_dir *r, const struct qp_rtp_cfg *cfg);
+
+/**
+ * The same E-model from the figures of any period (an interval): payload
+ * type, expected and lost packets, mean jitter in ms.
+ */
+double qp_rtp_mos_of(uint8_t pt, uint32_t expected, uint32_t lost, double mean_jitter_ms,
+		     const struct qp_rtp_cfg *cfg);
 
 /** Jitter figures in ms: the last estimate, the mean and the max over packets. */
 double qp_rtp_jitter_ms(const struct qp_rtp_dir *r, double units);

@@ -40,7 +40,9 @@ static inline struct qp_interval_acc *interval_for(struct qp_worker *w,
 		if (!w->have_iv || iv > w->cur_iv) {
 			struct qp_interval_acc *a = &w->iv[iv & (QP_IV_SLOTS - 1)];
 			/* iv is stored last, below */
-			memset(&a->pkts, 0, sizeof(*a) - offsetof(struct qp_interval_acc, pkts));
+			memset(&a->pkts, 0,
+			       offsetof(struct qp_interval_acc, rtp_streams) -
+				       offsetof(struct qp_interval_acc, pkts));
 			/* the management core trusts a slot's counters once it reads
 			 * the slot's number: the zeroing must land first */
 			__atomic_store_n(&a->iv, iv, __ATOMIC_RELEASE);
@@ -50,6 +52,48 @@ static inline struct qp_interval_acc *interval_for(struct qp_worker *w,
 		}
 	}
 	return &w->iv[w->cur_iv & (QP_IV_SLOTS - 1)];
+}
+
+/* Add one RTP packet to its stream's entry in the interval slot a. */
+static inline void rtp_interval_stream(struct qp_interval_acc *a, struct qp_flow *fl,
+				       unsigned int dir, const struct qp_rtp_event *ev)
+{
+	struct qp_rtp_dir *r = &fl->rtp[dir];
+	uint32_t tag = (uint32_t)a->iv + 1;
+	struct qp_iv_rtp *s;
+	if (r->iv_tag == tag && r->iv_idx < a->rtp_nstreams) {
+		s = &a->rtp_streams[r->iv_idx];
+	} else {
+		if (a->rtp_nstreams >= QP_IV_RTP_STREAMS) {
+			if (r->iv_tag != tag) {
+				r->iv_tag = tag;
+				r->iv_idx = UINT16_MAX;
+				a->rtp_streams_over++;
+			}
+			return;
+		}
+		r->iv_tag = tag;
+		r->iv_idx = (uint16_t)a->rtp_nstreams;
+		s = &a->rtp_streams[a->rtp_nstreams];
+		memset(s, 0, sizeof(*s));
+		s->key = fl->key;
+		s->init_swapped = fl->init_swapped;
+		s->dir = (uint8_t)dir;
+		s->pt = r->pt;
+		s->ssrc = r->ssrc;
+		s->clock_hz = r->clock_hz;
+		/* the entry is complete before the count that publishes it */
+		__atomic_store_n(&a->rtp_nstreams, a->rtp_nstreams + 1, __ATOMIC_RELEASE);
+	}
+	s->received += ev->received;
+	s->expected += ev->expected;
+	if (ev->jitter_n) {
+		s->jitter_last = r->jitter;
+		s->jitter_sum += ev->jitter_sum;
+		s->jitter_n += ev->jitter_n;
+		if (ev->jitter_max > s->jitter_max)
+			s->jitter_max = ev->jitter_max;
+	}
 }
 
 /* TCP: who opened the flow, and the two halves of the handshake. */
@@ -242,6 +286,7 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				a->rtp_expected[dir] += rev.expected;
 				if (rev.has_jitter)
 					qp_hist_add(&a->rtp_jitter[dir], rev.jitter_ns);
+				rtp_interval_stream(a, fl, dir, &rev);
 			}
 		}
 		fr += chunk;
@@ -264,7 +309,12 @@ int qp_worker_interval_read(const struct qp_worker *w, uint64_t iv, struct qp_in
 		return 0;
 	/* a copy taken while the worker may still add to the slot: each field
 	 * is read whole, the set may be one packet apart */
-	memcpy(out, a, sizeof(*out));
+	uint32_t ns = __atomic_load_n(&a->rtp_nstreams, __ATOMIC_ACQUIRE);
+	if (ns > QP_IV_RTP_STREAMS)
+		ns = QP_IV_RTP_STREAMS;
+	memcpy(out, a, offsetof(struct qp_interval_acc, rtp_streams));
+	memcpy(out->rtp_streams, a->rtp_streams, ns * sizeof(a->rtp_streams[0]));
+	out->rtp_nstreams = ns;
 	out->iv = iv;
 	return 1;
 }

@@ -46,6 +46,28 @@ struct qp_worker_counters {
 	uint64_t perr[QP_PARSE_ERR_COUNT]; /* by qp_parse_result - QP_PARSE_ERR_FIRST */
 };
 
+/*
+ * One RTP stream's figures within one interval of one worker. The jitter
+ * values are the A.8 estimate after each of the interval's packets, in RTP
+ * timestamp units.
+ */
+struct qp_iv_rtp {
+	struct qp_flow_key key;
+	uint8_t init_swapped; /* of the flow: with dir, who sends the stream */
+	uint8_t dir;          /* 0 fwd, 1 rev */
+	uint8_t pt;
+	uint8_t pad;
+	uint32_t ssrc;
+	uint32_t clock_hz;
+	uint32_t received, expected; /* packets the stream's counts grew by */
+	uint32_t jitter_n;
+	double jitter_last, jitter_sum, jitter_max;
+};
+
+/* RTP streams itemised per interval and worker; more are counted only */
+#define QP_IV_RTP_STREAMS 256
+_Static_assert(QP_IV_RTP_STREAMS < 65535, "qp_rtp_dir.iv_idx is 16 bits");
+
 /* One interval's totals of one worker. */
 struct qp_interval_acc {
 	uint64_t iv; /* interval number: (ts - base_ns) / interval_ns */
@@ -60,6 +82,11 @@ struct qp_interval_acc {
 	 * and the A.8 jitter estimate after each packet */
 	uint64_t rtp_received[2], rtp_expected[2];
 	struct qp_hist rtp_jitter[2];
+	/* the same per stream: the first QP_IV_RTP_STREAMS streams with a
+	 * packet in the interval, the number of further ones in streams_over.
+	 * Must stay last: a new slot zeroes the fields before it only. */
+	uint32_t rtp_nstreams, rtp_streams_over;
+	struct qp_iv_rtp rtp_streams[QP_IV_RTP_STREAMS];
 };
 
 #define QP_IV_SLOTS 8

@@ -307,12 +307,14 @@ static void close_intervals(uint64_t now_ns, int final)
 			break;
 		/* large (histograms): kept off the stack, used by this thread only */
 		static struct qp_interval_acc a, sum;
-		memset(&sum, 0, sizeof(sum));
+		memset(&sum, 0, offsetof(struct qp_interval_acc, rtp_streams));
+		struct qp_interval_rec rec = {0};
 		for (unsigned int i = 0; i < L.nworkers; i++)
-			if (qp_worker_interval_read(L.w[i], k, &a))
+			if (qp_worker_interval_read(L.w[i], k, &a)) {
 				qp_interval_acc_add(&sum, &a);
+				qp_interval_rec_add_streams(&rec, &a, &L.o_rtp);
+			}
 		qp_interval_acc_add(&tcp_total, &sum);
-		struct qp_interval_rec rec;
 		qp_interval_rec_from(&rec, &sum);
 		rec.start_ns = k * iv_ns;
 		rec.duration_ns = iv_ns;
@@ -325,6 +327,7 @@ static void close_intervals(uint64_t now_ns, int final)
 			rec.duration_ns = d ? d : 1;
 		}
 		pthread_mutex_lock(&L.iv_lock);
+		qp_interval_rec_release(&L.ivs[L.niv % IV_KEEP]);
 		L.ivs[L.niv % IV_KEEP] = rec;
 		L.niv++;
 		pthread_mutex_unlock(&L.iv_lock);
@@ -883,6 +886,8 @@ int qprobe_live(const struct qprobe_opts *o)
 	qp_http_stop(http);
 	if (o->report_requested)
 		rc = write_report();
+	for (unsigned int i = 0; i < IV_KEEP; i++)
+		qp_interval_rec_release(&L.ivs[i]);
 	rcu_unregister_thread();
 stop_ports:
 	for (uint16_t p = 0; p < L.nports; p++) {

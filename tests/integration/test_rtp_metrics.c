@@ -40,6 +40,16 @@ static struct stream S[] = {
 };
 #define NS (sizeof(S) / sizeof(S[0]))
 
+/* every frame written, in time order, with the truth after it */
+struct arrival {
+	int k, i;      /* stream, packet index */
+	uint64_t t;
+	int has_jit;
+	double jit;    /* A.8 estimate after it, timestamp units */
+};
+static struct arrival A[1000];
+static int nA;
+
 static int is_lost(const struct stream *s, int i)
 {
 	for (int k = 0; k < s->nlost; k++)
@@ -52,6 +62,9 @@ static void write_streams(const char *path)
 {
 	struct pw w;
 	cr_assert_eq(pw_open(&w, path, 1, 1), 0);
+	nA = 0;
+	for (size_t k = 0; k < NS; k++)
+		S[k].jit_last = S[k].jit_sum = S[k].jit_max = 0, S[k].jit_n = 0;
 	/* both streams interleave in time; frames are written in time order */
 	int next[NS] = {0};
 	double prev_transit[NS];
@@ -95,6 +108,7 @@ static void write_streams(const char *path)
 		pb_push_ip4(&b, s->src, s->dst, (uint16_t)i, 0);
 		pb_push_eth(&b);
 		pw_write(&w, best_t, pb_data(&b), pb_len(&b), pb_len(&b));
+		A[nA++] = (struct arrival){.k = best, .i = i, .t = best_t};
 		/* the truth: RFC 3550 A.8 in arrival order */
 		double tsu = (double)s->ts0 + (double)i * 160; /* unwrapped */
 		if (!started[best]) {
@@ -110,6 +124,8 @@ static void write_streams(const char *path)
 		s->jit_sum += s->jit_last;
 		s->jit_max = s->jit_last > s->jit_max ? s->jit_last : s->jit_max;
 		s->jit_n++;
+		A[nA - 1].has_jit = 1;
+		A[nA - 1].jit = s->jit_last;
 	}
 	pw_close(&w);
 }
@@ -218,5 +234,96 @@ Test(rtp_metrics, streams_match_the_truth_and_wireshark)
 		}
 	cr_assert_eq(ivp, p0 + p1);
 	cr_assert_eq(ivl, l0 + l1, "losses inside one interval each (none cross a boundary here)");
+	json_decref(rep);
+}
+
+/*
+ * Per interval and per stream: packets, expected (growth of the extended
+ * highest sequence number), lost, and the jitter estimates of the interval's
+ * packets, against the truth taken from the generator's arrivals.
+ */
+Test(rtp_metrics, every_interval_itemises_each_stream)
+{
+	char path[256], out[256], bin[256];
+	snprintf(path, sizeof(path), "%s/rtp-iv.pcap", qp_tmpdir());
+	snprintf(out, sizeof(out), "%s/rtp-iv.json", qp_tmpdir());
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	write_streams(path);
+	const uint64_t iv_ns = 1500 * MS;
+	char *argv[] = {bin, "--pcap", path, "--interval", "1500", "--report-file", out, NULL};
+	struct qp_run_result r;
+	qp_run(argv, NULL, 60, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	json_t *rep = qp_json_load(out);
+	json_t *ivs = json_object_get(rep, "intervals");
+	size_t niv = json_array_size(ivs);
+	uint64_t base = A[0].t;
+	cr_assert_eq(niv, (A[nA - 1].t - base) / iv_ns + 1);
+
+	int checked = 0;
+	for (size_t v = 0; v < niv; v++) {
+		json_t *iv = json_array_get(ivs, v);
+		json_t *rtp = json_object_get(iv, "rtp");
+		json_t *streams = json_object_get(rtp, "streams");
+		cr_assert_eq(json_integer_value(json_object_get(rtp, "streams_not_itemised")), 0);
+		long sum_pk = 0;
+		int here = 0;
+		for (size_t k = 0; k < NS; k++) {
+			/* the truth of stream k in interval v */
+			long pk = 0, ex = 0, jn = 0;
+			double jl = 0, js = 0, jx = 0;
+			int prev = -1;
+			for (int a = 0; a < nA; a++) {
+				if (A[a].k != (int)k)
+					continue;
+				if ((A[a].t - base) / iv_ns == v) {
+					pk++;
+					ex += prev < 0 ? 1 : A[a].i - prev;
+					if (A[a].has_jit) {
+						jn++;
+						jl = A[a].jit;
+						js += A[a].jit;
+						jx = A[a].jit > jx ? A[a].jit : jx;
+					}
+				}
+				prev = A[a].i;
+			}
+			json_t *st = NULL, *x;
+			size_t i;
+			json_array_foreach(streams, i, x)
+				if ((uint32_t)json_integer_value(json_object_get(x, "ssrc")) == S[k].ssrc)
+					st = x;
+			if (!pk) {
+				cr_assert_null(st, "interval %zu: stream %zu has no packet there", v, k);
+				continue;
+			}
+			cr_assert_not_null(st, "interval %zu: stream %zu missing", v, k);
+			cr_assert_str_eq(json_string_value(json_object_get(st, "src")), S[k].src);
+			cr_assert_eq(json_integer_value(json_object_get(st, "sport")), S[k].sport);
+			cr_assert_str_eq(json_string_value(json_object_get(st, "direction")), k ? "rev" : "fwd");
+			cr_assert_eq(json_integer_value(json_object_get(st, "payload_type")), S[k].pt);
+			cr_assert_eq(json_integer_value(json_object_get(st, "packets")), pk, "iv %zu s %zu", v, k);
+			cr_assert_eq(json_integer_value(json_object_get(st, "expected")), ex, "iv %zu s %zu", v, k);
+			cr_assert_eq(json_integer_value(json_object_get(st, "lost")), ex - pk, "iv %zu s %zu", v, k);
+			json_t *j = json_object_get(st, "jitter_ms");
+			cr_assert_eq(json_integer_value(json_object_get(j, "samples")), jn);
+			double l = json_number_value(json_object_get(j, "last"));
+			double m = json_number_value(json_object_get(j, "mean"));
+			double mx = json_number_value(json_object_get(j, "max"));
+			cr_assert(fabs(l - jl / 8) <= 0.005 * jl / 8, "iv %zu: last %f vs %f", v, l, jl / 8);
+			cr_assert(fabs(m - js / jn / 8) <= 0.005 * js / jn / 8, "iv %zu: mean %f", v, m);
+			cr_assert(fabs(mx - jx / 8) <= 0.005 * jx / 8, "iv %zu: max %f vs %f", v, mx, jx / 8);
+			double mos = json_number_value(json_object_get(st, "mos"));
+			cr_assert(mos > 1 && mos <= 4.5);
+			sum_pk += pk;
+			here++;
+			checked++;
+		}
+		cr_assert_eq(json_array_size(streams), (size_t)here, "interval %zu: no other stream", v);
+		long tot = (long)json_integer_value(json_object_get(json_object_get(rtp, "fwd"), "packets")) +
+			   (long)json_integer_value(json_object_get(json_object_get(rtp, "rev"), "packets"));
+		cr_assert_eq(tot, sum_pk, "interval %zu: streams add up to the direction totals", v);
+	}
+	cr_assert_geq(checked, 2 * ((int)niv - 1), "both streams in every full interval");
 	json_decref(rep);
 }

@@ -275,3 +275,58 @@ Test(worker, idle_flows_expire_on_packet_time)
 	cr_assert_eq(why[0], QP_FLOW_END_IDLE);
 	expect_src_is(&recs[0], "10.0.0.1");
 }
+
+/* One RTP packet of the stream sent from port sp (ssrc sp), processed at once. */
+static void rtp_pkt(uint16_t sp, uint16_t seq, uint64_t ts)
+{
+	struct pb b;
+	pb_init(&b);
+	pb_payload(&b, 160);
+	uint8_t h[12] = {0x80, 0, (uint8_t)(seq >> 8), (uint8_t)seq, 0, 0, (uint8_t)(seq >> 8),
+			 (uint8_t)seq, 0, 0, (uint8_t)(sp >> 8), (uint8_t)sp};
+	pb_push_raw(&b, h, 12);
+	pb_push_udp(&b, sp, 30000);
+	pb_push_ip4(&b, C, S, 1, 0);
+	pb_push_eth(&b);
+	struct qp_frame f = {pb_data(&b), pb_len(&b), pb_len(&b), ts};
+	qp_worker_process(w, &cfg, &f, 1);
+}
+
+static const struct qp_iv_rtp *iv_stream(const struct qp_interval_acc *a, uint32_t ssrc)
+{
+	for (uint32_t i = 0; i < a->rtp_nstreams; i++)
+		if (a->rtp_streams[i].ssrc == ssrc)
+			return &a->rtp_streams[i];
+	return NULL;
+}
+
+Test(worker, rtp_streams_of_an_interval_are_itemised_up_to_the_limit_and_counted_beyond)
+{
+	cfg.rtp.port_lo = 30000;
+	cfg.rtp.port_hi = 30000;
+	const unsigned int n = QP_IV_RTP_STREAMS + 44;
+	for (unsigned int i = 0; i < n; i++)
+		rtp_pkt((uint16_t)(20000 + i), 7, T0 + i * US);
+	rtp_pkt(20000, 8, T0 + 500 * MS);              /* itemised: its entry grows */
+	rtp_pkt((uint16_t)(20000 + n - 1), 8, T0 + 501 * MS); /* not itemised: counted once */
+	static struct qp_interval_acc a;
+	cr_assert(qp_worker_interval_read(w, 0, &a));
+	cr_assert_eq(a.rtp_nstreams, QP_IV_RTP_STREAMS);
+	cr_assert_eq(a.rtp_streams_over, 44);
+	cr_assert_eq(a.rtp_received[0], n + 2, "the direction totals count every stream");
+	const struct qp_iv_rtp *s = iv_stream(&a, 20000);
+	cr_assert_not_null(s);
+	cr_assert_eq(s->received, 2);
+	cr_assert_eq(s->expected, 2);
+	cr_assert_eq(s->jitter_n, 1);
+	cr_assert_null(iv_stream(&a, 20000 + n - 1));
+	/* the next interval starts a new list: the last stream comes first */
+	rtp_pkt((uint16_t)(20000 + n - 1), 10, T0 + 1000 * MS);
+	cr_assert(qp_worker_interval_read(w, 1, &a));
+	cr_assert_eq(a.rtp_nstreams, 1);
+	cr_assert_eq(a.rtp_streams_over, 0);
+	cr_assert_eq(a.rtp_streams[0].ssrc, 20000 + n - 1);
+	cr_assert_eq(a.rtp_streams[0].received, 1);
+	cr_assert_eq(a.rtp_streams[0].expected, 2, "sequence number 9 is missing");
+	cr_assert_eq(a.rtp_streams[0].dir, 0);
+}
