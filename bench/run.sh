@@ -4,6 +4,8 @@
 # the same run, best of 3 wall-clock runs each, with peak memory.
 #
 #   bench/run.sh [PACKETS] [FLOWS]
+#   QPROBE_REF=/path/to/older/qprobe bench/run.sh   adds that build as a row
+#                                                   (e.g. an earlier commit's)
 # Writes the table to stdout and to build/bench/offline.md.
 set -eu
 cd "$(dirname "$0")/.."
@@ -28,6 +30,10 @@ best() {
 }
 
 q=$(best "$BUILD/qprobe" --pcap "$cap" --report-file "$dir/report.json")
+r=""
+if [ -n "${QPROBE_REF:-}" ]; then
+	r=$(best "$QPROBE_REF" --pcap "$cap" --report-file "$dir/report-ref.json")
+fi
 a=$(best argus -r "$cap" -w "$dir/out.argus")
 n=$(best ndpiReader -i "$cap" -q)
 rate() { echo "scale=2; $pk / $1 / 1000000" | bc -l; }
@@ -44,6 +50,10 @@ ns=$1 nm=$2
 	echo "| program | seconds | Mpps | peak RSS | qprobe is faster by |"
 	echo "|---|---|---|---|---|"
 	echo "| qprobe --pcap | $qs | $(rate "$qs") | $((qm / 1024)) MiB | - |"
+	if [ -n "$r" ]; then
+		set -- $r
+		echo "| reference: $QPROBE_REF | $1 | $(rate "$1") | $(($2 / 1024)) MiB | $(ratio "$qs" "$1")x |"
+	fi
 	echo "| argus -r | $as | $(rate "$as") | $((am / 1024)) MiB | $(ratio "$qs" "$as")x |"
 	echo "| ndpiReader -i | $ns | $(rate "$ns") | $((nm / 1024)) MiB | $(ratio "$qs" "$ns")x |"
 } | tee "$dir/offline.md"

@@ -5,6 +5,10 @@
  *   qp_gen bench FILE [PACKETS] [FLOWS]   PACKETS frames over FLOWS flows
  *                                         (default 1000000 over 10000), half TCP
  *                                         with handshakes, half UDP, 1 us apart
+ *   qp_gen qos FILE                       QoS figures to compare with Wireshark:
+ *                                         60 TCP flows with random RTTs and RTO
+ *                                         retransmissions, 3 RTP streams with
+ *                                         arrival jitter, losses and wraps
  *
  * Output is deterministic: the same arguments give the same bytes.
  */
@@ -229,6 +233,97 @@ static void demo(void)
 	emit(&b, ts + 1 * MS);
 }
 
+static uint64_t rnd(unsigned int *seed, uint64_t lo, uint64_t hi)
+{
+	uint64_t r = ((uint64_t)rand_r(seed) << 31) ^ (uint64_t)rand_r(seed);
+	return lo + r % (hi - lo);
+}
+
+static void tcp_frame(const char *src, uint16_t sp, const char *dst, uint16_t dp, uint8_t flags,
+		      uint32_t seq, uint32_t ack, uint32_t len, uint64_t ts)
+{
+	struct pb b;
+	pb_init(&b);
+	if (len)
+		pb_payload(&b, len);
+	pb_push_tcp(&b, sp, dp, seq, ack, flags, 64000);
+	pb_push_ip4(&b, src, dst, 1, 0x4000);
+	pb_push_eth(&b);
+	emit(&b, ts);
+}
+
+static void qos(void)
+{
+	/* TCP: handshake, request/ACK and response/ACK exchanges; one request
+	 * in eight is lost past the capture point and resent after an RTO */
+	for (unsigned int f = 0; f < 60; f++) {
+		unsigned int seed = 7000 + f;
+		char c[32];
+		snprintf(c, sizeof(c), "10.1.0.%u", f + 1);
+		const char *s = "10.2.0.1";
+		uint16_t cp = (uint16_t)(41000 + f);
+		uint64_t t = T0 + f * 13 * MS + rnd(&seed, 0, MS);
+		uint32_t cs = (uint32_t)rand_r(&seed), ss = (uint32_t)rand_r(&seed);
+		tcp_frame(c, cp, s, 443, 0x02, cs, 0, 0, t);
+		tcp_frame(s, 443, c, cp, 0x12, ss, cs + 1, 0, t += rnd(&seed, MS, 120 * MS));
+		tcp_frame(c, cp, s, 443, 0x10, cs + 1, ss + 1, 0, t += rnd(&seed, 50 * US, 3 * MS));
+		cs++;
+		ss++;
+		for (int e = 0; e < 25; e++) {
+			uint32_t len = 100 + (uint32_t)rand_r(&seed) % 1300;
+			tcp_frame(c, cp, s, 443, 0x18, cs, ss, len, t += rnd(&seed, 20 * MS, 80 * MS));
+			if (rand_r(&seed) % 8 == 0)
+				tcp_frame(c, cp, s, 443, 0x18, cs, ss, len,
+					  t += rnd(&seed, 200 * MS, 250 * MS));
+			cs += len;
+			tcp_frame(s, 443, c, cp, 0x10, ss, cs, 0, t += rnd(&seed, 500 * US, 150 * MS));
+			uint32_t resp = 200 + (uint32_t)rand_r(&seed) % 1200;
+			tcp_frame(s, 443, c, cp, 0x18, ss, cs, resp, t += rnd(&seed, 100 * US, 5 * MS));
+			ss += resp;
+			tcp_frame(c, cp, s, 443, 0x10, cs, ss, 0, t += rnd(&seed, 30 * US, 3 * MS));
+		}
+	}
+	/* RTP: G.711 across a sequence wrap, G.711 A-law across a timestamp
+	 * wrap, G.729 with a burst of losses; 20 ms apart, up to 9 ms late */
+	static const struct {
+		const char *src, *dst;
+		uint16_t sport, dport, seq0;
+		uint8_t pt;
+		uint32_t ssrc, ts0, per;
+		int n, lose_every, burst_at;
+	} st[3] = {
+		{"10.10.0.5", "10.20.0.7", 16384, 16386, 65000, 0, 0x11223344, 5000, 160, 1500, 97, -1},
+		{"10.20.0.7", "10.10.0.5", 16386, 16384, 100, 8, 0x55667788, 0xfffe0000u, 160, 1500, 211, -1},
+		{"10.10.0.6", "10.20.0.8", 20000, 20002, 7, 18, 0x0badcafe, 77, 160, 1200, 0, 600},
+	};
+	for (int k = 0; k < 3; k++) {
+		unsigned int seed = 99 + (unsigned int)k;
+		for (int i = 0; i < st[k].n; i++) {
+			uint64_t late = rnd(&seed, 0, 9 * MS);
+			if ((st[k].lose_every && i % st[k].lose_every == 50) ||
+			    (st[k].burst_at >= 0 && i >= st[k].burst_at && i < st[k].burst_at + 6))
+				continue;
+			struct pb b;
+			pb_init(&b);
+			pb_payload(&b, st[k].pt == 18 ? 20 : 160);
+			uint8_t h[12] = {0x80, st[k].pt};
+			uint16_t seq = (uint16_t)(st[k].seq0 + i);
+			uint32_t ts = st[k].ts0 + (uint32_t)i * st[k].per;
+			h[2] = (uint8_t)(seq >> 8);
+			h[3] = (uint8_t)seq;
+			for (int j = 0; j < 4; j++) {
+				h[4 + j] = (uint8_t)(ts >> (24 - 8 * j));
+				h[8 + j] = (uint8_t)(st[k].ssrc >> (24 - 8 * j));
+			}
+			pb_push_raw(&b, h, 12);
+			pb_push_udp(&b, st[k].sport, st[k].dport);
+			pb_push_ip4(&b, st[k].src, st[k].dst, (uint16_t)i, 0);
+			pb_push_eth(&b);
+			emit(&b, T0 + (uint64_t)k * 7 * MS + (uint64_t)i * 20 * MS + late);
+		}
+	}
+}
+
 /* Flows 10.a.b.c -> 10.200.b.c: TCP for even flows, UDP for odd ones. */
 static void bench(unsigned long npkts, unsigned long nflows)
 {
@@ -274,16 +369,21 @@ static void bench(unsigned long npkts, unsigned long nflows)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: qp_gen demo FILE | qp_gen bench FILE [PACKETS] [FLOWS]\n");
+		fprintf(stderr, "usage: qp_gen demo FILE | qp_gen qos FILE | qp_gen bench FILE [PACKETS] "
+				"[FLOWS]\n");
 		return 1;
 	}
-	if (pw_open(&out, argv[2], 1, strcmp(argv[1], "demo") == 0)) {
+	if (pw_open(&out, argv[2], 1, strcmp(argv[1], "bench") != 0)) {
 		perror(argv[2]);
 		return 1;
 	}
 	if (strcmp(argv[1], "demo") == 0) {
 		hold = 1;
 		demo();
+		flush_held();
+	} else if (strcmp(argv[1], "qos") == 0) {
+		hold = 1;
+		qos();
 		flush_held();
 	} else if (strcmp(argv[1], "bench") == 0) {
 		unsigned long np = argc > 3 ? strtoul(argv[3], NULL, 10) : 1000000;
@@ -294,7 +394,7 @@ int main(int argc, char **argv)
 		}
 		bench(np, nf);
 	} else {
-		fprintf(stderr, "qp_gen: unknown capture '%s' (demo, bench)\n", argv[1]);
+		fprintf(stderr, "qp_gen: unknown capture '%s' (demo, qos, bench)\n", argv[1]);
 		return 1;
 	}
 	pw_close(&out);

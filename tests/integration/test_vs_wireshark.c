@@ -1,0 +1,39 @@
+/*
+ * scripts/vs-wireshark on the `qp_gen qos` capture (60 TCP flows with RTO
+ * retransmissions, three RTP streams with jitter, losses and wraps): every
+ * TCP and RTP figure qprobe reports agrees with tshark's, row by row.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "qp_run.h"
+
+Test(vs_wireshark, every_row_of_the_qos_capture_agrees, .timeout = 120)
+{
+	char pcap[256], gen[256], bin[256], cmd[1024];
+	snprintf(pcap, sizeof(pcap), "%s/qos.pcap", qp_tmpdir());
+	snprintf(gen, sizeof(gen), "%s/qp_gen", qp_build());
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	snprintf(cmd, sizeof(cmd), "'%s' qos '%s'", gen, pcap);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "scripts/vs-wireshark '%s' '%s' 2>&1", pcap, bin);
+	FILE *p = popen(cmd, "r");
+	char line[512];
+	int rows = 0, agree = 0, rtp_rows = 0;
+	while (fgets(line, sizeof(line), p)) {
+		if (strncmp(line, "| tcp", 5) && strncmp(line, "| rtp", 5))
+			continue;
+		rows++;
+		rtp_rows += strncmp(line, "| rtp", 5) == 0;
+		if (strstr(line, "| yes |"))
+			agree++;
+		else
+			cr_log_error("disagrees: %s", line);
+	}
+	int rc = pclose(p);
+	cr_assert_eq(rows, 13 + 3 * 4, "5 TCP counts, 2 x 4 RTT rows, 4 rows per RTP stream");
+	cr_assert_eq(rtp_rows, 12);
+	cr_assert_eq(agree, rows);
+	cr_assert_eq(rc, 0);
+}
