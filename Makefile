@@ -11,7 +11,7 @@ BUILD ?= build
 SAN ?= 0
 CC ?= gcc
 
-PKGS := libdpdk jansson libmicrohttpd libpcap
+PKGS := libdpdk jansson libmicrohttpd libpcap libcrypto
 DPDK_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DPDK_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -25,8 +25,11 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRCS := $(wildcard lib/*.c)
+LIB_SRCS := $(wildcard lib/qp_*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+QMCP_SRCS := $(wildcard lib/qmcp_*.c)
+QMCP_OBJS := $(QMCP_SRCS:%.c=$(BUILD)/obj/%.o)
+LIBS_A := $(BUILD)/libqprobe.a $(BUILD)/libqmcp.a
 QPROBE_SRCS := $(wildcard app/qprobe/*.c)
 QPROBE_OBJS := $(QPROBE_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -37,7 +40,7 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 # objects are kept between runs
 .SECONDARY:
 
-.PHONY: all deps demo test test-plain test-asan unit integration bench clean
+.PHONY: all deps demo test test-plain test-asan unit integration bench fuzz clean
 
 all: $(BUILD)/qprobe $(BUILD)/qp_gen
 
@@ -52,18 +55,23 @@ $(BUILD)/libqprobe.a: $(LIB_OBJS)
 	@rm -f $@
 	@echo "  AR $@"; ar rcs $@ $^
 
-$(BUILD)/qprobe: $(QPROBE_OBJS) $(BUILD)/libqprobe.a
+# libqmcp: the QMCP codec, authentication and client/listener APIs
+$(BUILD)/libqmcp.a: $(QMCP_OBJS)
+	@rm -f $@
+	@echo "  AR $@"; ar rcs $@ $^
+
+$(BUILD)/qprobe: $(QPROBE_OBJS) $(LIBS_A)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ -lm
 
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/obj/tests/integration/qp_run.o \
-		$(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
+		$(BUILD)/obj/tests/gen/qp_pcapw.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
@@ -89,6 +97,17 @@ test-asan:
 test: deps
 	$(MAKE) test-plain
 	$(MAKE) test-asan
+
+# libFuzzer on the QMCP decoder (clang); corpus kept in build/fuzz/corpus
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz/fuzz_qmcp: tests/fuzz/fuzz_qmcp.c lib/qmcp_codec.c lib/qmcp_codec.h
+	@mkdir -p $(dir $@) $(BUILD)/fuzz/corpus
+	@echo "  CLANG $@"; clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -o $@ \
+		tests/fuzz/fuzz_qmcp.c lib/qmcp_codec.c
+
+fuzz: $(BUILD)/fuzz/fuzz_qmcp
+	$(BUILD)/fuzz/fuzz_qmcp -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		$(BUILD)/fuzz/corpus tests/fuzz/seeds
 
 bench: deps all
 	bench/run.sh
