@@ -32,6 +32,7 @@ QMCP_OBJS := $(QMCP_SRCS:%.c=$(BUILD)/obj/%.o)
 LIBS_A := $(BUILD)/libqprobe.a $(BUILD)/libqmcp.a
 QPROBE_SRCS := $(wildcard app/qprobe/*.c)
 QPROBE_OBJS := $(QPROBE_SRCS:%.c=$(BUILD)/obj/%.o)
+QMCTL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/qmctl/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
@@ -42,12 +43,12 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 
 .PHONY: all deps demo test test-plain test-asan unit integration bench fuzz clean
 
-all: $(BUILD)/qprobe $(BUILD)/qp_gen
+all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qp_gen
 
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h app/qprobe/*.h tests/*/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard lib/*.h app/*/*.h tests/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"; $(CC) $(CFLAGS) -c $< -o $@
 
@@ -62,6 +63,9 @@ $(BUILD)/libqmcp.a: $(QMCP_OBJS)
 
 $(BUILD)/qprobe: $(QPROBE_OBJS) $(LIBS_A)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/qmctl: $(QMCTL_OBJS) $(BUILD)/libqmcp.a
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcrypto)
 
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ -lm

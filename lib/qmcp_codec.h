@@ -101,7 +101,9 @@ enum qmcp_msg_type {
 	X(MEAS_MAX, 49, u32, "measurements the probe accepts at once")                \
 	X(WORKERS, 50, u32, "worker lcores")                                          \
 	X(RESULT, 51, nest, "one result: MEAS_ID, SEQ, RESULT_JSON")                  \
-	X(INTERVAL_START_NS, 52, u64, "start of the interval, ns since the Unix epoch")
+	X(INTERVAL_START_NS, 52, u64, "start of the interval, ns since the Unix epoch") \
+	X(MEAS_JSON, 53, str, "a measurement as JSON (the /api/v1/measurements/ID object)") \
+	X(INFO_JSON, 54, str, "the probe's INFO answer as JSON, for humans and scripts")
 
 enum qmcp_tlv_type {
 #define QMCP_TT_(n, v, k, h) QMCP_T_##n = v,

@@ -60,6 +60,9 @@ static mhd_result send_json(struct MHD_Connection *c, unsigned int status, json_
 {
 	if (!j)
 		return MHD_NO;
+	json_int_t st = json_integer_value(json_object_get(j, "status"));
+	if (json_object_get(j, "error") && st >= 400 && st < 600)
+		status = (unsigned int)st;
 	char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(j);
 	if (!s)
@@ -80,11 +83,10 @@ static mhd_result send_error(struct MHD_Connection *c, unsigned int status, cons
 	return send_json(c, status, json_pack("{s:s,s:i}", "error", msg, "status", (int)status));
 }
 
-/* A whole number parameter in [1, max], default def when absent. */
-static int uint_param(struct MHD_Connection *c, const char *name, unsigned int def,
-		      unsigned int max, unsigned int *out, char *err, size_t errlen)
+/* A whole number in [1, max] (text v of parameter name), default def when absent. */
+static int uint_value(const char *v, const char *name, unsigned int def, unsigned int max,
+		      unsigned int *out, char *err, size_t errlen)
 {
-	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 	if (!v) {
 		*out = def;
 		return 0;
@@ -92,12 +94,19 @@ static int uint_param(struct MHD_Connection *c, const char *name, unsigned int d
 	char *end;
 	errno = 0;
 	unsigned long n = strtoul(v, &end, 10);
-	if (errno || end == v || *end || v[0] == '-' || n < 1 || n > max) {
+	if (errno || end == v || *end || v[0] == '-' || v[0] == '+' || n < 1 || n > max) {
 		snprintf(err, errlen, "%s '%.40s': expected a whole number from 1 to %u", name, v, max);
 		return -1;
 	}
 	*out = (unsigned int)n;
 	return 0;
+}
+
+static int uint_param(struct MHD_Connection *c, const char *name, unsigned int def,
+		      unsigned int max, unsigned int *out, char *err, size_t errlen)
+{
+	return uint_value(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name), name, def,
+			  max, out, err, errlen);
 }
 
 static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -120,7 +129,7 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				  "only GET is served here; measurements are controlled over QMCP");
-	char err[160];
+	char err[256] = "";
 	if (strcmp(url, "/api/v1/stats") == 0)
 		return send_json(c, MHD_HTTP_OK, h->ops.stats(h->ops.arg));
 	if (strcmp(url, "/api/v1/flows") == 0) {
@@ -135,13 +144,27 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 			snprintf(err, sizeof(err), "sort '%.40s': expected bytes or packets", s);
 			return send_error(c, MHD_HTTP_BAD_REQUEST, err);
 		}
-		return send_json(c, MHD_HTTP_OK, h->ops.flows(h->ops.arg, top, sort));
+		unsigned int meas;
+		if (uint_param(c, "measurement", 0, UINT32_MAX, &meas, err, sizeof(err)))
+			return send_error(c, MHD_HTTP_BAD_REQUEST, err);
+		return send_json(c, MHD_HTTP_OK, h->ops.flows(h->ops.arg, meas, top, sort));
 	}
 	if (strcmp(url, "/api/v1/intervals") == 0) {
-		unsigned int last;
-		if (uint_param(c, "last", 60, QP_HTTP_LAST_MAX, &last, err, sizeof(err)))
+		unsigned int last, meas;
+		if (uint_param(c, "last", 60, QP_HTTP_LAST_MAX, &last, err, sizeof(err)) ||
+		    uint_param(c, "measurement", 0, UINT32_MAX, &meas, err, sizeof(err)))
 			return send_error(c, MHD_HTTP_BAD_REQUEST, err);
-		return send_json(c, MHD_HTTP_OK, h->ops.intervals(h->ops.arg, last));
+		return send_json(c, MHD_HTTP_OK, h->ops.intervals(h->ops.arg, meas, last));
+	}
+	if (strcmp(url, "/api/v1/measurements") == 0)
+		return send_json(c, MHD_HTTP_OK, h->ops.measurements(h->ops.arg, 0));
+	if (strncmp(url, "/api/v1/measurements/", 21) == 0) {
+		unsigned int id;
+		if (uint_value(url + 21, "measurement id", 0, UINT32_MAX, &id, err, sizeof(err)) ||
+		    id == 0)
+			return send_error(c, MHD_HTTP_NOT_FOUND,
+					  id == 0 && !err[0] ? "measurement id: a whole number from 1" : err);
+		return send_json(c, MHD_HTTP_OK, h->ops.measurements(h->ops.arg, id));
 	}
 	if (strcmp(url, "/metrics") == 0) {
 		char *m = h->ops.metrics(h->ops.arg);
@@ -150,8 +173,8 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 		return send_body(c, MHD_HTTP_OK, m, "text/plain; version=0.0.4");
 	}
 	snprintf(err, sizeof(err),
-		 "no such path '%.60s'; served: /api/v1/stats, /api/v1/flows, /api/v1/intervals, "
-		 "/metrics",
+		 "no such path '%.60s'; served: /api/v1/stats, /api/v1/measurements[/ID], "
+		 "/api/v1/flows, /api/v1/intervals, /metrics",
 		 url);
 	return send_error(c, MHD_HTTP_NOT_FOUND, err);
 }

@@ -5,9 +5,15 @@
  * ends).
  *
  *   GET /api/v1/stats                      ports, lcores, counters (JSON)
- *   GET /api/v1/flows?top=N&sort=bytes|packets   the largest flows (JSON)
- *   GET /api/v1/intervals?last=N           the latest interval totals (JSON)
+ *   GET /api/v1/measurements               the measurements running (JSON)
+ *   GET /api/v1/measurements/ID            one of them, with its counters
+ *   GET /api/v1/flows?measurement=ID&top=N&sort=bytes|packets   its largest flows
+ *   GET /api/v1/intervals?measurement=ID&last=N                 its latest intervals
  *   GET /metrics                           Prometheus text format
+ *
+ * Without measurement=ID, flows and intervals are those of the measurement
+ * with the lowest id. A callback may answer with {"error": ..., "status":
+ * 4xx}; that status is sent.
  *
  * Anything else gets 404 (unknown path) or 405 (not GET) with a JSON error
  * body; a bad query parameter gets 400 naming the parameter and what it
@@ -23,8 +29,11 @@ enum qp_flow_sort { QP_SORT_BYTES, QP_SORT_PACKETS };
 
 struct qp_http_ops {
 	json_t *(*stats)(void *arg);
-	json_t *(*flows)(void *arg, unsigned int top, enum qp_flow_sort sort);
-	json_t *(*intervals)(void *arg, unsigned int last);
+	/* meas 0: the lowest id */
+	json_t *(*flows)(void *arg, unsigned int meas, unsigned int top, enum qp_flow_sort sort);
+	json_t *(*intervals)(void *arg, unsigned int meas, unsigned int last);
+	/* id 0: the list */
+	json_t *(*measurements)(void *arg, unsigned int id);
 	/* Prometheus text, malloc'd; NULL on ENOMEM */
 	char *(*metrics)(void *arg);
 	/* called on the HTTP thread when it starts and before it ends (may be

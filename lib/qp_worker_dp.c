@@ -222,7 +222,8 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 			int echo_sample = 0;
 			uint64_t echo_rtt = 0;
 			unsigned int echo_dir = 0;
-			int is_tcp = p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER;
+			int is_tcp = p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
+				     !(cfg->metrics_off & QP_METRICS_TCP);
 			if (is_tcp) {
 				tcp_update(fl, p, &dir, ts);
 				/* Wireshark's out-of-order window: the initial RTT */
@@ -232,7 +233,8 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				qp_tcp_update(fl->tcp, p, dir, ts, ooo, &ev);
 				if (p->tcp_opt_bad)
 					w->cnt.tcp_bad_options++;
-			} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER) {
+			} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
+				   !(cfg->metrics_off & QP_METRICS_RTP)) {
 				const struct qp_rtp_cfg *rc = &cfg->rtp;
 				int ports = rc->port_hi &&
 					    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
@@ -242,6 +244,7 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				is_rtp = rev.expected || rev.received || rev.has_jitter;
 				qp_iat_add(&fl->iat[dir], ts);
 			} else if ((p->key.proto == 1 || p->key.proto == 58) && p->l4_hdr_ok &&
+				   !(cfg->metrics_off & QP_METRICS_ICMP) &&
 				   p->frag != QP_FRAG_LATER) {
 				uint64_t rtt;
 				unsigned int rd;

@@ -104,9 +104,15 @@ struct qp_measure_cfg {
 	uint64_t interval_ns;
 	uint64_t idle_ns;   /* flow idle timeout */
 	uint64_t active_ns; /* flow active timeout, 0 = none */
+	uint32_t metrics_off; /* QP_METRICS_* not wanted (0: every metric) */
 	struct qp_rtp_cfg rtp;
 	struct rcu_head rcu;
 };
+
+/* Metric families a measurement may leave out (traffic counts are always kept). */
+#define QP_METRICS_TCP 0x02  /* TCP analysis and RTT */
+#define QP_METRICS_RTP 0x04  /* RTP streams, UDP inter-arrival */
+#define QP_METRICS_ICMP 0x08 /* ICMP echo RTT and inter-arrival */
 
 /* One frame as handed to the worker. */
 struct qp_frame {

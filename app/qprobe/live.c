@@ -13,8 +13,13 @@
  *    addresses symmetrically and hands it to one of the other N-1 workers
  *    through a single-producer/single-consumer rte_ring.
  *
- * The management loop re-anchors the TSC clock, closes intervals on wall
- * time and serves HTTP (its own thread); at the end it writes the report.
+ * Workers run every measurement of the published set (meas.h) on each
+ * burst. With no measurement they sleep, RCU-offline, and read nothing
+ * (unless --busy-poll); on waking they first drop what queued up meanwhile.
+ *
+ * The management loop serves QMCP (ctl.h), closes intervals on wall time,
+ * re-anchors the TSC clock; HTTP runs on a thread of its own. At the end it
+ * writes the report of the standing measurement when one was asked for.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,8 +41,11 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_ring.h>
 
+#include "ctl.h"
+#include "meas.h"
+#include "qmcp_auth.h"
+#include "qp_acl.h"
 #include "qp_clock.h"
-#include "qp_filter.h"
 #include "qp_http.h"
 #include "qp_offline.h"
 #include "qp_report.h"
@@ -46,11 +54,10 @@
 
 #define BURST 32
 #define RING_SIZE 4096
-#define IV_KEEP QP_HTTP_LAST_MAX
-#define IV_GRACE_NS 20000000ULL /* a closed interval is read 20 ms after its end */
 #define EXPIRE_EVERY 64          /* poll loops between expiry steps */
 #define EXPIRE_BUCKETS 64
 #define REANCHOR_NS 1000000000ULL
+#define IDLE_NAP_NS 10000000L     /* a worker with nothing to measure sleeps this long */
 
 /* Per-port counters of /api/v1/stats and /metrics. */
 #define QP_PORT_COUNTERS(X)                                            \
@@ -71,6 +78,21 @@ struct dist_counters {
 #undef F_
 };
 
+/* Per worker lcore, whatever it measures. */
+#define QP_LCORE_COUNTERS(X)                                                      \
+	X(rx_packets, "Frames read by the lcore (from its queues or its ring)")   \
+	X(rx_dropped_idle, "Frames read and dropped while no measurement ran")    \
+	X(naps, "Sleeps taken while no measurement ran")
+
+/* Thread-safety: written by its worker only, read by the HTTP thread (whole loads). */
+struct lcore_stat {
+#define F_(n, h) uint64_t n;
+	QP_LCORE_COUNTERS(F_)
+#undef F_
+	uint64_t busy_cycles, total_cycles;
+	int idle;
+} __attribute__((aligned(64)));
+
 /* An (port, queue) pair a worker polls. */
 struct rxq {
 	uint16_t port;
@@ -78,11 +100,10 @@ struct rxq {
 };
 
 /*
- * Thread-safety: `cfg` and `clock` are RCU-published by the management core
- * and read by every worker under the QSBR read side; `quit` is set by the
- * management core and polled by workers. Each worker's struct qp_worker is
- * written by that worker only (see qp_worker_dp.h). `ivs` is written by the
- * management thread and read by the HTTP thread, both under iv_lock.
+ * Thread-safety: `clock` is RCU-published by the management core and read by
+ * every worker under the QSBR read side, like the measurement set
+ * (meas_published); `quit` is set by the management core and polled by
+ * workers; lst[i] is written by worker i only.
  */
 struct live {
 	const struct qprobe_opts *o;
@@ -92,27 +113,19 @@ struct live {
 	int sw_dist;
 	unsigned int nworkers;
 	unsigned int worker_lcore[RTE_MAX_LCORE];
-	struct qp_worker *w[RTE_MAX_LCORE];
+	struct lcore_stat lst[RTE_MAX_LCORE];
 	struct rte_ring *ring[RTE_MAX_LCORE];
 	unsigned int dist_lcore;
 	struct dist_counters dist;
+	int dist_idle;
 	int ts_off; /* mbuf dynfield holding the distributor's timestamp */
-	struct qp_measure_cfg *cfg;
 	struct qp_clock *clock;
 	int quit;
 	const char *source_desc;
-	struct qp_rtp_cfg o_rtp; /* copy of the measurement's RTP settings */
-
-	pthread_mutex_t iv_lock;
-	struct qp_interval_rec ivs[IV_KEEP];
-	uint64_t niv;     /* intervals closed so far */
-	uint64_t next_iv; /* next interval to close */
-	uint64_t start_ns;
+	char probe_id[128], probe_name[128];
 };
 
 static struct live L;
-/* TCP counters and RTT histograms of every closed interval (report at exit) */
-static struct qp_interval_acc tcp_total;
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig)
@@ -140,18 +153,66 @@ struct wctx {
 };
 static struct wctx wctx[RTE_MAX_LCORE];
 
+static void nap(void)
+{
+	rcu_thread_offline();
+	struct timespec t = {0, IDLE_NAP_NS};
+	nanosleep(&t, NULL);
+	rcu_thread_online();
+}
+
+/* Read and drop what waits in a worker's queues (or ring). */
+static void drain(struct wctx *c, struct lcore_stat *st)
+{
+	struct rte_mbuf *m[BURST];
+	for (unsigned int s = 0; s < (L.sw_dist ? 1 : c->nq); s++) {
+		for (int rounds = 0; rounds < 1024; rounds++) {
+			uint16_t n = L.sw_dist ? (uint16_t)rte_ring_sc_dequeue_burst(L.ring[c->idx],
+										  (void **)m, BURST, NULL)
+					       : rte_eth_rx_burst(c->q[s].port, c->q[s].queue, m, BURST);
+			if (!n)
+				break;
+			st->rx_packets += n;
+			st->rx_dropped_idle += n;
+			rte_pktmbuf_free_bulk(m, n);
+		}
+	}
+}
+
 static int worker_main(void *arg)
 {
 	struct wctx *c = arg;
-	struct qp_worker *w = L.w[c->idx];
+	struct lcore_stat *st = &L.lst[c->idx];
 	struct rte_mbuf *m[BURST];
 	struct qp_frame fr[BURST];
 	uint64_t loops = 0;
 	uint64_t prev = rte_rdtsc();
+	int idle = 0;
 
 	rcu_register_thread();
 	while (!CMM_LOAD_SHARED(L.quit)) {
-		const struct qp_measure_cfg *cfg = rcu_dereference(L.cfg);
+		const struct meas_set *set = rcu_dereference(meas_published);
+		if (set->n == 0) {
+			if (!idle) {
+				idle = 1;
+				CMM_STORE_SHARED(st->idle, 1);
+			}
+			if (L.o->busy_poll)
+				drain(c, st);
+			else {
+				nap();
+				st->naps++;
+			}
+			rcu_quiescent_state();
+			prev = rte_rdtsc();
+			continue;
+		}
+		if (idle) {
+			/* frames queued while nothing was measured predate every measurement */
+			drain(c, st);
+			idle = 0;
+			CMM_STORE_SHARED(st->idle, 0);
+		}
 		const struct qp_clock *clk = rcu_dereference(L.clock);
 		unsigned int got = 0;
 		for (unsigned int s = 0; s < (L.sw_dist ? 1 : c->nq); s++) {
@@ -164,6 +225,7 @@ static int worker_main(void *arg)
 			if (!n)
 				continue;
 			got += n;
+			st->rx_packets += n;
 			uint64_t now = L.sw_dist ? 0 : qp_clock_ns(clk, rte_rdtsc());
 			for (uint16_t i = 0; i < n; i++) {
 				fr[i].data = rte_pktmbuf_mtod(m[i], const uint8_t *);
@@ -171,17 +233,21 @@ static int worker_main(void *arg)
 				fr[i].wirelen = m[i]->pkt_len;
 				fr[i].ts_ns = L.sw_dist ? *ts_field(m[i]) : now;
 			}
-			qp_worker_process(w, cfg, fr, n);
+			for (unsigned int k = 0; k < set->n; k++)
+				qp_worker_process(set->m[k].w[c->idx], set->m[k].cfg, fr, n);
 			rte_pktmbuf_free_bulk(m, n);
 		}
-		if (++loops % EXPIRE_EVERY == 0)
-			qp_worker_expire(w, cfg, qp_clock_ns(clk, rte_rdtsc()), EXPIRE_BUCKETS);
+		if (++loops % EXPIRE_EVERY == 0) {
+			uint64_t now = qp_clock_ns(clk, rte_rdtsc());
+			for (unsigned int k = 0; k < set->n; k++)
+				qp_worker_expire(set->m[k].w[c->idx], set->m[k].cfg, now, EXPIRE_BUCKETS);
+		}
 		/* nothing read above is used past this point */
 		rcu_quiescent_state();
 		uint64_t t = rte_rdtsc();
 		if (got)
-			w->busy_cycles += t - prev;
-		w->total_cycles += t - prev;
+			st->busy_cycles += t - prev;
+		st->total_cycles += t - prev;
 		prev = t;
 	}
 	rcu_unregister_thread();
@@ -200,6 +266,21 @@ static int dist_main(void *arg)
 	qp_parse_ctx_init(pc);
 	rcu_register_thread();
 	while (!CMM_LOAD_SHARED(L.quit)) {
+		const struct meas_set *set = rcu_dereference(meas_published);
+		if (set->n == 0 && !L.o->busy_poll) {
+			CMM_STORE_SHARED(L.dist_idle, 1);
+			nap();
+			rcu_quiescent_state();
+			continue;
+		}
+		if (L.dist_idle) {
+			for (uint16_t p = 0; p < L.nports; p++) {
+				uint16_t n;
+				while ((n = rte_eth_rx_burst(L.ports[p], 0, m, BURST)) > 0)
+					rte_pktmbuf_free_bulk(m, n);
+			}
+			CMM_STORE_SHARED(L.dist_idle, 0);
+		}
 		const struct qp_clock *clk = rcu_dereference(L.clock);
 		for (uint16_t p = 0; p < L.nports; p++) {
 			uint16_t n = rte_eth_rx_burst(L.ports[p], 0, m, BURST);
@@ -292,60 +373,21 @@ static int port_setup(uint16_t port, uint16_t nrxq, int rss)
 	return 0;
 }
 
-/* ---- management: intervals ---- */
-
-/* Close every interval whose end (plus grace) has passed. */
-static void close_intervals(uint64_t now_ns, int final)
-{
-	uint64_t iv_ns = L.cfg->interval_ns;
-	for (;;) {
-		uint64_t k = L.next_iv;
-		uint64_t end = (k + 1) * iv_ns;
-		if (!final && now_ns < end + IV_GRACE_NS)
-			break;
-		if (final && k * iv_ns > now_ns)
-			break;
-		/* large (histograms): kept off the stack, used by this thread only */
-		static struct qp_interval_acc a, sum;
-		memset(&sum, 0, offsetof(struct qp_interval_acc, rtp_streams));
-		struct qp_interval_rec rec = {0};
-		for (unsigned int i = 0; i < L.nworkers; i++)
-			if (qp_worker_interval_read(L.w[i], k, &a)) {
-				qp_interval_acc_add(&sum, &a);
-				qp_interval_rec_add_streams(&rec, &a, &L.o_rtp);
-			}
-		qp_interval_acc_add(&tcp_total, &sum);
-		qp_interval_rec_from(&rec, &sum);
-		rec.start_ns = k * iv_ns;
-		rec.duration_ns = iv_ns;
-		if (final && now_ns < end) { /* the last interval is cut short */
-			uint64_t from = rec.start_ns > L.start_ns ? rec.start_ns : L.start_ns;
-			rec.duration_ns = now_ns > from ? now_ns - from : 1;
-		}
-		if (rec.start_ns < L.start_ns && !final) {
-			uint64_t d = end - L.start_ns;
-			rec.duration_ns = d ? d : 1;
-		}
-		pthread_mutex_lock(&L.iv_lock);
-		qp_interval_rec_release(&L.ivs[L.niv % IV_KEEP]);
-		L.ivs[L.niv % IV_KEEP] = rec;
-		L.niv++;
-		pthread_mutex_unlock(&L.iv_lock);
-		L.next_iv = k + 1;
-		if (final && now_ns < end)
-			break;
-	}
-}
 
 /* ---- management: HTTP content ---- */
+
+static const char *mode_name(void)
+{
+	return L.sw_dist ? "software_distribution" : (L.nworkers > 1 ? "rss" : "single_worker");
+}
 
 static json_t *stats_json(void *arg)
 {
 	(void)arg;
 	json_t *root = json_object();
 	json_object_set_new(root, "qprobe", json_pack("{s:s}", "version", qp_version()));
-	json_object_set_new(root, "mode", json_string(L.sw_dist ? "software_distribution"
-								  : (L.nworkers > 1 ? "rss" : "single_worker")));
+	json_object_set_new(root, "probe_id", json_string(L.probe_id));
+	json_object_set_new(root, "mode", json_string(mode_name()));
 	json_object_set_new(root, "timestamp_source", json_string("tsc"));
 	json_t *ports = json_array();
 	for (uint16_t p = 0; p < L.nports; p++) {
@@ -364,27 +406,33 @@ static json_t *stats_json(void *arg)
 	json_t *lcores = json_array();
 	struct qp_capture_totals tot;
 	memset(&tot, 0, sizeof(tot));
+	meas_lock();
 	for (unsigned int i = 0; i < L.nworkers; i++) {
-		struct qp_worker *w = L.w[i];
-		struct qp_flow_table_stats ts;
-		qp_flow_table_stats(w->flows, &ts);
-		json_t *o = qp_counters_json(&w->cnt);
-		uint64_t busy = CMM_LOAD_SHARED(w->busy_cycles), tot_c = CMM_LOAD_SHARED(w->total_cycles);
+		const struct lcore_stat *st = &L.lst[i];
+		struct qp_capture_totals lt;
+		uint32_t flows;
+		memset(&lt, 0, sizeof(lt));
+		meas_lcore_totals(i, &lt, &flows);
+		json_t *o = qp_counters_json(&lt.w);
+		uint64_t busy = CMM_LOAD_SHARED(st->busy_cycles), tc = CMM_LOAD_SHARED(st->total_cycles);
 		json_object_set_new(o, "lcore", json_integer(L.worker_lcore[i]));
 		json_object_set_new(o, "role", json_string("worker"));
-		json_object_set_new(o, "busy_ratio", json_real(tot_c ? (double)busy / (double)tot_c : 0));
-		json_object_set_new(o, "flows", json_integer(qp_flow_table_count(w->flows)));
-		json_object_set_new(o, "flow_capacity", json_integer(qp_flow_table_capacity(w->flows)));
-		json_object_set_new(o, "flows_created", json_integer((json_int_t)ts.created));
-		json_object_set_new(o, "evictions", json_integer((json_int_t)ts.evicted));
-		json_object_set_new(o, "table_full", json_integer((json_int_t)ts.table_full));
-		json_object_set_new(o, "expired_idle", json_integer((json_int_t)ts.expired_idle));
-		json_object_set_new(o, "expired_active", json_integer((json_int_t)ts.expired_active));
+		json_object_set_new(o, "idle", json_boolean(CMM_LOAD_SHARED(st->idle)));
+#define C_(n, h) json_object_set_new(o, #n, json_integer((json_int_t)CMM_LOAD_SHARED(st->n)));
+		QP_LCORE_COUNTERS(C_)
+#undef C_
+		json_object_set_new(o, "busy_ratio", json_real(tc ? (double)busy / (double)tc : 0));
+		json_object_set_new(o, "flows", json_integer(flows));
+		json_object_set_new(o, "evictions", json_integer((json_int_t)lt.t.evicted));
+		json_object_set_new(o, "table_full", json_integer((json_int_t)lt.t.table_full));
 		json_array_append_new(lcores, o);
-		qp_capture_totals_add(&tot, w);
 	}
+	meas_totals(&tot);
+	unsigned int nmeas = meas_count();
+	meas_unlock();
 	if (L.sw_dist) {
-		json_t *o = json_pack("{s:i,s:s}", "lcore", L.dist_lcore, "role", "distributor");
+		json_t *o = json_pack("{s:i,s:s,s:b}", "lcore", L.dist_lcore, "role", "distributor",
+				      "idle", CMM_LOAD_SHARED(L.dist_idle));
 #define D_(n, h) json_object_set_new(o, #n, json_integer((json_int_t)CMM_LOAD_SHARED(L.dist.n)));
 		QP_DIST_COUNTERS(D_)
 #undef D_
@@ -395,60 +443,26 @@ static json_t *stats_json(void *arg)
 	json_object_set_new(t, "flows_evicted", json_integer((json_int_t)tot.t.evicted));
 	json_object_set_new(t, "flow_table_full", json_integer((json_int_t)tot.t.table_full));
 	json_object_set_new(root, "totals", t);
+	json_object_set_new(root, "measurements", json_integer(nmeas));
+	json_object_set_new(root, "qmcp", ctl_counters_json());
 	return root;
 }
 
-/* A bounded min-heap keeps the top N flows while the tables are walked. */
-struct topn {
-	struct qp_flow_rec *h;
-	unsigned int n, cap;
-	enum qp_flow_sort sort;
-};
-
-static uint64_t rec_weight(const struct qp_flow_rec *r, enum qp_flow_sort s)
+/* 404 for a measurement id, or for "none running" when id is 0 */
+static json_t *not_found(unsigned int id)
 {
-	return s == QP_SORT_BYTES ? r->bytes[0] + r->bytes[1] : r->pkts[0] + r->pkts[1];
+	char msg[160];
+	if (id)
+		snprintf(msg, sizeof(msg), "no measurement %u (see /api/v1/measurements)", id);
+	else
+		snprintf(msg, sizeof(msg), "no measurement is running");
+	return json_pack("{s:s,s:i}", "error", msg, "status", 404);
 }
 
-static void heap_down(struct topn *t, unsigned int i)
+/* The measurement asked for, or the lowest id when id is 0; table locked. */
+static struct meas *pick(unsigned int id)
 {
-	for (;;) {
-		unsigned int l = 2 * i + 1, r = l + 1, m = i;
-		if (l < t->n && rec_weight(&t->h[l], t->sort) < rec_weight(&t->h[m], t->sort))
-			m = l;
-		if (r < t->n && rec_weight(&t->h[r], t->sort) < rec_weight(&t->h[m], t->sort))
-			m = r;
-		if (m == i)
-			return;
-		struct qp_flow_rec x = t->h[i];
-		t->h[i] = t->h[m];
-		t->h[m] = x;
-		i = m;
-	}
-}
-
-static void topn_add(const struct qp_flow *f, void *arg)
-{
-	struct topn *t = arg;
-	struct qp_flow_rec r;
-	qp_flow_rec_from(&r, f, QP_FLOW_REC_ACTIVE);
-	qp_flow_rec_rtp(&r, f, &L.o_rtp);
-	if (t->n < t->cap) {
-		unsigned int i = t->n++;
-		t->h[i] = r;
-		while (i > 0) {
-			unsigned int p = (i - 1) / 2;
-			if (rec_weight(&t->h[p], t->sort) <= rec_weight(&t->h[i], t->sort))
-				break;
-			struct qp_flow_rec x = t->h[i];
-			t->h[i] = t->h[p];
-			t->h[p] = x;
-			i = p;
-		}
-	} else if (rec_weight(&r, t->sort) > rec_weight(&t->h[0], t->sort)) {
-		t->h[0] = r;
-		heap_down(t, 0);
-	}
+	return id ? meas_find(id) : meas_at(0);
 }
 
 /* The HTTP thread is an RCU reader, offline except while it walks tables. */
@@ -465,77 +479,60 @@ static void http_thread_fini(void *arg)
 	rcu_unregister_thread();
 }
 
-static int cmp_weight_desc_bytes(const void *a, const void *b)
-{
-	uint64_t x = rec_weight(a, QP_SORT_BYTES), y = rec_weight(b, QP_SORT_BYTES);
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-static int cmp_weight_desc_pkts(const void *a, const void *b)
-{
-	uint64_t x = rec_weight(a, QP_SORT_PACKETS), y = rec_weight(b, QP_SORT_PACKETS);
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* Walk every worker's flow table as an RCU reader. */
-static void for_each_flow(void (*fn)(const struct qp_flow *, void *), void *arg)
-{
-	rcu_thread_online();
-	rcu_read_lock();
-	for (unsigned int i = 0; i < L.nworkers; i++)
-		qp_flow_table_foreach(L.w[i]->flows, fn, arg);
-	rcu_read_unlock();
-	/* offline again: an idle HTTP thread must not hold up grace periods */
-	rcu_thread_offline();
-}
-
-static json_t *collect_top(unsigned int top, enum qp_flow_sort sort, unsigned int *nout,
-			   struct qp_flow_rec **out)
-{
-	struct topn t = {.cap = top, .sort = sort};
-	t.h = malloc(sizeof(*t.h) * top);
-	if (!t.h)
-		return NULL;
-	for_each_flow(topn_add, &t);
-	if (t.n > 1)
-		qsort(t.h, t.n, sizeof(*t.h),
-		      sort == QP_SORT_BYTES ? cmp_weight_desc_bytes : cmp_weight_desc_pkts);
-	*nout = t.n;
-	*out = t.h;
-	return json_true();
-}
-
-static json_t *flows_json(void *arg, unsigned int top, enum qp_flow_sort sort)
+static json_t *flows_json(void *arg, unsigned int id, unsigned int top, enum qp_flow_sort sort)
 {
 	(void)arg;
-	unsigned int n;
-	struct qp_flow_rec *recs;
-	json_t *ok = collect_top(top, sort, &n, &recs);
-	if (!ok)
+	meas_lock();
+	struct meas *m = pick(id);
+	if (!m) {
+		meas_unlock();
+		return not_found(id);
+	}
+	uint64_t total = 0;
+	json_t *arr = meas_flows_json(m, 0, top, sort, &total);
+	uint32_t mid = meas_id(m);
+	meas_unlock();
+	if (!arr)
 		return NULL;
-	json_t *arr = json_array();
-	for (unsigned int i = 0; i < n; i++)
-		json_array_append_new(arr, qp_flow_rec_json(&recs[i]));
-	free(recs);
-	uint64_t active = 0;
-	for (unsigned int i = 0; i < L.nworkers; i++)
-		active += qp_flow_table_count(L.w[i]->flows);
-	return json_pack("{s:s,s:i,s:I,s:o}", "sort", sort == QP_SORT_BYTES ? "bytes" : "packets",
-			 "top", (int)top, "active_flows", (json_int_t)active, "flows", arr);
+	return json_pack("{s:i,s:s,s:i,s:I,s:o}", "measurement", (int)mid, "sort",
+			 sort == QP_SORT_BYTES ? "bytes" : "packets", "top", (int)top, "active_flows",
+			 (json_int_t)total, "flows", arr);
 }
 
-static json_t *intervals_json(void *arg, unsigned int last)
+static json_t *intervals_json(void *arg, unsigned int id, unsigned int last)
 {
 	(void)arg;
-	json_t *arr = json_array();
-	pthread_mutex_lock(&L.iv_lock);
-	uint64_t n = L.niv < IV_KEEP ? L.niv : IV_KEEP;
-	if (last < n)
-		n = last;
-	for (uint64_t i = L.niv - n; i < L.niv; i++)
-		json_array_append_new(arr, qp_interval_rec_json(&L.ivs[i % IV_KEEP]));
-	pthread_mutex_unlock(&L.iv_lock);
-	return json_pack("{s:f,s:o}", "interval_ms", (double)L.cfg->interval_ns / 1e6, "intervals", arr);
+	meas_lock();
+	struct meas *m = pick(id);
+	if (!m) {
+		meas_unlock();
+		return not_found(id);
+	}
+	json_t *j = meas_json(m, 0);
+	json_t *o = json_pack("{s:i,s:O,s:o}", "measurement", (int)meas_id(m), "interval_ms",
+			      json_object_get(j, "interval_ms"), "intervals",
+			      meas_intervals_json(m, last));
+	json_decref(j);
+	meas_unlock();
+	return o;
+}
+
+static json_t *measurements_json(void *arg, unsigned int id)
+{
+	(void)arg;
+	meas_lock();
+	json_t *o;
+	if (id) {
+		struct meas *m = meas_find(id);
+		o = m ? meas_json(m, 1) : not_found(id);
+	} else {
+		json_t *a = json_array();
+		for (unsigned int i = 0; i < meas_count(); i++)
+			json_array_append_new(a, meas_json(meas_at(i), 0));
+		o = json_pack("{s:o}", "measurements", a);
+	}
+	meas_unlock();
+	return o;
 }
 
 /* Growable text buffer for /metrics. */
@@ -580,47 +577,79 @@ static char *metrics_text(void *arg)
 	if (!b.s)
 		return NULL;
 	b.s[0] = 0;
-#define W_(name, help)                                                                        \
-	sb_printf(&b, "# HELP qprobe_worker_" #name "_total " help "\n# TYPE qprobe_worker_" #name \
-		      "_total counter\n");                                                        \
-	for (unsigned int i = 0; i < L.nworkers; i++)                                          \
-		sb_printf(&b, "qprobe_worker_" #name "_total{lcore=\"%u\"} %" PRIu64 "\n",        \
-			  L.worker_lcore[i], CMM_LOAD_SHARED(L.w[i]->cnt.name));
+	meas_lock();
+	unsigned int nm = meas_count();
+	/* worker counters per measurement and lcore */
+#define W_(name, help)                                                                          \
+	sb_printf(&b, "# HELP qprobe_worker_" #name "_total " help "\n# TYPE qprobe_worker_" #name   \
+		      "_total counter\n");                                                          \
+	for (unsigned int k = 0; k < nm; k++)                                                    \
+		for (unsigned int i = 0; i < L.nworkers; i++)                                    \
+			sb_printf(&b, "qprobe_worker_" #name "_total{measurement=\"%u\",lcore=\"%u\"} %" PRIu64 "\n", \
+				  meas_id(meas_at(k)), L.worker_lcore[i],                          \
+				  CMM_LOAD_SHARED(meas_worker(meas_at(k), i)->cnt.name));
 	QP_WORKER_COUNTERS(W_)
 #undef W_
 	sb_printf(&b, "# HELP qprobe_parse_errors_by_reason_total Malformed frames by reason\n"
 		      "# TYPE qprobe_parse_errors_by_reason_total counter\n");
-	for (unsigned int i = 0; i < L.nworkers; i++)
-		for (int r = 0; r < QP_PARSE_ERR_COUNT; r++)
-			sb_printf(&b, "qprobe_parse_errors_by_reason_total{lcore=\"%u\",reason=\"%s\"} %" PRIu64 "\n",
-				  L.worker_lcore[i], qp_parse_error_name(QP_PARSE_ERR_FIRST + r),
-				  CMM_LOAD_SHARED(L.w[i]->cnt.perr[r]));
-	sb_printf(&b, "# HELP qprobe_flows Flows in the worker's table\n# TYPE qprobe_flows gauge\n");
-	for (unsigned int i = 0; i < L.nworkers; i++)
-		sb_printf(&b, "qprobe_flows{lcore=\"%u\"} %u\n", L.worker_lcore[i],
-			  qp_flow_table_count(L.w[i]->flows));
+	for (unsigned int k = 0; k < nm; k++)
+		for (unsigned int i = 0; i < L.nworkers; i++)
+			for (int r = 0; r < QP_PARSE_ERR_COUNT; r++)
+				sb_printf(&b,
+					  "qprobe_parse_errors_by_reason_total{measurement=\"%u\",lcore=\"%u\","
+					  "reason=\"%s\"} %" PRIu64 "\n",
+					  meas_id(meas_at(k)), L.worker_lcore[i],
+					  qp_parse_error_name(QP_PARSE_ERR_FIRST + r),
+					  CMM_LOAD_SHARED(meas_worker(meas_at(k), i)->cnt.perr[r]));
+	sb_printf(&b, "# HELP qprobe_flows Flows in the table\n# TYPE qprobe_flows gauge\n");
+	for (unsigned int k = 0; k < nm; k++)
+		for (unsigned int i = 0; i < L.nworkers; i++)
+			sb_printf(&b, "qprobe_flows{measurement=\"%u\",lcore=\"%u\"} %u\n",
+				  meas_id(meas_at(k)), L.worker_lcore[i],
+				  qp_flow_table_count(meas_worker(meas_at(k), i)->flows));
 	static const char *tnames[] = {"created", "expired_idle", "expired_active", "evicted", "table_full"};
 	static const char *thelp[] = {"Flows created", "Flows ended by the idle timeout",
 				      "Flow records exported by the active timeout",
 				      "Flows evicted to make room", "New flows refused: table full"};
-	for (int k = 0; k < 5; k++) {
+	for (int t = 0; t < 5; t++) {
 		sb_printf(&b, "# HELP qprobe_flows_%s_total %s\n# TYPE qprobe_flows_%s_total counter\n",
-			  tnames[k], thelp[k], tnames[k]);
-		for (unsigned int i = 0; i < L.nworkers; i++) {
-			struct qp_flow_table_stats s;
-			qp_flow_table_stats(L.w[i]->flows, &s);
-			uint64_t v[] = {s.created, s.expired_idle, s.expired_active, s.evicted, s.table_full};
-			sb_printf(&b, "qprobe_flows_%s_total{lcore=\"%u\"} %" PRIu64 "\n", tnames[k],
-				  L.worker_lcore[i], v[k]);
-		}
+			  tnames[t], thelp[t], tnames[t]);
+		for (unsigned int k = 0; k < nm; k++)
+			for (unsigned int i = 0; i < L.nworkers; i++) {
+				struct qp_flow_table_stats s;
+				qp_flow_table_stats(meas_worker(meas_at(k), i)->flows, &s);
+				uint64_t v[] = {s.created, s.expired_idle, s.expired_active, s.evicted,
+						s.table_full};
+				sb_printf(&b, "qprobe_flows_%s_total{measurement=\"%u\",lcore=\"%u\"} %" PRIu64 "\n",
+					  tnames[t], meas_id(meas_at(k)), L.worker_lcore[i], v[t]);
+			}
 	}
+	meas_unlock();
+	sb_printf(&b, "# HELP qprobe_measurements Measurements running\n# TYPE qprobe_measurements gauge\n"
+		      "qprobe_measurements %u\n", nm);
+#define LC_(name, help)                                                                          \
+	sb_printf(&b, "# HELP qprobe_lcore_" #name "_total " help "\n# TYPE qprobe_lcore_" #name     \
+		      "_total counter\n");                                                           \
+	for (unsigned int i = 0; i < L.nworkers; i++)                                             \
+		sb_printf(&b, "qprobe_lcore_" #name "_total{lcore=\"%u\"} %" PRIu64 "\n",            \
+			  L.worker_lcore[i], CMM_LOAD_SHARED(L.lst[i].name));
+	QP_LCORE_COUNTERS(LC_)
+#undef LC_
 	sb_printf(&b, "# HELP qprobe_worker_busy_ratio Share of poll-loop time spent on packets\n"
 		      "# TYPE qprobe_worker_busy_ratio gauge\n");
 	for (unsigned int i = 0; i < L.nworkers; i++) {
-		uint64_t busy = CMM_LOAD_SHARED(L.w[i]->busy_cycles), t = CMM_LOAD_SHARED(L.w[i]->total_cycles);
+		uint64_t busy = CMM_LOAD_SHARED(L.lst[i].busy_cycles), t = CMM_LOAD_SHARED(L.lst[i].total_cycles);
 		sb_printf(&b, "qprobe_worker_busy_ratio{lcore=\"%u\"} %.6f\n", L.worker_lcore[i],
 			  t ? (double)busy / (double)t : 0.0);
 	}
+#define QC_(name, help)                                                                       \
+	sb_printf(&b, "# HELP qprobe_qmcp_" #name "_total " help "\n# TYPE qprobe_qmcp_" #name    \
+		      "_total counter\nqprobe_qmcp_" #name "_total %" PRIu64 "\n",                \
+		  (uint64_t)__atomic_load_n(&ctl_cnt.name, __ATOMIC_RELAXED));
+	CTL_COUNTERS(QC_)
+#undef QC_
+	sb_printf(&b, "# HELP qprobe_qmcp_sessions Controller sessions open\n"
+		      "# TYPE qprobe_qmcp_sessions gauge\nqprobe_qmcp_sessions %u\n", ctl_sessions());
 	struct rte_eth_stats st[RTE_MAX_ETHPORTS];
 	int ok[RTE_MAX_ETHPORTS];
 	for (uint16_t p = 0; p < L.nports; p++)
@@ -648,61 +677,58 @@ static char *metrics_text(void *arg)
 	return b.s;
 }
 
-/* ---- the report at exit ---- */
+/* ---- management: QMCP INFO ---- */
 
-static void add_active(const struct qp_flow *f, void *arg)
+static void info_fill(struct qmcp_msg *m, json_t *j, void *arg)
 {
-	struct qp_flow_rec r;
-	qp_flow_rec_from(&r, f, QP_FLOW_REC_ACTIVE);
-	qp_flow_rec_rtp(&r, f, &L.o_rtp);
-	qp_report_add_flow(arg, &r);
-}
-
-static int write_report(void)
-{
-	struct qp_report *rep = qp_report_create();
-	if (!rep)
-		return QP_EXIT_RUNTIME;
-	/* workers have stopped: their tables are read directly */
-	for (unsigned int i = 0; i < L.nworkers; i++)
-		qp_flow_table_foreach(L.w[i]->flows, add_active, rep);
-	uint64_t n = L.niv < IV_KEEP ? L.niv : IV_KEEP;
-	for (uint64_t i = L.niv - n; i < L.niv; i++)
-		qp_report_add_interval(rep, &L.ivs[i % IV_KEEP]);
-	struct qp_capture_totals tot;
-	memset(&tot, 0, sizeof(tot));
-	for (unsigned int i = 0; i < L.nworkers; i++)
-		qp_capture_totals_add(&tot, L.w[i]);
-	qp_report_set_totals(rep, &tot);
-	qp_report_add_tcp(rep, &tcp_total);
-	qp_report_set_source(rep, "live", L.source_desc, "ethernet", "ns (tsc)",
-			     L.o->filter && L.o->filter[0] ? L.o->filter : NULL);
-	int rc = QP_EXIT_OK;
-	FILE *out = stdout;
-	if (L.o->report_file && !(out = fopen(L.o->report_file, "w"))) {
-		fprintf(stderr, "qprobe: cannot write the report to %s: %s\n", L.o->report_file,
-			strerror(errno));
-		rc = QP_EXIT_RUNTIME;
-	} else {
-		if (qp_report_write(rep, L.o->report_format, out) != 0)
-			rc = QP_EXIT_RUNTIME;
-		if (out != stdout)
-			fclose(out);
+	(void)arg;
+	json_t *ports = json_array();
+	for (uint16_t p = 0; p < L.nports; p++) {
+		char name[RTE_ETH_NAME_MAX_LEN] = "";
+		struct rte_eth_dev_info di;
+		struct rte_eth_link link;
+		rte_eth_dev_get_name_by_port(L.ports[p], name);
+		const char *drv = rte_eth_dev_info_get(L.ports[p], &di) == 0 && di.driver_name
+					  ? di.driver_name : "?";
+		memset(&link, 0, sizeof(link));
+		rte_eth_link_get_nowait(L.ports[p], &link);
+		size_t nest = qmcp_nest_begin(m, QMCP_T_PORT);
+		qmcp_put_str(m, QMCP_T_PORT_NAME, name);
+		qmcp_put_str(m, QMCP_T_DRIVER, drv);
+		qmcp_put_u8(m, QMCP_T_LINK_UP, link.link_status == RTE_ETH_LINK_UP);
+		qmcp_put_u32(m, QMCP_T_LINK_SPEED, link.link_speed);
+		qmcp_nest_end(m, nest);
+		json_array_append_new(ports, json_pack("{s:s,s:s,s:b,s:i}", "name", name, "driver", drv,
+						       "link_up", link.link_status == RTE_ETH_LINK_UP,
+						       "speed_mbps", (int)link.link_speed));
 	}
-	qp_report_destroy(rep);
-	return rc;
-}
-
-static void free_cfg_cb(struct rcu_head *h)
-{
-	struct qp_measure_cfg *c = caa_container_of(h, struct qp_measure_cfg, rcu);
-	qp_filter_free(c->filter);
-	free(c);
+	qmcp_put_u32(m, QMCP_T_WORKERS, L.nworkers);
+	qmcp_put_u32(m, QMCP_T_CAPS, QMCP_CAP_LIVE);
+	json_object_set_new(j, "ports", ports);
+	json_object_set_new(j, "workers", json_integer(L.nworkers));
+	json_object_set_new(j, "mode", json_string(mode_name()));
+	json_object_set_new(j, "idle", json_boolean(CMM_LOAD_SHARED(L.lst[0].idle)));
+	json_object_set_new(j, "capabilities", json_pack("[s]", "live"));
 }
 
 static void free_clock_cb(struct rcu_head *h)
 {
 	free(caa_container_of(h, struct qp_clock, rcu));
+}
+
+/* The standing measurement's parameters from the command line. */
+static void params_from_opts(const struct qprobe_opts *o, struct meas_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->filter, sizeof(p->filter), "%s", o->filter ? o->filter : "");
+	p->interval_ns = o->interval_ns;
+	p->idle_ns = o->idle_ns;
+	p->active_ns = o->active_ns;
+	p->max_flows = o->max_flows;
+	p->metrics_off = o->metrics_off;
+	p->rtp = o->rtp;
+	snprintf(p->desc, sizeof(p->desc), "%s", o->description ? o->description : "");
+	p->persist = 1;
 }
 
 int qprobe_live(const struct qprobe_opts *o)
@@ -711,7 +737,6 @@ int qprobe_live(const struct qprobe_opts *o)
 	char err[512];
 	memset(&L, 0, sizeof(L));
 	L.o = o;
-	pthread_mutex_init(&L.iv_lock, NULL);
 
 	unsigned int nl = rte_lcore_count();
 	if (nl < 2) {
@@ -725,6 +750,28 @@ int qprobe_live(const struct qprobe_opts *o)
 	if (L.nports == 0) {
 		fprintf(stderr, "qprobe: no DPDK port: bind a NIC with dpdk-devbind.py or give a "
 				"virtual device, e.g. --vdev net_pcap0,rx_pcap=FILE\n");
+		return QP_EXIT_USAGE;
+	}
+
+	/* who we are, and who may control us */
+	char host[64] = "probe";
+	gethostname(host, sizeof(host) - 1);
+	snprintf(L.probe_id, sizeof(L.probe_id), "%s", o->probe_id ? o->probe_id : host);
+	snprintf(L.probe_name, sizeof(L.probe_name), "%s", o->probe_name ? o->probe_name : host);
+	static struct qp_acl acl;
+	qp_acl_loopback(&acl);
+	if (o->allow) {
+		acl.n = 0;
+		if (qp_acl_add(&acl, o->allow, err, sizeof(err))) {
+			fprintf(stderr, "qprobe: --allow: %s\n", err);
+			return QP_EXIT_USAGE;
+		}
+	}
+	static uint8_t secret[QMCP_SECRET_MAX];
+	size_t secret_len = 0;
+	if (o->secret_file &&
+	    qmcp_secret_load(o->secret_file, secret, sizeof(secret), &secret_len, err, sizeof(err))) {
+		fprintf(stderr, "qprobe: --secret-file: %s\n", err);
 		return QP_EXIT_USAGE;
 	}
 
@@ -745,26 +792,9 @@ int qprobe_live(const struct qprobe_opts *o)
 	for (unsigned int i = 0; i < L.nworkers; i++)
 		L.worker_lcore[i] = lcores[first_worker + i];
 
-	/* the filter, interval and timeouts every worker runs under */
-	struct qp_measure_cfg *cfg = calloc(1, sizeof(*cfg));
-	if (!cfg)
+	if (meas_init(L.nworkers, L.worker_lcore, o->flow_budget, o->flow_dists, ctl_on_result,
+		      NULL) != 0)
 		return QP_EXIT_RUNTIME;
-	if (o->filter && o->filter[0]) {
-		cfg->filter = qp_filter_compile(o->filter, QP_LINK_ETHERNET, err, sizeof(err));
-		if (!cfg->filter) {
-			fprintf(stderr, "qprobe: %s\n", err);
-			free(cfg);
-			return QP_EXIT_INPUT;
-		}
-	}
-	cfg->linktype = QP_LINK_ETHERNET;
-	cfg->base_ns = 0; /* intervals line up with the wall clock */
-	cfg->interval_ns = o->interval_ns;
-	cfg->idle_ns = o->idle_ns;
-	cfg->active_ns = o->active_ns;
-	cfg->rtp = o->rtp;
-	L.o_rtp = o->rtp;
-	rcu_assign_pointer(L.cfg, cfg);
 	L.clock = qp_clock_anchor(rte_get_tsc_hz(), read_tsc);
 	if (!L.clock) {
 		rc = QP_EXIT_RUNTIME;
@@ -785,29 +815,29 @@ int qprobe_live(const struct qprobe_opts *o)
 		rc = QP_EXIT_RUNTIME;
 		goto out;
 	}
-	for (unsigned int i = 0; i < L.nworkers; i++) {
-		L.w[i] = rte_zmalloc("qp_worker", sizeof(struct qp_worker), 64);
-		int e = L.w[i] ? qp_worker_init(L.w[i], L.worker_lcore[i], o->max_flows, 1) : -ENOMEM;
-		if (!e)
-			e = qp_flow_table_set_hists(L.w[i]->flows, o->flow_dists);
-		if (e) {
-			fprintf(stderr, "qprobe: cannot allocate a flow table of %u flows for lcore %u: %s\n",
-				o->max_flows, L.worker_lcore[i], strerror(-e));
+	for (unsigned int i = 0; i < L.nworkers && L.sw_dist; i++) {
+		char rn[32];
+		snprintf(rn, sizeof(rn), "qp_ring_%u", i);
+		L.ring[i] = rte_ring_create(rn, RING_SIZE, (int)rte_socket_id(),
+					    RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!L.ring[i]) {
+			fprintf(stderr, "qprobe: cannot create ring %s: %s\n", rn, rte_strerror(rte_errno));
 			rc = QP_EXIT_RUNTIME;
 			goto out;
 		}
-		if (L.sw_dist) {
-			char rn[32];
-			snprintf(rn, sizeof(rn), "qp_ring_%u", i);
-			L.ring[i] = rte_ring_create(rn, RING_SIZE, (int)rte_socket_id(),
-						    RING_F_SP_ENQ | RING_F_SC_DEQ);
-			if (!L.ring[i]) {
-				fprintf(stderr, "qprobe: cannot create ring %s: %s\n", rn,
-					rte_strerror(rte_errno));
-				rc = QP_EXIT_RUNTIME;
-				goto out;
-			}
+	}
+	/* the standing measurement, running before any worker polls */
+	uint32_t standing = 0;
+	if (o->measure) {
+		struct meas_params p;
+		params_from_opts(o, &p);
+		long id = meas_start(&p, "command line", -1, err, sizeof(err));
+		if (id < 0) {
+			fprintf(stderr, "qprobe: %s\n", err);
+			rc = id == -EINVAL ? QP_EXIT_INPUT : QP_EXIT_RUNTIME;
+			goto out;
 		}
+		standing = (uint32_t)id;
 	}
 	static char desc[1024];
 	size_t dl = 0;
@@ -837,8 +867,9 @@ int qprobe_live(const struct qprobe_opts *o)
 
 	struct qp_http *http = NULL;
 	if (o->http_port) {
-		struct qp_http_ops ops = {stats_json, flows_json,       intervals_json,
-					  metrics_text, http_thread_init, http_thread_fini, NULL};
+		struct qp_http_ops ops = {stats_json,   flows_json,       intervals_json,
+					  measurements_json, metrics_text, http_thread_init,
+					  http_thread_fini, NULL};
 		http = qp_http_start(o->http_addr, o->http_port, &ops);
 		if (!http) {
 			fprintf(stderr, "qprobe: cannot serve HTTP on %s port %d: %s (a free port and "
@@ -849,11 +880,36 @@ int qprobe_live(const struct qprobe_opts *o)
 		}
 		fprintf(stderr, "qprobe: HTTP on %s:%d\n", o->http_addr, o->http_port);
 	}
+	if (o->qmcp_port) {
+		struct ctl_cfg cc = {
+			.addr = o->qmcp_addr,
+			.port = o->qmcp_port,
+			.secret = o->secret_file ? secret : NULL,
+			.secret_len = secret_len,
+			.acl = &acl,
+			.probe_id = L.probe_id,
+			.probe_name = L.probe_name,
+			.info = info_fill,
+		};
+		params_from_opts(o, &cc.defaults);
+		cc.defaults.filter[0] = 0;
+		cc.defaults.desc[0] = 0;
+		cc.defaults.persist = 0;
+		cc.defaults.max_flows = o->meas_max_flows;
+		if (ctl_start(&cc, err, sizeof(err))) {
+			fprintf(stderr, "qprobe: %s (a free port and an IPv4/IPv6 literal are accepted; "
+					"--qmcp-port 0 turns QMCP off)\n", err);
+			qp_http_stop(http);
+			rc = QP_EXIT_USAGE;
+			goto stop_ports;
+		}
+		fprintf(stderr, "qprobe: QMCP on %s port %d (TCP, and UDP discovery)%s\n", o->qmcp_addr,
+			o->qmcp_port, o->secret_file ? ", shared secret required" : "");
+	}
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	L.start_ns = qp_clock_realtime_ns();
-	L.next_iv = L.start_ns / cfg->interval_ns;
+	uint64_t start_ns = qp_clock_realtime_ns();
 	if (L.sw_dist)
 		rte_eal_remote_launch(dist_main, NULL, L.dist_lcore);
 	for (unsigned int i = 0; i < L.nworkers; i++)
@@ -861,15 +917,16 @@ int qprobe_live(const struct qprobe_opts *o)
 
 	rcu_register_thread();
 	rcu_thread_offline();
-	uint64_t deadline = o->duration_s > 0 ? L.start_ns + (uint64_t)(o->duration_s * 1e9) : 0;
-	uint64_t last_anchor = L.start_ns;
+	uint64_t deadline = o->duration_s > 0 ? start_ns + (uint64_t)(o->duration_s * 1e9) : 0;
+	uint64_t last_anchor = start_ns;
 	while (!g_stop) {
-		struct timespec nap = {0, 5000000};
-		nanosleep(&nap, NULL);
+		/* idle, the loop wakes for sockets only (and 10 times a second);
+		 * measuring, every 5 ms to close intervals on time */
+		ctl_poll(meas_count() ? 5 : 100);
 		uint64_t now = qp_clock_realtime_ns();
 		if (deadline && now >= deadline)
 			break;
-		close_intervals(now, 0);
+		meas_tick(now, 0);
 		if (now - last_anchor >= REANCHOR_NS) {
 			struct qp_clock *nc = qp_clock_anchor(rte_get_tsc_hz(), read_tsc);
 			if (nc) {
@@ -882,12 +939,11 @@ int qprobe_live(const struct qprobe_opts *o)
 	}
 	CMM_STORE_SHARED(L.quit, 1);
 	rte_eal_mp_wait_lcore();
-	close_intervals(qp_clock_realtime_ns(), 1);
+	ctl_stop();
 	qp_http_stop(http);
-	if (o->report_requested)
-		rc = write_report();
-	for (unsigned int i = 0; i < IV_KEEP; i++)
-		qp_interval_rec_release(&L.ivs[i]);
+	meas_stop_all(o->report_requested ? standing : 0);
+	if (o->report_requested && standing)
+		rc = meas_report(standing, o->report_format, o->report_file, L.source_desc);
 	rcu_unregister_thread();
 stop_ports:
 	for (uint16_t p = 0; p < L.nports; p++) {
@@ -895,18 +951,12 @@ stop_ports:
 		rte_eth_dev_close(L.ports[p]);
 	}
 out:
-	for (unsigned int i = 0; i < L.nworkers; i++) {
-		if (L.w[i]) {
-			qp_worker_fini(L.w[i]);
-			rte_free(L.w[i]);
-		}
+	meas_fini();
+	for (unsigned int i = 0; i < L.nworkers; i++)
 		rte_ring_free(L.ring[i]);
-	}
-	if (L.cfg)
-		call_rcu(&L.cfg->rcu, free_cfg_cb);
+	rte_mempool_free(L.mp);
 	if (L.clock)
 		call_rcu(&L.clock->rcu, free_clock_cb);
 	rcu_barrier();
-	rte_mempool_free(L.mp);
 	return rc;
 }

@@ -18,6 +18,7 @@
 
 #include "qp_offline.h"
 #include "qp_report.h"
+#include "qmcp_codec.h"
 #include "qprobe.h"
 
 static void usage(FILE *out)
@@ -31,6 +32,9 @@ static void usage(FILE *out)
 		"  qprobe [EAL options] -- [options]\n"
 		"  e.g. qprobe -l 0,1 --no-huge -m 1024 --no-shconf \\\n"
 		"         --vdev net_pcap0,rx_pcap=f.pcap -- --duration 10 --report table\n"
+		"  Live, the probe measures nothing until a controller starts a measurement over\n"
+		"  QMCP, unless --measure (implied by --filter, --report, --report-file) starts a\n"
+		"  standing one from the options below.\n"
 		"\n"
 		"Options:\n"
 		"  --pcap FILE           measure this capture file and exit\n"
@@ -38,14 +42,29 @@ static void usage(FILE *out)
 		"  --interval MS         averaging interval, ms (default 1000, at least 50)\n"
 		"  --idle-timeout S      a flow with no packet for S seconds ends (default 120)\n"
 		"  --active-timeout S    a flow record is exported every S seconds (default 1800, 0 = never)\n"
-		"  --max-flows N         flow table size per worker lcore (default 1048576)\n"
+		"  --max-flows N         flow table size per worker lcore (default 1048576 offline,\n"
+		"                        262144 for a live standing measurement)\n"
 		"  --flow-rtt-dists N    flows per worker lcore whose RTT percentiles are kept (default 4096)\n"
 		"  --report json|table   report format (default json)\n"
 		"  --report-file PATH    write the report there instead of stdout\n"
 		"  --rtp-ports LO-HI     UDP ports whose traffic is RTP without the heuristic's probation\n"
 		"  --rtp-clock HZ        clock rate of dynamic RTP payload types (default 8000)\n"
 		"  --mos-delay MS        one-way network delay assumed by the E-model (default 0)\n"
+		"  --metrics LIST        metric families, comma-separated: tcp,rtp,icmp (default all;\n"
+		"                        traffic counts are always kept)\n"
 		"Live only:\n"
+		"  --measure             start a standing measurement (persists, reported at exit)\n"
+		"  --description TEXT    the standing measurement's description\n"
+		"  --flow-budget N       flows per worker lcore for all measurements together\n"
+		"                        (default 1048576); a START over it is refused\n"
+		"  --busy-poll           keep polling with no measurement (lowest start latency)\n"
+		"  --qmcp-addr ADDR      QMCP bind address (default ::, IPv4 callers too)\n"
+		"  --qmcp-port PORT      QMCP TCP port, and UDP for discovery (default 8177, 0 = off)\n"
+		"  --allow CIDRS         controllers allowed, comma-separated (default\n"
+		"                        127.0.0.0/8,::1/128)\n"
+		"  --secret-file PATH    shared secret for QMCP authentication (mode 0600)\n"
+		"  --probe-id ID         the probe's identity in QMCP and results (default: host name)\n"
+		"  --probe-name NAME     the probe's human name (default: host name)\n"
 		"  --http-addr ADDR      bind address of the HTTP endpoint (default 127.0.0.1)\n"
 		"  --http-port PORT      HTTP endpoint port (default 8178, 0 = off)\n"
 		"  --duration S          stop after S seconds (default: run until SIGINT/SIGTERM)\n"
@@ -80,6 +99,17 @@ enum {
 	OPT_RTP_CLOCK,
 	OPT_MOS_DELAY,
 	OPT_FLOW_DISTS,
+	OPT_METRICS,
+	OPT_MEASURE,
+	OPT_DESCRIPTION,
+	OPT_FLOW_BUDGET,
+	OPT_BUSY_POLL,
+	OPT_QMCP_ADDR,
+	OPT_QMCP_PORT,
+	OPT_ALLOW,
+	OPT_SECRET_FILE,
+	OPT_PROBE_ID,
+	OPT_PROBE_NAME,
 };
 
 static const struct option longopts[] = {
@@ -101,6 +131,17 @@ static const struct option longopts[] = {
 	{"flow-rtt-dists", required_argument, NULL, OPT_FLOW_DISTS},
 	{"rtp-clock", required_argument, NULL, OPT_RTP_CLOCK},
 	{"mos-delay", required_argument, NULL, OPT_MOS_DELAY},
+	{"metrics", required_argument, NULL, OPT_METRICS},
+	{"measure", no_argument, NULL, OPT_MEASURE},
+	{"description", required_argument, NULL, OPT_DESCRIPTION},
+	{"flow-budget", required_argument, NULL, OPT_FLOW_BUDGET},
+	{"busy-poll", no_argument, NULL, OPT_BUSY_POLL},
+	{"qmcp-addr", required_argument, NULL, OPT_QMCP_ADDR},
+	{"qmcp-port", required_argument, NULL, OPT_QMCP_PORT},
+	{"allow", required_argument, NULL, OPT_ALLOW},
+	{"secret-file", required_argument, NULL, OPT_SECRET_FILE},
+	{"probe-id", required_argument, NULL, OPT_PROBE_ID},
+	{"probe-name", required_argument, NULL, OPT_PROBE_NAME},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -129,7 +170,49 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_PCAP: o->pcap = optarg; break;
-		case OPT_FILTER: o->filter = optarg; break;
+		case OPT_FILTER:
+			o->filter = optarg;
+			o->measure = 1;
+			break;
+		case OPT_METRICS: {
+			uint32_t on = 0;
+			char *copy = strdup(optarg), *save = NULL;
+			for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				if (strcmp(t, "tcp") == 0)
+					on |= QP_METRICS_TCP;
+				else if (strcmp(t, "rtp") == 0)
+					on |= QP_METRICS_RTP;
+				else if (strcmp(t, "icmp") == 0)
+					on |= QP_METRICS_ICMP;
+				else if (strcmp(t, "traffic") != 0) {
+					fprintf(stderr, "qprobe: --metrics '%s': '%s' is not a metric family; "
+							"traffic, tcp, rtp and icmp are\n", optarg, t);
+					free(copy);
+					return -1;
+				}
+			}
+			free(copy);
+			o->metrics_off = ~on & (QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP);
+			break;
+		}
+		case OPT_MEASURE: o->measure = 1; break;
+		case OPT_DESCRIPTION: o->description = optarg; break;
+		case OPT_FLOW_BUDGET:
+			if (num_opt("flow-budget", optarg, 16, 1 << 28, &v))
+				return -1;
+			o->flow_budget = (uint64_t)v;
+			break;
+		case OPT_BUSY_POLL: o->busy_poll = 1; break;
+		case OPT_QMCP_ADDR: o->qmcp_addr = optarg; break;
+		case OPT_QMCP_PORT:
+			if (num_opt("qmcp-port", optarg, 0, 65535, &v))
+				return -1;
+			o->qmcp_port = (int)v;
+			break;
+		case OPT_ALLOW: o->allow = optarg; break;
+		case OPT_SECRET_FILE: o->secret_file = optarg; break;
+		case OPT_PROBE_ID: o->probe_id = optarg; break;
+		case OPT_PROBE_NAME: o->probe_name = optarg; break;
 		case OPT_INTERVAL:
 			if (num_opt("interval", optarg, 50, 86400000, &v))
 				return -1;
@@ -162,10 +245,12 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			}
 			o->report_format = optarg;
 			o->report_requested = 1;
+			o->measure = 1;
 			break;
 		case OPT_REPORT_FILE:
 			o->report_file = optarg;
 			o->report_requested = 1;
+			o->measure = 1;
 			break;
 		case OPT_HTTP_ADDR: o->http_addr = optarg; break;
 		case OPT_HTTP_PORT:
@@ -260,7 +345,11 @@ int main(int argc, char **argv)
 		.interval_ns = 1000000000ULL,
 		.idle_ns = 120000000000ULL,
 		.active_ns = 1800000000000ULL,
-		.max_flows = 1u << 20,
+		.max_flows = 0, /* by mode, below */
+		.flow_budget = 1u << 20,
+		.meas_max_flows = 65536,
+		.qmcp_addr = "::",
+		.qmcp_port = QMCP_PORT,
 		.flow_dists = 4096,
 		.report_format = "json",
 		.http_addr = "127.0.0.1",
@@ -285,6 +374,8 @@ int main(int argc, char **argv)
 					"then -- for live ports (see --help)\n");
 			return QP_EXIT_USAGE;
 		}
+		if (!o.max_flows)
+			o.max_flows = 1u << 20;
 		if (o.filter && o.filter[0] && offline_eal(argv[0]) != 0)
 			return QP_EXIT_RUNTIME;
 		struct qp_offline_opts off = {
@@ -316,6 +407,15 @@ int main(int argc, char **argv)
 				"capture replayed as a port use --vdev net_pcap0,rx_pcap=FILE\n");
 		return QP_EXIT_USAGE;
 	}
+	if (!o.max_flows)
+		o.max_flows = 1u << 18;
+	if (o.measure && o.max_flows > o.flow_budget) {
+		fprintf(stderr, "qprobe: --max-flows %u is over --flow-budget %llu\n", o.max_flows,
+			(unsigned long long)o.flow_budget);
+		return QP_EXIT_USAGE;
+	}
+	if (o.meas_max_flows > o.flow_budget)
+		o.meas_max_flows = (uint32_t)o.flow_budget;
 	argv[sep] = NULL;
 	if (rte_eal_init(sep, argv) < 0) {
 		fprintf(stderr, "qprobe: EAL options refused: %s (see the DPDK EAL parameters)\n",

@@ -28,6 +28,18 @@ struct qprobe_opts {
 	uint32_t rx_desc;          /* live: rx descriptors per queue */
 	int force_sw_dist;         /* live: software distribution even with RSS */
 	struct qp_rtp_cfg rtp;     /* RTP ports, dynamic clock rate, E-model delay */
+	uint32_t metrics_off;      /* QP_METRICS_* left out */
+	/* live: measurements and control */
+	int measure;               /* start a standing measurement from these options */
+	const char *description;   /* of that measurement */
+	uint64_t flow_budget;      /* flows per worker lcore over all measurements */
+	uint32_t meas_max_flows;   /* a QMCP measurement's table when START names none */
+	int busy_poll;             /* keep polling with no measurement */
+	const char *qmcp_addr;
+	int qmcp_port;             /* 0: no QMCP */
+	const char *secret_file;   /* NULL: no challenge-response */
+	const char *allow;         /* allow-list, NULL: loopback only */
+	const char *probe_id, *probe_name; /* NULL: from the host name */
 };
 
 /** Run on DPDK ports; EAL is initialised. @return a QP_EXIT_* code. */

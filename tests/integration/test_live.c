@@ -108,7 +108,7 @@ static void live_run(const char *lcores, const char *mode, int workers)
 	snprintf(err, sizeof(err), "%s/live.err", qp_tmpdir());
 	snprintf(rep, sizeof(rep), "%s/live-%s.json", qp_tmpdir(), mode);
 	char *argv[] = {qbin(), "--lcores", (char *)lcores, "--no-huge", "-m", "256", "--no-shconf",
-			"--no-pci", "--log-level=error", "--vdev", vdev, "--", "--duration", "120",
+			"--no-pci", "--log-level=error", "--vdev", vdev, "--", "--duration", "120", "--qmcp-port", "0",
 			"--http-port", portstr, "--report", "json", "--report-file", rep, NULL};
 	int pid = qp_spawn(argv, out, err);
 	json_t *off = offline_report();

@@ -1,0 +1,87 @@
+/*
+ * ctl: the probe's QMCP server (docs/qmcp.md) on the management thread:
+ * controller sessions over TCP, discovery over UDP on the same port, the
+ * allow-list and the shared-secret challenge-response, and the operations
+ * that start, stop, list and read measurements (meas.h). Results of each
+ * closed interval are pushed to the sessions that subscribed.
+ *
+ * Every socket is non-blocking and served from ctl_poll(): a peer that sends
+ * nothing, sends garbage or reads nothing delays no one else. Input is
+ * bounded per session (one frame of at most 1 MiB), output too (CTL_TX_MAX;
+ * a session that does not read is closed), sessions too (CTL_SESSIONS_MAX).
+ *
+ * Thread-safety: management thread only, except ctl_counters_json() which
+ * the HTTP thread may call (plain loads of counters).
+ */
+#ifndef QPROBE_CTL_H
+#define QPROBE_CTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "meas.h"
+#include "qmcp_codec.h"
+#include "qp_acl.h"
+
+#define CTL_SESSIONS_MAX 256
+#define CTL_TX_MAX (16u << 20)       /* unsent bytes a session may hold */
+#define CTL_HELLO_TIMEOUT_NS 10000000000ULL /* to finish HELLO (and AUTH) */
+
+#define CTL_COUNTERS(X)                                                             \
+	X(sessions_accepted, "Controller connections accepted")                     \
+	X(sessions_refused_acl, "Connections refused: address not on the allow-list") \
+	X(sessions_refused_full, "Connections refused: too many sessions")        \
+	X(sessions_timed_out, "Sessions closed for not finishing HELLO/AUTH in time") \
+	X(sessions_slow, "Sessions closed for not reading what was sent to them")  \
+	X(auth_failures, "AUTH with a wrong HMAC")                                 \
+	X(frames_in, "Frames received")                                            \
+	X(frames_bad, "Frames refused: bad magic, version or length")              \
+	X(errors_sent, "Error answers sent")                                       \
+	X(locate_answered, "Discovery requests answered")                          \
+	X(locate_refused, "Discovery requests not answered (allow-list or secret)")
+
+struct ctl_counters {
+#define CTL_F_(n, h) uint64_t n;
+	CTL_COUNTERS(CTL_F_)
+#undef CTL_F_
+};
+
+struct ctl_cfg {
+	const char *addr;   /* bind address (IPv4 or IPv6 literal) */
+	int port;           /* TCP and UDP port; 0: no QMCP */
+	const uint8_t *secret; /* NULL: no challenge-response */
+	size_t secret_len;
+	const struct qp_acl *acl;
+	const char *probe_id, *probe_name;
+	struct meas_params defaults; /* what START leaves out */
+	/* fills an INFO answer's port and capability TLVs; management thread */
+	void (*info)(struct qmcp_msg *m, json_t *j, void *arg);
+	void *info_arg;
+};
+
+/**
+ * Open the TCP and UDP sockets. @return 0 or a negative errno with a message
+ * in err (the address and port, and what is accepted).
+ */
+int ctl_start(const struct ctl_cfg *cfg, char *err, size_t errlen);
+
+/** Serve what is ready, waiting at most timeout_ms. */
+void ctl_poll(int timeout_ms);
+
+/** Push one closed interval to the sessions subscribed to it (a meas_result_fn). */
+void ctl_on_result(struct meas *m, uint64_t seq, const struct qp_interval_rec *rec, void *arg);
+
+/** Close every session and socket. */
+void ctl_stop(void);
+
+/** Counters and open sessions as JSON (any thread). */
+json_t *ctl_counters_json(void);
+
+/** Sessions open now. */
+unsigned int ctl_sessions(void);
+
+extern struct ctl_counters ctl_cnt;
+
+#endif

@@ -1,0 +1,610 @@
+/*
+ * meas: see meas.h. The table is small (MEAS_MAX) and kept sorted by id;
+ * every change to what the workers run goes through publish(), which swaps
+ * the set and frees the old one after a grace period.
+ */
+#include "meas.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_malloc.h>
+#include <urcu-qsbr.h>
+
+#include "qp_clock.h"
+#include "qp_filter.h"
+#include "qp_offline.h"
+
+struct meas {
+	uint32_t id;
+	struct meas_params p;
+	char owner[96];
+	int session;
+	uint64_t start_ns;
+	struct qp_measure_cfg cfg;
+	struct qp_worker *w[RTE_MAX_LCORE];
+	int published;
+	uint64_t next_iv;  /* next interval number to close */
+	uint64_t nclosed;  /* intervals closed: the next one's seq */
+	struct qp_interval_rec *ring; /* MEAS_KEEP, by seq % MEAS_KEEP */
+	struct qp_interval_acc *total; /* TCP/RTP/ICMP over every closed interval */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct meas *tab[MEAS_MAX];
+	unsigned int n;
+	uint32_t next_id;
+	unsigned int nworkers;
+	unsigned int lcore[RTE_MAX_LCORE];
+	uint64_t budget, used;
+	uint32_t dists;
+	meas_result_fn *hook;
+	void *hook_arg;
+} M = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct meas_set *meas_published;
+
+#define IV_GRACE_NS 20000000ULL /* an interval is closed 20 ms after its end */
+
+int meas_init(unsigned int nworkers, const unsigned int *worker_lcores, uint64_t flow_budget,
+	      uint32_t flow_dists, meas_result_fn *hook, void *hook_arg)
+{
+	M.nworkers = nworkers;
+	memcpy(M.lcore, worker_lcores, nworkers * sizeof(*worker_lcores));
+	M.budget = flow_budget;
+	M.dists = flow_dists;
+	M.hook = hook;
+	M.hook_arg = hook_arg;
+	M.next_id = 1;
+	meas_published = calloc(1, sizeof(*meas_published));
+	return meas_published ? 0 : -ENOMEM;
+}
+
+void meas_lock(void)
+{
+	pthread_mutex_lock(&M.lock);
+}
+
+void meas_unlock(void)
+{
+	pthread_mutex_unlock(&M.lock);
+}
+
+/* Give the workers the published measurements of the table; wait until none reads the old set. */
+static void publish(void)
+{
+	struct meas_set *ns = calloc(1, sizeof(*ns));
+	if (!ns)
+		abort(); /* 1.5 KiB at a control event: nothing sensible is left to do */
+	for (unsigned int i = 0; i < M.n; i++) {
+		struct meas *m = M.tab[i];
+		if (!m->published)
+			continue;
+		ns->m[ns->n].cfg = &m->cfg;
+		ns->m[ns->n].w = m->w;
+		ns->n++;
+	}
+	struct meas_set *old = meas_published;
+	rcu_assign_pointer(meas_published, ns);
+	synchronize_rcu();
+	free(old);
+}
+
+static void free_meas(struct meas *m)
+{
+	for (unsigned int i = 0; i < M.nworkers; i++) {
+		if (m->w[i]) {
+			qp_worker_fini(m->w[i]);
+			rte_free(m->w[i]);
+		}
+	}
+	if (m->ring)
+		for (unsigned int i = 0; i < MEAS_KEEP; i++)
+			qp_interval_rec_release(&m->ring[i]);
+	free(m->ring);
+	free(m->total);
+	qp_filter_free(m->cfg.filter);
+	free(m);
+}
+
+static int check_params(const struct meas_params *p, char *err, size_t errlen)
+{
+	if (p->interval_ns < 50000000ULL || p->interval_ns > 3600000000000ULL) {
+		snprintf(err, errlen, "interval %.0f ms: from 50 ms to 3600000 ms is accepted",
+			 (double)p->interval_ns / 1e6);
+		return -EINVAL;
+	}
+	if (p->idle_ns < 1000000000ULL || p->idle_ns > 86400000000000ULL) {
+		snprintf(err, errlen, "idle timeout %.3f s: from 1 s to 86400 s is accepted",
+			 (double)p->idle_ns / 1e9);
+		return -EINVAL;
+	}
+	if (p->active_ns > 86400000000000ULL) {
+		snprintf(err, errlen, "active timeout %.3f s: from 0 (none) to 86400 s is accepted",
+			 (double)p->active_ns / 1e9);
+		return -EINVAL;
+	}
+	if (p->max_flows < 16 || p->max_flows > 16777216) {
+		snprintf(err, errlen, "max flows %u: from 16 to 16777216 per worker lcore is accepted",
+			 p->max_flows);
+		return -EINVAL;
+	}
+	if (p->rtp.port_lo > p->rtp.port_hi) {
+		snprintf(err, errlen, "RTP ports %u-%u: the low port must not exceed the high one",
+			 p->rtp.port_lo, p->rtp.port_hi);
+		return -EINVAL;
+	}
+	if (p->rtp.dynamic_clock_hz < 1000 || p->rtp.dynamic_clock_hz > 1000000) {
+		snprintf(err, errlen, "RTP clock %u Hz: from 1000 to 1000000 is accepted",
+			 p->rtp.dynamic_clock_hz);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+long meas_start(const struct meas_params *p, const char *owner, int session, char *err,
+		size_t errlen)
+{
+	int e = check_params(p, err, errlen);
+	if (e)
+		return e;
+	if (M.n >= MEAS_MAX) {
+		snprintf(err, errlen, "%u measurements are running, the most this probe runs at once",
+			 M.n);
+		return -ENOSPC;
+	}
+	if (M.used + p->max_flows > M.budget) {
+		snprintf(err, errlen,
+			 "%u flows per lcore asked, %llu of the probe's %llu left (--max-flows); "
+			 "ask for fewer or stop a measurement",
+			 p->max_flows, (unsigned long long)(M.budget - M.used),
+			 (unsigned long long)M.budget);
+		return -ENOSPC;
+	}
+	struct meas *m = calloc(1, sizeof(*m));
+	if (!m)
+		goto nomem;
+	m->p = *p;
+	snprintf(m->owner, sizeof(m->owner), "%s", owner ? owner : "");
+	m->session = session;
+	if (p->filter[0]) {
+		m->cfg.filter = qp_filter_compile(p->filter, QP_LINK_ETHERNET, err, errlen);
+		if (!m->cfg.filter) {
+			free(m);
+			return -EINVAL;
+		}
+	}
+	m->cfg.linktype = QP_LINK_ETHERNET;
+	m->cfg.base_ns = 0; /* intervals line up with the wall clock */
+	m->cfg.interval_ns = p->interval_ns;
+	m->cfg.idle_ns = p->idle_ns;
+	m->cfg.active_ns = p->active_ns;
+	m->cfg.metrics_off = p->metrics_off;
+	m->cfg.rtp = p->rtp;
+	m->ring = calloc(MEAS_KEEP, sizeof(*m->ring));
+	m->total = calloc(1, sizeof(*m->total));
+	if (!m->ring || !m->total)
+		goto nomem_m;
+	uint32_t dists = M.dists < p->max_flows ? M.dists : p->max_flows;
+	for (unsigned int i = 0; i < M.nworkers; i++) {
+		m->w[i] = rte_zmalloc("qp_worker", sizeof(struct qp_worker), 64);
+		if (!m->w[i] || qp_worker_init(m->w[i], M.lcore[i], p->max_flows, 1) ||
+		    qp_flow_table_set_hists(m->w[i]->flows, dists))
+			goto nomem_m;
+	}
+	m->start_ns = qp_clock_realtime_ns();
+	m->next_iv = m->start_ns / p->interval_ns;
+	m->published = 1;
+	meas_lock();
+	m->id = M.next_id++;
+	M.tab[M.n++] = m; /* ids grow: the table stays sorted */
+	M.used += p->max_flows;
+	meas_unlock();
+	publish();
+	return m->id;
+nomem_m:
+	free_meas(m);
+nomem:
+	snprintf(err, errlen, "not enough memory for %u flows on %u lcores", p->max_flows, M.nworkers);
+	return -ENOMEM;
+}
+
+static void close_intervals(struct meas *m, uint64_t now_ns, int final)
+{
+	uint64_t iv_ns = m->cfg.interval_ns;
+	for (;;) {
+		uint64_t k = m->next_iv;
+		uint64_t end = (k + 1) * iv_ns;
+		if (!final && now_ns < end + IV_GRACE_NS)
+			break;
+		if (final && k * iv_ns > now_ns)
+			break;
+		/* large (histograms): kept off the stack, management thread only */
+		static struct qp_interval_acc a, sum;
+		memset(&sum, 0, offsetof(struct qp_interval_acc, rtp_streams));
+		struct qp_interval_rec rec = {0};
+		for (unsigned int i = 0; i < M.nworkers; i++)
+			if (qp_worker_interval_read(m->w[i], k, &a)) {
+				qp_interval_acc_add(&sum, &a);
+				qp_interval_rec_add_streams(&rec, &a, &m->cfg.rtp);
+			}
+		qp_interval_acc_add(m->total, &sum);
+		qp_interval_rec_from(&rec, &sum);
+		rec.start_ns = k * iv_ns;
+		rec.duration_ns = iv_ns;
+		/* the first and the last interval are cut to the measurement's life */
+		uint64_t from = rec.start_ns > m->start_ns ? rec.start_ns : m->start_ns;
+		uint64_t to = final && now_ns < end ? now_ns : end;
+		rec.duration_ns = to > from ? to - from : 1;
+		uint64_t seq = m->nclosed;
+		meas_lock();
+		qp_interval_rec_release(&m->ring[seq % MEAS_KEEP]);
+		m->ring[seq % MEAS_KEEP] = rec;
+		m->nclosed++;
+		meas_unlock();
+		m->next_iv = k + 1;
+		if (M.hook)
+			M.hook(m, seq, &m->ring[seq % MEAS_KEEP], M.hook_arg);
+		if (final && now_ns < end)
+			break;
+	}
+}
+
+void meas_tick(uint64_t now_ns, int final)
+{
+	for (unsigned int i = 0; i < M.n; i++)
+		if (M.tab[i]->published)
+			close_intervals(M.tab[i], now_ns, final);
+}
+
+static int index_of(uint32_t id)
+{
+	for (unsigned int i = 0; i < M.n; i++)
+		if (M.tab[i]->id == id)
+			return (int)i;
+	return -1;
+}
+
+/* Take m out of the table (its state is no longer read by anyone) and free it. */
+static void remove_and_free(struct meas *m)
+{
+	meas_lock();
+	int i = index_of(m->id);
+	memmove(&M.tab[i], &M.tab[i + 1], (M.n - (unsigned int)i - 1) * sizeof(M.tab[0]));
+	M.n--;
+	M.used -= m->p.max_flows;
+	meas_unlock();
+	free_meas(m);
+}
+
+int meas_stop(uint32_t id)
+{
+	int i = index_of(id);
+	if (i < 0)
+		return -ENOENT;
+	struct meas *m = M.tab[i];
+	m->published = 0;
+	publish(); /* after this no worker touches m */
+	close_intervals(m, qp_clock_realtime_ns(), 1);
+	remove_and_free(m);
+	return 0;
+}
+
+int meas_stop_session(int session)
+{
+	int n = 0;
+	for (unsigned int i = 0; i < M.n;) {
+		struct meas *m = M.tab[i];
+		if (m->session == session && !m->p.persist) {
+			meas_stop(m->id);
+			n++;
+		} else {
+			i++;
+		}
+	}
+	return n;
+}
+
+void meas_stop_all(uint32_t keep_id)
+{
+	uint64_t now = qp_clock_realtime_ns();
+	for (unsigned int i = 0; i < M.n;) {
+		struct meas *m = M.tab[i];
+		if (m->published)
+			close_intervals(m, now, 1);
+		m->published = 0;
+		if (m->id == keep_id)
+			i++;
+		else
+			remove_and_free(m);
+	}
+	publish();
+}
+
+void meas_fini(void)
+{
+	while (M.n)
+		remove_and_free(M.tab[0]);
+	free(meas_published);
+	meas_published = NULL;
+}
+
+struct meas *meas_find(uint32_t id)
+{
+	int i = index_of(id);
+	return i < 0 ? NULL : M.tab[i];
+}
+
+struct qp_worker *meas_worker(struct meas *m, unsigned int i)
+{
+	return m->w[i];
+}
+
+uint32_t meas_id(const struct meas *m)
+{
+	return m->id;
+}
+
+int meas_session(const struct meas *m)
+{
+	return m->session;
+}
+
+unsigned int meas_count(void)
+{
+	return M.n;
+}
+
+struct meas *meas_at(unsigned int i)
+{
+	return i < M.n ? M.tab[i] : NULL;
+}
+
+static json_t *metrics_json(uint32_t off)
+{
+	json_t *a = json_array();
+	json_array_append_new(a, json_string("traffic"));
+	if (!(off & QP_METRICS_TCP))
+		json_array_append_new(a, json_string("tcp"));
+	if (!(off & QP_METRICS_RTP))
+		json_array_append_new(a, json_string("rtp"));
+	if (!(off & QP_METRICS_ICMP))
+		json_array_append_new(a, json_string("icmp"));
+	return a;
+}
+
+json_t *meas_json(struct meas *m, int detail)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(m->id));
+	json_object_set_new(o, "description", json_string(m->p.desc));
+	json_object_set_new(o, "filter", m->p.filter[0] ? json_string(m->p.filter) : json_null());
+	json_object_set_new(o, "interval_ms", json_real((double)m->p.interval_ns / 1e6));
+	json_object_set_new(o, "idle_timeout_s", json_real((double)m->p.idle_ns / 1e9));
+	json_object_set_new(o, "active_timeout_s", json_real((double)m->p.active_ns / 1e9));
+	json_object_set_new(o, "max_flows", json_integer(m->p.max_flows));
+	json_object_set_new(o, "metrics", metrics_json(m->p.metrics_off));
+	json_object_set_new(o, "owner", json_string(m->owner));
+	json_object_set_new(o, "persist", json_boolean(m->p.persist));
+	json_object_set_new(o, "state", json_string(m->published ? "running" : "stopped"));
+	json_object_set_new(o, "start_ns", json_integer((json_int_t)m->start_ns));
+	json_object_set_new(o, "intervals", json_integer((json_int_t)m->nclosed));
+	json_t *d = json_array();
+	for (int i = 0; i < m->p.ndest; i++)
+		json_array_append_new(d, json_string(m->p.dest[i]));
+	json_object_set_new(o, "destinations", d);
+	if (m->p.rtp.port_hi)
+		json_object_set_new(o, "rtp_ports", json_pack("[i,i]", m->p.rtp.port_lo, m->p.rtp.port_hi));
+	if (!detail)
+		return o;
+	struct qp_capture_totals tot;
+	memset(&tot, 0, sizeof(tot));
+	uint64_t flows = 0;
+	for (unsigned int i = 0; i < M.nworkers; i++) {
+		qp_capture_totals_add(&tot, m->w[i]);
+		flows += qp_flow_table_count(m->w[i]->flows);
+	}
+	json_t *c = qp_counters_json(&tot.w);
+	json_object_set_new(c, "active_flows", json_integer((json_int_t)flows));
+	json_object_set_new(c, "flows_created", json_integer((json_int_t)tot.t.created));
+	json_object_set_new(c, "flows_evicted", json_integer((json_int_t)tot.t.evicted));
+	json_object_set_new(c, "flows_expired_idle", json_integer((json_int_t)tot.t.expired_idle));
+	json_object_set_new(c, "flows_expired_active", json_integer((json_int_t)tot.t.expired_active));
+	json_object_set_new(c, "flow_table_full", json_integer((json_int_t)tot.t.table_full));
+	json_object_set_new(o, "capture", c);
+	return o;
+}
+
+static json_t *result_json(uint64_t seq, const struct qp_interval_rec *rec)
+{
+	json_t *j = qp_interval_rec_json(rec);
+	json_object_set_new(j, "seq", json_integer((json_int_t)seq));
+	return j;
+}
+
+void meas_foreach_result(struct meas *m, unsigned int last,
+			 void (*fn)(uint64_t seq, const struct qp_interval_rec *rec, void *arg),
+			 void *arg)
+{
+	uint64_t n = m->nclosed < MEAS_KEEP ? m->nclosed : MEAS_KEEP;
+	if (last < n)
+		n = last;
+	for (uint64_t s = m->nclosed - n; s < m->nclosed; s++)
+		fn(s, &m->ring[s % MEAS_KEEP], arg);
+}
+
+static void add_result(uint64_t seq, const struct qp_interval_rec *rec, void *arg)
+{
+	json_array_append_new(arg, result_json(seq, rec));
+}
+
+json_t *meas_intervals_json(struct meas *m, unsigned int last)
+{
+	json_t *a = json_array();
+	meas_foreach_result(m, last, add_result, a);
+	return a;
+}
+
+/* A bounded min-heap keeps the largest flows while the tables are walked. */
+struct topn {
+	struct qp_flow_rec *h;
+	unsigned int n, cap;
+	enum qp_flow_sort sort;
+	const struct qp_rtp_cfg *rtp;
+	uint64_t seen;
+};
+
+static uint64_t rec_weight(const struct qp_flow_rec *r, enum qp_flow_sort s)
+{
+	return s == QP_SORT_BYTES ? r->bytes[0] + r->bytes[1] : r->pkts[0] + r->pkts[1];
+}
+
+static void heap_swap(struct topn *t, unsigned int a, unsigned int b)
+{
+	struct qp_flow_rec x = t->h[a];
+	t->h[a] = t->h[b];
+	t->h[b] = x;
+}
+
+static void heap_down(struct topn *t, unsigned int i)
+{
+	for (;;) {
+		unsigned int l = 2 * i + 1, r = l + 1, m = i;
+		if (l < t->n && rec_weight(&t->h[l], t->sort) < rec_weight(&t->h[m], t->sort))
+			m = l;
+		if (r < t->n && rec_weight(&t->h[r], t->sort) < rec_weight(&t->h[m], t->sort))
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(t, i, m);
+		i = m;
+	}
+}
+
+static void topn_add(const struct qp_flow *f, void *arg)
+{
+	struct topn *t = arg;
+	struct qp_flow_rec r;
+	t->seen++;
+	qp_flow_rec_from(&r, f, QP_FLOW_REC_ACTIVE);
+	qp_flow_rec_rtp(&r, f, t->rtp);
+	if (t->n < t->cap) {
+		unsigned int i = t->n++;
+		t->h[i] = r;
+		while (i > 0) {
+			unsigned int p = (i - 1) / 2;
+			if (rec_weight(&t->h[p], t->sort) <= rec_weight(&t->h[i], t->sort))
+				break;
+			heap_swap(t, i, p);
+			i = p;
+		}
+	} else if (t->cap && rec_weight(&r, t->sort) > rec_weight(&t->h[0], t->sort)) {
+		t->h[0] = r;
+		heap_down(t, 0);
+	}
+}
+
+static enum qp_flow_sort cmp_sort;
+
+static int cmp_desc(const void *a, const void *b)
+{
+	uint64_t x = rec_weight(a, cmp_sort), y = rec_weight(b, cmp_sort);
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+json_t *meas_flows_json(struct meas *m, unsigned int offset, unsigned int count,
+			enum qp_flow_sort sort, uint64_t *total)
+{
+	struct topn t = {.cap = offset + count, .sort = sort, .rtp = &m->cfg.rtp};
+	t.h = malloc(sizeof(*t.h) * (t.cap ? t.cap : 1));
+	if (!t.h)
+		return NULL;
+	rcu_thread_online();
+	rcu_read_lock();
+	for (unsigned int i = 0; i < M.nworkers; i++)
+		qp_flow_table_foreach(m->w[i]->flows, topn_add, &t);
+	rcu_read_unlock();
+	/* offline again: an idle reader must not hold up grace periods */
+	rcu_thread_offline();
+	cmp_sort = sort;
+	if (t.n > 1)
+		qsort(t.h, t.n, sizeof(*t.h), cmp_desc);
+	json_t *a = json_array();
+	for (unsigned int i = offset; i < t.n; i++)
+		json_array_append_new(a, qp_flow_rec_json(&t.h[i]));
+	free(t.h);
+	*total = t.seen;
+	return a;
+}
+
+void meas_lcore_totals(unsigned int worker, struct qp_capture_totals *sum, uint32_t *flows)
+{
+	*flows = 0;
+	for (unsigned int i = 0; i < M.n; i++) {
+		qp_capture_totals_add(sum, M.tab[i]->w[worker]);
+		*flows += qp_flow_table_count(M.tab[i]->w[worker]->flows);
+	}
+}
+
+void meas_totals(struct qp_capture_totals *sum)
+{
+	uint32_t f;
+	for (unsigned int i = 0; i < M.nworkers; i++)
+		meas_lcore_totals(i, sum, &f);
+}
+
+struct report_ctx {
+	struct qp_report *rep;
+	const struct qp_rtp_cfg *rtp;
+};
+
+static void add_active(const struct qp_flow *f, void *arg)
+{
+	struct report_ctx *c = arg;
+	struct qp_flow_rec r;
+	qp_flow_rec_from(&r, f, QP_FLOW_REC_ACTIVE);
+	qp_flow_rec_rtp(&r, f, c->rtp);
+	qp_report_add_flow(c->rep, &r);
+}
+
+int meas_report(uint32_t id, const char *format, const char *file, const char *source_desc)
+{
+	struct meas *m = meas_find(id);
+	if (!m)
+		return QP_EXIT_RUNTIME;
+	struct qp_report *rep = qp_report_create();
+	if (!rep)
+		return QP_EXIT_RUNTIME;
+	struct report_ctx ctx = {rep, &m->cfg.rtp};
+	/* workers have stopped: the tables are read directly */
+	for (unsigned int i = 0; i < M.nworkers; i++)
+		qp_flow_table_foreach(m->w[i]->flows, add_active, &ctx);
+	uint64_t n = m->nclosed < MEAS_KEEP ? m->nclosed : MEAS_KEEP;
+	for (uint64_t s = m->nclosed - n; s < m->nclosed; s++)
+		qp_report_add_interval(rep, &m->ring[s % MEAS_KEEP]);
+	struct qp_capture_totals tot;
+	memset(&tot, 0, sizeof(tot));
+	for (unsigned int i = 0; i < M.nworkers; i++)
+		qp_capture_totals_add(&tot, m->w[i]);
+	qp_report_set_totals(rep, &tot);
+	qp_report_add_tcp(rep, m->total);
+	qp_report_set_source(rep, "live", source_desc, "ethernet", "ns (tsc)",
+			     m->p.filter[0] ? m->p.filter : NULL);
+	int rc = QP_EXIT_OK;
+	FILE *out = stdout;
+	if (file && !(out = fopen(file, "w"))) {
+		fprintf(stderr, "qprobe: cannot write the report to %s: %s\n", file, strerror(errno));
+		rc = QP_EXIT_RUNTIME;
+	} else {
+		if (qp_report_write(rep, format, out) != 0)
+			rc = QP_EXIT_RUNTIME;
+		if (out != stdout)
+			fclose(out);
+	}
+	qp_report_destroy(rep);
+	return rc;
+}
