@@ -45,7 +45,11 @@ int qp_spawn(char *const argv[], const char *out_path, const char *err_path)
 		dup2(o, 1);
 		dup2(e, 2);
 		/* a sanitizer report must not look like one of qprobe's exit codes */
-		setenv("ASAN_OPTIONS", "exitcode=86:detect_leaks=1", 1);
+		char asan[256];
+		const char *extra = getenv("QP_ASAN_EXTRA"); /* a test's own ASan settings */
+		snprintf(asan, sizeof(asan), "exitcode=86:detect_leaks=1%s%s", extra ? ":" : "",
+			 extra ? extra : "");
+		setenv("ASAN_OPTIONS", asan, 1);
 		setenv("UBSAN_OPTIONS", "exitcode=87:print_stacktrace=1", 1);
 		execvp(argv[0], argv);
 		_exit(127);

@@ -1,0 +1,629 @@
+/*
+ * QMCP end to end: a real probe on a net_tap port, controllers over
+ * loopback (libqmcp in this process, and qmctl), frames injected into the
+ * tap after the measurements start. Independent results for three
+ * controllers with different filters, a killed controller's measurements,
+ * 64 sessions, the allow-list, the shared secret, discovery, and hostile
+ * peers after which a legitimate controller is still served.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pcap/pcap.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../lib/qmcp_auth.h"
+#include "../../lib/qmcp_client.h"
+#include "qp_run.h"
+
+#define SECRET "qmcp-test-secret-0123456789abcdef"
+
+struct probe {
+	int pid;
+	int port;
+	char tap[16];
+	char err[256];
+	char secret[256];
+};
+
+static void nap_ms(int ms)
+{
+	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&t, NULL);
+}
+
+static const char *demo(void)
+{
+	return "tests/data/demo.pcap";
+}
+
+static void write_secret(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static struct qmcp_client *connect_as(const struct probe *p, const char *secret, char *err,
+				      size_t errlen, int *rc)
+{
+	struct qmcp_client *c = qmcp_client_connect("127.0.0.1", p->port, 5000, err, errlen);
+	if (!c) {
+		*rc = -ECONNREFUSED;
+		return NULL;
+	}
+	*rc = qmcp_client_hello(c, "test", (const uint8_t *)secret, secret ? strlen(secret) : 0, 5000,
+				err, errlen);
+	if (*rc) {
+		qmcp_client_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+static struct qmcp_client *ctl(const struct probe *p)
+{
+	char err[512];
+	int rc;
+	struct qmcp_client *c = connect_as(p, SECRET, err, sizeof(err), &rc);
+	cr_assert_not_null(c, "controller: %s", err);
+	return c;
+}
+
+/* Start a probe on a fresh tap; extra options after "--". */
+static void probe_start(struct probe *p, const char *allow)
+{
+	p->port = qp_free_port();
+	snprintf(p->tap, sizeof(p->tap), "qpt%d", getpid() % 100000);
+	snprintf(p->err, sizeof(p->err), "%s/probe.err", qp_tmpdir());
+	snprintf(p->secret, sizeof(p->secret), "%s/secret", qp_tmpdir());
+	write_secret(p->secret, SECRET "\n");
+	char bin[256], vdev[64], port[16];
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	snprintf(vdev, sizeof(vdev), "net_tap0,iface=%s", p->tap);
+	snprintf(port, sizeof(port), "%d", p->port);
+	char *argv[] = {bin, "--lcores", "0@0,1@1", "--no-huge", "-m", "512", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", vdev, "--", "--http-port", "0", "--qmcp-addr",
+			"127.0.0.1", "--qmcp-port", port, "--secret-file", p->secret, "--allow",
+			(char *)allow, NULL};
+	p->pid = qp_spawn(argv, NULL, p->err);
+	/* ready when it answers a TCP connect */
+	for (int i = 0; i < 3000; i++) {
+		char err[256];
+		struct qmcp_client *c = qmcp_client_connect("127.0.0.1", p->port, 1000, err, sizeof(err));
+		if (c) {
+			qmcp_client_close(c);
+			return;
+		}
+		cr_assert_eq(kill(p->pid, 0), 0, "qprobe exited early");
+		nap_ms(10);
+	}
+	cr_assert_fail("the probe did not open its QMCP port within 30 s");
+}
+
+static void probe_stop(struct probe *p)
+{
+	kill(p->pid, SIGTERM);
+	struct qp_run_result r;
+	qp_wait(p->pid, 60, &r, p->err);
+	cr_assert(r.exited && r.status == 0, "probe exit %d: %s", r.status, r.err);
+}
+
+static void inject(const char *tap)
+{
+	char eb[PCAP_ERRBUF_SIZE];
+	pcap_t *in = pcap_open_offline(demo(), eb);
+	cr_assert_not_null(in, "%s", eb);
+	pcap_t *out = pcap_open_live(tap, 65535, 0, 100, eb);
+	cr_assert_not_null(out, "%s", eb);
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	while (pcap_next_ex(in, &h, &d) == 1)
+		cr_assert_eq(pcap_inject(out, d, h->caplen), (int)h->caplen, "%s", pcap_geterr(out));
+	pcap_close(out);
+	pcap_close(in);
+}
+
+/* A request with an answer that must not be an error. */
+static struct qmcp_reply call_ok(struct qmcp_client *c, struct qmcp_msg *m)
+{
+	struct qmcp_reply r;
+	char err[512];
+	int e = qmcp_client_call(c, m, &r, 10000, err, sizeof(err));
+	qmcp_msg_free(m);
+	cr_assert_eq(e, 0, "%s", err);
+	return r;
+}
+
+static uint32_t start_meas(struct qmcp_client *c, const char *filter, uint32_t interval_ms,
+			   int persist)
+{
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c));
+	qmcp_put_str(&m, QMCP_T_FILTER, filter);
+	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, interval_ms);
+	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
+	qmcp_put_u8(&m, QMCP_T_PERSIST, (uint8_t)persist);
+	struct qmcp_reply r = call_ok(c, &m);
+	struct qmcp_tlv t;
+	uint32_t id = 0;
+	cr_assert_eq(qmcp_find(r.body, r.len, QMCP_T_MEAS_ID, &t), 1);
+	cr_assert_eq(qmcp_tlv_u32(&t, &id), 0);
+	qmcp_reply_free(&r);
+	return id;
+}
+
+/* STATUS of one measurement as the probe's JSON. */
+static json_t *status(struct qmcp_client *c, uint32_t id)
+{
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_STATUS, 0, qmcp_client_next_id(c));
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+	struct qmcp_reply r = call_ok(c, &m);
+	struct qmcp_tlv t, j;
+	cr_assert_eq(qmcp_find(r.body, r.len, QMCP_T_MEAS, &t), 1);
+	cr_assert_eq(qmcp_find(t.val, t.len, QMCP_T_MEAS_JSON, &j), 1);
+	json_t *o = json_loadb((const char *)j.val, j.len, 0, NULL);
+	qmcp_reply_free(&r);
+	return o;
+}
+
+/* Packets of every kept interval of a measurement, summed. */
+static long result_packets(struct qmcp_client *c, uint32_t id, int *nres)
+{
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_RESULTS, 0, qmcp_client_next_id(c));
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+	qmcp_put_u32(&m, QMCP_T_LAST, 600);
+	struct qmcp_reply r = call_ok(c, &m);
+	long sum = 0;
+	*nres = 0;
+	struct qmcp_iter it;
+	struct qmcp_tlv t, j;
+	qmcp_iter_init(&it, r.body, r.len);
+	while (qmcp_next(&it, &t) == 1) {
+		if (t.type != QMCP_T_RESULT)
+			continue;
+		cr_assert_eq(qmcp_find(t.val, t.len, QMCP_T_RESULT_JSON, &j), 1);
+		json_t *o = json_loadb((const char *)j.val, j.len, 0, NULL);
+		json_t *p = json_object_get(o, "packets");
+		sum += (long)(json_integer_value(json_object_get(p, "fwd")) +
+			      json_integer_value(json_object_get(p, "rev")));
+		json_decref(o);
+		(*nres)++;
+	}
+	qmcp_reply_free(&r);
+	return sum;
+}
+
+/* What the offline probe measures of the demo capture under a filter. */
+static long offline_measured(const char *filter)
+{
+	char bin[256], out[256];
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	snprintf(out, sizeof(out), "%s/offline.json", qp_tmpdir());
+	char *argv[] = {bin, "--pcap", (char *)demo(), "--filter", (char *)filter, "--report-file",
+			out, NULL};
+	struct qp_run_result r;
+	qp_run(argv, NULL, 60, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	json_t *j = qp_json_load(out);
+	long n = (long)json_integer_value(json_object_get(json_object_get(j, "capture"), "measured"));
+	json_decref(j);
+	return n;
+}
+
+/*
+ * Wait until a measurement has seen at least `frames` frames (the kernel adds
+ * its own IPv6 chatter on the tap, which the filters here leave out) and its
+ * intervals hold `measured`.
+ */
+static void wait_measured(struct qmcp_client *c, uint32_t id, long frames, long measured)
+{
+	for (int i = 0; i < 3000; i++) {
+		json_t *s = status(c, id);
+		long seen = (long)json_integer_value(
+			json_object_get(json_object_get(s, "capture"), "packets"));
+		json_decref(s);
+		int n;
+		if (seen >= frames && result_packets(c, id, &n) == measured)
+			return;
+		nap_ms(10);
+	}
+	int n;
+	cr_assert_fail("measurement %u: %ld packets in its intervals, %ld expected", id,
+		       result_packets(c, id, &n), measured);
+}
+
+static int qmctl(const struct probe *p, const char *secret, char *const args[], char *out,
+		 size_t outlen, char *err, size_t errlen)
+{
+	char bin[256], probe[64], outp[256];
+	snprintf(bin, sizeof(bin), "%s/qmctl", qp_build());
+	snprintf(probe, sizeof(probe), "127.0.0.1:%d", p->port);
+	snprintf(outp, sizeof(outp), "%s/qmctl.out", qp_tmpdir());
+	char *argv[32] = {bin, "--probe", probe};
+	int n = 3;
+	if (secret) {
+		argv[n++] = "--secret-file";
+		argv[n++] = (char *)secret;
+	}
+	for (int i = 0; args[i] && n < 30; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	struct qp_run_result r;
+	qp_run(argv, outp, 60, &r);
+	FILE *f = fopen(outp, "r");
+	size_t k = f ? fread(out, 1, outlen - 1, f) : 0;
+	out[k] = 0;
+	if (f)
+		fclose(f);
+	snprintf(err, errlen, "%s", r.err);
+	return r.exited ? r.status : -1;
+}
+
+Test(qmcp, three_controllers_get_independent_results, .timeout = 240)
+{
+	struct probe p;
+	probe_start(&p, "127.0.0.1/32");
+	static const char *filters[3] = {"udp port 53", "tcp and not udp", "icmp"};
+	struct qmcp_client *c[3];
+	uint32_t id[3];
+	long want[3];
+	for (int k = 0; k < 3; k++) {
+		want[k] = offline_measured(filters[k]);
+		c[k] = ctl(&p);
+		id[k] = start_meas(c[k], filters[k], 100, 0);
+	}
+	cr_assert(want[0] == 40 && want[2] == 10, "demo: 40 DNS frames, 10 pings (%ld, %ld)", want[0],
+		  want[2]);
+	inject(p.tap);
+	for (int k = 0; k < 3; k++)
+		wait_measured(c[k], id[k], 163, want[k]);
+	/* each controller sees its own measurement in LIST, all three there */
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_LIST, 0, qmcp_client_next_id(c[0]));
+	struct qmcp_reply r = call_ok(c[0], &m);
+	int n = 0;
+	struct qmcp_iter it;
+	struct qmcp_tlv t;
+	qmcp_iter_init(&it, r.body, r.len);
+	while (qmcp_next(&it, &t) == 1)
+		n += t.type == QMCP_T_MEAS;
+	qmcp_reply_free(&r);
+	cr_assert_eq(n, 3);
+	/* an unknown request is answered with an error and the session goes on */
+	qmcp_msg_init(&m, 99, 0, qmcp_client_next_id(c[1]));
+	char err[512];
+	cr_assert_eq(qmcp_client_call(c[1], &m, &r, 5000, err, sizeof(err)), -EREMOTEIO);
+	qmcp_msg_free(&m);
+	cr_assert(strstr(err, "UNKNOWN_TYPE: message type 99"), "%s", err);
+	qmcp_reply_free(&r);
+	json_t *s = status(c[1], id[1]);
+	cr_assert_str_eq(json_string_value(json_object_get(s, "filter")), filters[1]);
+	json_decref(s);
+	for (int k = 0; k < 3; k++)
+		qmcp_client_close(c[k]);
+	probe_stop(&p);
+}
+
+Test(qmcp, a_killed_controller_ends_its_own_measurements_only, .timeout = 240)
+{
+	struct probe p;
+	probe_start(&p, "127.0.0.1/32");
+	struct qmcp_client *keeper = ctl(&p);
+	uint32_t kept = start_meas(keeper, "udp", 200, 0);
+	uint32_t persist = start_meas(keeper, "tcp", 200, 1);
+	/* a qmctl that watches a measurement of its own, killed */
+	char bin[256], probe[64];
+	snprintf(bin, sizeof(bin), "%s/qmctl", qp_build());
+	snprintf(probe, sizeof(probe), "127.0.0.1:%d", p.port);
+	char *argv[] = {bin, "--probe", probe, "--secret-file", p.secret, "start", "--filter", "icmp",
+			"--interval", "100", "--watch", NULL};
+	char out[256], errp[256];
+	snprintf(out, sizeof(out), "%s/watch.out", qp_tmpdir());
+	snprintf(errp, sizeof(errp), "%s/watch.err", qp_tmpdir());
+	int pid = qp_spawn(argv, out, errp);
+	json_t *three = NULL;
+	for (int i = 0; i < 3000 && !three; i++) {
+		json_t *s = NULL;
+		struct qmcp_msg m;
+		qmcp_msg_init(&m, QMCP_MSG_LIST, 0, qmcp_client_next_id(keeper));
+		struct qmcp_reply r = call_ok(keeper, &m);
+		int n = 0;
+		struct qmcp_iter it;
+		struct qmcp_tlv t;
+		qmcp_iter_init(&it, r.body, r.len);
+		while (qmcp_next(&it, &t) == 1)
+			n += t.type == QMCP_T_MEAS;
+		qmcp_reply_free(&r);
+		if (n == 3)
+			three = json_true();
+		json_decref(s);
+		if (!three)
+			nap_ms(10);
+	}
+	cr_assert_not_null(three, "the watcher's measurement never appeared");
+	kill(pid, SIGKILL);
+	struct qp_run_result wr;
+	qp_wait(pid, 30, &wr, errp);
+	/* its measurement (id 3) ends; the keeper's two stay */
+	int left = -1;
+	for (int i = 0; i < 3000; i++) {
+		struct qmcp_msg m;
+		qmcp_msg_init(&m, QMCP_MSG_STATUS, 0, qmcp_client_next_id(keeper));
+		qmcp_put_u32(&m, QMCP_T_MEAS_ID, 3);
+		struct qmcp_reply r;
+		char err[512];
+		int e = qmcp_client_call(keeper, &m, &r, 5000, err, sizeof(err));
+		qmcp_msg_free(&m);
+		qmcp_reply_free(&r);
+		if (e == -EREMOTEIO && strstr(err, "NO_SUCH_MEAS")) {
+			left = 1;
+			break;
+		}
+		nap_ms(10);
+	}
+	cr_assert_eq(left, 1, "measurement 3 outlived its controller");
+	json_t *a = status(keeper, kept), *b = status(keeper, persist);
+	cr_assert_str_eq(json_string_value(json_object_get(a, "state")), "running");
+	cr_assert_str_eq(json_string_value(json_object_get(b, "state")), "running");
+	json_decref(a);
+	json_decref(b);
+	/* the keeper leaves: its persistent measurement stays, the other ends */
+	qmcp_client_close(keeper);
+	struct qmcp_client *c = ctl(&p);
+	for (int i = 0; i < 3000; i++) {
+		struct qmcp_msg m;
+		qmcp_msg_init(&m, QMCP_MSG_STATUS, 0, qmcp_client_next_id(c));
+		qmcp_put_u32(&m, QMCP_T_MEAS_ID, kept);
+		struct qmcp_reply r;
+		char err[512];
+		int e = qmcp_client_call(c, &m, &r, 5000, err, sizeof(err));
+		qmcp_msg_free(&m);
+		qmcp_reply_free(&r);
+		if (e == -EREMOTEIO)
+			break;
+		nap_ms(10);
+	}
+	json_t *still = status(c, persist);
+	cr_assert_eq(json_integer_value(json_object_get(still, "id")), persist);
+	json_decref(still);
+	qmcp_client_close(c);
+	probe_stop(&p);
+}
+
+Test(qmcp, sixty_four_sessions_each_with_a_measurement, .timeout = 300)
+{
+	struct probe p;
+	probe_start(&p, "127.0.0.1/32");
+	struct qmcp_client *c[64];
+	uint32_t id[64];
+	for (int k = 0; k < 64; k++) {
+		c[k] = ctl(&p);
+		id[k] = start_meas(c[k], k % 2 ? "ip and udp" : "tcp", 100, 0);
+	}
+	inject(p.tap);
+	long want_tcp = offline_measured("tcp"), want_udp = offline_measured("ip and udp");
+	for (int k = 0; k < 64; k++)
+		wait_measured(c[k], id[k], 163, k % 2 ? want_udp : want_tcp);
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_INFO, 0, qmcp_client_next_id(c[0]));
+	struct qmcp_reply r = call_ok(c[0], &m);
+	struct qmcp_tlv t;
+	cr_assert_eq(qmcp_find(r.body, r.len, QMCP_T_INFO_JSON, &t), 1);
+	json_t *info = json_loadb((const char *)t.val, t.len, 0, NULL);
+	cr_assert_eq(json_integer_value(json_object_get(info, "sessions")), 64);
+	cr_assert_eq(json_integer_value(json_object_get(info, "measurements")), 64);
+	json_decref(info);
+	qmcp_reply_free(&r);
+	for (int k = 0; k < 64; k++)
+		qmcp_client_close(c[k]);
+	/* every measurement ended with its session */
+	struct qmcp_client *x = ctl(&p);
+	long n = -1;
+	for (int i = 0; i < 3000 && n != 0; i++) {
+		qmcp_msg_init(&m, QMCP_MSG_LIST, 0, qmcp_client_next_id(x));
+		r = call_ok(x, &m);
+		struct qmcp_iter it;
+		qmcp_iter_init(&it, r.body, r.len);
+		n = 0;
+		while (qmcp_next(&it, &t) == 1)
+			n += t.type == QMCP_T_MEAS;
+		qmcp_reply_free(&r);
+		if (n)
+			nap_ms(10);
+	}
+	cr_assert_eq(n, 0);
+	qmcp_client_close(x);
+	probe_stop(&p);
+}
+
+Test(qmcp, allow_list_secret_and_discovery, .timeout = 240)
+{
+	struct probe p;
+	probe_start(&p, "127.0.0.1/32");
+	char out[4096], err[8192];
+	char *info[] = {"info", NULL};
+	/* no secret, a wrong secret: connection or authentication failure, exit 3 */
+	cr_assert_eq(qmctl(&p, NULL, info, out, sizeof(out), err, sizeof(err)), 3, "%s", err);
+	cr_assert(strstr(err, "the probe requires the shared secret"), "%s", err);
+	char wrong[256];
+	snprintf(wrong, sizeof(wrong), "%s/wrong", qp_tmpdir());
+	write_secret(wrong, "not-the-secret-at-all-0000");
+	cr_assert_eq(qmctl(&p, wrong, info, out, sizeof(out), err, sizeof(err)), 3, "%s", err);
+	cr_assert(strstr(err, "AUTH_FAILED: wrong HMAC"), "%s", err);
+	/* the right one */
+	cr_assert_eq(qmctl(&p, p.secret, info, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	cr_assert(strstr(out, "port       net_tap0 (net_tap)"), "%s", out);
+	/* a refusal by the probe is exit 2 with its message as sent */
+	char *bad[] = {"start", "--interval", "10", NULL};
+	cr_assert_eq(qmctl(&p, p.secret, bad, out, sizeof(out), err, sizeof(err)), 2, "%s", err);
+	cr_assert(strstr(err, "BAD_PARAM: interval 10 ms: from 50 ms to 3600000 ms is accepted"), "%s",
+		  err);
+	char *badf[] = {"start", "--filter", "tcp and and", NULL};
+	cr_assert_eq(qmctl(&p, p.secret, badf, out, sizeof(out), err, sizeof(err)), 2, "%s", err);
+	cr_assert(strstr(err, "BAD_PARAM"), "%s", err);
+	/* discovery: answered to the secret's holder, and proven back */
+	struct qmcp_located found[4];
+	int nf = 0;
+	const char *target[] = {"127.0.0.1"};
+	char e2[256];
+	void collect(const struct qmcp_located *l, void *arg);
+	int k = qmcp_locate(target, 1, p.port, (const uint8_t *)SECRET, strlen(SECRET), 1000,
+			    collect, &nf, e2, sizeof(e2));
+	cr_assert_eq(k, 1, "%s", e2);
+	(void)found;
+	k = qmcp_locate(target, 1, p.port, NULL, 0, 500, NULL, NULL, e2, sizeof(e2));
+	cr_assert_eq(k, 0, "no answer without the secret");
+	probe_stop(&p);
+
+	/* an allow-list without loopback: refused, and told why */
+	probe_start(&p, "192.0.2.0/24");
+	cr_assert_eq(qmctl(&p, p.secret, info, out, sizeof(out), err, sizeof(err)), 3, "%s", err);
+	cr_assert(strstr(err, "DENIED: 127.0.0.1:"), "%s", err);
+	cr_assert(strstr(err, "is not on this probe's allow-list"), "%s", err);
+	k = qmcp_locate(target, 1, p.port, (const uint8_t *)SECRET, strlen(SECRET), 500, NULL, NULL,
+			e2, sizeof(e2));
+	cr_assert_eq(k, 0, "discovery is not answered off the allow-list");
+	probe_stop(&p);
+}
+
+void collect(const struct qmcp_located *l, void *arg)
+{
+	int *n = arg;
+	cr_assert(l->verified, "the probe proved the secret");
+	cr_assert_eq(l->auth_required, 1);
+	cr_assert_str_eq(l->version, "0.1.0");
+	(*n)++;
+}
+
+static long rss_kb(int pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	FILE *f = fopen(path, "r");
+	long kb = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static int raw_connect(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Send bytes, then read until the probe closes; returns what it answered. */
+static size_t hostile(int port, const void *bytes, size_t n, uint8_t *ans, size_t cap)
+{
+	int fd = raw_connect(port);
+	if (n)
+		cr_assert_eq(send(fd, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
+	size_t got = 0;
+	struct timeval tv = {30, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (;;) {
+		ssize_t k = recv(fd, ans + got, cap - got, 0);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+		if (got == cap)
+			break;
+	}
+	close(fd);
+	return got;
+}
+
+static uint16_t answer_code(const uint8_t *a, size_t n)
+{
+	struct qmcp_hdr h;
+	struct qmcp_tlv t;
+	uint16_t code = 0;
+	if (qmcp_hdr_decode(a, n, &h) == 0 && n >= QMCP_HDR_LEN + h.length &&
+	    qmcp_find(a + QMCP_HDR_LEN, h.length, QMCP_T_ERROR_CODE, &t) == 1)
+		qmcp_tlv_u16(&t, &code);
+	return code;
+}
+
+static void hostile_round(const struct probe *p)
+{
+	uint8_t ans[4096];
+	/* garbage: answered MALFORMED, closed */
+	static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	size_t n = hostile(p->port, junk, sizeof(junk) - 1, ans, sizeof(ans));
+	cr_assert_eq(answer_code(ans, n), QMCP_E_MALFORMED);
+	/* a 4 GiB length: TOO_BIG before a byte of it is buffered */
+	uint8_t big[16] = {'Q', 'M', 1, QMCP_MSG_START, 0, 0, 0, 0, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff};
+	n = hostile(p->port, big, sizeof(big), ans, sizeof(ans));
+	cr_assert_eq(answer_code(ans, n), QMCP_E_TOO_BIG);
+	/* another version */
+	uint8_t v9[16] = {'Q', 'M', 9, QMCP_MSG_INFO, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0};
+	n = hostile(p->port, v9, sizeof(v9), ans, sizeof(ans));
+	cr_assert_eq(answer_code(ans, n), QMCP_E_VERSION);
+	/* a frame cut short, then closed */
+	for (int k = 0; k < 20; k++) {
+		int fd = raw_connect(p->port);
+		uint8_t cut[24] = {'Q', 'M', 1, QMCP_MSG_HELLO, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0};
+		cr_assert_eq(send(fd, cut, sizeof(cut), MSG_NOSIGNAL), (ssize_t)sizeof(cut));
+		close(fd);
+	}
+	/* 1000 rapid connects */
+	for (int k = 0; k < 1000; k++)
+		close(raw_connect(p->port));
+}
+
+Test(qmcp, hostile_peers_delay_no_one_and_leave_nothing_behind, .timeout = 300)
+{
+	struct probe p;
+	/* under ASan, freed memory waits in a quarantine and RSS would only grow:
+	 * without it the sanitizer build measures what the allocator keeps */
+	setenv("QP_ASAN_EXTRA", "quarantine_size_mb=0", 1);
+	probe_start(&p, "127.0.0.1/32");
+	unsetenv("QP_ASAN_EXTRA");
+	/* a connection that sends nothing stays open throughout */
+	int silent = raw_connect(p.port);
+	struct qmcp_client *c = ctl(&p);
+	uint32_t id = start_meas(c, "udp port 53", 100, 1);
+	hostile_round(&p);
+	long rss1 = rss_kb(p.pid);
+	hostile_round(&p);
+	hostile_round(&p);
+	long rss2 = rss_kb(p.pid);
+	cr_log_info("probe RSS after one hostile round %ld kB, after three %ld kB", rss1, rss2);
+	cr_assert_leq(rss2, rss1 + 1024, "memory grew by %ld kB over two more rounds", rss2 - rss1);
+	/* the legitimate controller, connected before, and a new one, are served */
+	inject(p.tap);
+	wait_measured(c, id, 163, 40);
+	struct qmcp_client *d = ctl(&p);
+	json_t *s = status(d, id);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(s, "capture"), "measured")), 40);
+	json_decref(s);
+	qmcp_client_close(d);
+	qmcp_client_close(c);
+	/* the silent one was closed by the probe once it let HELLO time out */
+	uint8_t b[256];
+	struct timeval tv = {30, 0};
+	setsockopt(silent, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssize_t k = recv(silent, b, sizeof(b), 0);
+	cr_assert_eq(k, 0, "the probe closes a session that never says HELLO");
+	close(silent);
+	probe_stop(&p);
+}
