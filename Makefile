@@ -33,6 +33,8 @@ LIBS_A := $(BUILD)/libqprobe.a $(BUILD)/libqmcp.a
 QPROBE_SRCS := $(wildcard app/qprobe/*.c)
 QPROBE_OBJS := $(QPROBE_SRCS:%.c=$(BUILD)/obj/%.o)
 QMCTL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/qmctl/*.c))
+QMSTORE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/qmstore/*.c))
+PQ_CFLAGS := -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
@@ -43,7 +45,7 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 
 .PHONY: all deps demo test test-plain test-asan unit integration bench fuzz clean
 
-all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qp_gen
+all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen
 
 deps:
 	@scripts/install-deps.sh
@@ -67,6 +69,11 @@ $(BUILD)/qprobe: $(QPROBE_OBJS) $(LIBS_A)
 $(BUILD)/qmctl: $(QMCTL_OBJS) $(BUILD)/libqmcp.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcrypto)
 
+$(BUILD)/obj/app/qmstore/%.o: CFLAGS += $(PQ_CFLAGS)
+
+$(BUILD)/qmstore: $(QMSTORE_OBJS) $(BUILD)/libqmcp.a
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcrypto sqlite3 libpq)
+
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ -lm
 
@@ -75,6 +82,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pca
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/obj/tests/integration/qp_run.o \
+		$(BUILD)/obj/tests/integration/qp_qmcp.o \
 		$(BUILD)/obj/tests/gen/qp_pcapw.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion

@@ -516,6 +516,8 @@ static void do_start(struct session *s, const struct qmcp_hdr *h, const uint8_t 
 			   "%s", err);
 		return;
 	}
+	if (C.cfg.started)
+		C.cfg.started(C.cfg.info_arg);
 	fprintf(stderr, "qprobe: qmcp: %s started measurement %ld (filter '%s', interval %.0f ms%s)\n",
 		owner, id, p.filter, (double)p.interval_ns / 1e6, p.persist ? ", persistent" : "");
 	struct qmcp_msg m;

@@ -59,6 +59,9 @@ struct ctl_cfg {
 	/* fills an INFO answer's port and capability TLVs; management thread */
 	void (*info)(struct qmcp_msg *m, json_t *j, void *arg);
 	void *info_arg;
+	/* called after a START, before its answer: returns once the workers run
+	 * it, so every frame after the answer is measured */
+	void (*started)(void *arg);
 };
 
 /**

@@ -43,6 +43,7 @@
 
 #include "ctl.h"
 #include "meas.h"
+#include "push.h"
 #include "qmcp_auth.h"
 #include "qp_acl.h"
 #include "qp_clock.h"
@@ -208,8 +209,11 @@ static int worker_main(void *arg)
 			continue;
 		}
 		if (idle) {
-			/* frames queued while nothing was measured predate every measurement */
-			drain(c, st);
+			/* frames queued while nothing was measured predate every measurement;
+			 * with a distributor, it drops them at the port, and what is in the
+			 * ring came after */
+			if (!L.sw_dist)
+				drain(c, st);
 			idle = 0;
 			CMM_STORE_SHARED(st->idle, 0);
 		}
@@ -445,6 +449,7 @@ static json_t *stats_json(void *arg)
 	json_object_set_new(root, "totals", t);
 	json_object_set_new(root, "measurements", json_integer(nmeas));
 	json_object_set_new(root, "qmcp", ctl_counters_json());
+	json_object_set_new(root, "push", push_stats_json());
 	return root;
 }
 
@@ -711,6 +716,34 @@ static void info_fill(struct qmcp_msg *m, json_t *j, void *arg)
 	json_object_set_new(j, "capabilities", json_pack("[s]", "live"));
 }
 
+/* Every closed interval: to the sessions subscribed, and to the measurement's receivers. */
+static void on_result(struct meas *m, uint64_t seq, const struct qp_interval_rec *rec, void *arg)
+{
+	ctl_on_result(m, seq, rec, arg);
+	const struct meas_params *p = meas_params(m);
+	for (int i = 0; i < p->ndest; i++)
+		push_result(p->dest[i], meas_id(m), seq, rec);
+}
+
+/*
+ * After a START: wait (at most 200 ms) until every polling lcore has left its
+ * idle state, having dropped what queued up while it slept; from then on
+ * every frame is measured.
+ */
+static void wait_awake(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 200; i++) {
+		int idle = L.sw_dist && CMM_LOAD_SHARED(L.dist_idle);
+		for (unsigned int k = 0; k < L.nworkers; k++)
+			idle |= CMM_LOAD_SHARED(L.lst[k].idle);
+		if (!idle)
+			return;
+		struct timespec t = {0, 1000000};
+		nanosleep(&t, NULL);
+	}
+}
+
 static void free_clock_cb(struct rcu_head *h)
 {
 	free(caa_container_of(h, struct qp_clock, rcu));
@@ -792,7 +825,8 @@ int qprobe_live(const struct qprobe_opts *o)
 	for (unsigned int i = 0; i < L.nworkers; i++)
 		L.worker_lcore[i] = lcores[first_worker + i];
 
-	if (meas_init(L.nworkers, L.worker_lcore, o->flow_budget, o->flow_dists, ctl_on_result,
+	push_init(L.probe_id, o->secret_file ? secret : NULL, secret_len);
+	if (meas_init(L.nworkers, L.worker_lcore, o->flow_budget, o->flow_dists, on_result,
 		      NULL) != 0)
 		return QP_EXIT_RUNTIME;
 	L.clock = qp_clock_anchor(rte_get_tsc_hz(), read_tsc);
@@ -890,6 +924,7 @@ int qprobe_live(const struct qprobe_opts *o)
 			.probe_id = L.probe_id,
 			.probe_name = L.probe_name,
 			.info = info_fill,
+			.started = wait_awake,
 		};
 		params_from_opts(o, &cc.defaults);
 		cc.defaults.filter[0] = 0;
@@ -923,6 +958,7 @@ int qprobe_live(const struct qprobe_opts *o)
 		/* idle, the loop wakes for sockets only (and 10 times a second);
 		 * measuring, every 5 ms to close intervals on time */
 		ctl_poll(meas_count() ? 5 : 100);
+		push_poll();
 		uint64_t now = qp_clock_realtime_ns();
 		if (deadline && now >= deadline)
 			break;
@@ -942,6 +978,8 @@ int qprobe_live(const struct qprobe_opts *o)
 	ctl_stop();
 	qp_http_stop(http);
 	meas_stop_all(o->report_requested ? standing : 0);
+	push_flush(2000); /* what is queued for receivers gets its chance to go */
+	push_fini();
 	if (o->report_requested && standing)
 		rc = meas_report(standing, o->report_format, o->report_file, L.source_desc);
 	rcu_unregister_thread();

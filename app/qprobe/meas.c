@@ -17,6 +17,7 @@
 #include "qp_clock.h"
 #include "qp_filter.h"
 #include "qp_offline.h"
+#include "push.h"
 
 struct meas {
 	uint32_t id;
@@ -196,6 +197,16 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 		    qp_flow_table_set_hists(m->w[i]->flows, dists))
 			goto nomem_m;
 	}
+	for (int i = 0; i < p->ndest; i++)
+		if (push_ref(p->dest[i])) {
+			for (int k = 0; k < i; k++)
+				push_unref(p->dest[k]);
+			m->p.ndest = 0;
+			free_meas(m);
+			snprintf(err, errlen, "too many results destinations on this probe (%d)",
+				 PUSH_DESTS_MAX);
+			return -ENOSPC;
+		}
 	m->start_ns = qp_clock_realtime_ns();
 	m->next_iv = m->start_ns / p->interval_ns;
 	m->published = 1;
@@ -278,6 +289,8 @@ static void remove_and_free(struct meas *m)
 	M.n--;
 	M.used -= m->p.max_flows;
 	meas_unlock();
+	for (int k = 0; k < m->p.ndest; k++)
+		push_unref(m->p.dest[k]);
 	free_meas(m);
 }
 
@@ -337,6 +350,11 @@ struct meas *meas_find(uint32_t id)
 {
 	int i = index_of(id);
 	return i < 0 ? NULL : M.tab[i];
+}
+
+const struct meas_params *meas_params(const struct meas *m)
+{
+	return &m->p;
 }
 
 struct qp_worker *meas_worker(struct meas *m, unsigned int i)

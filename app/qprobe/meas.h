@@ -108,6 +108,9 @@ void meas_tick(uint64_t now_ns, int final);
 void meas_lock(void);
 void meas_unlock(void);
 
+/** What it was started with. */
+const struct meas_params *meas_params(const struct meas *m);
+
 /** A measurement's state on worker i (table locked, or on the management thread). */
 struct qp_worker *meas_worker(struct meas *m, unsigned int i);
 

@@ -1,0 +1,180 @@
+/*
+ * db: see db.h. SQLite statements are prepared once per SQL text and kept.
+ */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#define CACHE 32
+
+struct db {
+	sqlite3 *lite;
+	PGconn *pg;
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} cache[CACHE];
+	int ncache;
+};
+
+struct db *db_open_sqlite(const char *path, char *err, size_t errlen)
+{
+	struct db *db = calloc(1, sizeof(*db));
+	if (!db)
+		return NULL;
+	if (sqlite3_open(path, &db->lite) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open the SQLite file %s: %s", path,
+			 db->lite ? sqlite3_errmsg(db->lite) : "out of memory");
+		sqlite3_close(db->lite);
+		free(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db->lite, 5000);
+	/* every acknowledged result is on disk: WAL with full sync */
+	sqlite3_exec(db->lite, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL);
+	return db;
+}
+
+struct db *db_open_pg(const char *conninfo, char *err, size_t errlen)
+{
+	struct db *db = calloc(1, sizeof(*db));
+	if (!db)
+		return NULL;
+	db->pg = PQconnectdb(conninfo);
+	if (PQstatus(db->pg) != CONNECTION_OK) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL (%s): %s", conninfo,
+			 PQerrorMessage(db->pg));
+		size_t n = strlen(err);
+		while (n && err[n - 1] == '\n')
+			err[--n] = 0;
+		PQfinish(db->pg);
+		free(db);
+		return NULL;
+	}
+	PQsetNoticeProcessor(db->pg, NULL, NULL);
+	return db;
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	for (int i = 0; i < db->ncache; i++)
+		sqlite3_finalize(db->cache[i].st);
+	if (db->lite)
+		sqlite3_close(db->lite);
+	if (db->pg)
+		PQfinish(db->pg);
+	free(db);
+}
+
+static sqlite3_stmt *prepared(struct db *db, const char *sql)
+{
+	for (int i = 0; i < db->ncache; i++)
+		if (db->cache[i].sql == sql) {
+			sqlite3_reset(db->cache[i].st);
+			sqlite3_clear_bindings(db->cache[i].st);
+			return db->cache[i].st;
+		}
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db->lite, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	if (db->ncache < CACHE) {
+		db->cache[db->ncache].sql = sql;
+		db->cache[db->ncache].st = st;
+		db->ncache++;
+	}
+	return st;
+}
+
+static void release(struct db *db, sqlite3_stmt *st)
+{
+	for (int i = 0; i < db->ncache; i++)
+		if (db->cache[i].st == st)
+			return;
+	sqlite3_finalize(st);
+}
+
+static int bind_all(sqlite3_stmt *st, int n, const char *const *params)
+{
+	for (int i = 0; i < n; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "$%d", i + 1);
+		int idx = sqlite3_bind_parameter_index(st, name);
+		if (!idx)
+			continue;
+		int rc = params[i] ? sqlite3_bind_text(st, idx, params[i], -1, SQLITE_TRANSIENT)
+				   : sqlite3_bind_null(st, idx);
+		if (rc != SQLITE_OK)
+			return -1;
+	}
+	return 0;
+}
+
+long db_exec(struct db *db, const char *sql, int n, const char *const *params, char *err,
+	     size_t errlen)
+{
+	if (db->pg) {
+		PGresult *r = PQexecParams(db->pg, sql, n, NULL, params, NULL, NULL, 0);
+		ExecStatusType s = PQresultStatus(r);
+		long rows = -1;
+		if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+			const char *t = PQcmdTuples(r);
+			rows = t && *t ? atol(t) : 0;
+		} else {
+			snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+		}
+		PQclear(r);
+		return rows;
+	}
+	if (n == 0 && strchr(sql, ';')) {
+		char *e = NULL;
+		if (sqlite3_exec(db->lite, sql, NULL, NULL, &e) != SQLITE_OK) {
+			snprintf(err, errlen, "%s", e ? e : "sqlite error");
+			sqlite3_free(e);
+			return -1;
+		}
+		return 0;
+	}
+	sqlite3_stmt *st = prepared(db, sql);
+	if (!st || bind_all(st, n, params)) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(db->lite));
+		if (st)
+			release(db, st);
+		return -1;
+	}
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	long rows = rc == SQLITE_DONE ? sqlite3_changes(db->lite) : -1;
+	if (rows < 0)
+		snprintf(err, errlen, "%s", sqlite3_errmsg(db->lite));
+	sqlite3_reset(st);
+	release(db, st);
+	return rows;
+}
+
+long long db_scalar(struct db *db, const char *sql, int n, const char *const *params)
+{
+	long long v = -1;
+	if (db->pg) {
+		PGresult *r = PQexecParams(db->pg, sql, n, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+			v = atoll(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		return v;
+	}
+	sqlite3_stmt *st = prepared(db, sql);
+	if (!st || bind_all(st, n, params))
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	release(db, st);
+	return v;
+}

@@ -1,0 +1,493 @@
+/*
+ * push: see push.h. A destination is a small state machine driven by
+ * push_poll(): down -> connecting -> hello sent -> auth sent -> ready. The
+ * queue is a ring; its first `inflight` items have been sent and wait for
+ * their acknowledgement, which comes in order.
+ */
+#define _GNU_SOURCE
+#include "push.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qmcp_auth.h"
+#include "qmcp_codec.h"
+#include "qp_clock.h"
+
+enum { D_DOWN, D_CONNECTING, D_HELLO, D_AUTH, D_READY };
+static const char *state_name[] = {"down", "connecting", "hello", "auth", "ready"};
+
+struct item {
+	uint32_t meas;
+	uint64_t seq, start_ns;
+	char *json;
+	uint32_t req;
+	int has_gap;
+	uint64_t gap_from, gap_count;
+};
+
+struct gap {
+	uint32_t meas;
+	uint64_t from, count;
+};
+
+struct dest {
+	char name[256];
+	int refs;
+	int fd, state;
+	uint64_t next_try_ns, backoff_ns;
+	struct qmcp_rx rx;
+	uint8_t *tx;
+	size_t txlen, txoff, txcap;
+	struct item q[PUSH_BACKLOG];
+	unsigned int head, n, inflight;
+	uint32_t next_req, hello_req, auth_req;
+	struct gap gaps[16];
+	unsigned int ngaps;
+	uint64_t sent, acked, dropped, reconnects;
+	char last_error[160];
+};
+
+/* guards P against the HTTP thread's push_stats_json() */
+static pthread_mutex_t plock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct {
+	char probe_id[128];
+	uint8_t secret[QMCP_SECRET_MAX];
+	size_t secret_len;
+	int has_secret;
+	struct dest *d[PUSH_DESTS_MAX];
+	unsigned int n;
+} P;
+
+void push_init(const char *probe_id, const uint8_t *secret, size_t secret_len)
+{
+	snprintf(P.probe_id, sizeof(P.probe_id), "%s", probe_id);
+	if (secret && secret_len <= sizeof(P.secret)) {
+		memcpy(P.secret, secret, secret_len);
+		P.secret_len = secret_len;
+		P.has_secret = 1;
+	}
+}
+
+static struct dest *find(const char *name)
+{
+	for (unsigned int i = 0; i < P.n; i++)
+		if (strcmp(P.d[i]->name, name) == 0)
+			return P.d[i];
+	return NULL;
+}
+
+static int ref_locked(const char *name)
+{
+	struct dest *d = find(name);
+	if (!d) {
+		if (P.n >= PUSH_DESTS_MAX)
+			return -ENOSPC;
+		d = calloc(1, sizeof(*d));
+		if (!d)
+			return -ENOMEM;
+		snprintf(d->name, sizeof(d->name), "%s", name);
+		d->fd = -1;
+		d->backoff_ns = 500000000ULL;
+		d->next_req = 1;
+		qmcp_rx_init(&d->rx);
+		P.d[P.n++] = d;
+	}
+	d->refs++;
+	return 0;
+}
+
+int push_ref(const char *name)
+{
+	pthread_mutex_lock(&plock);
+	int rc = ref_locked(name);
+	pthread_mutex_unlock(&plock);
+	return rc;
+}
+
+static void disconnect(struct dest *d, const char *why)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	if (d->state == D_READY || d->state == D_CONNECTING)
+		fprintf(stderr, "qprobe: push to %s: %s; retrying in %.1f s\n", d->name, why,
+			(double)d->backoff_ns / 1e9);
+	snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+	d->fd = -1;
+	d->state = D_DOWN;
+	d->inflight = 0; /* unacknowledged results are sent again */
+	d->txlen = d->txoff = 0;
+	qmcp_rx_free(&d->rx);
+	qmcp_rx_init(&d->rx);
+	d->next_try_ns = qp_clock_realtime_ns() + d->backoff_ns;
+	d->backoff_ns = d->backoff_ns * 2 > 30000000000ULL ? 30000000000ULL : d->backoff_ns * 2;
+}
+
+static void free_dest(unsigned int i)
+{
+	struct dest *d = P.d[i];
+	if (d->fd >= 0)
+		close(d->fd);
+	for (unsigned int k = 0; k < d->n; k++)
+		free(d->q[(d->head + k) % PUSH_BACKLOG].json);
+	qmcp_rx_free(&d->rx);
+	free(d->tx);
+	free(d);
+	P.d[i] = P.d[--P.n];
+}
+
+void push_unref(const char *name)
+{
+	pthread_mutex_lock(&plock);
+	struct dest *d = find(name);
+	if (d && d->refs > 0)
+		d->refs--;
+	pthread_mutex_unlock(&plock);
+}
+
+static void gap_add(struct dest *d, uint32_t meas, uint64_t seq)
+{
+	for (unsigned int i = 0; i < d->ngaps; i++)
+		if (d->gaps[i].meas == meas) {
+			d->gaps[i].count++;
+			return;
+		}
+	if (d->ngaps < 16)
+		d->gaps[d->ngaps++] = (struct gap){meas, seq, 1};
+}
+
+static void result_locked(const char *name, uint32_t meas, uint64_t seq,
+			  const struct qp_interval_rec *rec)
+{
+	struct dest *d = find(name);
+	if (!d)
+		return;
+	json_t *j = qp_interval_rec_json(rec);
+	json_object_set_new(j, "seq", json_integer((json_int_t)seq));
+	json_object_set_new(j, "measurement", json_integer(meas));
+	char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
+	json_decref(j);
+	if (!text)
+		return;
+	if (d->n == PUSH_BACKLOG) {
+		/* full: the oldest result not in flight goes, and is reported */
+		unsigned int at = (d->head + d->inflight) % PUSH_BACKLOG;
+		struct item *old = &d->q[at];
+		gap_add(d, old->meas, old->seq);
+		free(old->json);
+		for (unsigned int k = d->inflight; k + 1 < d->n; k++)
+			d->q[(d->head + k) % PUSH_BACKLOG] = d->q[(d->head + k + 1) % PUSH_BACKLOG];
+		d->n--;
+		d->dropped++;
+	}
+	struct item *it = &d->q[(d->head + d->n) % PUSH_BACKLOG];
+	memset(it, 0, sizeof(*it));
+	it->meas = meas;
+	it->seq = seq;
+	it->start_ns = rec->start_ns;
+	it->json = text;
+	d->n++;
+}
+
+void push_result(const char *name, uint32_t meas, uint64_t seq, const struct qp_interval_rec *rec)
+{
+	pthread_mutex_lock(&plock);
+	result_locked(name, meas, seq, rec);
+	pthread_mutex_unlock(&plock);
+}
+
+static int queue_frame(struct dest *d, struct qmcp_msg *m)
+{
+	size_t n;
+	const uint8_t *f = qmcp_msg_frame(m, &n);
+	if (!f) {
+		qmcp_msg_free(m);
+		return -ENOMEM;
+	}
+	if (d->txlen + n > d->txcap) {
+		size_t c = d->txcap ? d->txcap : 65536;
+		while (c < d->txlen + n)
+			c *= 2;
+		uint8_t *b = realloc(d->tx, c);
+		if (!b) {
+			qmcp_msg_free(m);
+			return -ENOMEM;
+		}
+		d->tx = b;
+		d->txcap = c;
+	}
+	memcpy(d->tx + d->txlen, f, n);
+	d->txlen += n;
+	qmcp_msg_free(m);
+	return 0;
+}
+
+static void start_connect(struct dest *d)
+{
+	char host[256];
+	const char *colon = strrchr(d->name, ':');
+	size_t hl = (size_t)(colon - d->name);
+	if (d->name[0] == '[' && hl >= 2 && d->name[hl - 1] == ']')
+		snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), d->name + 1);
+	else
+		snprintf(host, sizeof(host), "%.*s", (int)hl, d->name);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res) {
+		disconnect(d, "cannot resolve the host");
+		return;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) != 0 && errno != EINPROGRESS)) {
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		disconnect(d, "connection refused");
+		return;
+	}
+	freeaddrinfo(res);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	d->fd = fd;
+	d->state = D_CONNECTING;
+	d->reconnects++;
+}
+
+/* Answers from the receiver. */
+static void handle(struct dest *d, const struct qmcp_hdr *h, const uint8_t *b)
+{
+	if (!(h->flags & QMCP_F_RESPONSE))
+		return;
+	if (h->flags & QMCP_F_ERROR) {
+		char msg[200] = "", why[240];
+		struct qmcp_tlv t;
+		if (qmcp_find(b, h->length, QMCP_T_ERROR_MSG, &t) == 1)
+			qmcp_tlv_str(&t, msg, sizeof(msg));
+		snprintf(why, sizeof(why), "the receiver refused %s: %s", qmcp_msg_name(h->type), msg);
+		disconnect(d, why);
+		return;
+	}
+	if (d->state == D_HELLO && h->type == QMCP_MSG_HELLO && h->req_id == d->hello_req) {
+		struct qmcp_tlv t;
+		uint8_t need = 0;
+		if (qmcp_find(b, h->length, QMCP_T_AUTH_REQUIRED, &t) == 1)
+			qmcp_tlv_u8(&t, &need);
+		if (!need) {
+			d->state = D_READY;
+			d->backoff_ns = 500000000ULL;
+			return;
+		}
+		if (!P.has_secret || qmcp_find(b, h->length, QMCP_T_NONCE, &t) != 1 ||
+		    t.len != QMCP_NONCE_LEN) {
+			disconnect(d, "the receiver wants the shared secret and this probe has none "
+				      "(--secret-file)");
+			return;
+		}
+		uint8_t mac[QMCP_HMAC_LEN];
+		qmcp_hmac(P.secret, P.secret_len, t.val, QMCP_NONCE_LEN, mac);
+		struct qmcp_msg m;
+		d->auth_req = d->next_req++;
+		qmcp_msg_init(&m, QMCP_MSG_AUTH, 0, d->auth_req);
+		qmcp_put_bytes(&m, QMCP_T_HMAC, mac, sizeof(mac));
+		queue_frame(d, &m);
+		d->state = D_AUTH;
+		return;
+	}
+	if (d->state == D_AUTH && h->type == QMCP_MSG_AUTH && h->req_id == d->auth_req) {
+		d->state = D_READY;
+		d->backoff_ns = 500000000ULL;
+		return;
+	}
+	if (d->state == D_READY && h->type == QMCP_MSG_RESULT && d->inflight &&
+	    h->req_id == d->q[d->head].req) {
+		free(d->q[d->head].json);
+		d->head = (d->head + 1) % PUSH_BACKLOG;
+		d->n--;
+		d->inflight--;
+		d->acked++;
+	}
+}
+
+static void send_window(struct dest *d)
+{
+	while (d->state == D_READY && d->inflight < d->n && d->inflight < PUSH_WINDOW) {
+		struct item *it = &d->q[(d->head + d->inflight) % PUSH_BACKLOG];
+		for (unsigned int i = 0; i < d->ngaps; i++)
+			if (d->gaps[i].meas == it->meas) {
+				it->has_gap = 1;
+				it->gap_from = d->gaps[i].from;
+				it->gap_count = d->gaps[i].count;
+				d->gaps[i] = d->gaps[--d->ngaps];
+				break;
+			}
+		struct qmcp_msg m;
+		it->req = d->next_req++;
+		if (!it->req)
+			it->req = d->next_req++;
+		qmcp_msg_init(&m, QMCP_MSG_RESULT, 0, it->req);
+		qmcp_put_str(&m, QMCP_T_PROBE_ID, P.probe_id);
+		qmcp_put_u32(&m, QMCP_T_MEAS_ID, it->meas);
+		qmcp_put_u64(&m, QMCP_T_SEQ, it->seq);
+		qmcp_put_u64(&m, QMCP_T_INTERVAL_START_NS, it->start_ns);
+		if (it->has_gap) {
+			qmcp_put_u64(&m, QMCP_T_GAP_FROM, it->gap_from);
+			qmcp_put_u64(&m, QMCP_T_GAP_COUNT, it->gap_count);
+		}
+		qmcp_put_str(&m, QMCP_T_RESULT_JSON, it->json);
+		if (queue_frame(d, &m))
+			return;
+		d->inflight++;
+		d->sent++;
+	}
+}
+
+static void drive(struct dest *d, short revents)
+{
+	if (d->state == D_CONNECTING && (revents & (POLLOUT | POLLERR | POLLHUP))) {
+		int err = 0;
+		socklen_t sl = sizeof(err);
+		getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &sl);
+		if (err) {
+			disconnect(d, strerror(err));
+			return;
+		}
+		struct qmcp_msg m;
+		d->hello_req = d->next_req++;
+		qmcp_msg_init(&m, QMCP_MSG_HELLO, 0, d->hello_req);
+		qmcp_put_str(&m, QMCP_T_CLIENT_NAME, P.probe_id);
+		queue_frame(d, &m);
+		d->state = D_HELLO;
+	}
+	if (d->state >= D_HELLO && (revents & (POLLIN | POLLHUP | POLLERR))) {
+		for (int rounds = 0; rounds < 16 && d->fd >= 0; rounds++) {
+			size_t room;
+			uint8_t *b = qmcp_rx_space(&d->rx, 65536, &room);
+			if (!b) {
+				disconnect(d, "out of memory");
+				return;
+			}
+			ssize_t k = recv(d->fd, b, room, 0);
+			if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+				disconnect(d, "the receiver closed the connection");
+				return;
+			}
+			if (k < 0)
+				break;
+			qmcp_rx_commit(&d->rx, (size_t)k);
+			struct qmcp_hdr h;
+			const uint8_t *body;
+			int r;
+			while (d->fd >= 0 && (r = qmcp_rx_frame(&d->rx, &h, &body)) == 1)
+				handle(d, &h, body);
+			if (d->fd >= 0 && r < 0) {
+				disconnect(d, "the receiver does not speak QMCP");
+				return;
+			}
+		}
+	}
+	if (d->fd < 0)
+		return;
+	send_window(d);
+	while (d->txoff < d->txlen) {
+		ssize_t k = send(d->fd, d->tx + d->txoff, d->txlen - d->txoff, MSG_NOSIGNAL);
+		if (k > 0) {
+			d->txoff += (size_t)k;
+			continue;
+		}
+		if (k < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		disconnect(d, "connection lost");
+		return;
+	}
+	if (d->txoff == d->txlen)
+		d->txoff = d->txlen = 0;
+}
+
+static void poll_once(int timeout_ms)
+{
+	uint64_t now = qp_clock_realtime_ns();
+	for (unsigned int i = P.n; i-- > 0;) {
+		struct dest *d = P.d[i];
+		if (!d->refs && !d->n) {
+			free_dest(i);
+			continue;
+		}
+		if (d->state == D_DOWN && now >= d->next_try_ns)
+			start_connect(d);
+	}
+	struct pollfd pf[PUSH_DESTS_MAX];
+	unsigned int map[PUSH_DESTS_MAX], np = 0;
+	for (unsigned int i = 0; i < P.n; i++) {
+		struct dest *d = P.d[i];
+		if (d->fd < 0)
+			continue;
+		short ev = POLLIN;
+		if (d->state == D_CONNECTING || d->txoff < d->txlen)
+			ev |= POLLOUT;
+		pf[np] = (struct pollfd){.fd = d->fd, .events = ev};
+		map[np++] = i;
+	}
+	if (np && poll(pf, np, timeout_ms) < 0)
+		return;
+	for (unsigned int k = 0; k < np; k++)
+		drive(P.d[map[k]], pf[k].revents);
+}
+
+void push_poll(void)
+{
+	pthread_mutex_lock(&plock);
+	poll_once(0);
+	pthread_mutex_unlock(&plock);
+}
+
+void push_flush(int timeout_ms)
+{
+	uint64_t until = qp_clock_realtime_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	for (;;) {
+		unsigned int pending = 0;
+		pthread_mutex_lock(&plock);
+		for (unsigned int i = 0; i < P.n; i++)
+			pending += P.d[i]->n;
+		if (pending)
+			poll_once(10);
+		pthread_mutex_unlock(&plock);
+		if (!pending || qp_clock_realtime_ns() >= until)
+			return;
+	}
+}
+
+void push_fini(void)
+{
+	pthread_mutex_lock(&plock);
+	while (P.n)
+		free_dest(P.n - 1);
+	pthread_mutex_unlock(&plock);
+}
+
+json_t *push_stats_json(void)
+{
+	json_t *a = json_array();
+	pthread_mutex_lock(&plock);
+	for (unsigned int i = 0; i < P.n; i++) {
+		struct dest *d = P.d[i];
+		json_array_append_new(
+			a, json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:s}", "destination", d->name,
+				     "state", state_name[d->state], "queued", (int)d->n, "in_flight",
+				     (int)d->inflight, "sent", (json_int_t)d->sent, "acknowledged",
+				     (json_int_t)d->acked, "dropped", (json_int_t)d->dropped, "connects",
+				     (json_int_t)d->reconnects, "last_error", d->last_error));
+	}
+	pthread_mutex_unlock(&plock);
+	return a;
+}

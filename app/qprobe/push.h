@@ -1,0 +1,56 @@
+/*
+ * push: results pushed to results receivers (qmstore, or any QMCP listener),
+ * on the management thread.
+ *
+ * One outbound connection per destination (host:port), shared by the
+ * measurements that name it. Each closed interval is queued for each of its
+ * measurement's destinations and sent as a RESULT (probe id, measurement id,
+ * interval sequence, the interval's JSON); a receiver acknowledges what it
+ * stored, and only then is it dropped from the queue. A connection that
+ * fails is retried with back-off (0.5 s doubling to 30 s) and everything
+ * unacknowledged is sent again, so a receiver restart loses nothing within
+ * the backlog. The backlog is bounded (PUSH_BACKLOG results per
+ * destination); beyond it the oldest unsent results are dropped and the next
+ * result of that measurement says so (GAP_FROM, GAP_COUNT): never silent.
+ *
+ * Thread-safety: management thread, and push_stats_json() from the HTTP
+ * thread; one mutex guards the destinations.
+ */
+#ifndef QPROBE_PUSH_H
+#define QPROBE_PUSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "qp_report.h"
+
+#define PUSH_BACKLOG 1024
+#define PUSH_WINDOW 32
+#define PUSH_DESTS_MAX 64
+
+/** Identity and secret used towards receivers (secret NULL: none to offer). */
+void push_init(const char *probe_id, const uint8_t *secret, size_t secret_len);
+
+/** A measurement names a destination. @return 0, -ENOSPC (too many destinations). */
+int push_ref(const char *dest);
+/** It no longer does; the destination goes once nothing references it and its queue is empty. */
+void push_unref(const char *dest);
+
+/** Queue one interval for a destination. */
+void push_result(const char *dest, uint32_t meas, uint64_t seq, const struct qp_interval_rec *rec);
+
+/** Drive the connections: connect, authenticate, send, read acknowledgements. */
+void push_poll(void);
+
+/** At shutdown: keep sending for at most timeout_ms or until every queue is empty. */
+void push_flush(int timeout_ms);
+
+/** Close everything. */
+void push_fini(void);
+
+/** Per destination: state, queued, sent, acknowledged, dropped, reconnects. */
+json_t *push_stats_json(void);
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * qmcp_listener: the results-receiver side of QMCP (docs/qmcp.md, "Results
+ * push"), for qmstore and third-party collectors. Probes connect, say HELLO
+ * (and AUTH when the listener has a secret) and send RESULT frames; each one
+ * is handed to the application's callback and acknowledged only when the
+ * callback says it is stored, so a probe resends what was not acknowledged.
+ *
+ * Single-threaded: qmcp_listener_run() serves what is ready and returns.
+ *
+ * Thread-safety: a listener belongs to one thread.
+ */
+#ifndef QMCP_LISTENER_H
+#define QMCP_LISTENER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qmcp_codec.h"
+
+#define QMCP_LISTENER_PEERS 256
+
+/* One pushed result, valid during the callback. */
+struct qmcp_result {
+	const char *probe_id;  /* from the RESULT (or the probe's HELLO) */
+	const char *peer;      /* the probe's address:port */
+	uint32_t meas_id;
+	uint64_t seq;
+	uint64_t start_ns;
+	const char *json;      /* RESULT_JSON, NUL-terminated */
+	size_t json_len;
+	int has_gap;           /* intervals lost to the probe's backlog bound before this one */
+	uint64_t gap_from, gap_count;
+};
+
+/** @return 0 when stored (the probe gets an acknowledgement), else a negative errno. */
+typedef int qmcp_result_fn(const struct qmcp_result *r, void *arg);
+
+struct qmcp_listener;
+
+/**
+ * Listen on addr:port (TCP). secret NULL: no AUTH asked.
+ * @return the listener, or NULL with a message in err.
+ */
+struct qmcp_listener *qmcp_listener_create(const char *addr, int port, const uint8_t *secret,
+					   size_t secret_len, qmcp_result_fn *fn, void *arg,
+					   char *err, size_t errlen);
+
+/** Serve what is ready, waiting at most timeout_ms. @return 0, or -EINTR. */
+int qmcp_listener_run(struct qmcp_listener *l, int timeout_ms);
+
+/** Counters: results stored, refused by the callback, connections, auth failures. */
+struct qmcp_listener_stats {
+	uint64_t results, refused, connections, auth_failures, bad_frames;
+};
+void qmcp_listener_stats(const struct qmcp_listener *l, struct qmcp_listener_stats *s);
+
+/** Close every connection and free (NULL accepted). */
+void qmcp_listener_destroy(struct qmcp_listener *l);
+
+#endif

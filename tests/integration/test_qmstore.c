@@ -1,0 +1,185 @@
+/*
+ * Results push end to end: a probe pushes every interval of a measurement to
+ * qmstore, which is killed (SIGKILL) and restarted in the middle; once the
+ * probe's queue is empty, the store holds every interval exactly once, with
+ * the packets the probe measured. Once against SQLite, once against a
+ * PostgreSQL server the test starts itself (skipped when Debian's
+ * postgresql is not installed).
+ */
+#include <criterion/criterion.h>
+#include <glob.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qp_qmcp.h"
+#include "qp_run.h"
+
+/* Everything a SQL query prints, first line. */
+static long query(const char *cmd)
+{
+	FILE *p = popen(cmd, "r");
+	long v = -1;
+	if (p && fscanf(p, "%ld", &v) != 1)
+		v = -1;
+	if (p)
+		pclose(p);
+	return v;
+}
+
+static int spawn_store(const char *db_arg, const char *db_val, int port, const char *secret,
+		       const char *err)
+{
+	char bin[256], ps[16];
+	snprintf(bin, sizeof(bin), "%s/qmstore", qp_build());
+	snprintf(ps, sizeof(ps), "%d", port);
+	char *argv[] = {bin, "--listen", "127.0.0.1", "--port", ps, "--secret-file", (char *)secret,
+			(char *)db_arg, (char *)db_val, "--quiet", NULL};
+	return qp_spawn(argv, NULL, err);
+}
+
+/* The probe's push queue is empty when its stats list no destination. */
+static void wait_pushed(const struct probe *p)
+{
+	for (int i = 0; i < 6000; i++) {
+		char *body = NULL;
+		if (qp_http_get(p->http_port, "/api/v1/stats", &body) == 200) {
+			json_t *j = json_loads(body, 0, NULL);
+			size_t n = json_array_size(json_object_get(j, "push"));
+			json_decref(j);
+			free(body);
+			if (n == 0)
+				return;
+		} else {
+			free(body);
+		}
+		nap_ms(10);
+	}
+	cr_assert_fail("the probe still has results queued after 60 s");
+}
+
+/*
+ * One run: measure, kill the store, measure, restart it, measure, stop.
+ * sql(q) prints the answer of query q. Returns the intervals the probe closed.
+ */
+static void run(const char *db_arg, const char *db_val, long (*sql)(const char *q))
+{
+	struct probe p;
+	probe_start(&p, "127.0.0.1/32");
+	int sport = qp_free_port();
+	char serr[256], dest[64];
+	snprintf(serr, sizeof(serr), "%s/qmstore.err", qp_tmpdir());
+	snprintf(dest, sizeof(dest), "127.0.0.1:%d", sport);
+	int spid = spawn_store(db_arg, db_val, sport, p.secret, serr);
+	struct qmcp_client *c = ctl(&p);
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c));
+	qmcp_put_str(&m, QMCP_T_FILTER, "udp port 53");
+	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, 100);
+	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
+	qmcp_put_str(&m, QMCP_T_DESTINATION, dest);
+	struct qmcp_reply r = call_ok(c, &m);
+	struct qmcp_tlv t;
+	uint32_t id = 0;
+	cr_assert_eq(qmcp_find(r.body, r.len, QMCP_T_MEAS_ID, &t), 1);
+	qmcp_tlv_u32(&t, &id);
+	qmcp_reply_free(&r);
+
+	inject(p.tap);
+	wait_measured(c, id, 163, 40);
+	kill(spid, SIGKILL);
+	struct qp_run_result wr;
+	qp_wait(spid, 30, &wr, serr);
+	inject(p.tap);
+	wait_measured(c, id, 326, 80);
+	spid = spawn_store(db_arg, db_val, sport, p.secret, serr);
+	inject(p.tap);
+	wait_measured(c, id, 489, 120);
+
+	json_t *s = status(c, id);
+	long closed_before_stop = (long)json_integer_value(json_object_get(s, "intervals"));
+	json_decref(s);
+	qmcp_msg_init(&m, QMCP_MSG_STOP, 0, qmcp_client_next_id(c));
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+	r = call_ok(c, &m);
+	qmcp_reply_free(&r);
+	wait_pushed(&p);
+
+	long n = sql("SELECT count(*) FROM results");
+	long maxseq = sql("SELECT max(seq) FROM results");
+	long distinct = sql("SELECT count(DISTINCT seq) FROM results");
+	cr_assert_geq(n, closed_before_stop, "every interval closed before STOP, and the last");
+	cr_assert_eq(n, maxseq + 1, "seq 0..%ld each once: %ld rows", maxseq, n);
+	cr_assert_eq(distinct, n);
+	cr_assert_eq(sql("SELECT count(*) FROM intervals"), 2 * n, "a row per direction");
+	cr_assert_eq(sql("SELECT sum(packets) FROM intervals"), 120, "every DNS frame, once");
+	cr_assert_eq(sql("SELECT count(*) FROM measurements"), 1);
+	cr_assert_eq(sql("SELECT count(*) FROM gaps"), 0, "nothing dropped within the backlog");
+
+	qmcp_client_close(c);
+	probe_stop(&p);
+	kill(spid, SIGTERM);
+	qp_wait(spid, 30, &wr, serr);
+	cr_assert(wr.exited && wr.status == 0, "qmstore exit %d: %s", wr.status, wr.err);
+	cr_assert(strstr(wr.err, "results stored"), "%s", wr.err);
+}
+
+static char sqlite_path[512];
+
+static long sqlite_q(const char *q)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' '%s'", sqlite_path, q);
+	return query(cmd);
+}
+
+Test(qmstore, sqlite_keeps_every_interval_once_across_a_restart, .timeout = 300)
+{
+	snprintf(sqlite_path, sizeof(sqlite_path), "%s/results.sqlite", qp_tmpdir());
+	run("--db", sqlite_path, sqlite_q);
+}
+
+static char pg_sock[512];
+static int pg_port;
+
+static long pg_q(const char *q)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "psql -h '%s' -p %d -U postgres -d postgres -tA -c '%s'", pg_sock,
+		 pg_port, q);
+	return query(cmd);
+}
+
+Test(qmstore, postgresql_keeps_every_interval_once_across_a_restart, .timeout = 300)
+{
+	glob_t g;
+	if (glob("/usr/lib/postgresql/*/bin/initdb", 0, NULL, &g) != 0 || getuid() != 0) {
+		cr_skip_test("PostgreSQL's server (Debian postgresql) is not installed, or not root");
+		return;
+	}
+	char bindir[256];
+	snprintf(bindir, sizeof(bindir), "%s", g.gl_pathv[0]);
+	globfree(&g);
+	*strrchr(bindir, '/') = 0;
+	/* a private server: its own data directory and socket, owned by postgres */
+	char dir[512], cmd[8192];
+	snprintf(dir, sizeof(dir), "%s/pg", qp_tmpdir());
+	snprintf(pg_sock, sizeof(pg_sock), "%s/pg/sock", qp_tmpdir());
+	pg_port = qp_free_port();
+	snprintf(cmd, sizeof(cmd),
+		 "chmod 755 '%s' && mkdir -p '%s/data' '%s' && chown -R postgres '%s' && "
+		 "runuser -u postgres -- '%s/initdb' -D '%s/data' -A trust -U postgres >/dev/null && "
+		 "runuser -u postgres -- '%s/pg_ctl' -D '%s/data' -l '%s/log' -w -o "
+		 "\"-p %d -k %s -c listen_addresses=''\" start >/dev/null",
+		 qp_tmpdir(), dir, pg_sock, dir, bindir, dir, bindir, dir, dir, pg_port, pg_sock);
+	cr_assert_eq(system(cmd), 0, "could not start PostgreSQL: %s", cmd);
+	char conn[700];
+	snprintf(conn, sizeof(conn), "host=%s port=%d user=postgres dbname=postgres", pg_sock, pg_port);
+	run("--pg", conn, pg_q);
+	snprintf(cmd, sizeof(cmd), "runuser -u postgres -- '%s/pg_ctl' -D '%s/data' -m fast stop >/dev/null",
+		 bindir, dir);
+	cr_assert_eq(system(cmd), 0);
+}
