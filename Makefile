@@ -43,7 +43,11 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 # objects are kept between runs
 .SECONDARY:
 
-.PHONY: all deps demo test test-plain test-asan unit integration bench fuzz clean
+.PHONY: all deps demo test test-plain test-asan unit integration bench fuzz install uninstall clean
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_listener.h
 
 all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen
 
@@ -123,6 +127,20 @@ fuzz: $(BUILD)/fuzz/fuzz_qmcp
 
 bench: deps all
 	bench/run.sh
+
+# programs, libqmcp (static library, headers, pkg-config file)
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/qmcp
+	install -m 755 $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libqmcp.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(QMCP_HEADERS) $(DESTDIR)$(PREFIX)/include/qmcp/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*QP_VERSION "\(.*\)".*/\1/p' lib/qp_report.c)|' \
+		lib/libqmcp.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libqmcp.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/qprobe $(DESTDIR)$(PREFIX)/bin/qmctl $(DESTDIR)$(PREFIX)/bin/qmstore
+	rm -f $(DESTDIR)$(PREFIX)/lib/libqmcp.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/libqmcp.pc
+	rm -rf $(DESTDIR)$(PREFIX)/include/qmcp
 
 clean:
 	rm -rf build

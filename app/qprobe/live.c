@@ -41,6 +41,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_ring.h>
 
+#include "config.h"
 #include "ctl.h"
 #include "meas.h"
 #include "push.h"
@@ -872,6 +873,16 @@ int qprobe_live(const struct qprobe_opts *o)
 			goto out;
 		}
 		standing = (uint32_t)id;
+	}
+	for (int i = 0; o->cfg && i < o->cfg->nmeas; i++) {
+		long id = meas_start(&o->cfg->meas[i], "config", -1, err, sizeof(err));
+		if (id < 0) {
+			fprintf(stderr, "qprobe: %s: $.measurements[%d]: %s\n", o->config, i, err);
+			rc = id == -EINVAL ? QP_EXIT_INPUT : QP_EXIT_RUNTIME;
+			goto out;
+		}
+		fprintf(stderr, "qprobe: standing measurement %ld from %s ($.measurements[%d])\n", id,
+			o->config, i);
 	}
 	static char desc[1024];
 	size_t dl = 0;

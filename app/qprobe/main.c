@@ -19,6 +19,7 @@
 #include "qp_offline.h"
 #include "qp_report.h"
 #include "qmcp_codec.h"
+#include "config.h"
 #include "qprobe.h"
 
 static void usage(FILE *out)
@@ -65,6 +66,10 @@ static void usage(FILE *out)
 		"  --secret-file PATH    shared secret for QMCP authentication (mode 0600)\n"
 		"  --probe-id ID         the probe's identity in QMCP and results (default: host name)\n"
 		"  --probe-name NAME     the probe's human name (default: host name)\n"
+		"  --config FILE         JSON configuration: identity, QMCP access, standing\n"
+		"                        measurements (options given here win over it)\n"
+		"  --check-config FILE   check a configuration file, print every error with its\n"
+		"                        JSON path, and exit (0 good, 1 not)\n"
 		"  --http-addr ADDR      bind address of the HTTP endpoint (default 127.0.0.1)\n"
 		"  --http-port PORT      HTTP endpoint port (default 8178, 0 = off)\n"
 		"  --duration S          stop after S seconds (default: run until SIGINT/SIGTERM)\n"
@@ -110,6 +115,8 @@ enum {
 	OPT_SECRET_FILE,
 	OPT_PROBE_ID,
 	OPT_PROBE_NAME,
+	OPT_CONFIG,
+	OPT_CHECK_CONFIG,
 };
 
 static const struct option longopts[] = {
@@ -142,6 +149,8 @@ static const struct option longopts[] = {
 	{"secret-file", required_argument, NULL, OPT_SECRET_FILE},
 	{"probe-id", required_argument, NULL, OPT_PROBE_ID},
 	{"probe-name", required_argument, NULL, OPT_PROBE_NAME},
+	{"config", required_argument, NULL, OPT_CONFIG},
+	{"check-config", required_argument, NULL, OPT_CHECK_CONFIG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -213,6 +222,18 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 		case OPT_SECRET_FILE: o->secret_file = optarg; break;
 		case OPT_PROBE_ID: o->probe_id = optarg; break;
 		case OPT_PROBE_NAME: o->probe_name = optarg; break;
+		case OPT_CONFIG: o->config = optarg; break;
+		case OPT_CHECK_CONFIG: {
+			static struct config cc;
+			int n = config_load(optarg, o, &cc);
+			if (n) {
+				fprintf(stderr, "qprobe: %s: %d error(s); the probe would not start\n",
+					optarg, n);
+				exit(QP_EXIT_USAGE);
+			}
+			printf("%s: ok, %d standing measurement(s)\n", optarg, cc.nmeas);
+			exit(QP_EXIT_OK);
+		}
 		case OPT_INTERVAL:
 			if (num_opt("interval", optarg, 50, 86400000, &v))
 				return -1;
@@ -348,8 +369,8 @@ int main(int argc, char **argv)
 		.max_flows = 0, /* by mode, below */
 		.flow_budget = 1u << 20,
 		.meas_max_flows = 65536,
-		.qmcp_addr = "::",
-		.qmcp_port = QMCP_PORT,
+		.qmcp_addr = NULL, /* NULL / -1: from --config, else "::" / 8177 */
+		.qmcp_port = -1,
 		.flow_dists = 4096,
 		.report_format = "json",
 		.http_addr = "127.0.0.1",
@@ -409,6 +430,32 @@ int main(int argc, char **argv)
 	}
 	if (!o.max_flows)
 		o.max_flows = 1u << 18;
+	static struct config cfg;
+	if (o.config) {
+		int n = config_load(o.config, &o, &cfg);
+		if (n) {
+			fprintf(stderr, "qprobe: %s: %d error(s); not starting half-configured\n",
+				o.config, n);
+			return QP_EXIT_USAGE;
+		}
+		o.cfg = &cfg;
+		if (!o.probe_id && cfg.probe_id[0])
+			o.probe_id = cfg.probe_id;
+		if (!o.probe_name && cfg.probe_name[0])
+			o.probe_name = cfg.probe_name;
+		if (!o.qmcp_addr && cfg.qmcp_addr[0])
+			o.qmcp_addr = cfg.qmcp_addr;
+		if (o.qmcp_port < 0 && cfg.qmcp_port >= 0)
+			o.qmcp_port = cfg.qmcp_port;
+		if (!o.allow && cfg.allow[0])
+			o.allow = cfg.allow;
+		if (!o.secret_file && cfg.secret_file[0])
+			o.secret_file = cfg.secret_file;
+	}
+	if (!o.qmcp_addr)
+		o.qmcp_addr = "::";
+	if (o.qmcp_port < 0)
+		o.qmcp_port = QMCP_PORT;
 	if (o.measure && o.max_flows > o.flow_budget) {
 		fprintf(stderr, "qprobe: --max-flows %u is over --flow-budget %llu\n", o.max_flows,
 			(unsigned long long)o.flow_budget);

@@ -10,6 +10,8 @@
 
 #include "qp_rtp_dp.h"
 
+struct config;
+
 struct qprobe_opts {
 	const char *pcap;          /* offline capture, NULL for live */
 	const char *filter;        /* NULL: none */
@@ -40,6 +42,8 @@ struct qprobe_opts {
 	const char *secret_file;   /* NULL: no challenge-response */
 	const char *allow;         /* allow-list, NULL: loopback only */
 	const char *probe_id, *probe_name; /* NULL: from the host name */
+	const char *config;        /* --config FILE */
+	struct config *cfg;        /* what it says, NULL without one */
 };
 
 /** Run on DPDK ports; EAL is initialised. @return a QP_EXIT_* code. */

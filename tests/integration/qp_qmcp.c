@@ -63,23 +63,22 @@ struct qmcp_client *ctl(const struct probe *p)
 }
 
 /* Start a probe on a fresh tap; extra options after "--". */
-void probe_start(struct probe *p, const char *allow)
+/* Spawn the probe on a fresh tap with qprobe options qargs; wait until QMCP answers. */
+static void spawn_probe(struct probe *p, char *const qargs[])
 {
-	p->port = qp_free_port();
+	char bin[256], vdev[64], hport[16];
 	snprintf(p->tap, sizeof(p->tap), "qpt%d", getpid() % 100000);
 	snprintf(p->err, sizeof(p->err), "%s/probe.err", qp_tmpdir());
-	snprintf(p->secret, sizeof(p->secret), "%s/secret", qp_tmpdir());
-	write_secret(p->secret, SECRET "\n");
-	char bin[256], vdev[64], port[16], hport[16];
 	p->http_port = qp_free_port();
 	snprintf(hport, sizeof(hport), "%d", p->http_port);
 	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
 	snprintf(vdev, sizeof(vdev), "net_tap0,iface=%s", p->tap);
-	snprintf(port, sizeof(port), "%d", p->port);
-	char *argv[] = {bin, "--lcores", "0@0,1@1", "--no-huge", "-m", "512", "--no-shconf", "--no-pci",
-			"--log-level=error", "--vdev", vdev, "--", "--http-port", hport, "--qmcp-addr",
-			"127.0.0.1", "--qmcp-port", port, "--secret-file", p->secret, "--allow",
-			(char *)allow, NULL};
+	char *argv[40] = {bin, "--lcores", "0@0,1@1", "--no-huge", "-m", "512", "--no-shconf",
+			  "--no-pci", "--log-level=error", "--vdev", vdev, "--", "--http-port", hport};
+	int n = 14;
+	for (int i = 0; qargs[i] && n < 39; i++)
+		argv[n++] = qargs[i];
+	argv[n] = NULL;
 	p->pid = qp_spawn(argv, NULL, p->err);
 	/* ready when it answers a TCP connect */
 	for (int i = 0; i < 3000; i++) {
@@ -93,6 +92,26 @@ void probe_start(struct probe *p, const char *allow)
 		nap_ms(10);
 	}
 	cr_assert_fail("the probe did not open its QMCP port within 30 s");
+}
+
+void probe_start(struct probe *p, const char *allow)
+{
+	p->port = qp_free_port();
+	snprintf(p->secret, sizeof(p->secret), "%s/secret", qp_tmpdir());
+	write_secret(p->secret, SECRET "\n");
+	char port[16];
+	snprintf(port, sizeof(port), "%d", p->port);
+	char *q[] = {"--qmcp-addr", "127.0.0.1", "--qmcp-port", port, "--secret-file", p->secret,
+		     "--allow", (char *)allow, NULL};
+	spawn_probe(p, q);
+}
+
+void probe_start_config(struct probe *p, const char *config, int qmcp_port, const char *secret)
+{
+	p->port = qmcp_port;
+	snprintf(p->secret, sizeof(p->secret), "%s", secret);
+	char *q[] = {"--config", (char *)config, NULL};
+	spawn_probe(p, q);
 }
 
 void probe_stop(struct probe *p)

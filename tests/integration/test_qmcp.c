@@ -408,3 +408,59 @@ Test(qmcp, hostile_peers_delay_no_one_and_leave_nothing_behind, .timeout = 300)
 	close(silent);
 	probe_stop(&p);
 }
+
+Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .timeout = 240)
+{
+	char bad[256], good[256], secret[256], bin[256];
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	snprintf(bad, sizeof(bad), "%s/bad.json", qp_tmpdir());
+	snprintf(good, sizeof(good), "%s/good.json", qp_tmpdir());
+	snprintf(secret, sizeof(secret), "%s/cfg-secret", qp_tmpdir());
+	write_secret(secret, SECRET "\n");
+	FILE *f = fopen(bad, "w");
+	fprintf(f, "{\"probe\": {\"nmae\": \"x\"}, \"qmcp\": {\"port\": 70000},\n"
+		   " \"measurements\": [{\"filter\": \"tcp and and\", \"interval_ms\": 10,\n"
+		   "   \"destinations\": [\"nohost\"]}]}\n");
+	fclose(f);
+	char *check[] = {bin, "--check-config", bad, NULL};
+	struct qp_run_result r;
+	qp_run(check, NULL, 60, &r);
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "$.probe.nmae: unknown key; accepted here: id, name"), "%s", r.err);
+	cr_assert(strstr(r.err, "$.qmcp.port: a whole number from 0 to 65535 is expected"), "%s", r.err);
+	cr_assert(strstr(r.err, "$.measurements[0].filter: not a tcpdump filter"), "%s", r.err);
+	cr_assert(strstr(r.err, "$.measurements[0].interval_ms: a whole number from 50 to 3600000"),
+		  "%s", r.err);
+	cr_assert(strstr(r.err, "$.measurements[0].destinations[0]: \"host:port\" is expected"), "%s",
+		  r.err);
+	cr_assert(strstr(r.err, "5 error(s); the probe would not start"), "%s", r.err);
+
+	int port = qp_free_port();
+	f = fopen(good, "w");
+	fprintf(f, "{\"probe\": {\"id\": \"tap-7\", \"name\": \"Tap seven\"},\n"
+		   " \"qmcp\": {\"addr\": \"127.0.0.1\", \"port\": %d, \"allow\": [\"127.0.0.1/32\"],\n"
+		   "   \"secret_file\": \"%s\"},\n"
+		   " \"measurements\": [{\"description\": \"dns at boot\", \"filter\": \"udp port 53\",\n"
+		   "   \"interval_ms\": 100, \"metrics\": [\"traffic\"]}]}\n",
+		port, secret);
+	fclose(f);
+	char *ok[] = {bin, "--check-config", good, NULL};
+	char out[256];
+	snprintf(out, sizeof(out), "%s/check.out", qp_tmpdir());
+	qp_run(ok, out, 60, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	struct probe p;
+	probe_start_config(&p, good, port, secret);
+	struct qmcp_client *c = ctl(&p);
+	cr_assert_str_eq(qmcp_client_probe_id(c), "tap-7");
+	json_t *s = status(c, 1);
+	cr_assert_str_eq(json_string_value(json_object_get(s, "owner")), "config");
+	cr_assert_str_eq(json_string_value(json_object_get(s, "description")), "dns at boot");
+	cr_assert(json_is_true(json_object_get(s, "persist")));
+	cr_assert_eq(json_array_size(json_object_get(s, "metrics")), 1, "traffic only");
+	json_decref(s);
+	inject(p.tap);
+	wait_measured(c, 1, 163, 40);
+	qmcp_client_close(c);
+	probe_stop(&p);
+}
