@@ -1002,7 +1002,8 @@ stop_ports:
 out:
 	meas_fini();
 	for (unsigned int i = 0; i < L.nworkers; i++)
-		rte_ring_free(L.ring[i]);
+		if (L.ring[i])
+			rte_ring_free(L.ring[i]);
 	rte_mempool_free(L.mp);
 	if (L.clock)
 		call_rcu(&L.clock->rcu, free_clock_cb);

@@ -93,6 +93,30 @@ Test(qmcp, three_controllers_get_independent_results, .timeout = 240)
 	json_t *s = status(c[1], id[1]);
 	cr_assert_str_eq(json_string_value(json_object_get(s, "filter")), filters[1]);
 	json_decref(s);
+	/* the same through HTTP, read-only */
+	char *body = NULL;
+	cr_assert_eq(qp_http_get(p.http_port, "/api/v1/measurements", &body), 200);
+	json_t *all = json_loads(body, 0, NULL);
+	free(body);
+	cr_assert_eq(json_array_size(json_object_get(all, "measurements")), 3);
+	json_decref(all);
+	char path[64];
+	snprintf(path, sizeof(path), "/api/v1/measurements/%u", id[0]);
+	cr_assert_eq(qp_http_get(p.http_port, path, &body), 200);
+	json_t *one = json_loads(body, 0, NULL);
+	free(body);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(one, "capture"), "measured")),
+		     want[0]);
+	json_decref(one);
+	cr_assert_eq(qp_http_get(p.http_port, "/api/v1/measurements/999", &body), 404);
+	cr_assert(strstr(body, "no measurement 999"), "%s", body);
+	free(body);
+	snprintf(path, sizeof(path), "/api/v1/flows?measurement=%u&top=5", id[2]);
+	cr_assert_eq(qp_http_get(p.http_port, path, &body), 200);
+	json_t *fl = json_loads(body, 0, NULL);
+	free(body);
+	cr_assert_eq(json_integer_value(json_object_get(fl, "active_flows")), 1, "one ping flow");
+	json_decref(fl);
 	for (int k = 0; k < 3; k++)
 		qmcp_client_close(c[k]);
 	probe_stop(&p);
@@ -255,6 +279,19 @@ Test(qmcp, allow_list_secret_and_discovery, .timeout = 240)
 	char *badf[] = {"start", "--filter", "tcp and and", NULL};
 	cr_assert_eq(qmctl(&p, p.secret, badf, out, sizeof(out), err, sizeof(err)), 2, "%s", err);
 	cr_assert(strstr(err, "BAD_PARAM"), "%s", err);
+	/* a watched measurement: a header and one row per interval, then it ends */
+	char *watch[] = {"start", "--interval", "100", "--watch", "--count", "3", NULL};
+	cr_assert_eq(qmctl(&p, p.secret, watch, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	int rows = 0;
+	for (char *l = strstr(out, "\n"); l && l[1]; l = strstr(l + 1, "\n"))
+		rows++;
+	cr_assert(strstr(out, "time (UTC)      seq     bit/s fwd/rev"), "%s", out);
+	cr_assert_eq(rows, 1 + 3, "a header and three rows: %s", out);
+	char *list[] = {"--json", "list", NULL};
+	cr_assert_eq(qmctl(&p, p.secret, list, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	json_t *l = json_loads(out, 0, NULL);
+	cr_assert_eq(json_array_size(l), 0, "the watched measurement ended with its session: %s", out);
+	json_decref(l);
 	/* discovery: answered to the secret's holder, and proven back */
 	struct qmcp_located found[4];
 	int nf = 0;
