@@ -99,11 +99,11 @@ demo: deps all
 	$(BUILD)/qprobe --pcap tests/data/demo.pcap --report table
 
 unit: $(UNIT_BINS)
-	@tests/run.sh 2 $(UNIT_BINS)
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run.sh 2 $(UNIT_BINS)
 
 # integration tests start real processes: one at a time
 integration: all $(INTEG_BINS)
-	@QP_BUILD=$(BUILD) tests/run.sh 1 $(INTEG_BINS)
+	@QP_BUILD=$(BUILD) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run.sh 1 $(INTEG_BINS)
 
 test-plain: all unit integration
 

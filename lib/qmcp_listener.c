@@ -136,7 +136,7 @@ static void on_result(struct qmcp_listener *l, struct peer *p, const struct qmcp
 {
 	struct qmcp_tlv t;
 	struct qmcp_result r;
-	char probe[128], *json = NULL;
+	char probe[128], *json = NULL, *flows = NULL;
 	memset(&r, 0, sizeof(r));
 	snprintf(probe, sizeof(probe), "%s", p->probe_id);
 	if (qmcp_find(b, h->length, QMCP_T_PROBE_ID, &t) == 1 && qmcp_tlv_str(&t, probe, sizeof(probe)))
@@ -156,6 +156,12 @@ static void on_result(struct qmcp_listener *l, struct peer *p, const struct qmcp
 	r.json_len = t.len;
 	if (qmcp_find(b, h->length, QMCP_T_INTERVAL_START_NS, &t) == 1)
 		qmcp_tlv_u64(&t, &r.start_ns);
+	if (qmcp_find(b, h->length, QMCP_T_FLOWS_JSON, &t) == 1 && (flows = malloc(t.len + 1))) {
+		memcpy(flows, t.val, t.len);
+		flows[t.len] = 0;
+		r.flows_json = flows;
+		r.flows_len = t.len;
+	}
 	if (qmcp_find(b, h->length, QMCP_T_GAP_FROM, &t) == 1 && qmcp_tlv_u64(&t, &r.gap_from) == 0 &&
 	    qmcp_find(b, h->length, QMCP_T_GAP_COUNT, &t) == 1 && qmcp_tlv_u64(&t, &r.gap_count) == 0)
 		r.has_gap = 1;
@@ -163,6 +169,7 @@ static void on_result(struct qmcp_listener *l, struct peer *p, const struct qmcp
 	r.peer = p->addr;
 	int e = l->fn(&r, l->arg);
 	free(json);
+	free(flows);
 	if (e) {
 		l->st.refused++;
 		send_error(p, h, QMCP_E_INTERNAL, "the receiver could not store this result; resend");

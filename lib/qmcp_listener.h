@@ -28,6 +28,8 @@ struct qmcp_result {
 	uint64_t start_ns;
 	const char *json;      /* RESULT_JSON, NUL-terminated */
 	size_t json_len;
+	const char *flows_json; /* FLOWS_JSON when sent (the largest flows), NUL-terminated, or NULL */
+	size_t flows_len;
 	int has_gap;           /* intervals lost to the probe's backlog bound before this one */
 	uint64_t gap_from, gap_count;
 };

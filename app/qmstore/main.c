@@ -59,6 +59,12 @@ static const char *schema[] = {
 	"jitter_last_ms DOUBLE PRECISION, jitter_mean_ms DOUBLE PRECISION, "
 	"jitter_max_ms DOUBLE PRECISION, mos DOUBLE PRECISION, "
 	"PRIMARY KEY (probe_id, meas_id, seq, ssrc, direction))",
+	"CREATE TABLE IF NOT EXISTS flows (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
+	"seq BIGINT NOT NULL, rank INTEGER NOT NULL, proto TEXT, src TEXT, sport INTEGER, dst TEXT, "
+	"dport INTEGER, first_ns BIGINT, last_ns BIGINT, packets_fwd BIGINT, packets_rev BIGINT, "
+	"bytes_fwd BIGINT, bytes_rev BIGINT, handshake_rtt_ms DOUBLE PRECISION, "
+	"rtt_mean_ms DOUBLE PRECISION, rtt_p99_ms DOUBLE PRECISION, retrans_fwd BIGINT, "
+	"retrans_rev BIGINT, json TEXT, PRIMARY KEY (probe_id, meas_id, seq, rank))",
 	"CREATE TABLE IF NOT EXISTS gaps (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
 	"from_seq BIGINT NOT NULL, count BIGINT, noticed_ns BIGINT, "
 	"PRIMARY KEY (probe_id, meas_id, from_seq))",
@@ -85,6 +91,12 @@ static const char SQL_RTP[] =
 	"payload_type, packets, expected, lost, jitter_last_ms, jitter_mean_ms, jitter_max_ms, mos) "
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
 	"ON CONFLICT (probe_id, meas_id, seq, ssrc, direction) DO NOTHING";
+static const char SQL_FLOW[] =
+	"INSERT INTO flows (probe_id, meas_id, seq, rank, proto, src, sport, dst, dport, first_ns, "
+	"last_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev, handshake_rtt_ms, rtt_mean_ms, "
+	"rtt_p99_ms, retrans_fwd, retrans_rev, json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+	"$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) "
+	"ON CONFLICT (probe_id, meas_id, seq, rank) DO NOTHING";
 static const char SQL_GAP[] =
 	"INSERT INTO gaps (probe_id, meas_id, from_seq, count, noticed_ns) VALUES ($1, $2, $3, $4, $5) "
 	"ON CONFLICT (probe_id, meas_id, from_seq) DO NOTHING";
@@ -205,6 +217,38 @@ static int store(const struct qmcp_result *r, void *arg)
 			if (db_exec(s->db, SQL_RTP, 17, ps, err, sizeof(err)) < 0)
 				goto rollback;
 		}
+		json_t *fl = r->flows_json ? json_loadb(r->flows_json, r->flows_len, 0, NULL) : NULL;
+		json_array_foreach(fl, i, st) {
+			struct txt v = {0};
+			json_t *tcp = json_object_get(st, "tcp"), *rtt = json_object_get(tcp, "rtt_ms");
+			json_t *pr = json_object_get(st, "proto");
+			char *one = json_dumps(st, JSON_COMPACT | JSON_REAL_PRECISION(10));
+			const char *pf[21] = {probe, meas, seq, u64s(&v, i),
+					      json_is_string(pr) ? json_string_value(pr) : num(&v, pr),
+					      json_string_value(json_object_get(st, "src")),
+					      num(&v, json_object_get(st, "sport")),
+					      json_string_value(json_object_get(st, "dst")),
+					      num(&v, json_object_get(st, "dport")),
+					      num(&v, json_object_get(st, "first_ns")),
+					      num(&v, json_object_get(st, "last_ns")),
+					      num(&v, json_object_get(json_object_get(st, "packets"), "fwd")),
+					      num(&v, json_object_get(json_object_get(st, "packets"), "rev")),
+					      num(&v, json_object_get(json_object_get(st, "bytes"), "fwd")),
+					      num(&v, json_object_get(json_object_get(st, "bytes"), "rev")),
+					      num(&v, json_object_get(tcp, "handshake_rtt_ms")),
+					      num(&v, json_object_get(rtt, "mean")),
+					      num(&v, json_object_get(rtt, "p99")),
+					      num(&v, json_object_get(json_object_get(tcp, "retransmissions"), "fwd")),
+					      num(&v, json_object_get(json_object_get(tcp, "retransmissions"), "rev")),
+					      one};
+			long e = db_exec(s->db, SQL_FLOW, 21, pf, err, sizeof(err));
+			free(one);
+			if (e < 0) {
+				json_decref(fl);
+				goto rollback;
+			}
+		}
+		json_decref(fl);
 		if (r->has_gap) {
 			const char *pg[] = {probe, meas, u64s(&t, r->gap_from), u64s(&t, r->gap_count), now};
 			if (db_exec(s->db, SQL_GAP, 5, pg, err, sizeof(err)) < 0)

@@ -722,8 +722,18 @@ static void on_result(struct meas *m, uint64_t seq, const struct qp_interval_rec
 {
 	ctl_on_result(m, seq, rec, arg);
 	const struct meas_params *p = meas_params(m);
+	if (!p->ndest)
+		return;
+	/* the largest flows at the interval's close go along to the receivers */
+	uint64_t total;
+	meas_lock();
+	json_t *top = meas_flows_json(m, 0, PUSH_TOP_FLOWS, QP_SORT_BYTES, &total);
+	meas_unlock();
+	char *flows = top ? json_dumps(top, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+	json_decref(top);
 	for (int i = 0; i < p->ndest; i++)
-		push_result(p->dest[i], meas_id(m), seq, rec);
+		push_result(p->dest[i], meas_id(m), seq, rec, flows);
+	free(flows);
 }
 
 /*

@@ -32,6 +32,7 @@ struct item {
 	uint32_t meas;
 	uint64_t seq, start_ns;
 	char *json;
+	char *flows; /* the top flows at the interval's close, JSON, may be NULL */
 	uint32_t req;
 	int has_gap;
 	uint64_t gap_from, gap_count;
@@ -140,8 +141,10 @@ static void free_dest(unsigned int i)
 	struct dest *d = P.d[i];
 	if (d->fd >= 0)
 		close(d->fd);
-	for (unsigned int k = 0; k < d->n; k++)
+	for (unsigned int k = 0; k < d->n; k++) {
 		free(d->q[(d->head + k) % PUSH_BACKLOG].json);
+		free(d->q[(d->head + k) % PUSH_BACKLOG].flows);
+	}
 	qmcp_rx_free(&d->rx);
 	free(d->tx);
 	free(d);
@@ -169,7 +172,7 @@ static void gap_add(struct dest *d, uint32_t meas, uint64_t seq)
 }
 
 static void result_locked(const char *name, uint32_t meas, uint64_t seq,
-			  const struct qp_interval_rec *rec)
+			  const struct qp_interval_rec *rec, const char *flows)
 {
 	struct dest *d = find(name);
 	if (!d)
@@ -187,6 +190,7 @@ static void result_locked(const char *name, uint32_t meas, uint64_t seq,
 		struct item *old = &d->q[at];
 		gap_add(d, old->meas, old->seq);
 		free(old->json);
+		free(old->flows);
 		for (unsigned int k = d->inflight; k + 1 < d->n; k++)
 			d->q[(d->head + k) % PUSH_BACKLOG] = d->q[(d->head + k + 1) % PUSH_BACKLOG];
 		d->n--;
@@ -198,13 +202,15 @@ static void result_locked(const char *name, uint32_t meas, uint64_t seq,
 	it->seq = seq;
 	it->start_ns = rec->start_ns;
 	it->json = text;
+	it->flows = flows ? strdup(flows) : NULL;
 	d->n++;
 }
 
-void push_result(const char *name, uint32_t meas, uint64_t seq, const struct qp_interval_rec *rec)
+void push_result(const char *name, uint32_t meas, uint64_t seq, const struct qp_interval_rec *rec,
+		 const char *flows)
 {
 	pthread_mutex_lock(&plock);
-	result_locked(name, meas, seq, rec);
+	result_locked(name, meas, seq, rec, flows);
 	pthread_mutex_unlock(&plock);
 }
 
@@ -312,6 +318,7 @@ static void handle(struct dest *d, const struct qmcp_hdr *h, const uint8_t *b)
 	if (d->state == D_READY && h->type == QMCP_MSG_RESULT && d->inflight &&
 	    h->req_id == d->q[d->head].req) {
 		free(d->q[d->head].json);
+		free(d->q[d->head].flows);
 		d->head = (d->head + 1) % PUSH_BACKLOG;
 		d->n--;
 		d->inflight--;
@@ -345,6 +352,8 @@ static void send_window(struct dest *d)
 			qmcp_put_u64(&m, QMCP_T_GAP_COUNT, it->gap_count);
 		}
 		qmcp_put_str(&m, QMCP_T_RESULT_JSON, it->json);
+		if (it->flows)
+			qmcp_put_str(&m, QMCP_T_FLOWS_JSON, it->flows);
 		if (queue_frame(d, &m))
 			return;
 		d->inflight++;

@@ -38,8 +38,12 @@ int push_ref(const char *dest);
 /** It no longer does; the destination goes once nothing references it and its queue is empty. */
 void push_unref(const char *dest);
 
-/** Queue one interval for a destination. */
-void push_result(const char *dest, uint32_t meas, uint64_t seq, const struct qp_interval_rec *rec);
+/* The largest active flows sent along with each interval. */
+#define PUSH_TOP_FLOWS 10
+
+/** Queue one interval for a destination, with the top flows as a JSON array (may be NULL). */
+void push_result(const char *dest, uint32_t meas, uint64_t seq, const struct qp_interval_rec *rec,
+		 const char *flows_json);
 
 /** Drive the connections: connect, authenticate, send, read acknowledgements. */
 void push_poll(void);

@@ -118,6 +118,10 @@ static void run(const char *db_arg, const char *db_val, long (*sql)(const char *
 	cr_assert_eq(sql("SELECT sum(packets) FROM intervals"), 120, "every DNS frame, once");
 	cr_assert_eq(sql("SELECT count(*) FROM measurements"), 1);
 	cr_assert_eq(sql("SELECT count(*) FROM gaps"), 0, "nothing dropped within the backlog");
+	/* the largest flows at each interval's close: the DNS flow, 120 frames at the end */
+	cr_assert_eq(sql("SELECT max(packets_fwd + packets_rev) FROM flows"), 120);
+	cr_assert_geq(sql("SELECT count(DISTINCT seq) FROM flows WHERE rank = 0"), 1);
+	cr_assert_eq(sql("SELECT count(*) FROM flows WHERE rank > 0"), 0, "one flow in the filter");
 
 	qmcp_client_close(c);
 	probe_stop(&p);
