@@ -154,6 +154,22 @@ static json_t *json_of(const uint8_t *b, size_t n, uint16_t type)
 	return json_loadb((const char *)t.val, t.len, 0, NULL);
 }
 
+/* The JSON field of every nested TLV of one type in an answer, as an array. */
+static json_t *json_list(const struct qmcp_reply *r, uint16_t nest, uint16_t field)
+{
+	json_t *all = json_array();
+	struct qmcp_iter it;
+	struct qmcp_tlv t;
+	qmcp_iter_init(&it, r->body, r->len);
+	while (qmcp_next(&it, &t) == 1)
+		if (t.type == nest) {
+			json_t *j = json_of(t.val, t.len, field);
+			if (j)
+				json_array_append_new(all, j);
+		}
+	return all;
+}
+
 static void print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
@@ -389,16 +405,7 @@ static int cmd_list(int argc, char **argv, int one)
 	int rc = call(&m, &r);
 	if (rc)
 		return rc;
-	json_t *all = json_array();
-	struct qmcp_iter it;
-	struct qmcp_tlv t;
-	qmcp_iter_init(&it, r.body, r.len);
-	while (qmcp_next(&it, &t) == 1)
-		if (t.type == QMCP_T_MEAS) {
-			json_t *j = json_of(t.val, t.len, QMCP_T_MEAS_JSON);
-			if (j)
-				json_array_append_new(all, j);
-		}
+	json_t *all = json_list(&r, QMCP_T_MEAS, QMCP_T_MEAS_JSON);
 	if (G.json || one) {
 		print_json(one ? json_array_get(all, 0) : all);
 	} else {
@@ -572,16 +579,7 @@ static int cmd_results(int argc, char **argv)
 	int rc = call(&m, &r);
 	if (rc)
 		return rc;
-	json_t *all = json_array();
-	struct qmcp_iter it;
-	struct qmcp_tlv t;
-	qmcp_iter_init(&it, r.body, r.len);
-	while (qmcp_next(&it, &t) == 1)
-		if (t.type == QMCP_T_RESULT) {
-			json_t *j = json_of(t.val, t.len, QMCP_T_RESULT_JSON);
-			if (j)
-				json_array_append_new(all, j);
-		}
+	json_t *all = json_list(&r, QMCP_T_RESULT, QMCP_T_RESULT_JSON);
 	if (G.json) {
 		print_json(all);
 	} else {

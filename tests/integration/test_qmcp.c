@@ -53,6 +53,22 @@ static int qmctl(const struct probe *p, const char *secret, char *const args[], 
 	return r.exited ? r.status : -1;
 }
 
+/* How many measurements LIST shows. */
+static int count_meas(struct qmcp_client *c)
+{
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_LIST, 0, qmcp_client_next_id(c));
+	struct qmcp_reply r = call_ok(c, &m);
+	int n = 0;
+	struct qmcp_iter it;
+	struct qmcp_tlv t;
+	qmcp_iter_init(&it, r.body, r.len);
+	while (qmcp_next(&it, &t) == 1)
+		n += t.type == QMCP_T_MEAS;
+	qmcp_reply_free(&r);
+	return n;
+}
+
 Test(qmcp, three_controllers_get_independent_results, .timeout = 240)
 {
 	struct probe p;
@@ -72,17 +88,9 @@ Test(qmcp, three_controllers_get_independent_results, .timeout = 240)
 	for (int k = 0; k < 3; k++)
 		wait_measured(c[k], id[k], 163, want[k]);
 	/* each controller sees its own measurement in LIST, all three there */
+	cr_assert_eq(count_meas(c[0]), 3);
 	struct qmcp_msg m;
-	qmcp_msg_init(&m, QMCP_MSG_LIST, 0, qmcp_client_next_id(c[0]));
-	struct qmcp_reply r = call_ok(c[0], &m);
-	int n = 0;
-	struct qmcp_iter it;
-	struct qmcp_tlv t;
-	qmcp_iter_init(&it, r.body, r.len);
-	while (qmcp_next(&it, &t) == 1)
-		n += t.type == QMCP_T_MEAS;
-	qmcp_reply_free(&r);
-	cr_assert_eq(n, 3);
+	struct qmcp_reply r;
 	/* an unknown request is answered with an error and the session goes on */
 	qmcp_msg_init(&m, 99, 0, qmcp_client_next_id(c[1]));
 	char err[512];
@@ -139,26 +147,13 @@ Test(qmcp, a_killed_controller_ends_its_own_measurements_only, .timeout = 240)
 	snprintf(out, sizeof(out), "%s/watch.out", qp_tmpdir());
 	snprintf(errp, sizeof(errp), "%s/watch.err", qp_tmpdir());
 	int pid = qp_spawn(argv, out, errp);
-	json_t *three = NULL;
+	int three = 0;
 	for (int i = 0; i < 3000 && !three; i++) {
-		json_t *s = NULL;
-		struct qmcp_msg m;
-		qmcp_msg_init(&m, QMCP_MSG_LIST, 0, qmcp_client_next_id(keeper));
-		struct qmcp_reply r = call_ok(keeper, &m);
-		int n = 0;
-		struct qmcp_iter it;
-		struct qmcp_tlv t;
-		qmcp_iter_init(&it, r.body, r.len);
-		while (qmcp_next(&it, &t) == 1)
-			n += t.type == QMCP_T_MEAS;
-		qmcp_reply_free(&r);
-		if (n == 3)
-			three = json_true();
-		json_decref(s);
+		three = count_meas(keeper) == 3;
 		if (!three)
 			nap_ms(10);
 	}
-	cr_assert_not_null(three, "the watcher's measurement never appeared");
+	cr_assert(three, "the watcher's measurement never appeared");
 	kill(pid, SIGKILL);
 	struct qp_run_result wr;
 	qp_wait(pid, 30, &wr, errp);
@@ -238,14 +233,7 @@ Test(qmcp, sixty_four_sessions_each_with_a_measurement, .timeout = 300)
 	struct qmcp_client *x = ctl(&p);
 	long n = -1;
 	for (int i = 0; i < 3000 && n != 0; i++) {
-		qmcp_msg_init(&m, QMCP_MSG_LIST, 0, qmcp_client_next_id(x));
-		r = call_ok(x, &m);
-		struct qmcp_iter it;
-		qmcp_iter_init(&it, r.body, r.len);
-		n = 0;
-		while (qmcp_next(&it, &t) == 1)
-			n += t.type == QMCP_T_MEAS;
-		qmcp_reply_free(&r);
+		n = count_meas(x);
 		if (n)
 			nap_ms(10);
 	}
