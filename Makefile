@@ -49,7 +49,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_listener.h
 
-all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen
+all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen $(BUILD)/qp_replay
 
 deps:
 	@scripts/install-deps.sh
@@ -77,6 +77,9 @@ $(BUILD)/obj/app/qmstore/%.o: CFLAGS += $(PQ_CFLAGS)
 
 $(BUILD)/qmstore: $(QMSTORE_OBJS) $(BUILD)/libqmcp.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcrypto sqlite3 libpq)
+
+$(BUILD)/qp_replay: $(BUILD)/obj/bench/replay.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ -lm
@@ -126,7 +129,10 @@ fuzz: $(BUILD)/fuzz/fuzz_qmcp
 		$(BUILD)/fuzz/corpus tests/fuzz/seeds
 
 bench: deps all
+	bench/replay.sh
 	bench/run.sh
+	bench/idle.sh
+	bench/control.sh
 
 # programs, libqmcp (static library, headers, pkg-config file)
 install: all

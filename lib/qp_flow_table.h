@@ -169,6 +169,25 @@ static inline void qp_flow_table_prefetch(const struct qp_flow_table *t, uint32_
 	__builtin_prefetch(&h->buckets[hash & h->mask]);
 }
 
+/**
+ * Second stage of a burst: the bucket's slot has arrived (prefetched by
+ * qp_flow_table_prefetch()); fetch the first flow of its chain, every line a
+ * packet's update touches (all but the handshake line), before the burst's
+ * lookups need them.
+ */
+static inline void qp_flow_table_prefetch_flow(const struct qp_flow_table *t, uint32_t hash)
+{
+	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
+	const struct qp_flow *f = h->buckets[hash & h->mask];
+	if (f) {
+		/* key and counters, then the per-protocol state (TCP, or UDP/ICMP
+		 * inter-arrival and RTP) that every packet of the flow updates */
+		for (unsigned int off = 0; off < sizeof(struct qp_flow); off += 64)
+			if (off != 128)
+				__builtin_prefetch((const char *)f + off);
+	}
+}
+
 /** Find a flow; NULL when absent. Owner, or a reader inside rcu_read_lock(). */
 static inline struct qp_flow *qp_flow_table_lookup(const struct qp_flow_table *t,
 						   const struct qp_flow_key *key, uint32_t hash)

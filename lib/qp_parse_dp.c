@@ -5,6 +5,8 @@
  */
 #include "qp_parse_dp.h"
 
+#include <rte_hash_crc.h>
+
 #include <string.h>
 
 #define MAX_VLAN 8
@@ -71,12 +73,15 @@ static inline uint64_t mix64(uint64_t h)
 
 uint32_t qp_flow_key_hash(const struct qp_flow_key *k)
 {
+	/* CRC32-C over the 40-byte key, 8 bytes at a time: the SSE4.2 instruction
+	 * where the CPU has it (DPDK picks), 5 steps instead of 5 64-bit mixes
+	 * (97 -> ~20 instructions a packet, callgrind) */
 	uint64_t w[5];
 	memcpy(w, k, sizeof(w));
-	uint64_t h = 0x9e3779b97f4a7c15ULL;
+	uint32_t h = 0x9e3779b9u;
 	for (int i = 0; i < 5; i++)
-		h = mix64(h ^ w[i]) + 0x9e3779b97f4a7c15ULL;
-	return (uint32_t)(h ^ h >> 32);
+		h = rte_hash_crc_8byte(w[i], h);
+	return h;
 }
 
 uint32_t qp_flow_key_addr_hash(const struct qp_flow_key *k)

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Worker replay: the per-packet path on one core fed from memory (bench/replay.c),
+# each mix best of 3, then instructions per frame counted by callgrind on the
+# worker's path alone (this VM has no hardware counters for perf stat).
+#
+#   bench/replay.sh [PACKETS]      (default 4,000,000; 10,000,000 for 1M flows)
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+pk=${1:-4000000}
+echo "worker replay, $(nproc) CPUs, $(date -u +%Y-%m-%d), all metrics on; best of 3:"
+for mix in udp64-1k udp64-100k udp64-1m imix-tcp rtp; do
+	n=$pk
+	[ "$mix" = udp64-1m ] && n=$((pk * 5 / 2))
+	for i in 1 2 3; do "$BUILD/qp_replay" "$mix" "$n"; done |
+		sort -t' ' -k1,1 | awk '{ for (i = 1; i <= NF; i++) if ($i == "Mpps") { v = $(i - 1); break } }
+			v + 0 > best { best = v + 0; line = $0 } END { print line }'
+done
+if command -v valgrind >/dev/null; then
+	echo "instructions per frame in qp_worker_process (callgrind, 200,000 frames):"
+	for mix in udp64-1k udp64-100k imix-tcp rtp; do
+		ir=$(valgrind --tool=callgrind --toggle-collect=qp_worker_process \
+			--callgrind-out-file=/dev/null "$BUILD/qp_replay" "$mix" 200000 2>&1 |
+			sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+		echo "  $mix: $((ir / 200000))"
+	done
+fi
