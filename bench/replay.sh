@@ -17,11 +17,14 @@ for mix in udp64-1k udp64-100k udp64-1m imix-tcp rtp; do
 			v + 0 > best { best = v + 0; line = $0 } END { print line }'
 done
 if command -v valgrind >/dev/null; then
-	echo "instructions per frame in qp_worker_process (callgrind, 200,000 frames):"
-	for mix in udp64-1k udp64-100k imix-tcp rtp; do
+	echo "instructions per frame in qp_worker_process (callgrind; 10 frames a flow and more,"
+	echo "so flow creation weighs as in a steady state):"
+	for spec in udp64-1k:200000 udp64-100k:1000000 imix-tcp:400000 rtp:200000; do
+		mix=${spec%%:*}
+		n=${spec#*:}
 		ir=$(valgrind --tool=callgrind --toggle-collect=qp_worker_process \
-			--callgrind-out-file=/dev/null "$BUILD/qp_replay" "$mix" 200000 2>&1 |
+			--callgrind-out-file=/dev/null "$BUILD/qp_replay" "$mix" "$n" 2>&1 |
 			sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
-		echo "  $mix: $((ir / 200000))"
+		echo "  $mix: $((ir / n)) ($n frames)"
 	done
 fi

@@ -6,6 +6,9 @@
 #include "qp_parse_dp.h"
 
 #include <rte_hash_crc.h>
+#ifdef __SSE4_2__
+#include <nmmintrin.h>
+#endif
 
 #include <string.h>
 
@@ -78,10 +81,18 @@ uint32_t qp_flow_key_hash(const struct qp_flow_key *k)
 	 * (97 -> ~20 instructions a packet, callgrind) */
 	uint64_t w[5];
 	memcpy(w, k, sizeof(w));
+#ifdef __SSE4_2__
+	/* DPDK builds for corei7 and up: the instruction is always there */
+	uint64_t h = 0x9e3779b9u;
+	for (int i = 0; i < 5; i++)
+		h = _mm_crc32_u64(h, w[i]);
+	return (uint32_t)h;
+#else
 	uint32_t h = 0x9e3779b9u;
 	for (int i = 0; i < 5; i++)
 		h = rte_hash_crc_8byte(w[i], h);
 	return h;
+#endif
 }
 
 uint32_t qp_flow_key_addr_hash(const struct qp_flow_key *k)
@@ -620,7 +631,13 @@ static void make_key(struct walk *w)
 {
 	struct qp_pkt *o = w->out;
 	struct qp_flow_key *k = &o->key;
-	int c = memcmp(w->src, w->dst, 16);
+	/* memcmp's order, without the call: two big-endian 64-bit words */
+	uint64_t a[2], b[2];
+	memcpy(a, w->src, 16);
+	memcpy(b, w->dst, 16);
+	uint64_t a0 = __builtin_bswap64(a[0]), b0 = __builtin_bswap64(b[0]);
+	uint64_t a1 = __builtin_bswap64(a[1]), b1 = __builtin_bswap64(b[1]);
+	int c = a0 != b0 ? (a0 > b0 ? 1 : -1) : a1 != b1 ? (a1 > b1 ? 1 : -1) : 0;
 	int swap = c > 0 || (c == 0 && w->sport > w->dport);
 	memset(k, 0, sizeof(*k));
 	memcpy(k->addr[swap], w->src, 16);

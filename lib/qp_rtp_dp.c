@@ -150,6 +150,14 @@ static void rtp_packet(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t ca
 void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
 		   uint64_t ts, const struct qp_rtp_cfg *cfg, struct qp_rtp_event *ev)
 {
+	if (r->state != 2 && (!payload || cap < 12 || (payload[0] >> 6) != 2)) {
+		/* most UDP is not RTP: out before any bookkeeping (the version bits
+		 * are checked again in rtp_header()) */
+		ev->received = ev->expected = 0;
+		ev->has_jitter = 0;
+		ev->jitter_n = 0;
+		return;
+	}
 	uint32_t exp0 = qp_rtp_expected(r), rec0 = r->state == 2 ? r->received : 0;
 	uint32_t jn0 = r->jitter_n;
 	int was_stream = r->state == 2;
