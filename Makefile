@@ -133,6 +133,7 @@ bench: deps all
 	bench/run.sh
 	bench/idle.sh
 	bench/control.sh
+	bench/memif.sh
 
 # programs, libqmcp (static library, headers, pkg-config file)
 install: all
