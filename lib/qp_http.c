@@ -129,7 +129,7 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				  "only GET is served here; measurements are controlled over QMCP");
-	char err[256] = "";
+	char err[256];
 	if (strcmp(url, "/api/v1/stats") == 0)
 		return send_json(c, MHD_HTTP_OK, h->ops.stats(h->ops.arg));
 	if (strcmp(url, "/api/v1/flows") == 0) {
@@ -160,10 +160,8 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 		return send_json(c, MHD_HTTP_OK, h->ops.measurements(h->ops.arg, 0));
 	if (strncmp(url, "/api/v1/measurements/", 21) == 0) {
 		unsigned int id;
-		if (uint_value(url + 21, "measurement id", 0, UINT32_MAX, &id, err, sizeof(err)) ||
-		    id == 0)
-			return send_error(c, MHD_HTTP_NOT_FOUND,
-					  id == 0 && !err[0] ? "measurement id: a whole number from 1" : err);
+		if (uint_value(url + 21, "measurement id", 0, UINT32_MAX, &id, err, sizeof(err)))
+			return send_error(c, MHD_HTTP_NOT_FOUND, err);
 		return send_json(c, MHD_HTTP_OK, h->ops.measurements(h->ops.arg, id));
 	}
 	if (strcmp(url, "/metrics") == 0) {

@@ -25,7 +25,7 @@ struct run {
 	struct qp_worker *w;
 	struct qp_measure_cfg cfg;
 	struct qp_report *rep;
-	uint64_t next_iv; /* first interval not yet taken from the worker */
+	uint64_t next_iv; /* first interval still to take from the worker */
 	int oom;
 };
 

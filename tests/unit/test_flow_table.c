@@ -104,7 +104,7 @@ Test(flow_table, idle_timeout_exports_once_and_frees)
 	struct qp_pkt a = pkt(1, 0), b = pkt(2, 0);
 	touch(qp_flow_table_insert(t, &a, NULL, NULL), 1000);
 	touch(qp_flow_table_insert(t, &b, NULL, NULL), 5000);
-	/* at 10999 flow 1 has been idle 9999 ns: not yet */
+	/* at 10999 flow 1 has been idle 9999 ns: still within the timeout */
 	cr_assert_eq(qp_flow_table_expire(t, 10999, 10000, 0, 1000, sink_fn, &s), 0);
 	cr_assert_eq(qp_flow_table_expire(t, 11000, 10000, 0, 1000, sink_fn, &s), 1);
 	cr_assert_eq(s.n, 1);
