@@ -166,19 +166,13 @@ static int read_frame(struct qmcp_client *c, struct qmcp_reply *r, uint64_t unti
 			return 0;
 		if (p < 0 && errno != EINTR)
 			return -ECONNRESET;
-		size_t room;
-		uint8_t *buf = qmcp_rx_space(&c->rx, 65536, &room);
-		if (!buf)
+		long n = qmcp_rx_read(&c->rx, c->fd);
+		if (n == -EAGAIN)
+			continue;
+		if (n == -ENOMEM)
 			return -ENOMEM;
-		ssize_t n = recv(c->fd, buf, room, 0);
-		if (n == 0)
+		if (n <= 0)
 			return -ECONNRESET;
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -ECONNRESET;
-		}
-		qmcp_rx_commit(&c->rx, (size_t)n);
 	}
 }
 

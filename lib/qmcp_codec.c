@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static void wr16(uint8_t *p, uint16_t v)
 {
@@ -380,6 +381,19 @@ uint8_t *qmcp_rx_space(struct qmcp_rx *r, size_t want, size_t *room)
 void qmcp_rx_commit(struct qmcp_rx *r, size_t n)
 {
 	r->len += n;
+}
+
+long qmcp_rx_read(struct qmcp_rx *r, int fd)
+{
+	size_t room;
+	uint8_t *p = qmcp_rx_space(r, 65536, &room);
+	if (!p)
+		return -ENOMEM;
+	ssize_t k = recv(fd, p, room, 0);
+	if (k < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+	qmcp_rx_commit(r, (size_t)k);
+	return k;
 }
 
 int qmcp_rx_frame(struct qmcp_rx *r, struct qmcp_hdr *h, const uint8_t **body)

@@ -259,6 +259,12 @@ void qmcp_rx_free(struct qmcp_rx *r);
 uint8_t *qmcp_rx_space(struct qmcp_rx *r, size_t want, size_t *room);
 void qmcp_rx_commit(struct qmcp_rx *r, size_t n);
 /**
+ * One recv() from a stream socket into the buffer (space and commit in one).
+ * @return bytes read (> 0); 0 when the peer closed; -EAGAIN when nothing
+ *         waits (or a signal came); -ENOMEM; another negative errno.
+ */
+long qmcp_rx_read(struct qmcp_rx *r, int fd);
+/**
  * The next complete frame. @return 1 with h and body (valid until the next
  * call), 0 when more bytes are needed, or the error of qmcp_hdr_decode()
  * (the connection cannot be resynchronised: answer and close).

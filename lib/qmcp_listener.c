@@ -261,20 +261,13 @@ static void handle(struct qmcp_listener *l, struct peer *p, const struct qmcp_hd
 static void read_peer(struct qmcp_listener *l, struct peer *p)
 {
 	for (int rounds = 0; rounds < 16 && !p->dead; rounds++) {
-		size_t room;
-		uint8_t *buf = qmcp_rx_space(&p->rx, 65536, &room);
-		if (!buf) {
+		long k = qmcp_rx_read(&p->rx, p->fd);
+		if (k == -EAGAIN)
+			return;
+		if (k <= 0) {
 			p->dead = 1;
 			return;
 		}
-		ssize_t k = recv(p->fd, buf, room, 0);
-		if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
-			p->dead = 1;
-			return;
-		}
-		if (k < 0)
-			return;
-		qmcp_rx_commit(&p->rx, (size_t)k);
 		struct qmcp_hdr h;
 		const uint8_t *body;
 		int r = 0;

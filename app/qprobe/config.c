@@ -167,13 +167,11 @@ static void measurement(struct ctx *c, const char *path, json_t *m, struct meas_
 			json_t *x;
 			json_array_foreach(a, i, x) {
 				const char *s = json_string_value(x);
-				const char *colon = s ? strrchr(s, ':') : NULL;
 				char ep[340];
 				snprintf(ep, sizeof(ep), "%s[%zu]", sp, i);
-				long port = colon ? strtol(colon + 1, NULL, 10) : 0;
-				if (!s || !colon || colon == s || port < 1 || port > 65535 ||
-				    strlen(s) >= sizeof(p->dest[0]))
-					bad(c, ep, "\"host:port\" is expected (e.g. \"192.0.2.5:8179\")");
+				if (!s || meas_dest_check(s))
+					bad(c, ep, "\"host:port\" is expected (e.g. \"192.0.2.5:8179\", "
+						   "\"[2001:db8::5]:8179\")");
 				else
 					snprintf(p->dest[p->ndest++], sizeof(p->dest[0]), "%s", s);
 			}

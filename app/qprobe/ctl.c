@@ -472,10 +472,7 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 			}
 			char *d = p->dest[p->ndest];
 			e = qmcp_tlv_str(&t, d, sizeof(p->dest[0]));
-			const char *colon = e ? NULL : strrchr(d, ':');
-			char *end = NULL;
-			long port = colon ? strtol(colon + 1, &end, 10) : 0;
-			if (!e && (!colon || colon == d || !end || *end || port < 1 || port > 65535)) {
+			if (!e && meas_dest_check(d)) {
 				send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
 					   "DESTINATION '%.100s': host:port is accepted "
 					   "(e.g. 192.0.2.5:8179, [2001:db8::5]:8179)", d);
@@ -638,23 +635,18 @@ static void do_subscribe(struct session *s, const struct qmcp_hdr *h, const uint
 	send_msg(s, &m);
 }
 
-static void put_result(struct qmcp_msg *m, uint32_t id, uint64_t seq,
-		       const struct qp_interval_rec *rec)
+static void put_result(struct qmcp_msg *m, uint32_t id, uint64_t seq, uint64_t start_ns,
+		       const char *json)
 {
-	json_t *j = qp_interval_rec_json(rec);
-	json_object_set_new(j, "seq", json_integer((json_int_t)seq));
-	json_object_set_new(j, "measurement", json_integer(id));
-	char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
-	json_decref(j);
 	qmcp_put_u32(m, QMCP_T_MEAS_ID, id);
 	qmcp_put_u64(m, QMCP_T_SEQ, seq);
-	qmcp_put_u64(m, QMCP_T_INTERVAL_START_NS, rec->start_ns);
-	qmcp_put_str(m, QMCP_T_RESULT_JSON, text ? text : "{}");
-	free(text);
+	qmcp_put_u64(m, QMCP_T_INTERVAL_START_NS, start_ns);
+	qmcp_put_str(m, QMCP_T_RESULT_JSON, json);
 }
 
 struct results_ctx {
 	struct qmcp_msg *m;
+	const struct meas *meas;
 	uint32_t id;
 	uint32_t given;
 };
@@ -664,9 +656,13 @@ static void add_result(uint64_t seq, const struct qp_interval_rec *rec, void *ar
 	struct results_ctx *c = arg;
 	if (c->m->len > QMCP_MAX_BODY - 64 * 1024)
 		return; /* the answer stays under 1 MiB; COUNT says how many came */
+	char *text = meas_result_text(c->meas, seq, rec);
+	if (!text)
+		return; /* COUNT says it did not come */
 	size_t nest = qmcp_nest_begin(c->m, QMCP_T_RESULT);
-	put_result(c->m, c->id, seq, rec);
+	put_result(c->m, c->id, seq, rec->start_ns, text);
 	qmcp_nest_end(c->m, nest);
+	free(text);
 	c->given++;
 }
 
@@ -677,7 +673,7 @@ static void do_results(struct session *s, const struct qmcp_hdr *h, const uint8_
 		return;
 	struct qmcp_msg m;
 	qmcp_msg_init(&m, h->type, QMCP_F_RESPONSE, h->req_id);
-	struct results_ctx c = {&m, id, 0};
+	struct results_ctx c = {&m, meas_find(id), id, 0};
 	meas_foreach_result(meas_find(id), last, add_result, &c);
 	qmcp_put_u32(&m, QMCP_T_COUNT, c.given);
 	send_msg(s, &m);
@@ -776,23 +772,13 @@ static void handle(struct session *s, const struct qmcp_hdr *h, const uint8_t *b
 static void read_session(struct session *s)
 {
 	for (int rounds = 0; rounds < 16 && !s->closing; rounds++) {
-		size_t room;
-		uint8_t *p = qmcp_rx_space(&s->rx, 65536, &room);
-		if (!p) {
-			s->closing = 2;
+		long k = qmcp_rx_read(&s->rx, s->fd);
+		if (k == -EAGAIN)
+			return;
+		if (k <= 0) {
+			s->closing = 2; /* closed, reset, or no memory for its frame */
 			return;
 		}
-		ssize_t k = recv(s->fd, p, room, 0);
-		if (k == 0) {
-			s->closing = 2;
-			return;
-		}
-		if (k < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				s->closing = 2;
-			return;
-		}
-		qmcp_rx_commit(&s->rx, (size_t)k);
 		struct qmcp_hdr h;
 		const uint8_t *body;
 		int r;
@@ -922,10 +908,8 @@ void ctl_poll(int timeout_ms)
 		answer_locate();
 }
 
-void ctl_on_result(struct meas *m, uint64_t seq, const struct qp_interval_rec *rec, void *arg)
+void ctl_on_result(uint32_t id, uint64_t seq, uint64_t start_ns, const char *json)
 {
-	(void)arg;
-	uint32_t id = meas_id(m);
 	for (unsigned int i = 0; i < C.n; i++) {
 		struct session *s = C.s[i];
 		for (unsigned int k = 0; k < s->nsubs; k++) {
@@ -934,7 +918,7 @@ void ctl_on_result(struct meas *m, uint64_t seq, const struct qp_interval_rec *r
 			struct qmcp_msg msg;
 			qmcp_msg_init(&msg, QMCP_MSG_RESULT, 0, 0);
 			qmcp_put_str(&msg, QMCP_T_PROBE_ID, C.cfg.probe_id);
-			put_result(&msg, id, seq, rec);
+			put_result(&msg, id, seq, start_ns, json);
 			send_msg(s, &msg);
 			flush_tx(s);
 		}

@@ -73,8 +73,8 @@ int ctl_start(const struct ctl_cfg *cfg, char *err, size_t errlen);
 /** Serve what is ready, waiting at most timeout_ms. */
 void ctl_poll(int timeout_ms);
 
-/** Push one closed interval to the sessions subscribed to it (a meas_result_fn). */
-void ctl_on_result(struct meas *m, uint64_t seq, const struct qp_interval_rec *rec, void *arg);
+/** Push one closed interval (its meas_result_text()) to the sessions subscribed to it. */
+void ctl_on_result(uint32_t id, uint64_t seq, uint64_t start_ns, const char *json);
 
 /** Close every session and socket. */
 void ctl_stop(void);

@@ -465,10 +465,19 @@ static json_t *not_found(unsigned int id)
 	return json_pack("{s:s,s:i}", "error", msg, "status", 404);
 }
 
-/* The measurement asked for, or the lowest id when id is 0; table locked. */
-static struct meas *pick(unsigned int id)
+/*
+ * Lock the table and find the measurement asked for (the lowest id when id
+ * is 0); when there is none, unlock and leave the 404 answer in *answer.
+ */
+static struct meas *pick_locked(unsigned int id, json_t **answer)
 {
-	return id ? meas_find(id) : meas_at(0);
+	meas_lock();
+	struct meas *m = id ? meas_find(id) : meas_at(0);
+	if (!m) {
+		meas_unlock();
+		*answer = not_found(id);
+	}
+	return m;
 }
 
 /* The HTTP thread is an RCU reader, offline except while it walks tables. */
@@ -488,12 +497,10 @@ static void http_thread_fini(void *arg)
 static json_t *flows_json(void *arg, unsigned int id, unsigned int top, enum qp_flow_sort sort)
 {
 	(void)arg;
-	meas_lock();
-	struct meas *m = pick(id);
-	if (!m) {
-		meas_unlock();
-		return not_found(id);
-	}
+	json_t *answer;
+	struct meas *m = pick_locked(id, &answer);
+	if (!m)
+		return answer;
 	uint64_t total = 0;
 	json_t *arr = meas_flows_json(m, 0, top, sort, &total);
 	uint32_t mid = meas_id(m);
@@ -508,17 +515,13 @@ static json_t *flows_json(void *arg, unsigned int id, unsigned int top, enum qp_
 static json_t *intervals_json(void *arg, unsigned int id, unsigned int last)
 {
 	(void)arg;
-	meas_lock();
-	struct meas *m = pick(id);
-	if (!m) {
-		meas_unlock();
-		return not_found(id);
-	}
-	json_t *j = meas_json(m, 0);
-	json_t *o = json_pack("{s:i,s:O,s:o}", "measurement", (int)meas_id(m), "interval_ms",
-			      json_object_get(j, "interval_ms"), "intervals",
+	json_t *answer;
+	struct meas *m = pick_locked(id, &answer);
+	if (!m)
+		return answer;
+	json_t *o = json_pack("{s:i,s:f,s:o}", "measurement", (int)meas_id(m), "interval_ms",
+			      (double)meas_params(m)->interval_ns / 1e6, "intervals",
 			      meas_intervals_json(m, last));
-	json_decref(j);
 	meas_unlock();
 	return o;
 }
@@ -720,10 +723,16 @@ static void info_fill(struct qmcp_msg *m, json_t *j, void *arg)
 /* Every closed interval: to the sessions subscribed, and to the measurement's receivers. */
 static void on_result(struct meas *m, uint64_t seq, const struct qp_interval_rec *rec, void *arg)
 {
-	ctl_on_result(m, seq, rec, arg);
+	(void)arg;
+	/* the JSON text is made once for every subscriber and receiver */
+	char *text = meas_result_text(m, seq, rec);
+	if (text)
+		ctl_on_result(meas_id(m), seq, rec->start_ns, text);
 	const struct meas_params *p = meas_params(m);
-	if (!p->ndest)
+	if (!p->ndest) {
+		free(text);
 		return;
+	}
 	/* the largest flows at the interval's close go along to the receivers */
 	uint64_t total;
 	meas_lock();
@@ -732,8 +741,9 @@ static void on_result(struct meas *m, uint64_t seq, const struct qp_interval_rec
 	char *flows = top ? json_dumps(top, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
 	json_decref(top);
 	for (int i = 0; i < p->ndest; i++)
-		push_result(p->dest[i], meas_id(m), seq, rec, flows);
+		push_result(p->dest[i], meas_id(m), seq, rec->start_ns, text, flows);
 	free(flows);
+	free(text);
 }
 
 /*

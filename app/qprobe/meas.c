@@ -112,6 +112,18 @@ static void free_meas(struct meas *m)
 	free(m);
 }
 
+int meas_dest_check(const char *d)
+{
+	const char *colon = strrchr(d, ':');
+	if (!colon || colon == d || strlen(d) >= sizeof(((struct meas_params *)0)->dest[0]))
+		return -EINVAL;
+	if (d[0] == '[' && colon[-1] != ']')
+		return -EINVAL;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	return colon[1] && !*end && port >= 1 && port <= 65535 ? 0 : -EINVAL;
+}
+
 static int check_params(const struct meas_params *p, char *err, size_t errlen)
 {
 	if (p->interval_ns < 50000000ULL || p->interval_ns > 3600000000000ULL) {
@@ -437,11 +449,20 @@ json_t *meas_json(struct meas *m, int detail)
 	return o;
 }
 
-static json_t *result_json(uint64_t seq, const struct qp_interval_rec *rec)
+static json_t *result_json(const struct meas *m, uint64_t seq, const struct qp_interval_rec *rec)
 {
 	json_t *j = qp_interval_rec_json(rec);
 	json_object_set_new(j, "seq", json_integer((json_int_t)seq));
+	json_object_set_new(j, "measurement", json_integer(m->id));
 	return j;
+}
+
+char *meas_result_text(const struct meas *m, uint64_t seq, const struct qp_interval_rec *rec)
+{
+	json_t *j = result_json(m, seq, rec);
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+	json_decref(j);
+	return text;
 }
 
 void meas_foreach_result(struct meas *m, unsigned int last,
@@ -455,16 +476,22 @@ void meas_foreach_result(struct meas *m, unsigned int last,
 		fn(s, &m->ring[s % MEAS_KEEP], arg);
 }
 
+struct add_ctx {
+	const struct meas *m;
+	json_t *a;
+};
+
 static void add_result(uint64_t seq, const struct qp_interval_rec *rec, void *arg)
 {
-	json_array_append_new(arg, result_json(seq, rec));
+	struct add_ctx *c = arg;
+	json_array_append_new(c->a, result_json(c->m, seq, rec));
 }
 
 json_t *meas_intervals_json(struct meas *m, unsigned int last)
 {
-	json_t *a = json_array();
-	meas_foreach_result(m, last, add_result, a);
-	return a;
+	struct add_ctx c = {m, json_array()};
+	meas_foreach_result(m, last, add_result, &c);
+	return c.a;
 }
 
 /* A bounded min-heap keeps the largest flows while the tables are walked. */

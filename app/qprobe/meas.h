@@ -50,6 +50,13 @@ struct meas_params {
 
 struct meas;
 
+/**
+ * A results destination as accepted everywhere (QMCP START, config file):
+ * "host:port" or "[IPv6]:port", port 1..65535, shorter than a dest slot.
+ * @return 0 or -EINVAL.
+ */
+int meas_dest_check(const char *d);
+
 /* What the workers read: published with rcu_assign_pointer. */
 struct meas_set {
 	unsigned int n;
@@ -126,8 +133,14 @@ struct meas *meas_at(unsigned int i);
 json_t *meas_json(struct meas *m, int detail);
 
 /**
+ * One closed interval as results carry it: README's interval object plus
+ * "seq" and "measurement", compact JSON text (malloc'd), NULL on ENOMEM.
+ */
+char *meas_result_text(const struct meas *m, uint64_t seq, const struct qp_interval_rec *rec);
+
+/**
  * The latest intervals, oldest first, as JSON (README's interval object plus
- * "seq"). Table locked. last: 1..MEAS_KEEP.
+ * "seq" and "measurement"). Table locked. last: 1..MEAS_KEEP.
  */
 json_t *meas_intervals_json(struct meas *m, unsigned int last);
 

@@ -171,19 +171,19 @@ static void gap_add(struct dest *d, uint32_t meas, uint64_t seq)
 		d->gaps[d->ngaps++] = (struct gap){meas, seq, 1};
 }
 
-static void result_locked(const char *name, uint32_t meas, uint64_t seq,
-			  const struct qp_interval_rec *rec, const char *flows)
+static void result_locked(const char *name, uint32_t meas, uint64_t seq, uint64_t start_ns,
+			  const char *json, const char *flows)
 {
 	struct dest *d = find(name);
 	if (!d)
 		return;
-	json_t *j = qp_interval_rec_json(rec);
-	json_object_set_new(j, "seq", json_integer((json_int_t)seq));
-	json_object_set_new(j, "measurement", json_integer(meas));
-	char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
-	json_decref(j);
-	if (!text)
+	char *text = json ? strdup(json) : NULL;
+	if (!text) {
+		/* no memory for it: reported as a gap like a backlog overflow */
+		gap_add(d, meas, seq);
+		d->dropped++;
 		return;
+	}
 	if (d->n == PUSH_BACKLOG) {
 		/* full: the oldest result not in flight goes, and is reported */
 		unsigned int at = (d->head + d->inflight) % PUSH_BACKLOG;
@@ -200,17 +200,17 @@ static void result_locked(const char *name, uint32_t meas, uint64_t seq,
 	memset(it, 0, sizeof(*it));
 	it->meas = meas;
 	it->seq = seq;
-	it->start_ns = rec->start_ns;
+	it->start_ns = start_ns;
 	it->json = text;
 	it->flows = flows ? strdup(flows) : NULL;
 	d->n++;
 }
 
-void push_result(const char *name, uint32_t meas, uint64_t seq, const struct qp_interval_rec *rec,
-		 const char *flows)
+void push_result(const char *name, uint32_t meas, uint64_t seq, uint64_t start_ns,
+		 const char *json, const char *flows)
 {
 	pthread_mutex_lock(&plock);
-	result_locked(name, meas, seq, rec, flows);
+	result_locked(name, meas, seq, start_ns, json, flows);
 	pthread_mutex_unlock(&plock);
 }
 
@@ -380,20 +380,14 @@ static void drive(struct dest *d, short revents)
 	}
 	if (d->state >= D_HELLO && (revents & (POLLIN | POLLHUP | POLLERR))) {
 		for (int rounds = 0; rounds < 16 && d->fd >= 0; rounds++) {
-			size_t room;
-			uint8_t *b = qmcp_rx_space(&d->rx, 65536, &room);
-			if (!b) {
-				disconnect(d, "out of memory");
-				return;
-			}
-			ssize_t k = recv(d->fd, b, room, 0);
-			if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
-				disconnect(d, "the receiver closed the connection");
-				return;
-			}
-			if (k < 0)
+			long k = qmcp_rx_read(&d->rx, d->fd);
+			if (k == -EAGAIN)
 				break;
-			qmcp_rx_commit(&d->rx, (size_t)k);
+			if (k <= 0) {
+				disconnect(d, k == -ENOMEM ? "out of memory"
+							   : "the receiver closed the connection");
+				return;
+			}
 			struct qmcp_hdr h;
 			const uint8_t *body;
 			int r;

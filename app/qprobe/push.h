@@ -24,7 +24,6 @@
 
 #include <jansson.h>
 
-#include "qp_report.h"
 
 #define PUSH_BACKLOG 1024
 #define PUSH_WINDOW 32
@@ -41,9 +40,13 @@ void push_unref(const char *dest);
 /* The largest active flows sent along with each interval. */
 #define PUSH_TOP_FLOWS 10
 
-/** Queue one interval for a destination, with the top flows as a JSON array (may be NULL). */
-void push_result(const char *dest, uint32_t meas, uint64_t seq, const struct qp_interval_rec *rec,
-		 const char *flows_json);
+/**
+ * Queue one interval (its meas_result_text(); NULL when it could not be
+ * made, reported as a gap) for a destination, with the top flows as a JSON
+ * array (may be NULL).
+ */
+void push_result(const char *dest, uint32_t meas, uint64_t seq, uint64_t start_ns,
+		 const char *json, const char *flows_json);
 
 /** Drive the connections: connect, authenticate, send, read acknowledgements. */
 void push_poll(void);
