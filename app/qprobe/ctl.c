@@ -627,8 +627,13 @@ static void do_subscribe(struct session *s, const struct qmcp_hdr *h, const uint
 		return;
 	}
 	unsubscribe(s, id);
-	if (on && s->nsubs < MEAS_MAX)
-		s->subs[s->nsubs++] = id;
+	for (unsigned int i = 0; i < s->nsubs;) /* measurements stopped since */
+		if (!meas_find(s->subs[i]))
+			s->subs[i] = s->subs[--s->nsubs];
+		else
+			i++;
+	if (on)
+		s->subs[s->nsubs++] = id; /* room: at most MEAS_MAX measurements exist */
 	struct qmcp_msg m;
 	qmcp_msg_init(&m, h->type, QMCP_F_RESPONSE, h->req_id);
 	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
