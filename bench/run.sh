@@ -1,6 +1,6 @@
 #!/bin/sh
-# Offline benchmark: qprobe --pcap against argus -r and ndpiReader -i on the
-# same generated capture (1,000,000 frames over 10,000 flows by default), in
+# Offline benchmark: qprobe --pcap against argus -r, ndpiReader -i and
+# tshark -q -z conv,tcp -z conv,udp on the same generated capture (1,000,000 frames over 10,000 flows by default), in
 # the same run, best of 3 wall-clock runs each, with peak memory.
 #
 #   bench/run.sh [PACKETS] [FLOWS]
@@ -36,6 +36,7 @@ if [ -n "${QPROBE_REF:-}" ]; then
 fi
 a=$(best argus -r "$cap" -w "$dir/out.argus")
 n=$(best ndpiReader -i "$cap" -q)
+t=$(best tshark -n -q -r "$cap" -z conv,tcp -z conv,udp)
 rate() { echo "scale=2; $pk / $1 / 1000000" | bc -l; }
 ratio() { echo "scale=2; $2 / $1" | bc -l; }
 set -- $q
@@ -44,6 +45,8 @@ set -- $a
 as=$1 am=$2
 set -- $n
 ns=$1 nm=$2
+set -- $t
+ts=$1 tm=$2
 {
 	echo "Offline, $pk frames over $fl flows ($(du -h "$cap" | cut -f1)), $(nproc) CPUs, $(date -u +%Y-%m-%d)"
 	echo ""
@@ -56,4 +59,5 @@ ns=$1 nm=$2
 	fi
 	echo "| argus -r | $as | $(rate "$as") | $((am / 1024)) MiB | $(ratio "$qs" "$as")x |"
 	echo "| ndpiReader -i | $ns | $(rate "$ns") | $((nm / 1024)) MiB | $(ratio "$qs" "$ns")x |"
+	echo "| tshark -q -z conv,tcp -z conv,udp | $ts | $(rate "$ts") | $((tm / 1024)) MiB | $(ratio "$qs" "$ts")x |"
 } | tee "$dir/offline.md"

@@ -549,7 +549,8 @@ json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 	return o;
 }
 
-json_t *qp_report_json(struct qp_report *r)
+/* Everything of the report but its flows and intervals. */
+static json_t *report_head_json(struct qp_report *r)
 {
 	sort_flows(r);
 	const struct qp_capture_totals *t = &r->totals;
@@ -584,15 +585,6 @@ json_t *qp_report_json(struct qp_report *r)
 			    json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&all.echo_rtt[0]),
 				      "echo_rtt_rev_ms", dist_json(&all.echo_rtt[1])));
 	json_object_set_new(root, "rtp", rtp_totals_json(&all));
-
-	json_t *flows = json_array();
-	for (size_t i = 0; i < r->nflows; i++)
-		json_array_append_new(flows, qp_flow_rec_json(&r->flows[i]));
-	json_object_set_new(root, "flows", flows);
-	json_t *ivs = json_array();
-	for (size_t i = 0; i < r->nivs; i++)
-		json_array_append_new(ivs, qp_interval_rec_json(&r->ivs[i]));
-	json_object_set_new(root, "intervals", ivs);
 	return root;
 }
 
@@ -794,30 +786,83 @@ static int outbuf_add(const char *buf, size_t size, void *data)
 	return 0;
 }
 
+#define DUMP_FLAGS (JSON_INDENT(1) | JSON_REAL_PRECISION(10))
+
+/* One array of the report, each element built, written and freed in turn. */
+static int write_array(struct outbuf *ob, const char *name, size_t n,
+		       json_t *(*elem)(const void *arr, size_t i), const void *arr)
+{
+	char pre[64];
+	snprintf(pre, sizeof(pre), ",\n \"%s\": [", name);
+	if (outbuf_add(pre, strlen(pre), ob))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *j = elem(arr, i);
+		if (!j)
+			return -1;
+		int rc = outbuf_add(i ? ",\n" : "\n", i ? 2 : 1, ob);
+		if (!rc)
+			rc = json_dump_callback(j, outbuf_add, ob, DUMP_FLAGS);
+		json_decref(j);
+		if (rc)
+			return -1;
+	}
+	return outbuf_add(n ? "\n ]" : "]", n ? 3 : 1, ob);
+}
+
+static json_t *flow_elem(const void *arr, size_t i)
+{
+	return qp_flow_rec_json(&((const struct qp_flow_rec *)arr)[i]);
+}
+
+static json_t *iv_elem(const void *arr, size_t i)
+{
+	return qp_interval_rec_json(&((const struct qp_interval_rec *)arr)[i]);
+}
+
+/*
+ * The JSON report, streamed: the head is dumped as one object without its
+ * closing brace, then each flow and interval is built, written and freed, so
+ * a report of a million flows never holds them all as JSON at once.
+ */
+static int write_json(struct qp_report *r, FILE *out)
+{
+	json_t *head = report_head_json(r);
+	char *h = head ? json_dumps(head, DUMP_FLAGS) : NULL;
+	json_decref(head);
+	struct outbuf *ob = h ? malloc(sizeof(*ob)) : NULL;
+	if (!ob) {
+		free(h);
+		return -ENOMEM;
+	}
+	ob->f = out;
+	ob->n = 0;
+	ob->err = 0;
+	size_t hl = strlen(h);
+	while (hl && h[hl - 1] != '}') /* the head's closing brace goes last */
+		hl--;
+	if (hl) /* and so does the white space before it */
+		for (hl--; hl && (h[hl - 1] == '\n' || h[hl - 1] == ' '); hl--)
+			;
+	int rc = hl ? outbuf_add(h, hl, ob) : -1;
+	if (!rc)
+		rc = write_array(ob, "flows", r->nflows, flow_elem, r->flows);
+	if (!rc)
+		rc = write_array(ob, "intervals", r->nivs, iv_elem, r->ivs);
+	if (!rc)
+		rc = outbuf_add("\n}\n", 3, ob);
+	if (outbuf_flush(ob))
+		rc = -1;
+	free(ob);
+	free(h);
+	return rc ? -EIO : 0;
+}
+
 int qp_report_write(struct qp_report *r, const char *format, FILE *out)
 {
-	if (strcmp(format, "table") == 0) {
+	if (strcmp(format, "table") == 0)
 		write_table(r, out);
-	} else {
-		json_t *j = qp_report_json(r);
-		if (!j)
-			return -ENOMEM;
-		struct outbuf *ob = malloc(sizeof(*ob));
-		if (!ob) {
-			json_decref(j);
-			return -ENOMEM;
-		}
-		ob->f = out;
-		ob->n = 0;
-		ob->err = 0;
-		int rc = json_dump_callback(j, outbuf_add, ob, JSON_INDENT(1) | JSON_REAL_PRECISION(10));
-		if (outbuf_flush(ob))
-			rc = -1;
-		free(ob);
-		json_decref(j);
-		if (rc != 0)
-			return -EIO;
-		fputc('\n', out);
-	}
+	else if (write_json(r, out) != 0)
+		return -EIO;
 	return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;
 }

@@ -155,10 +155,10 @@ void qp_report_set_totals(struct qp_report *r, const struct qp_capture_totals *t
 /** Number of flow records held. */
 size_t qp_report_flow_count(const struct qp_report *r);
 
-/** The whole report as a JSON object (new reference), or NULL on ENOMEM. */
-json_t *qp_report_json(struct qp_report *r);
-
-/** Write the report to out as JSON (format "json") or a table ("table"). @return 0 or -errno. */
+/**
+ * Write the report to out as JSON (format "json", streamed one flow and one
+ * interval at a time) or a table ("table"). @return 0 or -errno.
+ */
 int qp_report_write(struct qp_report *r, const char *format, FILE *out);
 
 /** One flow record as the JSON object of the report and of /api/v1/flows. */
