@@ -15,6 +15,8 @@
 
 #include "qp_filter.h"
 #include "qp_report.h"
+#include "qp_sig.h"
+#include "qp_tp.h"
 #include "qp_worker_dp.h"
 
 #define BATCH 32
@@ -97,6 +99,187 @@ static void list_linktypes(char *buf, size_t len)
 					qp_parse_linktype_name(ok[i]));
 }
 
+/*
+ * Two-point offline: the primary's capture (A) drives the run; the
+ * secondary's (B) is read alongside in time order, and each selected packet
+ * of either becomes a record of the matching engine.
+ */
+struct peer {
+	const struct qp_offline_opts *o;
+	pcap_t *pc;
+	int lt[2];
+	struct qp_filter *filter[2]; /* [A] is the run's own */
+	struct qp_parse_ctx *ctx[2];
+	struct qp_tp *tp;
+	int eof, a_eof;
+	/* B's next frame, valid until the next pcap_next_ex on B */
+	int have;
+	uint64_t ts;
+	const u_char *data;
+	uint32_t caplen, wirelen;
+	uint64_t frames[2], unsignable[2], not_selected[2];
+	int damaged;
+	char precision[2][16];
+};
+
+static void tp_frame(struct peer *p, int side, const uint8_t *data, uint32_t caplen,
+		     uint32_t wirelen, uint64_t ts)
+{
+	p->frames[side]++;
+	if (p->filter[side] && !qp_filter_match(p->filter[side], data, caplen))
+		return;
+	struct qp_pkt pk;
+	if (qp_parse(p->ctx[side], p->lt[side], data, caplen, &pk) != QP_PARSE_FLOW)
+		return;
+	struct qp_tp_rec rec;
+	if (qp_sig_of(&p->o->sig, &pk, &rec.sig) != 0) {
+		p->unsignable[side]++;
+		return;
+	}
+	if (!qp_sig_selected(&p->o->sig, rec.sig)) {
+		p->not_selected[side]++;
+		return;
+	}
+	rec.ts_ns = ts;
+	rec.size = wirelen;
+	rec.swapped = pk.swapped;
+	rec.key = pk.key;
+	/* everything of both captures before ts has been given */
+	if (side == QP_TP_A ? !p->eof : !p->a_eof)
+		qp_tp_watermark(p->tp, !side, ts);
+	qp_tp_add(p->tp, side, &rec);
+}
+
+/* Read B's next frame into p (or note its end). */
+static void peer_next(struct peer *p)
+{
+	struct pcap_pkthdr *h;
+	p->have = 0;
+	if (p->eof)
+		return;
+	int nx = pcap_next_ex(p->pc, &h, &p->data);
+	if (nx != 1) {
+		if (nx == PCAP_ERROR) {
+			fprintf(stderr,
+				"qprobe: %s: capture damaged after %" PRIu64
+				" frames: %s (two-point results cover the frames before it)\n",
+				p->o->peer_path, p->frames[1], pcap_geterr(p->pc));
+			p->damaged = 1;
+		}
+		p->eof = 1;
+		return;
+	}
+	p->caplen = h->caplen > h->len && h->len > 0 ? h->len : h->caplen;
+	p->wirelen = h->len;
+	p->ts = (uint64_t)h->ts.tv_sec * 1000000000ULL + (uint64_t)h->ts.tv_usec;
+	p->have = 1;
+}
+
+/* B's frames up to time t (all of them with t = UINT64_MAX). */
+static void peer_upto(struct peer *p, uint64_t t)
+{
+	while (p->have && p->ts <= t) {
+		tp_frame(p, QP_TP_B, p->data, p->caplen, p->wirelen, p->ts);
+		peer_next(p);
+	}
+}
+
+static int peer_open(struct peer *p, const struct qp_offline_opts *o, int lt_a,
+		     struct qp_filter *filter_a, char *err, size_t errlen)
+{
+	char eb[PCAP_ERRBUF_SIZE];
+	p->o = o;
+	p->lt[0] = lt_a;
+	p->filter[0] = filter_a;
+	snprintf(p->precision[0], sizeof(p->precision[0]), "%s", file_precision(o->path));
+	snprintf(p->precision[1], sizeof(p->precision[1]), "%s", file_precision(o->peer_path));
+	p->pc = pcap_open_offline_with_tstamp_precision(o->peer_path, PCAP_TSTAMP_PRECISION_NANO, eb);
+	if (!p->pc) {
+		snprintf(err, errlen, "%s: cannot read as a capture: %s (pcap or pcapng expected)",
+			 o->peer_path, eb);
+		return QP_EXIT_INPUT;
+	}
+	p->lt[1] = pcap_datalink(p->pc);
+	if (!qp_parse_linktype_ok(p->lt[1])) {
+		char acc[256];
+		list_linktypes(acc, sizeof(acc));
+		snprintf(err, errlen, "%s: link type %d is not supported; accepted: %s", o->peer_path,
+			 p->lt[1], acc);
+		return QP_EXIT_INPUT;
+	}
+	const char *fb = o->peer_filter ? o->peer_filter : o->filter;
+	if (fb && fb[0]) {
+		p->filter[1] = qp_filter_compile(fb, p->lt[1], eb, sizeof(eb));
+		if (!p->filter[1]) {
+			snprintf(err, errlen, "peer filter: %s", eb);
+			return QP_EXIT_INPUT;
+		}
+	}
+	struct qp_tp_cfg tc = {
+		.loss_timer_ns = o->loss_timer_ns,
+		.break_ns = o->break_ns,
+		.interval_ns = o->interval_ns,
+		.window = o->match_window,
+		.max_flows = o->max_flows,
+		.flow_dists = o->flow_dists,
+	};
+	p->ctx[0] = malloc(sizeof(*p->ctx[0]));
+	p->ctx[1] = malloc(sizeof(*p->ctx[1]));
+	p->tp = qp_tp_create(&tc);
+	if (!p->ctx[0] || !p->ctx[1] || !p->tp) {
+		snprintf(err, errlen, "cannot allocate the two-point window of %u records and %u flows",
+			 o->match_window, o->max_flows);
+		return QP_EXIT_RUNTIME;
+	}
+	qp_parse_ctx_init(p->ctx[0]);
+	qp_parse_ctx_init(p->ctx[1]);
+	peer_next(p);
+	return QP_EXIT_OK;
+}
+
+static void peer_close(struct peer *p)
+{
+	if (p->pc)
+		pcap_close(p->pc);
+	qp_filter_free(p->filter[1]);
+	free(p->ctx[0]);
+	free(p->ctx[1]);
+	qp_tp_destroy(p->tp);
+}
+
+static json_t *tp_top(void *arg)
+{
+	struct peer *p = arg;
+	json_t *o = qp_tp_json(p->tp);
+	json_object_set_new(o, "role", json_string("primary"));
+	json_object_set_new(o, "peer", json_string(p->o->peer_path));
+	json_object_set_new(o, "peer_filter",
+			    p->o->peer_filter ? json_string(p->o->peer_filter) : json_null());
+	json_object_set_new(o, "clock",
+			    json_pack("{s:s,s:s,s:s}", "source", "capture files", "precision",
+				      p->precision[0], "peer_precision", p->precision[1]));
+	json_object_set_new(
+		o, "selection",
+		json_pack("{s:f,s:i,s:b,s:I,s:I,s:I,s:I}", "rate", qp_sig_rate(&p->o->sig),
+			  "payload_bytes", (int)p->o->sig.payload_bytes, "nat", p->o->sig.nat,
+			  "unsignable", (json_int_t)p->unsignable[0], "peer_unsignable",
+			  (json_int_t)p->unsignable[1], "not_selected", (json_int_t)p->not_selected[0],
+			  "peer_not_selected", (json_int_t)p->not_selected[1]));
+	return o;
+}
+
+static json_t *tp_flow(const struct qp_flow_rec *fr, void *arg)
+{
+	struct peer *p = arg;
+	return qp_tp_flow_json(p->tp, &fr->key);
+}
+
+static json_t *tp_iv(const struct qp_interval_rec *iv, void *arg)
+{
+	struct peer *p = arg;
+	return qp_tp_interval_json(p->tp, iv->start_ns);
+}
+
 int qp_offline_run(const struct qp_offline_opts *o)
 {
 	char errbuf[PCAP_ERRBUF_SIZE + 256];
@@ -125,6 +308,20 @@ int qp_offline_run(const struct qp_offline_opts *o)
 			fprintf(stderr, "qprobe: %s\n", errbuf);
 			pcap_close(pc);
 			return QP_EXIT_INPUT;
+		}
+	}
+
+	struct peer peer, *pp = NULL;
+	memset(&peer, 0, sizeof(peer));
+	if (o->peer_path) {
+		pp = &peer;
+		int prc = peer_open(pp, o, lt, filter, errbuf, sizeof(errbuf));
+		if (prc != QP_EXIT_OK) {
+			fprintf(stderr, "qprobe: %s\n", errbuf);
+			peer_close(pp);
+			qp_filter_free(filter);
+			pcap_close(pc);
+			return prc;
 		}
 	}
 
@@ -170,6 +367,12 @@ int qp_offline_run(const struct qp_offline_opts *o)
 				r.cfg.base_ns = ts;
 				iv_end = ts + r.cfg.interval_ns;
 				first = 0;
+				if (pp)
+					qp_tp_set_base(pp->tp, ts);
+			}
+			if (pp) {
+				peer_upto(pp, ts);
+				tp_frame(pp, QP_TP_A, data, cl, h->len, ts);
 			}
 			uint8_t *dst;
 			uint8_t *big = NULL;
@@ -230,6 +433,15 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	}
 	harvest(&r, 1);
 	qp_flow_table_flush(r.w->flows, export_flow, &r);
+	if (pp) {
+		pp->a_eof = 1;
+		peer_upto(pp, UINT64_MAX);
+		qp_tp_finish(pp->tp);
+		struct qp_report_ext ext = {"two_point", tp_top, tp_flow, tp_iv, pp};
+		qp_report_set_ext(r.rep, &ext);
+		if (pp->damaged && rc == QP_EXIT_OK)
+			rc = QP_EXIT_DAMAGED;
+	}
 
 	struct qp_capture_totals tot;
 	memset(&tot, 0, sizeof(tot));
@@ -266,6 +478,8 @@ out:
 	}
 	free(arena);
 	qp_report_destroy(r.rep);
+	if (pp)
+		peer_close(pp);
 	qp_filter_free(filter);
 	pcap_close(pc);
 	return rc;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "qp_rtp_dp.h"
+#include "qp_sig.h"
 
 /* Exit codes shared by the offline and live modes of qprobe. */
 #define QP_EXIT_OK 0
@@ -32,6 +33,13 @@ struct qp_offline_opts {
 	const char *report_format; /* "json" or "table" */
 	const char *report_file;   /* NULL: stdout */
 	struct qp_rtp_cfg rtp;
+	/* two-point: the secondary's capture of the same traffic (NULL: none) */
+	const char *peer_path;
+	const char *peer_filter;  /* NULL: the same filter as the primary's */
+	struct qp_sig_cfg sig;
+	uint64_t loss_timer_ns;
+	uint64_t break_ns;
+	uint32_t match_window;    /* records waiting for their match, at most */
 };
 
 /**

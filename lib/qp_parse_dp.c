@@ -154,6 +154,10 @@ struct walk {
 	uint8_t ipver;
 	uint16_t sport, dport;
 	uint8_t proto;
+	/* the innermost IP header met so far (qp_pkt.ip_hdr and friends) */
+	const uint8_t *ip_hdr;
+	uint32_t ip_cap;
+	uint32_t l4_off;
 	/* the innermost first fragment met, recorded once the flow is known */
 	int frag_pending;
 	struct qp_frag_slot frag_rec;
@@ -437,6 +441,9 @@ static enum qp_parse_result parse_ipv4(struct walk *w, const uint8_t *p, uint32_
 		return QP_PERR_truncated_ipv4;
 	if (len > tot) /* Ethernet padding is not IP payload */
 		len = tot;
+	w->ip_hdr = p;
+	w->ip_cap = len;
+	w->l4_off = ihl;
 	/* an outer first fragment stays pending: its later fragments belong
 	 * to the innermost flow found below */
 	memset(w->src, 0, 16);
@@ -471,6 +478,9 @@ static enum qp_parse_result parse_ipv6(struct walk *w, const uint8_t *p, uint32_
 	uint32_t left = len - 40;
 	if (left > wire)
 		left = wire;
+	w->ip_hdr = p;
+	w->ip_cap = 40 + left;
+	w->l4_off = 40;
 	for (int n = 0;; n++) {
 		uint32_t hl;
 		switch (nh) {
@@ -495,6 +505,7 @@ static enum qp_parse_result parse_ipv6(struct walk *w, const uint8_t *p, uint32_
 			hl = 8;
 			break;
 		default:
+			w->l4_off = (uint32_t)(q - p);
 			return parse_l4(w, nh, q, left, wire);
 		}
 		if (n >= MAX_V6_EXT)
@@ -504,6 +515,7 @@ static enum qp_parse_result parse_ipv6(struct walk *w, const uint8_t *p, uint32_
 		if (nh == 44) {
 			uint32_t id = rd32(q + 4);
 			uint8_t next = q[0];
+			w->l4_off = (uint32_t)(q + hl - p);
 			if (rd16(q + 2) >> 3)
 				return frag_later(w, id, next);
 			if (q[3] & 1)
@@ -659,9 +671,15 @@ enum qp_parse_result qp_parse(struct qp_parse_ctx *ctx, int linktype, const uint
 	w.tunnels = 0;
 	w.ipver = 0;
 	w.frag_pending = 0;
+	w.ip_hdr = NULL;
+	w.ip_cap = w.l4_off = 0;
 	enum qp_parse_result r = parse_link(&w, linktype, data, caplen);
 	if (r != QP_PARSE_FLOW)
 		return r;
+	out->ip_hdr = w.ip_hdr;
+	out->ip_cap = w.ip_cap;
+	out->l4_off = w.l4_off;
+	out->l4_proto = w.proto;
 	if (!(out->frag == QP_FRAG_LATER && out->frag_attributed))
 		make_key(&w);
 	out->hash = qp_flow_key_hash(&out->key);

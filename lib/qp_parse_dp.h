@@ -125,6 +125,13 @@ struct qp_pkt {
 	uint16_t icmp_id, icmp_seq; /* echo identifier and sequence number */
 	const uint8_t *udp_payload; /* UDP: the payload bytes captured ... */
 	uint32_t udp_payload_cap;   /* ... and how many there are */
+	/* the innermost IP header (two-point signatures): its captured bytes up
+	 * to the IP length (Ethernet padding excluded), where its payload (L4
+	 * header, or fragment data) starts, and the protocol found there */
+	const uint8_t *ip_hdr;
+	uint32_t ip_cap;
+	uint32_t l4_off;
+	uint8_t l4_proto;
 };
 
 /*

@@ -28,7 +28,16 @@ struct qp_report {
 	char *kind, *path, *linktype, *precision, *filter;
 	struct qp_capture_totals totals;
 	struct qp_interval_acc *tcp; /* capture-wide TCP counters and RTT histograms */
+	struct qp_report_ext ext;
+	int has_ext;
 };
+
+void qp_report_set_ext(struct qp_report *r, const struct qp_report_ext *ext)
+{
+	r->has_ext = ext != NULL;
+	if (ext)
+		r->ext = *ext;
+}
 
 struct qp_report *qp_report_create(void)
 {
@@ -585,6 +594,11 @@ static json_t *report_head_json(struct qp_report *r)
 			    json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&all.echo_rtt[0]),
 				      "echo_rtt_rev_ms", dist_json(&all.echo_rtt[1])));
 	json_object_set_new(root, "rtp", rtp_totals_json(&all));
+	if (r->has_ext && r->ext.top) {
+		json_t *x = r->ext.top(r->ext.arg);
+		if (x)
+			json_object_set_new(root, r->ext.name, x);
+	}
 	return root;
 }
 
@@ -790,14 +804,14 @@ static int outbuf_add(const char *buf, size_t size, void *data)
 
 /* One array of the report, each element built, written and freed in turn. */
 static int write_array(struct outbuf *ob, const char *name, size_t n,
-		       json_t *(*elem)(const void *arr, size_t i), const void *arr)
+		       json_t *(*elem)(const struct qp_report *r, size_t i), const struct qp_report *r)
 {
 	char pre[64];
 	snprintf(pre, sizeof(pre), ",\n \"%s\": [", name);
 	if (outbuf_add(pre, strlen(pre), ob))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		json_t *j = elem(arr, i);
+		json_t *j = elem(r, i);
 		if (!j)
 			return -1;
 		int rc = outbuf_add(i ? ",\n" : "\n", i ? 2 : 1, ob);
@@ -810,14 +824,26 @@ static int write_array(struct outbuf *ob, const char *name, size_t n,
 	return outbuf_add(n ? "\n ]" : "]", n ? 3 : 1, ob);
 }
 
-static json_t *flow_elem(const void *arr, size_t i)
+static json_t *flow_elem(const struct qp_report *r, size_t i)
 {
-	return qp_flow_rec_json(&((const struct qp_flow_rec *)arr)[i]);
+	json_t *j = qp_flow_rec_json(&r->flows[i]);
+	if (j && r->has_ext && r->ext.flow) {
+		json_t *x = r->ext.flow(&r->flows[i], r->ext.arg);
+		if (x)
+			json_object_set_new(j, r->ext.name, x);
+	}
+	return j;
 }
 
-static json_t *iv_elem(const void *arr, size_t i)
+static json_t *iv_elem(const struct qp_report *r, size_t i)
 {
-	return qp_interval_rec_json(&((const struct qp_interval_rec *)arr)[i]);
+	json_t *j = qp_interval_rec_json(&r->ivs[i]);
+	if (j && r->has_ext && r->ext.interval) {
+		json_t *x = r->ext.interval(&r->ivs[i], r->ext.arg);
+		if (x)
+			json_object_set_new(j, r->ext.name, x);
+	}
+	return j;
 }
 
 /*
@@ -846,9 +872,9 @@ static int write_json(struct qp_report *r, FILE *out)
 			;
 	int rc = hl ? outbuf_add(h, hl, ob) : -1;
 	if (!rc)
-		rc = write_array(ob, "flows", r->nflows, flow_elem, r->flows);
+		rc = write_array(ob, "flows", r->nflows, flow_elem, r);
 	if (!rc)
-		rc = write_array(ob, "intervals", r->nivs, iv_elem, r->ivs);
+		rc = write_array(ob, "intervals", r->nivs, iv_elem, r);
 	if (!rc)
 		rc = outbuf_add("\n}\n", 3, ob);
 	if (outbuf_flush(ob))

@@ -155,6 +155,22 @@ void qp_report_set_totals(struct qp_report *r, const struct qp_capture_totals *t
 /** Number of flow records held. */
 size_t qp_report_flow_count(const struct qp_report *r);
 
+/*
+ * An extension of the JSON report (two-point results): an object added at the
+ * top level under name, and one added to each flow and each interval under
+ * the same name when the callbacks return one (new references, or NULL).
+ */
+struct qp_report_ext {
+	const char *name;
+	json_t *(*top)(void *arg);
+	json_t *(*flow)(const struct qp_flow_rec *fr, void *arg);
+	json_t *(*interval)(const struct qp_interval_rec *iv, void *arg);
+	void *arg;
+};
+
+/** Set (or with NULL clear) the report's extension; the struct is copied. */
+void qp_report_set_ext(struct qp_report *r, const struct qp_report_ext *ext);
+
 /**
  * Write the report to out as JSON (format "json", streamed one flow and one
  * interval at a time) or a table ("table"). @return 0 or -errno.

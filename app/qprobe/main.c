@@ -53,6 +53,18 @@ static void usage(FILE *out)
 		"  --mos-delay MS        one-way network delay assumed by the E-model (default 0)\n"
 		"  --metrics LIST        metric families, comma-separated: tcp,rtp,icmp (default all;\n"
 		"                        traffic counts are always kept)\n"
+		"Two-point, offline (A = --pcap, the primary's point; B = the secondary's):\n"
+		"  --peer-pcap FILE      the secondary's capture of the same traffic: one-way delay,\n"
+		"                        IPDV, PDV, loss, duplicates, reordering between A and B\n"
+		"  --peer-filter EXPR    tcpdump filter for B (default: --filter), e.g. behind NAT\n"
+		"  --sample RATE         hash-based selection: 1, 1/N or a fraction (default 1)\n"
+		"  --sig-payload N       payload bytes in a packet's signature (default 16, 0-64)\n"
+		"  --nat                 leave addresses, ports and ICMP id out of signatures\n"
+		"  --loss-timer MS       a packet not seen at the other point by then is lost\n"
+		"                        (default twice --interval)\n"
+		"  --break MS            a gap this long in a flow's arrivals, with packets lost in\n"
+		"                        it, is a connection break (default 1000)\n"
+		"  --match-window N      records waiting for their match, at most (default 1048576)\n"
 		"Live only:\n"
 		"  --measure             start a standing measurement (persists, reported at exit)\n"
 		"  --description TEXT    the standing measurement's description\n"
@@ -117,6 +129,14 @@ enum {
 	OPT_PROBE_NAME,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
+	OPT_PEER_PCAP,
+	OPT_PEER_FILTER,
+	OPT_SAMPLE,
+	OPT_SIG_PAYLOAD,
+	OPT_NAT,
+	OPT_LOSS_TIMER,
+	OPT_BREAK,
+	OPT_MATCH_WINDOW,
 };
 
 static const struct option longopts[] = {
@@ -151,6 +171,14 @@ static const struct option longopts[] = {
 	{"probe-name", required_argument, NULL, OPT_PROBE_NAME},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"check-config", required_argument, NULL, OPT_CHECK_CONFIG},
+	{"peer-pcap", required_argument, NULL, OPT_PEER_PCAP},
+	{"peer-filter", required_argument, NULL, OPT_PEER_FILTER},
+	{"sample", required_argument, NULL, OPT_SAMPLE},
+	{"sig-payload", required_argument, NULL, OPT_SIG_PAYLOAD},
+	{"nat", no_argument, NULL, OPT_NAT},
+	{"loss-timer", required_argument, NULL, OPT_LOSS_TIMER},
+	{"break", required_argument, NULL, OPT_BREAK},
+	{"match-window", required_argument, NULL, OPT_MATCH_WINDOW},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -323,6 +351,37 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 				return -1;
 			o->rtp.network_delay_ms = v;
 			break;
+		case OPT_PEER_PCAP: o->peer_pcap = optarg; break;
+		case OPT_PEER_FILTER: o->peer_filter = optarg; break;
+		case OPT_SAMPLE: {
+			char eb[256];
+			if (qp_sig_parse_rate(&o->sig, optarg, eb, sizeof(eb))) {
+				fprintf(stderr, "qprobe: --sample: %s\n", eb);
+				return -1;
+			}
+			break;
+		}
+		case OPT_SIG_PAYLOAD:
+			if (num_opt("sig-payload", optarg, 0, QP_SIG_PAYLOAD_MAX, &v))
+				return -1;
+			o->sig.payload_bytes = (uint32_t)v;
+			break;
+		case OPT_NAT: o->sig.nat = 1; break;
+		case OPT_LOSS_TIMER:
+			if (num_opt("loss-timer", optarg, 1, 3600000, &v))
+				return -1;
+			o->loss_timer_ns = (uint64_t)(v * 1e6);
+			break;
+		case OPT_BREAK:
+			if (num_opt("break", optarg, 1, 3600000, &v))
+				return -1;
+			o->break_ns = (uint64_t)(v * 1e6);
+			break;
+		case OPT_MATCH_WINDOW:
+			if (num_opt("match-window", optarg, 16, 1 << 26, &v))
+				return -1;
+			o->match_window = (uint32_t)v;
+			break;
 		case OPT_HELP: usage(stdout); exit(QP_EXIT_OK);
 		case OPT_VERSION: printf("qprobe %s\n", qp_version()); exit(QP_EXIT_OK);
 		case ':':
@@ -378,7 +437,10 @@ int main(int argc, char **argv)
 		.mbufs = 16383,
 		.rx_desc = 1024,
 		.rtp = {.dynamic_clock_hz = 8000},
+		.break_ns = 1000000000ULL,
+		.match_window = 1u << 20,
 	};
+	qp_sig_cfg_default(&o.sig);
 	int sep = 0;
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0) {
@@ -397,7 +459,12 @@ int main(int argc, char **argv)
 		}
 		if (!o.max_flows)
 			o.max_flows = 1u << 20;
-		if (o.filter && o.filter[0] && offline_eal(argv[0]) != 0)
+		if (!o.peer_pcap && o.peer_filter) {
+			fprintf(stderr, "qprobe: --peer-filter needs --peer-pcap\n");
+			return QP_EXIT_USAGE;
+		}
+		int need_eal = (o.filter && o.filter[0]) || (o.peer_pcap && o.peer_filter && o.peer_filter[0]);
+		if (need_eal && offline_eal(argv[0]) != 0)
 			return QP_EXIT_RUNTIME;
 		struct qp_offline_opts off = {
 			.path = o.pcap,
@@ -410,9 +477,15 @@ int main(int argc, char **argv)
 			.report_format = o.report_format,
 			.report_file = o.report_file,
 			.rtp = o.rtp,
+			.peer_path = o.peer_pcap,
+			.peer_filter = o.peer_filter,
+			.sig = o.sig,
+			.loss_timer_ns = o.loss_timer_ns ? o.loss_timer_ns : 2 * o.interval_ns,
+			.break_ns = o.break_ns,
+			.match_window = o.match_window,
 		};
 		int rc = qp_offline_run(&off);
-		if (o.filter && o.filter[0])
+		if (need_eal)
 			rte_eal_cleanup();
 		return rc;
 	}
@@ -423,6 +496,11 @@ int main(int argc, char **argv)
 	qargv[0] = argv[0];
 	if (parse_opts(qargc, qargv, &o) != 0)
 		return QP_EXIT_USAGE;
+	if (o.peer_pcap) {
+		fprintf(stderr, "qprobe: --peer-pcap is offline two-point mode, with --pcap and no "
+				"EAL options\n");
+		return QP_EXIT_USAGE;
+	}
 	if (o.pcap) {
 		fprintf(stderr, "qprobe: --pcap is offline mode and takes no EAL options; for a "
 				"capture replayed as a port use --vdev net_pcap0,rx_pcap=FILE\n");

@@ -9,10 +9,18 @@
 #include <stdint.h>
 
 #include "qp_rtp_dp.h"
+#include "qp_sig.h"
 
 struct config;
 
 struct qprobe_opts {
+	/* two-point, offline: the secondary's capture and the matching options */
+	const char *peer_pcap;
+	const char *peer_filter;
+	struct qp_sig_cfg sig;
+	uint64_t loss_timer_ns; /* 0: twice the interval */
+	uint64_t break_ns;
+	uint32_t match_window;
 	const char *pcap;          /* offline capture, NULL for live */
 	const char *filter;        /* NULL: none */
 	uint64_t interval_ns;
