@@ -47,7 +47,7 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
-QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_listener.h
+QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_listener.h lib/qmcp_tp.h
 
 all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen $(BUILD)/qp_replay
 
@@ -133,6 +133,7 @@ bench: deps all
 	bench/run.sh
 	bench/idle.sh
 	bench/control.sh
+	bench/twopoint.sh
 	bench/memif.sh
 
 # programs, libqmcp (static library, headers, pkg-config file)

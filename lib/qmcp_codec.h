@@ -40,7 +40,8 @@
 	X(FLOWS, 10, "a page of a measurement's active flows")                             \
 	X(BYE, 11, "close the session politely")                                           \
 	X(LOCATE, 16, "discovery over UDP: which probes are there")                        \
-	X(RESULT, 32, "one interval's result, pushed by the probe (to subscribers and receivers)")
+	X(RESULT, 32, "one interval's result, pushed by the probe (to subscribers and receivers)") \
+	X(TP_RECORDS, 33, "two-point: a batch of packet records, pushed by a secondary to its primary")
 
 enum qmcp_msg_type {
 #define QMCP_MT_(n, v, h) QMCP_MSG_##n = v,
@@ -103,7 +104,19 @@ enum qmcp_msg_type {
 	X(RESULT, 51, nest, "one result: MEAS_ID, SEQ, RESULT_JSON")                  \
 	X(INTERVAL_START_NS, 52, u64, "start of the interval, ns since the Unix epoch") \
 	X(MEAS_JSON, 53, str, "a measurement as JSON (the /api/v1/measurements/ID object)") \
-	X(INFO_JSON, 54, str, "the probe's INFO answer as JSON, for humans and scripts")
+	X(INFO_JSON, 54, str, "the probe's INFO answer as JSON, for humans and scripts") \
+	X(TP_ROLE, 55, u8, "two-point role: 1 primary, 2 secondary")                 \
+	X(TP_PEER, 56, str, "two-point: the secondary probe, host:port")              \
+	X(TP_THRESHOLD, 57, u64, "two-point selection: selected when the selection hash <= this") \
+	X(TP_SIG_PAYLOAD, 58, u8, "two-point: payload bytes in a signature (0-64)")   \
+	X(TP_NAT, 59, u8, "two-point: 1 signatures leave addresses, ports, ICMP id out") \
+	X(TP_LOSS_TIMER_MS, 60, u32, "two-point loss timer (RFC 7680 Tmax)")           \
+	X(TP_PEER_FILTER, 61, str, "two-point: the secondary's own filter (NAT)")       \
+	X(TP_BASE_NS, 62, u64, "time base of a batch's records, ns since the Unix epoch") \
+	X(TP_WATERMARK_NS, 63, u64, "the secondary has sent every record older than this") \
+	X(TP_FLOWS, 64, bytes, "flow definitions: n x 44 bytes (docs/qmcp.md)")        \
+	X(TP_RECS, 65, bytes, "packet records: n x 18 bytes (docs/qmcp.md)")           \
+	X(TP_DROPPED, 66, u64, "records the secondary could not send, so far")
 
 enum qmcp_tlv_type {
 #define QMCP_TT_(n, v, k, h) QMCP_T_##n = v,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #define NONE UINT32_MAX
+#define FLOW_DISTS_MAX 1024 /* flows with their own delay and IPDV distributions */
 #define MAX_INTERVALS 100000
 
 enum { ST_PENDING = 0, ST_MATCHED = 1 };
@@ -44,15 +45,23 @@ struct ivl {
 	struct qp_tp_dir st[2];
 };
 
+/* An index entry: the signature beside the slot, so probing and removal
+ * never touch the ring for other signatures (one cache miss, not two). */
+struct ient {
+	uint64_t sig;
+	uint32_t slot; /* ring slot + 1, 0 empty */
+	uint32_t pad;
+};
+
 struct qp_tp {
 	struct qp_tp_cfg cfg;
 	struct slot *ring;
 	uint32_t rmask, head, count; /* ring: capacity rmask + 1 */
-	uint32_t *idx;               /* signature index: ring slot + 1, 0 empty */
+	struct ient *idx;            /* signature index */
 	uint32_t imask;
 	struct flow *flows;
 	uint32_t *fidx; /* flow index: flow + 1 */
-	uint32_t fmask, nflows, ndists;
+	uint32_t fmask, nflows, ndists, fcap;
 	struct ivl **ivs;
 	uint32_t nivs;
 	uint64_t wm[2];
@@ -108,11 +117,12 @@ struct qp_tp *qp_tp_create(const struct qp_tp_cfg *cfg)
 	uint32_t rcap = pow2_at_least(cfg->window);
 	tp->rmask = rcap - 1;
 	tp->imask = rcap * 2 - 1;
-	uint32_t fcap = pow2_at_least((uint64_t)cfg->max_flows * 2 + 2);
+	uint32_t fcap = 1024; /* grows with the flows: 2 slots a flow at least */
 	tp->fmask = fcap - 1;
+	tp->fcap = 512;
 	tp->ring = malloc(sizeof(*tp->ring) * rcap);
 	tp->idx = calloc((size_t)rcap * 2, sizeof(*tp->idx));
-	tp->flows = calloc(cfg->max_flows ? cfg->max_flows : 1, sizeof(*tp->flows));
+	tp->flows = calloc(tp->fcap, sizeof(*tp->flows));
 	tp->fidx = calloc(fcap, sizeof(*tp->fidx));
 	tp->ivs = cfg->interval_ns ? calloc(MAX_INTERVALS, sizeof(*tp->ivs)) : NULL;
 	int bad = !tp->ring || !tp->idx || !tp->flows || !tp->fidx || (cfg->interval_ns && !tp->ivs);
@@ -159,6 +169,30 @@ static uint32_t key_hash(const struct qp_flow_key *k)
 	return qp_flow_key_hash(k);
 }
 
+/* Double the flow array and its index (load stays at most one half). */
+static int flows_grow(struct qp_tp *tp)
+{
+	uint32_t ncap = tp->fcap * 2, nmask = tp->fmask * 2 + 1;
+	struct flow *nf = realloc(tp->flows, sizeof(*nf) * ncap);
+	if (!nf)
+		return -1;
+	tp->flows = nf;
+	uint32_t *ni = calloc((size_t)nmask + 1, sizeof(*ni));
+	if (!ni)
+		return -1;
+	for (uint32_t i = 0; i < tp->nflows; i++) {
+		uint32_t h = key_hash(&tp->flows[i].key) & nmask;
+		while (ni[h])
+			h = (h + 1) & nmask;
+		ni[h] = i + 1;
+	}
+	free(tp->fidx);
+	tp->fidx = ni;
+	tp->fmask = nmask;
+	tp->fcap = ncap;
+	return 0;
+}
+
 static uint32_t flow_of(struct qp_tp *tp, const struct qp_flow_key *k, int create)
 {
 	uint32_t h = key_hash(k) & tp->fmask;
@@ -175,15 +209,26 @@ static uint32_t flow_of(struct qp_tp *tp, const struct qp_flow_key *k, int creat
 		tp->cnt.flows_not_itemised++;
 		return NONE;
 	}
+	if (tp->nflows == tp->fcap) {
+		if (flows_grow(tp) != 0) {
+			tp->oom = 1;
+			tp->cnt.flows_not_itemised++;
+			return NONE;
+		}
+		h = key_hash(k) & tp->fmask; /* the index was rebuilt: find the slot again */
+		while (tp->fidx[h])
+			h = (h + 1) & tp->fmask;
+	}
 	uint32_t f = tp->nflows++;
 	struct flow *fl = &tp->flows[f];
+	memset(fl, 0, sizeof(*fl));
 	fl->key = *k;
 	fl->used = 1;
 	for (int i = 0; i < 2; i++) {
 		fl->d[i].max_up_idx = -1;
 		dir_init(&fl->st[i]);
 	}
-	if (tp->ndists < tp->cfg.flow_dists) {
+	if (tp->ndists < tp->cfg.flow_dists && tp->ndists < FLOW_DISTS_MAX) {
 		if (dir_hists(&fl->st[0]) == 0 && dir_hists(&fl->st[1]) == 0)
 			tp->ndists++;
 		else
@@ -253,16 +298,16 @@ static uint32_t sig_home(const struct qp_tp *tp, uint64_t sig)
 static void idx_remove(struct qp_tp *tp, uint32_t r)
 {
 	uint32_t i = sig_home(tp, tp->ring[r].sig);
-	while (tp->idx[i] != r + 1)
+	while (tp->idx[i].slot != r + 1)
 		i = (i + 1) & tp->imask;
 	for (;;) {
-		tp->idx[i] = 0;
+		tp->idx[i].slot = 0;
 		uint32_t j = i;
 		for (;;) {
 			j = (j + 1) & tp->imask;
-			if (tp->idx[j] == 0)
+			if (tp->idx[j].slot == 0)
 				return;
-			uint32_t home = sig_home(tp, tp->ring[tp->idx[j] - 1].sig);
+			uint32_t home = sig_home(tp, tp->idx[j].sig);
 			/* move j back to i unless its home lies cyclically in (i, j] */
 			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
 				break;
@@ -411,11 +456,11 @@ void qp_tp_add(struct qp_tp *tp, int side, const struct qp_tp_rec *r)
 	/* the oldest pending record of the other point with this signature,
 	 * else a pair whose downstream point this is (a duplicate) */
 	uint32_t best = NONE, best_age = UINT32_MAX, dup = NONE;
-	for (uint32_t i = sig_home(tp, r->sig); tp->idx[i]; i = (i + 1) & tp->imask) {
-		uint32_t k = tp->idx[i] - 1;
-		struct slot *s = &tp->ring[k];
-		if (s->sig != r->sig)
+	for (uint32_t i = sig_home(tp, r->sig); tp->idx[i].slot; i = (i + 1) & tp->imask) {
+		if (tp->idx[i].sig != r->sig)
 			continue;
+		uint32_t k = tp->idx[i].slot - 1;
+		struct slot *s = &tp->ring[k];
 		uint32_t age = (k - tp->head) & tp->rmask;
 		if (s->state == ST_PENDING && s->side != side && age < best_age) {
 			best = k;
@@ -447,9 +492,10 @@ void qp_tp_add(struct qp_tp *tp, int side, const struct qp_tp_rec *r)
 					    .swapped = now.swapped};
 		tp->count++;
 		uint32_t i = sig_home(tp, r->sig);
-		while (tp->idx[i])
+		while (tp->idx[i].slot)
 			i = (i + 1) & tp->imask;
-		tp->idx[i] = k + 1;
+		tp->idx[i].slot = k + 1;
+		tp->idx[i].sig = r->sig;
 	}
 	expire(tp);
 }

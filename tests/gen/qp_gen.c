@@ -325,7 +325,11 @@ static void qos(void)
 }
 
 /* Flows 10.a.b.c -> 10.200.b.c: TCP for even flows, UDP for odd ones. */
-static void bench(unsigned long npkts, unsigned long nflows)
+/*
+ * bench; with peer, also the same traffic as seen at a second point: 5 ms
+ * later plus 0-999 ns, a hash of the frame's number (the order is kept), one frame in 100 lost.
+ */
+static void bench(unsigned long npkts, unsigned long nflows, struct pw *peer)
 {
 	struct pb b;
 	char src[32], dst[32];
@@ -361,6 +365,9 @@ static void bench(unsigned long npkts, unsigned long nflows)
 				pb_push_ip4(&b, src, dst, (uint16_t)round, 0x4000);
 			pb_push_eth(&b);
 			emit(&b, ts);
+			if (peer && written % 100 != 7)
+				pw_write(peer, ts + 5 * MS + ((written * 2654435761u) >> 8) % 1000, pb_data(&b), pb_len(&b),
+					 pb_len(&b));
 			ts += US;
 		}
 	}
@@ -370,7 +377,14 @@ int main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: qp_gen demo FILE | qp_gen qos FILE | qp_gen bench FILE [PACKETS] "
-				"[FLOWS]\n");
+				"[FLOWS]\n       qp_gen pair A B [PACKETS] [FLOWS]   (bench traffic at two "
+				"points: B 5 ms later, 1 in 100 lost)\n");
+		return 1;
+	}
+	int pair = strcmp(argv[1], "pair") == 0;
+	struct pw peer;
+	if (pair && (argc < 4 || pw_open(&peer, argv[3], 1, 1))) {
+		fprintf(stderr, "qp_gen pair A B: cannot write B\n");
 		return 1;
 	}
 	if (pw_open(&out, argv[2], 1, strcmp(argv[1], "bench") != 0)) {
@@ -385,16 +399,18 @@ int main(int argc, char **argv)
 		hold = 1;
 		qos();
 		flush_held();
-	} else if (strcmp(argv[1], "bench") == 0) {
-		unsigned long np = argc > 3 ? strtoul(argv[3], NULL, 10) : 1000000;
-		unsigned long nf = argc > 4 ? strtoul(argv[4], NULL, 10) : 10000;
+	} else if (strcmp(argv[1], "bench") == 0 || pair) {
+		unsigned long np = argc > 3 + pair ? strtoul(argv[3 + pair], NULL, 10) : 1000000;
+		unsigned long nf = argc > 4 + pair ? strtoul(argv[4 + pair], NULL, 10) : 10000;
 		if (np == 0 || nf == 0 || nf > 65536 || np < nf) {
 			fprintf(stderr, "qp_gen: PACKETS >= FLOWS > 0 and FLOWS <= 65536 expected\n");
 			return 1;
 		}
-		bench(np, nf);
+		bench(np, nf, pair ? &peer : NULL);
+		if (pair)
+			pw_close(&peer);
 	} else {
-		fprintf(stderr, "qp_gen: unknown capture '%s' (demo, qos, bench)\n", argv[1]);
+		fprintf(stderr, "qp_gen: unknown capture '%s' (demo, qos, bench, pair)\n", argv[1]);
 		return 1;
 	}
 	pw_close(&out);
