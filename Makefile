@@ -119,10 +119,10 @@ test: deps
 
 # libFuzzer on the QMCP decoder (clang); corpus kept in build/fuzz/corpus
 FUZZ_SECONDS ?= 60
-$(BUILD)/fuzz/fuzz_qmcp: tests/fuzz/fuzz_qmcp.c lib/qmcp_codec.c lib/qmcp_codec.h
+$(BUILD)/fuzz/fuzz_qmcp: tests/fuzz/fuzz_qmcp.c lib/qmcp_codec.c lib/qmcp_codec.h lib/qmcp_tp.c lib/qmcp_tp.h
 	@mkdir -p $(dir $@) $(BUILD)/fuzz/corpus
 	@echo "  CLANG $@"; clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -o $@ \
-		tests/fuzz/fuzz_qmcp.c lib/qmcp_codec.c
+		tests/fuzz/fuzz_qmcp.c lib/qmcp_codec.c lib/qmcp_tp.c
 
 fuzz: $(BUILD)/fuzz/fuzz_qmcp
 	$(BUILD)/fuzz/fuzz_qmcp -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \

@@ -481,6 +481,14 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 			p->ndest += !e;
 			break;
 		}
+		case QMCP_T_TP_ROLE:
+		case QMCP_T_TP_PEER:
+			/* never start a one-point measurement in place of a two-point one */
+			send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
+				   "%s: this probe measures two points offline only (qprobe --pcap A "
+				   "--peer-pcap B); live primary and secondary roles are not served yet",
+				   qmcp_tlv_name(t.type));
+			return -1;
 		default:
 			break; /* unknown fields are skipped: newer controllers still work */
 		}

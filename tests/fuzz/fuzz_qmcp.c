@@ -2,7 +2,8 @@
  * libFuzzer target for the QMCP decoder: the input is a byte stream as a
  * peer would send it, fed to the stream reader in chunks whose sizes come
  * from the input itself; every frame that comes out is checked, walked TLV
- * by TLV (nested ones too) and every value read with every typed getter.
+ * by TLV (nested ones too) and every value read with every typed getter, and
+ * read as a two-point record batch (TP_RECORDS).
  *
  *   make fuzz            builds build/fuzz/fuzz_qmcp with clang and runs it for FUZZ_SECONDS
  */
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "qmcp_codec.h"
+#include "qmcp_tp.h"
 
 static void walk(const uint8_t *b, size_t n, int depth)
 {
@@ -56,6 +58,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)qmcp_msg_name(h.type);
 			if (qmcp_body_check(body, h.length) == 0)
 				walk(body, h.length, 0);
+			/* every body as a two-point record batch, each entry read */
+			struct qmcp_tp_batch tb;
+			char err[256];
+			if (qmcp_tp_parse(body, h.length, &tb, err, sizeof(err)) == 0) {
+				for (uint32_t i = 0; i < tb.nflows; i++) {
+					uint32_t id;
+					struct qmcp_tp_key k;
+					qmcp_tp_flow_at(&tb, i, &id, &k);
+				}
+				for (uint32_t i = 0; i < tb.nrecs; i++) {
+					struct qmcp_tp_rec rr;
+					qmcp_tp_rec_at(&tb, i, &rr);
+				}
+			}
 		}
 		if (r < 0)
 			break;
