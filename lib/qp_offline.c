@@ -18,7 +18,7 @@
 #include "qp_sig.h"
 #include "qp_tp.h"
 #include "qp_worker_dp.h"
-#include "qmcp_tp.h"
+#include "qp_tp_batch.h"
 
 #define BATCH 32
 #define ARENA (BATCH * 2048)
@@ -121,148 +121,18 @@ struct peer {
 	uint64_t frames[2], unsignable[2], not_selected[2];
 	int damaged;
 	char precision[2][16];
-	struct ctlsim *ctl;
+	struct qp_tp_batcher *ctl;
+	uint64_t ctl_interval_ns;
+	uint64_t peer_last_ts;
 };
 
-/*
- * What a live secondary would send for B's records: TP_RECORDS frames, one
- * per control interval (half the loss timer), each defining the flows it
- * uses first. Built with the real encoder; only their sizes are kept.
- */
-#define CTL_BATCH_MAX 50000 /* records or new flows per frame */
-#define CTL_BODY_MAX (QMCP_MAX_BODY - 256) /* room for the fixed TLVs */
-
-struct ctlsim {
-	uint64_t interval_ns, base, seq;
-	struct qmcp_tp_rec *recs;
-	uint32_t nrecs;
-	uint32_t *new_ids;
-	struct qmcp_tp_key *new_keys;
-	uint32_t nnew;
-	/* flows defined so far: key -> id (open addressing, grows) */
-	struct qp_flow_key *keys;
-	uint32_t *slots, nkeys, smask;
-	uint64_t frames, bytes, records, failed;
-};
-
-static struct ctlsim *ctl_create(uint64_t interval_ns)
+/* What a live secondary would send for B's records: only the frames' sizes are kept. */
+static void ctl_count(const uint8_t *frame, size_t len, uint32_t nrecs, void *arg)
 {
-	struct ctlsim *c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	c->interval_ns = interval_ns ? interval_ns : 1;
-	c->smask = 1023;
-	c->recs = malloc(sizeof(*c->recs) * CTL_BATCH_MAX);
-	c->new_ids = malloc(sizeof(*c->new_ids) * CTL_BATCH_MAX);
-	c->new_keys = malloc(sizeof(*c->new_keys) * CTL_BATCH_MAX);
-	c->slots = calloc(c->smask + 1, sizeof(*c->slots));
-	c->keys = malloc(sizeof(*c->keys) * (c->smask + 1) / 2);
-	if (!c->recs || !c->new_ids || !c->new_keys || !c->slots || !c->keys) {
-		free(c->keys);
-		free(c->recs);
-		free(c->new_ids);
-		free(c->new_keys);
-		free(c->slots);
-		free(c);
-		return NULL;
-	}
-	return c;
-}
-
-static void ctl_destroy(struct ctlsim *c)
-{
-	if (!c)
-		return;
-	free(c->recs);
-	free(c->new_ids);
-	free(c->new_keys);
-	free(c->slots);
-	free(c->keys);
-	free(c);
-}
-
-static void ctl_flush(struct ctlsim *c)
-{
-	if (!c->nrecs)
-		return;
-	struct qmcp_msg m;
-	qmcp_msg_init(&m, QMCP_MSG_TP_RECORDS, 0, 0);
-	struct qmcp_tp_batch h = {.meas = 1, .seq = c->seq++, .base_ns = c->base,
-				  .watermark_ns = c->recs[c->nrecs - 1].ts_ns};
-	size_t n = 0;
-	if (qmcp_tp_build(&m, &h, c->new_ids, c->new_keys, c->nnew, c->recs, c->nrecs) == 0 &&
-	    qmcp_msg_frame(&m, &n)) {
-		c->frames++;
-		c->bytes += n;
-		c->records += c->nrecs;
-	} else {
-		c->failed++;
-	}
-	qmcp_msg_free(&m);
-	c->nrecs = c->nnew = 0;
-}
-
-/* The flow's id, defining it in the current batch when new; UINT32_MAX on ENOMEM. */
-static uint32_t ctl_flow(struct ctlsim *c, const struct qp_flow_key *k)
-{
-	uint32_t i = qp_flow_key_hash(k) & c->smask;
-	for (; c->slots[i]; i = (i + 1) & c->smask)
-		if (memcmp(&c->keys[c->slots[i] - 1], k, sizeof(*k)) == 0)
-			return c->slots[i] - 1;
-	if ((c->nkeys + 1) * 2 > c->smask + 1) {
-		uint32_t nm = c->smask * 2 + 1;
-		uint32_t *ns = calloc(nm + 1, sizeof(*ns));
-		if (!ns)
-			return UINT32_MAX;
-		for (uint32_t j = 0; j <= c->smask; j++)
-			if (c->slots[j]) {
-				uint32_t h = qp_flow_key_hash(&c->keys[c->slots[j] - 1]) & nm;
-				while (ns[h])
-					h = (h + 1) & nm;
-				ns[h] = c->slots[j];
-			}
-		free(c->slots);
-		c->slots = ns;
-		c->smask = nm;
-		struct qp_flow_key *nk = realloc(c->keys, sizeof(*nk) * (nm + 1) / 2);
-		if (!nk)
-			return UINT32_MAX;
-		c->keys = nk;
-		i = qp_flow_key_hash(k) & c->smask;
-		while (c->slots[i])
-			i = (i + 1) & c->smask;
-	}
-	uint32_t id = c->nkeys++;
-	c->keys[id] = *k;
-	c->slots[i] = id + 1;
-	c->new_ids[c->nnew] = id;
-	struct qmcp_tp_key *w = &c->new_keys[c->nnew++];
-	memcpy(w->addr, k->addr, 32);
-	w->port[0] = k->port[0];
-	w->port[1] = k->port[1];
-	w->proto = k->proto;
-	w->ipver = k->ipver;
-	return id;
-}
-
-static void ctl_add(struct ctlsim *c, const struct qp_tp_rec *r)
-{
-	size_t body = (size_t)(c->nrecs + 1) * QMCP_TP_REC_LEN + (size_t)(c->nnew + 1) * QMCP_TP_FLOW_LEN;
-	if (c->nrecs && (r->ts_ns >= c->base + c->interval_ns || c->nrecs == CTL_BATCH_MAX ||
-			 c->nnew == CTL_BATCH_MAX || body > CTL_BODY_MAX))
-		ctl_flush(c);
-	if (!c->nrecs)
-		c->base = r->ts_ns;
-	uint32_t id = ctl_flow(c, &r->key);
-	if (id == UINT32_MAX) {
-		c->failed++;
-		return;
-	}
-	c->recs[c->nrecs++] = (struct qmcp_tp_rec){.sig = r->sig,
-						   .ts_ns = r->ts_ns,
-						   .size = (uint16_t)(r->size > 65535 ? 65535 : r->size),
-						   .flow = id,
-						   .swapped = r->swapped};
+	(void)frame;
+	(void)len;
+	(void)nrecs;
+	(void)arg;
 }
 
 static void tp_frame(struct peer *p, int side, const uint8_t *data, uint32_t caplen,
@@ -292,7 +162,7 @@ static void tp_frame(struct peer *p, int side, const uint8_t *data, uint32_t cap
 		qp_tp_watermark(p->tp, !side, ts);
 	qp_tp_add(p->tp, side, &rec);
 	if (side == QP_TP_B && p->ctl)
-		ctl_add(p->ctl, &rec);
+		qp_tp_batcher_add(p->ctl, &rec);
 }
 
 /* Read B's next frame into p (or note its end). */
@@ -317,6 +187,7 @@ static void peer_next(struct peer *p)
 	p->caplen = h->caplen > h->len && h->len > 0 ? h->len : h->caplen;
 	p->wirelen = h->len;
 	p->ts = (uint64_t)h->ts.tv_sec * 1000000000ULL + (uint64_t)h->ts.tv_usec;
+	p->peer_last_ts = p->ts;
 	p->have = 1;
 }
 
@@ -368,7 +239,8 @@ static int peer_open(struct peer *p, const struct qp_offline_opts *o, int lt_a,
 		.max_flows = o->max_flows,
 		.flow_dists = o->flow_dists,
 	};
-	p->ctl = ctl_create(o->loss_timer_ns / 2);
+	p->ctl_interval_ns = o->loss_timer_ns / 2;
+	p->ctl = qp_tp_batcher_create(1, p->ctl_interval_ns, ctl_count, NULL);
 	p->ctx[0] = malloc(sizeof(*p->ctx[0]));
 	p->ctx[1] = malloc(sizeof(*p->ctx[1]));
 	p->tp = qp_tp_create(&tc);
@@ -391,7 +263,7 @@ static void peer_close(struct peer *p)
 	free(p->ctx[0]);
 	free(p->ctx[1]);
 	qp_tp_destroy(p->tp);
-	ctl_destroy(p->ctl);
+	qp_tp_batcher_destroy(p->ctl);
 }
 
 static json_t *tp_top(void *arg)
@@ -406,13 +278,13 @@ static json_t *tp_top(void *arg)
 			    json_pack("{s:s,s:s,s:s}", "source", "capture files", "precision",
 				      p->precision[0], "peer_precision", p->precision[1]));
 	if (p->ctl) {
-		struct ctlsim *c = p->ctl;
+		const struct qp_tp_batch_stats *c = qp_tp_batcher_stats(p->ctl);
 		json_object_set_new(
 			o, "control",
-			json_pack("{s:f,s:I,s:I,s:I,s:I,s:o}", "interval_ms", (double)c->interval_ns / 1e6,
-				  "frames", (json_int_t)c->frames, "bytes", (json_int_t)c->bytes,
-				  "records", (json_int_t)c->records, "not_encoded", (json_int_t)c->failed,
-				  "bytes_per_record",
+			json_pack("{s:f,s:I,s:I,s:I,s:I,s:o}", "interval_ms",
+				  (double)p->ctl_interval_ns / 1e6, "frames", (json_int_t)c->frames,
+				  "bytes", (json_int_t)c->bytes, "records", (json_int_t)c->records,
+				  "not_encoded", (json_int_t)c->not_encoded, "bytes_per_record",
 				  c->records ? json_real((double)c->bytes / (double)c->records)
 					     : json_null()));
 	}
@@ -595,7 +467,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		pp->a_eof = 1;
 		peer_upto(pp, UINT64_MAX);
 		qp_tp_finish(pp->tp);
-		ctl_flush(pp->ctl);
+		if (pp->peer_last_ts)
+			qp_tp_batcher_flush(pp->ctl, pp->peer_last_ts, 0);
 		struct qp_report_ext ext = {"two_point", tp_top, tp_flow, tp_iv, pp};
 		qp_report_set_ext(r.rep, &ext);
 		if (pp->damaged && rc == QP_EXIT_OK)

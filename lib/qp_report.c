@@ -101,6 +101,13 @@ int qp_report_add_interval(struct qp_report *r, const struct qp_interval_rec *iv
 			return -ENOMEM;
 		memcpy(c.streams, iv->streams, iv->nstreams * sizeof(*c.streams));
 	}
+	if (iv->tp_json) {
+		c.tp_json = strdup(iv->tp_json);
+		if (!c.tp_json) {
+			free(c.streams);
+			return -ENOMEM;
+		}
+	}
 	r->ivs[r->nivs++] = c;
 	return 0;
 }
@@ -220,6 +227,8 @@ void qp_interval_rec_release(struct qp_interval_rec *r)
 	free(r->streams);
 	r->streams = NULL;
 	r->nstreams = 0;
+	free(r->tp_json);
+	r->tp_json = NULL;
 }
 
 void qp_report_add_tcp(struct qp_report *r, const struct qp_interval_acc *acc)
@@ -555,6 +564,11 @@ json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 	json_object_set_new(rtp, "streams", st);
 	json_object_set_new(rtp, "streams_not_itemised", json_integer((json_int_t)iv->streams_over));
 	json_object_set_new(o, "rtp", rtp);
+	if (iv->tp_json) {
+		json_t *tp = json_loads(iv->tp_json, 0, NULL);
+		if (tp)
+			json_object_set_new(o, "two_point", tp);
+	}
 	return o;
 }
 

@@ -84,6 +84,9 @@ struct qp_interval_rec {
 	struct qp_rtp_iv_rec *streams;
 	uint32_t nstreams;
 	uint64_t streams_over; /* streams with packets in the interval, not itemised */
+	/* live two-point: the figures the primary finished since the previous
+	 * interval, JSON text (heap, owned; NULL: none) */
+	char *tp_json;
 };
 
 /* One RTP stream within one interval, as reported. */

@@ -42,6 +42,7 @@ struct flow {
 };
 
 struct ivl {
+	uint64_t k; /* interval number */
 	struct qp_tp_dir st[2];
 };
 
@@ -63,7 +64,8 @@ struct qp_tp {
 	uint32_t *fidx; /* flow index: flow + 1 */
 	uint32_t fmask, nflows, ndists, fcap;
 	struct ivl **ivs;
-	uint32_t nivs;
+	uint32_t nivs;     /* offline: intervals 0 .. nivs - 1 may be there */
+	uint32_t nivslots; /* offline: MAX_INTERVALS; live: cfg.iv_ring, by k % iv_ring */
 	uint64_t wm[2];
 	struct qp_tp_dir tot[2];
 	struct qp_tp_counters cnt;
@@ -104,6 +106,17 @@ static void dir_free(struct qp_tp_dir *d)
 	free(d->ipdv);
 }
 
+static void iv_free(struct qp_tp *tp, uint32_t slot)
+{
+	struct ivl *v = tp->ivs[slot];
+	if (!v)
+		return;
+	dir_free(&v->st[0]);
+	dir_free(&v->st[1]);
+	free(v);
+	tp->ivs[slot] = NULL;
+}
+
 struct qp_tp *qp_tp_create(const struct qp_tp_cfg *cfg)
 {
 	if (!cfg->window || !cfg->loss_timer_ns) {
@@ -124,7 +137,8 @@ struct qp_tp *qp_tp_create(const struct qp_tp_cfg *cfg)
 	tp->idx = calloc((size_t)rcap * 2, sizeof(*tp->idx));
 	tp->flows = calloc(tp->fcap, sizeof(*tp->flows));
 	tp->fidx = calloc(fcap, sizeof(*tp->fidx));
-	tp->ivs = cfg->interval_ns ? calloc(MAX_INTERVALS, sizeof(*tp->ivs)) : NULL;
+	tp->nivslots = cfg->iv_ring ? cfg->iv_ring : MAX_INTERVALS;
+	tp->ivs = cfg->interval_ns ? calloc(tp->nivslots, sizeof(*tp->ivs)) : NULL;
 	int bad = !tp->ring || !tp->idx || !tp->flows || !tp->fidx || (cfg->interval_ns && !tp->ivs);
 	for (int d = 0; d < 2 && !bad; d++) {
 		dir_init(&tp->tot[d]);
@@ -146,12 +160,8 @@ void qp_tp_destroy(struct qp_tp *tp)
 		for (int d = 0; d < 2; d++)
 			dir_free(&tp->flows[i].st[d]);
 	if (tp->ivs)
-		for (uint32_t i = 0; i < tp->nivs; i++)
-			if (tp->ivs[i]) {
-				dir_free(&tp->ivs[i]->st[0]);
-				dir_free(&tp->ivs[i]->st[1]);
-				free(tp->ivs[i]);
-			}
+		for (uint32_t i = 0; i < tp->nivslots; i++)
+			iv_free(tp, i);
 	for (int d = 0; d < 2; d++)
 		dir_free(&tp->tot[d]);
 	free(tp->ivs);
@@ -245,11 +255,24 @@ static struct qp_tp_dir *iv_dir(struct qp_tp *tp, uint64_t ts, int dir)
 	if (!tp->ivs)
 		return NULL;
 	uint64_t k = ts > tp->cfg.base_ns ? (ts - tp->cfg.base_ns) / tp->cfg.interval_ns : 0;
-	if (k >= MAX_INTERVALS) {
+	uint32_t slot;
+	if (tp->cfg.iv_ring) {
+		slot = (uint32_t)(k % tp->nivslots);
+		if (tp->ivs[slot] && tp->ivs[slot]->k != k) {
+			if (tp->ivs[slot]->k > k) { /* older than what the ring holds */
+				tp->cnt.intervals_not_itemised++;
+				return NULL;
+			}
+			iv_free(tp, slot); /* never taken: its figures are gone */
+			tp->cnt.intervals_not_itemised++;
+		}
+	} else if (k >= MAX_INTERVALS) {
 		tp->cnt.intervals_not_itemised++;
 		return NULL;
+	} else {
+		slot = (uint32_t)k;
 	}
-	if (!tp->ivs[k]) {
+	if (!tp->ivs[slot]) {
 		struct ivl *v = calloc(1, sizeof(*v));
 		if (!v || dir_hists(&v->st[0]) || dir_hists(&v->st[1])) {
 			if (v) {
@@ -260,11 +283,12 @@ static struct qp_tp_dir *iv_dir(struct qp_tp *tp, uint64_t ts, int dir)
 			tp->oom = 1;
 			return NULL;
 		}
-		tp->ivs[k] = v;
-		if (k + 1 > tp->nivs)
+		v->k = k;
+		tp->ivs[slot] = v;
+		if (!tp->cfg.iv_ring && k + 1 > tp->nivs)
 			tp->nivs = (uint32_t)k + 1;
 	}
-	return &tp->ivs[k]->st[dir];
+	return &tp->ivs[slot]->st[dir];
 }
 
 /* ---- updates of the three levels at once ---- */
@@ -596,14 +620,37 @@ json_t *qp_tp_flow_json(const struct qp_tp *tp, const struct qp_flow_key *key)
 	return f == NONE ? NULL : pair_json(tp->flows[f].st);
 }
 
+static struct ivl *iv_at(const struct qp_tp *tp, uint64_t k)
+{
+	if (!tp->ivs)
+		return NULL;
+	struct ivl *v = tp->ivs[tp->cfg.iv_ring ? k % tp->nivslots : (k < tp->nivs ? k : 0)];
+	return v && v->k == k ? v : NULL;
+}
+
 json_t *qp_tp_interval_json(const struct qp_tp *tp, uint64_t start_ns)
 {
 	if (!tp->ivs || start_ns < tp->cfg.base_ns)
 		return NULL;
-	uint64_t k = (start_ns - tp->cfg.base_ns) / tp->cfg.interval_ns;
-	if (k >= tp->nivs || !tp->ivs[k])
-		return NULL;
-	return pair_json(tp->ivs[k]->st);
+	struct ivl *v = iv_at(tp, (start_ns - tp->cfg.base_ns) / tp->cfg.interval_ns);
+	return v ? pair_json(v->st) : NULL;
+}
+
+int qp_tp_interval_final(const struct qp_tp *tp, uint64_t k)
+{
+	uint64_t end = tp->cfg.base_ns + (k + 1) * tp->cfg.interval_ns + tp->cfg.loss_timer_ns;
+	return tp->wm[0] >= end && tp->wm[1] >= end;
+}
+
+json_t *qp_tp_interval_take(struct qp_tp *tp, uint64_t k)
+{
+	struct ivl *v = iv_at(tp, k);
+	struct qp_tp_dir zero[2];
+	memset(zero, 0, sizeof(zero));
+	json_t *j = pair_json(v ? v->st : zero);
+	if (v && tp->cfg.iv_ring)
+		iv_free(tp, (uint32_t)(k % tp->nivslots));
+	return j;
 }
 
 json_t *qp_tp_json(const struct qp_tp *tp)

@@ -47,6 +47,8 @@ struct qp_tp_cfg {
 	uint64_t interval_ns;   /* 0: no intervals */
 	uint64_t base_ns;       /* start of the first interval */
 	uint32_t window;        /* records waiting for their match, at most */
+	uint32_t iv_ring;       /* 0: keep every interval (offline, up to 100,000); live: a
+				 * ring of this many, each taken with qp_tp_interval_take() */
 	uint32_t max_flows;
 	uint32_t flow_dists;
 };
@@ -120,6 +122,15 @@ json_t *qp_tp_flow_json(const struct qp_tp *tp, const struct qp_flow_key *key);
 
 /** {"fwd": ..., "rev": ...} of the interval starting at start_ns, or NULL. */
 json_t *qp_tp_interval_json(const struct qp_tp *tp, uint64_t start_ns);
+
+/**
+ * 1 when interval k (counted from base_ns) is final: both points' watermarks
+ * have passed its end plus the loss timer, so no record can change it.
+ */
+int qp_tp_interval_final(const struct qp_tp *tp, uint64_t k);
+
+/** {"fwd", "rev"} of interval k (zeros when it saw nothing); live: its slot is freed. */
+json_t *qp_tp_interval_take(struct qp_tp *tp, uint64_t k);
 
 /** {"fwd", "rev", "loss_timer_ms", "break_ms", counters} of the whole run. */
 json_t *qp_tp_json(const struct qp_tp *tp);

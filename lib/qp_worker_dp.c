@@ -5,6 +5,8 @@
  * after the other.
  */
 #include "qp_worker_dp.h"
+#include "qp_sig.h"
+#include "qp_tp_ring.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -158,6 +160,25 @@ static inline void orient(struct qp_flow *fl, const struct qp_pkt *p)
 		fl->init_swapped ^= 1;
 }
 
+/* Two-point: sign the packet, and record it when selected. */
+static void tp_record(struct qp_worker *w, const struct qp_sig_cfg *sc, const struct qp_pkt *p,
+		      const struct qp_frame *f)
+{
+	struct qp_tp_rec rec;
+	if (qp_sig_of(sc, p, &rec.sig) != 0) {
+		w->cnt.tp_unsignable++;
+		return;
+	}
+	if (!qp_sig_selected(sc, rec.sig))
+		return;
+	rec.ts_ns = f->ts_ns;
+	rec.size = f->wirelen;
+	rec.swapped = p->swapped;
+	rec.key = p->key;
+	if (qp_tp_ring_push(w->tp_ring, &rec) == 0)
+		w->cnt.tp_selected++;
+}
+
 void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 		       const struct qp_frame *fr, unsigned int n)
 {
@@ -180,6 +201,8 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				qp_parse(&w->parse, cfg->linktype, f->data, f->caplen, &pk[np]);
 			if (r == QP_PARSE_FLOW) {
 				qp_flow_table_prefetch(w->flows, pk[np].hash);
+				if (cfg->sig && w->tp_ring)
+					tp_record(w, cfg->sig, &pk[np], f);
 				pf[np++] = f;
 			} else if (r == QP_PARSE_NON_IP) {
 				w->cnt.non_ip++;

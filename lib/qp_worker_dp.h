@@ -21,6 +21,8 @@
 #include "qp_parse_dp.h"
 
 struct qp_filter;
+struct qp_sig_cfg;
+struct qp_tp_ring;
 
 /*
  * Worker counters: JSON key, Prometheus suffix and help text come from this
@@ -37,6 +39,8 @@ struct qp_filter;
 	X(frag_unattributed, "Later IP fragments whose first fragment was not seen")     \
 	X(ts_backwards, "Frames with a timestamp earlier than the one before")           \
 	X(tcp_bad_options, "TCP segments with an option of impossible length")          \
+	X(tp_selected, "Two-point: packets selected and recorded for matching")          \
+	X(tp_unsignable, "Two-point: packets whose signed bytes were not all captured")   \
 	X(bursts, "Non-empty bursts processed")
 
 struct qp_worker_counters {
@@ -106,6 +110,7 @@ struct qp_measure_cfg {
 	uint64_t active_ns; /* flow active timeout, 0 = none */
 	uint32_t metrics_off; /* QP_METRICS_* not wanted (0: every metric) */
 	struct qp_rtp_cfg rtp;
+	const struct qp_sig_cfg *sig; /* two-point: sign and select (NULL: not two-point) */
 	struct rcu_head rcu;
 };
 
@@ -141,6 +146,7 @@ struct qp_worker {
 	struct qp_interval_acc iv[QP_IV_SLOTS];
 	uint64_t busy_cycles; /* TSC cycles spent on non-empty bursts (live) */
 	uint64_t total_cycles; /* TSC cycles of the poll loop (live) */
+	struct qp_tp_ring *tp_ring; /* two-point records go there (with cfg->sig) */
 	struct qp_parse_ctx parse;
 } __attribute__((aligned(64)));
 
