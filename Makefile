@@ -70,8 +70,9 @@ $(BUILD)/libqmcp.a: $(QMCP_OBJS)
 $(BUILD)/qprobe: $(QPROBE_OBJS) $(LIBS_A)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/qmctl: $(QMCTL_OBJS) $(BUILD)/libqmcp.a
-	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcrypto)
+# qmctl takes the selection arithmetic (--sample) from libqprobe's qp_sig.o
+$(BUILD)/qmctl: $(QMCTL_OBJS) $(BUILD)/libqmcp.a $(BUILD)/libqprobe.a
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcrypto) -lm
 
 $(BUILD)/obj/app/qmstore/%.o: CFLAGS += $(PQ_CFLAGS)
 

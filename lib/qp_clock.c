@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/timex.h>
 #include <time.h>
 
 #define SHIFT 32
@@ -37,4 +39,15 @@ struct qp_clock *qp_clock_anchor(uint64_t tsc_hz, uint64_t (*read_tsc)(void))
 	c->shift = SHIFT;
 	c->mult = (uint64_t)(((unsigned __int128)1000000000ULL << SHIFT) / tsc_hz);
 	return c;
+}
+
+const char *qp_clock_sync_state(uint32_t *err_us)
+{
+	struct timex tx;
+	memset(&tx, 0, sizeof(tx));
+	int st = adjtimex(&tx);
+	*err_us = (uint32_t)(tx.esterror > 0 ? tx.esterror : 0);
+	if (st < 0)
+		return "unknown";
+	return (st == TIME_ERROR || (tx.status & STA_UNSYNC)) ? "unsynchronised" : "synchronised";
 }

@@ -42,4 +42,10 @@ static inline uint64_t qp_clock_ns(const struct qp_clock *c, uint64_t tsc)
 /** CLOCK_REALTIME now, in ns. */
 uint64_t qp_clock_realtime_ns(void);
 
+/**
+ * The kernel's view of the system clock (adjtimex): "synchronised",
+ * "unsynchronised" or "unknown", and its estimated error in us.
+ */
+const char *qp_clock_sync_state(uint32_t *err_us);
+
 #endif

@@ -23,6 +23,7 @@
 #include "qmcp_auth.h"
 #include "qmcp_client.h"
 #include "qmcp_codec.h"
+#include "qp_sig.h"
 
 #define EXIT_USAGE 1
 #define EXIT_REFUSED 2
@@ -67,9 +68,13 @@ static void usage(FILE *out)
 		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp] [--idle-timeout S]\n"
 		"        [--active-timeout S] [--max-flows N] [--rtp-ports LO-HI] [--rtp-clock HZ]\n"
 		"        [--description TEXT] [--dest HOST:PORT]... [--watch [--count N]]\n"
+		"        [--peer HOST:PORT [--sample 1/N] [--nat] [--sig-payload N]\n"
+		"         [--loss-timer MS] [--peer-filter EXPR]]\n"
 		"                        start a measurement; prints its id. It persists after\n"
 		"                        qmctl exits; with --watch it is watched in this session\n"
-		"                        and ends with it (Ctrl-C, or after N intervals)\n"
+		"                        and ends with it (Ctrl-C, or after N intervals). With\n"
+		"                        --peer it is two-point: this probe is the primary, the\n"
+		"                        peer the secondary (started and fed by this probe)\n"
 		"  stop ID               stop a measurement\n"
 		"  list                  the measurements on the probe\n"
 		"  status ID             one measurement with its counters\n"
@@ -266,7 +271,10 @@ static int cmd_start(int argc, char **argv)
 		{"max-flows", required_argument, NULL, 'F'}, {"rtp-ports", required_argument, NULL, 'r'},
 		{"rtp-clock", required_argument, NULL, 'c'}, {"description", required_argument, NULL, 'd'},
 		{"watch", no_argument, NULL, 'w'},          {"dest", required_argument, NULL, 'D'},
-		{"count", required_argument, NULL, 'n'},    {NULL, 0, NULL, 0}};
+		{"count", required_argument, NULL, 'n'},    {"peer", required_argument, NULL, 'P'},
+		{"peer-filter", required_argument, NULL, 'Q'}, {"sample", required_argument, NULL, 's'},
+		{"nat", no_argument, NULL, 'N'},            {"sig-payload", required_argument, NULL, 'S'},
+		{"loss-timer", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
 	int watch = 0;
 	char *count = NULL;
 	struct qmcp_msg m;
@@ -280,6 +288,30 @@ static int cmd_start(int argc, char **argv)
 		case 'f': qmcp_put_str(&m, QMCP_T_FILTER, optarg); break;
 		case 'd': qmcp_put_str(&m, QMCP_T_DESCRIPTION, optarg); break;
 		case 'D': qmcp_put_str(&m, QMCP_T_DESTINATION, optarg); break;
+		case 'P': qmcp_put_str(&m, QMCP_T_TP_PEER, optarg); break;
+		case 'Q': qmcp_put_str(&m, QMCP_T_TP_PEER_FILTER, optarg); break;
+		case 'N': qmcp_put_u8(&m, QMCP_T_TP_NAT, 1); break;
+		case 's': {
+			struct qp_sig_cfg sc;
+			char eb[256];
+			qp_sig_cfg_default(&sc);
+			if (qp_sig_parse_rate(&sc, optarg, eb, sizeof(eb))) {
+				fprintf(stderr, "qmctl: --sample: %s\n", eb);
+				goto usage;
+			}
+			qmcp_put_u64(&m, QMCP_T_TP_THRESHOLD, sc.threshold);
+			break;
+		}
+		case 'S':
+			if (num_arg("--sig-payload", optarg, 0, QP_SIG_PAYLOAD_MAX, &v))
+				goto usage;
+			qmcp_put_u8(&m, QMCP_T_TP_SIG_PAYLOAD, (uint8_t)v);
+			break;
+		case 'L':
+			if (num_arg("--loss-timer", optarg, 10, 600000, &v))
+				goto usage;
+			qmcp_put_u32(&m, QMCP_T_TP_LOSS_TIMER_MS, (uint32_t)v);
+			break;
 		case 'w': watch = 1; break;
 		case 'n':
 			if (num_arg("--count", optarg, 1, 1e9, &v))

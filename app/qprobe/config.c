@@ -252,6 +252,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 				snprintf(mp, sizeof(mp), "$.measurements[%zu]", i);
 				struct meas_params *mp_ = &cfg->meas[cfg->nmeas++];
 				memset(mp_, 0, sizeof(*mp_));
+				qp_sig_cfg_default(&mp_->tp.sig);
 				mp_->interval_ns = 1000000000ULL;
 				mp_->idle_ns = o->idle_ns;
 				mp_->active_ns = o->active_ns;

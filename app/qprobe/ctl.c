@@ -154,20 +154,9 @@ unsigned int ctl_sessions(void)
 
 /* ---- output ---- */
 
-static void send_msg(struct session *s, struct qmcp_msg *m)
+/* Append a frame to a session's output; a peer that does not read is dropped. */
+static int queue_bytes(struct session *s, const uint8_t *f, size_t n)
 {
-	size_t n;
-	const uint8_t *f = qmcp_msg_frame(m, &n);
-	if (!f) {
-		/* too big or no memory: say so in a frame that fits */
-		struct qmcp_msg e;
-		qmcp_msg_error(&e, m->type, m->req_id, m->err == -EMSGSIZE ? QMCP_E_LIMIT : QMCP_E_INTERNAL,
-			       m->err == -EMSGSIZE ? "the answer would pass 1 MiB: ask for less"
-						   : "out of memory");
-		qmcp_msg_free(m);
-		send_msg(s, &e);
-		return;
-	}
 	if (s->txlen - s->txoff + n > CTL_TX_MAX) {
 		if (!s->closing) {
 			ctl_cnt.sessions_slow++;
@@ -175,8 +164,7 @@ static void send_msg(struct session *s, struct qmcp_msg *m)
 				    s->txlen - s->txoff);
 		}
 		s->closing = 2; /* drop now: it does not read */
-		qmcp_msg_free(m);
-		return;
+		return -1;
 	}
 	if (s->txoff && s->txoff == s->txlen)
 		s->txoff = s->txlen = 0;
@@ -192,14 +180,31 @@ static void send_msg(struct session *s, struct qmcp_msg *m)
 		uint8_t *b = realloc(s->tx, c);
 		if (!b) {
 			s->closing = 2;
-			qmcp_msg_free(m);
-			return;
+			return -1;
 		}
 		s->tx = b;
 		s->txcap = c;
 	}
 	memcpy(s->tx + s->txlen, f, n);
 	s->txlen += n;
+	return 0;
+}
+
+static void send_msg(struct session *s, struct qmcp_msg *m)
+{
+	size_t n;
+	const uint8_t *f = qmcp_msg_frame(m, &n);
+	if (!f) {
+		/* too big or no memory: say so in a frame that fits */
+		struct qmcp_msg e;
+		qmcp_msg_error(&e, m->type, m->req_id, m->err == -EMSGSIZE ? QMCP_E_LIMIT : QMCP_E_INTERNAL,
+			       m->err == -EMSGSIZE ? "the answer would pass 1 MiB: ask for less"
+						   : "out of memory");
+		qmcp_msg_free(m);
+		send_msg(s, &e);
+		return;
+	}
+	queue_bytes(s, f, n);
 	qmcp_msg_free(m);
 }
 
@@ -313,17 +318,6 @@ static void accept_all(void)
 
 /* ---- requests ---- */
 
-static const char *clock_state(uint32_t *err_us)
-{
-	struct timex tx;
-	memset(&tx, 0, sizeof(tx));
-	int st = adjtimex(&tx);
-	*err_us = (uint32_t)(tx.esterror > 0 ? tx.esterror : 0);
-	if (st < 0)
-		return "unknown";
-	return (st == TIME_ERROR || (tx.status & STA_UNSYNC)) ? "unsynchronised" : "synchronised";
-}
-
 static void do_hello(struct session *s, const struct qmcp_hdr *h, const uint8_t *b)
 {
 	struct qmcp_tlv t;
@@ -383,7 +377,7 @@ static void do_info(struct session *s, const struct qmcp_hdr *h)
 	uint64_t up = (qp_clock_realtime_ns() - C.started_ns) / 1000000000ULL;
 	qmcp_put_u64(&m, QMCP_T_UPTIME_S, up);
 	uint32_t cerr;
-	const char *cs = clock_state(&cerr);
+	const char *cs = qp_clock_sync_state(&cerr);
 	qmcp_put_str(&m, QMCP_T_CLOCK_STATE, cs);
 	qmcp_put_u32(&m, QMCP_T_CLOCK_ERROR_US, cerr);
 	qmcp_put_u32(&m, QMCP_T_MEAS_COUNT, meas_count());
@@ -482,13 +476,32 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 			break;
 		}
 		case QMCP_T_TP_ROLE:
+			e = qmcp_tlv_u8(&t, &v8);
+			p->tp.role = v8;
+			break;
 		case QMCP_T_TP_PEER:
-			/* never start a one-point measurement in place of a two-point one */
-			send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
-				   "%s: this probe measures two points offline only (qprobe --pcap A "
-				   "--peer-pcap B); live primary and secondary roles are not served yet",
-				   qmcp_tlv_name(t.type));
-			return -1;
+			e = qmcp_tlv_str(&t, p->tp.peer, sizeof(p->tp.peer));
+			if (!e && !p->tp.role)
+				p->tp.role = TPL_ROLE_PRIMARY;
+			break;
+		case QMCP_T_TP_PEER_FILTER:
+			e = qmcp_tlv_str(&t, p->tp.peer_filter, sizeof(p->tp.peer_filter));
+			break;
+		case QMCP_T_TP_THRESHOLD:
+			e = qmcp_tlv_u64(&t, &p->tp.sig.threshold);
+			break;
+		case QMCP_T_TP_SIG_PAYLOAD:
+			e = qmcp_tlv_u8(&t, &v8);
+			p->tp.sig.payload_bytes = v8;
+			break;
+		case QMCP_T_TP_NAT:
+			e = qmcp_tlv_u8(&t, &v8);
+			p->tp.sig.nat = v8 != 0;
+			break;
+		case QMCP_T_TP_LOSS_TIMER_MS:
+			e = qmcp_tlv_u32(&t, &v);
+			p->tp.loss_timer_ns = (uint64_t)v * 1000000ULL;
+			break;
 		default:
 			break; /* unknown fields are skipped: newer controllers still work */
 		}
@@ -936,6 +949,22 @@ void ctl_on_result(uint32_t id, uint64_t seq, uint64_t start_ns, const char *jso
 			flush_tx(s);
 		}
 	}
+}
+
+int ctl_push_frame(int session, const uint8_t *frame, size_t len)
+{
+	for (unsigned int i = 0; i < C.n; i++) {
+		struct session *s = C.s[i];
+		if (s->id != session)
+			continue;
+		if (s->closing)
+			return -ENOTCONN;
+		if (queue_bytes(s, frame, len) != 0)
+			return -ENOBUFS;
+		flush_tx(s);
+		return 0;
+	}
+	return -ENOTCONN;
 }
 
 void ctl_stop(void)

@@ -79,6 +79,9 @@ void ctl_on_result(uint32_t id, uint64_t seq, uint64_t start_ns, const char *jso
 /** Close every session and socket. */
 void ctl_stop(void);
 
+/** Queue a frame on session `session` and start sending it. @return 0, -ENOTCONN, -ENOBUFS. */
+int ctl_push_frame(int session, const uint8_t *frame, size_t len);
+
 /** Counters and open sessions as JSON (any thread). */
 json_t *ctl_counters_json(void);
 

@@ -43,6 +43,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "tpl.h"
 #include "meas.h"
 #include "push.h"
 #include "qmcp_auth.h"
@@ -774,6 +775,7 @@ static void free_clock_cb(struct rcu_head *h)
 static void params_from_opts(const struct qprobe_opts *o, struct meas_params *p)
 {
 	memset(p, 0, sizeof(*p));
+	qp_sig_cfg_default(&p->tp.sig); /* two-point fields come from START only */
 	snprintf(p->filter, sizeof(p->filter), "%s", o->filter ? o->filter : "");
 	p->interval_ns = o->interval_ns;
 	p->idle_ns = o->idle_ns;
@@ -847,6 +849,7 @@ int qprobe_live(const struct qprobe_opts *o)
 		L.worker_lcore[i] = lcores[first_worker + i];
 
 	push_init(L.probe_id, o->secret_file ? secret : NULL, secret_len);
+	tpl_init(L.probe_id, o->secret_file ? secret : NULL, secret_len, ctl_push_frame);
 	if (meas_init(L.nworkers, L.worker_lcore, o->flow_budget, o->flow_dists, on_result,
 		      NULL) != 0)
 		return QP_EXIT_RUNTIME;

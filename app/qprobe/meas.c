@@ -4,6 +4,7 @@
  * the set and frees the old one after a grace period.
  */
 #include "meas.h"
+#include "tpl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +33,7 @@ struct meas {
 	uint64_t nclosed;  /* intervals closed: the next one's seq */
 	struct qp_interval_rec *ring; /* MEAS_KEEP, by seq % MEAS_KEEP */
 	struct qp_interval_acc *total; /* TCP/RTP/ICMP over every closed interval */
+	struct tpl *tpl; /* two-point state, NULL when not two-point */
 };
 
 static struct {
@@ -97,6 +99,7 @@ static void publish(void)
 
 static void free_meas(struct meas *m)
 {
+	tpl_destroy(m->tpl); /* unpublished: no worker writes its rings any more */
 	for (unsigned int i = 0; i < M.nworkers; i++) {
 		if (m->w[i]) {
 			qp_worker_fini(m->w[i]);
@@ -154,6 +157,38 @@ static int check_params(const struct meas_params *p, char *err, size_t errlen)
 	if (p->rtp.dynamic_clock_hz < 1000 || p->rtp.dynamic_clock_hz > 1000000) {
 		snprintf(err, errlen, "RTP clock %u Hz: from 1000 to 1000000 is accepted",
 			 p->rtp.dynamic_clock_hz);
+		return -EINVAL;
+	}
+	const struct tpl_params *tp = &p->tp;
+	if (tp->role > TPL_ROLE_SECONDARY) {
+		snprintf(err, errlen, "TP_ROLE %d: 1 (primary, with TP_PEER) or 2 (secondary) is accepted",
+			 tp->role);
+		return -EINVAL;
+	}
+	if (tp->role == TPL_ROLE_PRIMARY && meas_dest_check(tp->peer)) {
+		snprintf(err, errlen,
+			 "TP_PEER '%.100s': the secondary as host:port is accepted (e.g. 192.0.2.9:8177)",
+			 tp->peer);
+		return -EINVAL;
+	}
+	if (tp->role == TPL_ROLE_SECONDARY && (tp->peer[0] || tp->peer_filter[0])) {
+		snprintf(err, errlen, "a secondary takes no TP_PEER or TP_PEER_FILTER");
+		return -EINVAL;
+	}
+	if (tp->role && tp->sig.payload_bytes > QP_SIG_PAYLOAD_MAX) {
+		snprintf(err, errlen, "TP_SIG_PAYLOAD %u: from 0 to %d bytes is accepted",
+			 tp->sig.payload_bytes, QP_SIG_PAYLOAD_MAX);
+		return -EINVAL;
+	}
+	if (tp->role && tp->loss_timer_ns &&
+	    (tp->loss_timer_ns < 10000000ULL || tp->loss_timer_ns > 600000000000ULL)) {
+		snprintf(err, errlen, "TP_LOSS_TIMER_MS %.0f: from 10 to 600000 is accepted",
+			 (double)tp->loss_timer_ns / 1e6);
+		return -EINVAL;
+	}
+	if (!tp->role && (tp->peer_filter[0] || tp->sig.threshold != UINT64_MAX || tp->sig.nat ||
+			  tp->sig.payload_bytes != QP_SIG_PAYLOAD_DEFAULT || tp->loss_timer_ns)) {
+		snprintf(err, errlen, "two-point fields without TP_PEER or TP_ROLE");
 		return -EINVAL;
 	}
 	return 0;
@@ -221,6 +256,26 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 		}
 	m->start_ns = qp_clock_realtime_ns();
 	m->next_iv = m->start_ns / p->interval_ns;
+	if (p->tp.role) {
+		/* management thread only: the id it is about to get */
+		struct tpl_meas tm = {.id = M.next_id,
+				      .session = session,
+				      .filter = p->filter,
+				      .interval_ns = p->interval_ns,
+				      .start_ns = m->start_ns,
+				      .max_flows = p->max_flows};
+		m->tpl = tpl_create(&p->tp, &tm, M.nworkers, err, errlen);
+		if (!m->tpl) {
+			for (int k = 0; k < p->ndest; k++)
+				push_unref(p->dest[k]);
+			m->p.ndest = 0;
+			free_meas(m);
+			return -ENOMEM;
+		}
+		m->cfg.sig = tpl_sig(m->tpl);
+		for (unsigned int i = 0; i < M.nworkers; i++)
+			m->w[i]->tp_ring = tpl_ring(m->tpl, i);
+	}
 	m->published = 1;
 	meas_lock();
 	m->id = M.next_id++;
@@ -257,6 +312,11 @@ static void close_intervals(struct meas *m, uint64_t now_ns, int final)
 			}
 		qp_interval_acc_add(m->total, &sum);
 		qp_interval_rec_from(&rec, &sum);
+		json_t *tpj = m->tpl ? tpl_take_results(m->tpl) : NULL;
+		if (tpj) {
+			rec.tp_json = json_dumps(tpj, JSON_COMPACT | JSON_REAL_PRECISION(10));
+			json_decref(tpj);
+		}
 		rec.start_ns = k * iv_ns;
 		rec.duration_ns = iv_ns;
 		/* the first and the last interval are cut to the measurement's life */
@@ -280,8 +340,11 @@ static void close_intervals(struct meas *m, uint64_t now_ns, int final)
 void meas_tick(uint64_t now_ns, int final)
 {
 	for (unsigned int i = 0; i < M.n; i++)
-		if (M.tab[i]->published)
+		if (M.tab[i]->published) {
+			if (M.tab[i]->tpl)
+				tpl_tick(M.tab[i]->tpl, now_ns);
 			close_intervals(M.tab[i], now_ns, final);
+		}
 }
 
 static int index_of(uint32_t id)
@@ -429,6 +492,8 @@ json_t *meas_json(struct meas *m, int detail)
 	json_object_set_new(o, "destinations", d);
 	if (m->p.rtp.port_hi)
 		json_object_set_new(o, "rtp_ports", json_pack("[i,i]", m->p.rtp.port_lo, m->p.rtp.port_hi));
+	if (m->tpl)
+		json_object_set_new(o, "two_point", tpl_json(m->tpl));
 	if (!detail)
 		return o;
 	struct qp_capture_totals tot;

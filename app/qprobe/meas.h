@@ -27,6 +27,7 @@
 #include "qp_http.h"
 #include "qp_report.h"
 #include "qp_worker_dp.h"
+#include "tpl.h"
 
 #define MEAS_MAX 64          /* measurements at once */
 #define MEAS_KEEP 600        /* closed intervals kept per measurement */
@@ -46,6 +47,7 @@ struct meas_params {
 	int persist;
 	char dest[MEAS_DEST_MAX][256];
 	int ndest;
+	struct tpl_params tp; /* two-point role and selection (role 0: none) */
 };
 
 struct meas;

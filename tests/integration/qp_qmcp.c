@@ -64,16 +64,22 @@ struct qmcp_client *ctl(const struct probe *p)
 
 /* Start a probe on a fresh tap; extra options after "--". */
 /* Spawn the probe on a fresh tap with qprobe options qargs; wait until QMCP answers. */
-static void spawn_probe(struct probe *p, char *const qargs[])
+static int nprobes; /* probes started by this process: each its own tap and log */
+
+static void spawn_probe_on(struct probe *p, char *const qargs[], const char *lcores)
 {
 	char bin[256], vdev[64], hport[16];
-	snprintf(p->tap, sizeof(p->tap), "qpt%d", getpid() % 100000);
-	snprintf(p->err, sizeof(p->err), "%s/probe.err", qp_tmpdir());
+	int k = nprobes++;
+	if (k)
+		snprintf(p->tap, sizeof(p->tap), "qpt%d_%d", getpid() % 100000, k % 100);
+	else
+		snprintf(p->tap, sizeof(p->tap), "qpt%d", getpid() % 100000);
+	snprintf(p->err, sizeof(p->err), "%s/probe%d.err", qp_tmpdir(), k);
 	p->http_port = qp_free_port();
 	snprintf(hport, sizeof(hport), "%d", p->http_port);
 	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
 	snprintf(vdev, sizeof(vdev), "net_tap0,iface=%s", p->tap);
-	char *argv[40] = {bin, "--lcores", "0@0,1@1", "--no-huge", "-m", "512", "--no-shconf",
+	char *argv[40] = {bin, "--lcores", (char *)lcores, "--no-huge", "-m", "512", "--no-shconf",
 			  "--no-pci", "--log-level=error", "--vdev", vdev, "--", "--http-port", hport};
 	int n = 14;
 	for (int i = 0; qargs[i] && n < 39; i++)
@@ -94,7 +100,12 @@ static void spawn_probe(struct probe *p, char *const qargs[])
 	cr_assert_fail("the probe did not open its QMCP port within 30 s");
 }
 
-void probe_start(struct probe *p, const char *allow)
+static void spawn_probe(struct probe *p, char *const qargs[])
+{
+	spawn_probe_on(p, qargs, "0@0,1@1");
+}
+
+static void start_with(struct probe *p, const char *allow, const char *lcores)
 {
 	p->port = qp_free_port();
 	snprintf(p->secret, sizeof(p->secret), "%s/secret", qp_tmpdir());
@@ -103,7 +114,17 @@ void probe_start(struct probe *p, const char *allow)
 	snprintf(port, sizeof(port), "%d", p->port);
 	char *q[] = {"--qmcp-addr", "127.0.0.1", "--qmcp-port", port, "--secret-file", p->secret,
 		     "--allow", (char *)allow, NULL};
-	spawn_probe(p, q);
+	spawn_probe_on(p, q, lcores);
+}
+
+void probe_start(struct probe *p, const char *allow)
+{
+	start_with(p, allow, "0@0,1@1");
+}
+
+void probe_start_lcores(struct probe *p, const char *allow, const char *lcores)
+{
+	start_with(p, allow, lcores);
 }
 
 void probe_start_config(struct probe *p, const char *config, int qmcp_port, const char *secret)
