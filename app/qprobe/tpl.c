@@ -276,6 +276,7 @@ static void peer_gone(struct tpl *t, const char *why)
 	qmcp_client_close(t->c);
 	t->c = NULL;
 	qp_tp_finish(t->tp); /* what waited is lost or unresolved, as the watermarks say */
+	t->next_try = qp_clock_realtime_ns() + RETRY_NS;
 	set_state(t, PEER_LOST, why);
 }
 
@@ -382,7 +383,9 @@ static void *primary_main(void *arg)
 				if (rc == 0)
 					break;
 				if (rc < 0) {
-					peer_gone(t, "the secondary closed the session");
+					peer_gone(t, rc == -EPROTO ? "the secondary sent a frame that is not "
+								     "QMCP or is over 1 MiB; session closed"
+								   : "the secondary closed the session");
 					break;
 				}
 				if (rep.h.type == QMCP_MSG_TP_RECORDS)

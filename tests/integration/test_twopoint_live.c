@@ -11,12 +11,17 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <math.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pcap/pcap.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../gen/qp_pcapw.h"
 #include "qp_qmcp.h"
@@ -260,6 +265,160 @@ Test(twopoint_live, delay_line_between_two_probes, .timeout = 300)
 	cr_expect(strcmp(str(tp, "peer_state"), "lost") == 0 || strcmp(str(tp, "peer_state"), "refused") == 0,
 		  "peer state after the secondary stopped: %s", str(tp, "peer_state"));
 	json_decref(tp);
+	json_t *s = status(c, id);
+	cr_expect_str_eq(str(s, "state"), "running");
+	json_decref(s);
+	qmcp_client_close(c);
+	probe_stop(&a);
+}
+
+/* ---- a hostile secondary ---- */
+
+struct fake {
+	int lfd, port;
+	int sent; /* hostile frames sent */
+};
+
+static void send_all(int fd, const uint8_t *b, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
+		if (k <= 0)
+			return;
+		b += k;
+		n -= (size_t)k;
+	}
+}
+
+static void send_msg_fd(int fd, struct qmcp_msg *m)
+{
+	size_t n;
+	const uint8_t *f = qmcp_msg_frame(m, &n);
+	if (f)
+		send_all(fd, f, n);
+	qmcp_msg_free(m);
+}
+
+/* A TP_RECORDS push built by hand: fields as given (NULL/0: left out). */
+static void push_batch(int fd, int with_meas, const uint8_t *flows, size_t fl, const uint8_t *recs,
+		       size_t rl)
+{
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_TP_RECORDS, 0, 0);
+	if (with_meas)
+		qmcp_put_u32(&m, QMCP_T_MEAS_ID, 7);
+	qmcp_put_u64(&m, QMCP_T_SEQ, 0);
+	qmcp_put_u64(&m, QMCP_T_TP_BASE_NS, now_ns() - 100000000ULL);
+	qmcp_put_u64(&m, QMCP_T_TP_WATERMARK_NS, now_ns() - 50000000ULL);
+	if (flows)
+		qmcp_put_bytes(&m, QMCP_T_TP_FLOWS, flows, fl);
+	qmcp_put_bytes(&m, QMCP_T_TP_RECS, recs, rl);
+	send_msg_fd(fd, &m);
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	int fd = accept(f->lfd, NULL, NULL);
+	close(f->lfd); /* one session only: reconnects are refused */
+	if (fd < 0)
+		return NULL;
+	struct qmcp_rx rx;
+	qmcp_rx_init(&rx);
+	int started = 0;
+	while (!started) {
+		if (qmcp_rx_read(&rx, fd) <= 0)
+			break;
+		struct qmcp_hdr h;
+		const uint8_t *body;
+		while (qmcp_rx_frame(&rx, &h, &body) == 1) {
+			struct qmcp_msg m;
+			qmcp_msg_init(&m, h.type, QMCP_F_RESPONSE, h.req_id);
+			if (h.type == QMCP_MSG_HELLO) {
+				uint8_t nonce[32] = {0};
+				qmcp_put_str(&m, QMCP_T_PROBE_ID, "fake-secondary");
+				qmcp_put_bytes(&m, QMCP_T_NONCE, nonce, sizeof(nonce));
+				qmcp_put_u8(&m, QMCP_T_AUTH_REQUIRED, 0);
+			} else if (h.type == QMCP_MSG_INFO) {
+				qmcp_put_str(&m, QMCP_T_CLOCK_STATE, "synchronised");
+				qmcp_put_u32(&m, QMCP_T_CLOCK_ERROR_US, 5);
+			} else if (h.type == QMCP_MSG_START) {
+				qmcp_put_u32(&m, QMCP_T_MEAS_ID, 7);
+				started = 1;
+			}
+			send_msg_fd(fd, &m);
+		}
+	}
+	/* records of 17 bytes; no MEAS_ID; a flow of IP version 9; an undefined flow */
+	uint8_t recs[36] = {0}, flow[44] = {0};
+	push_batch(fd, 1, NULL, 0, recs, 17);
+	push_batch(fd, 0, NULL, 0, recs, 18);
+	flow[41] = 9;
+	push_batch(fd, 1, flow, 44, recs, 18);
+	recs[17] = 5; /* flow id 5: never defined */
+	push_batch(fd, 1, NULL, 0, recs, 18);
+	/* then a frame announcing a 2 MiB body */
+	uint8_t big[16] = {'Q', 'M', QMCP_VERSION, QMCP_MSG_TP_RECORDS, 0, 0, 0, 0,
+			   0, 0, 0, 0, 0, 0x20, 0, 0};
+	send_all(fd, big, sizeof(big));
+	f->sent = 5;
+	nap_ms(500);
+	close(fd);
+	qmcp_rx_free(&rx);
+	return NULL;
+}
+
+Test(twopoint_live, hostile_secondary, .timeout = 120)
+{
+	struct fake f = {0};
+	f.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	socklen_t sl = sizeof(sa);
+	getsockname(f.lfd, (struct sockaddr *)&sa, &sl);
+	f.port = ntohs(sa.sin_port);
+	cr_assert_eq(listen(f.lfd, 4), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, fake_main, &f);
+
+	struct probe a;
+	probe_start(&a, "127.0.0.1/32");
+	struct qmcp_client *c = ctl(&a);
+	char peer[64];
+	snprintf(peer, sizeof(peer), "127.0.0.1:%d", f.port);
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c));
+	qmcp_put_str(&m, QMCP_T_TP_PEER, peer);
+	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, 200);
+	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
+	struct qmcp_reply r = call_ok(c, &m);
+	struct qmcp_tlv t;
+	uint32_t id = 0;
+	cr_assert_eq(qmcp_find(r.body, r.len, QMCP_T_MEAS_ID, &t), 1);
+	qmcp_tlv_u32(&t, &id);
+	qmcp_reply_free(&r);
+	pthread_join(th, NULL);
+
+	json_t *tp = NULL;
+	for (int i = 0; i < 500; i++) {
+		json_decref(tp);
+		tp = two_point_of(c, id);
+		if (strcmp(str(tp, "peer_state"), "connected") && strcmp(str(tp, "peer_state"), "connecting"))
+			break;
+		nap_ms(20);
+	}
+	cr_log_info("after the hostile secondary: %s", json_dumps(tp, JSON_COMPACT));
+	cr_expect_str_eq(str(tp, "peer_state"), "lost");
+	cr_expect(strstr(str(tp, "peer_error"), "over 1 MiB") != NULL, "%s", str(tp, "peer_error"));
+	cr_expect_eq(json_integer_value(json_object_get(tp, "bad_batches")), 3,
+		     "17-byte records, no MEAS_ID, IP version 9");
+	cr_expect_eq(json_integer_value(json_object_get(tp, "bad_records")), 1, "flow 5 undefined");
+	cr_expect_eq(json_integer_value(json_object_get(tp, "batches")), 1);
+	cr_expect_eq(json_integer_value(json_object_get(tp, "peer_measurement")), 7);
+	cr_expect_str_eq(str(json_object_get(tp, "clock"), "peer_state"), "synchronised");
+	json_decref(tp);
+	/* the primary runs on, measuring its own point */
+	inject(a.tap);
 	json_t *s = status(c, id);
 	cr_expect_str_eq(str(s, "state"), "running");
 	json_decref(s);
