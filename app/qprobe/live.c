@@ -713,12 +713,12 @@ static void info_fill(struct qmcp_msg *m, json_t *j, void *arg)
 						       "speed_mbps", (int)link.link_speed));
 	}
 	qmcp_put_u32(m, QMCP_T_WORKERS, L.nworkers);
-	qmcp_put_u32(m, QMCP_T_CAPS, QMCP_CAP_LIVE);
+	qmcp_put_u32(m, QMCP_T_CAPS, QMCP_CAP_LIVE | QMCP_CAP_PUSH | QMCP_CAP_TWO_POINT);
 	json_object_set_new(j, "ports", ports);
 	json_object_set_new(j, "workers", json_integer(L.nworkers));
 	json_object_set_new(j, "mode", json_string(mode_name()));
 	json_object_set_new(j, "idle", json_boolean(CMM_LOAD_SHARED(L.lst[0].idle)));
-	json_object_set_new(j, "capabilities", json_pack("[s]", "live"));
+	json_object_set_new(j, "capabilities", json_pack("[s,s,s]", "live", "push", "two_point"));
 }
 
 /* Every closed interval: to the sessions subscribed, and to the measurement's receivers. */

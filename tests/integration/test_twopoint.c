@@ -448,7 +448,25 @@ Test(twopoint, offline_pair_exact)
 		cr_assert_gt(T.lost, 30);
 		cr_assert_gt(T.reordered, 20);
 		cr_assert_gt(T.dups, 20);
-		check_dir(json_object_get(tp, dn[d]), &T, dn[d]);
+		json_t *o = json_object_get(tp, dn[d]);
+		check_dir(o, &T, dn[d]);
+		/* the accuracy table of the closing note: truth | measured */
+		json_t *w = json_object_get(o, "owd_ms"), *iv = json_object_get(o, "ipdv_ms");
+		cr_log_info("%s | selected %llu | %g | matched %llu | %g | lost %llu | %g | duplicates %llu "
+			    "| %g | reordered %llu | %g | breaks %llu | %g", dn[d],
+			    (unsigned long long)T.selected, num(o, "selected"),
+			    (unsigned long long)T.matched, num(o, "matched"), (unsigned long long)T.lost,
+			    num(o, "lost"), (unsigned long long)T.dups, num(o, "duplicates"),
+			    (unsigned long long)T.reordered, num(o, "reordered"),
+			    (unsigned long long)T.breaks, num(o, "breaks"));
+		cr_log_info("%s | owd min %.6f | %.6f | mean %.6f | %.6f | max %.6f | %.6f | p50 %.6f | %.6f "
+			    "| p90 %.6f | %.6f | p99 %.6f | %.6f | ipdv mean_abs %.6f | %.6f | ipdv p99 %.6f | %.6f",
+			    dn[d], T.min / 1e6, num(w, "min"), (double)(T.sum / (int64_t)T.matched) / 1e6,
+			    num(w, "mean"), T.max / 1e6, num(w, "max"),
+			    rank(T.owd, T.n_owd, 0.5) / 1e6, num(w, "p50"), rank(T.owd, T.n_owd, 0.9) / 1e6,
+			    num(w, "p90"), rank(T.owd, T.n_owd, 0.99) / 1e6, num(w, "p99"),
+			    (double)(T.ipdv_sum / T.n_ipdv) / 1e6, num(iv, "mean_abs"),
+			    rank(T.ipdv, T.n_ipdv, 0.99) / 1e6, num(iv, "p99"));
 		truth_free(&T);
 	}
 	/* per flow: the outage flow, a reverse UDP flow and a TCP flow both ways */
