@@ -91,7 +91,7 @@ enum qmcp_msg_type {
 	X(DRIVER, 38, str, "PMD driver name")                                         \
 	X(CLOCK_STATE, 39, str, "synchronised, unsynchronised or unknown (adjtimex)") \
 	X(CLOCK_ERROR_US, 40, u32, "estimated clock error, us (adjtimex)")            \
-	X(CAPS, 41, u32, "capability bits (QMCP_CAP_*)")                              \
+	X(CAPS, 41, u32, "capability bits (QMCP_CAP_*): 0x1 live ports, 0x2 results push, 0x4 two-point roles") \
 	X(QMCP_PORT, 42, u16, "the probe's QMCP TCP port")                            \
 	X(ON, 43, u8, "1 on, 0 off")                                                  \
 	X(LAST, 44, u32, "how many of the latest")                                    \
