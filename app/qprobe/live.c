@@ -93,6 +93,7 @@ struct lcore_stat {
 	QP_LCORE_COUNTERS(F_)
 #undef F_
 	uint64_t busy_cycles, total_cycles;
+	uint64_t done_ns; /* every frame this worker stamped before this time is processed */
 	int idle;
 } __attribute__((aligned(64)));
 
@@ -182,6 +183,12 @@ static void drain(struct wctx *c, struct lcore_stat *st)
 	}
 }
 
+/* Two-point: the time before which worker i has recorded everything it stamped. */
+static uint64_t worker_done_ns(unsigned int i)
+{
+	return __atomic_load_n(&L.lst[i].done_ns, __ATOMIC_ACQUIRE);
+}
+
 static int worker_main(void *arg)
 {
 	struct wctx *c = arg;
@@ -220,6 +227,7 @@ static int worker_main(void *arg)
 			CMM_STORE_SHARED(st->idle, 0);
 		}
 		const struct qp_clock *clk = rcu_dereference(L.clock);
+		uint64_t loop_ns = qp_clock_ns(clk, rte_rdtsc());
 		unsigned int got = 0;
 		for (unsigned int s = 0; s < (L.sw_dist ? 1 : c->nq); s++) {
 			uint16_t n;
@@ -248,6 +256,8 @@ static int worker_main(void *arg)
 			for (unsigned int k = 0; k < set->n; k++)
 				qp_worker_expire(set->m[k].w[c->idx], set->m[k].cfg, now, EXPIRE_BUCKETS);
 		}
+		/* two-point: what this worker stamps from now on is younger */
+		__atomic_store_n(&st->done_ns, loop_ns, __ATOMIC_RELEASE);
 		/* nothing read above is used past this point */
 		rcu_quiescent_state();
 		uint64_t t = rte_rdtsc();
@@ -849,7 +859,8 @@ int qprobe_live(const struct qprobe_opts *o)
 		L.worker_lcore[i] = lcores[first_worker + i];
 
 	push_init(L.probe_id, o->secret_file ? secret : NULL, secret_len);
-	tpl_init(L.probe_id, o->secret_file ? secret : NULL, secret_len, ctl_push_frame);
+	tpl_init(L.probe_id, o->secret_file ? secret : NULL, secret_len, ctl_push_frame,
+		 worker_done_ns);
 	if (meas_init(L.nworkers, L.worker_lcore, o->flow_budget, o->flow_dists, on_result,
 		      NULL) != 0)
 		return QP_EXIT_RUNTIME;

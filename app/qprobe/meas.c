@@ -652,7 +652,13 @@ json_t *meas_flows_json(struct meas *m, unsigned int offset, unsigned int count,
 		qsort(t.h, t.n, sizeof(*t.h), cmp_desc);
 	json_t *a = json_array();
 	for (unsigned int i = offset; i < t.n; i++)
-		json_array_append_new(a, qp_flow_rec_json(&t.h[i]));
+	{
+		json_t *fj = qp_flow_rec_json(&t.h[i]);
+		json_t *tpj = fj && m->tpl ? tpl_flow_json(m->tpl, &t.h[i].key) : NULL;
+		if (tpj)
+			json_object_set_new(fj, "two_point", tpj);
+		json_array_append_new(a, fj);
+	}
 	free(t.h);
 	*total = t.seen;
 	return a;

@@ -14,7 +14,7 @@
 #include "qp_tp.h"
 #include "qp_tp_batch.h"
 
-#define MARGIN_NS 50000000ULL     /* records younger than this may still be in a worker */
+#define MARGIN_NS 20000000ULL     /* and never trust the last 20 ms */
 #define MERGE_MAX (1u << 20)      /* records held between drains, at most */
 #define RETRY_NS 2000000000ULL    /* reconnect to a lost secondary after */
 #define DONE_MAX 64               /* final intervals waiting for a result */
@@ -27,6 +27,7 @@ static struct {
 	uint8_t secret[1024];
 	size_t secret_len;
 	int (*push)(int session, const uint8_t *frame, size_t len);
+	uint64_t (*progress)(unsigned int worker);
 } G;
 
 enum peer_state { PEER_CONNECTING, PEER_CONNECTED, PEER_LOST, PEER_REFUSED };
@@ -58,6 +59,8 @@ struct tpl {
 	uint8_t *id_ok;
 	uint32_t nids;
 	uint64_t records[2], batches, bad_batches, bad_records, peer_absent, peer_dropped;
+	/* the engine: its thread changes it, other threads read flows, under elock */
+	pthread_mutex_t elock;
 	/* shared with the management thread, under lock */
 	pthread_mutex_t lock;
 	enum peer_state state;
@@ -70,8 +73,10 @@ struct tpl {
 };
 
 void tpl_init(const char *probe_id, const uint8_t *secret, size_t secret_len,
-	      int (*push)(int session, const uint8_t *frame, size_t len))
+	      int (*push)(int session, const uint8_t *frame, size_t len),
+	      uint64_t (*progress)(unsigned int worker))
 {
+	G.progress = progress;
 	snprintf(G.probe_id, sizeof(G.probe_id), "%s", probe_id ? probe_id : "qprobe");
 	G.secret_len = secret && secret_len <= sizeof(G.secret) ? secret_len : 0;
 	if (G.secret_len)
@@ -97,6 +102,21 @@ static int rec_cmp(const void *a, const void *b)
 {
 	const struct qp_tp_rec *x = a, *y = b;
 	return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
+}
+
+/*
+ * The time before which every worker has recorded what it stamped: a worker
+ * that lost its CPU holds it back, so none of its records comes late.
+ */
+static uint64_t complete_upto(const struct tpl *t, uint64_t now)
+{
+	uint64_t upto = now - MARGIN_NS;
+	for (unsigned int i = 0; G.progress && i < t->nworkers; i++) {
+		uint64_t d = G.progress(i);
+		if (d < upto)
+			upto = d;
+	}
+	return upto;
 }
 
 /* Drain the rings; return how many of the (sorted) records are older than upto. */
@@ -146,7 +166,7 @@ void tpl_tick(struct tpl *t, uint64_t now)
 	if (t->p.role != TPL_ROLE_SECONDARY || now - t->last_flush < t->control_ns)
 		return;
 	t->last_flush = now;
-	uint64_t upto = now - MARGIN_NS;
+	uint64_t upto = complete_upto(t, now);
 	uint32_t k = drain(t, upto);
 	for (uint32_t i = 0; i < k; i++) {
 		if (t->buf[i].ts_ns < t->last_upto)
@@ -360,8 +380,9 @@ static void *primary_main(void *arg)
 		uint64_t now = qp_clock_realtime_ns();
 		if (!t->c && now >= t->next_try)
 			connect_peer(t, now);
-		uint64_t upto = now - MARGIN_NS;
+		uint64_t upto = complete_upto(t, now);
 		uint32_t k = drain(t, upto);
+		pthread_mutex_lock(&t->elock);
 		for (uint32_t i = 0; i < k; i++) {
 			if (t->buf[i].ts_ns < t->last_upto) {
 				t->late++;
@@ -372,31 +393,39 @@ static void *primary_main(void *arg)
 				t->peer_absent++; /* nothing to match against */
 			}
 		}
+		if (t->c)
+			qp_tp_watermark(t->tp, QP_TP_A, upto > t->last_upto ? upto : t->last_upto);
+		pthread_mutex_unlock(&t->elock);
 		consume(t, k);
 		if (upto > t->last_upto)
 			t->last_upto = upto;
 		if (t->c) {
-			qp_tp_watermark(t->tp, QP_TP_A, t->last_upto);
 			for (int j = 0; j < 64 && t->c; j++) {
 				struct qmcp_reply rep;
 				int rc = qmcp_client_next_push(t->c, &rep, j ? 0 : 10);
 				if (rc == 0)
 					break;
 				if (rc < 0) {
+					pthread_mutex_lock(&t->elock);
 					peer_gone(t, rc == -EPROTO ? "the secondary sent a frame that is not "
 								     "QMCP or is over 1 MiB; session closed"
 								   : "the secondary closed the session");
+					pthread_mutex_unlock(&t->elock);
 					break;
 				}
+				pthread_mutex_lock(&t->elock);
 				if (rep.h.type == QMCP_MSG_TP_RECORDS)
 					take_batch(t, &rep, now);
+				pthread_mutex_unlock(&t->elock);
 				qmcp_reply_free(&rep);
 			}
 		} else {
 			struct timespec nap = {0, 10000000};
 			nanosleep(&nap, NULL);
 		}
+		pthread_mutex_lock(&t->elock);
 		finalize(t, qp_clock_realtime_ns());
+		pthread_mutex_unlock(&t->elock);
 	}
 	if (t->c) {
 		qmcp_client_close(t->c); /* the secondary's measurement ends with the session */
@@ -424,6 +453,7 @@ struct tpl *tpl_create(const struct tpl_params *p, const struct tpl_meas *m, uns
 	t->nworkers = nworkers;
 	t->last_upto = m->start_ns;
 	pthread_mutex_init(&t->lock, NULL);
+	pthread_mutex_init(&t->elock, NULL);
 	t->done = json_array();
 	t->rings = calloc(nworkers ? nworkers : 1, sizeof(*t->rings));
 	t->buf = malloc(sizeof(*t->buf) * MERGE_MAX);
@@ -523,6 +553,16 @@ json_t *tpl_take_results(struct tpl *t)
 	return o;
 }
 
+json_t *tpl_flow_json(struct tpl *t, const struct qp_flow_key *key)
+{
+	if (!t->tp)
+		return NULL;
+	pthread_mutex_lock(&t->elock);
+	json_t *j = qp_tp_flow_json(t->tp, key);
+	pthread_mutex_unlock(&t->elock);
+	return j;
+}
+
 json_t *tpl_json(struct tpl *t)
 {
 	pthread_mutex_lock(&t->lock);
@@ -556,5 +596,6 @@ void tpl_destroy(struct tpl *t)
 	json_decref(t->done);
 	json_decref(t->totals);
 	pthread_mutex_destroy(&t->lock);
+	pthread_mutex_destroy(&t->elock);
 	free(t);
 }

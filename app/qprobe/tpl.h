@@ -50,9 +50,14 @@ struct tpl_meas {
 	uint32_t max_flows;
 };
 
-/** Process-wide: identity and secret for sessions to secondaries, how to push on a session. */
+/**
+ * Process-wide: identity and secret for sessions to secondaries, how to push
+ * on a session, and each worker's progress (the time before which it has
+ * recorded every frame it stamped; NULL: trust the clock less a margin).
+ */
 void tpl_init(const char *probe_id, const uint8_t *secret, size_t secret_len,
-	      int (*push)(int session, const uint8_t *frame, size_t len));
+	      int (*push)(int session, const uint8_t *frame, size_t len),
+	      uint64_t (*progress)(unsigned int worker));
 
 /** The control interval and default loss timer of an averaging interval. */
 uint64_t tpl_control_ns(uint64_t interval_ns);
@@ -75,6 +80,9 @@ void tpl_tick(struct tpl *t, uint64_t now_ns);
 
 /** Primary: the two-point JSON to put into the interval closing now (new reference), or NULL. */
 json_t *tpl_take_results(struct tpl *t);
+
+/** Primary: {"fwd", "rev"} of one flow (canonical key) so far, or NULL. Any thread. */
+json_t *tpl_flow_json(struct tpl *t, const struct qp_flow_key *key);
 
 /** Role, peer, state and totals (for STATUS, the report). New reference. */
 json_t *tpl_json(struct tpl *t);

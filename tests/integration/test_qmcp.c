@@ -98,13 +98,13 @@ Test(qmcp, three_controllers_get_independent_results, .timeout = 240)
 	qmcp_msg_free(&m);
 	cr_assert(strstr(err, "UNKNOWN_TYPE: message type 99"), "%s", err);
 	qmcp_reply_free(&r);
-	/* a two-point START is refused, not run as a one-point measurement */
+	/* a two-point START with a role that does not exist is refused, nothing started */
 	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c[1]));
-	qmcp_put_str(&m, QMCP_T_TP_PEER, "192.0.2.7:8177");
+	qmcp_put_u8(&m, QMCP_T_TP_ROLE, 3);
 	cr_assert_eq(qmcp_client_call(c[1], &m, &r, 5000, err, sizeof(err)), -EREMOTEIO);
 	qmcp_msg_free(&m);
-	cr_assert(strstr(err, "BAD_PARAM: TP_PEER: this probe measures two points offline only"),
-		  "%s", err);
+	cr_assert(strstr(err, "BAD_PARAM: TP_ROLE 3: 1 (primary, with TP_PEER) or 2 (secondary) is "
+			      "accepted"), "%s", err);
 	qmcp_reply_free(&r);
 	cr_assert_eq(count_meas(c[0]), 3, "and nothing was started");
 	json_t *s = status(c[1], id[1]);

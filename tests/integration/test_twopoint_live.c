@@ -222,6 +222,26 @@ Test(twopoint_live, delay_line_between_two_probes, .timeout = 300)
 	cr_expect_eq(json_integer_value(json_object_get(json_object_get(tp, "rev"), "matched")), 0);
 	json_decref(tp);
 
+	/* per flow: the four flows of the delay line add up to the totals */
+	qmcp_msg_init(&m, QMCP_MSG_FLOWS, 0, qmcp_client_next_id(c));
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+	r = call_ok(c, &m);
+	cr_assert_eq(qmcp_find(r.body, r.len, QMCP_T_FLOWS_JSON, &t), 1);
+	json_t *fl = json_loadb((const char *)t.val, t.len, 0, NULL), *x;
+	qmcp_reply_free(&r);
+	size_t fi;
+	long fm = 0, flost = 0;
+	json_array_foreach(fl, fi, x)
+	{
+		json_t *f2 = json_object_get(json_object_get(x, "two_point"), "fwd");
+		fm += json_integer_value(json_object_get(f2, "matched"));
+		flost += json_integer_value(json_object_get(f2, "lost"));
+	}
+	cr_expect_eq(json_array_size(fl), 4);
+	cr_expect_eq(fm, NPKT - drops, "flows' matched");
+	cr_expect_eq(flost, drops, "flows' lost");
+	json_decref(fl);
+
 	/* results carry the final intervals; they add up to the totals */
 	qmcp_msg_init(&m, QMCP_MSG_RESULTS, 0, qmcp_client_next_id(c));
 	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
