@@ -16,6 +16,8 @@ DPDK_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 DPDK_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS ?= -O2 -g
+# where the installed NIC profiles are (a build for another PREFIX looks there)
+CFLAGS += -DQP_DATADIR='"$(PREFIX)/share/qprobe"'
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -Werror=implicit-function-declaration \
 	-D_LGPL_SOURCE -DALLOW_EXPERIMENTAL_API -Ilib $(DPDK_CFLAGS)
 LDLIBS += $(DPDK_LIBS) -lurcu-qsbr -lurcu-common -lpthread -lm
@@ -143,6 +145,8 @@ install: all
 	install -m 755 $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(BUILD)/libqmcp.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(QMCP_HEADERS) $(DESTDIR)$(PREFIX)/include/qmcp/
+	install -d $(DESTDIR)$(PREFIX)/share/qprobe/drivers-cfg
+	install -m 644 drivers-cfg/*.json drivers-cfg/README.md $(DESTDIR)$(PREFIX)/share/qprobe/drivers-cfg/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*QP_VERSION "\(.*\)".*/\1/p' lib/qp_report.c)|' \
 		lib/libqmcp.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libqmcp.pc
 
@@ -150,6 +154,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/qprobe $(DESTDIR)$(PREFIX)/bin/qmctl $(DESTDIR)$(PREFIX)/bin/qmstore
 	rm -f $(DESTDIR)$(PREFIX)/lib/libqmcp.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/libqmcp.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/qmcp
+	rm -rf $(DESTDIR)$(PREFIX)/share/qprobe
 
 clean:
 	rm -rf build

@@ -4,98 +4,28 @@
  */
 #include "config.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
 #include <pcap/pcap.h>
 
+#include "jcheck.h"
 #include "qp_acl.h"
 
-struct ctx {
-	const char *file;
-	int errors;
-};
-
-__attribute__((format(printf, 3, 4))) static void bad(struct ctx *c, const char *path,
-						       const char *fmt, ...)
-{
-	char msg[400];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "qprobe: %s: %s: %s\n", c->file, path, msg);
-	c->errors++;
-}
-
-/* Every key of o must be one of names (NULL-terminated). */
-static void known_keys(struct ctx *c, const char *path, json_t *o, const char *const *names)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach(o, k, v) {
-		int ok = 0;
-		for (int i = 0; names[i]; i++)
-			ok |= strcmp(k, names[i]) == 0;
-		if (!ok) {
-			char p[300], list[300] = "";
-			snprintf(p, sizeof(p), "%s.%s", path, k);
-			for (int i = 0; names[i]; i++)
-				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-					 i ? ", " : "", names[i]);
-			bad(c, p, "unknown key; accepted here: %s", list);
-		}
-	}
-}
-
-static void str_field(struct ctx *c, const char *path, json_t *o, const char *key, char *out,
-		      size_t cap)
-{
-	json_t *v = json_object_get(o, key);
-	if (!v)
-		return;
-	char p[300];
-	snprintf(p, sizeof(p), "%s.%s", path, key);
-	if (!json_is_string(v))
-		bad(c, p, "a string is expected");
-	else if (strlen(json_string_value(v)) >= cap)
-		bad(c, p, "longer than %zu characters", cap - 1);
-	else
-		snprintf(out, cap, "%s", json_string_value(v));
-}
-
-/* A whole number in [lo, hi]; 1 when present and good. */
-static int int_field(struct ctx *c, const char *path, json_t *o, const char *key, long long lo,
-		     long long hi, long long *out)
-{
-	json_t *v = json_object_get(o, key);
-	if (!v)
-		return 0;
-	char p[300];
-	snprintf(p, sizeof(p), "%s.%s", path, key);
-	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
-		bad(c, p, "a whole number from %lld to %lld is expected", lo, hi);
-		return 0;
-	}
-	*out = json_integer_value(v);
-	return 1;
-}
-
-static void measurement(struct ctx *c, const char *path, json_t *m, struct meas_params *p)
+static void measurement(struct jc *c, const char *path, json_t *m, struct meas_params *p)
 {
 	static const char *const keys[] = {"description", "filter", "interval_ms", "metrics",
 					   "idle_timeout_s", "active_timeout_s", "max_flows",
 					   "rtp_ports", "rtp_clock_hz", "destinations", NULL};
 	if (!json_is_object(m)) {
-		bad(c, path, "an object is expected");
+		jc_bad(c, path, "an object is expected");
 		return;
 	}
-	known_keys(c, path, m, keys);
+	jc_known_keys(c, path, m, keys);
 	long long v;
-	str_field(c, path, m, "description", p->desc, sizeof(p->desc));
-	str_field(c, path, m, "filter", p->filter, sizeof(p->filter));
+	jc_str(c, path, m, "description", p->desc, sizeof(p->desc));
+	jc_str(c, path, m, "filter", p->filter, sizeof(p->filter));
 	if (p->filter[0]) {
 		/* libpcap decides what a filter is, before anything starts */
 		pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
@@ -103,21 +33,21 @@ static void measurement(struct ctx *c, const char *path, json_t *m, struct meas_
 		char fp[300];
 		snprintf(fp, sizeof(fp), "%s.filter", path);
 		if (dead && pcap_compile(dead, &prog, p->filter, 1, PCAP_NETMASK_UNKNOWN) != 0)
-			bad(c, fp, "not a tcpdump filter: %s", pcap_geterr(dead));
+			jc_bad(c, fp, "not a tcpdump filter: %s", pcap_geterr(dead));
 		else if (dead)
 			pcap_freecode(&prog);
 		if (dead)
 			pcap_close(dead);
 	}
-	if (int_field(c, path, m, "interval_ms", 50, 3600000, &v))
+	if (jc_int(c, path, m, "interval_ms", 50, 3600000, &v))
 		p->interval_ns = (uint64_t)v * 1000000ULL;
-	if (int_field(c, path, m, "idle_timeout_s", 1, 86400, &v))
+	if (jc_int(c, path, m, "idle_timeout_s", 1, 86400, &v))
 		p->idle_ns = (uint64_t)v * 1000000000ULL;
-	if (int_field(c, path, m, "active_timeout_s", 0, 86400, &v))
+	if (jc_int(c, path, m, "active_timeout_s", 0, 86400, &v))
 		p->active_ns = (uint64_t)v * 1000000000ULL;
-	if (int_field(c, path, m, "max_flows", 16, 16777216, &v))
+	if (jc_int(c, path, m, "max_flows", 16, 16777216, &v))
 		p->max_flows = (uint32_t)v;
-	if (int_field(c, path, m, "rtp_clock_hz", 1000, 1000000, &v))
+	if (jc_int(c, path, m, "rtp_clock_hz", 1000, 1000000, &v))
 		p->rtp.dynamic_clock_hz = (uint32_t)v;
 	char sp[300];
 	json_t *a = json_object_get(m, "metrics");
@@ -127,7 +57,7 @@ static void measurement(struct ctx *c, const char *path, json_t *m, struct meas_
 		size_t i;
 		json_t *x;
 		if (!json_is_array(a))
-			bad(c, sp, "an array of \"tcp\", \"rtp\", \"icmp\", \"traffic\" is expected");
+			jc_bad(c, sp, "an array of \"tcp\", \"rtp\", \"icmp\", \"traffic\" is expected");
 		json_array_foreach(a, i, x) {
 			const char *s = json_string_value(x);
 			if (s && !strcmp(s, "tcp"))
@@ -139,7 +69,7 @@ static void measurement(struct ctx *c, const char *path, json_t *m, struct meas_
 			else if (!s || strcmp(s, "traffic")) {
 				char ep[340];
 				snprintf(ep, sizeof(ep), "%s[%zu]", sp, i);
-				bad(c, ep, "one of \"traffic\", \"tcp\", \"rtp\", \"icmp\" is expected");
+				jc_bad(c, ep, "one of \"traffic\", \"tcp\", \"rtp\", \"icmp\" is expected");
 			}
 		}
 		p->metrics_off = ~on & (QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP);
@@ -151,7 +81,7 @@ static void measurement(struct ctx *c, const char *path, json_t *m, struct meas_
 		json_int_t hi = json_integer_value(json_array_get(a, 1));
 		if (!json_is_array(a) || json_array_size(a) != 2 || !json_is_integer(json_array_get(a, 0)) ||
 		    !json_is_integer(json_array_get(a, 1)) || lo < 1 || hi > 65535 || lo > hi)
-			bad(c, sp, "[low, high], ports from 1 to 65535 with low <= high, is expected");
+			jc_bad(c, sp, "[low, high], ports from 1 to 65535 with low <= high, is expected");
 		else {
 			p->rtp.port_lo = (uint16_t)lo;
 			p->rtp.port_hi = (uint16_t)hi;
@@ -161,7 +91,7 @@ static void measurement(struct ctx *c, const char *path, json_t *m, struct meas_
 	if (a) {
 		snprintf(sp, sizeof(sp), "%s.destinations", path);
 		if (!json_is_array(a) || json_array_size(a) > MEAS_DEST_MAX) {
-			bad(c, sp, "an array of at most %d \"host:port\" strings is expected", MEAS_DEST_MAX);
+			jc_bad(c, sp, "an array of at most %d \"host:port\" strings is expected", MEAS_DEST_MAX);
 		} else {
 			size_t i;
 			json_t *x;
@@ -170,7 +100,7 @@ static void measurement(struct ctx *c, const char *path, json_t *m, struct meas_
 				char ep[340];
 				snprintf(ep, sizeof(ep), "%s[%zu]", sp, i);
 				if (!s || meas_dest_check(s))
-					bad(c, ep, "\"host:port\" is expected (e.g. \"192.0.2.5:8179\", "
+					jc_bad(c, ep, "\"host:port\" is expected (e.g. \"192.0.2.5:8179\", "
 						   "\"[2001:db8::5]:8179\")");
 				else
 					snprintf(p->dest[p->ndest++], sizeof(p->dest[0]), "%s", s);
@@ -181,7 +111,7 @@ static void measurement(struct ctx *c, const char *path, json_t *m, struct meas_
 
 int config_load(const char *path, const struct qprobe_opts *o, struct config *cfg)
 {
-	struct ctx c = {path, 0};
+	struct jc c = {path, 0};
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->qmcp_port = -1;
 	json_error_t je;
@@ -191,46 +121,46 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		return 1;
 	}
 	if (!json_is_object(root)) {
-		bad(&c, "$", "an object is expected");
+		jc_bad(&c, "$", "an object is expected");
 		json_decref(root);
 		return c.errors;
 	}
 	static const char *const top[] = {"probe", "qmcp", "measurements", NULL};
-	known_keys(&c, "$", root, top);
+	jc_known_keys(&c, "$", root, top);
 	json_t *p = json_object_get(root, "probe");
 	if (p) {
 		static const char *const keys[] = {"id", "name", NULL};
 		if (!json_is_object(p))
-			bad(&c, "$.probe", "an object is expected");
-		known_keys(&c, "$.probe", p, keys);
-		str_field(&c, "$.probe", p, "id", cfg->probe_id, sizeof(cfg->probe_id));
-		str_field(&c, "$.probe", p, "name", cfg->probe_name, sizeof(cfg->probe_name));
+			jc_bad(&c, "$.probe", "an object is expected");
+		jc_known_keys(&c, "$.probe", p, keys);
+		jc_str(&c, "$.probe", p, "id", cfg->probe_id, sizeof(cfg->probe_id));
+		jc_str(&c, "$.probe", p, "name", cfg->probe_name, sizeof(cfg->probe_name));
 	}
 	json_t *q = json_object_get(root, "qmcp");
 	if (q) {
 		static const char *const keys[] = {"addr", "port", "allow", "secret_file", NULL};
 		if (!json_is_object(q))
-			bad(&c, "$.qmcp", "an object is expected");
-		known_keys(&c, "$.qmcp", q, keys);
-		str_field(&c, "$.qmcp", q, "addr", cfg->qmcp_addr, sizeof(cfg->qmcp_addr));
-		str_field(&c, "$.qmcp", q, "secret_file", cfg->secret_file, sizeof(cfg->secret_file));
+			jc_bad(&c, "$.qmcp", "an object is expected");
+		jc_known_keys(&c, "$.qmcp", q, keys);
+		jc_str(&c, "$.qmcp", q, "addr", cfg->qmcp_addr, sizeof(cfg->qmcp_addr));
+		jc_str(&c, "$.qmcp", q, "secret_file", cfg->secret_file, sizeof(cfg->secret_file));
 		long long v;
-		if (int_field(&c, "$.qmcp", q, "port", 0, 65535, &v))
+		if (jc_int(&c, "$.qmcp", q, "port", 0, 65535, &v))
 			cfg->qmcp_port = (int)v;
 		json_t *a = json_object_get(q, "allow");
 		if (a) {
 			size_t i;
 			json_t *x;
 			if (!json_is_array(a) || json_array_size(a) == 0)
-				bad(&c, "$.qmcp.allow", "a non-empty array of CIDR strings is expected");
+				jc_bad(&c, "$.qmcp.allow", "a non-empty array of CIDR strings is expected");
 			json_array_foreach(a, i, x) {
 				char ep[64], err[300];
 				snprintf(ep, sizeof(ep), "$.qmcp.allow[%zu]", i);
 				struct qp_acl acl = {0};
 				if (!json_is_string(x)) {
-					bad(&c, ep, "a CIDR string is expected (e.g. \"10.0.0.0/8\")");
+					jc_bad(&c, ep, "a CIDR string is expected (e.g. \"10.0.0.0/8\")");
 				} else if (qp_acl_add(&acl, json_string_value(x), err, sizeof(err))) {
-					bad(&c, ep, "%s", err);
+					jc_bad(&c, ep, "%s", err);
 				} else {
 					size_t l = strlen(cfg->allow);
 					snprintf(cfg->allow + l, sizeof(cfg->allow) - l, "%s%s", l ? "," : "",
@@ -242,7 +172,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 	json_t *ms = json_object_get(root, "measurements");
 	if (ms) {
 		if (!json_is_array(ms) || json_array_size(ms) > CONFIG_MEAS_MAX)
-			bad(&c, "$.measurements", "an array of at most %d measurement objects is expected",
+			jc_bad(&c, "$.measurements", "an array of at most %d measurement objects is expected",
 			    CONFIG_MEAS_MAX);
 		else {
 			size_t i;

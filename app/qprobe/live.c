@@ -44,6 +44,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "tpl.h"
+#include "profile.h"
 #include "meas.h"
 #include "push.h"
 #include "qmcp_auth.h"
@@ -113,6 +114,7 @@ struct live {
 	const struct qprobe_opts *o;
 	struct rte_mempool *mp;
 	uint16_t ports[RTE_MAX_ETHPORTS];
+	struct profile prof[RTE_MAX_ETHPORTS]; /* each port's NIC profile */
 	uint16_t nports;
 	int sw_dist;
 	unsigned int nworkers;
@@ -350,7 +352,7 @@ static int port_has_rss(uint16_t port, unsigned int nq)
 	       di.hash_key_size <= sizeof(sym_rss_key);
 }
 
-static int port_setup(uint16_t port, uint16_t nrxq, int rss)
+static int port_setup(uint16_t port, uint16_t nrxq, int rss, const struct profile *prof)
 {
 	struct rte_eth_dev_info di;
 	struct rte_eth_conf conf;
@@ -362,7 +364,7 @@ static int port_setup(uint16_t port, uint16_t nrxq, int rss)
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_key = (uint8_t *)sym_rss_key;
 		conf.rx_adv_conf.rss_conf.rss_key_len = di.hash_key_size ? di.hash_key_size : 40;
-		conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP & di.flow_type_rss_offloads;
+		conf.rx_adv_conf.rss_conf.rss_hf = prof->rss_hf & di.flow_type_rss_offloads;
 	}
 	uint16_t ntxq = 0;
 	rc = rte_eth_dev_configure(port, nrxq, ntxq, &conf);
@@ -372,7 +374,8 @@ static int port_setup(uint16_t port, uint16_t nrxq, int rss)
 	}
 	if (rc)
 		return rc;
-	uint16_t nb_rxd = (uint16_t)L.o->rx_desc, nb_txd = 512;
+	uint16_t nb_rxd = (uint16_t)(prof->rx_desc && !L.o->rx_desc_set ? prof->rx_desc : L.o->rx_desc);
+	uint16_t nb_txd = 512;
 	rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
 	int socket = rte_eth_dev_socket_id(port);
 	for (uint16_t q = 0; q < nrxq; q++)
@@ -410,7 +413,9 @@ static json_t *stats_json(void *arg)
 		struct rte_eth_stats st;
 		char name[RTE_ETH_NAME_MAX_LEN] = "";
 		rte_eth_dev_get_name_by_port(L.ports[p], name);
-		json_t *o = json_pack("{s:i,s:s}", "port", L.ports[p], "name", name);
+		json_t *o = json_pack("{s:i,s:s,s:o,s:s,s:s}", "port", L.ports[p], "name", name, "profile",
+				      L.prof[p].file[0] ? json_string(L.prof[p].file) : json_null(),
+				      "family", L.prof[p].family, "hw_timestamp", L.prof[p].timestamp);
 		if (rte_eth_stats_get(L.ports[p], &st) == 0) {
 #define P_(f, n, h) json_object_set_new(o, #n, json_integer((json_int_t)st.f));
 			QP_PORT_COUNTERS(P_)
@@ -819,6 +824,29 @@ int qprobe_live(const struct qprobe_opts *o)
 		return QP_EXIT_USAGE;
 	}
 
+	/* each port's NIC profile, by its driver */
+	const char *pdir = o->drivers_cfg ? o->drivers_cfg : profile_default_dir();
+	for (uint16_t p = 0; p < L.nports; p++) {
+		struct rte_eth_dev_info di;
+		char name[RTE_ETH_NAME_MAX_LEN] = "", note[600];
+		rte_eth_dev_get_name_by_port(L.ports[p], name);
+		const char *drv = rte_eth_dev_info_get(L.ports[p], &di) == 0 && di.driver_name
+					  ? di.driver_name : "?";
+		int r = profile_for(pdir, drv, &L.prof[p], note, sizeof(note));
+		if (r < 0) {
+			fprintf(stderr, "qprobe: the NIC profiles in %s have errors (above); not starting "
+					"with a port half-configured\n", pdir);
+			return QP_EXIT_USAGE;
+		}
+		if (r == 0)
+			fprintf(stderr, "qprobe: warning: port %u (%s): %s: safe defaults (RSS on IP "
+					"addresses when the port offers it, %u rx descriptors)\n",
+				L.ports[p], name, note, o->rx_desc);
+		else
+			fprintf(stderr, "qprobe: port %u (%s): driver %s, profile %s/%s (%s)\n", L.ports[p],
+				name, drv, pdir, L.prof[p].file, L.prof[p].family);
+	}
+
 	/* who we are, and who may control us */
 	char host[64] = "probe";
 	gethostname(host, sizeof(host) - 1);
@@ -847,7 +875,8 @@ int qprobe_live(const struct qprobe_opts *o)
 		lcores[k++] = lc;
 	int rss = k > 1 && !o->force_sw_dist;
 	for (uint16_t p = 0; rss && p < L.nports; p++)
-		rss = port_has_rss(L.ports[p], k);
+		rss = port_has_rss(L.ports[p], k) && L.prof[p].rss &&
+		      (!L.prof[p].max_rx_queues || k <= L.prof[p].max_rx_queues);
 	L.sw_dist = k > 1 && !rss;
 	unsigned int first_worker = 0;
 	if (L.sw_dist) {
@@ -924,7 +953,7 @@ int qprobe_live(const struct qprobe_opts *o)
 		char name[RTE_ETH_NAME_MAX_LEN] = "";
 		rte_eth_dev_get_name_by_port(L.ports[p], name);
 		uint16_t nq = (uint16_t)(rss ? L.nworkers : 1);
-		int e = port_setup(L.ports[p], nq, rss);
+		int e = port_setup(L.ports[p], nq, rss, &L.prof[p]);
 		if (e) {
 			fprintf(stderr, "qprobe: port %u (%s): setup failed: %s\n", L.ports[p], name,
 				strerror(e < 0 ? -e : e));

@@ -20,6 +20,7 @@
 #include "qp_report.h"
 #include "qmcp_codec.h"
 #include "config.h"
+#include "profile.h"
 #include "qprobe.h"
 
 static void usage(FILE *out)
@@ -86,7 +87,12 @@ static void usage(FILE *out)
 		"  --http-port PORT      HTTP endpoint port (default 8178, 0 = off)\n"
 		"  --duration S          stop after S seconds (default: run until SIGINT/SIGTERM)\n"
 		"  --mbufs N             packet buffers in the pool (default 16383)\n"
-		"  --rx-desc N           rx descriptors per queue (default 1024)\n"
+		"  --rx-desc N           rx descriptors per queue (default: the NIC profile's, else\n"
+		"                        1024)\n"
+		"  --drivers-cfg DIR     NIC profiles (default: drivers-cfg next to the program,\n"
+		"                        else the installed ones)\n"
+		"  --check-drivers-cfg DIR  check every NIC profile there, print each error with\n"
+		"                        its JSON path, and exit (0 good, 1 not)\n"
 		"  --sw-dist             spread flows over workers in software even if ports have RSS\n"
 		"  --help, --version\n"
 		"\n"
@@ -137,6 +143,8 @@ enum {
 	OPT_LOSS_TIMER,
 	OPT_BREAK,
 	OPT_MATCH_WINDOW,
+	OPT_DRIVERS_CFG,
+	OPT_CHECK_DRIVERS_CFG,
 };
 
 static const struct option longopts[] = {
@@ -179,6 +187,8 @@ static const struct option longopts[] = {
 	{"loss-timer", required_argument, NULL, OPT_LOSS_TIMER},
 	{"break", required_argument, NULL, OPT_BREAK},
 	{"match-window", required_argument, NULL, OPT_MATCH_WINDOW},
+	{"drivers-cfg", required_argument, NULL, OPT_DRIVERS_CFG},
+	{"check-drivers-cfg", required_argument, NULL, OPT_CHECK_DRIVERS_CFG},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{NULL, 0, NULL, 0},
@@ -321,7 +331,18 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			if (num_opt("rx-desc", optarg, 64, 32768, &v))
 				return -1;
 			o->rx_desc = (uint32_t)v;
+			o->rx_desc_set = 1;
 			break;
+		case OPT_DRIVERS_CFG: o->drivers_cfg = optarg; break;
+		case OPT_CHECK_DRIVERS_CFG: {
+			int nf = 0, n = profile_check_dir(optarg, &nf);
+			if (n) {
+				fprintf(stderr, "qprobe: %s: %d error(s) in the NIC profiles\n", optarg, n);
+				exit(QP_EXIT_USAGE);
+			}
+			printf("%s: ok, %d profile(s)\n", optarg, nf);
+			exit(QP_EXIT_OK);
+		}
 		case OPT_SW_DIST: o->force_sw_dist = 1; break;
 		case OPT_RTP_PORTS: {
 			unsigned int lo, hi;
