@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,8 @@
 #include <pcap/pcap.h>
 
 #include "jcheck.h"
+#include "profile.h"
+#include "qmcp_auth.h"
 #include "qp_acl.h"
 
 static void measurement(struct jc *c, const char *path, json_t *m, struct meas_params *p)
@@ -109,11 +112,144 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 	}
 }
 
+/* An array of strings, each checked by ok (NULL: any non-empty string). */
+static int str_array(struct jc *c, const char *path, json_t *a, char *out, size_t each, int max,
+		     int (*ok)(const char *), const char *what)
+{
+	if (!json_is_array(a) || (int)json_array_size(a) > max) {
+		jc_bad(c, path, "an array of at most %d %s is expected", max, what);
+		return 0;
+	}
+	int n = 0;
+	size_t i;
+	json_t *x;
+	json_array_foreach(a, i, x) {
+		char ep[300];
+		snprintf(ep, sizeof(ep), "%s[%zu]", path, i);
+		const char *v = json_string_value(x);
+		if (!v || !v[0] || strlen(v) >= each || (ok && !ok(v)))
+			jc_bad(c, ep, "%s is expected", what);
+		else
+			snprintf(out + (size_t)n++ * each, each, "%s", v);
+	}
+	return n;
+}
+
+/* A PCI address: DDDD:BB:DD.F (the domain may be left out). */
+static int pci_ok(const char *s)
+{
+	unsigned int d, b, dv, f;
+	char x;
+	return sscanf(s, "%4x:%2x:%2x.%1x%c", &d, &b, &dv, &f, &x) == 4 ||
+	       sscanf(s, "%2x:%2x.%1x%c", &b, &dv, &f, &x) == 3;
+}
+
+/* EAL's lcore list syntax, as far as characters go; EAL judges the rest. */
+static int lcores_ok(const char *s)
+{
+	return s[strspn(s, "0123456789,-@()")] == '\0';
+}
+
+/* An EAL option, starting with '-' and without a space. */
+static int eal_opt_ok(const char *s)
+{
+	return s[0] == '-' && !strchr(s, ' ');
+}
+
+static void dpdk_section(struct jc *c, json_t *d, struct config_dpdk *e)
+{
+	static const char *const keys[] = {"lcores", "ports", "vdevs", "hugepages", "memory_mb",
+					   "file_prefix", "extra", NULL};
+	if (!json_is_object(d)) {
+		jc_bad(c, "$.dpdk", "an object is expected");
+		return;
+	}
+	e->given = 1;
+	e->hugepages = 1;
+	jc_known_keys(c, "$.dpdk", d, keys);
+	jc_str(c, "$.dpdk", d, "lcores", e->lcores, sizeof(e->lcores));
+	if (e->lcores[0] && !lcores_ok(e->lcores))
+		jc_bad(c, "$.dpdk.lcores", "an EAL lcore list is expected, e.g. \"0-3\" or \"0,2,4\"");
+	if (!e->lcores[0])
+		jc_bad(c, "$.dpdk.lcores", "required: the management lcore and at least one worker, e.g. \"0-1\"");
+	json_t *a = json_object_get(d, "ports");
+	if (a)
+		e->nports = str_array(c, "$.dpdk.ports", a, e->ports[0], sizeof(e->ports[0]),
+				      CONFIG_PORTS_MAX, pci_ok, "PCI addresses (\"0000:3b:00.0\")");
+	a = json_object_get(d, "vdevs");
+	if (a)
+		e->nvdevs = str_array(c, "$.dpdk.vdevs", a, e->vdevs[0], sizeof(e->vdevs[0]),
+				      CONFIG_PORTS_MAX, NULL, "virtual devices (\"net_pcap0,iface=eth1\")");
+	if (!e->nports && !e->nvdevs)
+		jc_bad(c, "$.dpdk", "no port: give \"ports\" (PCI addresses bound to DPDK) or \"vdevs\"");
+	jc_bool(c, "$.dpdk", d, "hugepages", &e->hugepages);
+	jc_int(c, "$.dpdk", d, "memory_mb", 64, 1 << 20, &e->memory_mb);
+	if (!e->hugepages && !e->memory_mb)
+		e->memory_mb = 1024;
+	jc_str(c, "$.dpdk", d, "file_prefix", e->file_prefix, sizeof(e->file_prefix));
+	if (strchr(e->file_prefix, '/') || strchr(e->file_prefix, ' '))
+		jc_bad(c, "$.dpdk.file_prefix", "a name without '/' or spaces is expected");
+	a = json_object_get(d, "extra");
+	if (a)
+		e->nextra = str_array(c, "$.dpdk.extra", a, e->extra[0], sizeof(e->extra[0]),
+				      CONFIG_EXTRA_MAX, eal_opt_ok,
+				      "EAL options, one per string (\"--iova-mode=va\")");
+}
+
+int config_eal_args(const struct config *cfg, const char *argv0, char **argv, int max)
+{
+	const struct config_dpdk *e = &cfg->dpdk;
+	static char mem[32], lvl[48];
+	if (!e->given)
+		return -1;
+	int n = 0;
+#define ADD(x) do { if (n < max - 1) argv[n++] = (char *)(x); } while (0)
+	ADD(argv0);
+	ADD("--lcores");
+	ADD(e->lcores);
+	for (int i = 0; i < e->nports; i++) {
+		ADD("-a");
+		ADD(e->ports[i]);
+	}
+	if (!e->nports)
+		ADD("--no-pci");
+	for (int i = 0; i < e->nvdevs; i++) {
+		ADD("--vdev");
+		ADD(e->vdevs[i]);
+	}
+	if (!e->hugepages)
+		ADD("--no-huge");
+	if (e->memory_mb) {
+		snprintf(mem, sizeof(mem), "%lld", e->memory_mb);
+		ADD("-m");
+		ADD(mem);
+	}
+	if (e->file_prefix[0]) {
+		ADD("--file-prefix");
+		ADD(e->file_prefix);
+	} else if (!e->hugepages) {
+		ADD("--no-shconf");
+	}
+	if (cfg->log_level[0]) {
+		/* DPDK's own info lines are many: its warnings at qprobe's info */
+		snprintf(lvl, sizeof(lvl), "--log-level=%s",
+			 !strcmp(cfg->log_level, "debug") ? "debug"
+			 : !strcmp(cfg->log_level, "error") ? "error" : "warning");
+		ADD(lvl);
+	}
+	for (int i = 0; i < e->nextra; i++)
+		ADD(e->extra[i]);
+#undef ADD
+	argv[n] = NULL;
+	return n;
+}
+
 int config_load(const char *path, const struct qprobe_opts *o, struct config *cfg)
 {
 	struct jc c = {path, 0};
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->qmcp_port = -1;
+	cfg->http_port = -1;
 	json_error_t je;
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
@@ -125,7 +261,8 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		json_decref(root);
 		return c.errors;
 	}
-	static const char *const top[] = {"probe", "qmcp", "measurements", NULL};
+	static const char *const top[] = {"probe", "dpdk", "http", "flows", "ports", "log_level",
+					  "qmcp", "measurements", NULL};
 	jc_known_keys(&c, "$", root, top);
 	json_t *p = json_object_get(root, "probe");
 	if (p) {
@@ -136,6 +273,58 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		jc_str(&c, "$.probe", p, "id", cfg->probe_id, sizeof(cfg->probe_id));
 		jc_str(&c, "$.probe", p, "name", cfg->probe_name, sizeof(cfg->probe_name));
 	}
+	json_t *d = json_object_get(root, "dpdk");
+	if (d)
+		dpdk_section(&c, d, &cfg->dpdk);
+	json_t *h = json_object_get(root, "http");
+	if (h) {
+		static const char *const keys[] = {"addr", "port", NULL};
+		if (!json_is_object(h))
+			jc_bad(&c, "$.http", "an object is expected");
+		jc_known_keys(&c, "$.http", h, keys);
+		jc_str(&c, "$.http", h, "addr", cfg->http_addr, sizeof(cfg->http_addr));
+		long long v;
+		if (jc_int(&c, "$.http", h, "port", 0, 65535, &v))
+			cfg->http_port = (int)v;
+	}
+	json_t *fl = json_object_get(root, "flows");
+	if (fl) {
+		static const char *const keys[] = {"max_flows", "flow_budget", NULL};
+		if (!json_is_object(fl))
+			jc_bad(&c, "$.flows", "an object is expected");
+		jc_known_keys(&c, "$.flows", fl, keys);
+		long long v;
+		if (jc_int(&c, "$.flows", fl, "max_flows", 16, 16777216, &v))
+			cfg->max_flows = (uint32_t)v;
+		if (jc_int(&c, "$.flows", fl, "flow_budget", 16, 1 << 28, &v))
+			cfg->flow_budget = (uint64_t)v;
+	}
+	json_t *pt = json_object_get(root, "ports");
+	if (pt) {
+		static const char *const keys[] = {"mbufs", "rx_desc", "drivers_cfg", NULL};
+		if (!json_is_object(pt))
+			jc_bad(&c, "$.ports", "an object is expected");
+		jc_known_keys(&c, "$.ports", pt, keys);
+		long long v;
+		if (jc_int(&c, "$.ports", pt, "mbufs", 1023, 16777215, &v))
+			cfg->mbufs = (uint32_t)v;
+		if (jc_int(&c, "$.ports", pt, "rx_desc", 64, 32768, &v))
+			cfg->rx_desc = (uint32_t)v;
+		jc_str(&c, "$.ports", pt, "drivers_cfg", cfg->drivers_cfg, sizeof(cfg->drivers_cfg));
+		if (cfg->drivers_cfg[0]) {
+			int nf = 0;
+			DIR *dd = opendir(cfg->drivers_cfg);
+			if (!dd)
+				jc_bad(&c, "$.ports.drivers_cfg", "%s is not a readable directory of NIC profiles",
+				       cfg->drivers_cfg);
+			else if (closedir(dd), profile_check_dir(cfg->drivers_cfg, &nf))
+				jc_bad(&c, "$.ports.drivers_cfg", "the NIC profiles there have errors (above)");
+		}
+	}
+	jc_str(&c, "$", root, "log_level", cfg->log_level, sizeof(cfg->log_level));
+	if (cfg->log_level[0] && strcmp(cfg->log_level, "error") && strcmp(cfg->log_level, "warning") &&
+	    strcmp(cfg->log_level, "info") && strcmp(cfg->log_level, "debug"))
+		jc_bad(&c, "$.log_level", "one of error, warning, info, debug is expected");
 	json_t *q = json_object_get(root, "qmcp");
 	if (q) {
 		static const char *const keys[] = {"addr", "port", "allow", "secret_file", NULL};
@@ -144,6 +333,14 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		jc_known_keys(&c, "$.qmcp", q, keys);
 		jc_str(&c, "$.qmcp", q, "addr", cfg->qmcp_addr, sizeof(cfg->qmcp_addr));
 		jc_str(&c, "$.qmcp", q, "secret_file", cfg->secret_file, sizeof(cfg->secret_file));
+		if (cfg->secret_file[0]) {
+			/* readable, owner-only and long enough: checked now, not at the first AUTH */
+			uint8_t sec[QMCP_SECRET_MAX];
+			size_t sl;
+			char err[300];
+			if (qmcp_secret_load(cfg->secret_file, sec, sizeof(sec), &sl, err, sizeof(err)))
+				jc_bad(&c, "$.qmcp.secret_file", "%s", err);
+		}
 		long long v;
 		if (jc_int(&c, "$.qmcp", q, "port", 0, 65535, &v))
 			cfg->qmcp_port = (int)v;
@@ -186,7 +383,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 				mp_->interval_ns = 1000000000ULL;
 				mp_->idle_ns = o->idle_ns;
 				mp_->active_ns = o->active_ns;
-				mp_->max_flows = o->meas_max_flows;
+				mp_->max_flows = cfg->max_flows ? cfg->max_flows : o->meas_max_flows;
 				mp_->rtp = o->rtp;
 				mp_->persist = 1;
 				measurement(&c, mp, m, mp_);

@@ -842,7 +842,7 @@ int qprobe_live(const struct qprobe_opts *o)
 			fprintf(stderr, "qprobe: warning: port %u (%s): %s: safe defaults (RSS on IP "
 					"addresses when the port offers it, %u rx descriptors)\n",
 				L.ports[p], name, note, o->rx_desc);
-		else
+		else if (!o->quiet)
 			fprintf(stderr, "qprobe: port %u (%s): driver %s, profile %s/%s (%s)\n", L.ports[p],
 				name, drv, pdir, L.prof[p].file, L.prof[p].family);
 	}
@@ -944,7 +944,8 @@ int qprobe_live(const struct qprobe_opts *o)
 			rc = id == -EINVAL ? QP_EXIT_INPUT : QP_EXIT_RUNTIME;
 			goto out;
 		}
-		fprintf(stderr, "qprobe: standing measurement %ld from %s ($.measurements[%d])\n", id,
+		if (!o->quiet)
+			fprintf(stderr, "qprobe: standing measurement %ld from %s ($.measurements[%d])\n", id,
 			o->config, i);
 	}
 	static char desc[1024];
@@ -970,7 +971,8 @@ int qprobe_live(const struct qprobe_opts *o)
 		for (uint16_t p = 0; p < L.nports; p++)
 			wctx[i].q[wctx[i].nq++] = (struct rxq){L.ports[p], (uint16_t)(rss ? i : 0)};
 	}
-	fprintf(stderr, "qprobe: %u port(s) [%s], %u worker lcore(s), %s\n", L.nports, desc,
+	if (!o->quiet)
+		fprintf(stderr, "qprobe: %u port(s) [%s], %u worker lcore(s), %s\n", L.nports, desc,
 		L.nworkers, L.sw_dist ? "software distribution" : rss ? "symmetric RSS" : "single worker");
 
 	struct qp_http *http = NULL;
@@ -986,7 +988,8 @@ int qprobe_live(const struct qprobe_opts *o)
 			rc = QP_EXIT_USAGE;
 			goto stop_ports;
 		}
-		fprintf(stderr, "qprobe: HTTP on %s:%d\n", o->http_addr, o->http_port);
+		if (!o->quiet)
+			fprintf(stderr, "qprobe: HTTP on %s:%d\n", o->http_addr, o->http_port);
 	}
 	if (o->qmcp_port) {
 		struct ctl_cfg cc = {
@@ -1012,7 +1015,8 @@ int qprobe_live(const struct qprobe_opts *o)
 			rc = QP_EXIT_USAGE;
 			goto stop_ports;
 		}
-		fprintf(stderr, "qprobe: QMCP on %s port %d (TCP, and UDP discovery)%s\n", o->qmcp_addr,
+		if (!o->quiet)
+			fprintf(stderr, "qprobe: QMCP on %s port %d (TCP, and UDP discovery)%s\n", o->qmcp_addr,
 			o->qmcp_port, o->secret_file ? ", shared secret required" : "");
 	}
 

@@ -447,15 +447,15 @@ int main(int argc, char **argv)
 		.idle_ns = 120000000000ULL,
 		.active_ns = 1800000000000ULL,
 		.max_flows = 0, /* by mode, below */
-		.flow_budget = 1u << 20,
+		.flow_budget = 0, /* 0: from --config, else 2^20 */
 		.meas_max_flows = 65536,
 		.qmcp_addr = NULL, /* NULL / -1: from --config, else "::" / 8177 */
 		.qmcp_port = -1,
 		.flow_dists = 4096,
 		.report_format = "json",
-		.http_addr = "127.0.0.1",
-		.http_port = 8178,
-		.mbufs = 16383,
+		.http_addr = NULL, /* NULL / -1 / 0: from --config, else 127.0.0.1 / 8178 / 16383 */
+		.http_port = -1,
+		.mbufs = 0,
 		.rx_desc = 1024,
 		.rtp = {.dynamic_clock_hz = 8000},
 		.break_ns = 1000000000ULL,
@@ -469,10 +469,14 @@ int main(int argc, char **argv)
 			break;
 		}
 
+	int from_config = 0;
 	if (!sep) {
-		/* no EAL part: offline (or help/version) */
+		/* no EAL part: offline (or help/version), or live from the config alone */
 		if (parse_opts(argc, argv, &o) != 0)
 			return QP_EXIT_USAGE;
+		from_config = !o.pcap && o.config;
+	}
+	if (!sep && !from_config) {
 		if (!o.pcap) {
 			fprintf(stderr, "qprobe: nothing to measure: give --pcap FILE, or EAL options "
 					"then -- for live ports (see --help)\n");
@@ -511,12 +515,14 @@ int main(int argc, char **argv)
 		return rc;
 	}
 
-	/* live: qprobe's own options come after "--" */
-	char **qargv = argv + sep;
-	int qargc = argc - sep;
-	qargv[0] = argv[0];
-	if (parse_opts(qargc, qargv, &o) != 0)
-		return QP_EXIT_USAGE;
+	/* live: qprobe's own options come after "--" (or there are only its own) */
+	if (sep) {
+		char **qargv = argv + sep;
+		int qargc = argc - sep;
+		qargv[0] = argv[0];
+		if (parse_opts(qargc, qargv, &o) != 0)
+			return QP_EXIT_USAGE;
+	}
 	if (o.peer_pcap) {
 		fprintf(stderr, "qprobe: --peer-pcap is offline two-point mode, with --pcap and no "
 				"EAL options\n");
@@ -527,8 +533,6 @@ int main(int argc, char **argv)
 				"capture replayed as a port use --vdev net_pcap0,rx_pcap=FILE\n");
 		return QP_EXIT_USAGE;
 	}
-	if (!o.max_flows)
-		o.max_flows = 1u << 18;
 	static struct config cfg;
 	if (o.config) {
 		int n = config_load(o.config, &o, &cfg);
@@ -550,7 +554,37 @@ int main(int argc, char **argv)
 			o.allow = cfg.allow;
 		if (!o.secret_file && cfg.secret_file[0])
 			o.secret_file = cfg.secret_file;
+		if (!o.http_addr && cfg.http_addr[0])
+			o.http_addr = cfg.http_addr;
+		if (o.http_port < 0)
+			o.http_port = cfg.http_port;
+		if (!o.max_flows && cfg.max_flows)
+			o.max_flows = o.meas_max_flows = cfg.max_flows;
+		if (!o.flow_budget)
+			o.flow_budget = cfg.flow_budget;
+		if (!o.mbufs)
+			o.mbufs = cfg.mbufs;
+		if (!o.rx_desc_set && cfg.rx_desc) {
+			o.rx_desc = cfg.rx_desc;
+			o.rx_desc_set = 1;
+		}
+		if (!o.drivers_cfg && cfg.drivers_cfg[0])
+			o.drivers_cfg = cfg.drivers_cfg;
+		if (!strcmp(cfg.log_level, "error") || !strcmp(cfg.log_level, "warning"))
+			o.quiet = 1;
+	} else if (from_config) {
+		return QP_EXIT_USAGE; /* unreachable: from_config needs o.config */
 	}
+	if (!o.http_addr)
+		o.http_addr = "127.0.0.1";
+	if (o.http_port < 0)
+		o.http_port = 8178;
+	if (!o.flow_budget)
+		o.flow_budget = 1u << 20;
+	if (!o.mbufs)
+		o.mbufs = 16383;
+	if (!o.max_flows)
+		o.max_flows = 1u << 18;
 	if (!o.qmcp_addr)
 		o.qmcp_addr = "::";
 	if (o.qmcp_port < 0)
@@ -562,8 +596,22 @@ int main(int argc, char **argv)
 	}
 	if (o.meas_max_flows > o.flow_budget)
 		o.meas_max_flows = (uint32_t)o.flow_budget;
-	argv[sep] = NULL;
-	if (rte_eal_init(sep, argv) < 0) {
+	int eal_argc = sep;
+	char **eal_argv = argv;
+	static char *cfg_eal[3 * CONFIG_PORTS_MAX + CONFIG_EXTRA_MAX + 16];
+	if (from_config) {
+		eal_argc = config_eal_args(&cfg, argv[0], cfg_eal, (int)(sizeof(cfg_eal) / sizeof(cfg_eal[0])));
+		if (eal_argc < 0) {
+			fprintf(stderr, "qprobe: %s has no $.dpdk section: give EAL options then -- on the "
+					"command line, or add $.dpdk (lcores and ports) to the file\n",
+				o.config);
+			return QP_EXIT_USAGE;
+		}
+		eal_argv = cfg_eal;
+	} else {
+		argv[sep] = NULL;
+	}
+	if (rte_eal_init(eal_argc, eal_argv) < 0) {
 		fprintf(stderr, "qprobe: EAL options refused: %s (see the DPDK EAL parameters)\n",
 			rte_strerror(rte_errno));
 		return QP_EXIT_USAGE;

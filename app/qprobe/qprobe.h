@@ -16,6 +16,7 @@ struct config;
 struct qprobe_opts {
 	const char *drivers_cfg; /* NIC profiles directory; NULL: profile_default_dir() */
 	int rx_desc_set;         /* --rx-desc given: it wins over the profiles */
+	int quiet;               /* log level warning or error: no start-up information lines */
 	/* two-point, offline: the secondary's capture and the matching options */
 	const char *peer_pcap;
 	const char *peer_filter;
