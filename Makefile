@@ -48,6 +48,7 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 .PHONY: all deps demo test test-plain test-asan unit integration bench fuzz install uninstall clean
 
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
 DESTDIR ?=
 QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_listener.h lib/qmcp_tp.h
 
@@ -147,6 +148,17 @@ install: all
 	install -m 644 $(QMCP_HEADERS) $(DESTDIR)$(PREFIX)/include/qmcp/
 	install -d $(DESTDIR)$(PREFIX)/share/qprobe/drivers-cfg
 	install -m 644 drivers-cfg/*.json drivers-cfg/README.md $(DESTDIR)$(PREFIX)/share/qprobe/drivers-cfg/
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/qprobe
+	install -m 755 scripts/qprobe-setup $(DESTDIR)$(PREFIX)/sbin/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' scripts/qprobe.service.in \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/qprobe.service
+	install -m 644 scripts/qprobe.json $(DESTDIR)$(PREFIX)/share/qprobe/qprobe.json.example
+	install -m 644 README.md docs/qmcp.md docs/metrics.md $(DESTDIR)$(PREFIX)/share/doc/qprobe/
+	$(BUILD)/qprobe --help > $(DESTDIR)$(PREFIX)/share/doc/qprobe/qprobe.txt
+	$(BUILD)/qmctl --help > $(DESTDIR)$(PREFIX)/share/doc/qprobe/qmctl.txt
+	install -d $(DESTDIR)$(SYSCONFDIR)/qprobe
+	[ -e $(DESTDIR)$(SYSCONFDIR)/qprobe/qprobe.json ] || \
+		install -m 644 scripts/qprobe.json $(DESTDIR)$(SYSCONFDIR)/qprobe/qprobe.json
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*QP_VERSION "\(.*\)".*/\1/p' lib/qp_report.c)|' \
 		lib/libqmcp.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libqmcp.pc
 
@@ -154,7 +166,9 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/qprobe $(DESTDIR)$(PREFIX)/bin/qmctl $(DESTDIR)$(PREFIX)/bin/qmstore
 	rm -f $(DESTDIR)$(PREFIX)/lib/libqmcp.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/libqmcp.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/qmcp
-	rm -rf $(DESTDIR)$(PREFIX)/share/qprobe
+	rm -rf $(DESTDIR)$(PREFIX)/share/qprobe $(DESTDIR)$(PREFIX)/share/doc/qprobe
+	rm -f $(DESTDIR)$(PREFIX)/sbin/qprobe-setup $(DESTDIR)$(PREFIX)/lib/systemd/system/qprobe.service
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/qprobe (your configuration)"
 
 clean:
 	rm -rf build
