@@ -34,6 +34,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_telemetry.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -802,6 +803,123 @@ static void params_from_opts(const struct qprobe_opts *o, struct meas_params *p)
 	p->persist = 1;
 }
 
+
+/* ---- DPDK telemetry: /qprobe/<section> beside /ethdev/stats ---- */
+
+/* One value of the stats JSON into the dict, under a dotted name. */
+static void tel_put(struct rte_tel_data *d, const char *name, json_t *v, int *n)
+{
+	if (*n >= RTE_TEL_MAX_DICT_ENTRIES - 1)
+		return;
+	char buf[64];
+	if (json_is_object(v) || json_is_array(v)) {
+		size_t i;
+		const char *k;
+		json_t *x;
+		char sub[RTE_TEL_MAX_STRING_LEN];
+		if (json_is_object(v)) {
+			json_object_foreach(v, k, x) {
+				snprintf(sub, sizeof(sub), "%s%s%s", name, name[0] ? "_" : "", k);
+				tel_put(d, sub, x, n);
+			}
+		} else {
+			json_array_foreach(v, i, x) {
+				snprintf(sub, sizeof(sub), "%s%s%zu", name, name[0] ? "_" : "", i);
+				tel_put(d, sub, x, n);
+			}
+		}
+		return;
+	}
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		rte_tel_data_add_dict_u64(d, name, (uint64_t)json_integer_value(v));
+	else if (json_is_integer(v))
+		rte_tel_data_add_dict_int(d, name, (int)json_integer_value(v));
+	else if (json_is_boolean(v))
+		rte_tel_data_add_dict_int(d, name, json_is_true(v));
+	else if (json_is_real(v)) {
+		snprintf(buf, sizeof(buf), "%.6g", json_real_value(v));
+		rte_tel_data_add_dict_string(d, name, buf);
+	} else if (json_is_string(v))
+		rte_tel_data_add_dict_string(d, name, json_string_value(v));
+	else
+		return; /* null: left out */
+	(*n)++;
+}
+
+/*
+ * /qprobe/info, /qprobe/totals, /qprobe/ports, /qprobe/lcores[,I],
+ * /qprobe/measurements, /qprobe/qmcp, /qprobe/push: the sections of
+ * /api/v1/stats, flattened into one dict ("0_rx_packets": DPDK takes letters, digits and _ in names); a
+ * list section with a parameter gives that one item.
+ */
+static int tel_cb(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const char *sec = strrchr(cmd, '/') + 1;
+	json_t *st = stats_json(NULL);
+	json_t *v = NULL;
+	if (!strcmp(sec, "measurements")) {
+		/* the list, or one (its id as parameter) with its counters */
+		long id = 0;
+		if (params && *params) {
+			char *end;
+			id = strtol(params, &end, 10);
+			if (*end || id <= 0) {
+				json_decref(st);
+				return -EINVAL;
+			}
+		}
+		json_t *m = measurements_json(NULL, (unsigned int)id);
+		v = json_incref(id ? m : json_object_get(m, "measurements"));
+		json_decref(m);
+		params = NULL;
+	} else if (!strcmp(sec, "info")) {
+		v = json_object();
+		const char *k;
+		json_t *x;
+		json_object_foreach(st, k, x)
+			if (!json_is_object(x) && !json_is_array(x))
+				json_object_set(v, k, x);
+		json_object_set(v, "qprobe", json_object_get(st, "qprobe"));
+	} else {
+		v = json_incref(json_object_get(st, sec));
+		if (v && json_is_array(v) && params && *params) {
+			char *end;
+			long i = strtol(params, &end, 10);
+			json_t *one = *end || i < 0 ? NULL : json_incref(json_array_get(v, (size_t)i));
+			json_decref(v);
+			v = one;
+			if (!v) {
+				json_decref(st);
+				return -EINVAL;
+			}
+		}
+	}
+	rte_tel_data_start_dict(d);
+	int n = 0;
+	if (v)
+		tel_put(d, json_is_object(v) || json_is_array(v) ? "" : sec, v, &n);
+	json_decref(v);
+	json_decref(st);
+	return 0;
+}
+
+static void tel_register(void)
+{
+	static const struct {
+		const char *cmd, *help;
+	} c[] = {
+		{"/qprobe/info", "qprobe: version, probe id, mode. No parameters"},
+		{"/qprobe/totals", "qprobe: counters summed over workers and measurements. No parameters"},
+		{"/qprobe/ports", "qprobe: each port's counters and NIC profile. Parameters: port index (optional)"},
+		{"/qprobe/lcores", "qprobe: each worker lcore's counters. Parameters: worker index (optional)"},
+		{"/qprobe/measurements", "qprobe: the measurements; with a measurement id as parameter, that one with its counters"},
+		{"/qprobe/qmcp", "qprobe: QMCP sessions and counters. No parameters"},
+		{"/qprobe/push", "qprobe: results push per destination. No parameters"},
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		rte_telemetry_register_cmd(c[i].cmd, tel_cb, c[i].help);
+}
+
 int qprobe_live(const struct qprobe_opts *o)
 {
 	int rc = QP_EXIT_OK;
@@ -1020,6 +1138,7 @@ int qprobe_live(const struct qprobe_opts *o)
 			o->qmcp_port, o->secret_file ? ", shared secret required" : "");
 	}
 
+	tel_register(); /* everything it reads is set up */
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	uint64_t start_ns = qp_clock_realtime_ns();
