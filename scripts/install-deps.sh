@@ -10,7 +10,7 @@ set -eu
 build_pkgs="build-essential pkg-config libdpdk-dev dpdk liburcu-dev libjansson-dev \
 libmicrohttpd-dev libpcap-dev libssl-dev libsqlite3-dev libpq-dev"
 test_pkgs="libcriterion-dev tshark curl python3-scapy argus-server libndpi-bin \
-valgrind bc time postgresql sqlite3 clang libclang-rt-14-dev dpdk-dev systemd"
+valgrind bc time postgresql sqlite3 clang libclang-rt-14-dev dpdk-dev systemd prometheus"
 
 case "${1:-}" in
 --build) want="$build_pkgs" ;;

@@ -596,6 +596,150 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, cons
 	}
 }
 
+/* A label value as Prometheus wants it: backslash, quote and newline escaped. */
+static const char *lv(const char *s, char *buf, size_t n)
+{
+	size_t k = 0;
+	for (; *s && k + 2 < n; s++) {
+		if (*s == '\\' || *s == '"' || *s == '\n') {
+			buf[k++] = '\\';
+			buf[k++] = *s == '\n' ? 'n' : *s;
+		} else {
+			buf[k++] = *s;
+		}
+	}
+	buf[k] = 0;
+	return buf;
+}
+
+/* Per measurement, the QoS of its latest closed interval (gauges); table locked. */
+static void meas_qos_metrics(struct sbuf *b, unsigned int nm)
+{
+	static const char *const dn[2] = {"fwd", "rev"};
+	static const struct {
+		const char *name, *help;
+	} g[] = {
+		{"qprobe_meas_interval_start_seconds", "Start of the latest closed interval (Unix time)"},
+		{"qprobe_meas_bits_per_second", "Throughput in the latest interval, by direction"},
+		{"qprobe_meas_packets_per_second", "Packet rate in the latest interval, by direction"},
+		{"qprobe_meas_tcp_rtt_seconds", "TCP RTT quantiles in the latest interval, by direction"},
+		{"qprobe_meas_tcp_retransmissions", "TCP retransmissions in the latest interval, by direction"},
+		{"qprobe_meas_rtp_loss_ratio", "RTP packets lost / expected in the latest interval, by direction"},
+		{"qprobe_meas_rtp_jitter_seconds", "RTP jitter (RFC 3550), mean over the latest interval, by direction"},
+		{"qprobe_meas_rtp_mos_min", "Lowest MOS (E-model) of an RTP stream in the latest interval"},
+		{"qprobe_meas_two_point_owd_seconds", "Two-point one-way delay so far, by direction"},
+		{"qprobe_meas_two_point_loss_ratio", "Two-point packets lost / selected so far, by direction"},
+	};
+	for (size_t gi = 0; gi < sizeof(g) / sizeof(g[0]); gi++) {
+		sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", g[gi].name, g[gi].help, g[gi].name);
+		for (unsigned int k = 0; k < nm; k++) {
+			struct meas *m = meas_at(k);
+			uint32_t id = meas_id(m);
+			const struct qp_interval_rec *r = meas_last_result(m);
+			if (gi >= 8) {
+				json_t *tp = meas_two_point_json(m);
+				for (int d = 0; tp && d < 2; d++) {
+					json_t *o = json_object_get(tp, dn[d]);
+					json_t *w = json_object_get(o, "owd_ms");
+					if (gi == 8 && json_is_object(w)) {
+						static const char *const st[] = {"min", "mean", "max", "p50", "p99"};
+						for (int s = 0; s < 5; s++)
+							if (json_is_number(json_object_get(w, st[s])))
+								sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\",stat=\"%s\"} %.9f\n",
+									  g[gi].name, id, dn[d], st[s],
+									  json_number_value(json_object_get(w, st[s])) / 1e3);
+					} else if (gi == 9 && json_is_number(json_object_get(o, "loss_ratio"))) {
+						sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\"} %.9f\n", g[gi].name, id,
+							  dn[d], json_number_value(json_object_get(o, "loss_ratio")));
+					}
+				}
+				json_decref(tp);
+				continue;
+			}
+			if (!r)
+				continue;
+			double secs = (double)r->duration_ns / 1e9;
+			if (gi == 0) {
+				sb_printf(b, "%s{measurement=\"%u\"} %.3f\n", g[gi].name, id,
+					  (double)r->start_ns / 1e9);
+				continue;
+			}
+			if (gi == 7) {
+				double mn = 0;
+				int have = 0;
+				for (uint32_t i = 0; i < r->nstreams; i++)
+					if (r->streams[i].mos > 0 && (!have || r->streams[i].mos < mn)) {
+						mn = r->streams[i].mos;
+						have = 1;
+					}
+				if (have)
+					sb_printf(b, "%s{measurement=\"%u\"} %.3f\n", g[gi].name, id, mn);
+				continue;
+			}
+			for (int d = 0; d < 2; d++) {
+				if (gi == 1)
+					sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\"} %.3f\n", g[gi].name, id, dn[d],
+						  secs > 0 ? (double)r->bytes[d] * 8 / secs : 0);
+				else if (gi == 2)
+					sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\"} %.3f\n", g[gi].name, id, dn[d],
+						  secs > 0 ? (double)r->pkts[d] / secs : 0);
+				else if (gi == 3 && r->rtt[d].n)
+					sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\",quantile=\"0.5\"} %.9f\n"
+						      "%s{measurement=\"%u\",dir=\"%s\",quantile=\"0.99\"} %.9f\n",
+						  g[gi].name, id, dn[d], r->rtt[d].p50 / 1e3, g[gi].name, id, dn[d],
+						  r->rtt[d].p99 / 1e3);
+				else if (gi == 4)
+					sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\"} %" PRIu64 "\n", g[gi].name, id,
+						  dn[d], r->retrans[d]);
+				else if (gi == 5 && r->rtp_expected[d])
+					sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\"} %.6f\n", g[gi].name, id, dn[d],
+						  r->rtp_received[d] >= r->rtp_expected[d]
+							  ? 0.0
+							  : (double)(r->rtp_expected[d] - r->rtp_received[d]) /
+								    (double)r->rtp_expected[d]);
+				else if (gi == 6 && r->rtp_jitter[d].n)
+					sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\"} %.9f\n", g[gi].name, id, dn[d],
+						  r->rtp_jitter[d].mean / 1e3);
+			}
+		}
+	}
+}
+
+/* Results push, per destination, from push_stats_json(). */
+static void push_metrics(struct sbuf *b)
+{
+	static const struct {
+		const char *key, *name, *type, *help;
+	} f[] = {
+		{"queued", "qprobe_push_queued", "gauge", "Results waiting for a receiver"},
+		{"in_flight", "qprobe_push_in_flight", "gauge", "Results sent, not yet acknowledged"},
+		{"sent", "qprobe_push_sent_total", "counter", "Results sent (again after a reconnect too)"},
+		{"acknowledged", "qprobe_push_acknowledged_total", "counter", "Results the receiver stored"},
+		{"dropped", "qprobe_push_dropped_total", "counter", "Results dropped: queue full (reported as gaps)"},
+		{"connects", "qprobe_push_connects_total", "counter", "Connections opened to the receiver"},
+	};
+	json_t *a = push_stats_json();
+	char esc[600];
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", f[i].name, f[i].help, f[i].name, f[i].type);
+		size_t k;
+		json_t *d;
+		json_array_foreach(a, k, d)
+			sb_printf(b, "%s{destination=\"%s\"} %" JSON_INTEGER_FORMAT "\n", f[i].name,
+				  lv(json_string_value(json_object_get(d, "destination")), esc, sizeof(esc)),
+				  json_integer_value(json_object_get(d, f[i].key)));
+	}
+	sb_printf(b, "# HELP qprobe_push_connected 1 while the session to the receiver is up (HELLO and AUTH done)\n"
+		      "# TYPE qprobe_push_connected gauge\n");
+	size_t k;
+	json_t *d;
+	json_array_foreach(a, k, d)
+		sb_printf(b, "qprobe_push_connected{destination=\"%s\"} %d\n",
+			  lv(json_string_value(json_object_get(d, "destination")), esc, sizeof(esc)),
+			  !strcmp(json_string_value(json_object_get(d, "state")), "ready"));
+	json_decref(a);
+}
+
 static char *metrics_text(void *arg)
 {
 	(void)arg;
@@ -650,6 +794,7 @@ static char *metrics_text(void *arg)
 					  tnames[t], meas_id(meas_at(k)), L.worker_lcore[i], v[t]);
 			}
 	}
+	meas_qos_metrics(&b, nm);
 	meas_unlock();
 	sb_printf(&b, "# HELP qprobe_measurements Measurements running\n# TYPE qprobe_measurements gauge\n"
 		      "qprobe_measurements %u\n", nm);
@@ -696,6 +841,28 @@ static char *metrics_text(void *arg)
 		QP_DIST_COUNTERS(DM_)
 #undef DM_
 	}
+	sb_printf(&b, "# HELP qprobe_lcore_idle 1 while the worker naps (no measurement)\n"
+		      "# TYPE qprobe_lcore_idle gauge\n");
+	for (unsigned int i = 0; i < L.nworkers; i++)
+		sb_printf(&b, "qprobe_lcore_idle{lcore=\"%u\"} %d\n", L.worker_lcore[i],
+			  CMM_LOAD_SHARED(L.lst[i].idle));
+	sb_printf(&b, "# HELP qprobe_port_info A port, its driver and NIC profile (value 1)\n"
+		      "# TYPE qprobe_port_info gauge\n");
+	for (uint16_t p = 0; p < L.nports; p++) {
+		struct rte_eth_dev_info di;
+		char name[RTE_ETH_NAME_MAX_LEN] = "";
+		rte_eth_dev_get_name_by_port(L.ports[p], name);
+		const char *drv = rte_eth_dev_info_get(L.ports[p], &di) == 0 && di.driver_name
+					  ? di.driver_name : "?";
+		char e1[200], e2[200];
+		sb_printf(&b, "qprobe_port_info{port=\"%u\",name=\"%s\",driver=\"%s\",profile=\"%s\"} 1\n",
+			  L.ports[p], lv(name, e1, sizeof(e1)), lv(drv, e2, sizeof(e2)), L.prof[p].file);
+	}
+	char eid[300];
+	sb_printf(&b, "# HELP qprobe_info The probe (value 1)\n# TYPE qprobe_info gauge\n"
+		      "qprobe_info{version=\"%s\",probe_id=\"%s\",mode=\"%s\"} 1\n",
+		  qp_version(), lv(L.probe_id, eid, sizeof(eid)), mode_name());
+	push_metrics(&b);
 	if (b.oom) {
 		free(b.s);
 		return NULL;

@@ -522,6 +522,16 @@ static json_t *result_json(const struct meas *m, uint64_t seq, const struct qp_i
 	return j;
 }
 
+const struct qp_interval_rec *meas_last_result(const struct meas *m)
+{
+	return m->nclosed ? &m->ring[(m->nclosed - 1) % MEAS_KEEP] : NULL;
+}
+
+json_t *meas_two_point_json(struct meas *m)
+{
+	return m->tpl ? tpl_json(m->tpl) : NULL;
+}
+
 char *meas_result_text(const struct meas *m, uint64_t seq, const struct qp_interval_rec *rec)
 {
 	json_t *j = result_json(m, seq, rec);

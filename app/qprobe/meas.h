@@ -134,6 +134,12 @@ struct meas *meas_at(unsigned int i);
 /** A measurement as JSON (detail: with counters and per-lcore flow tables). Table locked. */
 json_t *meas_json(struct meas *m, int detail);
 
+/** The latest closed interval (table locked), or NULL before the first. */
+const struct qp_interval_rec *meas_last_result(const struct meas *m);
+
+/** Two-point state and totals (tpl_json), or NULL when not two-point. Table locked. */
+json_t *meas_two_point_json(struct meas *m);
+
 /**
  * One closed interval as results carry it: README's interval object plus
  * "seq" and "measurement", compact JSON text (malloc'd), NULL on ENOMEM.

@@ -1,0 +1,182 @@
+/*
+ * /metrics for Prometheus: every counter of /api/v1/stats has its metric,
+ * every metric family its HELP and TYPE lines; then Debian's prometheus
+ * scrapes a running probe on loopback and its query API gives back the
+ * values /api/v1/stats shows.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qp_run.h"
+
+static void nap_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static int has_sample(const char *text, const char *metric)
+{
+	char a[200], b[200];
+	snprintf(a, sizeof(a), "\n%s{", metric);
+	snprintf(b, sizeof(b), "\n%s ", metric);
+	return strstr(text, a) || strstr(text, b);
+}
+
+/* Every family with samples has "# HELP name" and "# TYPE name" lines. */
+static void help_and_type(const char *text)
+{
+	char *copy = strdup(text), *save = NULL;
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (l[0] == '#')
+			continue;
+		char name[200];
+		size_t n = strcspn(l, "{ ");
+		cr_assert_lt(n, sizeof(name));
+		memcpy(name, l, n);
+		name[n] = 0;
+		char h[260], t[260];
+		snprintf(h, sizeof(h), "# HELP %s ", name);
+		snprintf(t, sizeof(t), "# TYPE %s ", name);
+		cr_expect(strstr(text, h) && strstr(text, t), "%s has no HELP or TYPE line", name);
+	}
+	free(copy);
+}
+
+static double prom_query(int port, const char *q)
+{
+	char path[512], *body = NULL;
+	snprintf(path, sizeof(path), "/api/v1/query?query=%s", q);
+	if (qp_http_get(port, path, &body) != 200) {
+		free(body);
+		return -1;
+	}
+	json_t *j = json_loads(body, 0, NULL);
+	free(body);
+	json_t *res = json_object_get(json_object_get(j, "data"), "result");
+	double v = -1;
+	if (json_array_size(res) > 0)
+		v = atof(json_string_value(json_array_get(json_object_get(json_array_get(res, 0), "value"), 1)));
+	json_decref(j);
+	return v;
+}
+
+Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
+{
+	char bin[256], hport[16], err[256];
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	int http = qp_free_port();
+	snprintf(hport, sizeof(hport), "%d", http);
+	snprintf(err, sizeof(err), "%s/probe.err", qp_tmpdir());
+	char *argv[] = {bin, "-l", "0,1", "--no-huge", "-m", "512", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", "net_pcap0,rx_pcap=tests/data/demo.pcap", "--",
+			"--qmcp-port", "0", "--http-port", hport, "--measure", "--interval", "200",
+			"--probe-id", "prom-\"test\"", NULL};
+	int pid = qp_spawn(argv, NULL, err);
+	json_t *st = NULL;
+	for (int i = 0; i < 300 && !st; i++) {
+		char *body = NULL;
+		if (qp_http_get(http, "/api/v1/stats", &body) == 200) {
+			json_t *j = json_loads(body, 0, NULL);
+			if (json_integer_value(json_object_get(json_object_get(j, "totals"), "packets")) == 163)
+				st = j;
+			else
+				json_decref(j);
+		}
+		free(body);
+		nap_ms(50);
+	}
+	cr_assert_not_null(st, "the probe never measured the demo");
+	char *m = NULL;
+	cr_assert_eq(qp_http_get(http, "/metrics", &m), 200);
+	help_and_type(m);
+	/* every counter of /api/v1/stats */
+	const char *k;
+	json_t *v;
+	char name[200];
+	json_object_foreach(json_object_get(st, "totals"), k, v) {
+		if (!strcmp(k, "parse_error_reasons"))
+			continue; /* qprobe_parse_errors_by_reason_total{reason=} */
+		snprintf(name, sizeof(name), "qprobe_worker_%s_total", k);
+		if (!strcmp(k, "flows_evicted") || !strcmp(k, "flow_table_full"))
+			snprintf(name, sizeof(name), "qprobe_flows_%s_total",
+				 !strcmp(k, "flows_evicted") ? "evicted" : "table_full");
+		cr_expect(has_sample(m, name), "totals.%s: no %s", k, name);
+	}
+	cr_expect(has_sample(m, "qprobe_parse_errors_by_reason_total"));
+	json_object_foreach(json_array_get(json_object_get(st, "ports"), 0), k, v) {
+		if (!json_is_integer(v) || !strcmp(k, "port"))
+			continue;
+		snprintf(name, sizeof(name), "qprobe_port_%s_total", k);
+		cr_expect(has_sample(m, name), "ports[0].%s: no %s", k, name);
+	}
+	static const char *const lc[][2] = {
+		{"rx_packets", "qprobe_lcore_rx_packets_total"}, {"rx_dropped_idle", "qprobe_lcore_rx_dropped_idle_total"},
+		{"naps", "qprobe_lcore_naps_total"}, {"busy_ratio", "qprobe_worker_busy_ratio"},
+		{"flows", "qprobe_flows"}, {"idle", "qprobe_lcore_idle"},
+		{"evictions", "qprobe_flows_evicted_total"}, {"table_full", "qprobe_flows_table_full_total"}};
+	json_t *l0 = json_array_get(json_object_get(st, "lcores"), 0);
+	for (size_t i = 0; i < sizeof(lc) / sizeof(lc[0]); i++) {
+		cr_expect(json_object_get(l0, lc[i][0]) != NULL, "lcores[0].%s is in the stats", lc[i][0]);
+		cr_expect(has_sample(m, lc[i][1]), "lcores[0].%s: no %s", lc[i][0], lc[i][1]);
+	}
+	json_object_foreach(json_object_get(st, "qmcp"), k, v) {
+		if (!json_is_integer(v))
+			continue;
+		snprintf(name, sizeof(name), "qprobe_qmcp_%s%s", k, strcmp(k, "sessions") ? "_total" : "");
+		cr_expect(has_sample(m, name), "qmcp.%s: no %s", k, name);
+	}
+	cr_expect(strstr(m, "\nqprobe_info{version=\"") != NULL && strstr(m, "probe_id=\"prom-\\\"test\\\"\""),
+		  "the probe id's quote escaped in the label");
+	free(m);
+
+	/* Prometheus scrapes it */
+	int pport = qp_free_port();
+	char yml[256], data[256], text[512], paddr[64], cfgarg[300], dataarg[300];
+	snprintf(yml, sizeof(yml), "%s/prometheus.yml", qp_tmpdir());
+	snprintf(data, sizeof(data), "%s/prom-data", qp_tmpdir());
+	snprintf(text, sizeof(text),
+		 "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: qprobe\n"
+		 "    static_configs:\n      - targets: ['127.0.0.1:%d']\n", http);
+	FILE *f = fopen(yml, "w");
+	fputs(text, f);
+	fclose(f);
+	snprintf(paddr, sizeof(paddr), "--web.listen-address=127.0.0.1:%d", pport);
+	snprintf(cfgarg, sizeof(cfgarg), "--config.file=%s", yml);
+	snprintf(dataarg, sizeof(dataarg), "--storage.tsdb.path=%s", data);
+	char perr[256];
+	snprintf(perr, sizeof(perr), "%s/prometheus.err", qp_tmpdir());
+	char *pargv[] = {"prometheus", cfgarg, dataarg, paddr, NULL};
+	int ppid = qp_spawn(pargv, NULL, perr);
+	double pk = -1;
+	for (int i = 0; i < 600 && pk < 0; i++) {
+		nap_ms(100);
+		cr_assert_eq(kill(ppid, 0), 0, "prometheus exited (is it installed? %s)", perr);
+		pk = prom_query(pport, "sum%28qprobe_worker_packets_total%29");
+	}
+	cr_expect_eq(pk, 163.0, "sum(qprobe_worker_packets_total) = %g", pk);
+	json_t *p0 = json_array_get(json_object_get(st, "ports"), 0);
+	cr_expect_eq(prom_query(pport, "qprobe_port_rx_packets_total"),
+		     (double)json_integer_value(json_object_get(p0, "rx_packets")));
+	cr_expect_eq(prom_query(pport, "sum%28qprobe_worker_measured_total%29"),
+		     (double)json_integer_value(json_object_get(json_object_get(st, "totals"), "measured")));
+	cr_expect_eq(prom_query(pport, "qprobe_measurements"), 1.0);
+	cr_expect_eq(prom_query(pport, "up"), 1.0, "the target is up");
+	/* the QoS gauges of the latest closed interval, per measurement and direction */
+	cr_assert_eq(qp_http_get(http, "/metrics", &m), 200);
+	cr_expect(strstr(m, "\nqprobe_meas_bits_per_second{measurement=\"1\",dir=\"fwd\"} ") != NULL, "%s", m);
+	cr_expect(strstr(m, "\nqprobe_meas_interval_start_seconds{measurement=\"1\"} ") != NULL);
+	free(m);
+	json_decref(st);
+	struct qp_run_result r;
+	kill(ppid, SIGTERM);
+	qp_wait(ppid, 60, &r, perr);
+	kill(pid, SIGTERM);
+	qp_wait(pid, 60, &r, err);
+	cr_expect(r.exited && r.status == 0, "%s", r.err);
+}
