@@ -48,6 +48,35 @@ static void help_and_type(const char *text)
 	free(copy);
 }
 
+/* Percent-encode a PromQL expression for a query string. */
+static void urlenc(const char *s, char *out, size_t n)
+{
+	size_t k = 0;
+	for (; *s && k + 4 < n; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')
+			out[k++] = (char)c;
+		else
+			k += (size_t)snprintf(out + k, n - k, "%%%02X", c);
+	}
+	out[k] = 0;
+}
+
+/* The status of a query ("success", or Prometheus's error). */
+static char *prom_status(int port, const char *expr, char *buf, size_t n)
+{
+	char enc[2048], path[2200], *body = NULL;
+	urlenc(expr, enc, sizeof(enc));
+	snprintf(path, sizeof(path), "/api/v1/query?query=%s", enc);
+	qp_http_get(port, path, &body);
+	json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+	snprintf(buf, n, "%s %s", json_string_value(json_object_get(j, "status")),
+		 json_string_value(json_object_get(j, "error")) ? json_string_value(json_object_get(j, "error")) : "");
+	json_decref(j);
+	free(body);
+	return buf;
+}
+
 static double prom_query(int port, const char *q)
 {
 	char path[512], *body = NULL;
@@ -167,6 +196,36 @@ Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
 		     (double)json_integer_value(json_object_get(json_object_get(st, "totals"), "measured")));
 	cr_expect_eq(prom_query(pport, "qprobe_measurements"), 1.0);
 	cr_expect_eq(prom_query(pport, "up"), 1.0, "the target is up");
+	/* the Grafana dashboard: every query is valid PromQL, every metric exists */
+	json_error_t je;
+	json_t *dash = json_load_file("docs/grafana/qprobe-prometheus.json", 0, &je);
+	cr_assert_not_null(dash, "dashboard: %s", je.text);
+	cr_assert_eq(qp_http_get(http, "/metrics", &m), 200);
+	json_t *panel, *t;
+	size_t pi, ti;
+	int nexpr = 0;
+	json_array_foreach(json_object_get(dash, "panels"), pi, panel)
+		json_array_foreach(json_object_get(panel, "targets"), ti, t) {
+			char expr[1024], st2[512];
+			snprintf(expr, sizeof(expr), "%s", json_string_value(json_object_get(t, "expr")));
+			char *at;
+			while ((at = strstr(expr, "$measurement")))
+				memmove(at + 2, at + 12, strlen(at + 12) + 1), at[0] = '.', at[1] = '*';
+			while ((at = strstr(expr, "$__rate_interval")))
+				memmove(at + 3, at + 16, strlen(at + 16) + 1), memcpy(at, "10s", 3);
+			cr_expect_str_eq(prom_status(pport, expr, st2, sizeof(st2)), "success ", "%s", expr);
+			for (const char *q = strstr(expr, "qprobe_"); q; q = strstr(q + 1, "qprobe_")) {
+				char name[128], h[160];
+				size_t n = strspn(q, "abcdefghijklmnopqrstuvwxyz0123456789_");
+				snprintf(name, sizeof(name), "%.*s", (int)n, q);
+				snprintf(h, sizeof(h), "# HELP %s ", name);
+				cr_expect(strstr(m, h) != NULL, "the dashboard's %s is not in /metrics", name);
+			}
+			nexpr++;
+		}
+	cr_expect_geq(nexpr, 15);
+	free(m);
+	json_decref(dash);
 	/* the QoS gauges of the latest closed interval, per measurement and direction */
 	cr_assert_eq(qp_http_get(http, "/metrics", &m), 200);
 	cr_expect(strstr(m, "\nqprobe_meas_bits_per_second{measurement=\"1\",dir=\"fwd\"} ") != NULL, "%s", m);

@@ -157,6 +157,66 @@ static long pg_q(const char *q)
 	return query(cmd);
 }
 
+/* Replace every occurrence of from in s (malloc'd) by to. */
+static char *subst(char *s, const char *from, const char *to)
+{
+	char *at;
+	while ((at = strstr(s, from))) {
+		size_t n = strlen(s) - strlen(from) + strlen(to) + 1;
+		char *r = malloc(n);
+		snprintf(r, n, "%.*s%s%s", (int)(at - s), s, to, at + strlen(from));
+		free(s);
+		s = r;
+	}
+	return s;
+}
+
+/*
+ * The Grafana dashboard for qmstore's PostgreSQL schema: every query of it,
+ * its variables filled in and Grafana's time macro as a plain condition, runs
+ * against the results just stored; the throughput panel has rows.
+ */
+static void dashboard_queries_run(void)
+{
+	json_error_t je;
+	json_t *d = json_load_file("docs/grafana/qprobe-qmstore-postgres.json", 0, &je);
+	cr_assert_not_null(d, "dashboard: %s", je.text);
+	json_t *all = json_array(), *p, *t;
+	size_t i, k;
+	json_array_foreach(json_object_get(json_object_get(d, "templating"), "list"), i, p)
+		if (json_is_string(json_object_get(p, "query")) &&
+		    strcmp(json_string_value(json_object_get(p, "type")), "datasource"))
+			json_array_append(all, json_object_get(p, "query"));
+	json_array_foreach(json_object_get(d, "panels"), i, p)
+		json_array_foreach(json_object_get(p, "targets"), k, t)
+			json_array_append(all, json_object_get(t, "rawSql"));
+	cr_assert_geq(json_array_size(all), 10);
+	json_t *q;
+	json_array_foreach(all, i, q) {
+		char *sqltext = strdup(json_string_value(q));
+		sqltext = subst(sqltext, "$__unixEpochNanoFilter(start_ns)", "start_ns > 0");
+		sqltext = subst(sqltext, "$__unixEpochNanoFilter(r.start_ns)", "r.start_ns > 0");
+		sqltext = subst(sqltext, "'$probe'", "(SELECT min(probe_id) FROM probes)");
+		sqltext = subst(sqltext, "$measurement", "(SELECT min(meas_id) FROM measurements)");
+		cr_assert(!strchr(sqltext, '$'), "a Grafana macro left: %s", sqltext);
+		char f[512], cmd[1200];
+		snprintf(f, sizeof(f), "%s/panel.sql", qp_tmpdir());
+		FILE *o = fopen(f, "w");
+		fprintf(o, "SELECT count(*) FROM (%s) AS panel;\n", sqltext);
+		fclose(o);
+		snprintf(cmd, sizeof(cmd),
+			 "psql -v ON_ERROR_STOP=1 -h '%s' -p %d -U postgres -d postgres -tA -f '%s'",
+			 pg_sock, pg_port, f);
+		long rows = query(cmd);
+		cr_expect_geq(rows, 0, "dashboard query failed: %s", sqltext);
+		if (i == 2) /* after the two variables, the throughput panel: a row per interval and direction */
+			cr_expect_gt(rows, 0, "no throughput rows: %s", sqltext);
+		free(sqltext);
+	}
+	json_decref(all);
+	json_decref(d);
+}
+
 Test(qmstore, postgresql_keeps_every_interval_once_across_a_restart, .timeout = 300)
 {
 	glob_t g;
@@ -183,6 +243,7 @@ Test(qmstore, postgresql_keeps_every_interval_once_across_a_restart, .timeout = 
 	char conn[700];
 	snprintf(conn, sizeof(conn), "host=%s port=%d user=postgres dbname=postgres", pg_sock, pg_port);
 	run("--pg", conn, pg_q);
+	dashboard_queries_run();
 	snprintf(cmd, sizeof(cmd), "runuser -u postgres -- '%s/pg_ctl' -D '%s/data' -m fast stop >/dev/null",
 		 bindir, dir);
 	cr_assert_eq(system(cmd), 0);
