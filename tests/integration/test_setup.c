@@ -163,6 +163,17 @@ Test(setup, failures_name_their_fix)
 	cr_expect_eq(r.status, 2);
 	cr_expect(strstr(r.err, "FAILED: no PCI device 0000:99:00.0") != NULL, "%s", r.err);
 	cr_expect(strstr(r.err, "fix: check $.dpdk.ports against: ") != NULL, "%s", r.err);
+	/* 1 GB pages on a kernel without them */
+	put("qprobe.json", "{\"dpdk\": {\"lcores\": \"0-1\", \"vdevs\": [\"net_null0\"], \"memory_mb\": 2048}}");
+	setup(&r, "--pagesize", "1G");
+	cr_expect_eq(r.status, 2);
+	cr_expect(strstr(r.err, "FAILED: this kernel offers no 1G hugepages") != NULL, "%s", r.err);
+	/* and with them: 2 pages of 1 GB */
+	mkdirs("sys/kernel/mm/hugepages/hugepages-1048576kB");
+	put("sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0\n");
+	setup(&r, "--pagesize", "1G");
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect_str_eq(get("sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"), "2\n");
 	put("qprobe.json", "{not json");
 	setup(&r, NULL, NULL);
 	cr_expect_eq(r.status, 1);
