@@ -17,17 +17,7 @@ mkdir -p "$dir"
 cap=$dir/bench-$pk-$fl.pcap
 [ -f "$cap" ] || "$BUILD/qp_gen" bench "$cap" "$pk" "$fl"
 
-# best of 3: prints "seconds peak_kb"
-best() {
-	b=""
-	m=0
-	for i in 1 2 3; do
-		/usr/bin/time -f "%e %M" -o "$dir/time.out" "$@" >/dev/null 2>&1
-		read -r s k <"$dir/time.out"
-		if [ -z "$b" ] || [ "$(echo "$s < $b" | bc -l)" = 1 ]; then b=$s; m=$k; fi
-	done
-	echo "$b $m"
-}
+. bench/lib.sh
 
 q=$(best "$BUILD/qprobe" --pcap "$cap" --report-file "$dir/report.json")
 r=""

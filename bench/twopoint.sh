@@ -17,16 +17,7 @@ a=$dir/pair-$pk-$fl-a.pcap
 b=$dir/pair-$pk-$fl-b.pcap
 [ -f "$a" ] && [ -f "$b" ] || "$BUILD/qp_gen" pair "$a" "$b" "$pk" "$fl"
 
-best() {
-	bs=""
-	bm=0
-	for i in 1 2 3; do
-		/usr/bin/time -f "%e %M" -o "$dir/time.out" "$@" >/dev/null 2>&1
-		read -r s k <"$dir/time.out"
-		if [ -z "$bs" ] || [ "$(echo "$s < $bs" | bc -l)" = 1 ]; then bs=$s; bm=$k; fi
-	done
-	echo "$bs $bm"
-}
+. bench/lib.sh
 
 set -- $(best "$BUILD/qprobe" --pcap "$a" --peer-pcap "$b" --report-file "$dir/tp.json")
 ts=$1 tm=$2

@@ -4,6 +4,7 @@
  * a depth bound so a crafted frame cannot nest forever.
  */
 #include "qp_parse_dp.h"
+#include "qp_mix.h"
 
 #include <rte_hash_crc.h>
 #ifdef __SSE4_2__
@@ -64,15 +65,7 @@ static inline uint32_t rd32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static inline uint64_t mix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
+#define mix64 qp_mix64
 
 uint32_t qp_flow_key_hash(const struct qp_flow_key *k)
 {

@@ -85,12 +85,7 @@ static uint64_t hash_buf(const uint8_t *p, uint32_t n)
 		h = (h << 27) | (h >> 37);
 		h = h * 5 + 0x52dce729;
 	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
+	return qp_mix64(h);
 }
 
 int qp_sig_of(const struct qp_sig_cfg *c, const struct qp_pkt *p, uint64_t *sig)

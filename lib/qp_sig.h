@@ -22,6 +22,7 @@
 
 #include <stdint.h>
 
+#include "qp_mix.h"
 #include "qp_parse_dp.h"
 
 #define QP_SIG_PAYLOAD_DEFAULT 16
@@ -57,13 +58,7 @@ int qp_sig_of(const struct qp_sig_cfg *c, const struct qp_pkt *p, uint64_t *sig)
 /** Selection hash of a signature (independent of the signature's own bits). */
 static inline uint64_t qp_sig_sel(uint64_t sig)
 {
-	uint64_t x = sig ^ 0x9e3779b97f4a7c15ULL;
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	x ^= x >> 33;
-	return x;
+	return qp_mix64(sig ^ 0x9e3779b97f4a7c15ULL);
 }
 
 static inline int qp_sig_selected(const struct qp_sig_cfg *c, uint64_t sig)

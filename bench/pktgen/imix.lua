@@ -4,29 +4,10 @@
 -- question) over QP_FLOWS flows (default 10000). Same usage as udp64.lua.
 package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;"
 require "Pktgen"
+local qp = dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "qp.lua")
 
-local flows = tonumber(os.getenv("QP_FLOWS") or "10000")
-if flows == nil or flows < 1 or flows > 16777216 then
-	error("QP_FLOWS must be a number of flows from 1 to 16777216")
-end
-local first = 0x0A000001
-local function ip(n)
-	return string.format("%d.%d.%d.%d", (n >> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255)
-end
-
-local dst_mac = os.getenv("QP_DST_MAC")
-if dst_mac then
-	pktgen.range.dst_mac("0", "start", dst_mac)
-end
-pktgen.range.src_ip("0", "start", ip(first))
-pktgen.range.src_ip("0", "inc", "0.0.0.1")
-pktgen.range.src_ip("0", "min", ip(first))
-pktgen.range.src_ip("0", "max", ip(first + flows - 1))
-pktgen.range.dst_ip("0", "start", "192.168.0.1")
-pktgen.range.dst_ip("0", "inc", "0.0.0.0")
-pktgen.range.dst_ip("0", "min", "192.168.0.1")
-pktgen.range.dst_ip("0", "max", "192.168.0.1")
-pktgen.range.ip_proto("0", "udp")
+local flows = qp.flows(10000)
+qp.flows_setup(flows)
 pktgen.range.pkt_size("0", "start", 64)
 pktgen.range.pkt_size("0", "inc", 2)
 pktgen.range.pkt_size("0", "min", 64)

@@ -10,45 +10,20 @@
 -- (a direct cable or a tap needs nothing). See bench/pktgen/README.md.
 package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;"
 require "Pktgen"
+local qp = dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "qp.lua")
 
-local flows = tonumber(os.getenv("QP_FLOWS") or "100000")
-if flows == nil or flows < 1 or flows > 16777216 then
-	error("QP_FLOWS must be a number of flows from 1 to 16777216")
-end
-local first = 0x0A000001 -- 10.0.0.1
-local function ip(n)
-	return string.format("%d.%d.%d.%d", (n >> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255)
-end
-local last = ip(first + flows - 1)
-
-local dst_mac = os.getenv("QP_DST_MAC")
-if dst_mac then
-	pktgen.range.dst_mac("0", "start", dst_mac)
-end
-
-pktgen.range.src_ip("0", "start", ip(first))
-pktgen.range.src_ip("0", "inc", "0.0.0.1")
-pktgen.range.src_ip("0", "min", ip(first))
-pktgen.range.src_ip("0", "max", last)
-
-pktgen.range.dst_ip("0", "start", "192.168.0.1")
-pktgen.range.dst_ip("0", "inc", "0.0.0.0")
-pktgen.range.dst_ip("0", "min", "192.168.0.1")
-pktgen.range.dst_ip("0", "max", "192.168.0.1")
-
-pktgen.range.ip_proto("0", "udp")
+local flows = qp.flows(100000)
+local last = qp.flows_setup(flows)
 for _, f in ipairs({ { pktgen.range.src_port, 1024 }, { pktgen.range.dst_port, 5001 } }) do
 	f[1]("0", "start", f[2])
 	f[1]("0", "inc", 0)
 	f[1]("0", "min", f[2])
 	f[1]("0", "max", f[2])
 end
-
 pktgen.range.pkt_size("0", "start", 64)
 pktgen.range.pkt_size("0", "inc", 0)
 pktgen.range.pkt_size("0", "min", 64)
 pktgen.range.pkt_size("0", "max", 64)
-
 pktgen.set_range("0", "on")
 pktgen.set("0", "rate", 100)
 printf("qprobe udp64: %d flows, 10.0.0.1 .. %s -> 192.168.0.1:5001, 64-byte frames\n", flows, last)

@@ -178,7 +178,12 @@ uint32_t start_meas(struct qmcp_client *c, const char *filter, uint32_t interval
 	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, interval_ms);
 	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
 	qmcp_put_u8(&m, QMCP_T_PERSIST, (uint8_t)persist);
-	struct qmcp_reply r = call_ok(c, &m);
+	return call_start(c, &m);
+}
+
+uint32_t call_start(struct qmcp_client *c, struct qmcp_msg *m)
+{
+	struct qmcp_reply r = call_ok(c, m);
 	struct qmcp_tlv t;
 	uint32_t id = 0;
 	cr_assert_eq(qmcp_find(r.body, r.len, QMCP_T_MEAS_ID, &t), 1);

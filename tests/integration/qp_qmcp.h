@@ -39,6 +39,8 @@ struct qmcp_client *connect_as(const struct probe *p, const char *secret, char *
 /** A controller with the right secret. */
 struct qmcp_client *ctl(const struct probe *p);
 struct qmcp_reply call_ok(struct qmcp_client *c, struct qmcp_msg *m);
+/** Send a START built by the caller (freed here); its answer's MEAS_ID. */
+uint32_t call_start(struct qmcp_client *c, struct qmcp_msg *m);
 uint32_t start_meas(struct qmcp_client *c, const char *filter, uint32_t interval_ms, int persist);
 json_t *status(struct qmcp_client *c, uint32_t id);
 long result_packets(struct qmcp_client *c, uint32_t id, int *nres);

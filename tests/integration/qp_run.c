@@ -183,3 +183,23 @@ int qp_free_port(void)
 	close(s);
 	return p;
 }
+
+json_t *qp_stats_when_packets(int port, long packets, double timeout_s)
+{
+	for (int i = 0; i < (int)(timeout_s * 20); i++) {
+		char *body = NULL;
+		if (qp_http_get(port, "/api/v1/stats", &body) == 200) {
+			json_t *j = json_loads(body, 0, NULL);
+			if (json_integer_value(json_object_get(json_object_get(j, "totals"), "packets")) ==
+			    packets) {
+				free(body);
+				return j;
+			}
+			json_decref(j);
+		}
+		free(body);
+		struct timespec ts = {0, 50000000};
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}

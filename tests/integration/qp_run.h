@@ -43,6 +43,13 @@ int qp_http_get(int port, const char *path, char **body);
 /** Find the report flow with this source and destination endpoint, or NULL. */
 json_t *qp_find_flow(json_t *report, const char *src, int sport, const char *dst, int dport);
 
+/**
+ * Poll a live probe's /api/v1/stats on port until its workers have taken
+ * `packets` frames (totals.packets), at most timeout_s. @return the stats,
+ * or NULL at the deadline.
+ */
+json_t *qp_stats_when_packets(int port, long packets, double timeout_s);
+
 /** A free TCP port on 127.0.0.1 (bound, then released). */
 int qp_free_port(void);
 

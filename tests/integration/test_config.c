@@ -107,23 +107,7 @@ Test(config, the_file_alone_starts_a_probe, .timeout = 120)
 	snprintf(err, sizeof(err), "%s/probe.err", qp_tmpdir());
 	char *argv[] = {qbin(), "--config", cfg, NULL};
 	int pid = qp_spawn(argv, out, err);
-	json_t *st = NULL;
-	for (int i = 0; i < 300; i++) {
-		char *body = NULL;
-		if (qp_http_get(http, "/api/v1/stats", &body) == 200) {
-			st = json_loads(body, 0, NULL);
-			json_t *p0 = json_array_get(json_object_get(st, "ports"), 0);
-			if (json_integer_value(json_object_get(p0, "rx_packets")) == 163) {
-				free(body);
-				break;
-			}
-			json_decref(st);
-			st = NULL;
-		}
-		free(body);
-		struct timespec ts = {0, 50000000};
-		nanosleep(&ts, NULL);
-	}
+	json_t *st = qp_stats_when_packets(http, 163, 15);
 	cr_assert_not_null(st, "the probe never served its stats on port %d", http);
 	cr_expect_str_eq(json_string_value(json_object_get(st, "probe_id")), "cfg-only");
 	json_t *p0 = json_array_get(json_object_get(st, "ports"), 0);

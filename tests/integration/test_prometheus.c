@@ -107,19 +107,7 @@ Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
 			"--qmcp-port", "0", "--http-port", hport, "--measure", "--interval", "200",
 			"--probe-id", "prom-\"test\"", NULL};
 	int pid = qp_spawn(argv, NULL, err);
-	json_t *st = NULL;
-	for (int i = 0; i < 300 && !st; i++) {
-		char *body = NULL;
-		if (qp_http_get(http, "/api/v1/stats", &body) == 200) {
-			json_t *j = json_loads(body, 0, NULL);
-			if (json_integer_value(json_object_get(json_object_get(j, "totals"), "packets")) == 163)
-				st = j;
-			else
-				json_decref(j);
-		}
-		free(body);
-		nap_ms(50);
-	}
+	json_t *st = qp_stats_when_packets(http, 163, 15);
 	cr_assert_not_null(st, "the probe never measured the demo");
 	char *m = NULL;
 	cr_assert_eq(qp_http_get(http, "/metrics", &m), 200);

@@ -81,12 +81,7 @@ static void run(const char *db_arg, const char *db_val, long (*sql)(const char *
 	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, 100);
 	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
 	qmcp_put_str(&m, QMCP_T_DESTINATION, dest);
-	struct qmcp_reply r = call_ok(c, &m);
-	struct qmcp_tlv t;
-	uint32_t id = 0;
-	cr_assert_eq(qmcp_find(r.body, r.len, QMCP_T_MEAS_ID, &t), 1);
-	qmcp_tlv_u32(&t, &id);
-	qmcp_reply_free(&r);
+	uint32_t id = call_start(c, &m);
 
 	inject(p.tap);
 	wait_measured(c, id, 163, 40);
@@ -104,7 +99,7 @@ static void run(const char *db_arg, const char *db_val, long (*sql)(const char *
 	json_decref(s);
 	qmcp_msg_init(&m, QMCP_MSG_STOP, 0, qmcp_client_next_id(c));
 	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
-	r = call_ok(c, &m);
+	struct qmcp_reply r = call_ok(c, &m);
 	qmcp_reply_free(&r);
 	wait_pushed(&p);
 

@@ -25,20 +25,7 @@ Test(telemetry, dpdk_telemetry_shows_qprobe_counters, .timeout = 120)
 			"--log-level=error", "--vdev", "net_pcap0,rx_pcap=tests/data/demo.pcap", "--",
 			"--qmcp-port", "0", "--http-port", hport, "--measure", NULL};
 	int pid = qp_spawn(argv, NULL, err);
-	json_t *st = NULL;
-	for (int i = 0; i < 300 && !st; i++) {
-		char *body = NULL;
-		if (qp_http_get(http, "/api/v1/stats", &body) == 200) {
-			json_t *j = json_loads(body, 0, NULL);
-			if (json_integer_value(json_object_get(json_object_get(j, "totals"), "packets")) == 163)
-				st = j;
-			else
-				json_decref(j);
-		}
-		free(body);
-		struct timespec ts = {0, 50000000};
-		nanosleep(&ts, NULL);
-	}
+	json_t *st = qp_stats_when_packets(http, 163, 15);
 	cr_assert_not_null(st, "the probe never measured the demo");
 
 	char cmd[512];
