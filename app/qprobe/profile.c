@@ -43,10 +43,12 @@ const char *profile_default_dir(void)
 		if (slash) {
 			*slash = 0;
 			struct stat st;
-			/* build/qprobe -> drivers-cfg/ of the source tree; PREFIX/bin/qprobe ->
-			 * PREFIX/share/qprobe/drivers-cfg, wherever PREFIX was moved to */
-			static const char *const rel[] = {"/../drivers-cfg", "/../share/qprobe/drivers-cfg"};
-			for (int i = 0; i < 2; i++) {
+			/* build/qprobe (or build/asan/qprobe) -> drivers-cfg/ of the source
+			 * tree; PREFIX/bin/qprobe -> PREFIX/share/qprobe/drivers-cfg, wherever
+			 * PREFIX was moved to */
+			static const char *const rel[] = {"/../drivers-cfg", "/../../drivers-cfg",
+							  "/../share/qprobe/drivers-cfg"};
+			for (int i = 0; i < 3; i++) {
 				char c[PATH_MAX];
 				snprintf(c, sizeof(c), "%.*s%s", (int)(sizeof(c) - 40), exe, rel[i]);
 				if (stat(c, &st) == 0 && S_ISDIR(st.st_mode) && realpath(c, d))
