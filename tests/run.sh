@@ -11,6 +11,8 @@ for t in "$@"; do
 	echo "== $t"
 	out=$("$t" --jobs "$jobs" 2>&1)
 	rc=$?
+	# what failed and why first (a sanitizer report after it can be long), then the end
+	printf '%s\n' "$out" | grep -E -A3 '^\[FAIL\]|^\[----\] [^ ]+:[0-9]+: ' | head -n 40
 	printf '%s\n' "$out" | grep -vE '^\[(----|PASS|RUN )\]' | tail -n 60
 	line=$(printf '%s\n' "$out" | grep 'Synthesis:' | tail -n 1)
 	p=$(printf '%s' "$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')

@@ -194,7 +194,9 @@ Test(twopoint_live, delay_line_between_two_probes, .timeout = 300)
 		nap_ms(20);
 	}
 	cr_assert_not_null(tp, "the primary never resolved all %d packets", NPKT);
-	cr_log_info("two-point live: %s", json_dumps(fwd, JSON_COMPACT));
+	char *txt = json_dumps(fwd, JSON_COMPACT);
+	cr_log_info("two-point live: %s", txt);
+	free(txt);
 	cr_expect_eq(json_integer_value(json_object_get(fwd, "selected")), NPKT);
 	cr_expect_eq(json_integer_value(json_object_get(fwd, "lost")), drops);
 	cr_expect_eq(json_integer_value(json_object_get(fwd, "matched")), NPKT - drops);
@@ -418,7 +420,9 @@ Test(twopoint_live, hostile_secondary, .timeout = 120)
 			break;
 		nap_ms(20);
 	}
-	cr_log_info("after the hostile secondary: %s", json_dumps(tp, JSON_COMPACT));
+	char *txt = json_dumps(tp, JSON_COMPACT);
+	cr_log_info("after the hostile secondary: %s", txt);
+	free(txt);
 	cr_expect_str_eq(str(tp, "peer_state"), "lost");
 	cr_expect(strstr(str(tp, "peer_error"), "over 1 MiB") != NULL, "%s", str(tp, "peer_error"));
 	cr_expect_eq(json_integer_value(json_object_get(tp, "bad_batches")), 3,
