@@ -190,8 +190,12 @@ json_t *qp_stats_when_packets(int port, long packets, double timeout_s)
 		char *body = NULL;
 		if (qp_http_get(port, "/api/v1/stats", &body) == 200) {
 			json_t *j = json_loads(body, 0, NULL);
+			/* the first port's counter is read before the workers' in one GET:
+			 * both must have got there */
+			json_t *p0 = json_array_get(json_object_get(j, "ports"), 0);
 			if (json_integer_value(json_object_get(json_object_get(j, "totals"), "packets")) ==
-			    packets) {
+				    packets &&
+			    json_integer_value(json_object_get(p0, "rx_packets")) == packets) {
 				free(body);
 				return j;
 			}

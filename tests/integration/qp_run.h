@@ -45,7 +45,8 @@ json_t *qp_find_flow(json_t *report, const char *src, int sport, const char *dst
 
 /**
  * Poll a live probe's /api/v1/stats on port until its workers have taken
- * `packets` frames (totals.packets), at most timeout_s. @return the stats,
+ * `packets` frames (totals.packets) and its first port counted them, at most
+ * timeout_s. @return the stats,
  * or NULL at the deadline.
  */
 json_t *qp_stats_when_packets(int port, long packets, double timeout_s);

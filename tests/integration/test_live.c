@@ -63,8 +63,12 @@ static json_t *wait_for_all_frames(int port, int pid, long frames)
 		if (qp_http_get(port, "/api/v1/stats", &body) == 200) {
 			json_t *j = json_loads(body, 0, NULL);
 			free(body);
+			/* the port's counter is read before the workers' in one GET:
+			 * both must have got there */
 			json_t *tot = json_object_get(j, "totals");
-			if (json_integer_value(json_object_get(tot, "packets")) == frames)
+			json_t *p0 = json_array_get(json_object_get(j, "ports"), 0);
+			if (json_integer_value(json_object_get(tot, "packets")) == frames &&
+			    json_integer_value(json_object_get(p0, "rx_packets")) == frames)
 				return j;
 			json_decref(j);
 		} else {
