@@ -665,6 +665,8 @@ json_t *qp_tp_json(const struct qp_tp *tp)
 	json_object_set_new(o, "unresolved", json_integer((json_int_t)tp->cnt.unresolved));
 	json_object_set_new(o, "flows_not_itemised",
 			    json_integer((json_int_t)tp->cnt.flows_not_itemised));
+	json_object_set_new(o, "intervals_not_itemised",
+			    json_integer((json_int_t)tp->cnt.intervals_not_itemised));
 	json_object_set_new(o, "fwd", qp_tp_dir_json(&tp->tot[0]));
 	json_object_set_new(o, "rev", qp_tp_dir_json(&tp->tot[1]));
 	return o;

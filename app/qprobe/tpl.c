@@ -14,7 +14,7 @@
 #include "qp_tp.h"
 #include "qp_tp_batch.h"
 
-#define MARGIN_NS 20000000ULL     /* and never trust the last 20 ms */
+#define MARGIN_NS 20000000ULL     /* records are taken up to the workers' progress, and never from the last 20 ms */
 #define MERGE_MAX (1u << 20)      /* records held between drains, at most */
 #define RETRY_NS 2000000000ULL    /* reconnect to a lost secondary after */
 #define DONE_MAX 64               /* final intervals waiting for a result */
@@ -148,10 +148,6 @@ static uint64_t ring_dropped(const struct tpl *t)
 }
 
 /* ---- secondary ---- */
-
-struct push_ctx {
-	struct tpl *t;
-};
 
 static void send_frame(const uint8_t *frame, size_t len, uint32_t nrecs, void *arg)
 {
