@@ -1,19 +1,26 @@
-# qprobe build. `make` builds build/qprobe and the capture generator;
-# `make demo` and `make test` are the two commands of the README.
+# qprobe build. `make` builds the programs in build/; `make demo` and `make test`
+# are the two commands of the README.
 #
-#   make                 programs in build/
-#   make demo            install deps, build, measure the bundled capture
-#   make test            install deps, build, run every test, plain and under ASan/UBSan
+#   make                 programs in build/ (the packages must be there: scripts/install-deps.sh --build)
+#   make demo            install the build packages, build, measure the bundled capture
+#   make test            install the build and test packages, build both trees, run every test
+#                        binary of the plain and the ASan/UBSan build, two at a time
+#   make check           unit tests of the plain build only (the edit-compile-test loop)
 #   make bench           benchmarks (see bench/README.md)
 #   make SAN=1 BUILD=build/asan    the sanitizer build alone
+#
+# demo, test, check and bench install first and then build in a sub-make: the compiler
+# flags come from pkg-config, which only answers once libdpdk-dev is installed.
 
 BUILD ?= build
 SAN ?= 0
 CC ?= gcc
+JOBS ?= 2
 
 PKGS := libdpdk jansson libmicrohttpd libpcap libcrypto
-DPDK_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-DPDK_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# read once, when first used (a recipe that installs the packages runs first)
+DPDK_CFLAGS = $(eval DPDK_CFLAGS := $$(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(DPDK_CFLAGS)
+DPDK_LIBS = $(eval DPDK_LIBS := $$(shell pkg-config --libs $(PKGS) 2>/dev/null))$(DPDK_LIBS)
 
 CFLAGS ?= -O2 -g
 # where the installed NIC profiles are (a build for another PREFIX looks there)
@@ -36,7 +43,7 @@ QPROBE_SRCS := $(wildcard app/qprobe/*.c)
 QPROBE_OBJS := $(QPROBE_SRCS:%.c=$(BUILD)/obj/%.o)
 QMCTL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/qmctl/*.c))
 QMSTORE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/qmstore/*.c))
-PQ_CFLAGS := -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+PQ_CFLAGS = $(eval PQ_CFLAGS := -I$$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql))$(PQ_CFLAGS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
@@ -45,7 +52,7 @@ INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 # objects are kept between runs
 .SECONDARY:
 
-.PHONY: all deps demo test test-plain test-asan unit integration bench fuzz install uninstall clean
+.PHONY: all deps demo test test-bins check unit integration bench fuzz install uninstall clean
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -55,7 +62,7 @@ QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_list
 all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen $(BUILD)/qp_replay
 
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh --test
 
 $(BUILD)/obj/%.o: %.c $(wildcard lib/*.h app/*/*.h tests/*/*.h)
 	@mkdir -p $(dir $@)
@@ -102,24 +109,46 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/obj/te
 tests/data/demo.pcap: | $(BUILD)/qp_gen
 	$(BUILD)/qp_gen demo $@
 
-demo: deps all
+demo:
+	@scripts/install-deps.sh --build
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	$(BUILD)/qprobe --pcap tests/data/demo.pcap --report table
 
+# Test binaries that start live DPDK probes say so in their header (" * Live: "): they run
+# one at a time, the others beside them.
+LIVE_NAMES := $(notdir $(basename $(shell grep -l '^ \* Live: ' tests/integration/test_*.c)))
+# Those that hold live timing against the wall clock (" * Alone: ") run with nothing beside.
+ALONE_NAMES := $(notdir $(basename $(shell grep -l '^ \* Alone: ' tests/integration/test_*.c)))
+UNIT_NAMES := $(notdir $(UNIT_SRCS:.c=))
+INTEG_NAMES := $(notdir $(INTEG_SRCS:.c=))
+# both trees, live chain first, then the rest longest first: the corpus, integration, unit
+T_ALONE := $(foreach b,build build/asan,$(ALONE_NAMES:%=$(b)/tests/integration/%))
+T_LIVE := $(foreach b,build build/asan,$(LIVE_NAMES:%=$(b)/tests/integration/%))
+T_CORPUS := $(foreach b,build/asan build,$(filter %corpus%,$(INTEG_NAMES:%=$(b)/tests/integration/%)))
+T_REST := $(foreach b,build/asan build,$(INTEG_NAMES:%=$(b)/tests/integration/%)) \
+	$(foreach b,build/asan build,$(UNIT_NAMES:%=$(b)/tests/unit/%))
+T_ALL := $(T_LIVE) $(T_CORPUS) $(filter-out $(T_LIVE) $(T_CORPUS),$(T_REST))
+
+test-bins: all $(UNIT_BINS) $(INTEG_BINS)
+
+test:
+	@scripts/install-deps.sh --test
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build test-bins
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/asan SAN=1 test-bins
+	@tests/run.sh $(JOBS) --alone '$(T_ALONE)' --live '$(T_LIVE)' $(T_ALL)
+
+check:
+	@scripts/install-deps.sh --test
+	@$(MAKE) --no-print-directory -j$(JOBS) BUILD=build $(UNIT_NAMES:%=build/tests/unit/%)
+	@tests/run.sh $(JOBS) $(UNIT_NAMES:%=build/tests/unit/%)
+
+# one tree's tests: make unit|integration [BUILD=build/asan SAN=1]
 unit: $(UNIT_BINS)
-	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run.sh 2 $(UNIT_BINS)
+	@tests/run.sh $(JOBS) $(UNIT_BINS)
 
-# integration tests start real processes: one at a time
 integration: all $(INTEG_BINS)
-	@QP_BUILD=$(BUILD) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp tests/run.sh 1 $(INTEG_BINS)
-
-test-plain: all unit integration
-
-test-asan:
-	$(MAKE) BUILD=build/asan SAN=1 test-plain
-
-test: deps
-	$(MAKE) test-plain
-	$(MAKE) test-asan
+	@tests/run.sh $(JOBS) --alone '$(ALONE_NAMES:%=$(BUILD)/tests/integration/%)' \
+		--live '$(LIVE_NAMES:%=$(BUILD)/tests/integration/%)' $(INTEG_BINS)
 
 # libFuzzer on the QMCP decoder (clang); corpus kept in build/fuzz/corpus
 FUZZ_SECONDS ?= 60
@@ -128,11 +157,15 @@ $(BUILD)/fuzz/fuzz_qmcp: tests/fuzz/fuzz_qmcp.c lib/qmcp_codec.c lib/qmcp_codec.
 	@echo "  CLANG $@"; clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -o $@ \
 		tests/fuzz/fuzz_qmcp.c lib/qmcp_codec.c lib/qmcp_tp.c
 
-fuzz: $(BUILD)/fuzz/fuzz_qmcp
+fuzz:
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz/fuzz_qmcp
 	$(BUILD)/fuzz/fuzz_qmcp -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 		$(BUILD)/fuzz/corpus tests/fuzz/seeds
 
-bench: deps all
+bench:
+	@scripts/install-deps.sh --bench
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	bench/replay.sh
 	bench/run.sh
 	bench/idle.sh

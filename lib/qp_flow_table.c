@@ -1,9 +1,10 @@
 /*
  * qp_flow_table: see qp_flow_table.h. Chained hash with a power-of-two
- * bucket array, entries from a pool sized at creation. The free pool is an
- * rte_ring (initialised in plain memory, no EAL needed): the worker dequeues
- * single-consumer, and the call_rcu thread enqueues entries whose grace
- * period has ended.
+ * bucket array, entries from a pool sized at creation. Entries never used
+ * are handed out in pool order (`fresh`), so creating a table touches none
+ * of them; entries given back wait in an rte_ring (initialised in plain
+ * memory, no EAL needed): the worker dequeues single-consumer, and the
+ * call_rcu thread enqueues entries whose grace period has ended.
  */
 #include "qp_flow_table.h"
 
@@ -28,6 +29,7 @@ struct qp_flow_table {
 	uint32_t max_flows;
 	uint32_t pool_size;
 	uint32_t active;
+	uint32_t fresh; /* pool[fresh..] were never handed out */
 	uint32_t expire_cursor;
 	uint32_t evict_cursor;
 	int shared;
@@ -76,10 +78,9 @@ struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
 	t->free = aligned_alloc(64, ((size_t)rsz + 63) & ~(size_t)63);
 	if (!t->free || rte_ring_init(t->free, "qp_flow_free", ring_count, RING_F_SC_DEQ) != 0)
 		goto nomem_t;
-	/* entries are not touched here: their pages are faulted in as flows
-	 * arrive, and insert sets each entry's owner */
-	for (uint32_t i = 0; i < t->pool_size; i++)
-		rte_ring_sp_enqueue(t->free, &t->pool[i]);
+	/* neither entries nor the ring's slots are touched here: their pages
+	 * are faulted in as flows arrive (a 1M-flow table is created in
+	 * microseconds), and insert sets each entry's owner */
 	return t;
 nomem_t:
 	free(t->free);
@@ -194,9 +195,16 @@ struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pk
 	if (t->active >= t->max_flows)
 		evict_one(t, fn, arg);
 	void *obj;
-	if (t->active >= t->max_flows || rte_ring_sc_dequeue(t->free, &obj) != 0) {
+	if (t->active >= t->max_flows) {
 		t->stats.table_full++;
 		return NULL;
+	}
+	if (rte_ring_sc_dequeue(t->free, &obj) != 0) {
+		if (t->fresh == t->pool_size) { /* the rest wait out a grace period */
+			t->stats.table_full++;
+			return NULL;
+		}
+		obj = &t->pool[t->fresh++];
 	}
 	struct qp_flow *f = obj;
 	struct qp_hist_counts *hist = f->hist; /* bound to the entry for good */
@@ -301,7 +309,8 @@ uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t
 
 void qp_flow_table_flush(struct qp_flow_table *t, qp_flow_export_fn *fn, void *arg)
 {
-	for (uint32_t b = 0; b <= t->hdr.mask; b++) {
+	/* `active` counts the chained entries: stop at the last one */
+	for (uint32_t b = 0; b <= t->hdr.mask && t->active; b++) {
 		struct qp_flow *f;
 		while ((f = t->hdr.buckets[b]) != NULL)
 			unlink_flow(t, &t->hdr.buckets[b], f, QP_FLOW_END_FLUSH, fn, arg);

@@ -42,6 +42,18 @@ static void export_flow(const struct qp_flow *f, enum qp_flow_end why, void *arg
 		r->oom = 1;
 }
 
+/*
+ * A frame's time in ns (the capture is opened at nanosecond precision). A
+ * classic pcap's seconds are unsigned 32-bit (2106 at most), but libpcap hands
+ * them over through a signed 32-bit field: times past January 2038 arrive
+ * negative and are taken back to what the file says, as Wireshark reads them.
+ */
+static uint64_t frame_ns(const struct pcap_pkthdr *h)
+{
+	uint64_t s = h->ts.tv_sec < 0 ? (uint32_t)h->ts.tv_sec : (uint64_t)h->ts.tv_sec;
+	return s * 1000000000ULL + (uint64_t)h->ts.tv_usec;
+}
+
 /* Take every finished interval (all of them when final) into the report. */
 static void harvest(struct run *r, int final)
 {
@@ -49,6 +61,20 @@ static void harvest(struct run *r, int final)
 		return;
 	uint64_t upto = final ? r->w->cur_iv + 1 : r->w->cur_iv;
 	for (uint64_t k = r->next_iv; k < upto; k++) {
+		if (upto - k > QP_IV_SLOTS) {
+			/* a jump in the file's time (hostile captures jump by decades):
+			 * only intervals still in a slot can hold packets, so go to
+			 * the lowest of them instead of visiting every empty one */
+			uint64_t low = upto;
+			for (unsigned int s = 0; s < QP_IV_SLOTS; s++) {
+				uint64_t iv = r->w->iv[s].iv;
+				if (iv >= k && iv < low)
+					low = iv;
+			}
+			if (low == upto)
+				break;
+			k = low;
+		}
 		static struct qp_interval_acc a; /* 32 KiB: not on the stack */
 		if (!qp_worker_interval_read(r->w, k, &a))
 			continue;
@@ -186,7 +212,7 @@ static void peer_next(struct peer *p)
 	}
 	p->caplen = h->caplen > h->len && h->len > 0 ? h->len : h->caplen;
 	p->wirelen = h->len;
-	p->ts = (uint64_t)h->ts.tv_sec * 1000000000ULL + (uint64_t)h->ts.tv_usec;
+	p->ts = frame_ns(h);
 	p->peer_last_ts = p->ts;
 	p->have = 1;
 }
@@ -392,7 +418,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 			uint32_t cl = h->caplen;
 			if (cl > h->len && h->len > 0) /* a lying header: trust the smaller */
 				cl = h->len;
-			uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000000ULL + (uint64_t)h->ts.tv_usec;
+			uint64_t ts = frame_ns(h);
 			if (first) {
 				r.cfg.base_ns = ts;
 				iv_end = ts + r.cfg.interval_ns;

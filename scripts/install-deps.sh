@@ -1,25 +1,42 @@
 #!/bin/sh
-# Installs the Debian 12 packages qprobe needs to build, test and be compared
-# with its peers. Idempotent: packages already present are not touched, and a
-# machine that has everything runs no apt-get at all.
+# Installs the Debian 12 packages one of qprobe's make targets needs. Idempotent:
+# packages already present are not touched, and a machine that has them runs no
+# apt-get at all. Each set includes the ones above it.
 #
-#   scripts/install-deps.sh           build + test + peers (default)
-#   scripts/install-deps.sh --build   only what `make` needs
+#   scripts/install-deps.sh --build   `make`, `make demo`: compiler, DPDK, liburcu,
+#                                     jansson, libmicrohttpd, libpcap, OpenSSL,
+#                                     SQLite and libpq headers
+#   scripts/install-deps.sh --test    `make test`, `make check` (the default): Criterion,
+#                                     tshark, PostgreSQL, sqlite3, DPDK's tools, systemd,
+#                                     Prometheus
+#   scripts/install-deps.sh --bench   `make bench`, `make fuzz`: testpmd, argus, nDPI,
+#                                     valgrind, bc, time, curl, scapy, clang with libFuzzer
+#   scripts/install-deps.sh --list SET   prints the set's packages and exits
 set -eu
 
-build_pkgs="build-essential pkg-config libdpdk-dev dpdk liburcu-dev libjansson-dev \
+build_pkgs="make gcc libc6-dev pkg-config libdpdk-dev liburcu-dev libjansson-dev \
 libmicrohttpd-dev libpcap-dev libssl-dev libsqlite3-dev libpq-dev"
-test_pkgs="libcriterion-dev tshark curl python3-scapy argus-server libndpi-bin \
-valgrind bc time postgresql sqlite3 clang libclang-rt-14-dev dpdk-dev systemd prometheus"
+test_pkgs="libcriterion-dev tshark postgresql sqlite3 dpdk python3 systemd prometheus"
+bench_pkgs="dpdk-dev argus-server libndpi-bin valgrind bc time curl python3-scapy \
+clang libclang-rt-14-dev"
 
-case "${1:-}" in
---build) want="$build_pkgs" ;;
-"" | --all) want="$build_pkgs $test_pkgs" ;;
-*)
-	echo "install-deps.sh: unknown option '$1' (accepted: --build, --all)" >&2
-	exit 2
-	;;
-esac
+set_of() {
+	case "$1" in
+	--build) echo "$build_pkgs" ;;
+	--test | "") echo "$build_pkgs $test_pkgs" ;;
+	--bench | --all) echo "$build_pkgs $test_pkgs $bench_pkgs" ;;
+	*)
+		echo "install-deps.sh: unknown set '$1' (accepted: --build, --test, --bench, --all)" >&2
+		exit 2
+		;;
+	esac
+}
+
+if [ "${1:-}" = --list ]; then
+	set_of "${2:-}"
+	exit 0
+fi
+want=$(set_of "${1:-}")
 
 missing=""
 for p in $want; do

@@ -4,6 +4,8 @@
 #include "qp_run.h"
 
 #include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -206,4 +208,40 @@ json_t *qp_stats_when_packets(int port, long packets, double timeout_s)
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **qp_corpus_list(const char **dirp, size_t *np)
+{
+	const char *dir = getenv("QP_CORPUS");
+	if (!dir)
+		dir = "../shared/corpus/tcpdump";
+	*dirp = dir;
+	DIR *d = opendir(dir);
+	if (!d)
+		cr_skip_test("no corpus at %s", dir);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if ((l > 5 && strcmp(e->d_name + l - 5, ".pcap") == 0) ||
+		    (l > 7 && strcmp(e->d_name + l - 7, ".pcapng") == 0)) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 1024;
+				names = realloc(names, cap * sizeof(*names));
+				cr_assert_not_null(names);
+			}
+			names[n++] = strdup(e->d_name);
+		}
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_names);
+	cr_assert_gt(n, 0);
+	*np = n;
+	return names;
 }

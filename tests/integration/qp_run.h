@@ -51,6 +51,12 @@ json_t *qp_find_flow(json_t *report, const char *src, int sport, const char *dst
  */
 json_t *qp_stats_when_packets(int port, long packets, double timeout_s);
 
+/**
+ * The captures of the hostile corpus ($QP_CORPUS, default ../shared/corpus/tcpdump),
+ * sorted by name, in malloc'd strings; skips the calling test when there is none.
+ */
+char **qp_corpus_list(const char **dirp, size_t *np);
+
 /** A free TCP port on 127.0.0.1 (bound, then released). */
 int qp_free_port(void);
 

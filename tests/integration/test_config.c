@@ -6,6 +6,8 @@
  * `qprobe --config FILE` alone, on a vdev, with its HTTP port, flow limits,
  * port settings and standing measurement; a file without $.dpdk says how to
  * start instead.
+ *
+ * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
 #include <criterion/criterion.h>
 #include <signal.h>

@@ -3,6 +3,8 @@
  * through a net_pcap vdev (once, no loop), the test fetches the HTTP
  * endpoints while it runs, stops it with SIGTERM and compares its report
  * with the offline report of the same file. No hugepages are used.
+ *
+ * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
 #include <criterion/criterion.h>
 #include <signal.h>

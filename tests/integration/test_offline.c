@@ -442,6 +442,42 @@ Test(offline, intervals_carry_each_frame_once)
 	json_decref(rep);
 }
 
+/*
+ * Hostile captures jump by decades (tcpdump's corpus has 1973 next to 2038): the
+ * intervals between are empty and cost nothing; a frame that steps back in time
+ * counts in the interval the clock had reached.
+ */
+Test(offline, a_jump_of_decades_gives_only_the_intervals_with_frames, .timeout = 60)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/jump.pcap", qp_tmpdir());
+	cr_assert_eq(pw_open(&W, path, 1, 1), 0);
+	const uint64_t far = 4000000000ULL * 1000000000ULL; /* 2096 */
+	uint64_t times[] = {T0, T0 + 1000 * MS, far, T0 + 2000 * MS, far + 60 * MS};
+	for (int i = 0; i < 5; i++) {
+		struct pb b;
+		pb_init(&b);
+		pb_payload(&b, 10);
+		pb_push_udp(&b, 1000, 2000);
+		pb_push_ip4(&b, "10.0.0.1", "10.0.0.2", (uint16_t)i, 0);
+		pb_push_eth(&b);
+		pw_write(&W, times[i], pb_data(&b), pb_len(&b), pb_len(&b));
+	}
+	pw_close(&W);
+	/* 50 ms intervals: 1.5e12 of them between T0 and far */
+	json_t *rep = run_report(path, "--interval", "50");
+	json_t *ivs = json_object_get(rep, "intervals");
+	cr_assert_eq(json_array_size(ivs), 4);
+	const uint64_t start[] = {T0, T0 + 1000 * MS, far, far + 50 * MS};
+	const int64_t pkts[] = {1, 1, 2, 1};
+	for (size_t i = 0; i < 4; i++) {
+		json_t *iv = json_array_get(ivs, i);
+		cr_assert_eq(jint(iv, "start_ns", NULL), (int64_t)start[i], "interval %zu", i);
+		cr_assert_eq(jint(iv, "packets", "fwd"), pkts[i], "interval %zu", i);
+	}
+	json_decref(rep);
+}
+
 Test(offline, idle_timeout_splits_a_flow)
 {
 	char path[256];

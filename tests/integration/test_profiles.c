@@ -4,6 +4,8 @@
  * driver without a profile gets safe defaults and one warning line, and is
  * measured all the same; a broken profile stops the probe with each mistake
  * named by its JSON path.
+ *
+ * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>

@@ -3,6 +3,8 @@
  * every metric family its HELP and TYPE lines; then Debian's prometheus
  * scrapes a running probe on loopback and its query API gives back the
  * values /api/v1/stats shows.
+ *
+ * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
 #include <criterion/criterion.h>
 #include <signal.h>

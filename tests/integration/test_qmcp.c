@@ -5,6 +5,8 @@
  * controllers with different filters, a killed controller's measurements,
  * 64 sessions, the allow-list, the shared secret, discovery, and hostile
  * peers after which a legitimate controller is still served.
+ *
+ * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

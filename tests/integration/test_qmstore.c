@@ -5,6 +5,8 @@
  * the packets the probe measured. Once against SQLite, once against a
  * PostgreSQL server the test starts itself (skipped when Debian's
  * postgresql is not installed).
+ *
+ * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
 #include <criterion/criterion.h>
 #include <glob.h>

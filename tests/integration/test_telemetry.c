@@ -2,6 +2,8 @@
  * DPDK telemetry: a running probe answers dpdk-telemetry.py with its own
  * counters (/qprobe/...) next to DPDK's /ethdev/stats, and they agree with
  * /api/v1/stats.
+ *
+ * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
 #include <criterion/criterion.h>
 #include <signal.h>

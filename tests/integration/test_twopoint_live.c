@@ -6,6 +6,9 @@
  * the primary starts the secondary's half itself over QMCP and matches.
  * The delay line notes when it sent each copy: that is the truth the
  * one-way delay must meet within 1 ms, and the losses exactly.
+ *
+ * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
+ * Alone: measures delays against the wall clock, so nothing may run beside it.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
