@@ -59,7 +59,7 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_listener.h lib/qmcp_tp.h
 
-all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen $(BUILD)/qp_replay
+all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen $(BUILD)/qp_replay $(BUILD)/qp_clockcheck
 
 deps:
 	@scripts/install-deps.sh --test
@@ -90,6 +90,9 @@ $(BUILD)/qmstore: $(QMSTORE_OBJS) $(BUILD)/libqmcp.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcrypto sqlite3 libpq)
 
 $(BUILD)/qp_replay: $(BUILD)/obj/bench/replay.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/qp_clockcheck: $(BUILD)/obj/bench/clock.o $(BUILD)/libqprobe.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o
@@ -167,6 +170,7 @@ bench:
 	@scripts/install-deps.sh --bench
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	bench/replay.sh
+	$(BUILD)/qp_clockcheck 60
 	bench/run.sh
 	bench/idle.sh
 	bench/control.sh

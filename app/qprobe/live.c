@@ -61,7 +61,6 @@
 #define RING_SIZE 4096
 #define EXPIRE_EVERY 64          /* poll loops between expiry steps */
 #define EXPIRE_BUCKETS 64
-#define REANCHOR_NS 1000000000ULL
 #define IDLE_NAP_NS 10000000L     /* a worker with nothing to measure sleeps this long */
 
 /* Per-port counters of /api/v1/stats and /metrics. */
@@ -108,7 +107,9 @@ struct rxq {
 /*
  * Thread-safety: `clock` is RCU-published by the management core and read by
  * every worker under the QSBR read side, like the measurement set
- * (meas_published); `quit` is set by the management core and polled by
+ * (meas_published); `disc` is the management core's; `clock_st` is written by
+ * the management core and read by the HTTP and telemetry threads, under
+ * `clock_mx` (the telemetry thread is no RCU reader); `quit` is set by the management core and polled by
  * workers; lst[i] is written by worker i only.
  */
 struct live {
@@ -127,6 +128,9 @@ struct live {
 	int dist_idle;
 	int ts_off; /* mbuf dynfield holding the distributor's timestamp */
 	struct qp_clock *clock;
+	struct qp_clock_disc *disc;   /* management core only */
+	pthread_mutex_t clock_mx;     /* guards clock_st */
+	struct qp_clock_status clock_st; /* a copy for the HTTP and telemetry threads */
 	int quit;
 	const char *source_desc;
 	char probe_id[128], probe_name[128];
@@ -401,6 +405,29 @@ static const char *mode_name(void)
 	return L.sw_dist ? "software_distribution" : (L.nworkers > 1 ? "rss" : "single_worker");
 }
 
+/* The clock's status as last published (any thread). */
+static struct qp_clock_status clock_status(void)
+{
+	pthread_mutex_lock(&L.clock_mx);
+	struct qp_clock_status st = L.clock_st;
+	pthread_mutex_unlock(&L.clock_mx);
+	return st;
+}
+
+static json_t *clock_json(void)
+{
+	struct qp_clock_status st = clock_status();
+	json_t *o = json_pack("{s:s,s:s,s:s}", "source", "tsc", "state", st.state ? st.state : "",
+			      "reason", st.reason ? st.reason : "");
+/* counts and ns as JSON integers, rates as reals */
+#define CJ_(f, jn, mn, mt, h)                                                                 \
+	json_object_set_new(o, #jn, _Generic((st.f), double: json_real((double)st.f),             \
+					     default: json_integer((json_int_t)st.f)));
+	QP_CLOCK_STATUS_FIELDS(CJ_)
+#undef CJ_
+	return o;
+}
+
 static json_t *stats_json(void *arg)
 {
 	(void)arg;
@@ -409,6 +436,7 @@ static json_t *stats_json(void *arg)
 	json_object_set_new(root, "probe_id", json_string(L.probe_id));
 	json_object_set_new(root, "mode", json_string(mode_name()));
 	json_object_set_new(root, "timestamp_source", json_string("tsc"));
+	json_object_set_new(root, "clock", clock_json());
 	json_t *ports = json_array();
 	for (uint16_t p = 0; p < L.nports; p++) {
 		struct rte_eth_stats st;
@@ -798,6 +826,17 @@ static char *metrics_text(void *arg)
 	meas_unlock();
 	sb_printf(&b, "# HELP qprobe_measurements Measurements running\n# TYPE qprobe_measurements gauge\n"
 		      "qprobe_measurements %u\n", nm);
+	struct qp_clock_status cs = clock_status();
+	char l1[128], l2[128];
+	sb_printf(&b, "# HELP qprobe_clock_info Packet clock: source, state and why not disciplined\n"
+		      "# TYPE qprobe_clock_info gauge\nqprobe_clock_info{source=\"tsc\",state=\"%s\","
+		      "reason=\"%s\"} 1\n", lv(cs.state ? cs.state : "", l1, sizeof(l1)),
+		  lv(cs.reason ? cs.reason : "", l2, sizeof(l2)));
+#define CM_(f, jn, mn, mt, h)                                                                 \
+	sb_printf(&b, "# HELP qprobe_clock_" #mn " " h "\n# TYPE qprobe_clock_" #mn " " #mt      \
+		      "\nqprobe_clock_" #mn " %.17g\n", (double)cs.f);
+	QP_CLOCK_STATUS_FIELDS(CM_)
+#undef CM_
 #define LC_(name, help)                                                                          \
 	sb_printf(&b, "# HELP qprobe_lcore_" #name "_total " help "\n# TYPE qprobe_lcore_" #name     \
 		      "_total counter\n");                                                           \
@@ -902,6 +941,7 @@ static void info_fill(struct qmcp_msg *m, json_t *j, void *arg)
 	json_object_set_new(j, "mode", json_string(mode_name()));
 	json_object_set_new(j, "idle", json_boolean(CMM_LOAD_SHARED(L.lst[0].idle)));
 	json_object_set_new(j, "capabilities", json_pack("[s,s,s]", "live", "push", "two_point"));
+	json_object_set_new(j, "packet_clock", clock_json());
 }
 
 /* Every closed interval: to the sessions subscribed, and to the measurement's receivers. */
@@ -952,6 +992,66 @@ static void wait_awake(void *arg)
 static void free_clock_cb(struct rcu_head *h)
 {
 	free(caa_container_of(h, struct qp_clock, rcu));
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void clock_publish(struct qp_clock *c)
+{
+	pthread_mutex_lock(&L.clock_mx);
+	L.clock_st = c->st;
+	pthread_mutex_unlock(&L.clock_mx);
+	struct qp_clock *old = L.clock;
+	rcu_assign_pointer(L.clock, c);
+	if (old)
+		call_rcu(&old->rcu, free_clock_cb);
+}
+
+/* The disciplined clock: a first rate from two anchors 20 ms apart, then the first mapping. */
+static int clock_start(void)
+{
+	pthread_mutex_init(&L.clock_mx, NULL);
+	struct qp_clock_src src = qp_clock_system_src(read_tsc);
+	int inv = qp_clock_tsc_invariant();
+	L.disc = qp_clock_disc_create(&src, (double)rte_get_tsc_hz(), 20000000, inv);
+	struct qp_clock *c = L.disc ? qp_clock_disc_update(L.disc, 0, NULL) : NULL;
+	if (!c) {
+		fprintf(stderr, "qprobe: cannot start the packet clock: %s\n", strerror(errno));
+		return -ENOMEM;
+	}
+	clock_publish(c);
+	if (!L.o->quiet)
+		fprintf(stderr, "qprobe: packet clock: TSC %.0f Hz measured against CLOCK_MONOTONIC_RAW "
+				"(DPDK says %.0f Hz, %.0f ppm off); disciplined to CLOCK_REALTIME\n",
+			c->st.hz, c->st.nominal_hz, c->st.nominal_err_ppm);
+	if (!inv)
+		fprintf(stderr, "qprobe: warning: the CPU does not report an invariant TSC: packet "
+				"times may drift with frequency changes (measuring with the best estimate)\n");
+	return 0;
+}
+
+/* One anchor of the discipline, with a line for what a user must know. */
+static void clock_anchor(void)
+{
+	struct qp_clock_event ev;
+	struct qp_clock *c = qp_clock_disc_update(L.disc, meas_count() > 0, &ev);
+	if (!c)
+		return; /* out of memory: the mapping in force stays */
+	clock_publish(c);
+	if (ev.stepped)
+		fprintf(stderr, "qprobe: the system clock stepped by %+.6f s (%" PRIu64 " steps so "
+				"far); %s\n", (double)ev.step_ns / 1e9, c->st.steps,
+			ev.applied ? "nothing is measured: packet time follows at once"
+				   : "packet time slews towards it at 500 ppm, no step in any measurement");
+	if (ev.became_undisciplined)
+		fprintf(stderr, "qprobe: warning: the packet clock cannot be disciplined: %s (largest "
+				"residual %" PRId64 " ns); measuring with the best estimate\n",
+			c->st.reason, c->st.max_residual_ns);
 }
 
 /* The standing measurement's parameters from the command line. */
@@ -1082,6 +1182,7 @@ static void tel_register(void)
 		{"/qprobe/measurements", "qprobe: the measurements; with a measurement id as parameter, that one with its counters"},
 		{"/qprobe/qmcp", "qprobe: QMCP sessions and counters. No parameters"},
 		{"/qprobe/push", "qprobe: results push per destination. No parameters"},
+		{"/qprobe/clock", "qprobe: the packet clock: source, state, estimated TSC rate, errors, steps. No parameters"},
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
 		rte_telemetry_register_cmd(c[i].cmd, tel_cb, c[i].help);
@@ -1178,8 +1279,7 @@ int qprobe_live(const struct qprobe_opts *o)
 	if (meas_init(L.nworkers, L.worker_lcore, o->flow_budget, o->flow_dists, on_result,
 		      NULL) != 0)
 		return QP_EXIT_RUNTIME;
-	L.clock = qp_clock_anchor(rte_get_tsc_hz(), read_tsc);
-	if (!L.clock) {
+	if (clock_start() != 0) {
 		rc = QP_EXIT_RUNTIME;
 		goto out;
 	}
@@ -1317,7 +1417,7 @@ int qprobe_live(const struct qprobe_opts *o)
 	rcu_register_thread();
 	rcu_thread_offline();
 	uint64_t deadline = o->duration_s > 0 ? start_ns + (uint64_t)(o->duration_s * 1e9) : 0;
-	uint64_t last_anchor = start_ns;
+	uint64_t next_anchor = mono_ns() + qp_clock_disc_period_ns(L.disc);
 	while (!g_stop) {
 		/* idle, the loop wakes for sockets only (and 10 times a second);
 		 * measuring, every 5 ms to close intervals on time */
@@ -1326,15 +1426,13 @@ int qprobe_live(const struct qprobe_opts *o)
 		uint64_t now = qp_clock_realtime_ns();
 		if (deadline && now >= deadline)
 			break;
-		meas_tick(now, 0);
-		if (now - last_anchor >= REANCHOR_NS) {
-			struct qp_clock *nc = qp_clock_anchor(rte_get_tsc_hz(), read_tsc);
-			if (nc) {
-				struct qp_clock *old = L.clock;
-				rcu_assign_pointer(L.clock, nc);
-				call_rcu(&old->rcu, free_clock_cb);
-			}
-			last_anchor = now;
+		/* intervals close on packet time, which a step of the system clock
+		 * does not move */
+		meas_tick(qp_clock_ns(L.clock, rte_rdtsc()), 0);
+		uint64_t mono = mono_ns();
+		if (mono >= next_anchor) {
+			clock_anchor();
+			next_anchor = mono + qp_clock_disc_period_ns(L.disc);
 		}
 	}
 	CMM_STORE_SHARED(L.quit, 1);
@@ -1361,5 +1459,6 @@ out:
 	if (L.clock)
 		call_rcu(&L.clock->rcu, free_clock_cb);
 	rcu_barrier();
+	qp_clock_disc_destroy(L.disc);
 	return rc;
 }
