@@ -74,7 +74,8 @@
 /* Distributor counters. */
 #define QP_DIST_COUNTERS(X)                                               \
 	X(packets, "Frames received by the distributor")                  \
-	X(ring_full, "Frames dropped because a worker's ring was full")
+	X(ring_full, "Frames dropped because a worker's ring was full")    \
+	X(ts_missing, "Frames of a port with Rx timestamps that came without one (TSC used)")
 
 struct dist_counters {
 #define F_(n, h) uint64_t n;
@@ -86,7 +87,8 @@ struct dist_counters {
 #define QP_LCORE_COUNTERS(X)                                                      \
 	X(rx_packets, "Frames read by the lcore (from its queues or its ring)")   \
 	X(rx_dropped_idle, "Frames read and dropped while no measurement ran")    \
-	X(naps, "Sleeps taken while no measurement ran")
+	X(naps, "Sleeps taken while no measurement ran")                          \
+	X(ts_missing, "Frames of a port with Rx timestamps that came without one (TSC used)")
 
 /* Thread-safety: written by its worker only, read by the HTTP thread (whole loads). */
 struct lcore_stat {
@@ -95,6 +97,8 @@ struct lcore_stat {
 #undef F_
 	uint64_t busy_cycles, total_cycles;
 	uint64_t done_ns; /* every frame this worker stamped before this time is processed */
+	uint64_t port_ns; /* --timestamps port: the latest frame time it processed */
+	int in_burst;     /* --timestamps port, distributor: frames taken, not yet measured */
 	int idle;
 } __attribute__((aligned(64)));
 
@@ -127,6 +131,13 @@ struct live {
 	struct dist_counters dist;
 	int dist_idle;
 	int ts_off; /* mbuf dynfield holding the distributor's timestamp */
+	/* --timestamps port: ports whose frames carry the file's time (us) in DPDK's
+	 * Rx timestamp dynfield, flagged by rx_ts_flag */
+	int port_ts[RTE_MAX_ETHPORTS];
+	int rx_ts_off;
+	uint64_t rx_ts_flag;
+	int ts_warned;
+	uint64_t dist_ns; /* --timestamps port: the latest frame time the distributor handed out */
 	struct qp_clock *clock;
 	struct qp_clock_disc *disc;   /* management core only */
 	pthread_mutex_t clock_mx;     /* guards clock_st */
@@ -153,6 +164,23 @@ static inline uint64_t *ts_field(struct rte_mbuf *m)
 static uint64_t read_tsc(void)
 {
 	return rte_rdtsc();
+}
+
+/*
+ * A frame's time: the port's Rx timestamp where it gives one (net_pcap: the
+ * file's time in microseconds), else `tsc_ns`, the burst's TSC time; a frame
+ * without one from a port that should give it is counted.
+ */
+static inline uint64_t frame_ns(uint16_t port, const struct rte_mbuf *m, uint64_t tsc_ns,
+				uint64_t *missing)
+{
+	if (!L.port_ts[port])
+		return tsc_ns;
+	if (!(m->ol_flags & L.rx_ts_flag)) {
+		(*missing)++;
+		return tsc_ns;
+	}
+	return *RTE_MBUF_DYNFIELD(m, L.rx_ts_off, const uint64_t *) * 1000ULL;
 }
 
 /* ---- worker and distributor lcores ---- */
@@ -188,6 +216,25 @@ static void drain(struct wctx *c, struct lcore_stat *st)
 			rte_pktmbuf_free_bulk(m, n);
 		}
 	}
+}
+
+/*
+ * Port time runs as fast as a replayed file is read, not as the wall clock: a
+ * worker reads no more frames while its next interval would take the slot of
+ * one the management core has not closed yet (nothing is lost, nothing waits
+ * on a real NIC, whose timestamps run in real time).
+ */
+static int port_time_hold(const struct meas_set *set, unsigned int idx)
+{
+	for (unsigned int k = 0; k < set->n; k++) {
+		const struct qp_worker *w = set->m[k].w[idx];
+		if (!w->have_iv)
+			continue;
+		uint64_t next = __atomic_load_n(set->m[k].next_iv, __ATOMIC_ACQUIRE);
+		if (next == UINT64_MAX || w->cur_iv >= next + QP_IV_SLOTS - 2)
+			return 1;
+	}
+	return 0;
 }
 
 /* Two-point: the time before which worker i has recorded everything it stamped. */
@@ -236,7 +283,13 @@ static int worker_main(void *arg)
 		const struct qp_clock *clk = rcu_dereference(L.clock);
 		uint64_t loop_ns = qp_clock_ns(clk, rte_rdtsc());
 		unsigned int got = 0;
-		for (unsigned int s = 0; s < (L.sw_dist ? 1 : c->nq); s++) {
+		int hold = L.o->ts_port && port_time_hold(set, c->idx);
+		/* port time with a distributor: the management core must see frames
+		 * taken from the ring as pending until they are measured (packet_now) */
+		int mark = L.o->ts_port && L.sw_dist && !hold;
+		if (mark)
+			__atomic_store_n(&st->in_burst, 1, __ATOMIC_SEQ_CST);
+		for (unsigned int s = 0; !hold && s < (L.sw_dist ? 1 : c->nq); s++) {
 			uint16_t n;
 			if (L.sw_dist)
 				n = (uint16_t)rte_ring_sc_dequeue_burst(L.ring[c->idx], (void **)m,
@@ -248,19 +301,28 @@ static int worker_main(void *arg)
 			got += n;
 			st->rx_packets += n;
 			uint64_t now = L.sw_dist ? 0 : qp_clock_ns(clk, rte_rdtsc());
+			uint64_t pmax = 0;
 			for (uint16_t i = 0; i < n; i++) {
 				fr[i].data = rte_pktmbuf_mtod(m[i], const uint8_t *);
 				fr[i].caplen = m[i]->data_len;
 				fr[i].wirelen = m[i]->pkt_len;
-				fr[i].ts_ns = L.sw_dist ? *ts_field(m[i]) : now;
+				fr[i].ts_ns = L.sw_dist ? *ts_field(m[i])
+							: frame_ns(c->q[s].port, m[i], now, &st->ts_missing);
+				if (fr[i].ts_ns > pmax)
+					pmax = fr[i].ts_ns;
 			}
+			if (L.o->ts_port && pmax > st->port_ns)
+				__atomic_store_n(&st->port_ns, pmax, __ATOMIC_SEQ_CST);
 			for (unsigned int k = 0; k < set->n; k++)
 				qp_worker_process(set->m[k].w[c->idx], set->m[k].cfg, fr, n);
 			rte_pktmbuf_free_bulk(m, n);
 		}
+		if (mark)
+			__atomic_store_n(&st->in_burst, 0, __ATOMIC_SEQ_CST);
 		if (++loops % EXPIRE_EVERY == 0) {
-			uint64_t now = qp_clock_ns(clk, rte_rdtsc());
-			for (unsigned int k = 0; k < set->n; k++)
+			/* flows age on packet time: a replayed file's under --timestamps port */
+			uint64_t now = L.o->ts_port ? st->port_ns : qp_clock_ns(clk, rte_rdtsc());
+			for (unsigned int k = 0; now && k < set->n; k++)
 				qp_worker_expire(set->m[k].w[c->idx], set->m[k].cfg, now, EXPIRE_BUCKETS);
 		}
 		/* two-point: what this worker stamps from now on is younger */
@@ -305,7 +367,11 @@ static int dist_main(void *arg)
 			CMM_STORE_SHARED(L.dist_idle, 0);
 		}
 		const struct qp_clock *clk = rcu_dereference(L.clock);
-		for (uint16_t p = 0; p < L.nports; p++) {
+		/* port time (a replayed file): wait for the workers rather than drop */
+		int hold = 0;
+		for (unsigned int k = 0; L.o->ts_port && k < L.nworkers; k++)
+			hold |= port_time_hold(set, k) || rte_ring_free_count(L.ring[k]) < BURST;
+		for (uint16_t p = 0; !hold && p < L.nports; p++) {
 			uint16_t n = rte_eth_rx_burst(L.ports[p], 0, m, BURST);
 			if (!n)
 				continue;
@@ -315,12 +381,16 @@ static int dist_main(void *arg)
 			for (uint16_t i = 0; i < n; i++) {
 				struct qp_pkt pk;
 				unsigned int idx = 0;
-				*ts_field(m[i]) = now;
+				*ts_field(m[i]) = frame_ns(L.ports[p], m[i], now, &L.dist.ts_missing);
 				if (qp_parse(pc, QP_LINK_ETHERNET, rte_pktmbuf_mtod(m[i], uint8_t *),
 					     m[i]->data_len, &pk) == QP_PARSE_FLOW)
 					idx = qp_flow_key_addr_hash(&pk.key) % L.nworkers;
 				out[idx][nout[idx]++] = m[i];
 			}
+			uint64_t tmax = 0;
+			for (uint16_t i = 0; L.o->ts_port && i < n; i++)
+				if (*ts_field(m[i]) > tmax)
+					tmax = *ts_field(m[i]);
 			for (unsigned int k = 0; k < L.nworkers; k++) {
 				if (!nout[k])
 					continue;
@@ -331,6 +401,9 @@ static int dist_main(void *arg)
 					rte_pktmbuf_free_bulk(out[k] + e, nout[k] - e);
 				}
 			}
+			/* after the frames are in the rings: see packet_now() */
+			if (tmax > L.dist_ns)
+				__atomic_store_n(&L.dist_ns, tmax, __ATOMIC_SEQ_CST);
 		}
 		rcu_quiescent_state();
 	}
@@ -371,6 +444,25 @@ static int port_setup(uint16_t port, uint16_t nrxq, int rss, const struct profil
 		conf.rx_adv_conf.rss_conf.rss_key_len = di.hash_key_size ? di.hash_key_size : 40;
 		conf.rx_adv_conf.rss_conf.rss_hf = prof->rss_hf & di.flow_type_rss_offloads;
 	}
+	if (L.o->ts_port) {
+		char name[RTE_ETH_NAME_MAX_LEN] = "";
+		rte_eth_dev_get_name_by_port(port, name);
+		/* net_pcap stamps every frame with the file's time without announcing
+		 * the offload; a NIC announces it and counts in its own clock */
+		int file = strcmp(prof->timestamp, "file") == 0;
+		if (!file && (di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP))
+			fprintf(stderr, "qprobe: warning: port %u (%s) has NIC clock timestamps, which "
+					"qprobe does not map to real time yet: its frames are stamped by the "
+					"TSC\n", port, name);
+		else if (!file)
+			fprintf(stderr, "qprobe: warning: port %u (%s) gives no Rx timestamps: its frames "
+					"are stamped by the TSC\n", port, name);
+		else {
+			if ((rc = rte_mbuf_dyn_rx_timestamp_register(&L.rx_ts_off, &L.rx_ts_flag)) != 0)
+				return rc;
+			L.port_ts[port] = 1;
+		}
+	}
 	uint16_t ntxq = 0;
 	rc = rte_eth_dev_configure(port, nrxq, ntxq, &conf);
 	if (rc) { /* some PMDs want a tx queue even on a receive-only port */
@@ -405,6 +497,15 @@ static const char *mode_name(void)
 	return L.sw_dist ? "software_distribution" : (L.nworkers > 1 ? "rss" : "single_worker");
 }
 
+/* "port" when frames carry their ports' Rx timestamps, "tsc" otherwise. */
+static const char *ts_source(void)
+{
+	for (uint16_t p = 0; p < L.nports; p++)
+		if (L.port_ts[L.ports[p]])
+			return "port";
+	return "tsc";
+}
+
 /* The clock's status as last published (any thread). */
 static struct qp_clock_status clock_status(void)
 {
@@ -417,7 +518,7 @@ static struct qp_clock_status clock_status(void)
 static json_t *clock_json(void)
 {
 	struct qp_clock_status st = clock_status();
-	json_t *o = json_pack("{s:s,s:s,s:s}", "source", "tsc", "state", st.state ? st.state : "",
+	json_t *o = json_pack("{s:s,s:s,s:s}", "source", ts_source(), "state", st.state ? st.state : "",
 			      "reason", st.reason ? st.reason : "");
 /* counts and ns as JSON integers, rates as reals */
 #define CJ_(f, jn, mn, mt, h)                                                                 \
@@ -435,7 +536,7 @@ static json_t *stats_json(void *arg)
 	json_object_set_new(root, "qprobe", json_pack("{s:s}", "version", qp_version()));
 	json_object_set_new(root, "probe_id", json_string(L.probe_id));
 	json_object_set_new(root, "mode", json_string(mode_name()));
-	json_object_set_new(root, "timestamp_source", json_string("tsc"));
+	json_object_set_new(root, "timestamp_source", json_string(ts_source()));
 	json_object_set_new(root, "clock", clock_json());
 	json_t *ports = json_array();
 	for (uint16_t p = 0; p < L.nports; p++) {
@@ -445,6 +546,7 @@ static json_t *stats_json(void *arg)
 		json_t *o = json_pack("{s:i,s:s,s:o,s:s,s:s}", "port", L.ports[p], "name", name, "profile",
 				      L.prof[p].file[0] ? json_string(L.prof[p].file) : json_null(),
 				      "family", L.prof[p].family, "hw_timestamp", L.prof[p].timestamp);
+		json_object_set_new(o, "rx_timestamps", json_boolean(L.port_ts[L.ports[p]]));
 		if (rte_eth_stats_get(L.ports[p], &st) == 0) {
 #define P_(f, n, h) json_object_set_new(o, #n, json_integer((json_int_t)st.f));
 			QP_PORT_COUNTERS(P_)
@@ -829,8 +931,8 @@ static char *metrics_text(void *arg)
 	struct qp_clock_status cs = clock_status();
 	char l1[128], l2[128];
 	sb_printf(&b, "# HELP qprobe_clock_info Packet clock: source, state and why not disciplined\n"
-		      "# TYPE qprobe_clock_info gauge\nqprobe_clock_info{source=\"tsc\",state=\"%s\","
-		      "reason=\"%s\"} 1\n", lv(cs.state ? cs.state : "", l1, sizeof(l1)),
+		      "# TYPE qprobe_clock_info gauge\nqprobe_clock_info{source=\"%s\",state=\"%s\","
+		      "reason=\"%s\"} 1\n", ts_source(), lv(cs.state ? cs.state : "", l1, sizeof(l1)),
 		  lv(cs.reason ? cs.reason : "", l2, sizeof(l2)));
 #define CM_(f, jn, mn, mt, h)                                                                 \
 	sb_printf(&b, "# HELP qprobe_clock_" #mn " " h "\n# TYPE qprobe_clock_" #mn " " #mt      \
@@ -994,6 +1096,48 @@ static void free_clock_cb(struct rcu_head *h)
 	free(caa_container_of(h, struct qp_clock, rcu));
 }
 
+/* Packet time for the measurements' intervals (management core). */
+static uint64_t packet_now(void)
+{
+	if (!L.o->ts_port)
+		return qp_clock_ns(L.clock, rte_rdtsc());
+	if (L.sw_dist) {
+		/* every frame handed out is measured, but for those still in a
+		 * worker's ring or hands: the oldest such worker's time holds it back
+		 * (the ring is read before the flag: a worker raises the flag before
+		 * it takes frames) */
+		uint64_t t = __atomic_load_n(&L.dist_ns, __ATOMIC_SEQ_CST);
+		for (unsigned int i = 0; i < L.nworkers; i++) {
+			int pending = rte_ring_count(L.ring[i]) > 0;
+			pending |= __atomic_load_n(&L.lst[i].in_burst, __ATOMIC_SEQ_CST);
+			uint64_t v = __atomic_load_n(&L.lst[i].port_ns, __ATOMIC_SEQ_CST);
+			if (pending && v < t)
+				t = v;
+		}
+		return t;
+	}
+	uint64_t t = 0;
+	for (unsigned int i = 0; i < L.nworkers; i++) {
+		uint64_t v = __atomic_load_n(&L.lst[i].port_ns, __ATOMIC_ACQUIRE);
+		if (v > t)
+			t = v;
+	}
+	return t;
+}
+
+/* One warning when a port that gives Rx timestamps sent frames without. */
+static void warn_missing_ts(void)
+{
+	uint64_t n = CMM_LOAD_SHARED(L.dist.ts_missing);
+	for (unsigned int i = 0; i < L.nworkers; i++)
+		n += CMM_LOAD_SHARED(L.lst[i].ts_missing);
+	if (n && !L.ts_warned) {
+		L.ts_warned = 1;
+		fprintf(stderr, "qprobe: warning: a port that gives Rx timestamps sent frames without "
+				"one: they are stamped by the TSC (counted in ts_missing)\n");
+	}
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -1104,7 +1248,7 @@ static void tel_put(struct rte_tel_data *d, const char *name, json_t *v, int *n)
 	else if (json_is_boolean(v))
 		rte_tel_data_add_dict_int(d, name, json_is_true(v));
 	else if (json_is_real(v)) {
-		snprintf(buf, sizeof(buf), "%.6g", json_real_value(v));
+		snprintf(buf, sizeof(buf), "%.12g", json_real_value(v)); /* Hz to the unit */
 		rte_tel_data_add_dict_string(d, name, buf);
 	} else if (json_is_string(v))
 		rte_tel_data_add_dict_string(d, name, json_string_value(v));
@@ -1279,6 +1423,7 @@ int qprobe_live(const struct qprobe_opts *o)
 	if (meas_init(L.nworkers, L.worker_lcore, o->flow_budget, o->flow_dists, on_result,
 		      NULL) != 0)
 		return QP_EXIT_RUNTIME;
+	meas_set_clock(packet_now, o->ts_port);
 	if (clock_start() != 0) {
 		rc = QP_EXIT_RUNTIME;
 		goto out;
@@ -1428,7 +1573,9 @@ int qprobe_live(const struct qprobe_opts *o)
 			break;
 		/* intervals close on packet time, which a step of the system clock
 		 * does not move */
-		meas_tick(qp_clock_ns(L.clock, rte_rdtsc()), 0);
+		meas_tick(packet_now(), 0);
+		if (L.o->ts_port)
+			warn_missing_ts();
 		uint64_t mono = mono_ns();
 		if (mono >= next_anchor) {
 			clock_anchor();

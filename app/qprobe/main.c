@@ -72,6 +72,9 @@ static void usage(FILE *out)
 		"  --flow-budget N       flows per worker lcore for all measurements together\n"
 		"                        (default 1048576); a START over it is refused\n"
 		"  --busy-poll           keep polling with no measurement (lowest start latency)\n"
+		"  --timestamps SRC      tsc (default): the worker's TSC on the disciplined clock;\n"
+		"                        port: each frame's Rx timestamp where the port gives one\n"
+		"                        (net_pcap: the file's own, in us), the TSC elsewhere\n"
 		"  --qmcp-addr ADDR      QMCP bind address (default ::, IPv4 callers too)\n"
 		"  --qmcp-port PORT      QMCP TCP port, and UDP for discovery (default 8177, 0 = off)\n"
 		"  --allow CIDRS         controllers allowed, comma-separated (default\n"
@@ -127,6 +130,7 @@ enum {
 	OPT_DESCRIPTION,
 	OPT_FLOW_BUDGET,
 	OPT_BUSY_POLL,
+	OPT_TIMESTAMPS,
 	OPT_QMCP_ADDR,
 	OPT_QMCP_PORT,
 	OPT_ALLOW,
@@ -171,6 +175,7 @@ static const struct option longopts[] = {
 	{"description", required_argument, NULL, OPT_DESCRIPTION},
 	{"flow-budget", required_argument, NULL, OPT_FLOW_BUDGET},
 	{"busy-poll", no_argument, NULL, OPT_BUSY_POLL},
+	{"timestamps", required_argument, NULL, OPT_TIMESTAMPS},
 	{"qmcp-addr", required_argument, NULL, OPT_QMCP_ADDR},
 	{"qmcp-port", required_argument, NULL, OPT_QMCP_PORT},
 	{"allow", required_argument, NULL, OPT_ALLOW},
@@ -250,6 +255,13 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			o->flow_budget = (uint64_t)v;
 			break;
 		case OPT_BUSY_POLL: o->busy_poll = 1; break;
+		case OPT_TIMESTAMPS:
+			if (strcmp(optarg, "tsc") && strcmp(optarg, "port")) {
+				fprintf(stderr, "qprobe: --timestamps '%s': expected tsc or port\n", optarg);
+				return -1;
+			}
+			o->ts_port = !strcmp(optarg, "port");
+			break;
 		case OPT_QMCP_ADDR: o->qmcp_addr = optarg; break;
 		case OPT_QMCP_PORT:
 			if (num_opt("qmcp-port", optarg, 0, 65535, &v))

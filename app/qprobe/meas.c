@@ -47,7 +47,11 @@ static struct {
 	uint32_t dists;
 	meas_result_fn *hook;
 	void *hook_arg;
-} M = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	uint64_t (*now)(void); /* packet time: qp_clock_realtime_ns unless meas_set_clock() */
+	int port_time;         /* packet time is the ports' (a replayed file's time) */
+} M = {.lock = PTHREAD_MUTEX_INITIALIZER, .now = qp_clock_realtime_ns};
+
+#define IV_UNSET UINT64_MAX /* port time: the first interval is the first frame's */
 
 struct meas_set *meas_published;
 
@@ -65,6 +69,12 @@ int meas_init(unsigned int nworkers, const unsigned int *worker_lcores, uint64_t
 	M.next_id = 1;
 	meas_published = calloc(1, sizeof(*meas_published));
 	return meas_published ? 0 : -ENOMEM;
+}
+
+void meas_set_clock(uint64_t (*now)(void), int port_time)
+{
+	M.now = now;
+	M.port_time = port_time;
 }
 
 void meas_lock(void)
@@ -89,6 +99,7 @@ static void publish(void)
 			continue;
 		ns->m[ns->n].cfg = &m->cfg;
 		ns->m[ns->n].w = m->w;
+		ns->m[ns->n].next_iv = &m->next_iv;
 		ns->n++;
 	}
 	struct meas_set *old = meas_published;
@@ -254,8 +265,10 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 				 PUSH_DESTS_MAX);
 			return -ENOSPC;
 		}
-	m->start_ns = qp_clock_realtime_ns();
+	m->start_ns = M.now();
 	m->next_iv = m->start_ns / p->interval_ns;
+	if (M.port_time)
+		m->next_iv = IV_UNSET; /* the ports' time is the frames': wait for them */
 	if (p->tp.role) {
 		/* management thread only: the id it is about to get */
 		struct tpl_meas tm = {.id = M.next_id,
@@ -291,11 +304,48 @@ nomem:
 	return -ENOMEM;
 }
 
+/*
+ * Port time: the oldest interval number at or after `from` that a worker
+ * still holds, or IV_UNSET. A replayed file starts anywhere in time and may
+ * jump by years: only intervals in a worker's slots can have frames.
+ */
+static uint64_t oldest_held(const struct meas *m, uint64_t from)
+{
+	uint64_t low = IV_UNSET;
+	for (unsigned int i = 0; i < M.nworkers; i++) {
+		const struct qp_worker *w = m->w[i];
+		if (!__atomic_load_n(&w->have_iv, __ATOMIC_ACQUIRE))
+			continue;
+		/* a slot holds one of the last QP_IV_SLOTS intervals, or never held one */
+		uint64_t cur = __atomic_load_n(&w->cur_iv, __ATOMIC_ACQUIRE);
+		for (unsigned int s = 0; s < QP_IV_SLOTS; s++) {
+			uint64_t iv = __atomic_load_n(&w->iv[s].iv, __ATOMIC_ACQUIRE);
+			if (iv >= from && iv < low && iv <= cur && iv + QP_IV_SLOTS > cur)
+				low = iv;
+		}
+	}
+	return low;
+}
+
 static void close_intervals(struct meas *m, uint64_t now_ns, int final)
 {
 	uint64_t iv_ns = m->cfg.interval_ns;
+	if (m->next_iv == IV_UNSET) { /* port time: from the first frame's interval */
+		uint64_t k = oldest_held(m, 0);
+		if (k == IV_UNSET || k > now_ns / iv_ns)
+			return; /* no frame yet */
+		m->start_ns = k * iv_ns; /* the file's first interval is whole */
+		__atomic_store_n(&m->next_iv, k, __ATOMIC_RELEASE);
+	}
 	for (;;) {
 		uint64_t k = m->next_iv;
+		uint64_t upto = now_ns / iv_ns;
+		if (M.port_time && upto > k && upto - k > QP_IV_SLOTS) {
+			/* years without a frame in the file: only held intervals count */
+			uint64_t h = oldest_held(m, k);
+			k = h < upto ? h : upto - QP_IV_SLOTS;
+			__atomic_store_n(&m->next_iv, k, __ATOMIC_RELEASE);
+		}
 		uint64_t end = (k + 1) * iv_ns;
 		if (!final && now_ns < end + IV_GRACE_NS)
 			break;
@@ -329,7 +379,8 @@ static void close_intervals(struct meas *m, uint64_t now_ns, int final)
 		m->ring[seq % MEAS_KEEP] = rec;
 		m->nclosed++;
 		meas_unlock();
-		m->next_iv = k + 1;
+		/* the slot is read: a worker held back by it may go on */
+		__atomic_store_n(&m->next_iv, k + 1, __ATOMIC_RELEASE);
 		if (M.hook)
 			M.hook(m, seq, &m->ring[seq % MEAS_KEEP], M.hook_arg);
 		if (final && now_ns < end)
@@ -377,7 +428,7 @@ int meas_stop(uint32_t id)
 	struct meas *m = M.tab[i];
 	m->published = 0;
 	publish(); /* after this no worker touches m */
-	close_intervals(m, qp_clock_realtime_ns(), 1);
+	close_intervals(m, M.now(), 1);
 	remove_and_free(m);
 	return 0;
 }
@@ -399,7 +450,7 @@ int meas_stop_session(int session)
 
 void meas_stop_all(uint32_t keep_id)
 {
-	uint64_t now = qp_clock_realtime_ns();
+	uint64_t now = M.now();
 	for (unsigned int i = 0; i < M.n;) {
 		struct meas *m = M.tab[i];
 		if (m->published)

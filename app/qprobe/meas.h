@@ -65,6 +65,10 @@ struct meas_set {
 	struct {
 		const struct qp_measure_cfg *cfg;
 		struct qp_worker *const *w; /* by worker index */
+		/* the next interval the management core closes (atomic; UINT64_MAX: none
+		 * yet): under port time a worker reads no frame that would take the
+		 * slot of an interval not closed yet */
+		const uint64_t *next_iv;
 	} m[MEAS_MAX];
 };
 
@@ -79,6 +83,14 @@ typedef void meas_result_fn(struct meas *m, uint64_t seq, const struct qp_interv
  */
 int meas_init(unsigned int nworkers, const unsigned int *worker_lcores, uint64_t flow_budget,
 	      uint32_t flow_dists, meas_result_fn *hook, void *hook_arg);
+
+/**
+ * Where packet time comes from (management core, before any start): `now`
+ * gives it (the disciplined TSC clock, or the ports' latest Rx timestamp);
+ * port_time says it is the ports' (a replayed file's time: a measurement's
+ * first interval is its first frame's, and empty years are skipped).
+ */
+void meas_set_clock(uint64_t (*now)(void), int port_time);
 
 /* The set workers read, never NULL after meas_init(): rcu_dereference() it. */
 extern struct meas_set *meas_published;

@@ -48,6 +48,7 @@ struct qprobe_opts {
 	uint64_t flow_budget;      /* flows per worker lcore over all measurements */
 	uint32_t meas_max_flows;   /* a QMCP measurement's table when START names none */
 	int busy_poll;             /* keep polling with no measurement */
+	int ts_port;               /* --timestamps port: ports' Rx timestamps where given */
 	const char *qmcp_addr;
 	int qmcp_port;             /* 0: no QMCP */
 	const char *secret_file;   /* NULL: no challenge-response */

@@ -2,11 +2,14 @@
  * Live mode on DPDK virtual ports: build/qprobe reads the demo capture
  * through a net_pcap vdev (once, no loop), the test fetches the HTTP
  * endpoints while it runs, stops it with SIGTERM and compares its report
- * with the offline report of the same file. No hugepages are used.
+ * with the offline report of the same file. With --timestamps port, the
+ * frames carry the file's own times through net_pcap, and every figure of
+ * the live report equals the offline one. No hugepages are used.
  *
  * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
 #include <criterion/criterion.h>
+#include <pcap/pcap.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,4 +265,154 @@ Test(live_bad, bad_filter_and_http_address)
 	expect_live_refusal(a2, 1, "cannot serve HTTP on localhost:x");
 	char *a3[] = {qbin(), "-l", "0,1", "--no-huge", "--", "--pcap", "x.pcap", NULL};
 	expect_live_refusal(a3, 1, "--pcap is offline mode");
+}
+
+/*
+ * `qp_gen qos` (60 TCP flows with random RTTs and retransmissions, three RTP
+ * streams with jitter and losses) as net_pcap gives it: microseconds (the
+ * PMD reads files at that precision), shifted to start on a whole second so
+ * that the live intervals (on the wall clock's grid) and the offline ones
+ * (from the first frame) are the same intervals. @return the frame count.
+ */
+static long qos_capture_us(const char *path)
+{
+	char ns[256], cmd[600];
+	snprintf(ns, sizeof(ns), "%s/qos-ns.pcap", qp_tmpdir());
+	snprintf(cmd, sizeof(cmd), "%s/qp_gen qos %s > /dev/null", qp_build(), ns);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	char eb[PCAP_ERRBUF_SIZE];
+	pcap_t *in = pcap_open_offline_with_tstamp_precision(ns, PCAP_TSTAMP_PRECISION_MICRO, eb);
+	cr_assert_not_null(in, "%s", eb);
+	pcap_t *dead = pcap_open_dead_with_tstamp_precision(pcap_datalink(in), 65535,
+							    PCAP_TSTAMP_PRECISION_MICRO);
+	pcap_dumper_t *out = pcap_dump_open(dead, path);
+	cr_assert_not_null(out, "%s", pcap_geterr(dead));
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	long n = 0, shift = -1;
+	while (pcap_next_ex(in, &h, &d) == 1) {
+		struct pcap_pkthdr o = *h;
+		if (shift < 0)
+			shift = (long)h->ts.tv_usec;
+		long us = (long)o.ts.tv_sec * 1000000L + (long)o.ts.tv_usec - shift;
+		o.ts.tv_sec = us / 1000000L;
+		o.ts.tv_usec = us % 1000000L;
+		pcap_dump((u_char *)out, &o, d);
+		n++;
+	}
+	pcap_dump_close(out);
+	pcap_close(dead);
+	pcap_close(in);
+	return n;
+}
+
+/* The figures of two reports, field by field: totals, every flow, every interval. */
+static void expect_same_figures(json_t *live, json_t *off)
+{
+	const char *tot[] = {"tcp", "rtp", "icmp"};
+	for (int k = 0; k < 3; k++) {
+		char *a = json_dumps(json_object_get(live, tot[k]), JSON_SORT_KEYS);
+		char *b = json_dumps(json_object_get(off, tot[k]), JSON_SORT_KEYS);
+		cr_expect_str_eq(a, b, "%s: live and offline differ", tot[k]);
+		free(a);
+		free(b);
+	}
+	json_t *lf = json_object_get(live, "flows"), *of = json_object_get(off, "flows");
+	cr_assert_eq(json_array_size(lf), json_array_size(of));
+	cr_assert_gt(json_array_size(of), 60);
+	size_t i;
+	json_t *f;
+	json_array_foreach(of, i, f)
+	{
+		const char *src = json_string_value(json_object_get(f, "src"));
+		int sp = (int)json_integer_value(json_object_get(f, "sport"));
+		json_t *g = qp_find_flow(live, src, sp, json_string_value(json_object_get(f, "dst")),
+					 (int)json_integer_value(json_object_get(f, "dport")));
+		cr_assert_not_null(g, "live lacks the flow from %s:%d", src, sp);
+		/* how a flow ended is the one difference: the file's end, the probe's stop */
+		json_t *a = json_deep_copy(g), *b = json_deep_copy(f);
+		json_object_del(a, "end");
+		json_object_del(b, "end");
+		char *ta = json_dumps(a, JSON_SORT_KEYS), *tb = json_dumps(b, JSON_SORT_KEYS);
+		cr_expect_str_eq(ta, tb, "flow %s:%d", src, sp);
+		free(ta);
+		free(tb);
+		json_decref(a);
+		json_decref(b);
+	}
+	json_t *li = json_object_get(live, "intervals"), *oi = json_object_get(off, "intervals");
+	cr_assert_eq(json_array_size(li), json_array_size(oi));
+	json_array_foreach(oi, i, f)
+	{
+		json_t *g = json_array_get(li, i);
+		const char *keys[] = {"start_ns", "packets", "bytes", "tcp", "rtp", "icmp"};
+		for (int k = 0; k < 6; k++) {
+			char *a = json_dumps(json_object_get(g, keys[k]), JSON_SORT_KEYS | JSON_ENCODE_ANY);
+			char *b = json_dumps(json_object_get(f, keys[k]), JSON_SORT_KEYS | JSON_ENCODE_ANY);
+			cr_expect_str_eq(a, b, "interval %zu: %s", i, keys[k]);
+			free(a);
+			free(b);
+		}
+	}
+}
+
+static void port_time_run(const char *lcores, const char *mode)
+{
+	char cap[256], off_path[256], rep[256], vdev[512], portstr[16], err[256];
+	snprintf(cap, sizeof(cap), "%s/qos-us-%s.pcap", qp_tmpdir(), mode);
+	long frames = qos_capture_us(cap);
+	snprintf(off_path, sizeof(off_path), "%s/qos-off-%s.json", qp_tmpdir(), mode);
+	char *oargv[] = {qbin(), "--pcap", cap, "--report-file", off_path, NULL};
+	struct qp_run_result r;
+	qp_run(oargv, NULL, 120, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	json_t *off = qp_json_load(off_path);
+
+	int port = qp_free_port();
+	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s", cap);
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	snprintf(rep, sizeof(rep), "%s/qos-live-%s.json", qp_tmpdir(), mode);
+	snprintf(err, sizeof(err), "%s/qos-live-%s.err", qp_tmpdir(), mode);
+	char *argv[] = {qbin(), "--lcores", (char *)lcores, "--no-huge", "-m", "512", "--no-shconf",
+			"--no-pci", "--log-level=error", "--vdev", vdev, "--", "--duration", "240",
+			"--qmcp-port", "0", "--http-port", portstr, "--timestamps", "port",
+			"--report", "json", "--report-file", rep, NULL};
+	int pid = qp_spawn(argv, NULL, err);
+	json_t *st = wait_for_all_frames(port, pid, frames);
+	cr_assert_str_eq(json_string_value(json_object_get(st, "mode")), mode);
+	cr_assert_str_eq(json_string_value(json_object_get(st, "timestamp_source")), "port");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(st, "clock"), "source")), "port");
+	cr_assert(json_is_true(json_object_get(json_array_get(json_object_get(st, "ports"), 0),
+					       "rx_timestamps")));
+	size_t i;
+	json_t *lc;
+	json_array_foreach(json_object_get(st, "lcores"), i, lc)
+		cr_assert_eq(json_integer_value(json_object_get(lc, "ts_missing")), 0);
+	json_decref(st);
+	kill(pid, SIGTERM);
+	qp_wait(pid, 60, &r, err);
+	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
+	json_t *live = qp_json_load(rep);
+	cr_assert_not_null(live);
+	expect_same_figures(live, off);
+	json_decref(live);
+	json_decref(off);
+}
+
+Test(live, port_timestamps_of_net_pcap_give_the_offline_figures, .timeout = 300)
+{
+	port_time_run("0,1", "single_worker");
+}
+
+Test(live, port_timestamps_through_the_distributor_give_the_offline_figures, .timeout = 300)
+{
+	/* a distributor and two workers on one CPU */
+	port_time_run("0@0,(1-3)@1", "software_distribution");
+}
+
+Test(live_bad, timestamps_option)
+{
+	char *argv[] = {qbin(), "-l", "0,1", "--no-huge", "-m", "128", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", "net_ring0", "--", "--timestamps", "nic", NULL};
+	expect_live_refusal(argv, 1, "--timestamps 'nic': expected tsc or port");
 }

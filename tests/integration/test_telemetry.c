@@ -34,7 +34,7 @@ Test(telemetry, dpdk_telemetry_shows_qprobe_counters, .timeout = 120)
 	snprintf(out, sizeof(out), "%s/tel.out", qp_tmpdir());
 	snprintf(cmd, sizeof(cmd),
 		 "printf '/\\n/qprobe/totals\\n/qprobe/ports\\n/ethdev/stats,0\\n/qprobe/lcores,0\\n"
-		 "/qprobe/measurements,1\\n/qprobe/info\\n' | dpdk-telemetry.py -f %s",
+		 "/qprobe/measurements,1\\n/qprobe/info\\n/qprobe/clock\\n' | dpdk-telemetry.py -f %s",
 		 prefix);
 	char *tel[] = {"/bin/sh", "-c", cmd, NULL};
 	struct qp_run_result r;
@@ -61,7 +61,18 @@ Test(telemetry, dpdk_telemetry_shows_qprobe_counters, .timeout = 120)
 	int ours = 0;
 	json_array_foreach(list, i, x)
 		ours += !strncmp(json_string_value(x), "/qprobe/", 8);
-	cr_expect_eq(ours, 7, "seven /qprobe commands listed");
+	cr_expect_eq(ours, 8, "eight /qprobe commands listed");
+	/* the packet clock: DPDK's rate beside the estimate, as in /api/v1/stats */
+	json_t *clk = json_object_get(ans, "/qprobe/clock");
+	cr_expect_str_eq(json_string_value(json_object_get(clk, "source")), "tsc");
+	/* DPDK telemetry has no reals: they come as text */
+	const char *hz = json_string_value(json_object_get(clk, "tsc_hz"));
+	cr_expect(hz && atof(hz) > 1e8, "tsc_hz %s", hz ? hz : "(none)");
+	const char *nom = json_string_value(json_object_get(clk, "nominal_hz"));
+	cr_expect(nom && atof(nom) == json_real_value(json_object_get(json_object_get(st, "clock"),
+								      "nominal_hz")),
+		  "nominal_hz %s", nom ? nom : "(none)");
+	cr_expect_eq(json_integer_value(json_object_get(clk, "realtime_steps")), 0);
 	json_t *tot = json_object_get(ans, "/qprobe/totals");
 	json_t *want = json_object_get(st, "totals");
 	cr_expect_eq(json_integer_value(json_object_get(tot, "packets")), 163);
