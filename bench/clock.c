@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 	printf("| before: DPDK's rate, offset re-anchored each second | %.0f Hz | %.1f ppm | %.1f us | "
 	       "%" PRIu64 " | %.1f us |\n", nominal, (nominal - ref_hz) / ref_hz * 1e6,
 	       r.s[1].max_step_ns / 1e3, r.s[1].back, max_off_old / 1e3);
-	printf("| after: disciplined (qp_clock) | %.0f Hz | %.3f ppm (fit's own stderr %.3f ppm) | "
+	printf("| after: disciplined (qp_clock) | %.0f Hz | %.4f ppm (fit's own stderr %.4f ppm) | "
 	       "%.3f us | %" PRIu64 " | %.3f us |\n", st->hz, (st->hz - ref_hz) / ref_hz * 1e6,
 	       st->hz_stderr_ppm, r.s[0].max_step_ns / 1e3, r.s[0].back, max_off_new / 1e3);
 	printf("state %s%s%s, largest residual of the last window %" PRId64 " ns, REALTIME steps %" PRIu64

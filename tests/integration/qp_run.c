@@ -252,3 +252,25 @@ char **qp_corpus_list(const char **dirp, size_t *np)
 	*np = n;
 	return names;
 }
+
+uint64_t qp_realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void qp_sleep_until(uint64_t t)
+{
+	for (;;) {
+		uint64_t n = qp_realtime_ns();
+		if (n >= t)
+			return;
+		uint64_t d = t - n;
+		if (d > 200000) {
+			d -= 200000;
+			struct timespec s = {(time_t)(d / 1000000000ULL), (long)(d % 1000000000ULL)};
+			nanosleep(&s, NULL);
+		}
+	}
+}

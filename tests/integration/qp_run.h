@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct qp_run_result {
 	int exited;    /* 1: exited normally, 0: killed by a signal or the deadline */
@@ -56,6 +57,12 @@ json_t *qp_stats_when_packets(int port, long packets, double timeout_s);
  * sorted by name, in malloc'd strings; skips the calling test when there is none.
  */
 char **qp_corpus_list(const char **dirp, size_t *np);
+
+/** CLOCK_REALTIME now, ns: the time a test's sender stamps its frames with. */
+uint64_t qp_realtime_ns(void);
+
+/** Sleep until CLOCK_REALTIME reaches t (ns): to 200 us before it, then spin. */
+void qp_sleep_until(uint64_t t);
 
 /** A free TCP port on 127.0.0.1 (bound, then released). */
 int qp_free_port(void);

@@ -39,29 +39,6 @@
 
 static const int jit_us[8] = {0, 3000, -2000, 1000, 0, 5000, -4000, 2000};
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/* Sleep to 200 us before t, then spin: the send times are the pattern's to a few us. */
-static void sleep_until(uint64_t t)
-{
-	for (;;) {
-		uint64_t n = now_ns();
-		if (n >= t)
-			return;
-		uint64_t d = t - n;
-		if (d > 200000) {
-			d -= 200000;
-			struct timespec s = {(time_t)(d / 1000000000ULL), (long)(d % 1000000000ULL)};
-			nanosleep(&s, NULL);
-		}
-	}
-}
-
 enum kind { RTP, SYN, SYNACK, ACK, DATA, DATA_ACK };
 struct ev {
 	uint64_t due;
@@ -214,7 +191,7 @@ Test(live_paced, probe_figures_agree_with_the_sender_for_a_minute, .timeout = 40
 	size_t nev = nrtp + 5 * (size_t)ntcp;
 	struct ev *ev = calloc(nev, sizeof(*ev));
 	uint64_t *sent = calloc(nev, sizeof(*sent));
-	uint64_t t0 = now_ns() + 200000000ULL;
+	uint64_t t0 = qp_realtime_ns() + 200000000ULL;
 	size_t k = 0;
 	for (uint32_t i = 0; i < nrtp; i++)
 		ev[k++] = (struct ev){t0 + (uint64_t)i * RTP_GAP_US * 1000 + 1000000 +
@@ -240,10 +217,10 @@ Test(live_paced, probe_figures_agree_with_the_sender_for_a_minute, .timeout = 40
 	uint8_t f[512];
 	for (size_t i = 0; i < nev; i++) {
 		uint32_t n = build(&ev[i], f);
-		sleep_until(ev[i].due);
+		qp_sleep_until(ev[i].due);
 		cr_assert_eq(pcap_inject(out, f, n), (int)n, "%s", pcap_geterr(out));
 		/* the frame is in the tap's queue once the write returns */
-		sent[i] = now_ns();
+		sent[i] = qp_realtime_ns();
 	}
 	pcap_close(out);
 	/* the kernel sends its own frames on a tap (IPv6): the filter keeps them out */

@@ -35,25 +35,6 @@
 #define DELAY_US 20000  /* to the second point */
 #define DROP_EVERY 10   /* every 10th packet never reaches the second point */
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
-
-static void sleep_until(uint64_t t)
-{
-	for (;;) {
-		uint64_t n = now_ns();
-		if (n >= t)
-			return;
-		uint64_t d = t - n;
-		struct timespec s = {(time_t)(d / 1000000000ULL), (long)(d % 1000000000ULL)};
-		nanosleep(&s, NULL);
-	}
-}
-
 static uint32_t frame(uint32_t i, uint8_t *out)
 {
 	struct pb b;
@@ -148,22 +129,22 @@ Test(twopoint_live, delay_line_between_two_probes, .timeout = 300)
 	cr_assert_not_null(pb2, "%s", eb);
 	static uint64_t sent_a[NPKT], sent_b[NPKT];
 	uint8_t f[256];
-	uint64_t t0 = now_ns() + 10000000ULL;
+	uint64_t t0 = qp_realtime_ns() + 10000000ULL;
 	uint32_t next_a = 0, next_b = 0;
 	while (next_b < NPKT) {
 		uint64_t due_a = next_a < NPKT ? t0 + (uint64_t)next_a * GAP_US * 1000 : UINT64_MAX;
 		uint64_t due_b = t0 + (uint64_t)next_b * GAP_US * 1000 + DELAY_US * 1000ULL;
 		if (due_a <= due_b) {
-			sleep_until(due_a);
+			qp_sleep_until(due_a);
 			uint32_t n = frame(next_a, f);
-			sent_a[next_a] = now_ns();
+			sent_a[next_a] = qp_realtime_ns();
 			cr_assert_eq(pcap_inject(pa, f, n), (int)n, "%s", pcap_geterr(pa));
 			next_a++;
 		} else {
-			sleep_until(due_b);
+			qp_sleep_until(due_b);
 			if (next_b % DROP_EVERY != DROP_EVERY - 1) {
 				uint32_t n = frame(next_b, f);
-				sent_b[next_b] = now_ns();
+				sent_b[next_b] = qp_realtime_ns();
 				cr_assert_eq(pcap_inject(pb2, f, n), (int)n, "%s", pcap_geterr(pb2));
 			}
 			next_b++;
@@ -329,8 +310,8 @@ static void push_batch(int fd, int with_meas, const uint8_t *flows, size_t fl, c
 	if (with_meas)
 		qmcp_put_u32(&m, QMCP_T_MEAS_ID, 7);
 	qmcp_put_u64(&m, QMCP_T_SEQ, 0);
-	qmcp_put_u64(&m, QMCP_T_TP_BASE_NS, now_ns() - 100000000ULL);
-	qmcp_put_u64(&m, QMCP_T_TP_WATERMARK_NS, now_ns() - 50000000ULL);
+	qmcp_put_u64(&m, QMCP_T_TP_BASE_NS, qp_realtime_ns() - 100000000ULL);
+	qmcp_put_u64(&m, QMCP_T_TP_WATERMARK_NS, qp_realtime_ns() - 50000000ULL);
 	if (flows)
 		qmcp_put_bytes(&m, QMCP_T_TP_FLOWS, flows, fl);
 	qmcp_put_bytes(&m, QMCP_T_TP_RECS, recs, rl);
