@@ -136,7 +136,8 @@ Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
 	}
 	static const char *const lc[][2] = {
 		{"rx_packets", "qprobe_lcore_rx_packets_total"}, {"rx_dropped_idle", "qprobe_lcore_rx_dropped_idle_total"},
-		{"naps", "qprobe_lcore_naps_total"}, {"busy_ratio", "qprobe_worker_busy_ratio"},
+		{"naps", "qprobe_lcore_naps_total"}, {"ts_missing", "qprobe_lcore_ts_missing_total"},
+		{"busy_ratio", "qprobe_worker_busy_ratio"},
 		{"flows", "qprobe_flows"}, {"idle", "qprobe_lcore_idle"},
 		{"evictions", "qprobe_flows_evicted_total"}, {"table_full", "qprobe_flows_table_full_total"}};
 	json_t *l0 = json_array_get(json_object_get(st, "lcores"), 0);
@@ -150,6 +151,19 @@ Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
 		snprintf(name, sizeof(name), "qprobe_qmcp_%s%s", k, strcmp(k, "sessions") ? "_total" : "");
 		cr_expect(has_sample(m, name), "qmcp.%s: no %s", k, name);
 	}
+	/* the packet clock: each figure, and DPDK's rate as the stats have it */
+	json_object_foreach(json_object_get(st, "clock"), k, v) {
+		if (!json_is_number(v))
+			continue;
+		snprintf(name, sizeof(name), "qprobe_clock_%s", !strcmp(k, "realtime_steps") ? "realtime_steps_total"
+							   : !strcmp(k, "anchors_taken") ? "anchors_total" : k);
+		cr_expect(has_sample(m, name), "clock.%s: no %s", k, name);
+	}
+	char want[128];
+	snprintf(want, sizeof(want), "\nqprobe_clock_nominal_hz %.17g\n",
+		 json_number_value(json_object_get(json_object_get(st, "clock"), "nominal_hz")));
+	cr_expect(strstr(m, want) != NULL, "no '%s'", want + 1);
+	cr_expect(strstr(m, "\nqprobe_clock_info{source=\"tsc\",state=\"") != NULL);
 	cr_expect(strstr(m, "\nqprobe_info{version=\"") != NULL && strstr(m, "probe_id=\"prom-\\\"test\\\"\""),
 		  "the probe id's quote escaped in the label");
 	free(m);
