@@ -167,15 +167,12 @@ static uint64_t read_tsc(void)
 }
 
 /*
- * A frame's time: the port's Rx timestamp where it gives one (net_pcap: the
- * file's time in microseconds), else `tsc_ns`, the burst's TSC time; a frame
- * without one from a port that should give it is counted.
+ * A frame's time on a port that gives Rx timestamps (net_pcap: the file's time
+ * in microseconds); one that came without is counted and gets `tsc_ns`, the
+ * burst's TSC time.
  */
-static inline uint64_t frame_ns(uint16_t port, const struct rte_mbuf *m, uint64_t tsc_ns,
-				uint64_t *missing)
+static inline uint64_t frame_ns(const struct rte_mbuf *m, uint64_t tsc_ns, uint64_t *missing)
 {
-	if (!L.port_ts[port])
-		return tsc_ns;
 	if (!(m->ol_flags & L.rx_ts_flag)) {
 		(*missing)++;
 		return tsc_ns;
@@ -301,18 +298,22 @@ static int worker_main(void *arg)
 			got += n;
 			st->rx_packets += n;
 			uint64_t now = L.sw_dist ? 0 : qp_clock_ns(clk, rte_rdtsc());
-			uint64_t pmax = 0;
+			int port_ts = !L.sw_dist && L.port_ts[c->q[s].port]; /* per burst */
 			for (uint16_t i = 0; i < n; i++) {
 				fr[i].data = rte_pktmbuf_mtod(m[i], const uint8_t *);
 				fr[i].caplen = m[i]->data_len;
 				fr[i].wirelen = m[i]->pkt_len;
 				fr[i].ts_ns = L.sw_dist ? *ts_field(m[i])
-							: frame_ns(c->q[s].port, m[i], now, &st->ts_missing);
-				if (fr[i].ts_ns > pmax)
-					pmax = fr[i].ts_ns;
+					      : port_ts ? frame_ns(m[i], now, &st->ts_missing)
+							: now;
 			}
-			if (L.o->ts_port && pmax > st->port_ns)
-				__atomic_store_n(&st->port_ns, pmax, __ATOMIC_SEQ_CST);
+			if (L.o->ts_port) {
+				uint64_t pmax = 0;
+				for (uint16_t i = 0; i < n; i++)
+					pmax = fr[i].ts_ns > pmax ? fr[i].ts_ns : pmax;
+				if (pmax > st->port_ns)
+					__atomic_store_n(&st->port_ns, pmax, __ATOMIC_SEQ_CST);
+			}
 			for (unsigned int k = 0; k < set->n; k++)
 				qp_worker_process(set->m[k].w[c->idx], set->m[k].cfg, fr, n);
 			rte_pktmbuf_free_bulk(m, n);
@@ -377,11 +378,13 @@ static int dist_main(void *arg)
 				continue;
 			L.dist.packets += n;
 			uint64_t now = qp_clock_ns(clk, rte_rdtsc());
+			int port_ts = L.port_ts[L.ports[p]]; /* per burst */
 			memset(nout, 0, sizeof(nout[0]) * L.nworkers);
 			for (uint16_t i = 0; i < n; i++) {
 				struct qp_pkt pk;
 				unsigned int idx = 0;
-				*ts_field(m[i]) = frame_ns(L.ports[p], m[i], now, &L.dist.ts_missing);
+				*ts_field(m[i]) = port_ts ? frame_ns(m[i], now, &L.dist.ts_missing)
+							  : now;
 				if (qp_parse(pc, QP_LINK_ETHERNET, rte_pktmbuf_mtod(m[i], uint8_t *),
 					     m[i]->data_len, &pk) == QP_PARSE_FLOW)
 					idx = qp_flow_key_addr_hash(&pk.key) % L.nworkers;
