@@ -35,8 +35,6 @@ struct qp_clock_disc {
 	int invariant;
 	struct anchor win[QP_CLOCK_WINDOW]; /* ring of the latest anchors */
 	uint32_t n, head;                   /* anchors held; next slot */
-	struct anchor last;                 /* the previous anchor */
-	int have_last;
 	double ns_per_tick;                 /* raw ns per tick: the fit */
 	double real_rate;                   /* REALTIME ns per raw ns */
 	struct qp_clock cur;                /* the mapping in force (a copy) */
@@ -209,7 +207,8 @@ struct qp_clock *qp_clock_disc_update(struct qp_clock_disc *d, int measuring,
 		return NULL;
 	}
 	struct anchor a = take(&d->src);
-	const struct anchor *prev = d->have_last ? &d->last : &d->win[(d->head + QP_CLOCK_WINDOW - 1) % QP_CLOCK_WINDOW];
+	/* the anchor before: the window's newest (create puts the first one there) */
+	const struct anchor *prev = &d->win[(d->head + QP_CLOCK_WINDOW - 1) % QP_CLOCK_WINDOW];
 	/* REALTIME - MONOTONIC_RAW: drifts as NTP steers, jumps when it steps */
 	int64_t doff = (int64_t)(a.real - a.raw) - (int64_t)(prev->real - prev->raw);
 	uint64_t draw = a.raw - prev->raw;
@@ -225,8 +224,6 @@ struct qp_clock *qp_clock_disc_update(struct qp_clock_disc *d, int measuring,
 		d->real_rate = d->st.updates < 2 ? r : d->real_rate + (r - d->real_rate) / 8;
 	}
 	d->st.realtime_ppm = (d->real_rate - 1.0) * 1e6;
-	d->last = a;
-	d->have_last = 1;
 	d->win[d->head] = a;
 	d->head = (d->head + 1) % QP_CLOCK_WINDOW;
 	if (d->n < QP_CLOCK_WINDOW)
