@@ -224,6 +224,7 @@ int main(int argc, char **argv)
 				     .interval_ns = 1000000000ULL,
 				     .idle_ns = 120000000000ULL,
 				     .active_ns = 0,
+				     .flow_key = QP_FLOW_KEY_DEFAULT,
 				     .rtp = {.dynamic_clock_hz = 8000}};
 	struct qp_frame fr[BURST];
 	unsigned int slot = 0;

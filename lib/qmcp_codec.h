@@ -116,7 +116,8 @@ enum qmcp_msg_type {
 	X(TP_WATERMARK_NS, 63, u64, "the secondary has sent every record older than this") \
 	X(TP_FLOWS, 64, bytes, "flow definitions: n x 44 bytes (docs/qmcp.md)")        \
 	X(TP_RECS, 65, bytes, "packet records: n x 18 bytes (docs/qmcp.md)")           \
-	X(TP_DROPPED, 66, u64, "records the secondary could not send, so far")
+	X(TP_DROPPED, 66, u64, "records the secondary could not send, so far")        \
+	X(FLOW_KEY, 67, str, "flow key parts: \"5tuple\" or vlan,vni,gre-key,gtpu-peers,teid")
 
 enum qmcp_tlv_type {
 #define QMCP_TT_(n, v, k, h) QMCP_T_##n = v,

@@ -17,6 +17,7 @@
 #ifndef QP_FLOW_TABLE_H
 #define QP_FLOW_TABLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -50,22 +51,23 @@ struct qp_flow {
 	uint8_t tcp_state;    /* QP_TCP_ST_* */
 	uint16_t reserved;
 	struct qp_flow_key key;
+	/* second cache line: counters, and what the first packet said */
 	uint64_t first_ns; /* 0 until the first packet (and after an active-timeout export) */
 	uint64_t last_ns;
 	uint64_t pkts[2]; /* [0] fwd, [1] rev */
 	uint64_t bytes[2];
 	uint32_t size_min;
 	uint32_t size_max;
-	/* second cache line: TCP handshake timing */
+	uint16_t vlan; /* outermost VLAN id */
+	uint8_t encap;
+	uint8_t reserved2[5];
+	/* third cache line: TCP handshake timing */
 	uint64_t syn_ns;    /* time of the latest SYN before the SYN/ACK */
 	uint64_t synack_ns; /* time of the first SYN/ACK answering it */
 	int64_t hs_rtt_ns;  /* SYN -> SYN/ACK, -1 until measured */
 	int64_t hs_ack_rtt_ns; /* SYN/ACK -> ACK, -1 until measured */
 	uint32_t syn_seq;
 	uint32_t synack_seq;
-	uint16_t vlan;
-	uint8_t encap;
-	uint8_t reserved2[5];
 	struct rcu_head rcu;
 	struct qp_flow_table *owner;
 	/* RTT distribution of each direction: bound to this entry for good once
@@ -86,6 +88,8 @@ struct qp_flow {
 	};
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(struct qp_flow) <= 512, "a flow must stay within eight cache lines");
+_Static_assert(offsetof(struct qp_flow, syn_ns) == 128,
+	       "the handshake line (the one the burst prefetch skips) is the third");
 
 /* Why a flow left the table (argument of the expiry callback). */
 enum qp_flow_end {
@@ -156,10 +160,11 @@ static inline const struct qp_flow_table_hdr *qp_flow_table_hdr(const struct qp_
 
 static inline int qp_flow_key_eq(const struct qp_flow_key *a, const struct qp_flow_key *b)
 {
-	uint64_t x[5], y[5];
+	uint64_t x[6], y[6];
 	memcpy(x, a, sizeof(x));
 	memcpy(y, b, sizeof(y));
-	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) |
+		(x[5] ^ y[5])) == 0;
 }
 
 /** Prefetch the bucket a hash falls in (owner, before a burst is processed). */

@@ -389,6 +389,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	r.cfg.idle_ns = o->idle_ns;
 	r.cfg.active_ns = o->active_ns;
 	r.cfg.rtp = o->rtp;
+	r.cfg.flow_key = o->flow_key;
 	r.rep = qp_report_create();
 	r.w = aligned_alloc(64, sizeof(*r.w));
 	uint8_t *arena = malloc(ARENA);

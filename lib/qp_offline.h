@@ -33,6 +33,7 @@ struct qp_offline_opts {
 	const char *report_format; /* "json" or "table" */
 	const char *report_file;   /* NULL: stdout */
 	struct qp_rtp_cfg rtp;
+	uint32_t flow_key;        /* QP_FLOW_KEY_* parts of the flow key */
 	/* two-point: the secondary's capture of the same traffic (NULL: none) */
 	const char *peer_path;
 	const char *peer_filter;  /* NULL: the same filter as the primary's */

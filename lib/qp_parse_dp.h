@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "qp_flow_key.h"
+
 /* Link types the parser accepts, numbered as libpcap's DLT_ values. */
 #define QP_LINK_NULL 0       /* BSD loopback, family in host byte order */
 #define QP_LINK_ETHERNET 1
@@ -70,17 +72,50 @@ const char *qp_parse_error_help(enum qp_parse_result r);
 /*
  * Bidirectional flow key. Both directions of a flow produce the same key:
  * endpoint 0 is the smaller (address, port) pair. IPv4 addresses fill the
- * first four bytes and the rest is zero. 40 bytes so the key compares with
- * five 64-bit words.
+ * first four bytes and the rest is zero.
+ *
+ * Beside the 5-tuple, the context that tells apart tenants and mobile users
+ * who reuse address space (the key's parts, QP_FLOW_KEY_*): the innermost
+ * VLAN id, the VXLAN VNI, and one tunnel identifier, that of the innermost
+ * keyed GRE or GTP-U tunnel. Every part is the same in both directions, so
+ * a flow stays one flow: GTP-U's TEID is not (each end picks the TEID it
+ * receives on), so by default a GTP-U flow is told apart by the tunnel's two
+ * endpoint addresses instead (hashed, in either order), and the TEID is a
+ * part one asks for. Unused parts are zero. 48 bytes so the key compares
+ * with six 64-bit words.
  */
 struct qp_flow_key {
 	uint8_t addr[2][16];
 	uint16_t port[2]; /* host order; ICMP and other protocols: 0 */
 	uint8_t proto;    /* IP protocol number */
 	uint8_t ipver;    /* 4 or 6 */
-	uint8_t pad[2];   /* always zero */
+	uint16_t vlan;    /* innermost VLAN id; 0: untagged, or VLAN not in the key */
+	uint8_t ctx;      /* QP_KEY_CTX_*: which of vni and tunnel_id are set */
+	uint8_t vni[3];   /* VXLAN network identifier, big-endian as on the wire */
+	uint32_t tunnel_id; /* GRE key, GTP-U TEID, or hash of the GTP-U endpoints */
 };
-_Static_assert(sizeof(struct qp_flow_key) == 40, "flow key must stay 40 bytes");
+_Static_assert(sizeof(struct qp_flow_key) == 48, "flow key must stay 48 bytes");
+
+/* What qp_flow_key.ctx says is set. */
+#define QP_KEY_CTX_VNI 0x01         /* vni */
+#define QP_KEY_CTX_GRE_KEY 0x02     /* tunnel_id is a GRE key */
+#define QP_KEY_CTX_TEID 0x04        /* tunnel_id is a GTP-U TEID */
+#define QP_KEY_CTX_GTPU_PEERS 0x08  /* tunnel_id hashes the GTP-U endpoint pair */
+
+/** Leave the 5-tuple only: VLAN, VNI and tunnel identifier zero. */
+static inline void qp_flow_key_strip(struct qp_flow_key *k)
+{
+	k->vlan = 0;
+	k->ctx = 0;
+	k->vni[0] = k->vni[1] = k->vni[2] = 0;
+	k->tunnel_id = 0;
+}
+
+/** The VNI of a key with QP_KEY_CTX_VNI set. */
+static inline uint32_t qp_flow_key_vni(const struct qp_flow_key *k)
+{
+	return (uint32_t)k->vni[0] << 16 | (uint32_t)k->vni[1] << 8 | k->vni[2];
+}
 
 /* Layers seen on the way to the innermost flow (bits of qp_pkt.encap). */
 #define QP_ENCAP_VLAN 0x01
@@ -112,7 +147,7 @@ struct qp_pkt {
 	uint8_t frag_attributed; /* LATER fragment whose first fragment was seen */
 	uint8_t encap;          /* QP_ENCAP_* bits */
 	uint8_t l4_hdr_ok;      /* the full fixed L4 header is present */
-	uint16_t vlan;          /* outermost VLAN id, 0 when untagged */
+	uint16_t vlan;          /* outermost VLAN id, 0 when untagged (the key has the innermost) */
 	uint32_t tcp_seq;
 	uint32_t tcp_ack;
 	uint16_t tcp_win;
@@ -147,7 +182,8 @@ struct qp_frag_slot {
 	uint8_t src[16], dst[16];
 	uint32_t id;
 	uint8_t proto, ipver, used, swapped;
-	struct qp_flow_key key;
+	struct qp_flow_key key; /* the 5-tuple only: a later fragment crossed the
+				 * same tunnels and brings its own context */
 };
 
 /*
@@ -155,12 +191,13 @@ struct qp_frag_slot {
  * reader); no other thread reads or writes it.
  */
 struct qp_parse_ctx {
+	uint32_t key_parts;       /* QP_FLOW_KEY_* the keys are made of (the caller's) */
 	uint64_t frag_first;      /* first fragments recorded */
 	uint64_t frag_unattributed; /* later fragments with no first fragment */
 	struct qp_frag_slot frag[QP_FRAG_SLOTS];
 };
 
-/** Reset a parse context to empty. Cannot fail. */
+/** Reset a parse context to empty, keys of QP_FLOW_KEY_DEFAULT. Cannot fail. */
 void qp_parse_ctx_init(struct qp_parse_ctx *ctx);
 
 /**

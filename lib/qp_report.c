@@ -347,6 +347,40 @@ void qp_key_addr_str(const struct qp_flow_key *k, int endpoint, char *buf, size_
 		snprintf(buf, len, "?");
 }
 
+/*
+ * What tells the flow apart beside its 5-tuple. The VLAN in the key is the
+ * innermost; it is written (as name) when it differs from outer_vlan, the
+ * one already reported. A GTP-U endpoint pair is only hashed in the key and
+ * not reported.
+ */
+static void key_ctx_json(json_t *o, const struct qp_flow_key *k, uint16_t outer_vlan,
+			 const char *name)
+{
+	if (k->vlan && k->vlan != outer_vlan)
+		json_object_set_new(o, name, json_integer(k->vlan));
+	if (k->ctx & QP_KEY_CTX_VNI)
+		json_object_set_new(o, "vni", json_integer(qp_flow_key_vni(k)));
+	if (k->ctx & QP_KEY_CTX_GRE_KEY)
+		json_object_set_new(o, "gre_key", json_integer(k->tunnel_id));
+	if (k->ctx & QP_KEY_CTX_TEID)
+		json_object_set_new(o, "teid", json_integer(k->tunnel_id));
+}
+
+/* The same for the table: " vni 5001 gre-key 7", or "". */
+static void key_ctx_str(const struct qp_flow_key *k, uint16_t outer_vlan, char *buf, size_t len)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	if (k->vlan && k->vlan != outer_vlan)
+		o += (size_t)snprintf(buf + o, len - o, " inner-vlan %u", k->vlan);
+	if ((k->ctx & QP_KEY_CTX_VNI) && o < len)
+		o += (size_t)snprintf(buf + o, len - o, " vni %u", qp_flow_key_vni(k));
+	if ((k->ctx & QP_KEY_CTX_GRE_KEY) && o < len)
+		o += (size_t)snprintf(buf + o, len - o, " gre-key %u", k->tunnel_id);
+	if ((k->ctx & QP_KEY_CTX_TEID) && o < len)
+		snprintf(buf + o, len - o, " teid 0x%08x", k->tunnel_id);
+}
+
 static const char *end_name(int end)
 {
 	switch (end) {
@@ -409,6 +443,7 @@ json_t *qp_flow_rec_json(const struct qp_flow_rec *fr)
 		json_object_set_new(o, "vlan", json_integer(fr->vlan));
 	if (fr->encap & ~QP_ENCAP_VLAN)
 		json_object_set_new(o, "encap", encap_json(fr->encap & ~QP_ENCAP_VLAN));
+	key_ctx_json(o, &fr->key, fr->vlan, "inner_vlan");
 	json_object_set_new(o, "end", json_string(end_name(fr->end)));
 	if (fr->key.proto == 6) {
 		json_t *t = json_object();
@@ -516,6 +551,7 @@ static json_t *rtp_iv_stream_json(const struct qp_rtp_iv_rec *s)
 			      "sport", s->key.port[a], "dst", dst, "dport", s->key.port[b],
 			      "payload_type", s->pt, "packets", (json_int_t)s->packets, "expected",
 			      (json_int_t)s->expected, "lost", (json_int_t)s->lost, "mos", s->mos);
+	key_ctx_json(j, &s->key, 0, "vlan");
 	json_object_set_new(j, "jitter_ms",
 			    s->jitter_samples ? json_pack("{s:f,s:f,s:f,s:I}", "last", s->jitter_last_ms,
 							  "mean", s->jitter_mean_ms, "max",
@@ -682,9 +718,9 @@ static void write_table(struct qp_report *r, FILE *out)
 		if ((int)strlen(b) > wb)
 			wb = (int)strlen(b);
 	}
-	fprintf(out, "\n%-6s %-*s %-*s %17s %17s %10s %9s %9s %9s %9s\n", "proto", wa, "source", wb,
+	fprintf(out, "\n%-6s %-*s %-*s %17s %17s %10s %9s %9s %9s %9s%s\n", "proto", wa, "source", wb,
 		"destination", "packets fwd/rev", "bytes fwd/rev", "duration", "hs rtt", "rtt fwd",
-		"rtt rev", "retr f/r");
+		"rtt rev", "retr f/r", "");
 	for (size_t i = 0; i < r->nflows; i++) {
 		const struct qp_flow_rec *f = &r->flows[i];
 		char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8];
@@ -710,8 +746,10 @@ static void write_table(struct qp_report *r, FILE *out)
 			snprintf(re, sizeof(re), "%u/%u", f->retrans[0], f->retrans[1]);
 		else
 			snprintf(re, sizeof(re), "-");
-		fprintf(out, "%-6s %-*s %-*s %17s %17s %9.3fs %9s %9s %9s %9s\n", proto, wa, a, wb, b,
-			pk, by, (double)(f->last_ns - f->first_ns) / 1e9, rtt, r0, r1, re);
+		char kc[80];
+		key_ctx_str(&f->key, f->vlan, kc, sizeof(kc));
+		fprintf(out, "%-6s %-*s %-*s %17s %17s %9.3fs %9s %9s %9s %9s%s\n", proto, wa, a, wb, b,
+			pk, by, (double)(f->last_ns - f->first_ns) / 1e9, rtt, r0, r1, re, kc);
 	}
 	int any_rtp = 0;
 	for (size_t i = 0; i < r->nflows; i++) {

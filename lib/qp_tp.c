@@ -203,8 +203,15 @@ static int flows_grow(struct qp_tp *tp)
 	return 0;
 }
 
-static uint32_t flow_of(struct qp_tp *tp, const struct qp_flow_key *k, int create)
+/*
+ * Two-point flows are their 5-tuple: the two points may see one flow in
+ * different tunnels or VLANs (a probe on each side of a VXLAN gateway).
+ */
+static uint32_t flow_of(struct qp_tp *tp, const struct qp_flow_key *key, int create)
 {
+	struct qp_flow_key k5 = *key;
+	const struct qp_flow_key *k = &k5;
+	qp_flow_key_strip(&k5);
 	uint32_t h = key_hash(k) & tp->fmask;
 	for (;; h = (h + 1) & tp->fmask) {
 		uint32_t v = tp->fidx[h];

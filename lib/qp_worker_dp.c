@@ -189,6 +189,7 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 		unsigned int chunk = n > BURST_MAX ? BURST_MAX : n;
 		unsigned int np = 0;
 		w->cnt.bursts++;
+		w->parse.key_parts = cfg->flow_key;
 		for (unsigned int i = 0; i < chunk; i++) {
 			const struct qp_frame *f = &fr[i];
 			w->cnt.packets++;

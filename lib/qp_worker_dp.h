@@ -109,6 +109,7 @@ struct qp_measure_cfg {
 	uint64_t idle_ns;   /* flow idle timeout */
 	uint64_t active_ns; /* flow active timeout, 0 = none */
 	uint32_t metrics_off; /* QP_METRICS_* not wanted (0: every metric) */
+	uint32_t flow_key;    /* QP_FLOW_KEY_* parts beside the 5-tuple (0: 5-tuple only) */
 	struct qp_rtp_cfg rtp;
 	const struct qp_sig_cfg *sig; /* two-point: sign and select (NULL: not two-point) */
 	struct rcu_head rcu;

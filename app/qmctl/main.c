@@ -23,6 +23,7 @@
 #include "qmcp_auth.h"
 #include "qmcp_client.h"
 #include "qmcp_codec.h"
+#include "qp_flow_key.h"
 #include "qp_sig.h"
 
 #define EXIT_USAGE 1
@@ -67,7 +68,8 @@ static void usage(FILE *out)
 		"  info                  the probe: identity, version, ports and links, clock, load\n"
 		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp] [--idle-timeout S]\n"
 		"        [--active-timeout S] [--max-flows N] [--rtp-ports LO-HI] [--rtp-clock HZ]\n"
-		"        [--description TEXT] [--dest HOST:PORT]... [--watch [--count N]]\n"
+		"        [--description TEXT] [--dest HOST:PORT]... [--flow-key PARTS]\n"
+		"        [--watch [--count N]]\n"
 		"        [--peer HOST:PORT [--sample 1/N] [--nat] [--sig-payload N]\n"
 		"         [--loss-timer MS] [--peer-filter EXPR]]\n"
 		"                        start a measurement; prints its id. It persists after\n"
@@ -274,7 +276,8 @@ static int cmd_start(int argc, char **argv)
 		{"count", required_argument, NULL, 'n'},    {"peer", required_argument, NULL, 'P'},
 		{"peer-filter", required_argument, NULL, 'Q'}, {"sample", required_argument, NULL, 's'},
 		{"nat", no_argument, NULL, 'N'},            {"sig-payload", required_argument, NULL, 'S'},
-		{"loss-timer", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
+		{"loss-timer", required_argument, NULL, 'L'}, {"flow-key", required_argument, NULL, 'K'},
+		{NULL, 0, NULL, 0}};
 	int watch = 0;
 	char *count = NULL;
 	struct qmcp_msg m;
@@ -291,6 +294,16 @@ static int cmd_start(int argc, char **argv)
 		case 'P': qmcp_put_str(&m, QMCP_T_TP_PEER, optarg); break;
 		case 'Q': qmcp_put_str(&m, QMCP_T_TP_PEER_FILTER, optarg); break;
 		case 'N': qmcp_put_u8(&m, QMCP_T_TP_NAT, 1); break;
+		case 'K': {
+			uint32_t parts;
+			char eb[400];
+			if (qp_flow_key_parts_parse(optarg, &parts, eb, sizeof(eb))) {
+				fprintf(stderr, "qmctl: --flow-key: %s\n", eb);
+				goto usage;
+			}
+			qmcp_put_str(&m, QMCP_T_FLOW_KEY, optarg);
+			break;
+		}
 		case 's': {
 			struct qp_sig_cfg sc;
 			char eb[256];

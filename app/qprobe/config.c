@@ -20,7 +20,8 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 {
 	static const char *const keys[] = {"description", "filter", "interval_ms", "metrics",
 					   "idle_timeout_s", "active_timeout_s", "max_flows",
-					   "rtp_ports", "rtp_clock_hz", "destinations", NULL};
+					   "rtp_ports", "rtp_clock_hz", "destinations", "flow_key",
+					   NULL};
 	if (!json_is_object(m)) {
 		jc_bad(c, path, "an object is expected");
 		return;
@@ -53,7 +54,16 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 	if (jc_int(c, path, m, "rtp_clock_hz", 1000, 1000000, &v))
 		p->rtp.dynamic_clock_hz = (uint32_t)v;
 	char sp[300];
-	json_t *a = json_object_get(m, "metrics");
+	json_t *a = json_object_get(m, "flow_key");
+	if (a) {
+		snprintf(sp, sizeof(sp), "%s.flow_key", path);
+		char why[400];
+		if (!json_is_string(a))
+			jc_bad(c, sp, "a string is expected: %s", QP_FLOW_KEY_SYNTAX);
+		else if (qp_flow_key_parts_parse(json_string_value(a), &p->flow_key, why, sizeof(why)))
+			jc_bad(c, sp, "%s", why);
+	}
+	a = json_object_get(m, "metrics");
 	if (a) {
 		snprintf(sp, sizeof(sp), "%s.metrics", path);
 		uint32_t on = 0;
@@ -385,6 +395,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 				mp_->active_ns = o->active_ns;
 				mp_->max_flows = cfg->max_flows ? cfg->max_flows : o->meas_max_flows;
 				mp_->rtp = o->rtp;
+				mp_->flow_key = o->flow_key;
 				mp_->persist = 1;
 				measurement(&c, mp, m, mp_);
 			}

@@ -451,6 +451,15 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 			p->rtp.port_lo = (uint16_t)(v >> 16);
 			p->rtp.port_hi = (uint16_t)v;
 			break;
+		case QMCP_T_FLOW_KEY: {
+			char fk[128], why[400];
+			e = qmcp_tlv_str(&t, fk, sizeof(fk));
+			if (!e && qp_flow_key_parts_parse(fk, &p->flow_key, why, sizeof(why))) {
+				send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM, "FLOW_KEY: %s", why);
+				return -1;
+			}
+			break;
+		}
 		case QMCP_T_RTP_CLOCK_HZ:
 			e = qmcp_tlv_u32(&t, &p->rtp.dynamic_clock_hz);
 			break;

@@ -1212,6 +1212,7 @@ static void params_from_opts(const struct qprobe_opts *o, struct meas_params *p)
 	p->active_ns = o->active_ns;
 	p->max_flows = o->max_flows;
 	p->metrics_off = o->metrics_off;
+	p->flow_key = o->flow_key;
 	p->rtp = o->rtp;
 	snprintf(p->desc, sizeof(p->desc), "%s", o->description ? o->description : "");
 	p->persist = 1;

@@ -54,6 +54,11 @@ static void usage(FILE *out)
 		"  --mos-delay MS        one-way network delay assumed by the E-model (default 0)\n"
 		"  --metrics LIST        metric families, comma-separated: tcp,rtp,icmp (default all;\n"
 		"                        traffic counts are always kept)\n"
+		"  --flow-key PARTS      what tells flows apart beside addresses, ports and protocol:\n"
+		"                        vlan (innermost id), vni (VXLAN), gre-key, gtpu-peers (the\n"
+		"                        GTP-U tunnel's endpoints), teid (GTP-U TEID: one flow per\n"
+		"                        direction); comma-separated, or 5tuple for none\n"
+		"                        (default vlan,vni,gre-key,gtpu-peers)\n"
 		"Two-point, offline (A = --pcap, the primary's point; B = the secondary's):\n"
 		"  --peer-pcap FILE      the secondary's capture of the same traffic: one-way delay,\n"
 		"                        IPDV, PDV, loss, duplicates, reordering between A and B\n"
@@ -131,6 +136,7 @@ enum {
 	OPT_FLOW_BUDGET,
 	OPT_BUSY_POLL,
 	OPT_TIMESTAMPS,
+	OPT_FLOW_KEY,
 	OPT_QMCP_ADDR,
 	OPT_QMCP_PORT,
 	OPT_ALLOW,
@@ -176,6 +182,7 @@ static const struct option longopts[] = {
 	{"flow-budget", required_argument, NULL, OPT_FLOW_BUDGET},
 	{"busy-poll", no_argument, NULL, OPT_BUSY_POLL},
 	{"timestamps", required_argument, NULL, OPT_TIMESTAMPS},
+	{"flow-key", required_argument, NULL, OPT_FLOW_KEY},
 	{"qmcp-addr", required_argument, NULL, OPT_QMCP_ADDR},
 	{"qmcp-port", required_argument, NULL, OPT_QMCP_PORT},
 	{"allow", required_argument, NULL, OPT_ALLOW},
@@ -245,6 +252,14 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			}
 			free(copy);
 			o->metrics_off = ~on & (QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP);
+			break;
+		}
+		case OPT_FLOW_KEY: {
+			char why[400];
+			if (qp_flow_key_parts_parse(optarg, &o->flow_key, why, sizeof(why))) {
+				fprintf(stderr, "qprobe: --flow-key: %s\n", why);
+				return -1;
+			}
 			break;
 		}
 		case OPT_MEASURE: o->measure = 1; break;
@@ -470,6 +485,7 @@ int main(int argc, char **argv)
 		.mbufs = 0,
 		.rx_desc = 1024,
 		.rtp = {.dynamic_clock_hz = 8000},
+		.flow_key = QP_FLOW_KEY_DEFAULT,
 		.break_ns = 1000000000ULL,
 		.match_window = 1u << 20,
 	};
@@ -514,6 +530,7 @@ int main(int argc, char **argv)
 			.report_format = o.report_format,
 			.report_file = o.report_file,
 			.rtp = o.rtp,
+			.flow_key = o.flow_key,
 			.peer_path = o.peer_pcap,
 			.peer_filter = o.peer_filter,
 			.sig = o.sig,

@@ -243,6 +243,7 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 	m->cfg.idle_ns = p->idle_ns;
 	m->cfg.active_ns = p->active_ns;
 	m->cfg.metrics_off = p->metrics_off;
+	m->cfg.flow_key = p->flow_key;
 	m->cfg.rtp = p->rtp;
 	m->ring = calloc(MEAS_KEEP, sizeof(*m->ring));
 	m->total = calloc(1, sizeof(*m->total));
@@ -532,6 +533,9 @@ json_t *meas_json(struct meas *m, int detail)
 	json_object_set_new(o, "active_timeout_s", json_real((double)m->p.active_ns / 1e9));
 	json_object_set_new(o, "max_flows", json_integer(m->p.max_flows));
 	json_object_set_new(o, "metrics", metrics_json(m->p.metrics_off));
+	char fk[64];
+	json_object_set_new(o, "flow_key", json_string(qp_flow_key_parts_str(m->p.flow_key, fk,
+									      sizeof(fk))));
 	json_object_set_new(o, "owner", json_string(m->owner));
 	json_object_set_new(o, "persist", json_boolean(m->p.persist));
 	json_object_set_new(o, "state", json_string(m->published ? "running" : "stopped"));

@@ -42,6 +42,7 @@ struct meas_params {
 	uint64_t idle_ns, active_ns;
 	uint32_t max_flows;  /* per worker lcore */
 	uint32_t metrics_off;
+	uint32_t flow_key; /* QP_FLOW_KEY_* */
 	struct qp_rtp_cfg rtp;
 	char desc[256];
 	int persist;

@@ -42,6 +42,7 @@ struct qprobe_opts {
 	int force_sw_dist;         /* live: software distribution even with RSS */
 	struct qp_rtp_cfg rtp;     /* RTP ports, dynamic clock rate, E-model delay */
 	uint32_t metrics_off;      /* QP_METRICS_* left out */
+	uint32_t flow_key;         /* QP_FLOW_KEY_* parts of the flow key */
 	/* live: measurements and control */
 	int measure;               /* start a standing measurement from these options */
 	const char *description;   /* of that measurement */

@@ -205,13 +205,24 @@ void pb_push_gtpu(struct pb *b, uint32_t teid)
 
 void pb_push_gre(struct pb *b, int keyed)
 {
-	uint16_t type = b->next_type;
 	if (keyed) {
-		uint8_t *k = push(b, 4);
-		w32(k, 0x1234);
+		pb_push_gre_key(b, 0x1234);
+		return;
 	}
+	uint16_t type = b->next_type;
 	uint8_t *p = push(b, 4);
-	w16(p, keyed ? 0x2000 : 0);
+	w16(p, 0);
+	w16(p + 2, type);
+	b->next_proto = 47;
+}
+
+void pb_push_gre_key(struct pb *b, uint32_t key)
+{
+	uint16_t type = b->next_type;
+	uint8_t *k = push(b, 4);
+	w32(k, key);
+	uint8_t *p = push(b, 4);
+	w16(p, 0x2000);
 	w16(p + 2, type);
 	b->next_proto = 47;
 }

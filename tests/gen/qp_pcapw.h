@@ -54,7 +54,8 @@ void pb_push_ip6(struct pb *b, const char *src, const char *dst);
 void pb_push_ip6_ext(struct pb *b, uint8_t nh, uint16_t frag_off_flags, uint32_t frag_id);
 void pb_push_vxlan(struct pb *b, uint32_t vni);
 void pb_push_gtpu(struct pb *b, uint32_t teid);
-void pb_push_gre(struct pb *b, int keyed);
+void pb_push_gre(struct pb *b, int keyed); /* keyed: key 0x1234 */
+void pb_push_gre_key(struct pb *b, uint32_t key);
 void pb_push_mpls(struct pb *b, uint32_t label, int bos);
 void pb_push_vlan(struct pb *b, uint16_t tpid, uint16_t vid);
 void pb_push_eth(struct pb *b);

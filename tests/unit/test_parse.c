@@ -758,3 +758,205 @@ Test(parse, tcp_options_with_impossible_lengths)
 		cr_assert_eq(p.tcp_has_ts, 0, "case %d", i);
 	}
 }
+
+/*
+ * The flow key's context. One inner UDP flow, 10.0.0.1:5000 <-> 10.0.0.2:6000,
+ * carried in each direction through the layers a struct tun names.
+ */
+struct tun {
+	uint16_t s_tag, c_tag; /* QinQ tags (0: none) */
+	int vxlan;
+	uint32_t vni;
+	int gre;
+	uint32_t gre_key; /* with gre: 0 unkeyed */
+	int gtpu;
+	uint32_t teid[2];      /* by direction: [0] client -> server, [1] back */
+	const char *gtp_ep[2]; /* tunnel endpoints, [0] the client's side */
+	int frag;              /* 1: first fragment (MF), 2: later fragment (no UDP) */
+};
+
+static void tun_frame(struct pb *b, const struct tun *t, int back)
+{
+	const char *in_a = back ? "10.0.0.2" : "10.0.0.1", *in_b = back ? "10.0.0.1" : "10.0.0.2";
+	pb_init(b);
+	pb_payload(b, 40);
+	if (t->frag == 2)
+		pb_set_proto(b, 17);
+	else
+		pb_push_udp(b, back ? 6000 : 5000, back ? 5000 : 6000);
+	pb_push_ip4(b, in_a, in_b, 0x777, t->frag == 1 ? 0x2000 : t->frag == 2 ? 6 : 0);
+	if (t->vxlan) {
+		pb_push_eth(b);
+		pb_push_vxlan(b, t->vni);
+		pb_push_udp(b, back ? 51000 : 50000, 4789);
+		pb_push_ip4(b, back ? "192.0.2.2" : "192.0.2.1", back ? "192.0.2.1" : "192.0.2.2", 1, 0);
+	} else if (t->gre) {
+		if (t->gre_key)
+			pb_push_gre_key(b, t->gre_key);
+		else
+			pb_push_gre(b, 0);
+		pb_push_ip4(b, back ? "192.0.2.6" : "192.0.2.5", back ? "192.0.2.5" : "192.0.2.6", 1, 0);
+	} else if (t->gtpu) {
+		pb_push_gtpu(b, t->teid[back]);
+		pb_push_udp(b, 2152, 2152);
+		pb_push_ip4(b, t->gtp_ep[back], t->gtp_ep[!back], 1, 0);
+	}
+	if (t->c_tag)
+		pb_push_vlan(b, 0x8100, t->c_tag);
+	if (t->s_tag)
+		pb_push_vlan(b, 0x88a8, t->s_tag);
+	pb_push_eth(b);
+}
+
+static struct qp_pkt tun_parse(const struct tun *t, int back, uint32_t parts)
+{
+	struct pb b;
+	struct qp_pkt p;
+	ctx.key_parts = parts;
+	tun_frame(&b, t, back);
+	cr_assert_eq(qp_parse(&ctx, QP_LINK_ETHERNET, pb_data(&b), pb_len(&b), &p), QP_PARSE_FLOW);
+	expect_flow(&p, 4, 17, back ? "10.0.0.2" : "10.0.0.1", t->frag == 2 ? 0 : back ? 6000 : 5000,
+		    back ? "10.0.0.1" : "10.0.0.2", t->frag == 2 ? 0 : back ? 5000 : 6000);
+	cr_assert_eq(p.hash, qp_flow_key_hash(&p.key));
+	return p;
+}
+
+static int same_key(const struct qp_pkt *a, const struct qp_pkt *b)
+{
+	return memcmp(&a->key, &b->key, sizeof(a->key)) == 0 && a->hash == b->hash;
+}
+
+#define GTP_A {"192.0.2.50", "192.0.2.60"}
+#define GTP_B {"192.0.2.51", "192.0.2.60"}
+
+struct key_case {
+	const char *name;
+	struct tun t;
+	uint32_t parts;
+	/* the key expected (both directions, unless split) */
+	uint16_t vlan;
+	uint8_t ctx;
+	uint32_t vni, tunnel_id; /* tunnel_id checked unless GTPU_PEERS (a hash) */
+	int split;               /* 1: the directions are two keys (TEID) */
+};
+
+static const struct key_case key_cases[] = {
+	{"plain", {0}, QP_FLOW_KEY_DEFAULT, 0, 0, 0, 0, 0},
+	{"vxlan vni 5001", {.vxlan = 1, .vni = 5001}, QP_FLOW_KEY_DEFAULT, 0, QP_KEY_CTX_VNI, 5001, 0, 0},
+	{"vxlan vni 0", {.vxlan = 1, .vni = 0}, QP_FLOW_KEY_DEFAULT, 0, QP_KEY_CTX_VNI, 0, 0, 0},
+	{"vxlan vni max", {.vxlan = 1, .vni = 0xffffff}, QP_FLOW_KEY_DEFAULT, 0, QP_KEY_CTX_VNI,
+	 0xffffff, 0, 0},
+	{"vxlan, vni left out", {.vxlan = 1, .vni = 5001}, QP_FLOW_KEY_VLAN, 0, 0, 0, 0, 0},
+	{"qinq: the C-tag", {.s_tag = 300, .c_tag = 20}, QP_FLOW_KEY_DEFAULT, 20, 0, 0, 0, 0},
+	{"one tag", {.c_tag = 4095}, QP_FLOW_KEY_DEFAULT, 4095, 0, 0, 0, 0},
+	{"qinq, vlan left out", {.s_tag = 300, .c_tag = 20}, QP_FLOW_KEY_VNI, 0, 0, 0, 0, 0},
+	{"vlan under vxlan", {.c_tag = 7, .vxlan = 1, .vni = 9}, QP_FLOW_KEY_DEFAULT, 7, QP_KEY_CTX_VNI,
+	 9, 0, 0},
+	{"gre key 7", {.gre = 1, .gre_key = 7}, QP_FLOW_KEY_DEFAULT, 0, QP_KEY_CTX_GRE_KEY, 0, 7, 0},
+	{"gre key max", {.gre = 1, .gre_key = 0xffffffff}, QP_FLOW_KEY_DEFAULT, 0, QP_KEY_CTX_GRE_KEY,
+	 0, 0xffffffff, 0},
+	{"gre unkeyed", {.gre = 1}, QP_FLOW_KEY_DEFAULT, 0, 0, 0, 0, 0},
+	{"gre key left out", {.gre = 1, .gre_key = 7}, QP_FLOW_KEY_VNI, 0, 0, 0, 0, 0},
+	{"gtp-u peers", {.gtpu = 1, .teid = {0x100, 0x200}, .gtp_ep = GTP_A}, QP_FLOW_KEY_DEFAULT, 0,
+	 QP_KEY_CTX_GTPU_PEERS, 0, 0, 0},
+	{"gtp-u teid", {.gtpu = 1, .teid = {0x100, 0x200}, .gtp_ep = GTP_A}, QP_FLOW_KEY_TEID, 0,
+	 QP_KEY_CTX_TEID, 0, 0x100, 1},
+	{"gtp-u, tunnel left out", {.gtpu = 1, .teid = {0x100, 0x200}, .gtp_ep = GTP_A},
+	 QP_FLOW_KEY_VLAN, 0, 0, 0, 0, 0},
+	{"5tuple", {.s_tag = 300, .c_tag = 20, .vxlan = 1, .vni = 5001}, 0, 0, 0, 0, 0, 0},
+};
+
+Test(parse, the_flow_key_holds_the_parts_asked_for_the_same_both_ways)
+{
+	for (size_t i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
+		const struct key_case *c = &key_cases[i];
+		struct qp_pkt a = tun_parse(&c->t, 0, c->parts), b = tun_parse(&c->t, 1, c->parts);
+		cr_assert_eq(a.key.vlan, c->vlan, "%s: vlan %u", c->name, a.key.vlan);
+		cr_assert_eq(a.key.ctx, c->ctx, "%s: ctx %#x", c->name, a.key.ctx);
+		cr_assert_eq(qp_flow_key_vni(&a.key), c->vni, "%s: vni", c->name);
+		if (!(c->ctx & QP_KEY_CTX_GTPU_PEERS))
+			cr_assert_eq(a.key.tunnel_id, c->tunnel_id, "%s: tunnel id %#x", c->name,
+				     a.key.tunnel_id);
+		if (c->split) {
+			cr_assert(!same_key(&a, &b), "%s: one key for both directions", c->name);
+			cr_assert_eq(b.key.tunnel_id, c->t.teid[1], "%s", c->name);
+		} else {
+			cr_assert(same_key(&a, &b), "%s: the directions differ", c->name);
+		}
+		/* the outermost tag is what the report's vlan says */
+		cr_assert_eq(a.vlan, c->t.s_tag ? c->t.s_tag : c->t.c_tag, "%s", c->name);
+	}
+}
+
+Test(parse, tenants_that_reuse_addresses_are_told_apart)
+{
+	const struct {
+		struct tun a, b;
+		uint32_t parts;
+	} pairs[] = {
+		{{.vxlan = 1, .vni = 10}, {.vxlan = 1, .vni = 20}, QP_FLOW_KEY_DEFAULT},
+		{{.vxlan = 1, .vni = 10}, {0}, QP_FLOW_KEY_DEFAULT},
+		{{.s_tag = 300, .c_tag = 10}, {.s_tag = 300, .c_tag = 20}, QP_FLOW_KEY_DEFAULT},
+		{{.gre = 1, .gre_key = 1}, {.gre = 1, .gre_key = 2}, QP_FLOW_KEY_DEFAULT},
+		{{.gre = 1, .gre_key = 1}, {.gre = 1}, QP_FLOW_KEY_DEFAULT},
+		{{.gtpu = 1, .teid = {1, 2}, .gtp_ep = GTP_A}, {.gtpu = 1, .teid = {1, 2}, .gtp_ep = GTP_B},
+		 QP_FLOW_KEY_DEFAULT},
+		{{.gtpu = 1, .teid = {1, 2}, .gtp_ep = GTP_A}, {.gtpu = 1, .teid = {3, 4}, .gtp_ep = GTP_A},
+		 QP_FLOW_KEY_TEID},
+		/* a GRE key and a TEID of the same value are not one tunnel */
+		{{.gre = 1, .gre_key = 9}, {.gtpu = 1, .teid = {9, 9}, .gtp_ep = GTP_A},
+		 QP_FLOW_KEY_GRE_KEY | QP_FLOW_KEY_TEID},
+	};
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		struct qp_pkt a = tun_parse(&pairs[i].a, 0, pairs[i].parts);
+		struct qp_pkt b = tun_parse(&pairs[i].b, 0, pairs[i].parts);
+		cr_assert(!same_key(&a, &b), "pair %zu: one key", i);
+		/* ... and the workers' spread still sends both to one lcore per address pair */
+		cr_assert_eq(qp_flow_key_addr_hash(&a.key), qp_flow_key_addr_hash(&b.key), "pair %zu", i);
+		a = tun_parse(&pairs[i].a, 0, 0);
+		b = tun_parse(&pairs[i].b, 0, 0);
+		cr_assert(same_key(&a, &b), "pair %zu: 5tuple keys differ", i);
+	}
+}
+
+Test(parse, a_later_fragment_in_a_tunnel_gets_the_tunnel_in_its_key)
+{
+	struct tun first = {.vxlan = 1, .vni = 77, .c_tag = 5, .frag = 1};
+	struct tun later = first;
+	later.frag = 2;
+	struct qp_pkt f = tun_parse(&first, 0, QP_FLOW_KEY_DEFAULT);
+	struct qp_pkt l;
+	struct pb b;
+	tun_frame(&b, &later, 0);
+	cr_assert_eq(qp_parse(&ctx, QP_LINK_ETHERNET, pb_data(&b), pb_len(&b), &l), QP_PARSE_FLOW);
+	cr_assert_eq(l.frag, QP_FRAG_LATER);
+	cr_assert_eq(l.frag_attributed, 1);
+	cr_assert(same_key(&f, &l));
+	cr_assert_eq(l.key.ctx, QP_KEY_CTX_VNI);
+	cr_assert_eq(l.key.vlan, 5);
+	/* recorded under one measurement's parts, attributed under another's */
+	cr_assert_eq(qp_parse(&ctx, QP_LINK_ETHERNET, pb_data(&b), pb_len(&b), &l), QP_PARSE_FLOW);
+	ctx.key_parts = 0;
+	cr_assert_eq(qp_parse(&ctx, QP_LINK_ETHERNET, pb_data(&b), pb_len(&b), &l), QP_PARSE_FLOW);
+	cr_assert_eq(l.frag_attributed, 1);
+	expect_flow(&l, 4, 17, "10.0.0.1", 5000, "10.0.0.2", 6000);
+	cr_assert_eq(l.key.ctx, 0);
+	cr_assert_eq(l.key.vlan, 0);
+}
+
+Test(parse, gtpu_without_ip_inside_keeps_the_tunnel_out_of_the_outer_key)
+{
+	struct pb b;
+	struct qp_pkt p;
+	pb_init(&b);
+	static const uint8_t not_ip[8] = {0x00, 1, 2, 3};
+	pb_push_raw(&b, not_ip, sizeof(not_ip));
+	pb_push_gtpu(&b, 0xabc);
+	pb_push_udp(&b, 2152, 2152);
+	pb_push_ip4(&b, "192.0.2.50", "192.0.2.60", 1, 0);
+	pb_push_eth(&b);
+	cr_assert_eq(qp_parse(&ctx, QP_LINK_ETHERNET, pb_data(&b), pb_len(&b), &p), QP_PARSE_FLOW);
+	expect_flow(&p, 4, 17, "192.0.2.50", 2152, "192.0.2.60", 2152);
+	cr_assert_eq(p.key.ctx, 0);
+	cr_assert_eq(p.key.tunnel_id, 0);
+}

@@ -39,6 +39,7 @@ static void setup(void)
 	w->export_arg = NULL;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.linktype = QP_LINK_ETHERNET;
+	cfg.flow_key = QP_FLOW_KEY_DEFAULT;
 	cfg.base_ns = T0;
 	cfg.interval_ns = 1000 * MS;
 	cfg.idle_ns = 60000 * MS;
