@@ -508,6 +508,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	qp_report_set_totals(r.rep, &tot);
 	qp_report_set_source(r.rep, "pcap", o->path, qp_parse_linktype_name(lt),
 			     file_precision(o->path), filter ? o->filter : NULL);
+	qp_report_set_flow_key(r.rep, o->flow_key);
 	if (r.oom) {
 		fprintf(stderr, "qprobe: out of memory while collecting the report\n");
 		rc = QP_EXIT_RUNTIME;

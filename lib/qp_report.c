@@ -26,6 +26,7 @@ struct qp_report {
 	struct qp_interval_rec *ivs;
 	size_t nivs, capivs;
 	char *kind, *path, *linktype, *precision, *filter;
+	uint32_t flow_key; /* QP_FLOW_KEY_* */
 	struct qp_capture_totals totals;
 	struct qp_interval_acc *tcp; /* capture-wide TCP counters and RTT histograms */
 	struct qp_report_ext ext;
@@ -126,6 +127,11 @@ void qp_report_set_source(struct qp_report *r, const char *kind, const char *pat
 	set_str(&r->linktype, linktype);
 	set_str(&r->precision, ts_precision);
 	set_str(&r->filter, filter);
+}
+
+void qp_report_set_flow_key(struct qp_report *r, uint32_t parts)
+{
+	r->flow_key = parts;
 }
 
 void qp_report_set_totals(struct qp_report *r, const struct qp_capture_totals *t)
@@ -624,6 +630,9 @@ static json_t *report_head_json(struct qp_report *r)
 	if (r->precision)
 		json_object_set_new(src, "timestamp_precision", json_string(r->precision));
 	json_object_set_new(src, "filter", r->filter ? json_string(r->filter) : json_null());
+	char fk[64];
+	json_object_set_new(src, "flow_key",
+			    json_string(qp_flow_key_parts_str(r->flow_key, fk, sizeof(fk))));
 	json_object_set_new(root, "source", src);
 
 	json_t *cap = qp_counters_json(&t->w);
@@ -685,9 +694,10 @@ static void write_table(struct qp_report *r, FILE *out)
 {
 	sort_flows(r);
 	const struct qp_capture_totals *t = &r->totals;
-	fprintf(out, "qprobe %s  source %s %s  link %s  filter %s\n", qp_version(),
+	char fk[64];
+	fprintf(out, "qprobe %s  source %s %s  link %s  filter %s  flow key %s\n", qp_version(),
 		r->kind ? r->kind : "?", r->path ? r->path : "", r->linktype ? r->linktype : "?",
-		r->filter ? r->filter : "(none)");
+		r->filter ? r->filter : "(none)", qp_flow_key_parts_str(r->flow_key, fk, sizeof(fk)));
 	fprintf(out,
 		"frames %" PRIu64 "  measured %" PRIu64 "  filtered %" PRIu64 "  non-ip %" PRIu64
 		"  malformed %" PRIu64 "  flows %zu  evicted %" PRIu64 "  table-full %" PRIu64 "\n",

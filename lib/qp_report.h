@@ -152,6 +152,8 @@ void qp_report_add_tcp(struct qp_report *r, const struct qp_interval_acc *acc);
 /** Describe the source: kind ("pcap", "live"), path or ports, link type, precision, filter. */
 void qp_report_set_source(struct qp_report *r, const char *kind, const char *path,
 			  const char *linktype, const char *ts_precision, const char *filter);
+/** The flow key parts (QP_FLOW_KEY_*) the flows were told apart by; default none (5tuple). */
+void qp_report_set_flow_key(struct qp_report *r, uint32_t parts);
 /** Set the capture totals. */
 void qp_report_set_totals(struct qp_report *r, const struct qp_capture_totals *t);
 

@@ -782,6 +782,7 @@ int meas_report(uint32_t id, const char *format, const char *file, const char *s
 	qp_report_add_tcp(rep, m->total);
 	qp_report_set_source(rep, "live", source_desc, "ethernet", "ns (tsc)",
 			     m->p.filter[0] ? m->p.filter : NULL);
+	qp_report_set_flow_key(rep, m->p.flow_key);
 	int rc = QP_EXIT_OK;
 	FILE *out = stdout;
 	if (file && !(out = fopen(file, "w"))) {

@@ -75,6 +75,12 @@ static void flush_held(void)
 	free(held);
 }
 
+/*
+ * What a frame of tcp_session() travels in, pushed in front of its IP
+ * header (c2s: client to server); NULL: plain Ethernet.
+ */
+static void (*outer)(struct pb *b, int c2s);
+
 /* A TCP connection: handshake with the given far/near RTTs, data, FIN. */
 static uint64_t tcp_session(const char *c, uint16_t cp, const char *s, uint16_t sp, uint64_t ts,
 			    uint64_t far_rtt, uint64_t near_rtt, int segs, uint32_t seglen, int v6)
@@ -87,7 +93,10 @@ static uint64_t tcp_session(const char *c, uint16_t cp, const char *s, uint16_t 
 			pb_push_ip6(&b, src, dst); \
 		else                           \
 			pb_push_ip4(&b, src, dst, 1, 0x4000); \
-		pb_push_eth(&b);               \
+		if (outer)                     \
+			outer(&b, src == c);   \
+		else                           \
+			pb_push_eth(&b);       \
 	} while (0)
 	pb_init(&b);
 	pb_push_tcp(&b, cp, sp, cseq, 0, 0x02, 64240);
@@ -233,6 +242,54 @@ static void demo(void)
 	emit(&b, ts + 1 * MS);
 }
 
+/*
+ * Tenants that reuse one address space: the same TCP connection,
+ * 10.0.0.1:40000 -> 10.0.0.2:80, eight times at once, each in its own VXLAN
+ * VNI, QinQ C-tag, GRE key or GTP-U tunnel. Tenant i (0-7) has a far RTT of
+ * i + 1 ms and i + 1 data exchanges, so every flow's figures are its own.
+ */
+static int tenant;
+
+static void tenant_outer(struct pb *b, int c2s)
+{
+	static const char *const gnb[2] = {"192.0.2.50", "192.0.2.51"};
+	int t = tenant;
+	switch (t) {
+	case 0:
+	case 1: /* VXLAN VNI 10, 20 between two VTEPs */
+		pb_push_eth(b);
+		pb_push_vxlan(b, 10 + 10 * (uint32_t)t);
+		pb_push_udp(b, (uint16_t)(c2s ? 49152 + t : 50152 + t), 4789);
+		pb_push_ip4(b, c2s ? "192.0.2.1" : "192.0.2.2", c2s ? "192.0.2.2" : "192.0.2.1", 1, 0);
+		break;
+	case 2:
+	case 3: /* QinQ: one S-tag, C-tags 10 and 20 */
+		pb_push_vlan(b, 0x8100, (uint16_t)(10 + 10 * (t - 2)));
+		pb_push_vlan(b, 0x88a8, 300);
+		break;
+	case 4:
+	case 5: /* keyed GRE, keys 1 and 2 */
+		pb_push_gre_key(b, (uint32_t)(t - 3));
+		pb_push_ip4(b, c2s ? "192.0.2.5" : "192.0.2.6", c2s ? "192.0.2.6" : "192.0.2.5", 1, 0);
+		break;
+	default: /* GTP-U from two base stations to one UPF; each end picks its TEID */
+		pb_push_gtpu(b, (uint32_t)(c2s ? 0x100 + t : 0x200 + t));
+		pb_push_udp(b, 2152, 2152);
+		pb_push_ip4(b, c2s ? gnb[t - 6] : "192.0.2.60", c2s ? "192.0.2.60" : gnb[t - 6], 1, 0);
+		break;
+	}
+	pb_push_eth(b);
+}
+
+static void tenants(void)
+{
+	outer = tenant_outer;
+	for (tenant = 0; tenant < 8; tenant++)
+		tcp_session("10.0.0.1", 40000, "10.0.0.2", 80, T0 + (uint64_t)tenant * MS,
+			    (uint64_t)(tenant + 1) * MS, 200 * US, tenant + 1, 600, 0);
+	outer = NULL;
+}
+
 static uint64_t rnd(unsigned int *seed, uint64_t lo, uint64_t hi)
 {
 	uint64_t r = ((uint64_t)rand_r(seed) << 31) ^ (uint64_t)rand_r(seed);
@@ -376,7 +433,7 @@ static void bench(unsigned long npkts, unsigned long nflows, struct pw *peer)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: qp_gen demo FILE | qp_gen qos FILE | qp_gen bench FILE [PACKETS] "
+		fprintf(stderr, "usage: qp_gen demo|qos|tenants FILE | qp_gen bench FILE [PACKETS] "
 				"[FLOWS]\n       qp_gen pair A B [PACKETS] [FLOWS]   (bench traffic at two "
 				"points: B 5 ms later, 1 in 100 lost)\n");
 		return 1;
@@ -395,6 +452,10 @@ int main(int argc, char **argv)
 		hold = 1;
 		demo();
 		flush_held();
+	} else if (strcmp(argv[1], "tenants") == 0) {
+		hold = 1;
+		tenants();
+		flush_held();
 	} else if (strcmp(argv[1], "qos") == 0) {
 		hold = 1;
 		qos();
@@ -410,7 +471,7 @@ int main(int argc, char **argv)
 		if (pair)
 			pw_close(&peer);
 	} else {
-		fprintf(stderr, "qp_gen: unknown capture '%s' (demo, qos, bench, pair)\n", argv[1]);
+		fprintf(stderr, "qp_gen: unknown capture '%s' (demo, qos, tenants, bench, pair)\n", argv[1]);
 		return 1;
 	}
 	pw_close(&out);

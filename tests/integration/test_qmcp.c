@@ -108,7 +108,39 @@ Test(qmcp, three_controllers_get_independent_results, .timeout = 240)
 	cr_assert(strstr(err, "BAD_PARAM: TP_ROLE 3: 1 (primary, with TP_PEER) or 2 (secondary) is "
 			      "accepted"), "%s", err);
 	qmcp_reply_free(&r);
+	/* a flow key with a part that does not exist, named twice, or both GTP-U parts */
+	static const char *const bad_keys[][2] = {
+		{"vni,mpls", "BAD_PARAM: FLOW_KEY: flow key \"vni,mpls\": \"mpls\" is not a part; "
+			     "\"5tuple\" or a comma-separated list of vlan, vni, gre-key, gtpu-peers, teid"},
+		{"vlan,vlan", "BAD_PARAM: FLOW_KEY: flow key \"vlan,vlan\": vlan named twice"},
+		{"teid,gtpu-peers", "gtpu-peers and teid both name the GTP-U part"},
+	};
+	for (int k = 0; k < 3; k++) {
+		qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c[1]));
+		qmcp_put_str(&m, QMCP_T_FLOW_KEY, bad_keys[k][0]);
+		cr_assert_eq(qmcp_client_call(c[1], &m, &r, 5000, err, sizeof(err)), -EREMOTEIO);
+		qmcp_msg_free(&m);
+		cr_assert(strstr(err, bad_keys[k][1]), "%s", err);
+		qmcp_reply_free(&r);
+	}
 	cr_assert_eq(count_meas(c[0]), 3, "and nothing was started");
+	/* the probe's flow key is START's default, and a START names its own */
+	json_t *s0 = status(c[0], id[0]);
+	cr_assert_str_eq(json_string_value(json_object_get(s0, "flow_key")),
+			 "vlan,vni,gre-key,gtpu-peers");
+	json_decref(s0);
+	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c[1]));
+	qmcp_put_str(&m, QMCP_T_FLOW_KEY, "teid,vni");
+	qmcp_put_u8(&m, QMCP_T_PERSIST, 0);
+	uint32_t kid = call_start(c[1], &m);
+	s0 = status(c[1], kid);
+	cr_assert_str_eq(json_string_value(json_object_get(s0, "flow_key")), "vni,teid");
+	json_decref(s0);
+	qmcp_msg_init(&m, QMCP_MSG_STOP, 0, qmcp_client_next_id(c[1]));
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, kid);
+	cr_assert_eq(qmcp_client_call(c[1], &m, &r, 5000, err, sizeof(err)), 0, "%s", err);
+	qmcp_msg_free(&m);
+	qmcp_reply_free(&r);
 	json_t *s = status(c[1], id[1]);
 	cr_assert_str_eq(json_string_value(json_object_get(s, "filter")), filters[1]);
 	json_decref(s);
@@ -456,7 +488,7 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 	FILE *f = fopen(bad, "w");
 	fprintf(f, "{\"probe\": {\"nmae\": \"x\"}, \"qmcp\": {\"port\": 70000},\n"
 		   " \"measurements\": [{\"filter\": \"tcp and and\", \"interval_ms\": 10,\n"
-		   "   \"destinations\": [\"nohost\"]}]}\n");
+		   "   \"destinations\": [\"nohost\"], \"flow_key\": \"vlan,mpls\"}]}\n");
 	fclose(f);
 	char *check[] = {bin, "--check-config", bad, NULL};
 	struct qp_run_result r;
@@ -469,7 +501,9 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 		  "%s", r.err);
 	cr_assert(strstr(r.err, "$.measurements[0].destinations[0]: \"host:port\" is expected"), "%s",
 		  r.err);
-	cr_assert(strstr(r.err, "5 error(s); the probe would not start"), "%s", r.err);
+	cr_assert(strstr(r.err, "$.measurements[0].flow_key: flow key \"vlan,mpls\": \"mpls\" is not "
+			       "a part; \"5tuple\" or a comma-separated list"), "%s", r.err);
+	cr_assert(strstr(r.err, "6 error(s); the probe would not start"), "%s", r.err);
 
 	int port = qp_free_port();
 	f = fopen(good, "w");
@@ -477,7 +511,7 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 		   " \"qmcp\": {\"addr\": \"127.0.0.1\", \"port\": %d, \"allow\": [\"127.0.0.1/32\"],\n"
 		   "   \"secret_file\": \"%s\"},\n"
 		   " \"measurements\": [{\"description\": \"dns at boot\", \"filter\": \"udp port 53\",\n"
-		   "   \"interval_ms\": 100, \"metrics\": [\"traffic\"]}]}\n",
+		   "   \"interval_ms\": 100, \"metrics\": [\"traffic\"], \"flow_key\": \"5tuple\"}]}\n",
 		port, secret);
 	fclose(f);
 	char *ok[] = {bin, "--check-config", good, NULL};
@@ -494,6 +528,7 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 	cr_assert_str_eq(json_string_value(json_object_get(s, "description")), "dns at boot");
 	cr_assert(json_is_true(json_object_get(s, "persist")));
 	cr_assert_eq(json_array_size(json_object_get(s, "metrics")), 1, "traffic only");
+	cr_assert_str_eq(json_string_value(json_object_get(s, "flow_key")), "5tuple");
 	json_decref(s);
 	inject(p.tap);
 	wait_measured(c, 1, 163, 40);
