@@ -75,10 +75,15 @@ uint32_t qp_flow_key_hash(const struct qp_flow_key *k)
 	uint64_t w[6];
 	memcpy(w, k, sizeof(w));
 #ifdef __SSE4_2__
-	/* DPDK builds for corei7 and up: the instruction is always there */
-	uint64_t h = 0x9e3779b9u;
-	for (int i = 0; i < 6; i++)
-		h = _mm_crc32_u64(h, w[i]);
+	/* DPDK builds for corei7 and up: the instruction is always there.
+	 * Written out: gcc does not unroll six steps (a loop costs 19
+	 * instructions more a packet, callgrind) */
+	uint64_t h = _mm_crc32_u64(0x9e3779b9u, w[0]);
+	h = _mm_crc32_u64(h, w[1]);
+	h = _mm_crc32_u64(h, w[2]);
+	h = _mm_crc32_u64(h, w[3]);
+	h = _mm_crc32_u64(h, w[4]);
+	h = _mm_crc32_u64(h, w[5]);
 	return (uint32_t)h;
 #else
 	uint32_t h = 0x9e3779b9u;
@@ -745,7 +750,8 @@ enum qp_parse_result qp_parse(struct qp_parse_ctx *ctx, int linktype, const uint
 		s->swapped = out->swapped;
 		ctx->frag_first++;
 	}
-	key_context(&w, ctx->key_parts, &out->key);
+	if (w.have | w.vlan) /* most frames cross no tunnel and no tag */
+		key_context(&w, ctx->key_parts, &out->key);
 	out->hash = qp_flow_key_hash(&out->key);
 	return QP_PARSE_FLOW;
 }
