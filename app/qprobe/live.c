@@ -108,10 +108,14 @@ struct rxq {
 	uint16_t queue;
 };
 
+/* What a port's Rx timestamps are (live.port_ts). */
+enum { PORT_TS_NONE, PORT_TS_FILE, PORT_TS_NIC };
+
 /*
- * Thread-safety: `clock` is RCU-published by the management core and read by
- * every worker under the QSBR read side, like the measurement set
- * (meas_published); `disc` is the management core's; `clock_st` is written by
+ * Thread-safety: `clock` and `port_clock[]` are RCU-published by the
+ * management core and read by every worker under the QSBR read side, like the
+ * measurement set (meas_published); `disc` and `port_disc[]` are the
+ * management core's; `clock_st` is written by
  * the management core and read by the HTTP and telemetry threads, under
  * `clock_mx` (the telemetry thread is no RCU reader); `quit` is set by the management core and polled by
  * workers; lst[i] is written by worker i only.
@@ -131,9 +135,14 @@ struct live {
 	struct dist_counters dist;
 	int dist_idle;
 	int ts_off; /* mbuf dynfield holding the distributor's timestamp */
-	/* --timestamps port: ports whose frames carry the file's time (us) in DPDK's
-	 * Rx timestamp dynfield, flagged by rx_ts_flag */
+	/* --timestamps port: PORT_TS_* of each port; its frames carry the file's
+	 * time (us) or the NIC clock's count in DPDK's Rx timestamp dynfield,
+	 * flagged by rx_ts_flag */
 	int port_ts[RTE_MAX_ETHPORTS];
+	/* NIC clocks: each disciplined against the system clocks as the TSC is,
+	 * from rte_eth_read_clock() */
+	struct qp_clock_disc *port_disc[RTE_MAX_ETHPORTS];
+	struct qp_clock *port_clock[RTE_MAX_ETHPORTS];
 	int rx_ts_off;
 	uint64_t rx_ts_flag;
 	int ts_warned;
@@ -142,6 +151,7 @@ struct live {
 	struct qp_clock_disc *disc;   /* management core only */
 	pthread_mutex_t clock_mx;     /* guards clock_st */
 	struct qp_clock_status clock_st; /* a copy for the HTTP and telemetry threads */
+	struct qp_clock_status port_clock_st[RTE_MAX_ETHPORTS]; /* the same of NIC clocks */
 	int quit;
 	const char *source_desc;
 	char probe_id[128], probe_name[128];
@@ -167,17 +177,26 @@ static uint64_t read_tsc(void)
 }
 
 /*
- * A frame's time on a port that gives Rx timestamps (net_pcap: the file's time
- * in microseconds); one that came without is counted and gets `tsc_ns`, the
- * burst's TSC time.
+ * A frame's time on a port that gives Rx timestamps: the NIC clock's count
+ * through its mapping `nic` (read once a burst), or with nic NULL the file's
+ * time in microseconds (net_pcap); one that came without is counted and gets
+ * `tsc_ns`, the burst's TSC time.
  */
-static inline uint64_t frame_ns(const struct rte_mbuf *m, uint64_t tsc_ns, uint64_t *missing)
+static inline uint64_t frame_ns(const struct rte_mbuf *m, uint64_t tsc_ns, uint64_t *missing,
+				const struct qp_clock *nic)
 {
 	if (!(m->ol_flags & L.rx_ts_flag)) {
 		(*missing)++;
 		return tsc_ns;
 	}
-	return *RTE_MBUF_DYNFIELD(m, L.rx_ts_off, const uint64_t *) * 1000ULL;
+	uint64_t v = *RTE_MBUF_DYNFIELD(m, L.rx_ts_off, const uint64_t *);
+	return nic ? qp_clock_ns(nic, v) : v * 1000ULL;
+}
+
+/* The NIC clock mapping of a port whose timestamps are its NIC's, else NULL. */
+static inline const struct qp_clock *nic_clock(uint16_t port)
+{
+	return L.port_ts[port] == PORT_TS_NIC ? rcu_dereference(L.port_clock[port]) : NULL;
 }
 
 /* ---- worker and distributor lcores ---- */
@@ -299,12 +318,13 @@ static int worker_main(void *arg)
 			st->rx_packets += n;
 			uint64_t now = L.sw_dist ? 0 : qp_clock_ns(clk, rte_rdtsc());
 			int port_ts = !L.sw_dist && L.port_ts[c->q[s].port]; /* per burst */
+			const struct qp_clock *nic = port_ts ? nic_clock(c->q[s].port) : NULL;
 			for (uint16_t i = 0; i < n; i++) {
 				fr[i].data = rte_pktmbuf_mtod(m[i], const uint8_t *);
 				fr[i].caplen = m[i]->data_len;
 				fr[i].wirelen = m[i]->pkt_len;
 				fr[i].ts_ns = L.sw_dist ? *ts_field(m[i])
-					      : port_ts ? frame_ns(m[i], now, &st->ts_missing)
+					      : port_ts ? frame_ns(m[i], now, &st->ts_missing, nic)
 							: now;
 			}
 			if (L.o->ts_port) {
@@ -379,11 +399,12 @@ static int dist_main(void *arg)
 			L.dist.packets += n;
 			uint64_t now = qp_clock_ns(clk, rte_rdtsc());
 			int port_ts = L.port_ts[L.ports[p]]; /* per burst */
+			const struct qp_clock *nic = port_ts ? nic_clock(L.ports[p]) : NULL;
 			memset(nout, 0, sizeof(nout[0]) * L.nworkers);
 			for (uint16_t i = 0; i < n; i++) {
 				struct qp_pkt pk;
 				unsigned int idx = 0;
-				*ts_field(m[i]) = port_ts ? frame_ns(m[i], now, &L.dist.ts_missing)
+				*ts_field(m[i]) = port_ts ? frame_ns(m[i], now, &L.dist.ts_missing, nic)
 							  : now;
 				if (qp_parse(pc, QP_LINK_ETHERNET, rte_pktmbuf_mtod(m[i], uint8_t *),
 					     m[i]->data_len, &pk) == QP_PARSE_FLOW)
@@ -416,6 +437,71 @@ static int dist_main(void *arg)
 }
 
 /* ---- ports ---- */
+
+/* The NIC clock of the port in arg, as the discipline reads it. */
+static uint64_t read_nic_clock(void *arg)
+{
+	uint64_t t = 0;
+	rte_eth_read_clock((uint16_t)(uintptr_t)arg, &t);
+	return t;
+}
+
+static void free_clock_cb(struct rcu_head *h);
+
+/*
+ * A port whose frames carry its NIC clock's count: that clock is disciplined
+ * against CLOCK_MONOTONIC_RAW and CLOCK_REALTIME like the TSC (its rate is
+ * estimated: the first guess, 1 GHz, holds only for the first 20 ms). A clock
+ * the PMD cannot read leaves the port on the TSC, with one warning.
+ */
+static void nic_clock_start(uint16_t port)
+{
+	char name[RTE_ETH_NAME_MAX_LEN] = "";
+	rte_eth_dev_get_name_by_port(port, name);
+	uint64_t t;
+	int rc = rte_eth_read_clock(port, &t);
+	struct qp_clock_src src = qp_clock_system_src(read_tsc);
+	src.tsc = read_nic_clock;
+	src.arg = (void *)(uintptr_t)port;
+	struct qp_clock *c = NULL;
+	if (rc == 0 && (L.port_disc[port] = qp_clock_disc_create(&src, 1e9, 20000000, 1)))
+		c = qp_clock_disc_update(L.port_disc[port], 0, NULL);
+	if (!c) {
+		fprintf(stderr, "qprobe: warning: port %u (%s) stamps frames with its NIC clock, which "
+				"%s: its frames are stamped by the TSC\n", port, name,
+			rc ? "the PMD cannot read (rte_eth_read_clock)" : "could not be disciplined");
+		qp_clock_disc_destroy(L.port_disc[port]);
+		L.port_disc[port] = NULL;
+		L.port_ts[port] = PORT_TS_NONE;
+		return;
+	}
+	pthread_mutex_lock(&L.clock_mx);
+	L.port_clock_st[port] = c->st;
+	pthread_mutex_unlock(&L.clock_mx);
+	rcu_assign_pointer(L.port_clock[port], c);
+	if (!L.o->quiet)
+		fprintf(stderr, "qprobe: port %u (%s): NIC clock timestamps, %.0f Hz measured against "
+				"CLOCK_MONOTONIC_RAW; disciplined to CLOCK_REALTIME\n", port, name, c->st.hz);
+}
+
+/* One anchor of every NIC clock (management core, with the TSC's). */
+static void nic_clock_anchor(int measuring)
+{
+	for (uint16_t p = 0; p < L.nports; p++) {
+		uint16_t port = L.ports[p];
+		if (L.port_ts[port] != PORT_TS_NIC || !L.port_disc[port])
+			continue;
+		struct qp_clock *c = qp_clock_disc_update(L.port_disc[port], measuring, NULL);
+		if (!c)
+			continue;
+		pthread_mutex_lock(&L.clock_mx);
+		L.port_clock_st[port] = c->st;
+		pthread_mutex_unlock(&L.clock_mx);
+		struct qp_clock *old = L.port_clock[port];
+		rcu_assign_pointer(L.port_clock[port], c);
+		call_rcu(&old->rcu, free_clock_cb);
+	}
+}
 
 static const uint8_t sym_rss_key[52] = {
 	0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d,
@@ -451,19 +537,19 @@ static int port_setup(uint16_t port, uint16_t nrxq, int rss, const struct profil
 		char name[RTE_ETH_NAME_MAX_LEN] = "";
 		rte_eth_dev_get_name_by_port(port, name);
 		/* net_pcap stamps every frame with the file's time without announcing
-		 * the offload; a NIC announces it and counts in its own clock */
+		 * the offload; a NIC announces it and counts in its own clock, which
+		 * is disciplined once the port runs (nic_clock_start) */
 		int file = strcmp(prof->timestamp, "file") == 0;
-		if (!file && (di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP))
-			fprintf(stderr, "qprobe: warning: port %u (%s) has NIC clock timestamps, which "
-					"qprobe does not map to real time yet: its frames are stamped by the "
-					"TSC\n", port, name);
-		else if (!file)
+		int nic = !file && (di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP);
+		if (!file && !nic)
 			fprintf(stderr, "qprobe: warning: port %u (%s) gives no Rx timestamps: its frames "
 					"are stamped by the TSC\n", port, name);
 		else {
 			if ((rc = rte_mbuf_dyn_rx_timestamp_register(&L.rx_ts_off, &L.rx_ts_flag)) != 0)
 				return rc;
-			L.port_ts[port] = 1;
+			if (nic)
+				conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
+			L.port_ts[port] = nic ? PORT_TS_NIC : PORT_TS_FILE;
 		}
 	}
 	uint16_t ntxq = 0;
@@ -489,6 +575,8 @@ static int port_setup(uint16_t port, uint16_t nrxq, int rss, const struct profil
 	if ((rc = rte_eth_dev_start(port)) != 0)
 		return rc;
 	rte_eth_promiscuous_enable(port); /* a tap sees other hosts' frames */
+	if (L.port_ts[port] == PORT_TS_NIC)
+		nic_clock_start(port);
 	return 0;
 }
 
@@ -518,10 +606,10 @@ static struct qp_clock_status clock_status(void)
 	return st;
 }
 
-static json_t *clock_json(void)
+/* A clock's status as JSON: where it comes from, its state and its figures. */
+static json_t *clock_status_json(const char *source, struct qp_clock_status st)
 {
-	struct qp_clock_status st = clock_status();
-	json_t *o = json_pack("{s:s,s:s,s:s}", "source", ts_source(), "state", st.state ? st.state : "",
+	json_t *o = json_pack("{s:s,s:s,s:s}", "source", source, "state", st.state ? st.state : "",
 			      "reason", st.reason ? st.reason : "");
 /* counts and ns as JSON integers, rates as reals */
 #define CJ_(f, jn, mn, mt, h)                                                                 \
@@ -530,6 +618,16 @@ static json_t *clock_json(void)
 	QP_CLOCK_STATUS_FIELDS(CJ_)
 #undef CJ_
 	return o;
+}
+
+static json_t *clock_json(void)
+{
+	return clock_status_json(ts_source(), clock_status());
+}
+
+static const char *port_ts_name(int kind)
+{
+	return kind == PORT_TS_NIC ? "nic" : kind == PORT_TS_FILE ? "file" : "none";
 }
 
 static json_t *stats_json(void *arg)
@@ -549,7 +647,15 @@ static json_t *stats_json(void *arg)
 		json_t *o = json_pack("{s:i,s:s,s:o,s:s,s:s}", "port", L.ports[p], "name", name, "profile",
 				      L.prof[p].file[0] ? json_string(L.prof[p].file) : json_null(),
 				      "family", L.prof[p].family, "hw_timestamp", L.prof[p].timestamp);
-		json_object_set_new(o, "rx_timestamps", json_boolean(L.port_ts[L.ports[p]]));
+		int kind = L.port_ts[L.ports[p]];
+		json_object_set_new(o, "rx_timestamps", json_boolean(kind != PORT_TS_NONE));
+		json_object_set_new(o, "timestamp_clock", json_string(port_ts_name(kind)));
+		if (kind == PORT_TS_NIC) {
+			pthread_mutex_lock(&L.clock_mx);
+			struct qp_clock_status cs = L.port_clock_st[L.ports[p]];
+			pthread_mutex_unlock(&L.clock_mx);
+			json_object_set_new(o, "clock", clock_status_json("nic", cs));
+		}
 		if (rte_eth_stats_get(L.ports[p], &st) == 0) {
 #define P_(f, n, h) json_object_set_new(o, #n, json_integer((json_int_t)st.f));
 			QP_PORT_COUNTERS(P_)
@@ -1186,6 +1292,7 @@ static int clock_start(void)
 static void clock_anchor(void)
 {
 	struct qp_clock_event ev;
+	nic_clock_anchor(meas_count() > 0);
 	struct qp_clock *c = qp_clock_disc_update(L.disc, meas_count() > 0, &ev);
 	if (!c)
 		return; /* out of memory: the mapping in force stays */
@@ -1609,7 +1716,12 @@ out:
 	rte_mempool_free(L.mp);
 	if (L.clock)
 		call_rcu(&L.clock->rcu, free_clock_cb);
+	for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; p++)
+		if (L.port_clock[p])
+			call_rcu(&L.port_clock[p]->rcu, free_clock_cb);
 	rcu_barrier();
 	qp_clock_disc_destroy(L.disc);
+	for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; p++)
+		qp_clock_disc_destroy(L.port_disc[p]);
 	return rc;
 }

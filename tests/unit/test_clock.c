@@ -141,6 +141,32 @@ Test(clock, the_rate_is_estimated_not_taken_from_the_platform)
 	qp_clock_disc_destroy(d);
 }
 
+/*
+ * A NIC clock (rte_eth_read_clock): its rate is nothing like the 1 GHz the
+ * probe first assumes (156.25 MHz here, a common PHC tick, 40 ppm fast), and
+ * each read crosses PCIe (600 ns). The same discipline maps its counts to
+ * real time.
+ */
+Test(clock, a_nic_clock_of_unknown_rate_is_disciplined_like_the_tsc)
+{
+	sim_init();
+	S.hz = 156.25e6 * (1 + 40e-6);
+	S.read_cost = 600;
+	S.noise_ns = 50;
+	struct qp_clock_disc *d = qp_clock_disc_create(&src, 1e9, 20000000, 1);
+	cr_assert_not_null(d);
+	max_join_ns = 0;
+	run(d, 40, 1);
+	const struct qp_clock_status *st = &last.st;
+	cr_assert_str_eq(st->state, "disciplined");
+	cr_assert(fabs(st->hz - S.hz) / S.hz * 1e6 < 0.05, "estimate %.3f Hz, true %.3f Hz", st->hz,
+		  S.hz);
+	cr_assert(fabs(err_at(S.t + 1e9)) < 50, "error %.1f ns", err_at(S.t + 1e9));
+	/* a count is 6.4 ns: successive mappings meet within one */
+	cr_assert(max_join_ns <= 7, "join %.1f ns", max_join_ns);
+	qp_clock_disc_destroy(d);
+}
+
 Test(clock, timestamps_are_continuous_and_follow_a_steered_realtime)
 {
 	sim_init();
