@@ -533,6 +533,10 @@ static void do_start(struct session *s, const struct qmcp_hdr *h, const uint8_t 
 	struct meas_params p;
 	if (start_params(s, h, b, &p))
 		return;
+	if (p.tp.role && C.cfg.no_two_point) {
+		send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM, "%s", C.cfg.no_two_point);
+		return;
+	}
 	char owner[160], err[400];
 	snprintf(owner, sizeof(owner), "%s%s%s%s", s->peer, s->client[0] ? " (" : "", s->client,
 		 s->client[0] ? ")" : "");

@@ -62,6 +62,9 @@ struct ctl_cfg {
 	/* called after a START, before its answer: returns once the workers run
 	 * it, so every frame after the answer is measured */
 	void (*started)(void *arg);
+	/* non-NULL: why this probe takes no two-point role (START with one is
+	 * refused with this text) */
+	const char *no_two_point;
 };
 
 /**

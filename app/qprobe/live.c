@@ -625,6 +625,20 @@ static json_t *clock_json(void)
 	return clock_status_json(ts_source(), clock_status());
 }
 
+/*
+ * Why this probe takes no two-point role, or NULL: frames stamped with a
+ * replayed file's times share no clock with the other point.
+ */
+static const char *no_two_point(void)
+{
+	for (uint16_t p = 0; p < L.nports; p++)
+		if (L.port_ts[L.ports[p]] == PORT_TS_FILE)
+			return "two-point: this probe stamps frames with their capture file's times "
+			       "(--timestamps port on net_pcap), which no other point shares; a probe "
+			       "on --timestamps tsc, or on NIC clocks, takes two-point roles";
+	return NULL;
+}
+
 static const char *port_ts_name(int kind)
 {
 	return kind == PORT_TS_NIC ? "nic" : kind == PORT_TS_FILE ? "file" : "none";
@@ -1146,7 +1160,9 @@ static void info_fill(struct qmcp_msg *m, json_t *j, void *arg)
 						       "speed_mbps", (int)link.link_speed));
 	}
 	qmcp_put_u32(m, QMCP_T_WORKERS, L.nworkers);
-	qmcp_put_u32(m, QMCP_T_CAPS, QMCP_CAP_LIVE | QMCP_CAP_PUSH | QMCP_CAP_TWO_POINT);
+	qmcp_put_u32(m, QMCP_T_CAPS,
+		     QMCP_CAP_LIVE | QMCP_CAP_PUSH | (no_two_point() ? 0 : QMCP_CAP_TWO_POINT));
+	json_object_set_new(j, "two_point", json_boolean(!no_two_point()));
 	json_object_set_new(j, "ports", ports);
 	json_object_set_new(j, "workers", json_integer(L.nworkers));
 	json_object_set_new(j, "mode", json_string(mode_name()));
@@ -1643,6 +1659,7 @@ int qprobe_live(const struct qprobe_opts *o)
 			.probe_name = L.probe_name,
 			.info = info_fill,
 			.started = wait_awake,
+			.no_two_point = no_two_point(),
 		};
 		params_from_opts(o, &cc.defaults);
 		cc.defaults.filter[0] = 0;
