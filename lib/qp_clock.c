@@ -280,6 +280,14 @@ struct qp_clock *qp_clock_disc_update(struct qp_clock_disc *d, int measuring,
 	c->tsc0 = tsc0;
 	c->ns0 = ns0;
 	c->mult = mult_of(rate * (1.0 + slew));
+	if (d->have_cur && measuring) {
+		/* what a worker still on the mapping in force and one on the new
+		 * one stamp for the same TSC value where they switch */
+		uint64_t x = qp_clock_ns(c, tsc0), y = qp_clock_ns(&d->cur, tsc0);
+		int64_t j = x > y ? (int64_t)(x - y) : (int64_t)(y - x);
+		if (j > d->st.max_step_ns)
+			d->st.max_step_ns = j;
+	}
 
 	const char *was = d->st.state;
 	if (!d->invariant) {

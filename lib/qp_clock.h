@@ -50,6 +50,7 @@ struct qp_clock_status {
 	int64_t offset_ns;     /* REALTIME minus the mapping, at the last anchor */
 	double slew_ppm;       /* correction of the segment in force */
 	uint32_t anchors;      /* anchors in the window */
+	int64_t max_step_ns;   /* largest step of packet time at a re-anchor while measuring */
 	uint64_t steps;        /* steps of REALTIME seen */
 	int64_t last_step_ns;  /* the latest one's size */
 	uint64_t updates;      /* anchors taken */
@@ -76,6 +77,8 @@ struct qp_clock_status {
 	X(slew_ppm, slew_ppm, slew_ppm, gauge,                                                   \
 	  "Rate correction slewing packet time towards CLOCK_REALTIME, ppm")                    \
 	X(anchors, window_anchors, window_anchors, gauge, "Anchors in the rate fit")             \
+	X(max_step_ns, max_reanchor_step_ns, max_reanchor_step_ns, gauge,                        \
+	  "Largest step of packet time at a re-anchor while measuring (the mappings' join), ns") \
 	X(steps, realtime_steps, realtime_steps_total, counter,                                  \
 	  "Steps of CLOCK_REALTIME seen (NTP/PTP stepping the system clock)")                   \
 	X(last_step_ns, last_step_ns, last_step_ns, gauge, "Size of the latest step, ns")        \

@@ -6,8 +6,10 @@
  * The probe's live figures (RTP jitter, inter-arrival, handshake RTT halves,
  * data RTT) must agree with the sender's truth within what the kernel path
  * between the write and the worker's poll adds: median under 50 us, 90 % and
- * the stream's means under 100 us (measured here: median 15-28 us, p95 56-89 us). Run for 60 s: the probe's time never went back (ts_backwards)
- * and no re-anchor of its clock shows (it would be a step in every figure).
+ * the stream's means under 100 us (measured here: median 15-28 us, p95 56-89 us).
+ * Run for 60 s: the probe's time never went back (ts_backwards), and its
+ * clock re-anchored every second without stepping packet time by more than
+ * 10 us (the probe's max_reanchor_step_ns; a step would show in every figure).
  *
  * The sender runs on CPU 0, off the worker's.
  *
@@ -233,6 +235,18 @@ Test(live_paced, probe_figures_agree_with_the_sender_for_a_minute, .timeout = 40
 	/* the kernel sends its own frames on a tap (IPv6): the filter keeps them out */
 	long got = measured(http, (long)nev, 30);
 	cr_assert_eq(got, (long)nev, "the probe measured %ld of %zu frames", got, nev);
+	/* the clock re-anchored once a second all along, never with a step */
+	char *body = NULL;
+	cr_assert_eq(qp_http_get(http, "/api/v1/stats", &body), 200);
+	json_t *stj = json_loads(body, 0, NULL);
+	free(body);
+	json_t *clk = json_object_get(stj, "clock");
+	cr_assert_geq(json_integer_value(json_object_get(clk, "anchors_taken")), SECONDS);
+	json_int_t step = json_integer_value(json_object_get(clk, "max_reanchor_step_ns"));
+	cr_assert(json_is_integer(json_object_get(clk, "max_reanchor_step_ns")));
+	cr_assert_leq(step, 10000, "a re-anchor stepped packet time by %lld ns", (long long)step);
+	cr_log_info("largest re-anchor step over %d s: %lld ns", SECONDS, (long long)step);
+	json_decref(stj);
 	kill(pid, SIGTERM);
 	struct qp_run_result r;
 	qp_wait(pid, 60, &r, err);
@@ -312,8 +326,10 @@ Test(live_paced, probe_figures_agree_with_the_sender_for_a_minute, .timeout = 40
 	char line[512];
 	snprintf(line, sizeof(line),
 		 "%s: %d s, %u RTP packets, %u TCP connections, %zu figures against the sender's "
-		 "truth: median %.1f us, p90 %.1f us, p95 %.1f us, largest %.1f us, %zu over %.0f us",
-		 qp_build(), SECONDS, nrtp, ntcp, nerrs, p50, p90, p95, mx, over, BOUND_US);
+		 "truth: median %.1f us, p90 %.1f us, p95 %.1f us, largest %.1f us, %zu over %.0f us; "
+		 "largest re-anchor step %lld ns",
+		 qp_build(), SECONDS, nrtp, ntcp, nerrs, p50, p90, p95, mx, over, BOUND_US,
+		 (long long)step);
 	cr_log_info("%s", line);
 	FILE *sum = fopen("build/test-results/paced-accuracy.txt", "a");
 	if (sum) {

@@ -177,6 +177,8 @@ Test(clock, timestamps_are_continuous_and_follow_a_steered_realtime)
 	max_join_ns = 0;
 	run(d, 30, 1);
 	cr_assert(max_join_ns <= 1.0, "the mapping steps by %.1f ns at an anchor", max_join_ns);
+	/* the probe's own account of it agrees */
+	cr_assert_leq(last.st.max_step_ns, 1);
 	cr_assert(fabs(last.st.realtime_ppm - 35) < 0.01, "realtime %.4f ppm", last.st.realtime_ppm);
 	cr_assert(fabs(err_at(S.t + 5e8)) < 100, "error %.1f ns", err_at(S.t + 5e8));
 	/* monotone over a whole period, read every 10 us */
