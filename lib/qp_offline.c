@@ -76,7 +76,8 @@ static void harvest(struct run *r, int final)
 			k = low;
 		}
 		static struct qp_interval_acc a; /* 32 KiB: not on the stack */
-		if (!qp_worker_interval_read(r->w, k, &a))
+		/* a batch ends at every interval boundary: nothing is lost here */
+		if (qp_worker_interval_read(r->w, k, &a) != QP_IV_READ)
 			continue;
 		if (a.pkts[0] + a.pkts[1] == 0)
 			continue;

@@ -589,6 +589,11 @@ json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 	json_t *o = json_object();
 	json_object_set_new(o, "start_ns", json_integer((json_int_t)iv->start_ns));
 	json_object_set_new(o, "duration_ms", json_real((double)iv->duration_ns / 1e6));
+	/* false: part of it was lost (lcores_missed workers' share); its figures
+	 * are those of the rest, not the interval's traffic */
+	json_object_set_new(o, "complete", json_boolean(iv->lcores_missed == 0));
+	if (iv->lcores_missed)
+		json_object_set_new(o, "lcores_missed", json_integer(iv->lcores_missed));
 	json_object_set_new(o, "packets", fwd_rev(iv->pkts[0], iv->pkts[1]));
 	json_object_set_new(o, "bytes", fwd_rev(iv->bytes[0], iv->bytes[1]));
 	json_object_set_new(o, "bps", json_pack("{s:f,s:f}", "fwd", (double)iv->bytes[0] * 8 / secs,

@@ -41,12 +41,14 @@ static inline struct qp_interval_acc *interval_for(struct qp_worker *w,
 		uint64_t iv = ts > cfg->base_ns ? (ts - cfg->base_ns) / cfg->interval_ns : 0;
 		if (!w->have_iv || iv > w->cur_iv) {
 			struct qp_interval_acc *a = &w->iv[iv & (QP_IV_SLOTS - 1)];
-			/* iv is stored last, below */
+			/* a reader copying the slot must see that it is being
+			 * rewritten (a seqlock: the mark lands before the zeroing,
+			 * the new number after it) */
+			__atomic_store_n(&a->iv, QP_IV_REWRITING, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_RELEASE);
 			memset(&a->pkts, 0,
 			       offsetof(struct qp_interval_acc, rtp_streams) -
 				       offsetof(struct qp_interval_acc, pkts));
-			/* the management core trusts a slot's counters once it reads
-			 * the slot's number: the zeroing must land first */
 			__atomic_store_n(&a->iv, iv, __ATOMIC_RELEASE);
 			w->cur_iv = iv;
 			w->cur_iv_end = cfg->base_ns + (iv + 1) * cfg->interval_ns;
@@ -336,8 +338,14 @@ void qp_worker_expire(struct qp_worker *w, const struct qp_measure_cfg *cfg, uin
 int qp_worker_interval_read(const struct qp_worker *w, uint64_t iv, struct qp_interval_acc *out)
 {
 	const struct qp_interval_acc *a = &w->iv[iv & (QP_IV_SLOTS - 1)];
-	if (__atomic_load_n(&a->iv, __ATOMIC_ACQUIRE) != iv)
-		return 0;
+	uint64_t held = __atomic_load_n(&a->iv, __ATOMIC_ACQUIRE);
+	if (held != iv) {
+		/* a later interval took the slot, or is taking it
+		 * (QP_IV_REWRITING is above every number): what the worker had
+		 * of iv is gone. An earlier one, or none: it never had a frame
+		 * in iv */
+		return held > iv ? QP_IV_LOST : QP_IV_NONE;
+	}
 	/* a copy taken while the worker may still add to the slot: each field
 	 * is read whole, the set may be one packet apart */
 	uint32_t ns = __atomic_load_n(&a->rtp_nstreams, __ATOMIC_ACQUIRE);
@@ -345,7 +353,12 @@ int qp_worker_interval_read(const struct qp_worker *w, uint64_t iv, struct qp_in
 		ns = QP_IV_RTP_STREAMS;
 	memcpy(out, a, offsetof(struct qp_interval_acc, rtp_streams));
 	memcpy(out->rtp_streams, a->rtp_streams, ns * sizeof(a->rtp_streams[0]));
+	/* the copy is of iv only if the slot still holds it: the loads above
+	 * come before this one */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&a->iv, __ATOMIC_RELAXED) != iv)
+		return QP_IV_LOST;
 	out->rtp_nstreams = ns;
 	out->iv = iv;
-	return 1;
+	return QP_IV_READ;
 }

@@ -95,6 +95,8 @@ struct qp_interval_acc {
 
 #define QP_IV_SLOTS 8
 _Static_assert((QP_IV_SLOTS & (QP_IV_SLOTS - 1)) == 0, "power of two");
+/* a slot's number while its worker rewrites it for a new interval */
+#define QP_IV_REWRITING UINT64_MAX
 
 /*
  * What a measurement asks of the workers. Published by the management core
@@ -173,9 +175,16 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 void qp_worker_expire(struct qp_worker *w, const struct qp_measure_cfg *cfg, uint64_t now_ns,
 		      uint32_t max_buckets);
 
+/* What qp_worker_interval_read() found. */
+#define QP_IV_READ 1  /* out holds the worker's totals of the interval */
+#define QP_IV_NONE 0  /* the worker had no frame in it */
+#define QP_IV_LOST -1 /* a later interval took its slot: the worker's part is gone */
+
 /**
- * Read one interval's totals from a worker (management core).
- * @return 1 and fills out when the worker still holds interval iv, else 0.
+ * Read one interval's totals from a worker (management core, or the offline
+ * reader). The slot is sequence-checked: a copy the worker rewrote meanwhile
+ * for a later interval is not taken for the interval's.
+ * @return QP_IV_READ, QP_IV_NONE or QP_IV_LOST
  */
 int qp_worker_interval_read(const struct qp_worker *w, uint64_t iv, struct qp_interval_acc *out);
 

@@ -31,6 +31,7 @@ struct meas {
 	int published;
 	uint64_t next_iv;  /* next interval number to close */
 	uint64_t nclosed;  /* intervals closed: the next one's seq */
+	uint64_t intervals_incomplete; /* closed with a worker's part lost (closed too late) */
 	struct qp_interval_rec *ring; /* MEAS_KEEP, by seq % MEAS_KEEP */
 	struct qp_interval_acc *total; /* TCP/RTP/ICMP over every closed interval */
 	struct tpl *tpl; /* two-point state, NULL when not two-point */
@@ -356,11 +357,17 @@ static void close_intervals(struct meas *m, uint64_t now_ns, int final)
 		static struct qp_interval_acc a, sum;
 		memset(&sum, 0, offsetof(struct qp_interval_acc, rtp_streams));
 		struct qp_interval_rec rec = {0};
-		for (unsigned int i = 0; i < M.nworkers; i++)
-			if (qp_worker_interval_read(m->w[i], k, &a)) {
+		for (unsigned int i = 0; i < M.nworkers; i++) {
+			int got = qp_worker_interval_read(m->w[i], k, &a);
+			if (got == QP_IV_READ) {
 				qp_interval_acc_add(&sum, &a);
 				qp_interval_rec_add_streams(&rec, &a, &m->cfg.rtp);
+			} else if (got == QP_IV_LOST) {
+				rec.lcores_missed++; /* closed too late: a later interval took the slot */
 			}
+		}
+		if (rec.lcores_missed)
+			m->intervals_incomplete++;
 		qp_interval_acc_add(m->total, &sum);
 		qp_interval_rec_from(&rec, &sum);
 		json_t *tpj = m->tpl ? tpl_take_results(m->tpl) : NULL;
@@ -541,6 +548,7 @@ json_t *meas_json(struct meas *m, int detail)
 	json_object_set_new(o, "state", json_string(m->published ? "running" : "stopped"));
 	json_object_set_new(o, "start_ns", json_integer((json_int_t)m->start_ns));
 	json_object_set_new(o, "intervals", json_integer((json_int_t)m->nclosed));
+	json_object_set_new(o, "intervals_incomplete", json_integer((json_int_t)m->intervals_incomplete));
 	json_t *d = json_array();
 	for (int i = 0; i < m->p.ndest; i++)
 		json_array_append_new(d, json_string(m->p.dest[i]));

@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,7 +226,76 @@ Test(worker, intervals_per_direction)
 	cr_assert_eq(w->cur_iv, 3);
 	cr_assert_eq(w->cur_iv_end, T0 + 4000 * MS);
 	/* interval 2 had no packet: the worker never held it */
-	cr_assert_eq(qp_worker_interval_read(w, 2, &a), 0);
+	cr_assert_eq(qp_worker_interval_read(w, 2, &a), QP_IV_NONE);
+}
+
+Test(worker, an_interval_whose_slot_a_later_one_took_is_lost_not_empty)
+{
+	struct qp_frame f[] = {
+		tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0),
+		tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0 + 3000 * MS),
+		tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0 + QP_IV_SLOTS * 1000 * MS + 1),
+	};
+	qp_worker_process(w, &cfg, f, 3);
+	struct qp_interval_acc a;
+	/* interval 0's slot holds interval 8 now: its packet is gone */
+	cr_assert_eq(qp_worker_interval_read(w, 0, &a), QP_IV_LOST);
+	cr_assert_eq(qp_worker_interval_read(w, 3, &a), QP_IV_READ);
+	cr_assert_eq(a.pkts[0], 1);
+	cr_assert_eq(qp_worker_interval_read(w, QP_IV_SLOTS, &a), QP_IV_READ);
+	cr_assert_eq(a.pkts[0], 1);
+	/* never had a frame, and not reached yet */
+	cr_assert_eq(qp_worker_interval_read(w, 5, &a), QP_IV_NONE);
+	cr_assert_eq(qp_worker_interval_read(w, 2 * QP_IV_SLOTS, &a), QP_IV_NONE);
+}
+
+/*
+ * The management core copies a slot while the worker runs on: a copy the
+ * worker rewrote meanwhile (for the interval 8 later) must come back LOST,
+ * never as figures. The worker puts 1 + (k % 7) frames in interval k; every
+ * copy taken as read must hold exactly that.
+ */
+static volatile int race_stop;
+static uint64_t race_reads, race_lost, race_bad;
+
+static void *race_reader(void *arg)
+{
+	(void)arg;
+	static struct qp_interval_acc a;
+	while (!race_stop) {
+		uint64_t cur = __atomic_load_n(&w->cur_iv, __ATOMIC_ACQUIRE);
+		for (uint64_t k = cur > QP_IV_SLOTS ? cur - QP_IV_SLOTS : 0; k < cur; k++) {
+			int r = qp_worker_interval_read(w, k, &a);
+			if (r == QP_IV_READ) {
+				race_reads++;
+				race_bad += a.pkts[0] + a.pkts[1] != 1 + k % 7;
+			} else if (r == QP_IV_LOST) {
+				race_lost++;
+			}
+		}
+	}
+	return NULL;
+}
+
+Test(worker, a_slot_rewritten_during_its_copy_is_never_read_as_figures, .timeout = 60)
+{
+	/* one frame to copy: its time is all that changes */
+	struct qp_frame f = tcp(C, 1, S, 2, 0x10, 1, 1, 0, T0);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, race_reader, NULL), 0);
+	const uint64_t n = 200000;
+	for (uint64_t k = 0; k < n; k++)
+		for (uint64_t j = 0; j <= k % 7; j++) {
+			f.ts_ns = T0 + k * 1000 * MS + j;
+			qp_worker_process(w, &cfg, &f, 1);
+		}
+	race_stop = 1;
+	pthread_join(th, NULL);
+	cr_log_info("%llu copies read, %llu found rewritten", (unsigned long long)race_reads,
+		    (unsigned long long)race_lost);
+	cr_assert_gt(race_reads, 0);
+	cr_assert_eq(race_bad, 0, "%llu copies of %llu were torn or of another interval",
+		     (unsigned long long)race_bad, (unsigned long long)race_reads);
 }
 
 Test(worker, timestamps_going_back_are_counted_and_never_move_intervals_back)
