@@ -174,6 +174,7 @@ bench:
 	bench/run.sh
 	bench/idle.sh
 	bench/control.sh
+	bench/stop.sh
 	bench/twopoint.sh
 	bench/memif.sh
 

@@ -95,10 +95,15 @@ nomem:
 
 void qp_flow_table_destroy(struct qp_flow_table *t)
 {
+	if (t && t->shared)
+		rcu_barrier(); /* every pending call_rcu has enqueued into t->free */
+	qp_flow_table_destroy_drained(t);
+}
+
+void qp_flow_table_destroy_drained(struct qp_flow_table *t)
+{
 	if (!t)
 		return;
-	if (t->shared)
-		rcu_barrier(); /* every pending call_rcu has enqueued into t->free */
 	free(t->free);
 	munmap(t->pool, t->pool_bytes);
 	free(t->hdr.buckets);

@@ -147,6 +147,13 @@ struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flo
  */
 void qp_flow_table_destroy(struct qp_flow_table *t);
 
+/**
+ * Destroy a table whose RCU frees are known to be done: its owner stopped,
+ * a grace period passed and the caller ran rcu_barrier() since (one barrier
+ * for every table of a measurement, not one each). NULL is accepted.
+ */
+void qp_flow_table_destroy_drained(struct qp_flow_table *t);
+
 /** Bucket array and mask, exposed for the inline lookup. */
 struct qp_flow_table_hdr {
 	struct qp_flow **buckets;

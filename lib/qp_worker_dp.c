@@ -33,6 +33,20 @@ void qp_worker_fini(struct qp_worker *w)
 	w->flows = NULL;
 }
 
+void qp_workers_fini(struct qp_worker *const *w, unsigned int n)
+{
+	int any = 0;
+	for (unsigned int i = 0; i < n; i++)
+		any |= w[i] && w[i]->flows;
+	if (any)
+		rcu_barrier(); /* every table's pending frees, at once */
+	for (unsigned int i = 0; i < n; i++)
+		if (w[i]) {
+			qp_flow_table_destroy_drained(w[i]->flows);
+			w[i]->flows = NULL;
+		}
+}
+
 /* The interval slot for a packet at ts; timestamps never move it back. */
 static inline struct qp_interval_acc *interval_for(struct qp_worker *w,
 						   const struct qp_measure_cfg *cfg, uint64_t ts)

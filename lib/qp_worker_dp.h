@@ -164,6 +164,12 @@ int qp_worker_init(struct qp_worker *w, unsigned int id, uint32_t max_flows, int
 /** Release what qp_worker_init() allocated (the struct itself is the caller's). */
 void qp_worker_fini(struct qp_worker *w);
 
+/**
+ * The same for n workers no thread runs any more, with one rcu_barrier()
+ * for all their tables (the calling thread must not be an online QSBR reader).
+ */
+void qp_workers_fini(struct qp_worker *const *w, unsigned int n);
+
 /** Process a burst of n frames under configuration cfg. */
 void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 		       const struct qp_frame *fr, unsigned int n);

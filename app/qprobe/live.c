@@ -339,6 +339,10 @@ int qprobe_live(const struct qprobe_opts *o)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	uint64_t start_ns = qp_clock_realtime_ns();
+	/* liburcu starts its call_rcu thread for whoever calls call_rcu first, and
+	 * the thread inherits that caller's CPU: a worker freeing a flow would
+	 * put it beside its own busy poll. It starts here, on the management core */
+	get_default_call_rcu_data();
 	lcore_launch();
 
 	rcu_register_thread();

@@ -112,12 +112,9 @@ static void publish(void)
 static void free_meas(struct meas *m)
 {
 	tpl_destroy(m->tpl); /* unpublished: no worker writes its rings any more */
-	for (unsigned int i = 0; i < M.nworkers; i++) {
-		if (m->w[i]) {
-			qp_worker_fini(m->w[i]);
-			rte_free(m->w[i]);
-		}
-	}
+	qp_workers_fini(m->w, M.nworkers); /* one RCU barrier for all the tables */
+	for (unsigned int i = 0; i < M.nworkers; i++)
+		rte_free(m->w[i]);
 	if (m->ring)
 		for (unsigned int i = 0; i < MEAS_KEEP; i++)
 			qp_interval_rec_release(&m->ring[i]);

@@ -8,8 +8,11 @@
  *
  * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <pcap/pcap.h>
 #include <signal.h>
 #include <stdio.h>
@@ -110,6 +113,28 @@ static void compare_flows(json_t *live, json_t *off)
 	}
 }
 
+/* How many of the process's threads may run on CPU `cpu` only. */
+static int threads_pinned_to(int pid, int cpu)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	DIR *d = opendir(path);
+	cr_assert_not_null(d, "%s", path);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		if (sched_getaffinity(atoi(e->d_name), sizeof(set), &set) == 0 && CPU_COUNT(&set) == 1 &&
+		    CPU_ISSET(cpu, &set))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 static void live_run(const char *lcores, const char *mode, int workers)
 {
 	int port = qp_free_port();
@@ -179,6 +204,11 @@ static void live_run(const char *lcores, const char *mode, int workers)
 	}
 	cr_assert_eq(measured, 162);
 	free(metrics);
+	if (workers == 1) {
+		/* the worker polls CPU 1 alone: no thread of the probe (liburcu's
+		 * call_rcu thread included) is put there beside it */
+		cr_assert_eq(threads_pinned_to(pid, 1), 1);
+	}
 
 	kill(pid, SIGTERM);
 	struct qp_run_result r;
