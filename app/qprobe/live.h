@@ -9,6 +9,7 @@
 #define QPROBE_LIVE_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -100,8 +101,6 @@ struct live {
 	struct lcore_stat lst[RTE_MAX_LCORE];
 	struct rte_ring *ring[RTE_MAX_LCORE];
 	unsigned int dist_lcore;
-	struct dist_counters dist;
-	int dist_idle;
 	int ts_off; /* mbuf dynfield holding the distributor's timestamp */
 	/* --timestamps port: PORT_TS_* of each port; its frames carry the file's
 	 * time (us) or the NIC clock's count in DPDK's Rx timestamp dynfield,
@@ -114,7 +113,6 @@ struct live {
 	int rx_ts_off;
 	uint64_t rx_ts_flag;
 	int ts_warned;
-	uint64_t dist_ns; /* --timestamps port: the latest frame time the distributor handed out */
 	struct qp_clock *clock;
 	struct qp_clock_disc *disc;   /* management core only */
 	pthread_mutex_t clock_mx;     /* guards clock_st */
@@ -123,7 +121,18 @@ struct live {
 	int quit;
 	const char *source_desc;
 	char probe_id[128], probe_name[128];
+	/* written by the distributor for every burst: on lines of their own, so
+	 * the workers' reads of clock and quit above never miss for them */
+	struct {
+		struct dist_counters dist;
+		int dist_idle;
+		uint64_t dist_ns; /* --timestamps port: the latest frame time it handed out */
+	} __attribute__((aligned(64)));
 };
+_Static_assert(offsetof(struct live, dist) % 64 == 0 &&
+		       offsetof(struct live, quit) / 64 != offsetof(struct live, dist) / 64 &&
+		       offsetof(struct live, clock) / 64 != offsetof(struct live, dist) / 64,
+	       "the distributor's counters share no cache line with what workers read");
 
 
 extern struct live L;
