@@ -1,6 +1,8 @@
 /*
  * push: see push.h. A destination is a small state machine driven by
- * push_poll(): down -> connecting -> hello sent -> auth sent -> ready. The
+ * push_poll(): down -> resolving -> connecting -> hello sent -> auth sent ->
+ * ready. Names are resolved by glibc's getaddrinfo_a (its own thread), so a
+ * slow or dead DNS server never stalls the management loop. The
  * queue is a ring; its first `inflight` items have been sent and wait for
  * their acknowledgement, which comes in order.
  */
@@ -25,8 +27,8 @@
 #include "qmcp_codec.h"
 #include "qp_clock.h"
 
-enum { D_DOWN, D_CONNECTING, D_HELLO, D_AUTH, D_READY };
-static const char *state_name[] = {"down", "connecting", "hello", "auth", "ready"};
+enum { D_DOWN, D_RESOLVING, D_CONNECTING, D_HELLO, D_AUTH, D_READY };
+static const char *state_name[] = {"down", "resolving", "connecting", "hello", "auth", "ready"};
 
 struct item {
 	uint32_t meas;
@@ -58,6 +60,11 @@ struct dest {
 	unsigned int ngaps;
 	uint64_t sent, acked, dropped, reconnects;
 	char last_error[160];
+	/* D_RESOLVING: the request glibc's resolver thread fills (the dest is
+	 * not freed while it runs) */
+	struct gaicb gai;
+	struct addrinfo hints;
+	char host[256], port[8];
 };
 
 /* guards P against the HTTP thread's push_stats_json() */
@@ -240,29 +247,36 @@ static int queue_frame(struct dest *d, struct qmcp_msg *m)
 	return 0;
 }
 
-static void start_connect(struct dest *d)
+/* Ask for the destination's address; the answer is picked up by poll_once(). */
+static void start_resolve(struct dest *d)
 {
-	char host[256];
 	const char *colon = strrchr(d->name, ':');
 	size_t hl = (size_t)(colon - d->name);
 	if (d->name[0] == '[' && hl >= 2 && d->name[hl - 1] == ']')
-		snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), d->name + 1);
+		snprintf(d->host, sizeof(d->host), "%.*s", (int)(hl - 2), d->name + 1);
 	else
-		snprintf(host, sizeof(host), "%.*s", (int)hl, d->name);
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res) {
-		disconnect(d, "cannot resolve the host");
+		snprintf(d->host, sizeof(d->host), "%.*s", (int)hl, d->name);
+	snprintf(d->port, sizeof(d->port), "%s", colon + 1);
+	d->hints = (struct addrinfo){.ai_socktype = SOCK_STREAM};
+	d->gai = (struct gaicb){.ar_name = d->host, .ar_service = d->port, .ar_request = &d->hints};
+	struct gaicb *list[1] = {&d->gai};
+	if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL) != 0) {
+		disconnect(d, "cannot start resolving the host");
 		return;
 	}
+	d->state = D_RESOLVING;
+}
+
+/* Connect to the first address found (res stays the caller's). */
+static void start_connect(struct dest *d, const struct addrinfo *res)
+{
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) != 0 && errno != EINPROGRESS)) {
 		if (fd >= 0)
 			close(fd);
-		freeaddrinfo(res);
 		disconnect(d, "connection refused");
 		return;
 	}
-	freeaddrinfo(res);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	d->fd = fd;
@@ -422,12 +436,29 @@ static void poll_once(int timeout_ms)
 	uint64_t now = qp_clock_realtime_ns();
 	for (unsigned int i = P.n; i-- > 0;) {
 		struct dest *d = P.d[i];
-		if (!d->refs && !d->n) {
+		if (d->state == D_RESOLVING) {
+			int r = gai_error(&d->gai);
+			if (r == EAI_INPROGRESS)
+				continue;
+			struct addrinfo *res = d->gai.ar_result;
+			d->gai.ar_result = NULL;
+			d->state = D_DOWN;
+			if (r != 0 || !res) {
+				char why[160];
+				snprintf(why, sizeof(why), "cannot resolve the host: %s", gai_strerror(r));
+				disconnect(d, why);
+			} else {
+				start_connect(d, res);
+			}
+			if (res)
+				freeaddrinfo(res);
+		}
+		if (!d->refs && !d->n && d->state != D_RESOLVING) {
 			free_dest(i);
 			continue;
 		}
 		if (d->state == D_DOWN && now >= d->next_try_ns)
-			start_connect(d);
+			start_resolve(d);
 	}
 	struct pollfd pf[PUSH_DESTS_MAX];
 	unsigned int map[PUSH_DESTS_MAX], np = 0;
@@ -473,8 +504,19 @@ void push_flush(int timeout_ms)
 void push_fini(void)
 {
 	pthread_mutex_lock(&plock);
-	while (P.n)
+	while (P.n) {
+		struct dest *d = P.d[P.n - 1];
+		/* a resolution still running writes into the dest: leave it to
+		 * the exiting process rather than free it under the resolver */
+		if (d->state == D_RESOLVING && gai_cancel(&d->gai) != EAI_CANCELED &&
+		    gai_error(&d->gai) == EAI_INPROGRESS) {
+			P.n--;
+			continue;
+		}
+		if (d->state == D_RESOLVING && d->gai.ar_result)
+			freeaddrinfo(d->gai.ar_result);
 		free_dest(P.n - 1);
+	}
 	pthread_mutex_unlock(&plock);
 }
 
