@@ -1,7 +1,13 @@
 /*
  * qp_replay: the worker's per-packet path on one core, fed from memory.
  *
- *   qp_replay MIX [PACKETS]     MIX: udp64-1k, udp64-100k, udp64-1m, imix-tcp, rtp
+ *   qp_replay MIX [PACKETS] [--measurements N]
+ *                               MIX: udp64-1k, udp64-100k, udp64-1m, imix-tcp, rtp
+ *
+ * With --measurements N, N measurements run over the same frames, each with a
+ * filter of its own that every frame passes ("not host 192.0.2.K"), as N
+ * controllers' measurements of one link would (the filters need DPDK's EAL:
+ * it is started without hugepages).
  *
  * Frames are prepared once in a compact store. The timed loop does what a
  * NIC and a worker lcore do: per burst of 32 it writes the next frames into
@@ -21,8 +27,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <rte_eal.h>
+
 #include "../tests/gen/qp_pcapw.h"
+#include "qp_filter.h"
 #include "qp_worker_dp.h"
+
+#define MEAS_MAX 64
 
 #define BURST 32
 #define RING 2048
@@ -187,8 +198,22 @@ static inline void dma(const struct store *s, size_t at, uint8_t *ring, unsigned
 
 int main(int argc, char **argv)
 {
+	unsigned int nmeas = 0; /* 0: one measurement without a filter */
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--measurements")) {
+			nmeas = (unsigned int)strtoul(argv[i + 1], NULL, 10);
+			if (nmeas < 1 || nmeas > MEAS_MAX) {
+				fprintf(stderr, "qp_replay: --measurements: 1 to %d\n", MEAS_MAX);
+				return 1;
+			}
+			for (int k = i; k + 2 <= argc; k++)
+				argv[k] = argv[k + 2];
+			argc -= 2;
+			break;
+		}
 	if (argc < 2) {
-		fprintf(stderr, "usage: qp_replay udp64-1k|udp64-100k|udp64-1m|imix-tcp|rtp [PACKETS]\n");
+		fprintf(stderr, "usage: qp_replay udp64-1k|udp64-100k|udp64-1m|imix-tcp|rtp [PACKETS] "
+				"[--measurements N]\n");
 		return 1;
 	}
 	const char *mix = argv[1];
@@ -213,23 +238,46 @@ int main(int argc, char **argv)
 		fprintf(stderr, "qp_replay: unknown mix '%s'\n", mix);
 		return 1;
 	}
-	uint8_t *ring = aligned_alloc(64, (size_t)RING * STRIDE);
-	struct qp_worker *w = aligned_alloc(64, sizeof(*w));
-	if (!ring || !w || qp_worker_init(w, 0, max_flows, 0) ||
-	    qp_flow_table_set_hists(w->flows, 4096)) {
-		fprintf(stderr, "qp_replay: no memory for the worker\n");
-		return 1;
+	if (nmeas) {
+		char *eal[] = {argv[0], "--no-huge", "-m", "64", "--no-shconf", "--no-pci",
+			       "--log-level=error", "--no-telemetry", NULL};
+		if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0) {
+			fprintf(stderr, "qp_replay: cannot start DPDK's EAL for the filters\n");
+			return 1;
+		}
 	}
-	struct qp_measure_cfg cfg = {.linktype = QP_LINK_ETHERNET,
-				     .interval_ns = 1000000000ULL,
-				     .idle_ns = 120000000000ULL,
-				     .active_ns = 0,
-				     .flow_key = QP_FLOW_KEY_DEFAULT,
-				     .rtp = {.dynamic_clock_hz = 8000}};
+	unsigned int nm = nmeas ? nmeas : 1;
+	uint8_t *ring = aligned_alloc(64, (size_t)RING * STRIDE);
+	struct qp_worker *ws[MEAS_MAX];
+	struct qp_measure_cfg cfgs[MEAS_MAX];
+	uint64_t ts0 = 1700000000000000000ULL;
+	for (unsigned int k = 0; k < nm; k++) {
+		ws[k] = aligned_alloc(64, sizeof(*ws[k]));
+		if (!ring || !ws[k] || qp_worker_init(ws[k], 0, max_flows, 0) ||
+		    qp_flow_table_set_hists(ws[k]->flows, 4096)) {
+			fprintf(stderr, "qp_replay: no memory for the worker\n");
+			return 1;
+		}
+		cfgs[k] = (struct qp_measure_cfg){.linktype = QP_LINK_ETHERNET,
+						  .base_ns = ts0,
+						  .interval_ns = 1000000000ULL,
+						  .idle_ns = 120000000000ULL,
+						  .active_ns = 0,
+						  .flow_key = QP_FLOW_KEY_DEFAULT,
+						  .rtp = {.dynamic_clock_hz = 8000}};
+		if (nmeas) {
+			char expr[64], err[256];
+			snprintf(expr, sizeof(expr), "not host 192.0.2.%u", k + 1);
+			cfgs[k].filter = qp_filter_compile(expr, QP_LINK_ETHERNET, err, sizeof(err));
+			if (!cfgs[k].filter) {
+				fprintf(stderr, "qp_replay: filter '%s': %s\n", expr, err);
+				return 1;
+			}
+		}
+	}
+	struct qp_worker *w = ws[0];
 	struct qp_frame fr[BURST];
 	unsigned int slot = 0;
-	uint64_t ts0 = 1700000000000000000ULL;
-	cfg.base_ns = ts0;
 	size_t whole = npkts / BURST * BURST;
 
 	/* reference: the buffers written, nothing measured */
@@ -246,11 +294,14 @@ int main(int argc, char **argv)
 	c0 = tsc();
 	for (size_t at = 0; at < whole; at += BURST) {
 		dma(&s, at, ring, &slot, fr, BURST, ts0 + at * 20);
-		qp_worker_process(w, &cfg, fr, BURST);
+		for (unsigned int k = 0; k < nm; k++)
+			qp_worker_process(ws[k], &cfgs[k], fr, BURST);
 	}
 	uint64_t run_ns = now_ns() - t0, run_c = tsc() - c0;
 
 	double n = (double)whole;
+	if (nmeas)
+		printf("measurements %u (filtered)  ", nmeas);
 	printf("%-11s %9zu frames  worker+dma %6.2f Mpps %7.1f ns %7.1f cycles/frame  "
 	       "dma only %6.1f ns  worker alone %6.2f Mpps %6.1f ns %6.1f cycles  flows %u\n",
 	       mix, whole, n / (double)run_ns * 1e3, (double)run_ns / n, (double)run_c / n,
@@ -261,8 +312,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "qp_replay: only %" PRIu64 " of %zu frames measured (parse errors %" PRIu64
 				", table full %" PRIu64 ")\n", w->cnt.measured, whole, w->cnt.parse_errors,
 			w->cnt.unattributed);
-	qp_worker_fini(w);
-	free(w);
+	for (unsigned int k = 0; k < nm; k++) {
+		if (ws[k]->cnt.measured != whole)
+			fprintf(stderr, "qp_replay: measurement %u measured %" PRIu64 " of %zu frames\n", k,
+				ws[k]->cnt.measured, whole);
+		qp_filter_free(cfgs[k].filter);
+		qp_worker_fini(ws[k]);
+		free(ws[k]);
+	}
 	free(ring);
 	free(s.data);
 	free(s.caplen);

@@ -1,20 +1,46 @@
 #!/bin/sh
 # Worker replay: the per-packet path on one core fed from memory (bench/replay.c),
-# each mix best of 3, then instructions per frame counted by callgrind on the
-# worker's path alone (this VM has no hardware counters for perf stat).
+# each mix best of 3, next to ../shared/bench/limit.c (the cheapest honest flow tracker,
+# when present) in the same run; then N measurements with different filters over the
+# same frames; then instructions per frame counted by callgrind on the worker's path
+# alone (this VM has no hardware counters for perf stat).
 #
 #   bench/replay.sh [PACKETS]      (default 4,000,000; 10,000,000 for 1M flows)
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 pk=${1:-4000000}
+best() { # the best Mpps of three runs of a command
+	for i in 1 2 3; do "$@"; done | awk '{ for (i = 1; i <= NF; i++) if ($i == "Mpps") { v = $(i - 1); break } }
+		v + 0 > best { best = v + 0; line = $0 } END { print line }'
+}
+mpps() { awk '{ for (i = 1; i <= NF; i++) if ($i == "Mpps") { print $(i - 1); exit } }'; }
+limit=""
+if [ -f ../shared/bench/limit.c ]; then
+	limit=$BUILD/limit
+	gcc -O2 -msse4.2 -o "$limit" ../shared/bench/limit.c
+fi
 echo "worker replay, $(nproc) CPUs, $(date -u +%Y-%m-%d), all metrics on; best of 3:"
 for mix in udp64-1k udp64-100k udp64-1m imix-tcp rtp; do
 	n=$pk
 	[ "$mix" = udp64-1m ] && n=$((pk * 5 / 2))
-	for i in 1 2 3; do "$BUILD/qp_replay" "$mix" "$n"; done |
-		sort -t' ' -k1,1 | awk '{ for (i = 1; i <= NF; i++) if ($i == "Mpps") { v = $(i - 1); break } }
-			v + 0 > best { best = v + 0; line = $0 } END { print line }'
+	line=$(best "$BUILD/qp_replay" "$mix" "$n")
+	echo "$line"
+	case $mix in udp64-1k) f=1000 ;; udp64-100k) f=100000 ;; udp64-1m) f=1000000 ;; *) f= ;; esac
+	if [ -n "$limit" ] && [ -n "$f" ]; then
+		l=$("$limit" "$f" "$n")
+		q=$(echo "$line" | mpps)
+		lm=$(echo "$l" | mpps)
+		echo "  $l; qprobe worker+dma / limit = $(echo "scale=2; $q / $lm" | bc)"
+	fi
+done
+echo "measurements over the same frames (udp64-100k, each with its own filter), cycles a frame:"
+one=""
+for m in 1 2 4 16; do
+	c=$("$BUILD/qp_replay" udp64-100k 2000000 --measurements "$m" |
+		awk '{ for (i = 1; i <= NF; i++) if ($i == "cycles/frame") { print $(i - 1); exit } }')
+	[ -z "$one" ] && one=$c
+	echo "  $m: $c ($(echo "scale=2; $c / $one" | bc)x one)"
 done
 if command -v valgrind >/dev/null; then
 	echo "instructions per frame in qp_worker_process (callgrind; 10 frames a flow and more,"
