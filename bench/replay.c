@@ -276,6 +276,13 @@ int main(int argc, char **argv)
 		}
 	}
 	struct qp_worker *w = ws[0];
+	struct qp_parse_ctx *pctx = malloc(sizeof(*pctx));
+	struct qp_parsed *pp = malloc(sizeof(*pp));
+	if (!pctx || !pp) {
+		fprintf(stderr, "qp_replay: no memory for the parse\n");
+		return 1;
+	}
+	qp_parse_ctx_init(pctx);
 	struct qp_frame fr[BURST];
 	unsigned int slot = 0;
 	size_t whole = npkts / BURST * BURST;
@@ -294,8 +301,13 @@ int main(int argc, char **argv)
 	c0 = tsc();
 	for (size_t at = 0; at < whole; at += BURST) {
 		dma(&s, at, ring, &slot, fr, BURST, ts0 + at * 20);
-		for (unsigned int k = 0; k < nm; k++)
-			qp_worker_process(ws[k], &cfgs[k], fr, BURST);
+		if (nm == 1) {
+			qp_worker_process(ws[0], &cfgs[0], fr, BURST);
+		} else { /* as a worker lcore does: one parse for all */
+			qp_parse_burst(pctx, QP_LINK_ETHERNET, QP_FLOW_KEY_DEFAULT, fr, BURST, pp);
+			for (unsigned int k = 0; k < nm; k++)
+				qp_worker_process_parsed(ws[k], &cfgs[k], fr, pp);
+		}
 	}
 	uint64_t run_ns = now_ns() - t0, run_c = tsc() - c0;
 
@@ -321,6 +333,8 @@ int main(int argc, char **argv)
 		free(ws[k]);
 	}
 	free(ring);
+	free(pctx);
+	free(pp);
 	free(s.data);
 	free(s.caplen);
 	free(s.wirelen);

@@ -15,6 +15,7 @@
 #include "qp_filter.h"
 
 #define BURST_MAX 64
+_Static_assert(QP_PARSED_MAX <= BURST_MAX, "a parsed burst is one chunk of process()");
 
 int qp_worker_init(struct qp_worker *w, unsigned int id, uint32_t max_flows, int shared)
 {
@@ -195,10 +196,29 @@ static void tp_record(struct qp_worker *w, const struct qp_sig_cfg *sc, const st
 		w->cnt.tp_selected++;
 }
 
-void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
-		       const struct qp_frame *fr, unsigned int n)
+void qp_parse_burst(struct qp_parse_ctx *ctx, int linktype, uint32_t key_parts,
+		    const struct qp_frame *fr, unsigned int n, struct qp_parsed *out)
 {
-	struct qp_pkt pk[BURST_MAX];
+	if (n > QP_PARSED_MAX)
+		n = QP_PARSED_MAX;
+	ctx->key_parts = key_parts;
+	out->n = n;
+	out->linktype = linktype;
+	out->key_parts = key_parts;
+	for (unsigned int i = 0; i < n; i++)
+		out->r[i] = (int8_t)qp_parse(ctx, linktype, fr[i].data, fr[i].caplen, &out->pk[i]);
+}
+
+/*
+ * The burst through one measurement: its filter, then the parse (`pp`, done
+ * once for every measurement of the lcore, or here when pp is NULL, only for
+ * frames the filter let through), the flow lookup and every update.
+ */
+static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
+		    const struct qp_frame *fr, unsigned int n, const struct qp_parsed *pp)
+{
+	struct qp_pkt own[BURST_MAX];
+	const struct qp_pkt *pk[BURST_MAX];
 	const struct qp_frame *pf[BURST_MAX];
 
 	while (n > 0) {
@@ -214,12 +234,20 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				w->cnt.filtered_out++;
 				continue;
 			}
-			enum qp_parse_result r =
-				qp_parse(&w->parse, cfg->linktype, f->data, f->caplen, &pk[np]);
+			enum qp_parse_result r;
+			if (pp) {
+				r = (enum qp_parse_result)pp->r[i];
+				pk[np] = &pp->pk[i];
+			} else {
+				r = qp_parse(&w->parse, cfg->linktype, f->data, f->caplen, &own[np]);
+				pk[np] = &own[np];
+			}
 			if (r == QP_PARSE_FLOW) {
-				qp_flow_table_prefetch(w->flows, pk[np].hash);
+				if (pk[np]->frag == QP_FRAG_LATER && !pk[np]->frag_attributed)
+					w->cnt.frag_unattributed++;
+				qp_flow_table_prefetch(w->flows, pk[np]->hash);
 				if (cfg->sig && w->tp_ring)
-					tp_record(w, cfg->sig, &pk[np], f);
+					tp_record(w, cfg->sig, pk[np], f);
 				pf[np++] = f;
 			} else if (r == QP_PARSE_NON_IP) {
 				w->cnt.non_ip++;
@@ -231,9 +259,9 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 		/* the slots have arrived meanwhile: fetch the flows they point to
 		 * (100k flows: 5.9 -> see bench/RESULTS.md) */
 		for (unsigned int i = 0; i < np; i++)
-			qp_flow_table_prefetch_flow(w->flows, pk[i].hash);
+			qp_flow_table_prefetch_flow(w->flows, pk[i]->hash);
 		for (unsigned int i = 0; i < np; i++) {
-			const struct qp_pkt *p = &pk[i];
+			const struct qp_pkt *p = pk[i];
 			const struct qp_frame *f = pf[i];
 			uint64_t ts = f->ts_ns;
 			if (ts < w->last_ts)
@@ -339,7 +367,22 @@ void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 		fr += chunk;
 		n -= chunk;
 	}
-	w->cnt.frag_unattributed = w->parse.frag_unattributed;
+}
+
+void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
+		       const struct qp_frame *fr, unsigned int n)
+{
+	process(w, cfg, fr, n, NULL);
+}
+
+void qp_worker_process_parsed(struct qp_worker *w, const struct qp_measure_cfg *cfg,
+			      const struct qp_frame *fr, const struct qp_parsed *pp)
+{
+	/* keys of other parts, or frames of another link type: its own parse */
+	if (pp->key_parts != cfg->flow_key || pp->linktype != cfg->linktype)
+		process(w, cfg, fr, pp->n, NULL);
+	else
+		process(w, cfg, fr, pp->n, pp);
 }
 
 void qp_worker_expire(struct qp_worker *w, const struct qp_measure_cfg *cfg, uint64_t now_ns,

@@ -174,6 +174,32 @@ void qp_workers_fini(struct qp_worker *const *w, unsigned int n);
 void qp_worker_process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 		       const struct qp_frame *fr, unsigned int n);
 
+/*
+ * A burst parsed once for every measurement of a worker lcore: each
+ * measurement's filter still sees every frame, but the parse (and the
+ * fragment attribution) is done once. On the lcore's stack; its own.
+ */
+#define QP_PARSED_MAX 64
+struct qp_parsed {
+	unsigned int n;
+	int linktype;
+	uint32_t key_parts; /* QP_FLOW_KEY_* the keys were made of */
+	int8_t r[QP_PARSED_MAX]; /* enum qp_parse_result of each frame */
+	struct qp_pkt pk[QP_PARSED_MAX];
+};
+
+/** Parse at most QP_PARSED_MAX frames with the lcore's parse context. Cannot fail. */
+void qp_parse_burst(struct qp_parse_ctx *ctx, int linktype, uint32_t key_parts,
+		    const struct qp_frame *fr, unsigned int n, struct qp_parsed *out);
+
+/**
+ * qp_worker_process() on a parsed burst (the frames fr[0 .. pp->n) that pp
+ * was parsed from). A measurement whose flow key or link type differs from
+ * the parse's parses for itself.
+ */
+void qp_worker_process_parsed(struct qp_worker *w, const struct qp_measure_cfg *cfg,
+			      const struct qp_frame *fr, const struct qp_parsed *pp);
+
 /**
  * Bounded housekeeping: expire idle and active flows, visiting at most
  * max_buckets buckets. now_ns is the worker's clock (packet time offline).

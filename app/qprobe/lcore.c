@@ -117,6 +117,15 @@ int lcore_worker_main(void *arg)
 	uint64_t loops = 0;
 	uint64_t prev = rte_rdtsc();
 	int idle = 0;
+	/* several measurements: each burst is parsed once for all of them */
+	struct qp_parse_ctx *pc = malloc(sizeof(*pc));
+	struct qp_parsed *pp = malloc(sizeof(*pp));
+	if (!pc || !pp) {
+		free(pc);
+		free(pp);
+		return -ENOMEM;
+	}
+	qp_parse_ctx_init(pc);
 
 	rcu_register_thread();
 	while (!CMM_LOAD_SHARED(L.quit)) {
@@ -183,8 +192,15 @@ int lcore_worker_main(void *arg)
 				if (pmax > st->port_ns)
 					__atomic_store_n(&st->port_ns, pmax, __ATOMIC_SEQ_CST);
 			}
-			for (unsigned int k = 0; k < set->n; k++)
-				qp_worker_process(set->m[k].w[c->idx], set->m[k].cfg, fr, n);
+			if (set->n == 1) {
+				/* one: its filter first, and only what passes is parsed */
+				qp_worker_process(set->m[0].w[c->idx], set->m[0].cfg, fr, n);
+			} else {
+				qp_parse_burst(pc, QP_LINK_ETHERNET, set->m[0].cfg->flow_key, fr, n, pp);
+				for (unsigned int k = 0; k < set->n; k++)
+					qp_worker_process_parsed(set->m[k].w[c->idx], set->m[k].cfg, fr,
+								 pp);
+			}
 			rte_pktmbuf_free_bulk(m, n);
 		}
 		if (mark)
@@ -206,6 +222,8 @@ int lcore_worker_main(void *arg)
 		prev = t;
 	}
 	rcu_unregister_thread();
+	free(pc);
+	free(pp);
 	return 0;
 }
 

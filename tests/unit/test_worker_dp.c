@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -400,4 +401,56 @@ Test(worker, rtp_streams_of_an_interval_are_itemised_up_to_the_limit_and_counted
 	cr_assert_eq(a.rtp_streams[0].received, 1);
 	cr_assert_eq(a.rtp_streams[0].expected, 2, "sequence number 9 is missing");
 	cr_assert_eq(a.rtp_streams[0].dir, 0);
+}
+
+/*
+ * A burst parsed once for several measurements gives each the figures of
+ * its own parse: counters, intervals and flows, for the parse's key parts and
+ * (its own parse then) for others.
+ */
+Test(worker, a_burst_parsed_once_gives_each_measurement_its_own_figures)
+{
+	struct qp_frame f[] = {
+		tcp(C, 1000, S, 80, 0x02, 100, 0, 0, T0),
+		tcp(S, 80, C, 1000, 0x12, 500, 101, 0, T0 + 10 * MS),
+		tcp(C, 1000, S, 80, 0x10, 101, 501, 0, T0 + 11 * MS),
+		tcp(C, 1000, S, 80, 0x18, 101, 501, 300, T0 + 20 * MS),
+		tcp(S, 80, C, 1000, 0x10, 501, 401, 0, T0 + 35 * MS),
+		tcp(C, 1001, S, 443, 0x02, 7, 0, 0, T0 + 1500 * MS),
+	};
+	unsigned int n = sizeof(f) / sizeof(f[0]);
+	struct qp_parse_ctx *pc = malloc(sizeof(*pc));
+	struct qp_parsed *pp = malloc(sizeof(*pp));
+	cr_assert(pc && pp);
+	qp_parse_ctx_init(pc);
+	for (int variant = 0; variant < 2; variant++) {
+		struct qp_worker *own = aligned_alloc(64, sizeof(*own));
+		struct qp_worker *shared = aligned_alloc(64, sizeof(*shared));
+		cr_assert_eq(qp_worker_init(own, 0, 1024, 0), 0);
+		cr_assert_eq(qp_worker_init(shared, 0, 1024, 0), 0);
+		struct qp_measure_cfg c2 = cfg;
+		/* variant 1: a measurement of other key parts than the parse's */
+		c2.flow_key = variant ? 0 : cfg.flow_key;
+		qp_worker_process(own, &c2, f, n);
+		qp_parse_burst(pc, QP_LINK_ETHERNET, cfg.flow_key, f, n, pp);
+		cr_assert_eq(pp->n, n);
+		qp_worker_process_parsed(shared, &c2, f, pp);
+		cr_assert(memcmp(&own->cnt, &shared->cnt, sizeof(own->cnt)) == 0, "variant %d", variant);
+		cr_assert_eq(shared->cnt.measured, n);
+		for (uint64_t k = 0; k < 2; k++) {
+			static struct qp_interval_acc a, b;
+			cr_assert_eq(qp_worker_interval_read(own, k, &a), QP_IV_READ);
+			cr_assert_eq(qp_worker_interval_read(shared, k, &b), QP_IV_READ);
+			cr_assert(memcmp(&a, &b, offsetof(struct qp_interval_acc, rtp_streams)) == 0,
+				  "variant %d interval %llu", variant, (unsigned long long)k);
+		}
+		cr_assert_eq(qp_flow_table_count(own->flows), 2);
+		cr_assert_eq(qp_flow_table_count(shared->flows), 2);
+		qp_worker_fini(own);
+		qp_worker_fini(shared);
+		free(own);
+		free(shared);
+	}
+	free(pc);
+	free(pp);
 }
