@@ -81,8 +81,10 @@ void qp_filter_free(struct qp_filter *f)
 
 int qp_filter_match(const struct qp_filter *f, const uint8_t *data, uint32_t caplen)
 {
-	struct rte_mbuf m;
-	memset(&m, 0, sizeof(m));
+	/* the calling thread's mbuf header: zeroed once, then only the fields a
+	 * frame changes are set (clearing 128 bytes a frame was 40 of the 110
+	 * instructions of a match, callgrind) */
+	static __thread struct rte_mbuf m;
 	m.buf_addr = (void *)(uintptr_t)data;
 	m.data_off = 0;
 	m.nb_segs = 1;
