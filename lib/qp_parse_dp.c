@@ -717,8 +717,155 @@ static void key_context(const struct walk *w, uint32_t parts, struct qp_flow_key
 	}
 }
 
+/*
+ * The common case in a straight line: Ethernet, at most one 802.1Q tag, IPv4
+ * without fragmentation or IPv6 without extension headers, TCP or UDP (not
+ * to a tunnel port), every header whole. Returns 1 with out filled exactly as
+ * the layered walk fills it, or 0 when the frame is anything else (the walk
+ * then takes it). Every field of out is written here: no clearing first.
+ */
+static inline int parse_fast(const struct qp_parse_ctx *ctx, const uint8_t *p, uint32_t caplen,
+			     struct qp_pkt *out)
+{
+	if (caplen < 14 + 20)
+		return 0;
+	uint16_t type = rd16(p + 12);
+	uint16_t tag = 0;
+	uint32_t off = 14;
+	if (type == ETH_VLAN) {
+		tag = rd16(p + 14) & 0x0fff;
+		type = rd16(p + 16);
+		off = 18;
+	}
+	const uint8_t *ip = p + off;
+	uint32_t len = caplen - off; /* captured from the IP header on */
+	uint32_t l4off, wire, cap, ipcap;
+	uint8_t proto, ipver;
+	if (type == ETH_IPV4) {
+		if (len < 20)
+			return 0;
+		uint32_t ihl = (uint32_t)(ip[0] & 0x0f) * 4, tot = rd16(ip + 2);
+		if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || ihl > len || (rd16(ip + 6) & 0x3fff))
+			return 0;
+		if (len > tot)
+			len = tot;
+		proto = ip[9];
+		ipver = 4;
+		l4off = ihl;
+		wire = tot - ihl;
+		cap = len - ihl;
+		ipcap = len;
+	} else if (type == ETH_IPV6) {
+		if (len < 40 || (ip[0] >> 4) != 6)
+			return 0;
+		wire = rd16(ip + 4);
+		if (wire == 0) /* a jumbogram: the walk trusts the capture */
+			return 0;
+		proto = ip[6];
+		ipver = 6;
+		l4off = 40;
+		cap = len - 40 < wire ? len - 40 : wire;
+		ipcap = 40 + cap;
+	} else {
+		return 0;
+	}
+	const uint8_t *l4 = ip + l4off;
+	uint16_t sport, dport;
+	if (proto == 6) {
+		if (cap < 20)
+			return 0;
+		uint32_t doff = (uint32_t)(l4[12] >> 4) * 4;
+		if (doff < 20 || doff > wire)
+			return 0;
+		out->tcp_seq = rd32(l4 + 4);
+		out->tcp_ack = rd32(l4 + 8);
+		out->tcp_flags = l4[13];
+		out->tcp_win = rd16(l4 + 14);
+		out->l4_payload_len = wire - doff;
+		out->udp_payload = NULL;
+		out->udp_payload_cap = 0;
+		out->tcp_has_ts = out->tcp_opt_bad = 0;
+		out->tcp_tsval = out->tcp_tsecr = 0;
+		if (doff > 20)
+			tcp_options(out, l4 + 20, (doff < cap ? doff : cap) - 20);
+	} else if (proto == 17) {
+		if (cap < 8 || rd16(l4 + 4) < 8)
+			return 0;
+		out->tcp_seq = out->tcp_ack = 0;
+		out->tcp_flags = 0;
+		out->tcp_win = 0;
+		out->tcp_has_ts = out->tcp_opt_bad = 0;
+		out->tcp_tsval = out->tcp_tsecr = 0;
+		out->l4_payload_len = wire - 8;
+		out->udp_payload = l4 + 8;
+		out->udp_payload_cap = cap - 8;
+	} else {
+		return 0;
+	}
+	sport = rd16(l4);
+	dport = rd16(l4 + 2);
+	if (proto == 17 && (dport == PORT_VXLAN || dport == PORT_GTPU))
+		return 0;
+	/* the key, as make_key() makes it */
+	struct qp_flow_key *k = &out->key;
+	uint64_t a0, a1, b0, b1;
+	if (ipver == 4) {
+		uint32_t s, d;
+		memcpy(&s, ip + 12, 4);
+		memcpy(&d, ip + 16, 4);
+		a0 = (uint64_t)__builtin_bswap32(s) << 32;
+		b0 = (uint64_t)__builtin_bswap32(d) << 32;
+		a1 = b1 = 0;
+	} else {
+		uint64_t x[4];
+		memcpy(x, ip + 8, 32);
+		a0 = __builtin_bswap64(x[0]);
+		a1 = __builtin_bswap64(x[1]);
+		b0 = __builtin_bswap64(x[2]);
+		b1 = __builtin_bswap64(x[3]);
+	}
+	int c = a0 != b0 ? (a0 > b0 ? 1 : -1) : a1 != b1 ? (a1 > b1 ? 1 : -1) : 0;
+	int swap = c > 0 || (c == 0 && sport > dport);
+	memset(k, 0, sizeof(*k));
+	if (ipver == 4) { /* sizes the compiler knows: moves, not calls */
+		memcpy(k->addr[swap], ip + 12, 4);
+		memcpy(k->addr[!swap], ip + 16, 4);
+	} else {
+		memcpy(k->addr[swap], ip + 8, 16);
+		memcpy(k->addr[!swap], ip + 24, 16);
+	}
+	k->port[swap] = sport;
+	k->port[!swap] = dport;
+	k->proto = proto;
+	k->ipver = ipver;
+	if (tag && (ctx->key_parts & QP_FLOW_KEY_VLAN))
+		k->vlan = tag;
+	out->hash = qp_flow_key_hash(k);
+	out->swapped = (uint8_t)swap;
+	out->frag = QP_FRAG_NONE;
+	out->frag_attributed = 0;
+	out->encap = off == 18 ? QP_ENCAP_VLAN : 0;
+	out->l4_hdr_ok = 1;
+	out->vlan = tag;
+	out->icmp_type = 0;
+	out->icmp_id = out->icmp_seq = 0;
+	out->ip_hdr = ip;
+	out->ip_cap = ipcap;
+	out->l4_off = l4off;
+	out->l4_proto = proto;
+	return 1;
+}
+
 enum qp_parse_result qp_parse(struct qp_parse_ctx *ctx, int linktype, const uint8_t *data,
 			      uint32_t caplen, struct qp_pkt *out)
+{
+	if (linktype == QP_LINK_ETHERNET && parse_fast(ctx, data, caplen, out))
+		return QP_PARSE_FLOW;
+	return qp_parse_walk(ctx, linktype, data, caplen, out);
+}
+
+enum qp_parse_result qp_parse_walk(struct qp_parse_ctx *ctx, int linktype, const uint8_t *data,
+				   uint32_t caplen, struct qp_pkt *out)
 {
 	struct walk w;
 	memset(out, 0, sizeof(*out));
