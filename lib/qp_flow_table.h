@@ -22,6 +22,9 @@
 #include <string.h>
 
 #include <urcu-qsbr.h>
+#ifdef __SSE4_1__
+#include <smmintrin.h>
+#endif
 
 #include "qp_parse_dp.h"
 #include "qp_echo_dp.h"
@@ -167,11 +170,21 @@ static inline const struct qp_flow_table_hdr *qp_flow_table_hdr(const struct qp_
 
 static inline int qp_flow_key_eq(const struct qp_flow_key *a, const struct qp_flow_key *b)
 {
+#ifdef __SSE4_1__
+	/* three 16-byte compares (DPDK builds for corei7 and up): 29 -> 11
+	 * instructions a lookup, callgrind */
+	const __m128i *x = (const __m128i *)(const void *)a, *y = (const __m128i *)(const void *)b;
+	__m128i d = _mm_or_si128(_mm_xor_si128(_mm_loadu_si128(x), _mm_loadu_si128(y)),
+				 _mm_xor_si128(_mm_loadu_si128(x + 1), _mm_loadu_si128(y + 1)));
+	d = _mm_or_si128(d, _mm_xor_si128(_mm_loadu_si128(x + 2), _mm_loadu_si128(y + 2)));
+	return _mm_testz_si128(d, d);
+#else
 	uint64_t x[6], y[6];
 	memcpy(x, a, sizeof(x));
 	memcpy(y, b, sizeof(y));
 	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) |
 		(x[5] ^ y[5])) == 0;
+#endif
 }
 
 /** Prefetch the bucket a hash falls in (owner, before a burst is processed). */

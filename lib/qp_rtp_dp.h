@@ -70,6 +70,16 @@ struct qp_rtp_event {
 };
 
 /**
+ * 0 when qp_rtp_update() would do nothing with this payload: the direction
+ * is not a stream and the payload cannot be RTP (no 12 bytes, or not
+ * version 2). The worker asks first, so most UDP costs no call.
+ */
+static inline int qp_rtp_maybe(const struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap)
+{
+	return r->state == 2 || (payload && cap >= 12 && (payload[0] >> 6) == 2);
+}
+
+/**
  * Account one UDP packet travelling in one direction.
  * @param payload, cap  the UDP payload as captured
  * @param ports_match   one of the flow's ports is in the RTP port range

@@ -308,12 +308,19 @@ static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 			} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
 				   !(cfg->metrics_off & QP_METRICS_RTP)) {
 				const struct qp_rtp_cfg *rc = &cfg->rtp;
-				int ports = rc->port_hi &&
-					    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
-					     (p->key.port[1] >= rc->port_lo && p->key.port[1] <= rc->port_hi));
-				qp_rtp_update(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap, ports, ts, rc,
-					      &rev);
-				is_rtp = rev.expected || rev.received || rev.has_jitter;
+				/* most UDP is not RTP: no call for a payload without RTP's
+				 * version bits on a flow that is not a stream (what
+				 * qp_rtp_update() itself returns at once for) */
+				if (qp_rtp_maybe(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap)) {
+					int ports = rc->port_hi &&
+						    ((p->key.port[0] >= rc->port_lo &&
+						      p->key.port[0] <= rc->port_hi) ||
+						     (p->key.port[1] >= rc->port_lo &&
+						      p->key.port[1] <= rc->port_hi));
+					qp_rtp_update(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap,
+						      ports, ts, rc, &rev);
+					is_rtp = rev.expected || rev.received || rev.has_jitter;
+				}
 				qp_iat_add(&fl->iat[dir], ts);
 			} else if ((p->key.proto == 1 || p->key.proto == 58) && p->l4_hdr_ok &&
 				   !(cfg->metrics_off & QP_METRICS_ICMP) &&
