@@ -196,20 +196,32 @@ static inline void qp_flow_table_prefetch(const struct qp_flow_table *t, uint32_
 
 /**
  * Second stage of a burst: the bucket's slot has arrived (prefetched by
- * qp_flow_table_prefetch()); fetch the first flow of its chain, every line a
- * packet's update touches (all but the handshake line), before the burst's
- * lookups need them.
+ * qp_flow_table_prefetch()); fetch the first flow of its chain, the lines a
+ * packet of IP protocol `proto` touches, before the burst's lookups need them.
  */
-static inline void qp_flow_table_prefetch_flow(const struct qp_flow_table *t, uint32_t hash)
+static inline void qp_flow_table_prefetch_flow(const struct qp_flow_table *t, uint32_t hash,
+					       uint8_t proto)
 {
 	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
 	const struct qp_flow *f = h->buckets[hash & h->mask];
-	if (f) {
-		/* key and counters, then the per-protocol state (TCP, or UDP/ICMP
-		 * inter-arrival and RTP) that every packet of the flow updates */
-		for (unsigned int off = 0; off < sizeof(struct qp_flow); off += 64)
-			if (off != 128)
-				__builtin_prefetch((const char *)f + off);
+	if (!f)
+		return;
+	const char *b = (const char *)f;
+	/* key and counters: every packet */
+	__builtin_prefetch(b);
+	__builtin_prefetch(b + 64);
+	if (proto == 6) {
+		/* the handshake line and both directions' TCP state */
+		for (unsigned int off = 128; off < sizeof(struct qp_flow); off += 64)
+			__builtin_prefetch(b + off);
+	} else {
+		/* UDP, ICMP: the inter-arrival line, and the first line of each
+		 * direction's RTP (or echo) state, where a packet that is not RTP
+		 * stops reading */
+		__builtin_prefetch(b + offsetof(struct qp_flow, iat));
+		__builtin_prefetch(b + offsetof(struct qp_flow, iat[1]));
+		__builtin_prefetch(b + offsetof(struct qp_flow, rtp[0]));
+		__builtin_prefetch(b + offsetof(struct qp_flow, rtp[1]));
 	}
 }
 
