@@ -58,6 +58,20 @@ json_t *qp_stats_when_packets(int port, long packets, double timeout_s);
  */
 char **qp_corpus_list(const char **dirp, size_t *np);
 
+/**
+ * build/qmctl --probe 127.0.0.1:port [--secret-file secret] args...: its
+ * standard output in out, its standard error in err. @return its exit code, -1
+ * when it did not exit.
+ */
+int qp_qmctl(int port, const char *secret, char *const args[], char *out, size_t outlen, char *err,
+	     size_t errlen);
+
+/**
+ * SIGTERM to a probe the test started, and assert it exits 0 within 60 s
+ * (its standard error, for the message, in err_path).
+ */
+void qp_stop_clean(int pid, const char *err_path);
+
 /** CLOCK_REALTIME now, ns: the time a test's sender stamps its frames with. */
 uint64_t qp_realtime_ns(void);
 

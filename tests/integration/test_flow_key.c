@@ -222,10 +222,7 @@ Test(flow_key, live_through_the_distributor_gives_the_offline_flows, .timeout = 
 		most = n > most ? n : most;
 	}
 	json_decref(st);
-	kill(pid, SIGTERM);
-	struct qp_run_result r;
-	qp_wait(pid, 60, &r, err);
-	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
+	qp_stop_clean(pid, err);
 	json_t *live = qp_json_load(rep);
 	cr_assert_not_null(live);
 	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(live, "source"), "flow_key")),

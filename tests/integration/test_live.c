@@ -210,10 +210,7 @@ static void live_run(const char *lcores, const char *mode, int workers)
 		cr_assert_eq(threads_pinned_to(pid, 1), 1);
 	}
 
-	kill(pid, SIGTERM);
-	struct qp_run_result r;
-	qp_wait(pid, 60, &r, err);
-	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
+	qp_stop_clean(pid, err);
 	json_t *live = qp_json_load(rep);
 	cr_assert_not_null(live);
 	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(live, "source"), "kind")), "live");
@@ -450,30 +447,6 @@ Test(live_bad, timestamps_option)
 	expect_live_refusal(argv, 1, "--timestamps 'nic': expected tsc or port");
 }
 
-/* qmctl against the probe on this QMCP port; its exit code, output in out. */
-static int qmctl_run(int port, char *const args[], char *out, size_t outlen, char *err,
-		     size_t errlen)
-{
-	char bin[256], probe[64], outp[256];
-	snprintf(bin, sizeof(bin), "%s/qmctl", qp_build());
-	snprintf(probe, sizeof(probe), "127.0.0.1:%d", port);
-	snprintf(outp, sizeof(outp), "%s/qmctl-live.out", qp_tmpdir());
-	char *argv[16] = {bin, "--probe", probe};
-	int n = 3;
-	for (int i = 0; args[i] && n < 15; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	struct qp_run_result r;
-	qp_run(argv, outp, 60, &r);
-	FILE *f = fopen(outp, "r");
-	size_t k = f ? fread(out, 1, outlen - 1, f) : 0;
-	out[k] = 0;
-	if (f)
-		fclose(f);
-	snprintf(err, errlen, "%s", r.err);
-	return r.exited ? r.status : -1;
-}
-
 Test(live, a_probe_on_file_times_takes_no_two_point_role, .timeout = 120)
 {
 	int qport = qp_free_port(), hport = qp_free_port();
@@ -490,7 +463,7 @@ Test(live, a_probe_on_file_times_takes_no_two_point_role, .timeout = 120)
 	char *info[] = {"--json", "info", NULL};
 	int rc = -1;
 	for (int i = 0; i < 200 && rc != 0; i++) {
-		rc = qmctl_run(qport, info, out, sizeof(out), e, sizeof(e));
+		rc = qp_qmctl(qport, NULL, info, out, sizeof(out), e, sizeof(e));
 		if (rc != 0)
 			nap_ms(50);
 	}
@@ -500,18 +473,15 @@ Test(live, a_probe_on_file_times_takes_no_two_point_role, .timeout = 120)
 	cr_assert(json_is_false(json_object_get(j, "two_point")), "%s", out);
 	json_decref(j);
 	char *tp[] = {"start", "--peer", "127.0.0.1:9", NULL};
-	cr_assert_eq(qmctl_run(qport, tp, out, sizeof(out), e, sizeof(e)), 2, "%s", e);
+	cr_assert_eq(qp_qmctl(qport, NULL, tp, out, sizeof(out), e, sizeof(e)), 2, "%s", e);
 	cr_assert(strstr(e, "BAD_PARAM: two-point: this probe stamps frames with their capture "
 			    "file's times (--timestamps port on net_pcap), which no other point shares"),
 		  "%s", e);
 	/* and a one-point measurement is taken as usual */
 	char *one[] = {"start", "--interval", "100", NULL};
-	cr_assert_eq(qmctl_run(qport, one, out, sizeof(out), e, sizeof(e)), 0, "%s", e);
+	cr_assert_eq(qp_qmctl(qport, NULL, one, out, sizeof(out), e, sizeof(e)), 0, "%s", e);
 	cr_assert_str_eq(out, "measurement 1 started\n");
-	kill(pid, SIGTERM);
-	struct qp_run_result r;
-	qp_wait(pid, 60, &r, err);
-	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
+	qp_stop_clean(pid, err);
 }
 
 /*
@@ -592,8 +562,5 @@ Test(live, a_stalled_management_core_reports_lost_intervals_as_incomplete, .time
 	cr_assert_eq((size_t)json_integer_value(json_object_get(mj, "intervals_incomplete")), incomplete);
 	json_decref(mj);
 	json_decref(ivj);
-	kill(pid, SIGTERM);
-	struct qp_run_result r;
-	qp_wait(pid, 60, &r, err);
-	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
+	qp_stop_clean(pid, err);
 }

@@ -247,10 +247,7 @@ Test(live_paced, probe_figures_agree_with_the_sender_for_a_minute, .timeout = 40
 	cr_assert_leq(step, 10000, "a re-anchor stepped packet time by %lld ns", (long long)step);
 	cr_log_info("largest re-anchor step over %d s: %lld ns", SECONDS, (long long)step);
 	json_decref(stj);
-	kill(pid, SIGTERM);
-	struct qp_run_result r;
-	qp_wait(pid, 60, &r, err);
-	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
+	qp_stop_clean(pid, err);
 	json_t *rep_j = qp_json_load(rep);
 	cr_assert_not_null(rep_j);
 	cr_expect_eq(jnum(json_object_get(rep_j, "capture"), "ts_backwards", NULL), 0,

@@ -31,28 +31,7 @@
 static int qmctl(const struct probe *p, const char *secret, char *const args[], char *out,
 		 size_t outlen, char *err, size_t errlen)
 {
-	char bin[256], probe[64], outp[256];
-	snprintf(bin, sizeof(bin), "%s/qmctl", qp_build());
-	snprintf(probe, sizeof(probe), "127.0.0.1:%d", p->port);
-	snprintf(outp, sizeof(outp), "%s/qmctl.out", qp_tmpdir());
-	char *argv[32] = {bin, "--probe", probe};
-	int n = 3;
-	if (secret) {
-		argv[n++] = "--secret-file";
-		argv[n++] = (char *)secret;
-	}
-	for (int i = 0; args[i] && n < 30; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	struct qp_run_result r;
-	qp_run(argv, outp, 60, &r);
-	FILE *f = fopen(outp, "r");
-	size_t k = f ? fread(out, 1, outlen - 1, f) : 0;
-	out[k] = 0;
-	if (f)
-		fclose(f);
-	snprintf(err, errlen, "%s", r.err);
-	return r.exited ? r.status : -1;
+	return qp_qmctl(p->port, secret, args, out, outlen, err, errlen);
 }
 
 /* How many measurements LIST shows. */
