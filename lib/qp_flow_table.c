@@ -139,7 +139,8 @@ struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flo
 	if (f->hist_live != 1) {
 		/* the entry's previous flow may have left counts here; no reader
 		 * of that flow remains once the entry was reinserted */
-		memset(f->hist, 0, 2 * sizeof(*f->hist));
+		qp_hist_counts_clear(&f->hist[0]);
+		qp_hist_counts_clear(&f->hist[1]);
 		f->hist_live = 1;
 	}
 	return f->hist;

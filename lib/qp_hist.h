@@ -83,11 +83,33 @@ uint64_t qp_hist_quantile(const struct qp_hist *h, double q);
 
 /*
  * Bucket counts alone, 32-bit, for per-flow distributions; count, min and max
- * are kept beside them (struct qp_stat).
+ * are kept beside them (struct qp_stat). `touched` marks the buckets that are
+ * not zero, so the next flow to take the distribution clears those only (a
+ * TCP flow has tens of RTT samples: a few buckets, not 7.9 KB).
  */
+#define QP_HIST_WORDS ((QP_HIST_BUCKETS + 63) / 64)
 struct qp_hist_counts {
 	uint32_t b[QP_HIST_BUCKETS];
+	uint64_t touched[QP_HIST_WORDS];
 };
+
+/** Count one value. */
+static inline void qp_hist_counts_add(struct qp_hist_counts *h, uint64_t v)
+{
+	uint32_t i = qp_hist_index(v);
+	h->b[i]++;
+	h->touched[i / 64] |= 1ULL << (i % 64);
+}
+
+/** Empty the distribution, visiting only the buckets that were counted in. */
+static inline void qp_hist_counts_clear(struct qp_hist_counts *h)
+{
+	for (unsigned int w = 0; w < QP_HIST_WORDS; w++) {
+		for (uint64_t m = h->touched[w]; m; m &= m - 1)
+			h->b[w * 64 + (unsigned int)__builtin_ctzll(m)] = 0;
+		h->touched[w] = 0;
+	}
+}
 
 /** qp_hist_quantile() over bare counts with the series' stat. */
 uint64_t qp_hist_counts_quantile(const struct qp_hist_counts *h, const struct qp_stat *s, double q);

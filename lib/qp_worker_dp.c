@@ -132,12 +132,18 @@ static inline void tcp_update(struct qp_flow *f, const struct qp_pkt *pk, unsign
 			struct qp_tcp_dir t = f->tcp[0];
 			f->tcp[0] = f->tcp[1];
 			f->tcp[1] = t;
-			if (f->hist && f->hist_live == 1)
+			if (f->hist && f->hist_live == 1) {
 				for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++) {
 					uint32_t c = f->hist[0].b[i];
 					f->hist[0].b[i] = f->hist[1].b[i];
 					f->hist[1].b[i] = c;
 				}
+				for (uint32_t i = 0; i < QP_HIST_WORDS; i++) {
+					uint64_t m = f->hist[0].touched[i];
+					f->hist[0].touched[i] = f->hist[1].touched[i];
+					f->hist[1].touched[i] = m;
+				}
+			}
 			f->init_swapped ^= 1;
 			*dir = 0;
 		}
@@ -358,7 +364,7 @@ static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 					qp_hist_add(&a->rtt[ev.rtt_dir], ev.rtt_ns);
 					struct qp_hist_counts *h = qp_flow_table_hist(w->flows, fl);
 					if (h)
-						h[ev.rtt_dir].b[qp_hist_index(ev.rtt_ns)]++;
+						qp_hist_counts_add(&h[ev.rtt_dir], ev.rtt_ns);
 				}
 			}
 			if (echo_sample)
