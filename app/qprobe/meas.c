@@ -582,6 +582,11 @@ static json_t *result_json(const struct meas *m, uint64_t seq, const struct qp_i
 	return j;
 }
 
+uint64_t meas_intervals_incomplete(const struct meas *m)
+{
+	return m->intervals_incomplete;
+}
+
 const struct qp_interval_rec *meas_last_result(const struct meas *m)
 {
 	return m->nclosed ? &m->ring[(m->nclosed - 1) % MEAS_KEEP] : NULL;

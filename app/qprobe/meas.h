@@ -150,6 +150,9 @@ json_t *meas_json(struct meas *m, int detail);
 /** The latest closed interval (table locked), or NULL before the first. */
 const struct qp_interval_rec *meas_last_result(const struct meas *m);
 
+/** Intervals closed with a worker's part lost (the management core came too late). */
+uint64_t meas_intervals_incomplete(const struct meas *m);
+
 /** Two-point state and totals (tpl_json), or NULL when not two-point. Table locked. */
 json_t *meas_two_point_json(struct meas *m);
 

@@ -488,6 +488,12 @@ static char *metrics_text(void *arg)
 			}
 	}
 	meas_qos_metrics(&b, nm);
+	sb_printf(&b, "# HELP qprobe_meas_intervals_incomplete_total Intervals closed with a worker's "
+		      "part lost (the management core came too late)\n"
+		      "# TYPE qprobe_meas_intervals_incomplete_total counter\n");
+	for (unsigned int k = 0; k < nm; k++)
+		sb_printf(&b, "qprobe_meas_intervals_incomplete_total{measurement=\"%u\"} %" PRIu64 "\n",
+			  meas_id(meas_at(k)), meas_intervals_incomplete(meas_at(k)));
 	meas_unlock();
 	sb_printf(&b, "# HELP qprobe_measurements Measurements running\n# TYPE qprobe_measurements gauge\n"
 		      "qprobe_measurements %u\n", nm);

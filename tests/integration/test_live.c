@@ -561,6 +561,12 @@ Test(live, a_stalled_management_core_reports_lost_intervals_as_incomplete, .time
 	free(mb);
 	cr_assert_eq((size_t)json_integer_value(json_object_get(mj, "intervals_incomplete")), incomplete);
 	json_decref(mj);
+	char *metrics = NULL, want[128];
+	cr_assert_eq(qp_http_get(hport, "/metrics", &metrics), 200);
+	snprintf(want, sizeof(want), "\nqprobe_meas_intervals_incomplete_total{measurement=\"1\"} %zu\n",
+		 incomplete);
+	cr_assert(strstr(metrics, want), "no '%s' in /metrics", want + 1);
+	free(metrics);
 	json_decref(ivj);
 	qp_stop_clean(pid, err);
 }
