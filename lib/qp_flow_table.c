@@ -36,7 +36,7 @@ struct qp_flow_table {
 	struct qp_flow *pool;
 	struct rte_ring *free;
 	struct qp_flow_table_stats stats;
-	size_t pool_bytes;
+	size_t pool_bytes, ring_bytes;
 	struct qp_hist_counts *hists; /* pairs: [2 * i], [2 * i + 1] */
 	uint32_t nhists, hists_used;
 };
@@ -75,7 +75,8 @@ struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
 	ssize_t rsz = rte_ring_get_memsize(ring_count);
 	if (!t->hdr.buckets || !t->pool || rsz < 0)
 		goto nomem_t;
-	t->free = aligned_alloc(64, ((size_t)rsz + 63) & ~(size_t)63);
+	t->ring_bytes = ((size_t)rsz + 63) & ~(size_t)63;
+	t->free = aligned_alloc(64, t->ring_bytes);
 	if (!t->free || rte_ring_init(t->free, "qp_flow_free", ring_count, RING_F_SC_DEQ) != 0)
 		goto nomem_t;
 	/* neither entries nor the ring's slots are touched here: their pages
@@ -109,6 +110,17 @@ void qp_flow_table_destroy_drained(struct qp_flow_table *t)
 	free(t->hdr.buckets);
 	free(t->hists);
 	free(t);
+}
+
+void qp_flow_table_memory(const struct qp_flow_table *t, struct qp_flow_table_memory *m)
+{
+	m->entries = t->pool_size;
+	m->entry_bytes = sizeof(struct qp_flow);
+	m->pool_bytes = t->pool_bytes;
+	m->bucket_bytes = ((size_t)t->hdr.mask + 1) * sizeof(*t->hdr.buckets);
+	m->free_ring_bytes = t->ring_bytes;
+	m->rtt_dists = t->nhists;
+	m->rtt_dist_bytes = (size_t)t->nhists * 2 * sizeof(*t->hists);
 }
 
 int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n)

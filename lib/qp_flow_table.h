@@ -144,6 +144,20 @@ int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n);
  */
 struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flow *f);
 
+/* What a table holds in memory, all of it sized at creation. */
+struct qp_flow_table_memory {
+	uint32_t entries;         /* flow entries in the pool (capacity and RCU reserve) */
+	size_t entry_bytes;       /* one entry */
+	size_t pool_bytes;        /* the entries */
+	size_t bucket_bytes;      /* the bucket array */
+	size_t free_ring_bytes;   /* the free ring */
+	uint32_t rtt_dists;       /* per-flow RTT distributions in the pool */
+	size_t rtt_dist_bytes;    /* their bytes */
+};
+
+/** The table's pools and their sizes (any thread: set at creation). */
+void qp_flow_table_memory(const struct qp_flow_table *t, struct qp_flow_table_memory *m);
+
 /**
  * Destroy a table (NULL is accepted). Waits for pending RCU frees, so the
  * calling thread must not be an online QSBR reader.

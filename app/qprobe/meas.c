@@ -546,6 +546,20 @@ json_t *meas_json(struct meas *m, int detail)
 	json_object_set_new(o, "start_ns", json_integer((json_int_t)m->start_ns));
 	json_object_set_new(o, "intervals", json_integer((json_int_t)m->nclosed));
 	json_object_set_new(o, "intervals_incomplete", json_integer((json_int_t)m->intervals_incomplete));
+	/* every pool of a worker lcore's part, sized at START (the same on each) */
+	struct qp_flow_table_memory fm;
+	qp_flow_table_memory(m->w[0]->flows, &fm);
+	size_t per = fm.pool_bytes + fm.bucket_bytes + fm.free_ring_bytes + fm.rtt_dist_bytes;
+	json_object_set_new(
+		o, "memory",
+		json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I}", "per_lcore", "flow_entries",
+			  (json_int_t)fm.entries, "flow_entry_bytes", (json_int_t)fm.entry_bytes,
+			  "flow_pool_bytes", (json_int_t)fm.pool_bytes, "bucket_bytes",
+			  (json_int_t)fm.bucket_bytes, "free_ring_bytes", (json_int_t)fm.free_ring_bytes,
+			  "rtt_distributions", (json_int_t)fm.rtt_dists, "rtt_distribution_bytes",
+			  (json_int_t)fm.rtt_dist_bytes, "lcores", (json_int_t)M.nworkers, "total_bytes",
+			  (json_int_t)(per * M.nworkers), "bytes_per_flow",
+			  (json_int_t)(per / m->p.max_flows)));
 	json_t *d = json_array();
 	for (int i = 0; i < m->p.ndest; i++)
 		json_array_append_new(d, json_string(m->p.dest[i]));
