@@ -101,6 +101,22 @@ static inline void qp_hist_counts_add(struct qp_hist_counts *h, uint64_t v)
 	h->touched[i / 64] |= 1ULL << (i % 64);
 }
 
+/** Exchange two distributions, visiting only the buckets either counted in. */
+static inline void qp_hist_counts_swap(struct qp_hist_counts *a, struct qp_hist_counts *b)
+{
+	for (unsigned int w = 0; w < QP_HIST_WORDS; w++) {
+		for (uint64_t m = a->touched[w] | b->touched[w]; m; m &= m - 1) {
+			unsigned int i = w * 64 + (unsigned int)__builtin_ctzll(m);
+			uint32_t c = a->b[i];
+			a->b[i] = b->b[i];
+			b->b[i] = c;
+		}
+		uint64_t t = a->touched[w];
+		a->touched[w] = b->touched[w];
+		b->touched[w] = t;
+	}
+}
+
 /** Empty the distribution, visiting only the buckets that were counted in. */
 static inline void qp_hist_counts_clear(struct qp_hist_counts *h)
 {

@@ -132,18 +132,8 @@ static inline void tcp_update(struct qp_flow *f, const struct qp_pkt *pk, unsign
 			struct qp_tcp_dir t = f->tcp[0];
 			f->tcp[0] = f->tcp[1];
 			f->tcp[1] = t;
-			if (f->hist && f->hist_live == 1) {
-				for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++) {
-					uint32_t c = f->hist[0].b[i];
-					f->hist[0].b[i] = f->hist[1].b[i];
-					f->hist[1].b[i] = c;
-				}
-				for (uint32_t i = 0; i < QP_HIST_WORDS; i++) {
-					uint64_t m = f->hist[0].touched[i];
-					f->hist[0].touched[i] = f->hist[1].touched[i];
-					f->hist[1].touched[i] = m;
-				}
-			}
+			if (f->hist && f->hist_live == 1)
+				qp_hist_counts_swap(&f->hist[0], &f->hist[1]);
 			f->init_swapped ^= 1;
 			*dir = 0;
 		}

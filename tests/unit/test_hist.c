@@ -126,3 +126,31 @@ Test(hist, huge_values_keep_min_max_and_sum_exact)
 	uint64_t p = qp_hist_quantile(&h, 0.5);
 	cr_assert(p >= h.min && p <= h.max);
 }
+
+/* Per-flow counts: added, exchanged between directions, cleared by their bitmap. */
+Test(hist, flow_counts_swap_and_clear_only_what_they_counted)
+{
+	static struct qp_hist_counts a, b;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	static const uint64_t va[] = {0, 63, 64, 1000000, UINT64_MAX};
+	static const uint64_t vb[] = {5, 1000000, 1000001, 70000000};
+	for (size_t i = 0; i < sizeof(va) / sizeof(va[0]); i++)
+		qp_hist_counts_add(&a, va[i]);
+	for (size_t i = 0; i < sizeof(vb) / sizeof(vb[0]); i++)
+		qp_hist_counts_add(&b, vb[i]);
+	qp_hist_counts_add(&b, 5);
+	static struct qp_hist_counts a0, b0;
+	a0 = a;
+	b0 = b;
+	qp_hist_counts_swap(&a, &b);
+	cr_assert(memcmp(&a, &b0, sizeof(a)) == 0, "a holds what b held, bitmap included");
+	cr_assert(memcmp(&b, &a0, sizeof(b)) == 0, "b holds what a held, bitmap included");
+	cr_assert_eq(a.b[5], 2);
+	cr_assert_eq(b.b[QP_HIST_BUCKETS - 1], 1);
+	qp_hist_counts_clear(&a);
+	qp_hist_counts_clear(&b);
+	static const struct qp_hist_counts zero;
+	cr_assert(memcmp(&a, &zero, sizeof(a)) == 0, "every count and bit cleared");
+	cr_assert(memcmp(&b, &zero, sizeof(b)) == 0, "every count and bit cleared");
+}
