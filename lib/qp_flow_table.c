@@ -39,6 +39,7 @@ struct qp_flow_table {
 	size_t pool_bytes, ring_bytes;
 	struct qp_hist_counts *hists; /* pairs: [2 * i], [2 * i + 1] */
 	uint32_t nhists, hists_used;
+	uint32_t incs; /* incarnations handed out */
 };
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -230,7 +231,7 @@ struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pk
 	f->owner = t;
 	f->hist = hist;
 	f->key = pk->key;
-	f->hash = pk->hash;
+	f->inc = ++t->incs;
 	f->init_swapped = pk->swapped;
 	f->hs_rtt_ns = -1;
 	f->hs_ack_rtt_ns = -1;

@@ -49,21 +49,24 @@
  */
 struct qp_flow {
 	struct qp_flow *next;
-	uint32_t hash;
+	/* a table shared by measurements (qp_group_dp.h): the newest member
+	 * whose filter's verdict `pass` holds, and whose stale bits are gone */
+	uint32_t epoch;
 	uint8_t init_swapped; /* 1: the initiator (src, "fwd") is key endpoint 1 */
 	uint8_t tcp_state;    /* QP_TCP_ST_* */
 	uint16_t reserved;
 	struct qp_flow_key key;
-	/* second cache line: counters, and what the first packet said */
+	/* second cache line: counters */
 	uint64_t first_ns; /* 0 until the first packet (and after an active-timeout export) */
 	uint64_t last_ns;
 	uint64_t pkts[2]; /* [0] fwd, [1] rev */
 	uint64_t bytes[2];
+	/* shared table: the member slots whose flow this entry is, and those
+	 * whose filter passes the key's plain frames (0 in a table of its own) */
+	uint32_t members;
+	uint32_t pass;
 	uint32_t size_min;
 	uint32_t size_max;
-	uint16_t vlan; /* outermost VLAN id */
-	uint8_t encap;
-	uint8_t reserved2[5];
 	/* third cache line: TCP handshake timing */
 	uint64_t syn_ns;    /* time of the latest SYN before the SYN/ACK */
 	uint64_t synack_ns; /* time of the first SYN/ACK answering it */
@@ -78,6 +81,11 @@ struct qp_flow {
 	 * current flow when hist_live */
 	struct qp_hist_counts *hist;
 	uint8_t hist_live;
+	uint8_t encap;
+	uint16_t vlan; /* outermost VLAN id */
+	/* the entry's incarnation in its table (a new one at each insert, kept
+	 * by a copy): what an interval's RTP streams know the flow by */
+	uint32_t inc;
 	/* per protocol, per direction ([0] fwd): touched by that protocol only */
 	union {
 		struct qp_tcp_dir tcp[2]; /* TCP flows */
@@ -246,7 +254,7 @@ static inline struct qp_flow *qp_flow_table_lookup(const struct qp_flow_table *t
 	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
 	struct qp_flow *f = rcu_dereference(h->buckets[hash & h->mask]);
 	for (; f; f = rcu_dereference(f->next))
-		if (f->hash == hash && qp_flow_key_eq(&f->key, key))
+		if (qp_flow_key_eq(&f->key, key))
 			return f;
 	return NULL;
 }

@@ -40,7 +40,7 @@ struct qp_rtp_dir {
 	uint32_t received;
 	uint32_t dups, ooo;
 	uint16_t jumps;    /* sender restarts (saturates) */
-	uint16_t iv_idx;   /* see iv_tag */
+	uint16_t pad;
 	uint64_t seen;     /* bitmap: seen[i] = max_seq - i was received */
 	uint32_t clock_hz;
 	uint32_t last_ts;  /* RTP timestamp of the previous packet */
@@ -51,9 +51,6 @@ struct qp_rtp_dir {
 	double jitter_sum; /* of the estimate after each packet but the first (as Wireshark) */
 	double jitter_max;
 	uint32_t jitter_n;
-	/* iv_idx is the stream's entry in the worker's current interval slot
-	 * when iv_tag is that interval's number + 1 (see qp_worker_dp.c) */
-	uint32_t iv_tag;
 };
 
 /* What one packet changed, for the interval accumulators. */

@@ -77,33 +77,50 @@ static inline struct qp_interval_acc *interval_for(struct qp_worker *w,
 static inline void rtp_interval_stream(struct qp_interval_acc *a, struct qp_flow *fl,
 				       unsigned int dir, const struct qp_rtp_event *ev)
 {
-	struct qp_rtp_dir *r = &fl->rtp[dir];
-	uint32_t tag = (uint32_t)a->iv + 1;
+	const struct qp_rtp_dir *r = &fl->rtp[dir];
+	uint32_t h = ((fl->inc * 2 + dir) * 2654435761u) >> 22;
+	_Static_assert(QP_IV_RTP_INDEX == 1u << 10, "the hash's top 10 bits");
+	struct qp_iv_rtp_slot *x;
 	struct qp_iv_rtp *s;
-	if (r->iv_tag == tag && r->iv_idx < a->rtp_nstreams) {
-		s = &a->rtp_streams[r->iv_idx];
-	} else {
-		if (a->rtp_nstreams >= QP_IV_RTP_STREAMS) {
-			if (r->iv_tag != tag) {
-				r->iv_tag = tag;
-				r->iv_idx = UINT16_MAX;
-				a->rtp_streams_over++;
-			}
-			return;
+	for (;; h = (h + 1) & (QP_IV_RTP_INDEX - 1)) {
+		x = &a->rtp_index[h];
+		if (!x->used)
+			break;
+		if (x->inc == fl->inc && x->dir == dir) {
+			if (x->idx == UINT16_MAX)
+				return; /* counted in rtp_streams_over */
+			goto found;
 		}
-		r->iv_tag = tag;
-		r->iv_idx = (uint16_t)a->rtp_nstreams;
-		s = &a->rtp_streams[a->rtp_nstreams];
-		memset(s, 0, sizeof(*s));
-		s->key = fl->key;
-		s->init_swapped = fl->init_swapped;
-		s->dir = (uint8_t)dir;
-		s->pt = r->pt;
-		s->ssrc = r->ssrc;
-		s->clock_hz = r->clock_hz;
-		/* the entry is complete before the count that publishes it */
-		__atomic_store_n(&a->rtp_nstreams, a->rtp_nstreams + 1, __ATOMIC_RELEASE);
 	}
+	if (a->rtp_known >= QP_IV_RTP_KNOWN) {
+		/* as many streams as the index tells apart: more are counted at
+		 * each packet */
+		a->rtp_streams_over++;
+		return;
+	}
+	a->rtp_known++;
+	x->used = 1;
+	x->inc = fl->inc;
+	x->dir = (uint8_t)dir;
+	if (a->rtp_nstreams >= QP_IV_RTP_STREAMS) {
+		x->idx = UINT16_MAX;
+		a->rtp_streams_over++;
+		return;
+	}
+	x->idx = (uint16_t)a->rtp_nstreams;
+	s = &a->rtp_streams[a->rtp_nstreams];
+	memset(s, 0, sizeof(*s));
+	s->key = fl->key;
+	s->init_swapped = fl->init_swapped;
+	s->dir = (uint8_t)dir;
+	s->flow_inc = fl->inc;
+	s->pt = r->pt;
+	s->ssrc = r->ssrc;
+	s->clock_hz = r->clock_hz;
+	/* the entry is complete before the count that publishes it */
+	__atomic_store_n(&a->rtp_nstreams, a->rtp_nstreams + 1, __ATOMIC_RELEASE);
+found:
+	s = &a->rtp_streams[x->idx];
 	s->received += ev->received;
 	s->expected += ev->expected;
 	if (ev->jitter_n) {

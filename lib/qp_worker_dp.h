@@ -61,6 +61,7 @@ struct qp_iv_rtp {
 	uint8_t dir;          /* 0 fwd, 1 rev */
 	uint8_t pt;
 	uint8_t pad;
+	uint32_t flow_inc; /* the flow entry's incarnation (qp_flow.inc) */
 	uint32_t ssrc;
 	uint32_t clock_hz;
 	uint32_t received, expected; /* packets the stream's counts grew by */
@@ -70,7 +71,20 @@ struct qp_iv_rtp {
 
 /* RTP streams itemised per interval and worker; more are counted only */
 #define QP_IV_RTP_STREAMS 256
-_Static_assert(QP_IV_RTP_STREAMS < 65535, "qp_rtp_dir.iv_idx is 16 bits");
+/* An interval's streams by flow incarnation and direction: open addressing,
+ * at most QP_IV_RTP_KNOWN streams (itemised or not) told apart */
+#define QP_IV_RTP_INDEX 1024
+#define QP_IV_RTP_KNOWN 768
+_Static_assert(QP_IV_RTP_STREAMS < 65535, "qp_iv_rtp_slot.idx is 16 bits");
+_Static_assert((QP_IV_RTP_INDEX & (QP_IV_RTP_INDEX - 1)) == 0 && QP_IV_RTP_KNOWN < QP_IV_RTP_INDEX,
+	       "a power of two, never full");
+
+struct qp_iv_rtp_slot {
+	uint32_t inc;
+	uint16_t idx; /* in rtp_streams, UINT16_MAX: counted in rtp_streams_over */
+	uint8_t dir;
+	uint8_t used;
+};
 
 /* One interval's totals of one worker. */
 struct qp_interval_acc {
@@ -89,6 +103,8 @@ struct qp_interval_acc {
 	/* the same per stream: the first QP_IV_RTP_STREAMS streams with a
 	 * packet in the interval, the number of further ones in streams_over.
 	 * Must stay last: a new slot zeroes the fields before it only. */
+	uint32_t rtp_known; /* streams in rtp_index */
+	struct qp_iv_rtp_slot rtp_index[QP_IV_RTP_INDEX];
 	uint32_t rtp_nstreams, rtp_streams_over;
 	struct qp_iv_rtp rtp_streams[QP_IV_RTP_STREAMS];
 };
