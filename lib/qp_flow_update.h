@@ -1,0 +1,272 @@
+/*
+ * qp_flow_update: what one packet does to its flow and to the accounts of a
+ * measurement it belongs to, shared by the two packet paths: a
+ * measurement's table of its own (qp_worker_dp.c) and a table shared by
+ * the measurements of an lcore (qp_group_dp.c). The flow's analysis (TCP,
+ * RTP, inter-arrival, echo) is done once per packet (qp_flow_update); each
+ * measurement the packet counts for then takes the result into its
+ * counters and interval slot (qp_flow_account).
+ *
+ * Private to those two files: called by the worker that owns the table and
+ * the struct qp_worker.
+ */
+#ifndef QP_FLOW_UPDATE_H
+#define QP_FLOW_UPDATE_H
+
+#include <stddef.h>
+#include <string.h>
+
+#include "qp_flow_table.h"
+#include "qp_worker_dp.h"
+
+/* The interval slot for a packet at ts; timestamps never move it back. */
+static inline struct qp_interval_acc *qp_interval_for(struct qp_worker *w,
+						   const struct qp_measure_cfg *cfg, uint64_t ts)
+{
+	if (!w->have_iv || ts >= w->cur_iv_end) {
+		uint64_t iv = ts > cfg->base_ns ? (ts - cfg->base_ns) / cfg->interval_ns : 0;
+		if (!w->have_iv || iv > w->cur_iv) {
+			struct qp_interval_acc *a = &w->iv[iv & (QP_IV_SLOTS - 1)];
+			/* a reader copying the slot must see that it is being
+			 * rewritten (a seqlock: the mark lands before the zeroing,
+			 * the new number after it) */
+			__atomic_store_n(&a->iv, QP_IV_REWRITING, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_RELEASE);
+			memset(&a->pkts, 0,
+			       offsetof(struct qp_interval_acc, rtp_streams) -
+				       offsetof(struct qp_interval_acc, pkts));
+			__atomic_store_n(&a->iv, iv, __ATOMIC_RELEASE);
+			w->cur_iv = iv;
+			w->cur_iv_end = cfg->base_ns + (iv + 1) * cfg->interval_ns;
+			w->have_iv = 1;
+		}
+	}
+	return &w->iv[w->cur_iv & (QP_IV_SLOTS - 1)];
+}
+
+/* Add one RTP packet to its stream's entry in the interval slot a. */
+static inline void qp_interval_rtp_stream(struct qp_interval_acc *a, struct qp_flow *fl,
+				       unsigned int dir, const struct qp_rtp_event *ev)
+{
+	const struct qp_rtp_dir *r = &fl->rtp[dir];
+	uint32_t h = ((fl->inc * 2 + dir) * 2654435761u) >> 22;
+	_Static_assert(QP_IV_RTP_INDEX == 1u << 10, "the hash's top 10 bits");
+	struct qp_iv_rtp_slot *x;
+	struct qp_iv_rtp *s;
+	for (;; h = (h + 1) & (QP_IV_RTP_INDEX - 1)) {
+		x = &a->rtp_index[h];
+		if (!x->used)
+			break;
+		if (x->inc == fl->inc && x->dir == dir) {
+			if (x->idx == UINT16_MAX)
+				return; /* counted in rtp_streams_over */
+			goto found;
+		}
+	}
+	if (a->rtp_known >= QP_IV_RTP_KNOWN) {
+		/* as many streams as the index tells apart: more are counted at
+		 * each packet */
+		a->rtp_streams_over++;
+		return;
+	}
+	a->rtp_known++;
+	x->used = 1;
+	x->inc = fl->inc;
+	x->dir = (uint8_t)dir;
+	if (a->rtp_nstreams >= QP_IV_RTP_STREAMS) {
+		x->idx = UINT16_MAX;
+		a->rtp_streams_over++;
+		return;
+	}
+	x->idx = (uint16_t)a->rtp_nstreams;
+	s = &a->rtp_streams[a->rtp_nstreams];
+	memset(s, 0, sizeof(*s));
+	s->key = fl->key;
+	s->init_swapped = fl->init_swapped;
+	s->dir = (uint8_t)dir;
+	s->flow_inc = fl->inc;
+	s->pt = r->pt;
+	s->ssrc = r->ssrc;
+	s->clock_hz = r->clock_hz;
+	/* the entry is complete before the count that publishes it */
+	__atomic_store_n(&a->rtp_nstreams, a->rtp_nstreams + 1, __ATOMIC_RELEASE);
+found:
+	s = &a->rtp_streams[x->idx];
+	s->received += ev->received;
+	s->expected += ev->expected;
+	if (ev->jitter_n) {
+		s->jitter_last = r->jitter;
+		s->jitter_sum += ev->jitter_sum;
+		s->jitter_n += ev->jitter_n;
+		if (ev->jitter_max > s->jitter_max)
+			s->jitter_max = ev->jitter_max;
+	}
+}
+
+/* TCP: who opened the flow, and the two halves of the handshake. */
+static inline void qp_flow_handshake(struct qp_flow *f, const struct qp_pkt *pk, unsigned int *dir,
+			      uint64_t ts)
+{
+	uint8_t fl = pk->tcp_flags & (QP_TCP_SYN | QP_TCP_ACK | QP_TCP_RST);
+	if (fl == QP_TCP_SYN) {
+		if (*dir == 1 && !(f->tcp_state & QP_TCP_ST_SYN)) {
+			/* the SYN's sender is the flow's source, whoever was
+			 * seen first: turn the flow round */
+			uint64_t p = f->pkts[0], b = f->bytes[0];
+			f->pkts[0] = f->pkts[1];
+			f->bytes[0] = f->bytes[1];
+			f->pkts[1] = p;
+			f->bytes[1] = b;
+			struct qp_tcp_dir t = f->tcp[0];
+			f->tcp[0] = f->tcp[1];
+			f->tcp[1] = t;
+			if (f->hist && f->hist_live == 1)
+				qp_hist_counts_swap(&f->hist[0], &f->hist[1]);
+			f->init_swapped ^= 1;
+			*dir = 0;
+		}
+		if (*dir == 0 && !(f->tcp_state & QP_TCP_ST_SYNACK)) {
+			f->tcp_state |= QP_TCP_ST_SYN;
+			f->syn_ns = ts; /* the latest SYN is the one answered */
+			f->syn_seq = pk->tcp_seq;
+		}
+		return;
+	}
+	if (fl == (QP_TCP_SYN | QP_TCP_ACK)) {
+		if (*dir == 1 && (f->tcp_state & (QP_TCP_ST_SYN | QP_TCP_ST_SYNACK)) == QP_TCP_ST_SYN &&
+		    pk->tcp_ack == f->syn_seq + 1) {
+			f->tcp_state |= QP_TCP_ST_SYNACK;
+			f->synack_ns = ts;
+			f->synack_seq = pk->tcp_seq;
+			if (ts >= f->syn_ns)
+				f->hs_rtt_ns = (int64_t)(ts - f->syn_ns);
+		}
+		return;
+	}
+	if (fl == QP_TCP_ACK && *dir == 0 &&
+	    (f->tcp_state & (QP_TCP_ST_SYNACK | QP_TCP_ST_ACK)) == QP_TCP_ST_SYNACK &&
+	    pk->tcp_ack == f->synack_seq + 1) {
+		f->tcp_state |= QP_TCP_ST_ACK;
+		if (ts >= f->synack_ns)
+			f->hs_ack_rtt_ns = (int64_t)(ts - f->synack_ns);
+	}
+}
+
+/* A new record's source: the first packet's sender, or a SYN/ACK's receiver. */
+static inline void qp_flow_orient(struct qp_flow *fl, const struct qp_pkt *p)
+{
+	fl->init_swapped = p->swapped;
+	if (p->key.proto == 6 && p->l4_hdr_ok &&
+	    (p->tcp_flags & (QP_TCP_SYN | QP_TCP_ACK)) == (QP_TCP_SYN | QP_TCP_ACK))
+		fl->init_swapped ^= 1;
+}
+
+
+/* What one packet did to its flow, for the measurements it counts for. */
+struct qp_flow_ev {
+	unsigned int dir; /* 0 fwd, 1 rev: of the flow after the packet */
+	uint8_t is_tcp, is_rtp, echo_sample;
+	unsigned int echo_dir;
+	uint64_t echo_rtt;
+	struct qp_tcp_event tcp;
+	struct qp_rtp_event rtp;
+};
+
+/*
+ * The packet p (frame f, at f->ts_ns) through its flow fl: the analysis its
+ * protocol has under cfg, the flow's counters and its RTT distribution.
+ */
+static inline void qp_flow_update(struct qp_flow_table *t, struct qp_flow *fl,
+				  const struct qp_measure_cfg *cfg, const struct qp_pkt *p,
+				  const struct qp_frame *f, struct qp_flow_ev *e)
+{
+	uint64_t ts = f->ts_ns;
+	unsigned int dir = p->swapped ^ fl->init_swapped;
+	e->is_tcp = p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
+		    !(cfg->metrics_off & QP_METRICS_TCP);
+	e->is_rtp = 0;
+	e->echo_sample = 0;
+	if (e->is_tcp) {
+		qp_flow_handshake(fl, p, &dir, ts);
+		/* Wireshark's out-of-order window: the initial RTT */
+		uint64_t ooo = (fl->hs_rtt_ns >= 0 && fl->hs_ack_rtt_ns >= 0)
+				       ? (uint64_t)(fl->hs_rtt_ns + fl->hs_ack_rtt_ns)
+				       : 3000000;
+		qp_tcp_update(fl->tcp, p, dir, ts, ooo, &e->tcp);
+		if (e->tcp.rtt_dir >= 0) {
+			struct qp_hist_counts *h = qp_flow_table_hist(t, fl);
+			if (h)
+				qp_hist_counts_add(&h[e->tcp.rtt_dir], e->tcp.rtt_ns);
+		}
+	} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
+		   !(cfg->metrics_off & QP_METRICS_RTP)) {
+		const struct qp_rtp_cfg *rc = &cfg->rtp;
+		/* most UDP is not RTP: no call for a payload without RTP's
+		 * version bits on a flow that is not a stream (what
+		 * qp_rtp_update() itself returns at once for) */
+		if (qp_rtp_maybe(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap)) {
+			int ports = rc->port_hi &&
+				    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
+				     (p->key.port[1] >= rc->port_lo && p->key.port[1] <= rc->port_hi));
+			qp_rtp_update(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap, ports, ts, rc,
+				      &e->rtp);
+			e->is_rtp = e->rtp.expected || e->rtp.received || e->rtp.has_jitter;
+		}
+		qp_iat_add(&fl->iat[dir], ts);
+	} else if ((p->key.proto == 1 || p->key.proto == 58) && p->l4_hdr_ok &&
+		   !(cfg->metrics_off & QP_METRICS_ICMP) && p->frag != QP_FRAG_LATER) {
+		uint64_t rtt;
+		unsigned int rd;
+		qp_iat_add(&fl->iat[dir], ts);
+		if (qp_echo_update(&fl->echo, p, dir, ts, &rtt, &rd)) {
+			e->echo_sample = 1;
+			e->echo_rtt = rtt;
+			e->echo_dir = rd;
+		}
+	}
+	if (!fl->first_ns)
+		fl->first_ns = ts ? ts : 1;
+	if (ts > fl->last_ns)
+		fl->last_ns = ts;
+	fl->pkts[dir]++;
+	fl->bytes[dir] += f->wirelen;
+	if (f->wirelen < fl->size_min)
+		fl->size_min = f->wirelen;
+	if (f->wirelen > fl->size_max)
+		fl->size_max = f->wirelen;
+	e->dir = dir;
+}
+
+/* The packet's result (e, from qp_flow_update) into measurement w's accounts. */
+static inline void qp_flow_account(struct qp_worker *w, const struct qp_measure_cfg *cfg,
+				   struct qp_flow *fl, const struct qp_pkt *p,
+				   const struct qp_frame *f, const struct qp_flow_ev *e)
+{
+	unsigned int dir = e->dir;
+	w->cnt.measured++;
+	struct qp_interval_acc *a = qp_interval_for(w, cfg, f->ts_ns);
+	a->pkts[dir]++;
+	a->bytes[dir] += f->wirelen;
+	if (e->is_tcp) {
+		if (p->tcp_opt_bad)
+			w->cnt.tcp_bad_options++;
+		a->retrans[dir] += e->tcp.retrans;
+		a->ooo[dir] += e->tcp.ooo;
+		a->dup_acks[dir] += e->tcp.dup_ack;
+		a->zero_win[dir] += e->tcp.zero_win;
+		a->resets[dir] += e->tcp.reset;
+		if (e->tcp.rtt_dir >= 0)
+			qp_hist_add(&a->rtt[e->tcp.rtt_dir], e->tcp.rtt_ns);
+	}
+	if (e->echo_sample)
+		qp_hist_add(&a->echo_rtt[e->echo_dir], e->echo_rtt);
+	if (e->is_rtp) {
+		a->rtp_received[dir] += e->rtp.received;
+		a->rtp_expected[dir] += e->rtp.expected;
+		if (e->rtp.has_jitter)
+			qp_hist_add(&a->rtp_jitter[dir], e->rtp.jitter_ns);
+		qp_interval_rtp_stream(a, fl, dir, &e->rtp);
+	}
+}
+
+#endif
