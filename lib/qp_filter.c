@@ -21,8 +21,23 @@
 struct qp_filter {
 	struct rte_bpf *bpf;
 	uint64_t (*jit)(void *);
+	/* libpcap's own program, run by its interpreter, for what DPDK 22.11
+	 * converts wrongly: a byte or word load at an indexed offset
+	 * (`tcp[13]`, `tcp[4:4]`; tests/unit/test_filter.c). NULL: eBPF */
+	struct bpf_insn *classic;
 	char expr[];
 };
+
+/* 1 when the program has a load DPDK's conversion gets wrong. */
+static int has_bad_ind_load(const struct bpf_program *p)
+{
+	for (u_int i = 0; i < p->bf_len; i++) {
+		uint16_t c = p->bf_insns[i].code;
+		if (BPF_CLASS(c) == BPF_LD && BPF_MODE(c) == BPF_IND && BPF_SIZE(c) != BPF_H)
+			return 1;
+	}
+	return 0;
+}
 
 struct qp_filter *qp_filter_compile(const char *expr, int linktype, char *err, size_t errlen)
 {
@@ -41,6 +56,24 @@ struct qp_filter *qp_filter_compile(const char *expr, int linktype, char *err, s
 		return NULL;
 	}
 	pcap_close(dead);
+	size_t n = strlen(expr);
+	if (has_bad_ind_load(&prog)) {
+		struct qp_filter *f = calloc(1, sizeof(*f) + n + 1);
+		struct bpf_insn *c = malloc(prog.bf_len * sizeof(*c));
+		if (!f || !c) {
+			free(f);
+			free(c);
+			pcap_freecode(&prog);
+			snprintf(err, errlen, "out of memory");
+			errno = ENOMEM;
+			return NULL;
+		}
+		memcpy(c, prog.bf_insns, prog.bf_len * sizeof(*c));
+		pcap_freecode(&prog);
+		f->classic = c;
+		memcpy(f->expr, expr, n + 1);
+		return f;
+	}
 	struct rte_bpf_prm *prm = rte_bpf_convert(&prog);
 	pcap_freecode(&prog);
 	if (!prm) {
@@ -56,7 +89,6 @@ struct qp_filter *qp_filter_compile(const char *expr, int linktype, char *err, s
 		errno = EINVAL;
 		return NULL;
 	}
-	size_t n = strlen(expr);
 	struct qp_filter *f = malloc(sizeof(*f) + n + 1);
 	if (!f) {
 		rte_bpf_destroy(bpf);
@@ -65,6 +97,7 @@ struct qp_filter *qp_filter_compile(const char *expr, int linktype, char *err, s
 		return NULL;
 	}
 	f->bpf = bpf;
+	f->classic = NULL;
 	struct rte_bpf_jit jit;
 	f->jit = (rte_bpf_get_jit(bpf, &jit) == 0) ? jit.func : NULL;
 	memcpy(f->expr, expr, n + 1);
@@ -75,12 +108,16 @@ void qp_filter_free(struct qp_filter *f)
 {
 	if (!f)
 		return;
-	rte_bpf_destroy(f->bpf);
+	if (f->bpf)
+		rte_bpf_destroy(f->bpf);
+	free(f->classic);
 	free(f);
 }
 
 int qp_filter_match(const struct qp_filter *f, const uint8_t *data, uint32_t caplen)
 {
+	if (f->classic)
+		return bpf_filter(f->classic, data, caplen, caplen) != 0;
 	/* the calling thread's mbuf header: zeroed once, then only the fields a
 	 * frame changes are set (clearing 128 bytes a frame was 40 of the 110
 	 * instructions of a match, callgrind) */
@@ -106,4 +143,35 @@ int qp_filter_is_jit(const struct qp_filter *f)
 const char *qp_filter_expr(const struct qp_filter *f)
 {
 	return f->expr;
+}
+
+int qp_filter_flow_invariant(const char *expr)
+{
+	static const char *const words[] = {"host", "net",  "mask", "port", "portrange", "proto",
+					    "ip",   "ip6",  "tcp",  "udp",  "icmp",      "icmp6",
+					    "sctp", "vlan", "and",  "or",   "not",       NULL};
+	const char *p = expr;
+	while (*p) {
+		if (strchr(" \t\n()!", *p)) {
+			p++;
+			continue;
+		}
+		if ((p[0] == '&' && p[1] == '&') || (p[0] == '|' && p[1] == '|')) {
+			p += 2;
+			continue;
+		}
+		size_t n = strcspn(p, " \t\n()!&|");
+		int ok = n > 0;
+		if (ok && strspn(p, "0123456789abcdefABCDEF.:/-") < n) {
+			/* not a literal address, number or range: a known word */
+			ok = 0;
+			for (int i = 0; words[i]; i++)
+				if (strlen(words[i]) == n && !strncmp(p, words[i], n))
+					ok = 1;
+		}
+		if (!ok)
+			return 0;
+		p += n;
+	}
+	return 1;
 }

@@ -36,6 +36,16 @@ int qp_filter_match(const struct qp_filter *f, const uint8_t *data, uint32_t cap
 /** 1 when the filter runs JIT-compiled, 0 when interpreted. */
 int qp_filter_is_jit(const struct qp_filter *f);
 
+/**
+ * 1 when the expression reads nothing a flow key does not hold: made only of
+ * host, net, mask, port, portrange, proto, ip, ip6, tcp, udp, icmp, icmp6,
+ * sctp, vlan, and, or, not, parentheses and literal addresses and numbers
+ * (no src or dst: a flow goes both ways). Such a filter says the same of
+ * every plain frame of a flow (qp_pkt.plain). 0 for anything else, names
+ * included (conservative: the filter then runs on every frame).
+ */
+int qp_filter_flow_invariant(const char *expr);
+
 /** The expression as given. */
 const char *qp_filter_expr(const struct qp_filter *f);
 

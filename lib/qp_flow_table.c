@@ -26,7 +26,8 @@
  */
 struct qp_flow_table {
 	struct qp_flow_table_hdr hdr; /* must stay first: see qp_flow_table_hdr() */
-	uint32_t max_flows;
+	uint32_t max_flows; /* the limit: the owner reads it, the management core may lower or raise it */
+	uint32_t reserve;
 	uint32_t pool_size;
 	uint32_t active;
 	uint32_t fresh; /* pool[fresh..] were never handed out */
@@ -40,6 +41,8 @@ struct qp_flow_table {
 	struct qp_hist_counts *hists; /* pairs: [2 * i], [2 * i + 1] */
 	uint32_t nhists, hists_used;
 	uint32_t incs; /* incarnations handed out */
+	qp_flow_end_fn *end_fn; /* every record's end, restart or removal */
+	void *end_arg;
 };
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -64,6 +67,7 @@ struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
 	/* entries waiting out a grace period still occupy the pool: a reserve
 	 * keeps evictions and expiries from starving new flows meanwhile */
 	uint32_t reserve = shared ? (max_flows / 8 > 64 ? max_flows / 8 : 64) : 0;
+	t->reserve = reserve;
 	t->pool_size = max_flows + reserve;
 	t->hdr.mask = pow2_at_least(max_flows) - 1;
 	t->hdr.buckets = calloc((size_t)t->hdr.mask + 1, sizeof(*t->hdr.buckets));
@@ -181,6 +185,8 @@ static void unlink_flow(struct qp_flow_table *t, struct qp_flow **pp, struct qp_
 	/* readers already on f keep following f->next, which stays valid
 	 * until the grace period ends; new readers skip f */
 	rcu_assign_pointer(*pp, f->next);
+	if (t->end_fn)
+		t->end_fn(f, why, 1, t->end_arg);
 	if (fn && f->pkts[0] + f->pkts[1] > 0)
 		fn(f, why, arg);
 	release(t, f);
@@ -208,24 +214,28 @@ static void evict_one(struct qp_flow_table *t, qp_flow_export_fn *fn, void *arg)
 	unlink_flow(t, best_pp, best, QP_FLOW_END_EVICTED, fn, arg);
 }
 
+/* An entry from the pool, or NULL when every one is in use or waits out a grace period. */
+static struct qp_flow *take(struct qp_flow_table *t)
+{
+	void *obj;
+	if (rte_ring_sc_dequeue(t->free, &obj) == 0)
+		return obj;
+	if (t->fresh == t->pool_size)
+		return NULL;
+	return &t->pool[t->fresh++];
+}
+
 struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pkt *pk,
 				     qp_flow_export_fn *fn, void *arg)
 {
-	if (t->active >= t->max_flows)
+	uint32_t limit = CMM_LOAD_SHARED(t->max_flows);
+	if (t->active >= limit)
 		evict_one(t, fn, arg);
-	void *obj;
-	if (t->active >= t->max_flows) {
+	struct qp_flow *f = t->active >= limit ? NULL : take(t);
+	if (!f) {
 		t->stats.table_full++;
 		return NULL;
 	}
-	if (rte_ring_sc_dequeue(t->free, &obj) != 0) {
-		if (t->fresh == t->pool_size) { /* the rest wait out a grace period */
-			t->stats.table_full++;
-			return NULL;
-		}
-		obj = &t->pool[t->fresh++];
-	}
-	struct qp_flow *f = obj;
 	struct qp_hist_counts *hist = f->hist; /* bound to the entry for good */
 	memset(f, 0, sizeof(*f));
 	f->owner = t;
@@ -245,6 +255,52 @@ struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pk
 	t->active++;
 	t->stats.created++;
 	return f;
+}
+
+struct qp_flow *qp_flow_table_clone(struct qp_flow_table *t, const struct qp_flow *f)
+{
+	struct qp_flow *c = take(t);
+	if (!c) {
+		t->stats.table_full++;
+		return NULL;
+	}
+	struct qp_hist_counts *hist = c->hist; /* bound to the entry for good */
+	memcpy(c, f, sizeof(*c));
+	c->owner = t;
+	c->hist = hist;
+	if (f->hist_live == 1) {
+		struct qp_hist_counts *h = qp_flow_table_hist(t, c);
+		if (h)
+			memcpy(h, f->hist, 2 * sizeof(*h));
+	}
+	struct qp_flow **head = &t->hdr.buckets[qp_flow_key_hash(&c->key) & t->hdr.mask];
+	c->next = *head;
+	/* the copy must be visible before the pointer to it */
+	rcu_assign_pointer(*head, c);
+	t->active++;
+	return c;
+}
+
+void qp_flow_table_remove(struct qp_flow_table *t, struct qp_flow *f)
+{
+	struct qp_flow **pp = &t->hdr.buckets[qp_flow_key_hash(&f->key) & t->hdr.mask];
+	for (; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			unlink_flow(t, pp, f, QP_FLOW_END_FLUSH, NULL, NULL);
+			return;
+		}
+}
+
+void qp_flow_table_set_end_fn(struct qp_flow_table *t, qp_flow_end_fn *fn, void *arg)
+{
+	t->end_fn = fn;
+	t->end_arg = arg;
+}
+
+void qp_flow_table_set_limit(struct qp_flow_table *t, uint32_t max_flows)
+{
+	uint32_t cap = t->pool_size - t->reserve;
+	CMM_STORE_SHARED(t->max_flows, max_flows < 1 ? 1 : max_flows > cap ? cap : max_flows);
 }
 
 static void reset_counters(struct qp_flow *f)
@@ -285,6 +341,8 @@ void qp_flow_table_restart(struct qp_flow_table *t, struct qp_flow *f, enum qp_f
 		t->stats.expired_idle++;
 	else
 		t->stats.expired_active++;
+	if (t->end_fn)
+		t->end_fn(f, why, 0, t->end_arg);
 	if (fn && f->pkts[0] + f->pkts[1] > 0)
 		fn(f, why, arg);
 	uint64_t last = f->last_ns;
@@ -353,7 +411,7 @@ uint32_t qp_flow_table_count(const struct qp_flow_table *t)
 
 uint32_t qp_flow_table_capacity(const struct qp_flow_table *t)
 {
-	return t->max_flows;
+	return CMM_LOAD_SHARED(t->max_flows);
 }
 
 uint32_t qp_flow_table_buckets(const struct qp_flow_table *t)

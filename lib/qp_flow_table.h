@@ -113,6 +113,15 @@ enum qp_flow_end {
 /** Called by the owning worker for every flow record that is exported. */
 typedef void qp_flow_export_fn(const struct qp_flow *f, enum qp_flow_end why, void *arg);
 
+/**
+ * Called by the owning worker when any record of the table ends, before it
+ * is exported: `removed` 1 when the entry leaves the table (idle expiry,
+ * eviction, flush, qp_flow_table_remove), 0 when it starts a new record in
+ * place (qp_flow_table_restart). A table shared by measurements counts
+ * each one's flows with it.
+ */
+typedef void qp_flow_end_fn(struct qp_flow *f, enum qp_flow_end why, int removed, void *arg);
+
 /*
  * Table counters. Thread-safety: written by the owning worker only, read by
  * the management core without synchronisation (whole 64-bit loads).
@@ -271,6 +280,27 @@ struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pk
 				     qp_flow_export_fn *fn, void *arg);
 
 /**
+ * Copy flow f into a new entry of the same table (owner only), with the same
+ * incarnation: a shared flow whose measurements part ways (qp_group_dp.h).
+ * The copy takes no part of the limit's evictions: it may use the pool's
+ * reserve. @return the copy, or NULL when no entry is free (counted in
+ * table_full).
+ */
+struct qp_flow *qp_flow_table_clone(struct qp_flow_table *t, const struct qp_flow *f);
+
+/** Unlink one flow without exporting it (owner only; the end callback says FLUSH). */
+void qp_flow_table_remove(struct qp_flow_table *t, struct qp_flow *f);
+
+/** Set the end callback (before the owner starts; NULL: none). */
+void qp_flow_table_set_end_fn(struct qp_flow_table *t, qp_flow_end_fn *fn, void *arg);
+
+/**
+ * Flows the table holds before it evicts, at most the max_flows it was
+ * created with (any thread; the owner sees the new limit at its next insert).
+ */
+void qp_flow_table_set_limit(struct qp_flow_table *t, uint32_t max_flows);
+
+/**
  * Expire flows idle for idle_ns or active for active_ns (0 = no active
  * timeout), visiting at most max_buckets buckets from where the last call
  * stopped (owner only). Time is the caller's clock (packet time offline).
@@ -300,7 +330,7 @@ void qp_flow_table_foreach(const struct qp_flow_table *t,
 /** Flows currently in the table. */
 uint32_t qp_flow_table_count(const struct qp_flow_table *t);
 
-/** Capacity given at creation. */
+/** Flows held before evicting: the capacity given at creation, or the limit set since. */
 uint32_t qp_flow_table_capacity(const struct qp_flow_table *t);
 
 /** Counters (a snapshot copy). */

@@ -853,6 +853,7 @@ static inline int parse_fast(const struct qp_parse_ctx *ctx, const uint8_t *p, u
 	out->ip_cap = ipcap;
 	out->l4_off = l4off;
 	out->l4_proto = proto;
+	out->plain = !(out->encap & QP_ENCAP_VLAN) || out->key.vlan != 0;
 	return 1;
 }
 

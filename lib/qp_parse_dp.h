@@ -157,6 +157,12 @@ struct qp_pkt {
 	uint32_t tcp_tsecr;
 	uint32_t l4_payload_len; /* L4 payload bytes per the IP header */
 	uint8_t icmp_type;          /* ICMP and ICMPv6 */
+	/* 1: a plain frame (Ethernet, no tag or one whose id is in the key,
+	 * IPv4 unfragmented or IPv6 without extension headers, TCP or UDP, no
+	 * tunnel): every byte a filter of hosts, nets, ports, protocols and
+	 * VLANs reads is in the key, so such a filter says the same of every
+	 * plain frame of a flow (qp_group_dp.h) */
+	uint8_t plain;
 	uint16_t icmp_id, icmp_seq; /* echo identifier and sequence number */
 	const uint8_t *udp_payload; /* UDP: the payload bytes captured ... */
 	uint32_t udp_payload_cap;   /* ... and how many there are */

@@ -6,6 +6,7 @@
  */
 #include "qp_worker_dp.h"
 #include "qp_flow_update.h"
+#include "qp_group_dp.h"
 #include "qp_sig.h"
 #include "qp_tp_ring.h"
 
@@ -29,9 +30,22 @@ int qp_worker_init(struct qp_worker *w, unsigned int id, uint32_t max_flows, int
 	return 0;
 }
 
+void qp_worker_init_member(struct qp_worker *w, unsigned int id, struct qp_group *g,
+			   unsigned int slot, uint32_t join)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	qp_parse_ctx_init(&w->parse);
+	w->group = g;
+	w->flows = qp_group_flows(g);
+	w->slot = slot;
+	w->join = join;
+}
+
 void qp_worker_fini(struct qp_worker *w)
 {
-	qp_flow_table_destroy(w->flows);
+	if (!w->group)
+		qp_flow_table_destroy(w->flows);
 	w->flows = NULL;
 }
 
@@ -39,14 +53,60 @@ void qp_workers_fini(struct qp_worker *const *w, unsigned int n)
 {
 	int any = 0;
 	for (unsigned int i = 0; i < n; i++)
-		any |= w[i] && w[i]->flows;
+		any |= w[i] && w[i]->flows && !w[i]->group;
 	if (any)
 		rcu_barrier(); /* every table's pending frees, at once */
 	for (unsigned int i = 0; i < n; i++)
 		if (w[i]) {
-			qp_flow_table_destroy_drained(w[i]->flows);
+			if (!w[i]->group)
+				qp_flow_table_destroy_drained(w[i]->flows);
 			w[i]->flows = NULL;
 		}
+}
+
+uint32_t qp_worker_flow_count(const struct qp_worker *w)
+{
+	return w->group ? CMM_LOAD_SHARED(w->nflows) : qp_flow_table_count(w->flows);
+}
+
+void qp_worker_flow_stats(const struct qp_worker *w, struct qp_flow_table_stats *out)
+{
+	if (!w->group) {
+		qp_flow_table_stats(w->flows, out);
+		return;
+	}
+	out->created = CMM_LOAD_SHARED(w->fstats.created);
+	out->expired_idle = CMM_LOAD_SHARED(w->fstats.expired_idle);
+	out->expired_active = CMM_LOAD_SHARED(w->fstats.expired_active);
+	out->evicted = CMM_LOAD_SHARED(w->fstats.evicted);
+	out->table_full = CMM_LOAD_SHARED(w->fstats.table_full);
+	out->hist_full = CMM_LOAD_SHARED(w->fstats.hist_full);
+}
+
+struct member_walk {
+	const struct qp_worker *w;
+	void (*fn)(const struct qp_flow *f, void *arg);
+	void *arg;
+};
+
+static void member_flow(const struct qp_flow *f, void *arg)
+{
+	const struct member_walk *m = arg;
+	/* the epoch is stored after the member bits it vouches for */
+	uint32_t epoch = __atomic_load_n(&f->epoch, __ATOMIC_ACQUIRE);
+	if ((CMM_LOAD_SHARED(f->members) >> m->w->slot & 1) && epoch >= m->w->join)
+		m->fn(f, m->arg);
+}
+
+void qp_worker_flows_foreach(const struct qp_worker *w,
+			     void (*fn)(const struct qp_flow *f, void *arg), void *arg)
+{
+	if (!w->group) {
+		qp_flow_table_foreach(w->flows, fn, arg);
+		return;
+	}
+	struct member_walk m = {w, fn, arg};
+	qp_flow_table_foreach(w->flows, member_flow, &m);
 }
 
 /* Two-point: sign the packet, and record it when selected. */

@@ -21,6 +21,7 @@
 #include "qp_parse_dp.h"
 
 struct qp_filter;
+struct qp_group;
 struct qp_sig_cfg;
 struct qp_tp_ring;
 
@@ -166,6 +167,14 @@ struct qp_worker {
 	uint64_t busy_cycles; /* TSC cycles spent on non-empty bursts (live) */
 	uint64_t total_cycles; /* TSC cycles of the poll loop (live) */
 	struct qp_tp_ring *tp_ring; /* two-point records go there (with cfg->sig) */
+	/* a member of a table shared by measurements (qp_group_dp.h): `flows`
+	 * is the group's, not this worker's; its slot there, the epoch it
+	 * joined at, and its own part of the table's flows and counts */
+	struct qp_group *group;
+	unsigned int slot;
+	uint32_t join;
+	uint32_t nflows;
+	struct qp_flow_table_stats fstats;
 	struct qp_parse_ctx parse;
 } __attribute__((aligned(64)));
 
@@ -176,6 +185,23 @@ struct qp_worker {
  * @return 0, or -ENOMEM / -EINVAL from qp_flow_table_create()
  */
 int qp_worker_init(struct qp_worker *w, unsigned int id, uint32_t max_flows, int shared);
+
+/**
+ * Prepare a worker that measures through a group's shared table (its flows
+ * are the group's entries with its slot; qp_group_dp.h).
+ */
+void qp_worker_init_member(struct qp_worker *w, unsigned int id, struct qp_group *g,
+			   unsigned int slot, uint32_t join);
+
+/** Flows the worker's measurement has in its table (any thread). */
+uint32_t qp_worker_flow_count(const struct qp_worker *w);
+
+/** Its flow counters: created, expired, evicted... (a snapshot, any thread). */
+void qp_worker_flow_stats(const struct qp_worker *w, struct qp_flow_table_stats *out);
+
+/** Call fn for each of its flows with packets (inside rcu_read_lock(), or the owner). */
+void qp_worker_flows_foreach(const struct qp_worker *w,
+			     void (*fn)(const struct qp_flow *f, void *arg), void *arg);
 
 /** Release what qp_worker_init() allocated (the struct itself is the caller's). */
 void qp_worker_fini(struct qp_worker *w);
