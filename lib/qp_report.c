@@ -250,7 +250,7 @@ void qp_capture_totals_add(struct qp_capture_totals *sum, const struct qp_worker
 	for (int i = 0; i < QP_PARSE_ERR_COUNT; i++)
 		sum->w.perr[i] += CMM_LOAD_SHARED(w->cnt.perr[i]);
 	struct qp_flow_table_stats s;
-	qp_flow_table_stats(w->flows, &s);
+	qp_worker_flow_stats(w, &s);
 	sum->t.created += s.created;
 	sum->t.expired_idle += s.expired_idle;
 	sum->t.expired_active += s.expired_active;

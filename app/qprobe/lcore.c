@@ -192,14 +192,21 @@ int lcore_worker_main(void *arg)
 				if (pmax > st->port_ns)
 					__atomic_store_n(&st->port_ns, pmax, __ATOMIC_SEQ_CST);
 			}
-			if (set->n == 1) {
-				/* one: its filter first, and only what passes is parsed */
+			if (set->n == 1 && !set->ng) {
+				/* one of its own: its filter first, and only what passes is parsed */
 				qp_worker_process(set->m[0].w[c->idx], set->m[0].cfg, fr, n);
+			} else if (set->ng == 1 && set->n == set->g[0].v.n) {
+				/* one shared table for all: it parses once itself */
+				qp_group_process(set->g[0].g[c->idx], &set->g[0].v, c->idx, fr, n, NULL);
 			} else {
 				qp_parse_burst(pc, QP_LINK_ETHERNET, set->m[0].cfg->flow_key, fr, n, pp);
 				for (unsigned int k = 0; k < set->n; k++)
-					qp_worker_process_parsed(set->m[k].w[c->idx], set->m[k].cfg, fr,
-								 pp);
+					if (!set->m[k].grouped)
+						qp_worker_process_parsed(set->m[k].w[c->idx],
+									 set->m[k].cfg, fr, pp);
+				for (unsigned int j = 0; j < set->ng; j++)
+					qp_group_process(set->g[j].g[c->idx], &set->g[j].v, c->idx, fr,
+							 n, pp);
 			}
 			rte_pktmbuf_free_bulk(m, n);
 		}
@@ -209,7 +216,12 @@ int lcore_worker_main(void *arg)
 			/* flows age on packet time: a replayed file's under --timestamps port */
 			uint64_t now = L.o->ts_port ? st->port_ns : qp_clock_ns(clk, rte_rdtsc());
 			for (unsigned int k = 0; now && k < set->n; k++)
-				qp_worker_expire(set->m[k].w[c->idx], set->m[k].cfg, now, EXPIRE_BUCKETS);
+				if (!set->m[k].grouped)
+					qp_worker_expire(set->m[k].w[c->idx], set->m[k].cfg, now,
+							 EXPIRE_BUCKETS);
+			for (unsigned int j = 0; now && j < set->ng; j++)
+				qp_group_expire(set->g[j].g[c->idx], &set->g[j].v, c->idx, now,
+						EXPIRE_BUCKETS);
 		}
 		/* two-point: what this worker stamps from now on is younger */
 		__atomic_store_n(&st->done_ns, loop_ns, __ATOMIC_RELEASE);

@@ -35,6 +35,23 @@ struct meas {
 	struct qp_interval_rec *ring; /* MEAS_KEEP, by seq % MEAS_KEEP */
 	struct qp_interval_acc *total; /* TCP/RTP/ICMP over every closed interval */
 	struct tpl *tpl; /* two-point state, NULL when not two-point */
+	struct group *grp; /* the flow table it shares, NULL: one of its own */
+	unsigned int slot;
+	uint32_t join;
+};
+
+/*
+ * Measurements that share a flow table on each lcore: same link type, flow
+ * key, timeouts, metrics and RTP detection; none two-point. Management
+ * thread only.
+ */
+struct group {
+	struct qp_measure_cfg sem; /* the flow semantics (filter and intervals unused) */
+	struct qp_group *g[RTE_MAX_LCORE];
+	uint32_t slots; /* taken */
+	unsigned int nmemb;
+	uint64_t flows; /* the members' max_flows together: the tables' limit */
+	uint32_t cap;   /* each table's entries: the flow budget */
 };
 
 static struct {
@@ -50,6 +67,9 @@ static struct {
 	void *hook_arg;
 	uint64_t (*now)(void); /* packet time: qp_clock_realtime_ns unless meas_set_clock() */
 	int port_time;         /* packet time is the ports' (a replayed file's time) */
+	struct group *grp[MEAS_MAX];
+	unsigned int ngrp;
+	uint32_t epoch; /* the latest join */
 } M = {.lock = PTHREAD_MUTEX_INITIALIZER, .now = qp_clock_realtime_ns};
 
 #define IV_UNSET UINT64_MAX /* port time: the first interval is the first frame's */
@@ -101,7 +121,23 @@ static void publish(void)
 		ns->m[ns->n].cfg = &m->cfg;
 		ns->m[ns->n].w = m->w;
 		ns->m[ns->n].next_iv = &m->next_iv;
+		ns->m[ns->n].grouped = m->grp != NULL;
 		ns->n++;
+	}
+	for (unsigned int j = 0; j < M.ngrp; j++) {
+		struct group *gr = M.grp[j];
+		struct qp_group_view *v = &ns->g[ns->ng].v;
+		v->cfg = &gr->sem;
+		for (unsigned int i = 0; i < M.n; i++) {
+			struct meas *m = M.tab[i];
+			if (m->published && m->grp == gr)
+				v->m[v->n++] = (struct qp_group_member){m->slot, m->join, &m->cfg, m->w};
+		}
+		if (!v->n)
+			continue;
+		if (qp_group_view_build(v) != 0)
+			abort(); /* slots and epochs are ours: not reached */
+		ns->g[ns->ng++].g = gr->g;
 	}
 	struct meas_set *old = meas_published;
 	rcu_assign_pointer(meas_published, ns);
@@ -109,10 +145,83 @@ static void publish(void)
 	free(old);
 }
 
+/* Leave m's group; the last member out destroys it (no worker reads it: unpublished). */
+static void group_leave(struct meas *m)
+{
+	struct group *gr = m->grp;
+	if (!gr)
+		return;
+	m->grp = NULL;
+	gr->slots &= ~(1u << m->slot);
+	gr->flows -= m->p.max_flows;
+	if (--gr->nmemb) {
+		for (unsigned int i = 0; i < M.nworkers; i++)
+			qp_group_set_limit(gr->g[i], (uint32_t)gr->flows);
+		return;
+	}
+	unsigned int j = 0;
+	while (M.grp[j] != gr)
+		j++;
+	M.grp[j] = M.grp[--M.ngrp];
+	qp_groups_fini(gr->g, M.nworkers); /* one RCU barrier for every lcore's table */
+	free(gr);
+}
+
+/* Same flow semantics: one table serves both (qp_group_dp.h). */
+static int same_flows(const struct qp_measure_cfg *a, const struct qp_measure_cfg *b)
+{
+	return a->linktype == b->linktype && a->flow_key == b->flow_key && a->idle_ns == b->idle_ns &&
+	       a->active_ns == b->active_ns && a->metrics_off == b->metrics_off &&
+	       a->rtp.port_lo == b->rtp.port_lo && a->rtp.port_hi == b->rtp.port_hi &&
+	       a->rtp.dynamic_clock_hz == b->rtp.dynamic_clock_hz;
+}
+
+/*
+ * Give m a slot in the group of its flow semantics, a new group when there
+ * is none with room. Its workers are members. @return 0 or -ENOMEM.
+ */
+static int group_join(struct meas *m)
+{
+	struct group *gr = NULL;
+	for (unsigned int j = 0; j < M.ngrp && !gr; j++)
+		if (M.grp[j]->nmemb < QP_GROUP_SLOTS && same_flows(&M.grp[j]->sem, &m->cfg))
+			gr = M.grp[j];
+	if (!gr) {
+		if (M.ngrp == MEAS_MAX || !(gr = calloc(1, sizeof(*gr))))
+			return -ENOMEM;
+		gr->sem = m->cfg;
+		gr->sem.filter = NULL;
+		/* the budget is the most the members can ask for together; the
+		 * entries are faulted in as flows arrive */
+		gr->cap = M.budget < (1u << 26) ? (uint32_t)M.budget : (1u << 26);
+		for (unsigned int i = 0; i < M.nworkers; i++) {
+			gr->g[i] = qp_group_create(gr->cap, M.dists, 1);
+			if (!gr->g[i]) {
+				qp_groups_fini(gr->g, i);
+				free(gr);
+				return -ENOMEM;
+			}
+		}
+		M.grp[M.ngrp++] = gr;
+	}
+	m->slot = (unsigned int)__builtin_ctz(~gr->slots);
+	m->join = ++M.epoch;
+	m->grp = gr;
+	gr->slots |= 1u << m->slot;
+	gr->nmemb++;
+	gr->flows += m->p.max_flows;
+	for (unsigned int i = 0; i < M.nworkers; i++) {
+		qp_worker_init_member(m->w[i], M.lcore[i], gr->g[i], m->slot, m->join);
+		qp_group_set_limit(gr->g[i], (uint32_t)gr->flows);
+	}
+	return 0;
+}
+
 static void free_meas(struct meas *m)
 {
 	tpl_destroy(m->tpl); /* unpublished: no worker writes its rings any more */
 	qp_workers_fini(m->w, M.nworkers); /* one RCU barrier for all the tables */
+	group_leave(m);
 	for (unsigned int i = 0; i < M.nworkers; i++)
 		rte_free(m->w[i]);
 	if (m->ring)
@@ -250,10 +359,16 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 	uint32_t dists = M.dists < p->max_flows ? M.dists : p->max_flows;
 	for (unsigned int i = 0; i < M.nworkers; i++) {
 		m->w[i] = rte_zmalloc("qp_worker", sizeof(struct qp_worker), 64);
-		if (!m->w[i] || qp_worker_init(m->w[i], M.lcore[i], p->max_flows, 1) ||
-		    qp_flow_table_set_hists(m->w[i]->flows, dists))
+		if (!m->w[i])
+			goto nomem_m;
+		/* two-point measurements sign and select per measurement: a table
+		 * of their own */
+		if (p->tp.role && (qp_worker_init(m->w[i], M.lcore[i], p->max_flows, 1) ||
+				   qp_flow_table_set_hists(m->w[i]->flows, dists)))
 			goto nomem_m;
 	}
+	if (!p->tp.role && group_join(m))
+		goto nomem_m;
 	for (int i = 0; i < p->ndest; i++)
 		if (push_ref(p->dest[i])) {
 			for (int k = 0; k < i; k++)
@@ -549,6 +664,9 @@ json_t *meas_json(struct meas *m, int detail)
 	/* every pool of a worker lcore's part, sized at START (the same on each) */
 	struct qp_flow_table_memory fm;
 	qp_flow_table_memory(m->w[0]->flows, &fm);
+	/* a shared table's flows are its members' together (the limit); its
+	 * entries are sized for the whole budget and faulted in as flows come */
+	uint32_t flows_for = m->grp ? (uint32_t)m->grp->flows : m->p.max_flows;
 	size_t per = fm.pool_bytes + fm.bucket_bytes + fm.free_ring_bytes + fm.rtt_dist_bytes;
 	json_object_set_new(
 		o, "memory",
@@ -559,7 +677,10 @@ json_t *meas_json(struct meas *m, int detail)
 			  "rtt_distributions", (json_int_t)fm.rtt_dists, "rtt_distribution_bytes",
 			  (json_int_t)fm.rtt_dist_bytes, "lcores", (json_int_t)M.nworkers, "total_bytes",
 			  (json_int_t)(per * M.nworkers), "bytes_per_flow",
-			  (json_int_t)(per / m->p.max_flows)));
+			  (json_int_t)(per / (m->grp ? m->grp->cap : m->p.max_flows))));
+	json_object_set_new(json_object_get(o, "memory"), "shared_by",
+			    json_integer(m->grp ? (json_int_t)m->grp->nmemb : 1));
+	json_object_set_new(json_object_get(o, "memory"), "flows_held", json_integer(flows_for));
 	json_t *d = json_array();
 	for (int i = 0; i < m->p.ndest; i++)
 		json_array_append_new(d, json_string(m->p.dest[i]));
@@ -575,7 +696,7 @@ json_t *meas_json(struct meas *m, int detail)
 	uint64_t flows = 0;
 	for (unsigned int i = 0; i < M.nworkers; i++) {
 		qp_capture_totals_add(&tot, m->w[i]);
-		flows += qp_flow_table_count(m->w[i]->flows);
+		flows += qp_worker_flow_count(m->w[i]);
 	}
 	json_t *c = qp_counters_json(&tot.w);
 	json_object_set_new(c, "active_flows", json_integer((json_int_t)flows));
@@ -732,7 +853,7 @@ json_t *meas_flows_json(struct meas *m, unsigned int offset, unsigned int count,
 	rcu_thread_online();
 	rcu_read_lock();
 	for (unsigned int i = 0; i < M.nworkers; i++)
-		qp_flow_table_foreach(m->w[i]->flows, topn_add, &t);
+		qp_worker_flows_foreach(m->w[i], topn_add, &t);
 	rcu_read_unlock();
 	/* offline again: an idle reader must not hold up grace periods */
 	rcu_thread_offline();
@@ -758,7 +879,7 @@ void meas_lcore_totals(unsigned int worker, struct qp_capture_totals *sum, uint3
 	*flows = 0;
 	for (unsigned int i = 0; i < M.n; i++) {
 		qp_capture_totals_add(sum, M.tab[i]->w[worker]);
-		*flows += qp_flow_table_count(M.tab[i]->w[worker]->flows);
+		*flows += qp_worker_flow_count(M.tab[i]->w[worker]);
 	}
 }
 
@@ -794,7 +915,7 @@ int meas_report(uint32_t id, const char *format, const char *file, const char *s
 	struct report_ctx ctx = {rep, &m->cfg.rtp};
 	/* workers have stopped: the tables are read directly */
 	for (unsigned int i = 0; i < M.nworkers; i++)
-		qp_flow_table_foreach(m->w[i]->flows, add_active, &ctx);
+		qp_worker_flows_foreach(m->w[i], add_active, &ctx);
 	uint64_t n = m->nclosed < MEAS_KEEP ? m->nclosed : MEAS_KEEP;
 	for (uint64_t s = m->nclosed - n; s < m->nclosed; s++)
 		qp_report_add_interval(rep, &m->ring[s % MEAS_KEEP]);

@@ -26,6 +26,7 @@
 
 #include "qp_http.h"
 #include "qp_report.h"
+#include "qp_group_dp.h"
 #include "qp_worker_dp.h"
 #include "tpl.h"
 
@@ -70,7 +71,14 @@ struct meas_set {
 		 * yet): under port time a worker reads no frame that would take the
 		 * slot of an interval not closed yet */
 		const uint64_t *next_iv;
+		int grouped; /* measured through one of g[] (not on its own) */
 	} m[MEAS_MAX];
+	/* measurements sharing a flow table per lcore (qp_group_dp.h) */
+	unsigned int ng;
+	struct {
+		struct qp_group *const *g; /* by worker index */
+		struct qp_group_view v;
+	} g[MEAS_MAX];
 };
 
 /** Called for every closed interval (seq from 0), management thread. */

@@ -469,7 +469,7 @@ static char *metrics_text(void *arg)
 		for (unsigned int i = 0; i < L.nworkers; i++)
 			sb_printf(&b, "qprobe_flows{measurement=\"%u\",lcore=\"%u\"} %u\n",
 				  meas_id(meas_at(k)), L.worker_lcore[i],
-				  qp_flow_table_count(meas_worker(meas_at(k), i)->flows));
+				  qp_worker_flow_count(meas_worker(meas_at(k), i)));
 	static const char *tnames[] = {"created", "expired_idle", "expired_active", "evicted", "table_full"};
 	static const char *thelp[] = {"Flows created", "Flows ended by the idle timeout",
 				      "Flow records exported by the active timeout",
@@ -480,7 +480,7 @@ static char *metrics_text(void *arg)
 		for (unsigned int k = 0; k < nm; k++)
 			for (unsigned int i = 0; i < L.nworkers; i++) {
 				struct qp_flow_table_stats s;
-				qp_flow_table_stats(meas_worker(meas_at(k), i)->flows, &s);
+				qp_worker_flow_stats(meas_worker(meas_at(k), i), &s);
 				uint64_t v[] = {s.created, s.expired_idle, s.expired_active, s.evicted,
 						s.table_full};
 				sb_printf(&b, "qprobe_flows_%s_total{measurement=\"%u\",lcore=\"%u\"} %" PRIu64 "\n",

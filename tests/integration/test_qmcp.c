@@ -508,15 +508,19 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 	cr_assert(json_is_true(json_object_get(s, "persist")));
 	cr_assert_eq(json_array_size(json_object_get(s, "metrics")), 1, "traffic only");
 	cr_assert_str_eq(json_string_value(json_object_get(s, "flow_key")), "5tuple");
-	/* every pool of the measurement, sized at START: 65,536 flows a lcore */
+	/* every pool of the lcore's table the measurement shares (with none
+	 * here): sized for the flow budget (2^20 a lcore), 65,536 flows held */
 	json_t *mem = json_object_get(s, "memory"), *pl = json_object_get(mem, "per_lcore");
 	long mf = (long)json_integer_value(json_object_get(s, "max_flows"));
 	cr_assert_eq(mf, 65536);
+	cr_assert_eq(json_integer_value(json_object_get(mem, "shared_by")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(mem, "flows_held")), mf);
+	long cap = 1L << 20;
 	long entries = (long)json_integer_value(json_object_get(pl, "flow_entries"));
-	cr_assert_eq(entries, mf + mf / 8, "capacity and the RCU reserve");
+	cr_assert_eq(entries, cap + cap / 8, "capacity and the RCU reserve");
 	cr_assert_eq(json_integer_value(json_object_get(pl, "flow_entry_bytes")), 512);
 	cr_assert_eq(json_integer_value(json_object_get(pl, "flow_pool_bytes")), entries * 512);
-	cr_assert_eq(json_integer_value(json_object_get(pl, "bucket_bytes")), mf * 8);
+	cr_assert_eq(json_integer_value(json_object_get(pl, "bucket_bytes")), cap * 8);
 	long nd = (long)json_integer_value(json_object_get(pl, "rtt_distributions"));
 	cr_assert_eq(nd, 4096);
 	cr_assert_eq(json_integer_value(json_object_get(pl, "rtt_distribution_bytes")), nd * 2 * 8184);
@@ -526,7 +530,7 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 			  json_integer_value(json_object_get(pl, "rtt_distribution_bytes")));
 	cr_assert_eq(json_integer_value(json_object_get(mem, "lcores")), 1);
 	cr_assert_eq(json_integer_value(json_object_get(mem, "total_bytes")), per);
-	cr_assert_eq(json_integer_value(json_object_get(mem, "bytes_per_flow")), per / mf);
+	cr_assert_eq(json_integer_value(json_object_get(mem, "bytes_per_flow")), per / cap);
 	json_decref(s);
 	inject(p.tap);
 	wait_measured(c, 1, 163, 40);
