@@ -1,13 +1,16 @@
 /*
  * qp_replay: the worker's per-packet path on one core, fed from memory.
  *
- *   qp_replay MIX [PACKETS] [--measurements N]
+ *   qp_replay MIX [PACKETS] [--measurements N [--private]]
  *                               MIX: udp64-1k, udp64-100k, udp64-1m, imix-tcp, rtp
  *
  * With --measurements N, N measurements run over the same frames, each with a
  * filter of its own that every frame passes ("not host 192.0.2.K"), as N
  * controllers' measurements of one link would (the filters need DPDK's EAL:
- * it is started without hugepages).
+ * it is started without hugepages). They share one flow table, as a probe's
+ * do (qp_group_process; at most 31); with --private each has a table of its
+ * own (qp_worker_process_parsed after one parse, as before tables were
+ * shared).
  *
  * Frames are prepared once in a compact store. The timed loop does what a
  * NIC and a worker lcore do: per burst of 32 it writes the next frames into
@@ -31,6 +34,7 @@
 
 #include "../tests/gen/qp_pcapw.h"
 #include "qp_filter.h"
+#include "qp_group_dp.h"
 #include "qp_worker_dp.h"
 
 #define MEAS_MAX 64
@@ -211,6 +215,20 @@ int main(int argc, char **argv)
 			argc -= 2;
 			break;
 		}
+	int private = 0;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--private")) {
+			private = 1;
+			for (int k = i; k + 1 <= argc; k++)
+				argv[k] = argv[k + 1];
+			argc--;
+			break;
+		}
+	if (nmeas > QP_GROUP_SLOTS && !private) {
+		fprintf(stderr, "qp_replay: --measurements: at most %d share a table (or --private)\n",
+			QP_GROUP_SLOTS);
+		return 1;
+	}
 	if (argc < 2) {
 		fprintf(stderr, "usage: qp_replay udp64-1k|udp64-100k|udp64-1m|imix-tcp|rtp [PACKETS] "
 				"[--measurements N]\n");
@@ -275,6 +293,24 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	/* shared: one group, one slot each */
+	struct qp_group *grp = NULL;
+	static struct qp_group_view view;
+	if (nmeas && !private) {
+		grp = qp_group_create(max_flows * nm, 4096, 0);
+		if (!grp) {
+			fprintf(stderr, "qp_replay: no memory for the shared table\n");
+			return 1;
+		}
+		view.cfg = &cfgs[0];
+		view.n = nm;
+		for (unsigned int k = 0; k < nm; k++) {
+			qp_worker_fini(ws[k]);
+			qp_worker_init_member(ws[k], 0, grp, k, k + 1);
+			view.m[k] = (struct qp_group_member){k, k + 1, &cfgs[k], &ws[k]};
+		}
+		qp_group_view_build(&view);
+	}
 	struct qp_worker *w = ws[0];
 	struct qp_parse_ctx *pctx = malloc(sizeof(*pctx));
 	struct qp_parsed *pp = malloc(sizeof(*pp));
@@ -301,9 +337,11 @@ int main(int argc, char **argv)
 	c0 = tsc();
 	for (size_t at = 0; at < whole; at += BURST) {
 		dma(&s, at, ring, &slot, fr, BURST, ts0 + at * 20);
-		if (nm == 1) {
+		if (grp) {
+			qp_group_process(grp, &view, 0, fr, BURST, NULL);
+		} else if (nm == 1) {
 			qp_worker_process(ws[0], &cfgs[0], fr, BURST);
-		} else { /* as a worker lcore does: one parse for all */
+		} else { /* each its own table, one parse for all */
 			qp_parse_burst(pctx, QP_LINK_ETHERNET, QP_FLOW_KEY_DEFAULT, fr, BURST, pp);
 			for (unsigned int k = 0; k < nm; k++)
 				qp_worker_process_parsed(ws[k], &cfgs[k], fr, pp);
@@ -313,13 +351,13 @@ int main(int argc, char **argv)
 
 	double n = (double)whole;
 	if (nmeas)
-		printf("measurements %u (filtered)  ", nmeas);
+		printf("measurements %u (filtered, %s)  ", nmeas, private ? "own tables" : "shared table");
 	printf("%-11s %9zu frames  worker+dma %6.2f Mpps %7.1f ns %7.1f cycles/frame  "
 	       "dma only %6.1f ns  worker alone %6.2f Mpps %6.1f ns %6.1f cycles  flows %u\n",
 	       mix, whole, n / (double)run_ns * 1e3, (double)run_ns / n, (double)run_c / n,
 	       (double)ref_ns / n, n / (double)(run_ns - ref_ns) * 1e3,
 	       (double)(run_ns - ref_ns) / n, (double)(run_c - ref_c) / n,
-	       qp_flow_table_count(w->flows));
+	       qp_worker_flow_count(w));
 	if (w->cnt.measured != whole)
 		fprintf(stderr, "qp_replay: only %" PRIu64 " of %zu frames measured (parse errors %" PRIu64
 				", table full %" PRIu64 ")\n", w->cnt.measured, whole, w->cnt.parse_errors,
@@ -332,6 +370,8 @@ int main(int argc, char **argv)
 		qp_worker_fini(ws[k]);
 		free(ws[k]);
 	}
+	if (grp)
+		qp_groups_fini(&grp, 1);
 	free(ring);
 	free(pctx);
 	free(pp);

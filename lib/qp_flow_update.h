@@ -176,7 +176,7 @@ struct qp_flow_ev {
  * The packet p (frame f, at f->ts_ns) through its flow fl: the analysis its
  * protocol has under cfg, the flow's counters and its RTT distribution.
  */
-static inline void qp_flow_update(struct qp_flow_table *t, struct qp_flow *fl,
+static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_table *t, struct qp_flow *fl,
 				  const struct qp_measure_cfg *cfg, const struct qp_pkt *p,
 				  const struct qp_frame *f, struct qp_flow_ev *e)
 {
@@ -237,16 +237,21 @@ static inline void qp_flow_update(struct qp_flow_table *t, struct qp_flow *fl,
 	e->dir = dir;
 }
 
-/* The packet's result (e, from qp_flow_update) into measurement w's accounts. */
-static inline void qp_flow_account(struct qp_worker *w, const struct qp_measure_cfg *cfg,
-				   struct qp_flow *fl, const struct qp_pkt *p,
-				   const struct qp_frame *f, const struct qp_flow_ev *e)
+/* 1 when the packet's result has more than a count for the measurements (qp_flow_account_events). */
+static inline int qp_flow_ev_events(const struct qp_pkt *p, const struct qp_flow_ev *e)
+{
+	return (e->is_tcp && (p->tcp_opt_bad || e->tcp.rtt_dir >= 0 ||
+			      (e->tcp.retrans | e->tcp.ooo | e->tcp.dup_ack | e->tcp.zero_win |
+			       e->tcp.reset))) ||
+	       e->echo_sample || e->is_rtp;
+}
+
+/* What the packet's result (e, from qp_flow_update) adds to measurement w beyond its count. */
+static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interval_acc *a,
+					  struct qp_flow *fl, const struct qp_pkt *p,
+					  const struct qp_flow_ev *e)
 {
 	unsigned int dir = e->dir;
-	w->cnt.measured++;
-	struct qp_interval_acc *a = qp_interval_for(w, cfg, f->ts_ns);
-	a->pkts[dir]++;
-	a->bytes[dir] += f->wirelen;
 	if (e->is_tcp) {
 		if (p->tcp_opt_bad)
 			w->cnt.tcp_bad_options++;
@@ -267,6 +272,19 @@ static inline void qp_flow_account(struct qp_worker *w, const struct qp_measure_
 			qp_hist_add(&a->rtp_jitter[dir], e->rtp.jitter_ns);
 		qp_interval_rtp_stream(a, fl, dir, &e->rtp);
 	}
+}
+
+/* The packet's result (e, from qp_flow_update) into measurement w's accounts. */
+static inline void qp_flow_account(struct qp_worker *w, const struct qp_measure_cfg *cfg,
+				   struct qp_flow *fl, const struct qp_pkt *p,
+				   const struct qp_frame *f, const struct qp_flow_ev *e)
+{
+	unsigned int dir = e->dir;
+	w->cnt.measured++;
+	struct qp_interval_acc *a = qp_interval_for(w, cfg, f->ts_ns);
+	a->pkts[dir]++;
+	a->bytes[dir] += f->wirelen;
+	qp_flow_account_events(w, a, fl, p, e);
 }
 
 #endif

@@ -22,10 +22,27 @@ _Static_assert(QP_PARSED_MAX <= BURST_MAX, "a parsed burst is one chunk");
  * calls process, expire and flush; `v` and `idx` are that worker's, set for
  * the duration of a call (the table's end callback reads them).
  */
+/*
+ * Frames that only add to counts, gathered per set of members: all of one
+ * timestamp, they go into each member's interval slot at once (per burst,
+ * not per frame and member). Gathered frames are never behind a member's
+ * latest, so none of them is a step back in time for it.
+ */
+#define AGG_SETS 8
+struct agg {
+	uint32_t members;
+	uint32_t n;
+	uint64_t pkts[2], bytes[2];
+};
+
 struct qp_group {
 	struct qp_flow_table *flows;
 	const struct qp_group_view *v;
 	unsigned int idx;
+	uint64_t max_ts; /* the latest frame any member measured */
+	uint64_t agg_ts; /* the gathered frames' time */
+	unsigned int nagg;
+	struct agg agg[AGG_SETS];
 	struct qp_parse_ctx parse; /* when the lcore's parse has another key */
 } __attribute__((aligned(64)));
 
@@ -178,6 +195,105 @@ static void non_flow(const struct qp_group_view *v, unsigned int idx, const stru
 	}
 }
 
+/* The gathered frames into their members' accounts. */
+static void agg_flush(struct qp_group *g, const struct qp_group_view *v, unsigned int idx)
+{
+	for (unsigned int i = 0; i < g->nagg; i++) {
+		const struct agg *x = &g->agg[i];
+		for (uint32_t b = x->members; b; b &= b - 1) {
+			const struct qp_group_member *m = member(v, (unsigned int)__builtin_ctz(b));
+			struct qp_worker *w = m->w[idx];
+			w->cnt.measured += x->n;
+			if (g->agg_ts > w->last_ts)
+				w->last_ts = g->agg_ts;
+			struct qp_interval_acc *a = qp_interval_for(w, m->cfg, g->agg_ts);
+			a->pkts[0] += x->pkts[0];
+			a->pkts[1] += x->pkts[1];
+			a->bytes[0] += x->bytes[0];
+			a->bytes[1] += x->bytes[1];
+		}
+	}
+	g->nagg = 0;
+}
+
+/* Frame f, whose result is ev, into the accounts of the members in U. */
+static inline void account(struct qp_group *g, const struct qp_group_view *v, unsigned int idx,
+			   uint32_t U, struct qp_flow *fl, const struct qp_pkt *p,
+			   const struct qp_frame *f, const struct qp_flow_ev *ev, int gather)
+{
+	if (gather) {
+		if (g->nagg && g->agg_ts != f->ts_ns)
+			agg_flush(g, v, idx);
+		struct agg *x = NULL;
+		for (unsigned int i = 0; i < g->nagg && !x; i++)
+			if (g->agg[i].members == U)
+				x = &g->agg[i];
+		if (!x) {
+			if (g->nagg == AGG_SETS)
+				agg_flush(g, v, idx);
+			x = &g->agg[g->nagg++];
+			memset(x, 0, sizeof(*x));
+			x->members = U;
+			g->agg_ts = f->ts_ns;
+		}
+		x->n++;
+		x->pkts[ev->dir]++;
+		x->bytes[ev->dir] += f->wirelen;
+		return;
+	}
+	/* frames are accounted in their order: what was gathered first */
+	agg_flush(g, v, idx);
+	for (uint32_t b = U; b; b &= b - 1) {
+		const struct qp_group_member *m = member(v, (unsigned int)__builtin_ctz(b));
+		struct qp_worker *w = m->w[idx];
+		if (f->ts_ns > w->last_ts) /* a frame behind it was counted in flow_frame() */
+			w->last_ts = f->ts_ns;
+		qp_flow_account(w, m->cfg, fl, p, f, ev);
+	}
+}
+
+/* An RTT distribution the pool could not give: counted by each member. */
+static void hist_full(const struct qp_group_view *v, unsigned int idx, uint32_t U)
+{
+	for (uint32_t b = U; b; b &= b - 1)
+		member(v, (unsigned int)__builtin_ctz(b))->w[idx]->fstats.hist_full++;
+}
+
+/* A new entry for the members in `fresh`, the frame's first. */
+static __attribute__((noinline)) void flow_new(struct qp_group *g, const struct qp_group_view *v,
+					       unsigned int idx, uint32_t fresh, uint32_t pass,
+					       const struct qp_pkt *p, const struct qp_frame *f,
+					       int gather)
+{
+	struct qp_flow_table *t = g->flows;
+	struct qp_flow *fl = qp_flow_table_insert(t, p, NULL, NULL);
+	if (!fl) {
+		for (uint32_t b = fresh; b; b &= b - 1) {
+			struct qp_worker *w = member(v, (unsigned int)__builtin_ctz(b))->w[idx];
+			w->cnt.unattributed++;
+			w->fstats.table_full++;
+			if (gather && f->ts_ns > w->last_ts)
+				w->last_ts = f->ts_ns; /* not gathered: its time taken here */
+		}
+		return;
+	}
+	qp_flow_orient(fl, p);
+	fl->members = fresh;
+	fl->pass = pass;
+	__atomic_store_n(&fl->epoch, v->epoch, __ATOMIC_RELEASE);
+	for (uint32_t b = fresh; b; b &= b - 1) {
+		struct qp_worker *w = member(v, (unsigned int)__builtin_ctz(b))->w[idx];
+		w->fstats.created++;
+		CMM_STORE_SHARED(w->nflows, w->nflows + 1);
+	}
+	uint8_t hl = fl->hist_live;
+	struct qp_flow_ev ev;
+	qp_flow_update(t, fl, v->cfg, p, f, &ev);
+	if (hl != 2 && fl->hist_live == 2)
+		hist_full(v, idx, fresh);
+	account(g, v, idx, fresh, fl, p, f, &ev, gather && !qp_flow_ev_events(p, &ev));
+}
+
 /* One flow frame p (frame f) through the group. */
 static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v, unsigned int idx,
 			      const struct qp_pkt *p, const struct qp_frame *f)
@@ -213,15 +329,23 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 	if (!P)
 		return;
 	uint64_t ts = f->ts_ns;
-	for (uint32_t b = P; b; b &= b - 1) {
-		struct qp_worker *w = member(v, (unsigned int)__builtin_ctz(b))->w[idx];
-		if (ts < w->last_ts)
-			w->cnt.ts_backwards++;
-		else
-			w->last_ts = ts;
-		if (p->frag == QP_FRAG_LATER && !p->frag_attributed)
-			w->cnt.frag_unattributed++;
+	/* a frame behind the latest of any member may be behind a member's own */
+	int gather = ts >= g->max_ts;
+	if (!gather) {
+		agg_flush(g, v, idx);
+		for (uint32_t b = P; b; b &= b - 1) {
+			struct qp_worker *w = member(v, (unsigned int)__builtin_ctz(b))->w[idx];
+			if (ts < w->last_ts)
+				w->cnt.ts_backwards++;
+			else
+				w->last_ts = ts;
+		}
+	} else {
+		g->max_ts = ts;
 	}
+	if (p->frag == QP_FRAG_LATER && !p->frag_attributed)
+		for (uint32_t b = P; b; b &= b - 1)
+			member(v, (unsigned int)__builtin_ctz(b))->w[idx]->cnt.frag_unattributed++;
 	uint32_t covered = 0;
 	struct qp_flow_ev ev;
 	for (unsigned int j = 0; j < ne; j++) {
@@ -258,41 +382,13 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 		}
 		uint8_t hl = fl->hist_live;
 		qp_flow_update(t, fl, cfg, p, f, &ev);
-		for (uint32_t b = U; b; b &= b - 1) {
-			const struct qp_group_member *m = member(v, (unsigned int)__builtin_ctz(b));
-			struct qp_worker *w = m->w[idx];
-			if (hl != 2 && fl->hist_live == 2)
-				w->fstats.hist_full++;
-			qp_flow_account(w, m->cfg, fl, p, f, &ev);
-		}
+		if (hl != 2 && fl->hist_live == 2)
+			hist_full(v, idx, U);
+		account(g, v, idx, U, fl, p, f, &ev, gather && !qp_flow_ev_events(p, &ev));
 	}
 	uint32_t fresh = P & ~covered;
-	if (!fresh)
-		return;
-	struct qp_flow *fl = qp_flow_table_insert(t, p, NULL, NULL);
-	if (!fl) {
-		for (uint32_t b = fresh; b; b &= b - 1) {
-			struct qp_worker *w = member(v, (unsigned int)__builtin_ctz(b))->w[idx];
-			w->cnt.unattributed++;
-			w->fstats.table_full++;
-		}
-		return;
-	}
-	qp_flow_orient(fl, p);
-	fl->members = fresh;
-	fl->pass = pass;
-	__atomic_store_n(&fl->epoch, v->epoch, __ATOMIC_RELEASE);
-	uint8_t hl = fl->hist_live;
-	qp_flow_update(t, fl, cfg, p, f, &ev);
-	for (uint32_t b = fresh; b; b &= b - 1) {
-		const struct qp_group_member *m = member(v, (unsigned int)__builtin_ctz(b));
-		struct qp_worker *w = m->w[idx];
-		w->fstats.created++;
-		CMM_STORE_SHARED(w->nflows, w->nflows + 1);
-		if (hl != 2 && fl->hist_live == 2)
-			w->fstats.hist_full++;
-		qp_flow_account(w, m->cfg, fl, p, f, &ev);
-	}
+	if (fresh)
+		flow_new(g, v, idx, fresh, pass, p, f, gather);
 }
 
 void qp_group_process(struct qp_group *g, const struct qp_group_view *v, unsigned int idx,
@@ -347,6 +443,7 @@ void qp_group_process(struct qp_group *g, const struct qp_group_view *v, unsigne
 			qp_flow_table_prefetch_flow(g->flows, pk[i]->hash, pk[i]->key.proto);
 		for (unsigned int i = 0; i < np; i++)
 			flow_frame(g, v, idx, pk[i], pf[i]);
+		agg_flush(g, v, idx);
 		for (unsigned int k = 0; k < v->n; k++) {
 			struct qp_worker *w = v->m[k].w[idx];
 			w->cnt.filtered_out += chunk - (w->cnt.measured + w->cnt.unattributed +

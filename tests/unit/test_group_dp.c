@@ -141,6 +141,9 @@ static void inner_of(struct pb *b, int i, struct gflow *g, int *dir)
 	}
 }
 
+/* 1: the frames of a burst share its first one's time, as a port's do */
+static int burst_time;
+
 static void make_traffic(void)
 {
 	static struct gflow g[NFLOWS];
@@ -179,7 +182,12 @@ static void make_traffic(void)
 				cut = 20; /* cut inside the IP header: a parse error */
 		}
 		uint32_t len = pb_len(b);
-		fr[k] = (struct qp_frame){pb_data(b), cut ? cut : len, len, ts};
+		uint64_t t = ts;
+		if (burst_time)
+			t = k % BURST ? fr[k - 1].ts_ns : ts;
+		else if (k % 997 == 996)
+			t = ts - 5 * MS; /* a step back in time */
+		fr[k] = (struct qp_frame){pb_data(b), cut ? cut : len, len, t};
 	}
 }
 
@@ -468,6 +476,13 @@ Test(group, each_member_has_its_figures_alone)
 Test(group, each_member_has_its_figures_alone_from_the_lcores_parse)
 {
 	run_both(1);
+}
+
+Test(group, each_member_has_its_figures_alone_with_a_time_per_burst)
+{
+	burst_time = 1;
+	run_both(1);
+	burst_time = 0;
 }
 
 Test(group, flow_invariant_filters)
