@@ -21,7 +21,7 @@ struct qp_iat {
 };
 
 /** Account a packet's arrival; timestamps going back give no sample. */
-static inline void qp_iat_add(struct qp_iat *a, uint64_t ts)
+static inline __attribute__((always_inline)) void qp_iat_add(struct qp_iat *a, uint64_t ts)
 {
 	if (a->last_ns && ts >= a->last_ns)
 		qp_stat_add(&a->s, ts - a->last_ns);

@@ -222,9 +222,12 @@ static inline void account(struct qp_group *g, const struct qp_group_view *v, un
 			   const struct qp_frame *f, const struct qp_flow_ev *ev, int gather)
 {
 	if (gather) {
+		struct agg *x = &g->agg[0];
+		if (g->nagg == 1 && x->members == U && g->agg_ts == f->ts_ns)
+			goto add; /* a burst of one time and one set: the common case */
 		if (g->nagg && g->agg_ts != f->ts_ns)
 			agg_flush(g, v, idx);
-		struct agg *x = NULL;
+		x = NULL;
 		for (unsigned int i = 0; i < g->nagg && !x; i++)
 			if (g->agg[i].members == U)
 				x = &g->agg[i];
@@ -236,6 +239,7 @@ static inline void account(struct qp_group *g, const struct qp_group_view *v, un
 			x->members = U;
 			g->agg_ts = f->ts_ns;
 		}
+	add:
 		x->n++;
 		x->pkts[ev->dir]++;
 		x->bytes[ev->dir] += f->wirelen;
@@ -306,6 +310,30 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 	for (struct qp_flow *x = h->buckets[p->hash & h->mask]; x && ne < KEY_ENTRIES; x = x->next)
 		if (qp_flow_key_eq(&x->key, &p->key))
 			e[ne++] = x;
+	uint64_t ts = f->ts_ns;
+	struct qp_flow_ev ev;
+	/* the common case: one entry, every member's verdict known and taken,
+	 * all of them passing it, nothing behind in time */
+	if (ne == 1 && p->plain && !v->per_frame && ts >= g->max_ts) {
+		struct qp_flow *fl = e[0];
+		uint32_t mem = fl->members & v->active;
+		if (fl->epoch == v->epoch && fl->pass == (mem | QP_GROUP_PASS_KNOWN) && mem) {
+			g->max_ts = ts;
+			if (ts > fl->last_ns && fl->last_ns && ts - fl->last_ns >= cfg->idle_ns) {
+				qp_flow_table_restart(t, fl, QP_FLOW_END_IDLE, NULL, NULL);
+				qp_flow_orient(fl, p);
+			} else if (cfg->active_ns && fl->first_ns && ts > fl->first_ns &&
+				   ts - fl->first_ns >= cfg->active_ns) {
+				qp_flow_table_restart(t, fl, QP_FLOW_END_ACTIVE, NULL, NULL);
+			}
+			uint8_t hl = fl->hist_live;
+			qp_flow_update(t, fl, cfg, p, f, &ev);
+			if (hl != 2 && fl->hist_live == 2)
+				hist_full(v, idx, mem);
+			account(g, v, idx, mem, fl, p, f, &ev, !qp_flow_ev_events(p, &ev));
+			return;
+		}
+	}
 	/* every entry of a key has the same epoch and pass: the first says */
 	uint32_t inv = v->active & ~v->per_frame;
 	uint32_t pass, P;
@@ -328,7 +356,6 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 	}
 	if (!P)
 		return;
-	uint64_t ts = f->ts_ns;
 	/* a frame behind the latest of any member may be behind a member's own */
 	int gather = ts >= g->max_ts;
 	if (!gather) {
@@ -347,7 +374,6 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 		for (uint32_t b = P; b; b &= b - 1)
 			member(v, (unsigned int)__builtin_ctz(b))->w[idx]->cnt.frag_unattributed++;
 	uint32_t covered = 0;
-	struct qp_flow_ev ev;
 	for (unsigned int j = 0; j < ne; j++) {
 		struct qp_flow *fl = e[j];
 		uint32_t mem = fl->members & v->active;
