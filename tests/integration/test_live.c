@@ -66,8 +66,8 @@ static void nap_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Poll /api/v1/stats until the workers have measured every frame of the file. */
-static json_t *wait_for_all_frames(int port, int pid, long frames)
+/* Poll /api/v1/stats until each of nmeas measurements has had every frame of the file. */
+static json_t *wait_for_frames(int port, int pid, long frames, long nmeas)
 {
 	for (int i = 0; i < 3000; i++) {
 		char *body;
@@ -78,7 +78,7 @@ static json_t *wait_for_all_frames(int port, int pid, long frames)
 			 * both must have got there */
 			json_t *tot = json_object_get(j, "totals");
 			json_t *p0 = json_array_get(json_object_get(j, "ports"), 0);
-			if (json_integer_value(json_object_get(tot, "packets")) == frames &&
+			if (json_integer_value(json_object_get(tot, "packets")) == frames * nmeas &&
 			    json_integer_value(json_object_get(p0, "rx_packets")) == frames)
 				return j;
 			json_decref(j);
@@ -90,6 +90,11 @@ static json_t *wait_for_all_frames(int port, int pid, long frames)
 	}
 	cr_assert_fail("qprobe did not measure %ld frames within 30 s", frames);
 	return NULL;
+}
+
+static json_t *wait_for_all_frames(int port, int pid, long frames)
+{
+	return wait_for_frames(port, pid, frames, 1);
 }
 
 static void compare_flows(json_t *live, json_t *off)
@@ -568,5 +573,79 @@ Test(live, a_stalled_management_core_reports_lost_intervals_as_incomplete, .time
 	cr_assert(strstr(metrics, want), "no '%s' in /metrics", want + 1);
 	free(metrics);
 	json_decref(ivj);
+	qp_stop_clean(pid, err);
+}
+
+/*
+ * Measurements that share the lcore's flow table (the same flow semantics,
+ * different filters: none, one of hosts and protocols judged once a flow,
+ * and one of TCP flags that splits flows) each give the flows offline gives
+ * with the same filter, figure for figure (port time: the file's).
+ */
+Test(live, measurements_sharing_a_flow_table_each_give_their_offline_flows, .timeout = 300)
+{
+	static const char *filters[] = {"", "tcp or host 10.10.0.5", "tcp[13] & 2 != 0 or udp"};
+	char cap[256], cfgp[256], vdev[512], portstr[16], err[256];
+	snprintf(cap, sizeof(cap), "%s/qos-us-shared.pcap", qp_tmpdir());
+	long frames = qos_capture_us(cap);
+	snprintf(cfgp, sizeof(cfgp), "%s/shared.json", qp_tmpdir());
+	FILE *f = fopen(cfgp, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "{\"measurements\": [{\"description\": \"all\"}, {\"filter\": \"%s\"}, "
+		   "{\"filter\": \"%s\"}]}\n",
+		filters[1], filters[2]);
+	fclose(f);
+	int port = qp_free_port();
+	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s", cap);
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	snprintf(err, sizeof(err), "%s/shared.err", qp_tmpdir());
+	char *argv[] = {qbin(), "--lcores", "0,1", "--no-huge", "-m", "512", "--no-shconf",
+			"--no-pci", "--log-level=error", "--vdev", vdev, "--", "--config", cfgp,
+			"--qmcp-port", "0", "--http-port", portstr, "--timestamps", "port", NULL};
+	int pid = qp_spawn(argv, NULL, err);
+	json_decref(wait_for_frames(port, pid, frames, 3));
+	for (int k = 0; k < 3; k++) {
+		char off_path[256], path[128];
+		snprintf(off_path, sizeof(off_path), "%s/shared-off-%d.json", qp_tmpdir(), k);
+		char *oargv[] = {qbin(), "--pcap", cap, "--filter", (char *)filters[k], "--report-file",
+				 off_path, NULL};
+		struct qp_run_result r;
+		qp_run(oargv, NULL, 120, &r);
+		cr_assert_eq(r.status, 0, "%s", r.err);
+		json_t *off = qp_json_load(off_path);
+		snprintf(path, sizeof(path), "/api/v1/measurements/%d", k + 1);
+		json_t *st = get_json(port, path, 200);
+		cr_assert_eq(json_integer_value(json_object_get(json_object_get(st, "memory"), "shared_by")),
+			     3, "one table for the three");
+		json_decref(st);
+		snprintf(path, sizeof(path), "/api/v1/flows?measurement=%d&top=1000", k + 1);
+		json_t *live = get_json(port, path, 200);
+		json_t *lf = json_object_get(live, "flows"), *of = json_object_get(off, "flows");
+		cr_assert_gt(json_array_size(of), k == 2 ? 20 : 60, "'%s'", filters[k]);
+		cr_assert_eq(json_array_size(lf), json_array_size(of), "'%s': %zu flows live, %zu offline",
+			     filters[k], json_array_size(lf), json_array_size(of));
+		size_t i;
+		json_t *o;
+		json_array_foreach(of, i, o)
+		{
+			const char *src = json_string_value(json_object_get(o, "src"));
+			int sp = (int)json_integer_value(json_object_get(o, "sport"));
+			json_t *g = qp_find_flow(live, src, sp, json_string_value(json_object_get(o, "dst")),
+						 (int)json_integer_value(json_object_get(o, "dport")));
+			cr_assert_not_null(g, "'%s': live lacks the flow from %s:%d", filters[k], src, sp);
+			/* how it ended is the difference: offline at the file's end, live not yet */
+			json_t *a = json_deep_copy(g), *b = json_deep_copy(o);
+			json_object_del(a, "end");
+			json_object_del(b, "end");
+			char *ta = json_dumps(a, JSON_SORT_KEYS), *tb = json_dumps(b, JSON_SORT_KEYS);
+			cr_expect_str_eq(ta, tb, "'%s': flow %s:%d", filters[k], src, sp);
+			free(ta);
+			free(tb);
+			json_decref(a);
+			json_decref(b);
+		}
+		json_decref(live);
+		json_decref(off);
+	}
 	qp_stop_clean(pid, err);
 }
