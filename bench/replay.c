@@ -297,7 +297,9 @@ int main(int argc, char **argv)
 	struct qp_group *grp = NULL;
 	static struct qp_group_view view;
 	if (nmeas && !private) {
-		grp = qp_group_create(max_flows * nm, 4096, 0);
+		/* the size of one table of its own whatever N: every frame passes every
+		 * filter, so the members share the same flows */
+		grp = qp_group_create(max_flows, 4096, 0);
 		if (!grp) {
 			fprintf(stderr, "qp_replay: no memory for the shared table\n");
 			return 1;

@@ -34,13 +34,16 @@ for mix in udp64-1k udp64-100k udp64-1m imix-tcp rtp; do
 		echo "  $l; qprobe worker+dma / limit = $(echo "scale=2; $q / $lm" | bc)"
 	fi
 done
-echo "measurements over the same frames (udp64-100k, each with its own filter), cycles a frame:"
-one=""
-for m in 1 2 4 16; do
-	c=$("$BUILD/qp_replay" udp64-100k 2000000 --measurements "$m" |
-		awk '{ for (i = 1; i <= NF; i++) if ($i == "cycles/frame") { print $(i - 1); exit } }')
-	[ -z "$one" ] && one=$c
-	echo "  $m: $c ($(echo "scale=2; $c / $one" | bc)x one)"
+echo "measurements over the same frames (udp64-100k, each with its own filter), cycles a frame,"
+echo "sharing one flow table as a probe's do, then each on a table of its own (--private):"
+for mode in "" --private; do
+	one=""
+	for m in 1 2 4 16; do
+		c=$("$BUILD/qp_replay" udp64-100k 2000000 --measurements "$m" $mode |
+			awk '{ for (i = 1; i <= NF; i++) if ($i == "cycles/frame") { print $(i - 1); exit } }')
+		[ -z "$one" ] && one=$c
+		echo "  ${mode:-shared} $m: $c ($(echo "scale=2; $c / $one" | bc)x one)"
+	done
 done
 if command -v valgrind >/dev/null; then
 	echo "instructions per frame in qp_worker_process (callgrind; 10 frames a flow and more,"
@@ -52,5 +55,12 @@ if command -v valgrind >/dev/null; then
 			--callgrind-out-file=/dev/null "$BUILD/qp_replay" "$mix" "$n" 2>&1 |
 			sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
 		echo "  $mix: $((ir / n)) ($n frames)"
+	done
+	echo "instructions per frame with N measurements sharing a table (udp64-100k, 1,000,000 frames):"
+	for m in 1 4 16; do
+		ir=$(valgrind --tool=callgrind --toggle-collect=qp_group_process \
+			--callgrind-out-file=/dev/null "$BUILD/qp_replay" udp64-100k 1000000 \
+			--measurements "$m" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+		echo "  $m: $((ir / 1000000))"
 	done
 fi

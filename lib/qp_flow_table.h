@@ -54,7 +54,10 @@ struct qp_flow {
 	uint32_t epoch;
 	uint8_t init_swapped; /* 1: the initiator (src, "fwd") is key endpoint 1 */
 	uint8_t tcp_state;    /* QP_TCP_ST_* */
-	uint16_t reserved;
+	/* shared table: other entries of the key were there when this one was
+	 * made (they come after it in the chain; without it, none does) */
+	uint8_t more;
+	uint8_t reserved;
 	struct qp_flow_key key;
 	/* second cache line: counters */
 	uint64_t first_ns; /* 0 until the first packet (and after an active-timeout export) */

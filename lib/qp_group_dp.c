@@ -267,7 +267,7 @@ static void hist_full(const struct qp_group_view *v, unsigned int idx, uint32_t 
 static __attribute__((noinline)) void flow_new(struct qp_group *g, const struct qp_group_view *v,
 					       unsigned int idx, uint32_t fresh, uint32_t pass,
 					       const struct qp_pkt *p, const struct qp_frame *f,
-					       int gather)
+					       int gather, int more)
 {
 	struct qp_flow_table *t = g->flows;
 	struct qp_flow *fl = qp_flow_table_insert(t, p, NULL, NULL);
@@ -282,6 +282,7 @@ static __attribute__((noinline)) void flow_new(struct qp_group *g, const struct 
 		return;
 	}
 	qp_flow_orient(fl, p);
+	fl->more = (uint8_t)more;
 	fl->members = fresh;
 	fl->pass = pass;
 	__atomic_store_n(&fl->epoch, v->epoch, __ATOMIC_RELEASE);
@@ -307,9 +308,14 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
 	struct qp_flow *e[KEY_ENTRIES];
 	unsigned int ne = 0;
+	/* the newest entry of a key comes first; the walk goes on only past an
+	 * entry made while others were there */
 	for (struct qp_flow *x = h->buckets[p->hash & h->mask]; x && ne < KEY_ENTRIES; x = x->next)
-		if (qp_flow_key_eq(&x->key, &p->key))
+		if (qp_flow_key_eq(&x->key, &p->key)) {
 			e[ne++] = x;
+			if (!x->more)
+				break;
+		}
 	uint64_t ts = f->ts_ns;
 	struct qp_flow_ev ev;
 	/* the common case: one entry, every member's verdict known and taken,
@@ -389,6 +395,7 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 			struct qp_flow *c = qp_flow_table_clone(t, fl);
 			if (c) {
 				c->members = R;
+				c->more = 1;
 			} else {
 				for (uint32_t b = R; b; b &= b - 1) {
 					struct qp_worker *w =
@@ -414,7 +421,7 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 	}
 	uint32_t fresh = P & ~covered;
 	if (fresh)
-		flow_new(g, v, idx, fresh, pass, p, f, gather);
+		flow_new(g, v, idx, fresh, pass, p, f, gather, ne > 0);
 }
 
 void qp_group_process(struct qp_group *g, const struct qp_group_view *v, unsigned int idx,

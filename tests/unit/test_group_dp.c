@@ -227,6 +227,7 @@ static void normal(struct qp_flow *out, const struct qp_flow *f)
 	memcpy(out, f, sizeof(*out));
 	out->next = NULL;
 	out->epoch = out->members = out->pass = out->inc = 0;
+	out->more = 0;
 	memset(&out->rcu, 0, sizeof(out->rcu));
 	out->owner = NULL;
 	out->hist = NULL;
