@@ -46,6 +46,10 @@ static int rtp_header(const uint8_t *p, uint32_t cap, uint32_t *ssrc, uint16_t *
 	uint8_t t = p[1] & 0x7f;
 	if (t >= 72 && t <= 76) /* RTCP SR/RR/SDES/BYE/APP with the marker bit */
 		return 0;
+	/* RTCP multiplexed on the RTP port (RFC 5761): packet types 192-223,
+	 * feedback (205, 206) and extended reports (207) included */
+	if (p[1] >= 192 && p[1] <= 223)
+		return 0;
 	uint32_t hl = 12 + 4u * (p[0] & 0x0f);
 	if (hl > cap)
 		return 0;
@@ -65,7 +69,8 @@ static void start_stream(struct qp_rtp_dir *r, uint16_t first_seq, uint16_t seq,
 	r->state = 2;
 	r->base_seq = first_seq;
 	r->max_seq = seq;
-	r->cycles = 0;
+	/* probation may have crossed the wrap (first 65533, now 6): one cycle */
+	r->cycles = seq < first_seq ? SEQ_MOD : 0;
 	r->bad_seq = SEQ_MOD + 1;
 	r->received = count;
 	r->seen = count >= 64 ? ~0ULL : ((1ULL << count) - 1);

@@ -54,6 +54,47 @@ Test(rtp, port_range_skips_probation)
 	cr_assert_eq(r.clock_hz, 8000, "dynamic payload type: configured clock");
 }
 
+Test(rtp, probation_across_the_sequence_wrap)
+{
+	/* a perfect stream of 10 packets from 65533: 65533, 65534, 65535, 0 .. 6 */
+	for (int i = 0; i < 10; i++)
+		pkt(0, (uint16_t)(65533 + i), (uint32_t)i * 160, 0xabc, (uint64_t)i * 20 * MS, 0);
+	cr_assert_eq(r.state, 2);
+	cr_assert_eq(r.received, 10);
+	cr_assert_eq(qp_rtp_expected(&r), 10, "expected %u", qp_rtp_expected(&r));
+	cr_assert_eq(qp_rtp_lost(&r), 0);
+	/* the same when the fourth packet confirms the stream past the wrap */
+	memset(&r, 0, sizeof(r));
+	for (int i = 0; i < 4; i++)
+		pkt(0, (uint16_t)(65534 + i), (uint32_t)i * 160, 0xabc, (uint64_t)i * 20 * MS, 0);
+	cr_assert_eq(r.state, 2);
+	cr_assert_eq(qp_rtp_expected(&r), 4, "expected %u", qp_rtp_expected(&r));
+	pkt(0, 2, 4 * 160, 0xabc, 80 * MS, 0);
+	cr_assert_eq(qp_rtp_expected(&r), 5);
+	cr_assert_eq(qp_rtp_lost(&r), 0);
+}
+
+Test(rtp, rtcp_multiplexed_on_the_rtp_port_is_not_rtp)
+{
+	/* second byte 192-223 (RFC 5761): SR 200, RR 201, RTPFB 205, PSFB 206, XR 207,
+	 * and the edges; each four times in a row, as a stream would be */
+	static const uint8_t types[] = {192, 200, 201, 205, 206, 207, 223};
+	for (size_t k = 0; k < sizeof(types); k++) {
+		memset(&r, 0, sizeof(r));
+		for (int i = 0; i < 6; i++)
+			pkt(types[k], (uint16_t)(100 + i), (uint32_t)i * 160, 0xabc,
+			    (uint64_t)i * 20 * MS, 1);
+		cr_assert_eq(r.state, 0, "second byte %u is RTCP", types[k]);
+	}
+	/* 191 and 224 are RTP: payload types 63 and 96 with the marker bit */
+	static const uint8_t rtp[] = {191, 224};
+	for (size_t k = 0; k < sizeof(rtp); k++) {
+		memset(&r, 0, sizeof(r));
+		pkt(rtp[k], 100, 0, 0xabc, 0, 1);
+		cr_assert_eq(r.state, 2, "second byte %u is RTP", rtp[k]);
+	}
+}
+
 Test(rtp, garbage_is_not_rtp)
 {
 	struct qp_rtp_event ev;
