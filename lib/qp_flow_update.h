@@ -125,15 +125,19 @@ static inline void qp_flow_handshake(struct qp_flow *f, const struct qp_pkt *pk,
 			f->init_swapped ^= 1;
 			*dir = 0;
 		}
-		if (*dir == 0 && !(f->tcp_state & QP_TCP_ST_SYNACK)) {
+		if (*dir == 0 && !(f->tcp_state & QP_TCP_ST_ACK)) {
+			/* the latest SYN is the one the next SYN/ACK answers */
 			f->tcp_state |= QP_TCP_ST_SYN;
-			f->syn_ns = ts; /* the latest SYN is the one answered */
+			f->syn_ns = ts;
 			f->syn_seq = pk->tcp_seq;
 		}
 		return;
 	}
 	if (fl == (QP_TCP_SYN | QP_TCP_ACK)) {
-		if (*dir == 1 && (f->tcp_state & (QP_TCP_ST_SYN | QP_TCP_ST_SYNACK)) == QP_TCP_ST_SYN &&
+		/* the latest SYN/ACK before the completing ACK, and the latest SYN
+		 * before it: a retransmission of either starts the halves again
+		 * (Wireshark's initial RTT runs from its most recent SYN) */
+		if (*dir == 1 && (f->tcp_state & (QP_TCP_ST_SYN | QP_TCP_ST_ACK)) == QP_TCP_ST_SYN &&
 		    pk->tcp_ack == f->syn_seq + 1) {
 			f->tcp_state |= QP_TCP_ST_SYNACK;
 			f->synack_ns = ts;

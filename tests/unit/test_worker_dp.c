@@ -128,6 +128,53 @@ Test(worker, the_latest_syn_is_the_one_answered)
 	cr_assert_eq(recs[0].hs_ack_rtt_ns, -1);
 }
 
+/* Retransmitted handshakes: the halves are the latest SYN/ACK's and the latest SYN before it's. */
+Test(worker, a_retransmitted_syn_and_synack_start_the_halves_again)
+{
+	/* the client's SYN/ACK is lost past the tap: it sends its SYN again (tshark:
+	 * tcp.analysis.initial_rtt 0.0555 s, the sum of the halves) */
+	struct qp_frame f[] = {
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0),
+		tcp(S, 443, C, 40000, 0x12, 900, 101, 0, T0 + 14400 * US),
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0 + 63800 * US),
+		tcp(S, 443, C, 40000, 0x12, 900, 101, 0, T0 + 71100 * US),
+		tcp(C, 40000, S, 443, 0x10, 101, 901, 0, T0 + 119300 * US),
+	};
+	run(f, 5);
+	cr_assert_eq(recs[0].hs_rtt_ns, (int64_t)(7300 * US));
+	cr_assert_eq(recs[0].hs_ack_rtt_ns, (int64_t)(48200 * US), "%lld",
+		     (long long)recs[0].hs_ack_rtt_ns);
+}
+
+Test(worker, a_retransmitted_synack_alone)
+{
+	struct qp_frame f[] = {
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0),
+		tcp(S, 443, C, 40000, 0x12, 900, 101, 0, T0 + 5 * MS),
+		tcp(S, 443, C, 40000, 0x12, 900, 101, 0, T0 + 1005 * MS),
+		tcp(C, 40000, S, 443, 0x10, 101, 901, 0, T0 + 1006 * MS),
+		/* after the handshake: neither a SYN/ACK nor a SYN moves the halves */
+		tcp(S, 443, C, 40000, 0x12, 900, 101, 0, T0 + 2000 * MS),
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0 + 2001 * MS),
+	};
+	run(f, 6);
+	cr_assert_eq(recs[0].hs_rtt_ns, (int64_t)(1005 * MS));
+	cr_assert_eq(recs[0].hs_ack_rtt_ns, (int64_t)(1 * MS));
+}
+
+Test(worker, a_syn_again_after_the_synack_keeps_the_pair_answered)
+{
+	struct qp_frame f[] = {
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0),
+		tcp(S, 443, C, 40000, 0x12, 900, 101, 0, T0 + 5 * MS),
+		tcp(C, 40000, S, 443, 0x02, 100, 0, 0, T0 + 1000 * MS),
+		tcp(C, 40000, S, 443, 0x10, 101, 901, 0, T0 + 1001 * MS),
+	};
+	run(f, 4);
+	cr_assert_eq(recs[0].hs_rtt_ns, (int64_t)(5 * MS));
+	cr_assert_eq(recs[0].hs_ack_rtt_ns, (int64_t)(996 * MS));
+}
+
 Test(worker, a_synack_that_does_not_answer_gives_no_rtt)
 {
 	struct qp_frame f[] = {
