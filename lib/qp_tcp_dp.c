@@ -53,13 +53,22 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 		ev->zero_win = 1;
 	}
 
-	/* duplicate ACK, checked against the state before this segment */
+	/* a keep-alive (Wireshark's): at most one byte, one before the next
+	 * sequence number */
+	int keepalive = (d->st & QP_TCPD_NXT) && seglen <= 1 && seq == d->nxt - 1 &&
+			!(fl & (QP_TCP_SYN | QP_TCP_FIN | QP_TCP_RST));
+	/* duplicate ACK, checked against the state before this segment; an ACK
+	 * answering the other side's keep-alive is a keep-alive ACK, not one */
 	if ((fl & QP_TCP_ACK) && (d->st & QP_TCPD_ACK) && seglen == 0 && pk->tcp_win != 0 &&
 	    pk->tcp_win == d->win && (d->st & QP_TCPD_NXT) && seq == d->nxt && ack == d->last_ack &&
-	    !(fl & (QP_TCP_SYN | QP_TCP_FIN | QP_TCP_RST))) {
+	    !(fl & (QP_TCP_SYN | QP_TCP_FIN | QP_TCP_RST)) && !(o->st & QP_TCPD_KA)) {
 		d->dup_acks++;
 		ev->dup_ack = 1;
 	}
+	if (keepalive)
+		d->st |= QP_TCPD_KA;
+	else
+		d->st &= (uint8_t)~QP_TCPD_KA;
 
 	if (seglen > 0) {
 		uint32_t end = seq + seglen;
@@ -69,8 +78,6 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 			d->st |= QP_TCPD_NXT;
 			push_out(d, seq, end, ts);
 		} else if (seq_lt(seq, d->nxt)) {
-			int keepalive = seglen <= 1 && seq == d->nxt - 1 &&
-					!(fl & (QP_TCP_SYN | QP_TCP_FIN | QP_TCP_RST));
 			if (!keepalive) {
 				uint64_t since = ts > d->nxt_ns ? ts - d->nxt_ns : 0;
 				if (since < ooo_ns && d->nxt != end) {

@@ -56,6 +56,7 @@ struct qp_tcp_dir {
 #define QP_TCPD_TS 0x04     /* this direction sends timestamps */
 #define QP_TCPD_TS_PEND 0x08 /* ts_val waits for its echo */
 #define QP_TCPD_TS_SEEN 0x10 /* ts_val holds a value */
+#define QP_TCPD_KA 0x20      /* this direction's latest segment was a keep-alive */
 
 /* What one segment did, for the interval accumulators. */
 struct qp_tcp_event {

@@ -126,6 +126,33 @@ Test(tcp, keepalive_is_neither)
 	cr_assert_eq(d[0].ooo, 0);
 }
 
+Test(tcp, the_acks_of_keepalives_are_not_duplicate_acks)
+{
+	/* data both ways, then the client's keep-alives (one byte and none, one
+	 * before its next sequence number), each answered by the server's ACK;
+	 * tshark calls the answers "ACK to a TCP keep-alive segment", and of the
+	 * whole sequence only the last ACK a duplicate (#1) */
+	seg(0, PA, 1, 1, 100, 500, 0);
+	seg(1, PA, 1, 101, 50, 700, 1 * MS);
+	seg(0, A, 101, 51, 0, 500, 2 * MS);
+	for (int k = 0; k < 3; k++) {
+		seg(0, A, 100, 51, k == 1 ? 0 : 1, 500, (uint64_t)(k + 1) * 45000 * MS);
+		seg(1, A, 51, 101, 0, 700, (uint64_t)(k + 1) * 45000 * MS + 1 * MS);
+	}
+	cr_assert_eq(d[1].dup_acks, 0, "%u", d[1].dup_acks);
+	cr_assert_eq(d[0].dup_acks, 0);
+	cr_assert_eq(d[0].retrans + d[0].ooo, 0);
+	/* the same ACK again, the keep-alive not repeated: still its answer for
+	 * tshark (the other side's latest segment was the keep-alive) */
+	seg(1, A, 51, 101, 0, 700, 140000 * MS);
+	cr_assert_eq(d[1].dup_acks, 0);
+	/* after a data segment from the client, a repeated ACK is a duplicate again */
+	seg(0, PA, 101, 51, 10, 500, 141000 * MS);
+	seg(1, A, 51, 111, 0, 700, 141001 * MS);
+	seg(1, A, 51, 111, 0, 700, 141002 * MS);
+	cr_assert_eq(d[1].dup_acks, 1);
+}
+
 Test(tcp, duplicate_acks)
 {
 	seg(1, A, 1, 1, 0, 700, 0);
