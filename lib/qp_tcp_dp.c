@@ -80,7 +80,10 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 		} else if (seq_lt(seq, d->nxt)) {
 			if (!keepalive) {
 				uint64_t since = ts > d->nxt_ns ? ts - d->nxt_ns : 0;
-				if (since < ooo_ns && d->nxt != end) {
+				/* data the other side already acknowledged is sent again
+				 * (Wireshark's spurious retransmission), however soon */
+				int acked = (o->st & QP_TCPD_ACK) && seq_le(end, o->last_ack);
+				if (since < ooo_ns && d->nxt != end && !acked) {
 					d->ooo++;
 					ev->ooo = 1;
 				} else {

@@ -9,6 +9,7 @@
 #include "qp_tcp_dp.h"
 
 #define MS 1000000ULL
+#define US 1000ULL
 #define OOO (3 * MS)
 
 static struct qp_tcp_dir d[2];
@@ -124,6 +125,25 @@ Test(tcp, keepalive_is_neither)
 	seg(0, A, 100, 1, 0, 500, 61000 * MS);
 	cr_assert_eq(d[0].retrans, 0);
 	cr_assert_eq(d[0].ooo, 0);
+}
+
+Test(tcp, data_already_acknowledged_is_a_retransmission_however_soon)
+{
+	/* two segments, the ACK of both, then the first again 0.2 ms later:
+	 * within the out-of-order window, but acknowledged (tshark: "spurious
+	 * retransmission" and "retransmission") */
+	seg(0, PA, 1, 1, 100, 500, 0);
+	seg(0, PA, 101, 1, 100, 500, 100 * US);
+	seg(1, A, 1, 201, 0, 700, 10 * MS);
+	seg(0, PA, 1, 1, 100, 500, 10 * MS + 200 * US);
+	cr_assert_eq(d[0].retrans, 1);
+	cr_assert_eq(d[0].ooo, 0);
+	/* one not acknowledged yet, as soon: out of order */
+	seg(0, PA, 201, 1, 100, 500, 11 * MS);
+	seg(0, PA, 301, 1, 100, 500, 11 * MS + 100 * US);
+	seg(0, PA, 201, 1, 50, 500, 11 * MS + 200 * US);
+	cr_assert_eq(d[0].ooo, 1);
+	cr_assert_eq(d[0].retrans, 1);
 }
 
 Test(tcp, the_acks_of_keepalives_are_not_duplicate_acks)
