@@ -331,6 +331,8 @@ void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struc
 		o->lost = qp_rtp_lost(s);
 		o->dups = s->dups;
 		o->ooo = s->ooo;
+		o->other_pt = s->other_pt;
+		o->ts_jumps = s->ts_jumps;
 		o->jitter_last_ms = qp_rtp_jitter_ms(s, s->jitter);
 		o->jitter_mean_ms = s->jitter_n ? qp_rtp_jitter_ms(s, s->jitter_sum / s->jitter_n) : 0;
 		o->jitter_max_ms = qp_rtp_jitter_ms(s, s->jitter_max);
@@ -496,6 +498,8 @@ json_t *qp_flow_rec_json(const struct qp_flow_rec *fr)
 				"duplicates", (json_int_t)s->dups, "out_of_order", (json_int_t)s->ooo,
 				"jitter_ms", "last", s->jitter_last_ms, "mean", s->jitter_mean_ms, "max",
 				s->jitter_max_ms, "mos", s->mos);
+			json_object_set_new(j, "other_payload_packets", json_integer(s->other_pt));
+			json_object_set_new(j, "timestamp_jumps", json_integer(s->ts_jumps));
 			json_array_append_new(a, j);
 		}
 		json_object_set_new(o, "rtp", a);

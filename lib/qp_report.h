@@ -43,6 +43,7 @@ struct qp_flow_rec {
 		uint8_t pt;
 		uint32_t ssrc, clock_hz;
 		uint32_t packets, expected, lost, dups, ooo;
+		uint32_t other_pt, ts_jumps;
 		double jitter_last_ms, jitter_mean_ms, jitter_max_ms, mos;
 	} rtp[2];
 	/* UDP and ICMP: inter-arrival times; ICMP: echo requests, replies, RTT */

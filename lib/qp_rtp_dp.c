@@ -124,6 +124,10 @@ static void update_seq(struct qp_rtp_dir *r, uint16_t seq)
 	r->received++;
 }
 
+/* A step of the RTP timestamp against arrival beyond this (media time), with the
+ * sequence continuous, is a new timeline (codec switch, re-INVITE): 1 s */
+#define TS_JUMP_S 1
+
 static void update_jitter(struct qp_rtp_dir *r, uint32_t rtp_ts, uint64_t ts)
 {
 	if (!r->clock_hz)
@@ -142,6 +146,13 @@ static void update_jitter(struct qp_rtp_dir *r, uint32_t rtp_ts, uint64_t ts)
 	double transit = arrival - (double)r->ts_ext;
 	double d = fabs(transit - r->prev_transit);
 	r->prev_transit = transit;
+	if (d > (double)TS_JUMP_S * r->clock_hz) {
+		/* the sender's timestamps started again elsewhere: the estimator
+		 * goes on from the new timeline, the step is no sample */
+		if (r->ts_jumps < UINT16_MAX)
+			r->ts_jumps++;
+		return;
+	}
 	r->jitter += (d - r->jitter) / 16.0;
 	r->jitter_sum += r->jitter;
 	r->jitter_n++;
@@ -201,22 +212,37 @@ static void rtp_packet(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t ca
 		if (ssrc != r->ssrc)
 			return; /* another stream in the same direction: not followed */
 		update_seq(r, seq);
+		if (pt != r->pt) {
+			/* a telephone event or comfort noise shares the sequence but not
+			 * the timeline; a run of another type is a codec switch */
+			r->other_pt++;
+			r->run = pt == r->run_pt && r->run < UINT8_MAX ? (uint8_t)(r->run + 1) : 1;
+			r->run_pt = pt;
+			if (pt == 13 || pt == 19 || r->run < QP_RTP_PT_SWITCH)
+				return;
+			uint32_t clock = qp_rtp_clock(pt);
+			r->pt = pt;
+			r->clock_hz = clock || pt < 96 ? clock : cfg->dynamic_clock_hz;
+			r->have_prev = 0; /* the estimator starts again on the new clock */
+			r->run = 0;
+		}
+		r->run = 0;
 		update_jitter(r, rtp_ts, ts);
 		return;
 	}
 	uint32_t clock = qp_rtp_clock(pt);
 	if (!clock && pt >= 96)
 		clock = cfg->dynamic_clock_hz;
-	if (r->state == 1 && ssrc == r->ssrc && pt == r->pt && seq == (uint16_t)(r->cand_seq + 1)) {
+	if (r->state == 1 && ssrc == r->ssrc && pt == r->pt && seq == (uint16_t)(r->max_seq + 1)) {
 		r->probation++;
-		r->cand_seq = seq;
+		r->max_seq = seq;
 	} else {
 		/* a new candidate: this packet starts it; its jitter starts here */
 		r->state = 1;
 		r->ssrc = ssrc;
 		r->pt = pt;
 		r->probation = 1;
-		r->cand_seq = seq;
+		r->max_seq = seq;
 		r->base_seq = seq;
 		r->clock_hz = clock;
 		r->have_prev = 0;
@@ -234,6 +260,8 @@ void qp_rtp_restart(struct qp_rtp_dir *r)
 		return;
 	r->base_seq = (uint32_t)r->cycles + r->max_seq + 1;
 	r->received = r->dups = r->ooo = r->jumps = 0;
+	r->other_pt = 0;
+	r->ts_jumps = 0;
 	r->jitter_sum = r->jitter_max = 0;
 	r->jitter_n = 0;
 }

@@ -32,15 +32,16 @@ struct qp_rtp_dir {
 	uint8_t pt;
 	uint8_t probation;
 	uint8_t have_prev;
-	uint16_t max_seq;  /* highest sequence number seen */
-	uint16_t cand_seq; /* candidate: the last sequence number */
+	uint16_t max_seq;  /* highest sequence number seen (a candidate's latest) */
+	uint16_t ts_jumps; /* RTP timestamp steps with continuous sequence (saturates) */
 	uint32_t cycles;   /* sequence wraps, shifted by 16 */
 	uint32_t base_seq; /* first sequence number of the stream */
 	uint32_t bad_seq;  /* RFC 3550 A.1: the seq after a large jump */
 	uint32_t received;
 	uint32_t dups, ooo;
 	uint16_t jumps;    /* sender restarts (saturates) */
-	uint16_t pad;
+	uint8_t run_pt;    /* the other payload type of the latest run, and ... */
+	uint8_t run;       /* ... its length: QP_RTP_PT_SWITCH in a row switch the stream */
 	uint64_t seen;     /* bitmap: seen[i] = max_seq - i was received */
 	uint32_t clock_hz;
 	uint32_t last_ts;  /* RTP timestamp of the previous packet */
@@ -51,7 +52,13 @@ struct qp_rtp_dir {
 	double jitter_sum; /* of the estimate after each packet but the first (as Wireshark) */
 	double jitter_max;
 	uint32_t jitter_n;
+	/* packets of another payload type in the stream (telephone events,
+	 * comfort noise): in its sequence, out of its jitter and MOS */
+	uint32_t other_pt;
 };
+_Static_assert(sizeof(struct qp_rtp_dir) == 112, "a flow's two directions fit its entry");
+
+#define QP_RTP_PT_SWITCH 16
 
 /* What one packet changed, for the interval accumulators. */
 struct qp_rtp_event {

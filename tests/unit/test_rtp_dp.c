@@ -95,6 +95,66 @@ Test(rtp, rtcp_multiplexed_on_the_rtp_port_is_not_rtp)
 	}
 }
 
+/* An audio stream (PT 0, 20 ms) with a telephone event (PT 101, frozen timestamp) in it. */
+Test(rtp, telephone_events_share_the_sequence_not_the_jitter)
+{
+	uint16_t seq = 1000;
+	uint32_t ts = 0;
+	for (int i = 0; i < 50; i++, seq++, ts += 160)
+		pkt(0, seq, ts, 0xabc, (uint64_t)i * 20 * MS, 0);
+	double j = r.jitter;
+	cr_assert_lt(j, 1e-9, "a perfect stream: no jitter");
+	/* ten event packets 20 ms apart, one timestamp (RFC 4733 2.2.1), and a
+	 * comfort noise packet */
+	for (int i = 0; i < 10; i++, seq++)
+		pkt(101, seq, ts, 0xabc, (uint64_t)(50 + i) * 20 * MS, 0);
+	pkt(13, seq++, ts, 0xabc, 60 * 20 * MS, 0);
+	ts += 11 * 160;
+	for (int i = 61; i < 100; i++, seq++, ts += 160)
+		pkt(0, seq, ts, 0xabc, (uint64_t)i * 20 * MS, 0);
+	cr_assert_eq(r.other_pt, 11);
+	cr_assert_eq(r.received, 100);
+	cr_assert_eq(qp_rtp_expected(&r), 100);
+	cr_assert_lt(r.jitter_max, 1e-9, "the events are out of the estimator (%f)", r.jitter_max);
+	cr_assert_eq(r.pt, 0);
+	cr_assert_eq(r.ts_jumps, 0);
+}
+
+Test(rtp, a_run_of_another_payload_type_is_a_codec_switch)
+{
+	uint16_t seq = 7;
+	for (int i = 0; i < 20; i++, seq++)
+		pkt(0, seq, (uint32_t)i * 160, 0xabc, (uint64_t)i * 20 * MS, 0);
+	/* G.729 (PT 18, 8 kHz) from here on, its own timestamps */
+	for (int i = 0; i < 40; i++, seq++)
+		pkt(18, seq, 500000 + (uint32_t)i * 160, 0xabc, (uint64_t)(20 + i) * 20 * MS, 0);
+	cr_assert_eq(r.pt, 18, "switched after %d in a row", QP_RTP_PT_SWITCH);
+	cr_assert_eq(r.other_pt, QP_RTP_PT_SWITCH);
+	cr_assert_eq(r.received, 60);
+	cr_assert_lt(r.jitter_max, 1e-9, "%f", r.jitter_max);
+}
+
+Test(rtp, a_timestamp_reset_with_continuous_sequence_restarts_the_estimator)
+{
+	/* 20 ms packets, then the sender's timestamps restart from 0 (a re-INVITE
+	 * keeping the SSRC and sequence), then 20 ms packets again with 1 ms of
+	 * jitter on one of them */
+	uint16_t seq = 300;
+	for (int i = 0; i < 50; i++, seq++)
+		pkt(0, seq, 8000000 + (uint32_t)i * 160, 0xabc, (uint64_t)i * 20 * MS, 0);
+	for (int i = 0; i < 50; i++, seq++)
+		pkt(0, seq, (uint32_t)i * 160, 0xabc, (uint64_t)(50 + i) * 20 * MS + (i == 25 ? MS : 0),
+		    0);
+	cr_assert_eq(r.ts_jumps, 1);
+	cr_assert_eq(qp_rtp_lost(&r), 0);
+	/* one packet 1 ms late (8 units at 8 kHz): D is 8 for it and for the next,
+	 * on time again, so the estimate peaks at 8/16 + (8 - 8/16)/16; never
+	 * anywhere near the step (today's 8,000,000 units: 62 s) */
+	double peak = 8.0 / 16 + (8 - 8.0 / 16) / 16;
+	cr_assert(fabs(r.jitter_max - peak) < 1e-9, "max jitter %f units, %f expected", r.jitter_max,
+		  peak);
+}
+
 Test(rtp, garbage_is_not_rtp)
 {
 	struct qp_rtp_event ev;
