@@ -84,8 +84,11 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 				 * (Wireshark's spurious retransmission), however soon */
 				int acked = (o->st & QP_TCPD_ACK) && seq_le(end, o->last_ack);
 				if (since < ooo_ns && d->nxt != end && !acked) {
+					/* sent once, reordered before the probe: its ACK
+					 * is an RTT sample like any first transmission's */
 					d->ooo++;
 					ev->ooo = 1;
+					push_out(d, seq, end, ts);
 				} else {
 					d->retrans++;
 					ev->retrans = 1;

@@ -110,6 +110,22 @@ Test(tcp, out_of_order_within_the_window)
 	cr_assert_eq(d[0].retrans, 1);
 }
 
+Test(tcp, an_out_of_order_segment_waits_for_its_ack)
+{
+	seg(0, PA, 101, 1, 100, 500, 0);      /* arrives first */
+	seg(0, PA, 1, 1, 100, 500, 1 * MS);   /* the earlier one, reordered */
+	cr_assert_eq(d[0].ooo, 1);
+	/* tshark on the same segments: ack_rtt 0.010 s, then 0.021 s */
+	seg(1, A, 1, 101, 0, 700, 11 * MS);   /* acknowledges the reordered one */
+	cr_assert_eq(ev.rtt_dir, 0);
+	cr_assert_eq(ev.rtt_ns, 10 * MS);
+	seg(1, A, 1, 201, 0, 700, 21 * MS);   /* and the first */
+	cr_assert_eq(ev.rtt_ns, 21 * MS);
+	cr_assert_eq(d[0].rtt.n, 2);
+	cr_assert_eq(d[0].rtt.min, 10 * MS);
+	cr_assert_eq(d[0].rtt.max, 21 * MS);
+}
+
 Test(tcp, a_repeat_of_the_latest_segment_is_a_retransmission_at_once)
 {
 	seg(0, PA, 1, 1, 100, 500, 0);
