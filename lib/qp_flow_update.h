@@ -170,6 +170,7 @@ static inline void qp_flow_orient(struct qp_flow *fl, const struct qp_pkt *p)
 struct qp_flow_ev {
 	unsigned int dir; /* 0 fwd, 1 rev: of the flow after the packet */
 	uint8_t is_tcp, is_rtp, echo_sample;
+	uint8_t ip_len_over; /* TCP: the IP length said more than the frame holds */
 	unsigned int echo_dir;
 	uint64_t echo_rtt;
 	struct qp_tcp_event tcp;
@@ -190,7 +191,24 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 		    !(cfg->metrics_off & QP_METRICS_TCP);
 	e->is_rtp = 0;
 	e->echo_sample = 0;
+	e->ip_len_over = 0;
 	if (e->is_tcp) {
+		/* an IP length beyond the frame on the wire (offloads on the
+		 * capturing host, a broken sender) is not the segment's: what
+		 * the frame holds is (a capture's cut is not the wire's) */
+		struct qp_pkt cut;
+		uint32_t at = (uint32_t)(p->ip_hdr - f->data) + p->l4_off;
+		int64_t ip_l4 = p->key.ipver == 4
+					? (int64_t)(p->ip_hdr[2] << 8 | p->ip_hdr[3]) - p->l4_off
+					: (int64_t)(p->ip_hdr[4] << 8 | p->ip_hdr[5]) + 40 - p->l4_off;
+		int64_t wire_l4 = f->wirelen > at ? (int64_t)(f->wirelen - at) : 0;
+		if (ip_l4 > wire_l4) {
+			cut = *p;
+			uint32_t over = (uint32_t)(ip_l4 - wire_l4);
+			cut.l4_payload_len = p->l4_payload_len > over ? p->l4_payload_len - over : 0;
+			p = &cut;
+			e->ip_len_over = 1;
+		}
 		qp_flow_handshake(fl, p, &dir, ts);
 		/* Wireshark's out-of-order window: the initial RTT */
 		uint64_t ooo = (fl->hs_rtt_ns >= 0 && fl->hs_ack_rtt_ns >= 0)
@@ -244,7 +262,7 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 /* 1 when the packet's result has more than a count for the measurements (qp_flow_account_events). */
 static inline int qp_flow_ev_events(const struct qp_pkt *p, const struct qp_flow_ev *e)
 {
-	return (e->is_tcp && (p->tcp_opt_bad || e->tcp.rtt_dir >= 0 ||
+	return (e->is_tcp && (p->tcp_opt_bad || e->ip_len_over || e->tcp.rtt_dir >= 0 ||
 			      (e->tcp.retrans | e->tcp.ooo | e->tcp.dup_ack | e->tcp.zero_win |
 			       e->tcp.reset))) ||
 	       e->echo_sample || e->is_rtp;
@@ -259,6 +277,7 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 	if (e->is_tcp) {
 		if (p->tcp_opt_bad)
 			w->cnt.tcp_bad_options++;
+		w->cnt.ip_len_over_frame += e->ip_len_over;
 		a->retrans[dir] += e->tcp.retrans;
 		a->ooo[dir] += e->tcp.ooo;
 		a->dup_acks[dir] += e->tcp.dup_ack;

@@ -40,6 +40,7 @@ struct qp_tp_ring;
 	X(frag_unattributed, "Later IP fragments whose first fragment was not seen")     \
 	X(ts_backwards, "Frames with a timestamp earlier than the one before")           \
 	X(tcp_bad_options, "TCP segments with an option of impossible length")          \
+	X(ip_len_over_frame, "TCP segments whose IP length is more than the frame holds (the frame's is used)") \
 	X(tp_selected, "Two-point: packets selected and recorded for matching")          \
 	X(tp_unsignable, "Two-point: packets whose signed bytes were not all captured")   \
 	X(bursts, "Non-empty bursts processed")

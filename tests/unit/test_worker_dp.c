@@ -175,6 +175,32 @@ Test(worker, a_syn_again_after_the_synack_keeps_the_pair_answered)
 	cr_assert_eq(recs[0].hs_ack_rtt_ns, (int64_t)(996 * MS));
 }
 
+Test(worker, an_ip_length_beyond_the_frame_is_not_the_segments)
+{
+	/* 100 bytes of data in a 154-byte frame whose IPv4 header says 1500
+	 * (an offload on the capturing host): the next segment, at seq 101,
+	 * is in order; taken at its word, the first would reach 1461 and the
+	 * second be out of order */
+	struct qp_frame f[] = {
+		tcp(C, 40000, S, 443, 0x18, 1, 1, 100, T0),
+		tcp(C, 40000, S, 443, 0x18, 101, 1, 100, T0 + 1 * MS),
+		tcp(C, 40000, S, 443, 0x18, 201, 1, 100, T0 + 2 * MS),
+	};
+	uint8_t *ip = (uint8_t *)f[0].data + 14;
+	ip[2] = 1500 >> 8;
+	ip[3] = 1500 & 0xff;
+	run(f, 3);
+	cr_assert_eq(w->cnt.ip_len_over_frame, 1);
+	cr_assert_eq(recs[0].tcp[0].ooo + recs[0].tcp[0].retrans, 0);
+	cr_assert_eq(recs[0].bytes[0], 3 * 154, "the frames' own lengths");
+	/* a capture cut short (snap length) is not such a frame */
+	nrec = 0;
+	struct qp_frame g[] = {tcp(C, 40001, S, 443, 0x18, 1, 1, 100, T0)};
+	g[0].caplen = 60;
+	run(g, 1);
+	cr_assert_eq(w->cnt.ip_len_over_frame, 1);
+}
+
 Test(worker, a_synack_that_does_not_answer_gives_no_rtt)
 {
 	struct qp_frame f[] = {
