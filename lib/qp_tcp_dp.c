@@ -78,7 +78,11 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 			d->st |= QP_TCPD_NXT;
 			push_out(d, seq, end, ts);
 		} else if (seq_lt(seq, d->nxt)) {
-			if (!keepalive) {
+			if (keepalive) {
+				/* its one byte is acknowledged at once: an RTT sample,
+				 * as Wireshark takes it */
+				push_out(d, seq, end, ts);
+			} else {
 				uint64_t since = ts > d->nxt_ns ? ts - d->nxt_ns : 0;
 				/* data the other side already acknowledged is sent again
 				 * (Wireshark's spurious retransmission), however soon */

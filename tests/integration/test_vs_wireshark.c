@@ -37,3 +37,35 @@ Test(vs_wireshark, every_row_of_the_qos_capture_agrees, .timeout = 120)
 	cr_assert_eq(agree, rows);
 	cr_assert_eq(rc, 0);
 }
+
+/* The same capture flow by flow: every row of every TCP flow agrees. */
+Test(vs_wireshark, every_flow_of_the_qos_capture_agrees, .timeout = 120)
+{
+	char pcap[256], gen[256], bin[256], cmd[1024];
+	snprintf(pcap, sizeof(pcap), "%s/qos-flows.pcap", qp_tmpdir());
+	snprintf(gen, sizeof(gen), "%s/qp_gen", qp_build());
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	snprintf(cmd, sizeof(cmd), "'%s' qos '%s'", gen, pcap);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "scripts/vs-wireshark --flows '%s' '%s' 2>&1", pcap, bin);
+	FILE *p = popen(cmd, "r");
+	char line[512], last[512] = "";
+	int flow_rows = 0, hs_rows = 0;
+	while (fgets(line, sizeof(line), p)) {
+		if (!strncmp(line, "| flow ", 7)) {
+			flow_rows++;
+			hs_rows += strstr(line, " handshake (ms) ") != NULL;
+			if (!strstr(line, "| yes |"))
+				cr_log_error("disagrees: %s", line);
+		}
+		if (line[0] != '\n')
+			snprintf(last, sizeof(last), "%s", line);
+	}
+	int rc = pclose(p);
+	/* 60 flows: 4 for packets and bytes, 10 for the TCP events, 1 handshake,
+	 * RTT samples both ways and their min and max where there are samples */
+	cr_assert_eq(hs_rows, 60);
+	cr_assert_gt(flow_rows, 60 * 15);
+	cr_assert(strstr(last, " agree, 0 by definition, 0 disagree"), "%s", last);
+	cr_assert_eq(rc, 0);
+}

@@ -162,6 +162,19 @@ Test(tcp, data_already_acknowledged_is_a_retransmission_however_soon)
 	cr_assert_eq(d[0].retrans, 1);
 }
 
+Test(tcp, the_ack_of_a_keepalive_is_an_rtt_sample)
+{
+	/* as tshark's ack_rtt takes it (h323.pcap of nDPI's tests: 0.198 ms) */
+	seg(0, PA, 1, 1, 126, 500, 0);
+	seg(1, A, 1, 127, 0, 700, 1 * MS);
+	seg(0, A, 126, 1, 1, 500, 15000 * MS);
+	seg(1, A, 1, 127, 0, 700, 15000 * MS + 198 * US);
+	cr_assert_eq(ev.rtt_dir, 0);
+	cr_assert_eq(ev.rtt_ns, 198 * US);
+	cr_assert_eq(d[0].rtt.n, 2);
+	cr_assert_eq(d[0].retrans, 0);
+}
+
 Test(tcp, the_acks_of_keepalives_are_not_duplicate_acks)
 {
 	/* data both ways, then the client's keep-alives (one byte and none, one
