@@ -64,6 +64,8 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 	    !(fl & (QP_TCP_SYN | QP_TCP_FIN | QP_TCP_RST)) && !(o->st & QP_TCPD_KA)) {
 		d->dup_acks++;
 		ev->dup_ack = 1;
+		if (d->dup_run < UINT8_MAX)
+			d->dup_run++;
 	}
 	if (keepalive)
 		d->st |= QP_TCPD_KA;
@@ -87,7 +89,11 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 				/* data the other side already acknowledged is sent again
 				 * (Wireshark's spurious retransmission), however soon */
 				int acked = (o->st & QP_TCPD_ACK) && seq_le(end, o->last_ack);
-				if (since < ooo_ns && d->nxt != end && !acked) {
+				/* what two duplicate ACKs asked for, within 20 ms of the
+				 * latest: Wireshark's fast retransmission */
+				int fast = o->dup_run >= 2 && seq == o->last_ack &&
+					   (uint16_t)((uint16_t)(ts / 1000000) - o->ack_ms) < 20;
+				if (since < ooo_ns && d->nxt != end && !acked && !fast) {
 					/* sent once, reordered before the probe: its ACK
 					 * is an RTT sample like any first transmission's */
 					d->ooo++;
@@ -143,6 +149,9 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 			o->out[k++] = *s;
 		}
 		o->nout = (uint8_t)k;
+		if (!ev->dup_ack && ack != d->last_ack)
+			d->dup_run = 0;
+		d->ack_ms = (uint16_t)(ts / 1000000);
 		d->last_ack = ack;
 		d->win = pk->tcp_win;
 		d->st |= QP_TCPD_ACK;

@@ -48,6 +48,9 @@ struct qp_tcp_dir {
 	uint64_t ts_ns;    /* when it was first seen */
 	struct qp_tcp_seg out[QP_TCP_OUT];
 	uint32_t retrans, ooo, dup_acks, zero_win, resets;
+	uint8_t dup_run;   /* duplicate ACKs of last_ack in a row (saturates) */
+	uint8_t pad;
+	uint16_t ack_ms;   /* when the latest ACK was sent, ms (16 bits: only for 20 ms) */
 	struct qp_stat rtt; /* RTT samples of this direction's packets */
 };
 

@@ -162,6 +162,28 @@ Test(tcp, data_already_acknowledged_is_a_retransmission_however_soon)
 	cr_assert_eq(d[0].retrans, 1);
 }
 
+Test(tcp, what_two_duplicate_acks_asked_for_is_a_fast_retransmission)
+{
+	/* nDPI's teams.pcap, one flow: the server's segments from 2881 arrive
+	 * first, the client acknowledges 1 twice more, then 1-1441 comes (tshark:
+	 * fast retransmission) and 1441-2881 (out-of-order) */
+	seg(0, PA, 1, 1, 246, 4105, 0);
+	seg(1, A, 1, 247, 0, 1029, 100 * US);
+	seg(0, A, 247, 1, 0, 4105, 200 * US);
+	seg(1, PA, 2881, 247, 1440, 1029, 32 * MS);
+	seg(1, PA, 4321, 247, 96, 1029, 32 * MS + 5 * US);
+	seg(0, A, 247, 1, 0, 4105, 32 * MS + 100 * US);
+	seg(0, A, 247, 1, 0, 4105, 32 * MS + 104 * US);
+	cr_assert_eq(d[0].dup_acks, 3, "the ACK after the client's data, then two");
+	seg(1, PA, 1, 247, 1440, 1029, 32 * MS + 220 * US);
+	cr_assert_eq(d[1].retrans, 1);
+	cr_assert_eq(d[1].ooo, 0);
+	seg(0, A, 247, 1441, 0, 4060, 32 * MS + 260 * US);
+	seg(1, PA, 1441, 247, 1440, 1029, 32 * MS + 460 * US);
+	cr_assert_eq(d[1].ooo, 1, "the ACK moved on: no more a fast retransmission");
+	cr_assert_eq(d[1].retrans, 1);
+}
+
 Test(tcp, the_ack_of_a_keepalive_is_an_rtt_sample)
 {
 	/* as tshark's ack_rtt takes it (h323.pcap of nDPI's tests: 0.198 ms) */
