@@ -419,12 +419,17 @@ uint32_t qp_flow_table_buckets(const struct qp_flow_table *t)
 	return t->hdr.mask + 1;
 }
 
+void qp_flow_table_stats_copy(struct qp_flow_table_stats *out, const struct qp_flow_table_stats *in)
+{
+	out->created = CMM_LOAD_SHARED(in->created);
+	out->expired_idle = CMM_LOAD_SHARED(in->expired_idle);
+	out->expired_active = CMM_LOAD_SHARED(in->expired_active);
+	out->evicted = CMM_LOAD_SHARED(in->evicted);
+	out->table_full = CMM_LOAD_SHARED(in->table_full);
+	out->hist_full = CMM_LOAD_SHARED(in->hist_full);
+}
+
 void qp_flow_table_stats(const struct qp_flow_table *t, struct qp_flow_table_stats *out)
 {
-	out->created = CMM_LOAD_SHARED(t->stats.created);
-	out->expired_idle = CMM_LOAD_SHARED(t->stats.expired_idle);
-	out->expired_active = CMM_LOAD_SHARED(t->stats.expired_active);
-	out->evicted = CMM_LOAD_SHARED(t->stats.evicted);
-	out->table_full = CMM_LOAD_SHARED(t->stats.table_full);
-	out->hist_full = CMM_LOAD_SHARED(t->stats.hist_full);
+	qp_flow_table_stats_copy(out, &t->stats);
 }

@@ -336,6 +336,9 @@ uint32_t qp_flow_table_count(const struct qp_flow_table *t);
 /** Flows held before evicting: the capacity given at creation, or the limit set since. */
 uint32_t qp_flow_table_capacity(const struct qp_flow_table *t);
 
+/** Counters kept by one core, copied by another: each whole, one maybe an update behind. */
+void qp_flow_table_stats_copy(struct qp_flow_table_stats *out, const struct qp_flow_table_stats *in);
+
 /** Counters (a snapshot copy). */
 void qp_flow_table_stats(const struct qp_flow_table *t, struct qp_flow_table_stats *out);
 

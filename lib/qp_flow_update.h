@@ -166,6 +166,25 @@ static inline void qp_flow_orient(struct qp_flow *fl, const struct qp_pkt *p)
 }
 
 
+/*
+ * The flow's timeouts, honoured to the packet at ts whenever the expiry walk
+ * last passed its bucket: past the idle timeout the record ends and a new
+ * one starts from scratch (from this packet's direction); past the active
+ * timeout it ends and the next continues.
+ */
+static inline void qp_flow_timeouts(struct qp_flow_table *t, struct qp_flow *fl,
+				    const struct qp_measure_cfg *cfg, const struct qp_pkt *p,
+				    uint64_t ts, qp_flow_export_fn *fn, void *arg)
+{
+	if (ts > fl->last_ns && fl->last_ns && ts - fl->last_ns >= cfg->idle_ns) {
+		qp_flow_table_restart(t, fl, QP_FLOW_END_IDLE, fn, arg);
+		qp_flow_orient(fl, p);
+	} else if (cfg->active_ns && fl->first_ns && ts > fl->first_ns &&
+		   ts - fl->first_ns >= cfg->active_ns) {
+		qp_flow_table_restart(t, fl, QP_FLOW_END_ACTIVE, fn, arg);
+	}
+}
+
 /* What one packet did to its flow, for the measurements it counts for. */
 struct qp_flow_ev {
 	unsigned int dir; /* 0 fwd, 1 rev: of the flow after the packet */

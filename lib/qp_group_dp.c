@@ -216,10 +216,31 @@ static void agg_flush(struct qp_group *g, const struct qp_group_view *v, unsigne
 	g->nagg = 0;
 }
 
+/* Frame f, whose result is ev, into each member's accounts, in the frames' order. */
+static __attribute__((noinline)) void account_each(struct qp_group *g,
+						   const struct qp_group_view *v, unsigned int idx,
+						   uint32_t U, struct qp_flow *fl,
+						   const struct qp_pkt *p, const struct qp_frame *f,
+						   const struct qp_flow_ev *ev)
+{
+	/* what was gathered came first */
+	agg_flush(g, v, idx);
+	for (uint32_t b = U; b; b &= b - 1) {
+		const struct qp_group_member *m = member(v, (unsigned int)__builtin_ctz(b));
+		struct qp_worker *w = m->w[idx];
+		if (f->ts_ns > w->last_ts) /* a frame behind it was counted in flow_frame() */
+			w->last_ts = f->ts_ns;
+		qp_flow_account(w, m->cfg, fl, p, f, ev);
+	}
+}
+
 /* Frame f, whose result is ev, into the accounts of the members in U. */
-static inline void account(struct qp_group *g, const struct qp_group_view *v, unsigned int idx,
-			   uint32_t U, struct qp_flow *fl, const struct qp_pkt *p,
-			   const struct qp_frame *f, const struct qp_flow_ev *ev, int gather)
+static inline __attribute__((always_inline)) void account(struct qp_group *g,
+							  const struct qp_group_view *v,
+							  unsigned int idx, uint32_t U,
+							  struct qp_flow *fl, const struct qp_pkt *p,
+							  const struct qp_frame *f,
+							  const struct qp_flow_ev *ev, int gather)
 {
 	if (gather) {
 		struct agg *x = &g->agg[0];
@@ -245,15 +266,7 @@ static inline void account(struct qp_group *g, const struct qp_group_view *v, un
 		x->bytes[ev->dir] += f->wirelen;
 		return;
 	}
-	/* frames are accounted in their order: what was gathered first */
-	agg_flush(g, v, idx);
-	for (uint32_t b = U; b; b &= b - 1) {
-		const struct qp_group_member *m = member(v, (unsigned int)__builtin_ctz(b));
-		struct qp_worker *w = m->w[idx];
-		if (f->ts_ns > w->last_ts) /* a frame behind it was counted in flow_frame() */
-			w->last_ts = f->ts_ns;
-		qp_flow_account(w, m->cfg, fl, p, f, ev);
-	}
+	account_each(g, v, idx, U, fl, p, f, ev);
 }
 
 /* An RTT distribution the pool could not give: counted by each member. */
@@ -261,6 +274,22 @@ static void hist_full(const struct qp_group_view *v, unsigned int idx, uint32_t 
 {
 	for (uint32_t b = U; b; b &= b - 1)
 		member(v, (unsigned int)__builtin_ctz(b))->w[idx]->fstats.hist_full++;
+}
+
+/* Frame f through entry fl, for the members in U (gather: may be counted once a burst). */
+static inline __attribute__((always_inline)) void entry_update(struct qp_group *g,
+							       const struct qp_group_view *v,
+							       unsigned int idx, uint32_t U,
+							       struct qp_flow *fl, const struct qp_pkt *p,
+							       const struct qp_frame *f, int gather)
+{
+	struct qp_flow_ev ev;
+	qp_flow_timeouts(g->flows, fl, v->cfg, p, f->ts_ns, NULL, NULL);
+	uint8_t hl = fl->hist_live;
+	qp_flow_update(g->flows, fl, v->cfg, p, f, &ev);
+	if (hl != 2 && fl->hist_live == 2)
+		hist_full(v, idx, U);
+	account(g, v, idx, U, fl, p, f, &ev, gather && !qp_flow_ev_events(p, &ev));
 }
 
 /* A new entry for the members in `fresh`, the frame's first. */
@@ -291,19 +320,13 @@ static __attribute__((noinline)) void flow_new(struct qp_group *g, const struct 
 		w->fstats.created++;
 		CMM_STORE_SHARED(w->nflows, w->nflows + 1);
 	}
-	uint8_t hl = fl->hist_live;
-	struct qp_flow_ev ev;
-	qp_flow_update(t, fl, v->cfg, p, f, &ev);
-	if (hl != 2 && fl->hist_live == 2)
-		hist_full(v, idx, fresh);
-	account(g, v, idx, fresh, fl, p, f, &ev, gather && !qp_flow_ev_events(p, &ev));
+	entry_update(g, v, idx, fresh, fl, p, f, gather);
 }
 
 /* One flow frame p (frame f) through the group. */
 static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v, unsigned int idx,
 			      const struct qp_pkt *p, const struct qp_frame *f)
 {
-	const struct qp_measure_cfg *cfg = v->cfg;
 	struct qp_flow_table *t = g->flows;
 	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
 	struct qp_flow *e[KEY_ENTRIES];
@@ -317,7 +340,6 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 				break;
 		}
 	uint64_t ts = f->ts_ns;
-	struct qp_flow_ev ev;
 	/* the common case: one entry, every member's verdict known and taken,
 	 * all of them passing it, nothing behind in time */
 	if (ne == 1 && p->plain && !v->per_frame && ts >= g->max_ts) {
@@ -325,18 +347,7 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 		uint32_t mem = fl->members & v->active;
 		if (fl->epoch == v->epoch && fl->pass == (mem | QP_GROUP_PASS_KNOWN) && mem) {
 			g->max_ts = ts;
-			if (ts > fl->last_ns && fl->last_ns && ts - fl->last_ns >= cfg->idle_ns) {
-				qp_flow_table_restart(t, fl, QP_FLOW_END_IDLE, NULL, NULL);
-				qp_flow_orient(fl, p);
-			} else if (cfg->active_ns && fl->first_ns && ts > fl->first_ns &&
-				   ts - fl->first_ns >= cfg->active_ns) {
-				qp_flow_table_restart(t, fl, QP_FLOW_END_ACTIVE, NULL, NULL);
-			}
-			uint8_t hl = fl->hist_live;
-			qp_flow_update(t, fl, cfg, p, f, &ev);
-			if (hl != 2 && fl->hist_live == 2)
-				hist_full(v, idx, mem);
-			account(g, v, idx, mem, fl, p, f, &ev, !qp_flow_ev_events(p, &ev));
+			entry_update(g, v, idx, mem, fl, p, f, 1);
 			return;
 		}
 	}
@@ -406,18 +417,7 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 			}
 			CMM_STORE_SHARED(fl->members, U);
 		}
-		if (ts > fl->last_ns && fl->last_ns && ts - fl->last_ns >= cfg->idle_ns) {
-			qp_flow_table_restart(t, fl, QP_FLOW_END_IDLE, NULL, NULL);
-			qp_flow_orient(fl, p);
-		} else if (cfg->active_ns && fl->first_ns && ts > fl->first_ns &&
-			   ts - fl->first_ns >= cfg->active_ns) {
-			qp_flow_table_restart(t, fl, QP_FLOW_END_ACTIVE, NULL, NULL);
-		}
-		uint8_t hl = fl->hist_live;
-		qp_flow_update(t, fl, cfg, p, f, &ev);
-		if (hl != 2 && fl->hist_live == 2)
-			hist_full(v, idx, U);
-		account(g, v, idx, U, fl, p, f, &ev, gather && !qp_flow_ev_events(p, &ev));
+		entry_update(g, v, idx, U, fl, p, f, gather);
 	}
 	uint32_t fresh = P & ~covered;
 	if (fresh)

@@ -71,16 +71,10 @@ uint32_t qp_worker_flow_count(const struct qp_worker *w)
 
 void qp_worker_flow_stats(const struct qp_worker *w, struct qp_flow_table_stats *out)
 {
-	if (!w->group) {
+	if (!w->group)
 		qp_flow_table_stats(w->flows, out);
-		return;
-	}
-	out->created = CMM_LOAD_SHARED(w->fstats.created);
-	out->expired_idle = CMM_LOAD_SHARED(w->fstats.expired_idle);
-	out->expired_active = CMM_LOAD_SHARED(w->fstats.expired_active);
-	out->evicted = CMM_LOAD_SHARED(w->fstats.evicted);
-	out->table_full = CMM_LOAD_SHARED(w->fstats.table_full);
-	out->hist_full = CMM_LOAD_SHARED(w->fstats.hist_full);
+	else
+		qp_flow_table_stats_copy(out, &w->fstats);
 }
 
 struct member_walk {
@@ -208,16 +202,8 @@ static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 					continue;
 				}
 				qp_flow_orient(fl, p);
-			} else if (ts > fl->last_ns && fl->last_ns && ts - fl->last_ns >= cfg->idle_ns) {
-				/* the timeout is honoured to the packet, whenever the
-				 * expiry walk last passed this bucket */
-				qp_flow_table_restart(w->flows, fl, QP_FLOW_END_IDLE, w->export_fn,
-						      w->export_arg);
-				qp_flow_orient(fl, p);
-			} else if (cfg->active_ns && fl->first_ns && ts > fl->first_ns &&
-				   ts - fl->first_ns >= cfg->active_ns) {
-				qp_flow_table_restart(w->flows, fl, QP_FLOW_END_ACTIVE, w->export_fn,
-						      w->export_arg);
+			} else {
+				qp_flow_timeouts(w->flows, fl, cfg, p, ts, w->export_fn, w->export_arg);
 			}
 			struct qp_flow_ev e;
 			qp_flow_update(w->flows, fl, cfg, p, f, &e);
