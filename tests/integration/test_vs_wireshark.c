@@ -9,16 +9,24 @@
 
 #include "qp_run.h"
 
-Test(vs_wireshark, every_row_of_the_qos_capture_agrees, .timeout = 120)
+/* scripts/vs-wireshark [opts] on a fresh `qp_gen qos` capture: its output to read. */
+static FILE *vs_qos(const char *name, const char *opts)
 {
 	char pcap[256], gen[256], bin[256], cmd[1024];
-	snprintf(pcap, sizeof(pcap), "%s/qos.pcap", qp_tmpdir());
+	snprintf(pcap, sizeof(pcap), "%s/%s", qp_tmpdir(), name);
 	snprintf(gen, sizeof(gen), "%s/qp_gen", qp_build());
 	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
 	snprintf(cmd, sizeof(cmd), "'%s' qos '%s'", gen, pcap);
 	cr_assert_eq(system(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "scripts/vs-wireshark '%s' '%s' 2>&1", pcap, bin);
+	snprintf(cmd, sizeof(cmd), "scripts/vs-wireshark %s '%s' '%s' 2>&1", opts, pcap, bin);
 	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	return p;
+}
+
+Test(vs_wireshark, every_row_of_the_qos_capture_agrees, .timeout = 120)
+{
+	FILE *p = vs_qos("qos.pcap", "");
 	char line[512];
 	int rows = 0, agree = 0, rtp_rows = 0;
 	while (fgets(line, sizeof(line), p)) {
@@ -41,14 +49,7 @@ Test(vs_wireshark, every_row_of_the_qos_capture_agrees, .timeout = 120)
 /* The same capture flow by flow: every row of every TCP flow agrees. */
 Test(vs_wireshark, every_flow_of_the_qos_capture_agrees, .timeout = 120)
 {
-	char pcap[256], gen[256], bin[256], cmd[1024];
-	snprintf(pcap, sizeof(pcap), "%s/qos-flows.pcap", qp_tmpdir());
-	snprintf(gen, sizeof(gen), "%s/qp_gen", qp_build());
-	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
-	snprintf(cmd, sizeof(cmd), "'%s' qos '%s'", gen, pcap);
-	cr_assert_eq(system(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "scripts/vs-wireshark --flows '%s' '%s' 2>&1", pcap, bin);
-	FILE *p = popen(cmd, "r");
+	FILE *p = vs_qos("qos-flows.pcap", "--flows");
 	char line[512], last[512] = "";
 	int flow_rows = 0, hs_rows = 0;
 	while (fgets(line, sizeof(line), p)) {
