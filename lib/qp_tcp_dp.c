@@ -72,6 +72,13 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 	else
 		d->st &= (uint8_t)~QP_TCPD_KA;
 
+	if (seglen == 0 && !(d->st & QP_TCPD_NXT)) {
+		/* a direction seen only acknowledging so far: its next sequence
+		 * number is this one (Wireshark's, for its duplicate ACKs) */
+		d->nxt = seq;
+		d->nxt_ns = ts;
+		d->st |= QP_TCPD_NXT;
+	}
 	if (seglen > 0) {
 		uint32_t end = seq + seglen;
 		if (!(d->st & QP_TCPD_NXT)) {
