@@ -146,15 +146,24 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 		/* ACK-based RTT only for flows without timestamps on both sides */
 		int ts_flow = (d->st & QP_TCPD_TS) && (o->st & QP_TCPD_TS);
 		unsigned int k = 0;
+		struct qp_tcp_seg hit;
+		int have = 0;
 		for (unsigned int i = 0; i < o->nout; i++) {
 			struct qp_tcp_seg *s = &o->out[i];
 			if (seq_le(s->end, ack)) {
-				if (s->end == ack && !s->tainted && !ts_flow && ts >= s->ns)
-					rtt_sample(o, !dir, ts - s->ns, ev);
+				/* one sample an ACK: of the latest segment it ends
+				 * (a keep-alive or a reordered one may end where
+				 * another did) */
+				if (s->end == ack) {
+					hit = *s; /* a copy: the compaction writes over it */
+					have = 1;
+				}
 				continue; /* acknowledged: forget it */
 			}
 			o->out[k++] = *s;
 		}
+		if (have && !hit.tainted && !ts_flow && ts >= hit.ns)
+			rtt_sample(o, !dir, ts - hit.ns, ev);
 		o->nout = (uint8_t)k;
 		if (!ev->dup_ack && ack != d->last_ack)
 			d->dup_run = 0;

@@ -197,6 +197,19 @@ Test(tcp, the_ack_of_a_keepalive_is_an_rtt_sample)
 	cr_assert_eq(d[0].retrans, 0);
 }
 
+Test(tcp, one_ack_is_one_sample)
+{
+	/* data ending at 127 not yet acknowledged, then a keep-alive whose byte
+	 * ends there too: the ACK of 127 is one sample, the keep-alive's (the
+	 * latest), in the flow as in the event the intervals count */
+	seg(0, PA, 1, 1, 126, 500, 0);
+	seg(0, A, 126, 1, 1, 500, 10 * MS);
+	seg(1, A, 1, 127, 0, 700, 12 * MS);
+	cr_assert_eq(d[0].rtt.n, 1);
+	cr_assert_eq(ev.rtt_ns, 2 * MS);
+	cr_assert_eq(d[0].rtt.max, 2 * MS);
+}
+
 Test(tcp, the_acks_of_keepalives_are_not_duplicate_acks)
 {
 	/* data both ways, then the client's keep-alives (one byte and none, one
