@@ -18,11 +18,6 @@
 _Static_assert(QP_PARSED_MAX <= BURST_MAX, "a parsed burst is one chunk");
 
 /*
- * Thread-safety: `flows` is owned by the worker of the lcore, which alone
- * calls process, expire and flush; `v` and `idx` are that worker's, set for
- * the duration of a call (the table's end callback reads them).
- */
-/*
  * Frames that only add to counts, gathered per set of members: all of one
  * timestamp, they go into each member's interval slot at once (per burst,
  * not per frame and member). Gathered frames are never behind a member's
@@ -35,6 +30,12 @@ struct agg {
 	uint64_t pkts[2], bytes[2];
 };
 
+/*
+ * Thread-safety: `flows` is owned by the worker of the lcore, which alone
+ * calls process, expire and flush, and alone touches the rest; `v` and `idx`
+ * are set for the duration of a call (the table's end callback reads them).
+ * RCU readers walk `flows` (qp_worker_flows_foreach).
+ */
 struct qp_group {
 	struct qp_flow_table *flows;
 	const struct qp_group_view *v;
@@ -128,7 +129,13 @@ struct qp_group *qp_group_create(uint32_t max_flows, uint32_t dists, int shared)
 	memset(g, 0, sizeof(*g));
 	qp_parse_ctx_init(&g->parse);
 	g->flows = qp_flow_table_create(max_flows, shared);
-	if (!g->flows || qp_flow_table_set_hists(g->flows, dists)) {
+	if (!g->flows) {
+		int e = errno; /* EINVAL or ENOMEM, as the table says */
+		free(g);
+		errno = e;
+		return NULL;
+	}
+	if (qp_flow_table_set_hists(g->flows, dists)) {
 		qp_flow_table_destroy(g->flows);
 		free(g);
 		errno = ENOMEM;

@@ -66,6 +66,7 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 		ev->dup_ack = 1;
 		if (d->dup_run < UINT8_MAX)
 			d->dup_run++;
+		d->dup_ms = (uint16_t)(ts / 1000000); /* a division for duplicates only */
 	}
 	if (keepalive)
 		d->st |= QP_TCPD_KA;
@@ -99,7 +100,7 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 				/* what two duplicate ACKs asked for, within 20 ms of the
 				 * latest: Wireshark's fast retransmission */
 				int fast = o->dup_run >= 2 && seq == o->last_ack &&
-					   (uint16_t)((uint16_t)(ts / 1000000) - o->ack_ms) < 20;
+					   (uint16_t)((uint16_t)(ts / 1000000) - o->dup_ms) < 20;
 				if (since < ooo_ns && d->nxt != end && !acked && !fast) {
 					/* sent once, reordered before the probe: its ACK
 					 * is an RTT sample like any first transmission's */
@@ -167,7 +168,6 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 		o->nout = (uint8_t)k;
 		if (!ev->dup_ack && ack != d->last_ack)
 			d->dup_run = 0;
-		d->ack_ms = (uint16_t)(ts / 1000000);
 		d->last_ack = ack;
 		d->win = pk->tcp_win;
 		d->st |= QP_TCPD_ACK;

@@ -50,7 +50,7 @@ struct qp_tcp_dir {
 	uint32_t retrans, ooo, dup_acks, zero_win, resets;
 	uint8_t dup_run;   /* duplicate ACKs of last_ack in a row (saturates) */
 	uint8_t pad;
-	uint16_t ack_ms;   /* when the latest ACK was sent, ms (16 bits: only for 20 ms) */
+	uint16_t dup_ms;   /* when the latest of them was sent, ms (16 bits: only for 20 ms) */
 	struct qp_stat rtt; /* RTT samples of this direction's packets */
 };
 
