@@ -71,9 +71,12 @@ struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
 	t->pool_size = max_flows + reserve;
 	t->hdr.mask = pow2_at_least(max_flows) - 1;
 	t->hdr.buckets = calloc((size_t)t->hdr.mask + 1, sizeof(*t->hdr.buckets));
-	/* anonymous memory: zeroed, page aligned, faulted in as flows arrive */
+	/* anonymous memory: zeroed, page aligned, faulted in as flows arrive;
+	 * not reserved up front (a table shared by measurements is sized for
+	 * the whole flow budget, which the probe's START checks) */
 	t->pool_bytes = (size_t)t->pool_size * sizeof(struct qp_flow);
-	t->pool = mmap(NULL, t->pool_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	t->pool = mmap(NULL, t->pool_bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (t->pool == MAP_FAILED)
 		t->pool = NULL;
 	uint32_t ring_count = pow2_at_least(t->pool_size + 1);
