@@ -1,10 +1,14 @@
 /*
  * qp_flow_table: see qp_flow_table.h. Chained hash with a power-of-two
- * bucket array, entries from a pool sized at creation. Entries never used
- * are handed out in pool order (`fresh`), so creating a table touches none
- * of them; entries given back wait in an rte_ring (initialised in plain
- * memory, no EAL needed): the worker dequeues single-consumer, and the
- * call_rcu thread enqueues entries whose grace period has ended.
+ * bucket array of 32-bit links, entries and their cold blocks from two
+ * pools sized at creation (entry i's cold block is cold[i]). Entries never
+ * used are handed out in pool order (`fresh`), so creating a table touches
+ * none of them; entries given back wait in an rte_ring (initialised in
+ * plain memory, no EAL needed): the worker dequeues single-consumer, and
+ * the call_rcu thread enqueues entries whose grace period has ended. A
+ * shared table's worker gathers unlinked entries in batches and calls
+ * call_rcu once a batch: the entry has no room for an rcu_head, and one
+ * call for 32 entries costs the worker less.
  */
 #include "qp_flow_table.h"
 
@@ -17,6 +21,18 @@
 #define MAX_FLOWS (1u << 26)
 #define EVICT_SAMPLE 8     /* non-empty buckets compared when evicting */
 #define EVICT_MAX_VISIT 64 /* buckets visited at most for one eviction */
+#define FREE_BATCH 32      /* entries a grace period is waited for at once */
+#define MAX_PARTIAL 4      /* batches sent before they filled, waiting at most */
+
+/* Entries unlinked by the worker, waiting out one grace period together. */
+struct free_batch {
+	struct rcu_head rcu;
+	struct qp_flow_table *t;
+	uint32_t n;
+	uint8_t partial; /* sent before it filled (counted in partial_inflight) */
+	uint32_t idx[FREE_BATCH];
+};
+_Static_assert(sizeof(struct free_batch) == 160, "the size /api/v1 reports");
 
 /*
  * Thread-safety: everything but `buckets` chains and `active`/`stats` is
@@ -34,10 +50,16 @@ struct qp_flow_table {
 	uint32_t expire_cursor;
 	uint32_t evict_cursor;
 	int shared;
-	struct qp_flow *pool;
 	struct rte_ring *free;
 	struct qp_flow_table_stats stats;
-	size_t pool_bytes, ring_bytes;
+	size_t pool_bytes, cold_bytes, ring_bytes;
+	/* a shared table's batches: the one the worker fills, the free ones
+	 * (MP enqueue by the call_rcu thread, SC dequeue by the worker) */
+	struct free_batch *batch, *batches;
+	struct rte_ring *batch_free;
+	uint32_t nbatches;
+	uint32_t partial_inflight; /* atomic: the call_rcu thread decrements */
+	size_t batch_bytes;
 	struct qp_hist_counts *hists; /* pairs: [2 * i], [2 * i + 1] */
 	uint32_t nhists, hists_used;
 	uint32_t incs; /* incarnations handed out */
@@ -45,12 +67,48 @@ struct qp_flow_table {
 	void *end_arg;
 };
 
+static void *anon(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 static uint32_t pow2_at_least(uint32_t n)
 {
 	uint32_t p = 1;
 	while (p < n)
 		p <<= 1;
 	return p;
+}
+
+/*
+ * A shared table's batches: enough that one is always free when the
+ * worker's fills. Full batches in flight hold FREE_BATCH distinct entries
+ * each, partial ones are at most MAX_PARTIAL; one more is being filled.
+ */
+static int batches_init(struct qp_flow_table *t)
+{
+	t->nbatches = t->pool_size / FREE_BATCH + MAX_PARTIAL + 2;
+	uint32_t ring_count = pow2_at_least(t->nbatches + 1);
+	ssize_t rsz = rte_ring_get_memsize(ring_count);
+	if (rsz < 0)
+		return -1;
+	size_t rb = ((size_t)rsz + 63) & ~(size_t)63;
+	t->batches = calloc(t->nbatches, sizeof(*t->batches));
+	t->batch_free = aligned_alloc(64, rb);
+	if (!t->batches || !t->batch_free ||
+	    rte_ring_init(t->batch_free, "qp_flow_batch", ring_count, RING_F_SC_DEQ) != 0)
+		return -1;
+	t->batch_bytes = (size_t)t->nbatches * sizeof(*t->batches);
+	t->ring_bytes += rb; /* reported with the free ring's */
+	t->batch = &t->batches[0];
+	for (uint32_t i = 1; i < t->nbatches; i++) {
+		t->batches[i].t = t;
+		rte_ring_sp_enqueue(t->batch_free, &t->batches[i]);
+	}
+	t->batch->t = t;
+	return 0;
 }
 
 struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
@@ -75,28 +133,25 @@ struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
 	 * not reserved up front (a table shared by measurements is sized for
 	 * the whole flow budget, which the probe's START checks) */
 	t->pool_bytes = (size_t)t->pool_size * sizeof(struct qp_flow);
-	t->pool = mmap(NULL, t->pool_bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (t->pool == MAP_FAILED)
-		t->pool = NULL;
+	t->cold_bytes = (size_t)t->pool_size * sizeof(struct qp_flow_cold);
+	t->hdr.pool = anon(t->pool_bytes);
+	t->hdr.cold = anon(t->cold_bytes);
 	uint32_t ring_count = pow2_at_least(t->pool_size + 1);
 	ssize_t rsz = rte_ring_get_memsize(ring_count);
-	if (!t->hdr.buckets || !t->pool || rsz < 0)
+	if (!t->hdr.buckets || !t->hdr.pool || !t->hdr.cold || rsz < 0)
 		goto nomem_t;
 	t->ring_bytes = ((size_t)rsz + 63) & ~(size_t)63;
 	t->free = aligned_alloc(64, t->ring_bytes);
 	if (!t->free || rte_ring_init(t->free, "qp_flow_free", ring_count, RING_F_SC_DEQ) != 0)
+		goto nomem_t;
+	if (shared && batches_init(t) != 0)
 		goto nomem_t;
 	/* neither entries nor the ring's slots are touched here: their pages
 	 * are faulted in as flows arrive (a 1M-flow table is created in
 	 * microseconds), and insert sets each entry's owner */
 	return t;
 nomem_t:
-	free(t->free);
-	if (t->pool)
-		munmap(t->pool, t->pool_bytes);
-	free(t->hdr.buckets);
-	free(t);
+	qp_flow_table_destroy_drained(t);
 nomem:
 	errno = ENOMEM;
 	return NULL;
@@ -114,7 +169,12 @@ void qp_flow_table_destroy_drained(struct qp_flow_table *t)
 	if (!t)
 		return;
 	free(t->free);
-	munmap(t->pool, t->pool_bytes);
+	free(t->batch_free);
+	free(t->batches);
+	if (t->hdr.pool)
+		munmap(t->hdr.pool, t->pool_bytes);
+	if (t->hdr.cold)
+		munmap(t->hdr.cold, t->cold_bytes);
 	free(t->hdr.buckets);
 	free(t->hists);
 	free(t);
@@ -125,6 +185,9 @@ void qp_flow_table_memory(const struct qp_flow_table *t, struct qp_flow_table_me
 	m->entries = t->pool_size;
 	m->entry_bytes = sizeof(struct qp_flow);
 	m->pool_bytes = t->pool_bytes;
+	m->cold_bytes = sizeof(struct qp_flow_cold);
+	m->cold_pool_bytes = t->cold_bytes;
+	m->free_batch_bytes = t->batch_bytes;
 	m->bucket_bytes = ((size_t)t->hdr.mask + 1) * sizeof(*t->hdr.buckets);
 	m->free_ring_bytes = t->ring_bytes;
 	m->rtt_dists = t->nhists;
@@ -145,7 +208,8 @@ int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n)
 
 struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flow *f)
 {
-	if (!f->hist) {
+	struct qp_flow_cold *c = qp_flow_table_cold(t, f);
+	if (!c->hist) {
 		if (t->hists_used == t->nhists) {
 			if (!f->hist_live) {
 				t->stats.hist_full++;
@@ -153,41 +217,100 @@ struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flo
 			}
 			return NULL;
 		}
-		f->hist = &t->hists[2 * (size_t)t->hists_used++];
+		c->hist = &t->hists[2 * (size_t)t->hists_used++];
 		f->hist_live = 0;
 	}
 	if (f->hist_live != 1) {
 		/* the entry's previous flow may have left counts here; no reader
 		 * of that flow remains once the entry was reinserted */
-		qp_hist_counts_clear(&f->hist[0]);
-		qp_hist_counts_clear(&f->hist[1]);
+		qp_hist_counts_clear(&c->hist[0]);
+		qp_hist_counts_clear(&c->hist[1]);
 		f->hist_live = 1;
 	}
-	return f->hist;
+	return c->hist;
 }
 
-static void free_cb(struct rcu_head *h)
+struct qp_flow_cold *qp_flow_table_rtp_attach(struct qp_flow_table *t, struct qp_flow *f)
 {
-	struct qp_flow *f = caa_container_of(h, struct qp_flow, rcu);
-	rte_ring_mp_enqueue(f->owner->free, f);
+	struct qp_flow_cold *c = &t->hdr.cold[f - t->hdr.pool];
+	memset(c, 0, offsetof(struct qp_flow_cold, hist));
+	c->inc = ++t->incs;
+	rcu_assign_pointer(f->cold, c);
+	return c;
+}
+
+static const struct qp_flow_cold cold_zero;
+
+const struct qp_flow_cold *qp_flow_cold_of(const struct qp_flow *f)
+{
+	const struct qp_flow_cold *c = rcu_dereference(f->cold);
+	return c ? c : &cold_zero;
+}
+
+/* Publish a chain link: the entry it names is complete before it. */
+static inline void link_set(uint32_t *slot, uint32_t ref)
+{
+	cmm_smp_wmb();
+	CMM_STORE_SHARED(*slot, ref);
+}
+
+static inline uint32_t ref_of(const struct qp_flow_table *t, const struct qp_flow *f)
+{
+	return (uint32_t)(f - t->hdr.pool) + 1;
+}
+
+static void batch_cb(struct rcu_head *h)
+{
+	struct free_batch *b = caa_container_of(h, struct free_batch, rcu);
+	struct qp_flow_table *t = b->t;
+	for (uint32_t i = 0; i < b->n; i++)
+		rte_ring_mp_enqueue(t->free, &t->hdr.pool[b->idx[i]]);
+	if (b->partial)
+		uatomic_dec(&t->partial_inflight);
+	b->n = 0;
+	b->partial = 0;
+	rte_ring_mp_enqueue(t->batch_free, b);
+}
+
+/* Hand the batch being filled to call_rcu and take a free one. */
+static void batch_send(struct qp_flow_table *t, int partial)
+{
+	void *next;
+	if (rte_ring_sc_dequeue(t->batch_free, &next) != 0)
+		return; /* cannot be (see batches_init): the batch waits */
+	struct free_batch *b = t->batch;
+	b->partial = (uint8_t)partial;
+	if (partial)
+		uatomic_inc(&t->partial_inflight);
+	call_rcu(&b->rcu, batch_cb);
+	t->batch = next;
 }
 
 static void release(struct qp_flow_table *t, struct qp_flow *f)
 {
 	t->active--;
-	if (t->shared)
-		call_rcu(&f->rcu, free_cb);
-	else
+	if (!t->shared) {
 		rte_ring_mp_enqueue(t->free, f);
+		return;
+	}
+	struct free_batch *b = t->batch;
+	if (b->n == FREE_BATCH)
+		batch_send(t, 0); /* the last send found no free batch */
+	b = t->batch;
+	if (b->n == FREE_BATCH)
+		return; /* cannot be (see batches_init): better a lost entry than a wild write */
+	b->idx[b->n++] = (uint32_t)(f - t->hdr.pool);
+	if (b->n == FREE_BATCH)
+		batch_send(t, 0);
 }
 
-/* Unlink *pp (which points at f) and hand f to the export callback. */
-static void unlink_flow(struct qp_flow_table *t, struct qp_flow **pp, struct qp_flow *f,
+/* Unlink *pp (which names f) and hand f to the export callback. */
+static void unlink_flow(struct qp_flow_table *t, uint32_t *pp, struct qp_flow *f,
 			enum qp_flow_end why, qp_flow_export_fn *fn, void *arg)
 {
 	/* readers already on f keep following f->next, which stays valid
 	 * until the grace period ends; new readers skip f */
-	rcu_assign_pointer(*pp, f->next);
+	CMM_STORE_SHARED(*pp, f->next);
 	if (t->end_fn)
 		t->end_fn(f, why, 1, t->end_arg);
 	if (fn && f->pkts[0] + f->pkts[1] > 0)
@@ -197,19 +320,21 @@ static void unlink_flow(struct qp_flow_table *t, struct qp_flow **pp, struct qp_
 
 static void evict_one(struct qp_flow_table *t, qp_flow_export_fn *fn, void *arg)
 {
-	struct qp_flow **best_pp = NULL;
+	uint32_t *best_pp = NULL;
 	struct qp_flow *best = NULL;
 	int seen = 0;
 	for (int v = 0; v < EVICT_MAX_VISIT && seen < EVICT_SAMPLE; v++) {
-		struct qp_flow **pp = &t->hdr.buckets[t->evict_cursor++ & t->hdr.mask];
+		uint32_t *pp = &t->hdr.buckets[t->evict_cursor++ & t->hdr.mask];
 		if (!*pp)
 			continue;
 		seen++;
-		for (struct qp_flow *f = *pp; f; pp = &f->next, f = *pp)
+		for (struct qp_flow *f; *pp; pp = &f->next) {
+			f = qp_flow_table_at(t, *pp);
 			if (!best || f->last_ns < best->last_ns) {
 				best = f;
 				best_pp = pp;
 			}
+		}
 	}
 	if (!best)
 		return;
@@ -225,7 +350,7 @@ static struct qp_flow *take(struct qp_flow_table *t)
 		return obj;
 	if (t->fresh == t->pool_size)
 		return NULL;
-	return &t->pool[t->fresh++];
+	return &t->hdr.pool[t->fresh++];
 }
 
 struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pkt *pk,
@@ -239,22 +364,25 @@ struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pk
 		t->stats.table_full++;
 		return NULL;
 	}
-	struct qp_hist_counts *hist = f->hist; /* bound to the entry for good */
 	memset(f, 0, sizeof(*f));
-	f->owner = t;
-	f->hist = hist;
 	f->key = pk->key;
-	f->inc = ++t->incs;
 	f->init_swapped = pk->swapped;
-	f->hs_rtt_ns = -1;
-	f->hs_ack_rtt_ns = -1;
+	if (pk->key.proto == 6) {
+		f->hs_rtt_ns = -1;
+		f->hs_ack_rtt_ns = -1;
+		/* every TCP packet reads its cold block: attached at once, so the
+		 * packet path finds it by index, without waiting for the pointer */
+		struct qp_flow_cold *c = &t->hdr.cold[f - t->hdr.pool];
+		memset(c, 0, offsetof(struct qp_flow_cold, hist));
+		f->cold = c;
+	}
 	f->size_min = UINT32_MAX;
 	f->vlan = pk->vlan;
 	f->encap = pk->encap;
-	struct qp_flow **head = &t->hdr.buckets[pk->hash & t->hdr.mask];
+	uint32_t *head = &t->hdr.buckets[pk->hash & t->hdr.mask];
 	f->next = *head;
-	/* the entry's fields must be visible before the pointer to it */
-	rcu_assign_pointer(*head, f);
+	/* the entry's fields must be visible before the link to it */
+	link_set(head, ref_of(t, f));
 	t->active++;
 	t->stats.created++;
 	return f;
@@ -267,28 +395,31 @@ struct qp_flow *qp_flow_table_clone(struct qp_flow_table *t, const struct qp_flo
 		t->stats.table_full++;
 		return NULL;
 	}
-	struct qp_hist_counts *hist = c->hist; /* bound to the entry for good */
 	memcpy(c, f, sizeof(*c));
-	c->owner = t;
-	c->hist = hist;
-	if (f->hist_live == 1) {
-		struct qp_hist_counts *h = qp_flow_table_hist(t, c);
-		if (h)
-			memcpy(h, f->hist, 2 * sizeof(*h));
+	c->cold = NULL;
+	if (f->cold) {
+		struct qp_flow_cold *cc = qp_flow_table_cold(t, c);
+		memcpy(cc, f->cold, offsetof(struct qp_flow_cold, hist));
+		if (f->hist_live == 1) {
+			c->hist_live = 0;
+			struct qp_hist_counts *h = qp_flow_table_hist(t, c);
+			if (h)
+				memcpy(h, f->cold->hist, 2 * sizeof(*h));
+		}
 	}
-	struct qp_flow **head = &t->hdr.buckets[qp_flow_key_hash(&c->key) & t->hdr.mask];
+	uint32_t *head = &t->hdr.buckets[qp_flow_key_hash(&c->key) & t->hdr.mask];
 	c->next = *head;
-	/* the copy must be visible before the pointer to it */
-	rcu_assign_pointer(*head, c);
+	/* the copy must be visible before the link to it */
+	link_set(head, ref_of(t, c));
 	t->active++;
 	return c;
 }
 
 void qp_flow_table_remove(struct qp_flow_table *t, struct qp_flow *f)
 {
-	struct qp_flow **pp = &t->hdr.buckets[qp_flow_key_hash(&f->key) & t->hdr.mask];
-	for (; *pp; pp = &(*pp)->next)
-		if (*pp == f) {
+	uint32_t *pp = &t->hdr.buckets[qp_flow_key_hash(&f->key) & t->hdr.mask];
+	for (uint32_t r = ref_of(t, f); *pp; pp = &qp_flow_table_at(t, *pp)->next)
+		if (*pp == r) {
 			unlink_flow(t, pp, f, QP_FLOW_END_FLUSH, NULL, NULL);
 			return;
 		}
@@ -316,24 +447,27 @@ static void reset_counters(struct qp_flow *f)
 	f->bytes[0] = f->bytes[1] = 0;
 	f->size_min = UINT32_MAX;
 	f->size_max = 0;
-	f->hs_rtt_ns = -1;
-	f->hs_ack_rtt_ns = -1;
+	struct qp_flow_cold *c = f->cold;
+	if (f->key.proto == 6) {
+		f->hs_rtt_ns = -1;
+		f->hs_ack_rtt_ns = -1;
+	} else
+		qp_iat_restart(&f->iat);
+	if (!c)
+		return;
 	if (f->key.proto == 1 || f->key.proto == 58) {
-		struct qp_echo *e = &f->echo;
+		struct qp_echo *e = &c->echo;
 		memset(e->requests, 0, sizeof(e->requests));
 		memset(e->replies, 0, sizeof(e->replies));
 		memset(e->rtt, 0, sizeof(e->rtt));
 	}
 	for (int d = 0; d < 2; d++) {
 		if (f->key.proto == 6) {
-			struct qp_tcp_dir *t = &f->tcp[d];
+			struct qp_tcp_dir *t = &c->tcp[d];
 			t->retrans = t->ooo = t->dup_acks = t->zero_win = t->resets = 0;
 			memset(&t->rtt, 0, sizeof(t->rtt));
-		} else {
-			memset(&f->iat[d].s, 0, sizeof(f->iat[d].s));
-			if (f->key.proto == 17)
-				qp_rtp_restart(&f->rtp[d]);
-		}
+		} else if (f->key.proto == 17)
+			qp_rtp_restart(&c->rtp[d]);
 	}
 }
 
@@ -354,7 +488,8 @@ void qp_flow_table_restart(struct qp_flow_table *t, struct qp_flow *f, enum qp_f
 	 * starts over, handshake included */
 	if (why == QP_FLOW_END_IDLE) {
 		f->tcp_state = 0;
-		memset(f->tcp, 0, sizeof(f->tcp));
+		if (f->key.proto == 6 && f->cold)
+			memset(f->cold->tcp, 0, sizeof(f->cold->tcp));
 	} else
 		f->last_ns = last;
 }
@@ -367,9 +502,9 @@ uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t
 	if (max_buckets > t->hdr.mask + 1)
 		max_buckets = t->hdr.mask + 1;
 	for (uint32_t b = 0; b < max_buckets; b++) {
-		struct qp_flow **pp = &t->hdr.buckets[t->expire_cursor++ & t->hdr.mask];
-		struct qp_flow *f;
-		while ((f = *pp) != NULL) {
+		uint32_t *pp = &t->hdr.buckets[t->expire_cursor++ & t->hdr.mask];
+		while (*pp) {
+			struct qp_flow *f = qp_flow_table_at(t, *pp);
 			if (now_ns > f->last_ns && now_ns - f->last_ns >= idle_ns) {
 				t->stats.expired_idle++;
 				n++;
@@ -384,6 +519,9 @@ uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t
 			pp = &f->next;
 		}
 	}
+	/* entries unlinked while traffic is sparse wait no longer than a walk */
+	if (t->shared && t->batch->n && uatomic_read(&t->partial_inflight) < MAX_PARTIAL)
+		batch_send(t, 1);
 	return n;
 }
 
@@ -391,9 +529,9 @@ void qp_flow_table_flush(struct qp_flow_table *t, qp_flow_export_fn *fn, void *a
 {
 	/* `active` counts the chained entries: stop at the last one */
 	for (uint32_t b = 0; b <= t->hdr.mask && t->active; b++) {
-		struct qp_flow *f;
-		while ((f = t->hdr.buckets[b]) != NULL)
-			unlink_flow(t, &t->hdr.buckets[b], f, QP_FLOW_END_FLUSH, fn, arg);
+		while (t->hdr.buckets[b])
+			unlink_flow(t, &t->hdr.buckets[b], qp_flow_table_at(t, t->hdr.buckets[b]),
+				    QP_FLOW_END_FLUSH, fn, arg);
 	}
 }
 
@@ -401,10 +539,12 @@ void qp_flow_table_foreach(const struct qp_flow_table *t,
 			   void (*fn)(const struct qp_flow *f, void *arg), void *arg)
 {
 	for (uint32_t b = 0; b <= t->hdr.mask; b++)
-		for (struct qp_flow *f = rcu_dereference(t->hdr.buckets[b]); f;
-		     f = rcu_dereference(f->next))
+		for (uint32_t r = rcu_dereference(t->hdr.buckets[b]); r;) {
+			const struct qp_flow *f = qp_flow_table_at(t, r);
 			if (CMM_LOAD_SHARED(f->pkts[0]) + CMM_LOAD_SHARED(f->pkts[1]) > 0)
 				fn(f, arg);
+			r = rcu_dereference(f->next);
+		}
 }
 
 uint32_t qp_flow_table_count(const struct qp_flow_table *t)

@@ -6,9 +6,10 @@
  * longest-idle one when the table is full. The management core (and the HTTP
  * thread) walk the table to list flows, as RCU readers (liburcu QSBR): chains
  * are published with rcu_assign_pointer, and an unlinked entry goes back to
- * the table's free pool only after a grace period (call_rcu), so a reader
- * never sees an entry reused under it. All memory (entries, buckets, free
- * pool) is allocated at creation; the data path never allocates.
+ * the table's free pool only after a grace period (call_rcu, once for a
+ * batch of entries), so a reader never sees an entry reused under it. All
+ * memory (entries, cold blocks, buckets, free pool) is allocated at
+ * creation; the data path never allocates.
  *
  * Who may call what: qp_flow_table_create/destroy from the management core;
  * lookup/insert/expire/flush from the owning worker only; foreach/count from
@@ -38,28 +39,59 @@
 #define QP_TCP_ST_ACK 0x04    /* the ACK completing the handshake was seen */
 
 /*
- * One flow, as kept by its worker. The layout is public because the worker's
- * inline per-packet update writes it directly; the first cache line holds
- * everything an ordinary packet touches.
+ * A flow's state beyond its three lines, per protocol: TCP's two directions,
+ * RTP's, or ICMP echo. One block per entry (the same index in the table's
+ * cold pool), attached when the flow first needs it (qp_flow_table_cold): a
+ * UDP flow that is no RTP stream never touches it.
+ */
+struct qp_flow_cold {
+	union {
+		struct qp_tcp_dir tcp[2]; /* TCP flows */
+		struct {
+			struct qp_rtp_dir rtp[2]; /* UDP: RTP streams */
+			/* the RTP state's incarnation in its table (a new one at
+			 * each attach, kept by a copy): what an interval's RTP
+			 * streams know the flow by */
+			uint32_t inc;
+		};
+		struct qp_echo echo; /* ICMP, ICMPv6: echo RTT */
+	};
+	/* RTT distribution of each direction: bound to this block for good
+	 * once taken from the table's bounded pool (NULL: none); valid for the
+	 * current flow when the entry's hist_live is 1 */
+	struct qp_hist_counts *hist;
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(struct qp_flow_cold) == 320, "a cold block is five cache lines");
+
+/*
+ * One flow, as kept by its worker: three cache lines, all an ordinary UDP
+ * or ICMP packet touches (TCP, RTP and echo go on in the cold block). The
+ * layout is public because the worker's inline per-packet update writes it
+ * directly.
  *
  * Thread-safety: written only by the owning worker. RCU readers may read any
  * field at any time and may see a flow between two updates (each aligned
  * 64-bit field is read whole); they must not write. `next` is the RCU-
- * protected chain link: read it with rcu_dereference().
+ * protected chain link and `cold` is published once per flow: read them
+ * with rcu_dereference() (or qp_flow_cold_of()).
  */
 struct qp_flow {
-	struct qp_flow *next;
+	/* line 0: what the lookup reads */
+	uint32_t next; /* the chain's next entry: its pool index + 1, 0 at the end */
 	/* a table shared by measurements (qp_group_dp.h): the newest member
 	 * whose filter's verdict `pass` holds, and whose stale bits are gone */
 	uint32_t epoch;
+	struct qp_flow_key key;
 	uint8_t init_swapped; /* 1: the initiator (src, "fwd") is key endpoint 1 */
 	uint8_t tcp_state;    /* QP_TCP_ST_* */
 	/* shared table: other entries of the key were there when this one was
 	 * made (they come after it in the chain; without it, none does) */
 	uint8_t more;
+	uint8_t hist_live; /* the cold block's RTT distributions: 1 this flow's, 2 none to be had */
+	uint8_t encap;
 	uint8_t reserved;
-	struct qp_flow_key key;
-	/* second cache line: counters */
+	uint16_t vlan; /* outermost VLAN id */
+	/* line 1: counters */
 	uint64_t first_ns; /* 0 until the first packet (and after an active-timeout export) */
 	uint64_t last_ns;
 	uint64_t pkts[2]; /* [0] fwd, [1] rev */
@@ -70,40 +102,26 @@ struct qp_flow {
 	uint32_t pass;
 	uint32_t size_min;
 	uint32_t size_max;
-	/* third cache line: TCP handshake timing */
-	uint64_t syn_ns;    /* time of the latest SYN before the SYN/ACK */
-	uint64_t synack_ns; /* time of the first SYN/ACK answering it */
-	int64_t hs_rtt_ns;  /* SYN -> SYN/ACK, -1 until measured */
-	int64_t hs_ack_rtt_ns; /* SYN/ACK -> ACK, -1 until measured */
-	uint32_t syn_seq;
-	uint32_t synack_seq;
-	struct rcu_head rcu;
-	struct qp_flow_table *owner;
-	/* RTT distribution of each direction: bound to this entry for good once
-	 * taken from the table's bounded pool (NULL: none); valid for the
-	 * current flow when hist_live */
-	struct qp_hist_counts *hist;
-	uint8_t hist_live;
-	uint8_t encap;
-	uint16_t vlan; /* outermost VLAN id */
-	/* the entry's incarnation in its table (a new one at each insert, kept
-	 * by a copy): what an interval's RTP streams know the flow by */
-	uint32_t inc;
-	/* per protocol, per direction ([0] fwd): touched by that protocol only */
+	/* line 2: by the key's protocol */
 	union {
-		struct qp_tcp_dir tcp[2]; /* TCP flows */
-		struct {
-			struct qp_iat iat[2]; /* UDP and ICMP flows */
-			union {
-				struct qp_rtp_dir rtp[2]; /* UDP: RTP streams */
-				struct qp_echo echo;      /* ICMP, ICMPv6: echo RTT */
-			};
+		struct qp_iat iat; /* UDP, ICMP, and every protocol but TCP */
+		struct {	   /* TCP: the handshake */
+			uint64_t syn_ns;    /* time of the latest SYN before the SYN/ACK */
+			uint64_t synack_ns; /* time of the latest SYN/ACK answering it */
+			int64_t hs_rtt_ns;  /* SYN -> SYN/ACK, -1 until measured */
+			int64_t hs_ack_rtt_ns; /* SYN/ACK -> ACK, -1 until measured */
+			uint32_t syn_seq;
+			uint32_t synack_seq;
 		};
 	};
+	struct qp_flow_cold *cold; /* NULL until the flow's protocol needs it */
 } __attribute__((aligned(64)));
-_Static_assert(sizeof(struct qp_flow) <= 512, "a flow must stay within eight cache lines");
-_Static_assert(offsetof(struct qp_flow, syn_ns) == 128,
-	       "the handshake line (the one the burst prefetch skips) is the third");
+_Static_assert(sizeof(struct qp_flow) == 192, "a flow entry is three cache lines");
+_Static_assert(offsetof(struct qp_flow, first_ns) == 64 && offsetof(struct qp_flow, iat) == 128,
+	       "key, counters and the protocol's line each a line of their own");
+
+/** The cold block a reader may read (a block of zeros when none is attached). */
+const struct qp_flow_cold *qp_flow_cold_of(const struct qp_flow *f);
 
 /* Why a flow left the table (argument of the expiry callback). */
 enum qp_flow_end {
@@ -170,7 +188,10 @@ struct qp_flow_table_memory {
 	size_t entry_bytes;       /* one entry */
 	size_t pool_bytes;        /* the entries */
 	size_t bucket_bytes;      /* the bucket array */
-	size_t free_ring_bytes;   /* the free ring */
+	size_t free_ring_bytes;   /* the free ring (and the free batches' ring) */
+	size_t cold_bytes;        /* one entry's cold block (TCP, RTP, echo state) */
+	size_t cold_pool_bytes;   /* the cold blocks, one per entry */
+	size_t free_batch_bytes;  /* the batches unlinked entries wait out a grace period in */
 	uint32_t rtt_dists;       /* per-flow RTT distributions in the pool */
 	size_t rtt_dist_bytes;    /* their bytes */
 };
@@ -191,15 +212,40 @@ void qp_flow_table_destroy(struct qp_flow_table *t);
  */
 void qp_flow_table_destroy_drained(struct qp_flow_table *t);
 
-/** Bucket array and mask, exposed for the inline lookup. */
+/** Bucket array, mask and pools, exposed for the inline lookup. */
 struct qp_flow_table_hdr {
-	struct qp_flow **buckets;
+	uint32_t *buckets; /* the chain's first entry: pool index + 1, 0: empty */
 	uint32_t mask;
+	struct qp_flow *pool;
+	struct qp_flow_cold *cold; /* cold[i] is pool[i]'s block */
 };
 
 static inline const struct qp_flow_table_hdr *qp_flow_table_hdr(const struct qp_flow_table *t)
 {
 	return (const struct qp_flow_table_hdr *)t;
+}
+
+/** The entry a chain link names (ref: pool index + 1, not 0). */
+static inline struct qp_flow *qp_flow_table_at(const struct qp_flow_table *t, uint32_t ref)
+{
+	return &qp_flow_table_hdr(t)->pool[ref - 1];
+}
+
+/**
+ * The cold block of flow f, attached and zeroed (the histogram binding
+ * kept) on first use for this flow (owner only).
+ */
+static inline struct qp_flow_cold *qp_flow_table_cold(struct qp_flow_table *t, struct qp_flow *f)
+{
+	struct qp_flow_cold *c = f->cold;
+	if (__builtin_expect(c != NULL, 1))
+		return c;
+	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
+	c = &h->cold[f - h->pool];
+	memset(c, 0, offsetof(struct qp_flow_cold, hist));
+	/* the block's zeros before the pointer a reader follows */
+	rcu_assign_pointer(f->cold, c);
+	return c;
 }
 
 static inline int qp_flow_key_eq(const struct qp_flow_key *a, const struct qp_flow_key *b)
@@ -221,8 +267,28 @@ static inline int qp_flow_key_eq(const struct qp_flow_key *a, const struct qp_fl
 #endif
 }
 
+/** A TCP flow's cold block, attached at insert: found by index (owner only). */
+static inline struct qp_flow_cold *qp_flow_table_tcp_cold(const struct qp_flow_table *t,
+							 const struct qp_flow *f)
+{
+	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
+	return &h->cold[f - h->pool];
+}
+
+/**
+ * Attach flow f's cold block for RTP state (owner only; f has none yet): a
+ * new incarnation, what an interval's RTP streams know the flow by.
+ */
+struct qp_flow_cold *qp_flow_table_rtp_attach(struct qp_flow_table *t, struct qp_flow *f);
+
+/*
+ * The prefetches are always inlined: GCC takes a function of prefetches
+ * alone for one without side effects and drops a call it did not inline
+ * (this one was not: until now the flow prefetch never ran).
+ */
+
 /** Prefetch the bucket a hash falls in (owner, before a burst is processed). */
-static inline void qp_flow_table_prefetch(const struct qp_flow_table *t, uint32_t hash)
+static inline __attribute__((always_inline)) void qp_flow_table_prefetch(const struct qp_flow_table *t, uint32_t hash)
 {
 	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
 	__builtin_prefetch(&h->buckets[hash & h->mask]);
@@ -233,29 +299,23 @@ static inline void qp_flow_table_prefetch(const struct qp_flow_table *t, uint32_
  * qp_flow_table_prefetch()); fetch the first flow of its chain, the lines a
  * packet of IP protocol `proto` touches, before the burst's lookups need them.
  */
-static inline void qp_flow_table_prefetch_flow(const struct qp_flow_table *t, uint32_t hash,
+static inline __attribute__((always_inline)) void qp_flow_table_prefetch_flow(const struct qp_flow_table *t, uint32_t hash,
 					       uint8_t proto)
 {
 	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
-	const struct qp_flow *f = h->buckets[hash & h->mask];
-	if (!f)
+	uint32_t r = h->buckets[hash & h->mask];
+	if (!r)
 		return;
-	const char *b = (const char *)f;
-	/* key and counters: every packet */
+	const char *b = (const char *)&h->pool[r - 1];
+	/* key, counters and the protocol's line: every packet */
 	__builtin_prefetch(b);
 	__builtin_prefetch(b + 64);
+	__builtin_prefetch(b + 128);
 	if (proto == 6) {
-		/* the handshake line and both directions' TCP state */
-		for (unsigned int off = 128; off < sizeof(struct qp_flow); off += 64)
-			__builtin_prefetch(b + off);
-	} else {
-		/* UDP, ICMP: the inter-arrival line, and the first line of each
-		 * direction's RTP (or echo) state, where a packet that is not RTP
-		 * stops reading */
-		__builtin_prefetch(b + offsetof(struct qp_flow, iat));
-		__builtin_prefetch(b + offsetof(struct qp_flow, iat[1]));
-		__builtin_prefetch(b + offsetof(struct qp_flow, rtp[0]));
-		__builtin_prefetch(b + offsetof(struct qp_flow, rtp[1]));
+		/* both directions' TCP state, in the entry's cold block */
+		const char *c = (const char *)&h->cold[r - 1];
+		for (unsigned int off = 0; off < sizeof(struct qp_tcp_dir[2]); off += 64)
+			__builtin_prefetch(c + off);
 	}
 }
 
@@ -264,10 +324,12 @@ static inline struct qp_flow *qp_flow_table_lookup(const struct qp_flow_table *t
 						   const struct qp_flow_key *key, uint32_t hash)
 {
 	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
-	struct qp_flow *f = rcu_dereference(h->buckets[hash & h->mask]);
-	for (; f; f = rcu_dereference(f->next))
+	for (uint32_t r = rcu_dereference(h->buckets[hash & h->mask]); r;) {
+		struct qp_flow *f = &h->pool[r - 1];
 		if (qp_flow_key_eq(&f->key, key))
 			return f;
+		r = rcu_dereference(f->next);
+	}
 	return NULL;
 }
 

@@ -48,8 +48,9 @@ static inline struct qp_interval_acc *qp_interval_for(struct qp_worker *w,
 static inline void qp_interval_rtp_stream(struct qp_interval_acc *a, struct qp_flow *fl,
 				       unsigned int dir, const struct qp_rtp_event *ev)
 {
-	const struct qp_rtp_dir *r = &fl->rtp[dir];
-	uint32_t h = ((fl->inc * 2 + dir) * 2654435761u) >> 22;
+	const struct qp_flow_cold *c = fl->cold; /* attached: the packet is RTP */
+	const struct qp_rtp_dir *r = &c->rtp[dir];
+	uint32_t h = ((c->inc * 2 + dir) * 2654435761u) >> 22;
 	_Static_assert(QP_IV_RTP_INDEX == 1u << 10, "the hash's top 10 bits");
 	struct qp_iv_rtp_slot *x;
 	struct qp_iv_rtp *s;
@@ -57,7 +58,7 @@ static inline void qp_interval_rtp_stream(struct qp_interval_acc *a, struct qp_f
 		x = &a->rtp_index[h];
 		if (!x->used)
 			break;
-		if (x->inc == fl->inc && x->dir == dir) {
+		if (x->inc == c->inc && x->dir == dir) {
 			if (x->idx == UINT16_MAX)
 				return; /* counted in rtp_streams_over */
 			goto found;
@@ -71,7 +72,7 @@ static inline void qp_interval_rtp_stream(struct qp_interval_acc *a, struct qp_f
 	}
 	a->rtp_known++;
 	x->used = 1;
-	x->inc = fl->inc;
+	x->inc = c->inc;
 	x->dir = (uint8_t)dir;
 	if (a->rtp_nstreams >= QP_IV_RTP_STREAMS) {
 		x->idx = UINT16_MAX;
@@ -84,7 +85,7 @@ static inline void qp_interval_rtp_stream(struct qp_interval_acc *a, struct qp_f
 	s->key = fl->key;
 	s->init_swapped = fl->init_swapped;
 	s->dir = (uint8_t)dir;
-	s->flow_inc = fl->inc;
+	s->flow_inc = c->inc;
 	s->pt = r->pt;
 	s->ssrc = r->ssrc;
 	s->clock_hz = r->clock_hz;
@@ -104,8 +105,8 @@ found:
 }
 
 /* TCP: who opened the flow, and the two halves of the handshake. */
-static inline void qp_flow_handshake(struct qp_flow *f, const struct qp_pkt *pk, unsigned int *dir,
-			      uint64_t ts)
+static inline void qp_flow_handshake(struct qp_flow *f, struct qp_flow_cold *c,
+				     const struct qp_pkt *pk, unsigned int *dir, uint64_t ts)
 {
 	uint8_t fl = pk->tcp_flags & (QP_TCP_SYN | QP_TCP_ACK | QP_TCP_RST);
 	if (fl == QP_TCP_SYN) {
@@ -117,11 +118,11 @@ static inline void qp_flow_handshake(struct qp_flow *f, const struct qp_pkt *pk,
 			f->bytes[0] = f->bytes[1];
 			f->pkts[1] = p;
 			f->bytes[1] = b;
-			struct qp_tcp_dir t = f->tcp[0];
-			f->tcp[0] = f->tcp[1];
-			f->tcp[1] = t;
-			if (f->hist && f->hist_live == 1)
-				qp_hist_counts_swap(&f->hist[0], &f->hist[1]);
+			struct qp_tcp_dir t = c->tcp[0];
+			c->tcp[0] = c->tcp[1];
+			c->tcp[1] = t;
+			if (c->hist && f->hist_live == 1)
+				qp_hist_counts_swap(&c->hist[0], &c->hist[1]);
 			f->init_swapped ^= 1;
 			*dir = 0;
 		}
@@ -228,12 +229,13 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 			p = &cut;
 			e->ip_len_over = 1;
 		}
-		qp_flow_handshake(fl, p, &dir, ts);
+		struct qp_flow_cold *c = qp_flow_table_tcp_cold(t, fl);
+		qp_flow_handshake(fl, c, p, &dir, ts);
 		/* Wireshark's out-of-order window: the initial RTT */
 		uint64_t ooo = (fl->hs_rtt_ns >= 0 && fl->hs_ack_rtt_ns >= 0)
 				       ? (uint64_t)(fl->hs_rtt_ns + fl->hs_ack_rtt_ns)
 				       : 3000000;
-		qp_tcp_update(fl->tcp, p, dir, ts, ooo, &e->tcp);
+		qp_tcp_update(c->tcp, p, dir, ts, ooo, &e->tcp);
 		if (e->tcp.rtt_dir >= 0) {
 			struct qp_hist_counts *h = qp_flow_table_hist(t, fl);
 			if (h)
@@ -245,21 +247,35 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 		/* most UDP is not RTP: no call for a payload without RTP's
 		 * version bits on a flow that is not a stream (what
 		 * qp_rtp_update() itself returns at once for) */
-		if (qp_rtp_maybe(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap)) {
+		struct qp_flow_cold *c = fl->cold;
+		if ((c && c->rtp[dir].state == 2) ||
+		    (p->udp_payload && p->udp_payload_cap >= 12 && (p->udp_payload[0] >> 6) == 2)) {
 			int ports = rc->port_hi &&
 				    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
 				     (p->key.port[1] >= rc->port_lo && p->key.port[1] <= rc->port_hi));
-			qp_rtp_update(&fl->rtp[dir], p->udp_payload, p->udp_payload_cap, ports, ts, rc,
-				      &e->rtp);
+			if (c)
+				qp_rtp_update(&c->rtp[dir], p->udp_payload, p->udp_payload_cap, ports, ts,
+					      rc, &e->rtp);
+			else {
+				/* RTP state gets a cold block once a packet makes the
+				 * direction a candidate, not for every payload with
+				 * RTP's version bits */
+				struct qp_rtp_dir s;
+				memset(&s, 0, sizeof(s));
+				qp_rtp_update(&s, p->udp_payload, p->udp_payload_cap, ports, ts, rc,
+					      &e->rtp);
+				if (s.state)
+					qp_flow_table_rtp_attach(t, fl)->rtp[dir] = s;
+			}
 			e->is_rtp = e->rtp.expected || e->rtp.received || e->rtp.has_jitter;
 		}
-		qp_iat_add(&fl->iat[dir], ts);
+		qp_iat_add(&fl->iat, dir, ts);
 	} else if ((p->key.proto == 1 || p->key.proto == 58) && p->l4_hdr_ok &&
 		   !(cfg->metrics_off & QP_METRICS_ICMP) && p->frag != QP_FRAG_LATER) {
 		uint64_t rtt;
 		unsigned int rd;
-		qp_iat_add(&fl->iat[dir], ts);
-		if (qp_echo_update(&fl->echo, p, dir, ts, &rtt, &rd)) {
+		qp_iat_add(&fl->iat, dir, ts);
+		if (qp_echo_update(&qp_flow_table_cold(t, fl)->echo, p, dir, ts, &rtt, &rd)) {
 			e->echo_sample = 1;
 			e->echo_rtt = rtt;
 			e->echo_dir = rd;

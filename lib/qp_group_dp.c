@@ -340,12 +340,15 @@ static inline void flow_frame(struct qp_group *g, const struct qp_group_view *v,
 	unsigned int ne = 0;
 	/* the newest entry of a key comes first; the walk goes on only past an
 	 * entry made while others were there */
-	for (struct qp_flow *x = h->buckets[p->hash & h->mask]; x && ne < KEY_ENTRIES; x = x->next)
+	for (uint32_t r = h->buckets[p->hash & h->mask]; r && ne < KEY_ENTRIES;) {
+		struct qp_flow *x = &h->pool[r - 1];
 		if (qp_flow_key_eq(&x->key, &p->key)) {
 			e[ne++] = x;
 			if (!x->more)
 				break;
 		}
+		r = x->next;
+	}
 	uint64_t ts = f->ts_ns;
 	/* the common case: one entry, every member's verdict known and taken,
 	 * all of them passing it, nothing behind in time */

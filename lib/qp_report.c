@@ -275,33 +275,37 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 	}
 	r->size_min = CMM_LOAD_SHARED(f->size_min);
 	r->size_max = CMM_LOAD_SHARED(f->size_max);
-	r->hs_rtt_ns = CMM_LOAD_SHARED(f->hs_rtt_ns);
-	r->hs_ack_rtt_ns = CMM_LOAD_SHARED(f->hs_ack_rtt_ns);
-	for (int d = 0; d < 2 && f->key.proto == 6; d++) {
-		const struct qp_tcp_dir *t = &f->tcp[d];
+	const struct qp_flow_cold *c = qp_flow_cold_of(f);
+	uint8_t p = f->key.proto;
+	r->hs_rtt_ns = r->hs_ack_rtt_ns = -1;
+	if (p == 6) {
+		r->hs_rtt_ns = CMM_LOAD_SHARED(f->hs_rtt_ns);
+		r->hs_ack_rtt_ns = CMM_LOAD_SHARED(f->hs_ack_rtt_ns);
+	}
+	for (int d = 0; d < 2 && p == 6; d++) {
+		const struct qp_tcp_dir *t = &c->tcp[d];
 		r->retrans[d] = CMM_LOAD_SHARED(t->retrans);
 		r->ooo[d] = CMM_LOAD_SHARED(t->ooo);
 		r->dup_acks[d] = CMM_LOAD_SHARED(t->dup_acks);
 		r->zero_win[d] = CMM_LOAD_SHARED(t->zero_win);
 		r->resets[d] = CMM_LOAD_SHARED(t->resets);
 		r->rtt[d] = t->rtt;
-		if (f->hist && f->hist_live == 1) {
+		if (c->hist && f->hist_live == 1) {
 			r->rtt_pct = 1;
-			r->rtt_p50[d] = (double)qp_hist_counts_quantile(&f->hist[d], &t->rtt, 0.50) / 1e6;
-			r->rtt_p90[d] = (double)qp_hist_counts_quantile(&f->hist[d], &t->rtt, 0.90) / 1e6;
-			r->rtt_p99[d] = (double)qp_hist_counts_quantile(&f->hist[d], &t->rtt, 0.99) / 1e6;
+			r->rtt_p50[d] = (double)qp_hist_counts_quantile(&c->hist[d], &t->rtt, 0.50) / 1e6;
+			r->rtt_p90[d] = (double)qp_hist_counts_quantile(&c->hist[d], &t->rtt, 0.90) / 1e6;
+			r->rtt_p99[d] = (double)qp_hist_counts_quantile(&c->hist[d], &t->rtt, 0.99) / 1e6;
 		}
 	}
-	r->tcp_ts = f->key.proto == 6 && (f->tcp[0].st & QP_TCPD_TS) && (f->tcp[1].st & QP_TCPD_TS);
-	uint8_t p = f->key.proto;
+	r->tcp_ts = p == 6 && (c->tcp[0].st & QP_TCPD_TS) && (c->tcp[1].st & QP_TCPD_TS);
 	r->has_iat = p == 17 || p == 1 || p == 58;
 	r->has_echo = p == 1 || p == 58;
 	for (int d = 0; d < 2 && r->has_iat; d++)
-		r->iat[d] = f->iat[d].s;
+		qp_iat_stat(&f->iat, (unsigned int)d, &r->iat[d]);
 	for (int d = 0; d < 2 && r->has_echo; d++) {
-		r->echo_req[d] = f->echo.requests[d];
-		r->echo_rep[d] = f->echo.replies[d];
-		r->echo_rtt[d] = f->echo.rtt[d];
+		r->echo_req[d] = c->echo.requests[d];
+		r->echo_rep[d] = c->echo.replies[d];
+		r->echo_rtt[d] = c->echo.rtt[d];
 	}
 }
 
@@ -319,9 +323,9 @@ void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struc
 	for (int d = 0; d < 2; d++) {
 		struct qp_rtp_rec *o = &r->rtp[d];
 		memset(o, 0, sizeof(*o));
-		if (f->key.proto != 17 || f->rtp[d].state != 2)
+		if (f->key.proto != 17 || qp_flow_cold_of(f)->rtp[d].state != 2)
 			continue;
-		const struct qp_rtp_dir *s = &f->rtp[d];
+		const struct qp_rtp_dir *s = &qp_flow_cold_of(f)->rtp[d];
 		o->valid = 1;
 		o->pt = s->pt;
 		o->ssrc = s->ssrc;

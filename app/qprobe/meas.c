@@ -667,17 +667,21 @@ json_t *meas_json(struct meas *m, int detail)
 	/* a shared table's flows are its members' together (the limit); its
 	 * entries are sized for the whole budget and faulted in as flows come */
 	uint32_t flows_for = m->grp ? (uint32_t)m->grp->flows : m->p.max_flows;
-	size_t per = fm.pool_bytes + fm.bucket_bytes + fm.free_ring_bytes + fm.rtt_dist_bytes;
-	json_object_set_new(
-		o, "memory",
-		json_pack("{s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I}", "per_lcore", "flow_entries",
-			  (json_int_t)fm.entries, "flow_entry_bytes", (json_int_t)fm.entry_bytes,
-			  "flow_pool_bytes", (json_int_t)fm.pool_bytes, "bucket_bytes",
-			  (json_int_t)fm.bucket_bytes, "free_ring_bytes", (json_int_t)fm.free_ring_bytes,
-			  "rtt_distributions", (json_int_t)fm.rtt_dists, "rtt_distribution_bytes",
-			  (json_int_t)fm.rtt_dist_bytes, "lcores", (json_int_t)M.nworkers, "total_bytes",
-			  (json_int_t)(per * M.nworkers), "bytes_per_flow",
-			  (json_int_t)(per / (m->grp ? m->grp->cap : m->p.max_flows))));
+	size_t per = fm.pool_bytes + fm.cold_pool_bytes + fm.bucket_bytes + fm.free_ring_bytes +
+		     fm.free_batch_bytes + fm.rtt_dist_bytes;
+	json_t *pl = json_pack(
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "flow_entries", (json_int_t)fm.entries,
+		"flow_entry_bytes", (json_int_t)fm.entry_bytes, "flow_pool_bytes",
+		(json_int_t)fm.pool_bytes, "cold_block_bytes", (json_int_t)fm.cold_bytes,
+		"cold_pool_bytes", (json_int_t)fm.cold_pool_bytes, "bucket_bytes",
+		(json_int_t)fm.bucket_bytes, "free_ring_bytes", (json_int_t)fm.free_ring_bytes,
+		"free_batch_bytes", (json_int_t)fm.free_batch_bytes, "rtt_distributions",
+		(json_int_t)fm.rtt_dists, "rtt_distribution_bytes", (json_int_t)fm.rtt_dist_bytes);
+	json_object_set_new(o, "memory",
+			    json_pack("{s:o,s:I,s:I,s:I}", "per_lcore", pl, "lcores",
+				      (json_int_t)M.nworkers, "total_bytes",
+				      (json_int_t)(per * M.nworkers), "bytes_per_flow",
+				      (json_int_t)(per / (m->grp ? m->grp->cap : m->p.max_flows))));
 	json_object_set_new(json_object_get(o, "memory"), "shared_by",
 			    json_integer(m->grp ? (json_int_t)m->grp->nmemb : 1));
 	json_object_set_new(json_object_get(o, "memory"), "flows_held", json_integer(flows_for));

@@ -518,15 +518,23 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 	long cap = 1L << 20;
 	long entries = (long)json_integer_value(json_object_get(pl, "flow_entries"));
 	cr_assert_eq(entries, cap + cap / 8, "capacity and the RCU reserve");
-	cr_assert_eq(json_integer_value(json_object_get(pl, "flow_entry_bytes")), 512);
-	cr_assert_eq(json_integer_value(json_object_get(pl, "flow_pool_bytes")), entries * 512);
-	cr_assert_eq(json_integer_value(json_object_get(pl, "bucket_bytes")), cap * 8);
+	cr_assert_eq(json_integer_value(json_object_get(pl, "flow_entry_bytes")), 192);
+	cr_assert_eq(json_integer_value(json_object_get(pl, "flow_pool_bytes")), entries * 192);
+	cr_assert_eq(json_integer_value(json_object_get(pl, "cold_block_bytes")), 320);
+	cr_assert_eq(json_integer_value(json_object_get(pl, "cold_pool_bytes")), entries * 320);
+	cr_assert_eq(json_integer_value(json_object_get(pl, "bucket_bytes")), cap * 4);
+	/* unlinked entries wait out a grace period 32 to a batch of 160 bytes:
+	 * enough batches for every entry and six more */
+	cr_assert_eq(json_integer_value(json_object_get(pl, "free_batch_bytes")),
+		     (entries / 32 + 6) * 160);
 	long nd = (long)json_integer_value(json_object_get(pl, "rtt_distributions"));
 	cr_assert_eq(nd, 4096);
 	cr_assert_eq(json_integer_value(json_object_get(pl, "rtt_distribution_bytes")), nd * 2 * 8184);
 	long per = (long)(json_integer_value(json_object_get(pl, "flow_pool_bytes")) +
+			  json_integer_value(json_object_get(pl, "cold_pool_bytes")) +
 			  json_integer_value(json_object_get(pl, "bucket_bytes")) +
 			  json_integer_value(json_object_get(pl, "free_ring_bytes")) +
+			  json_integer_value(json_object_get(pl, "free_batch_bytes")) +
 			  json_integer_value(json_object_get(pl, "rtt_distribution_bytes")));
 	cr_assert_eq(json_integer_value(json_object_get(mem, "lcores")), 1);
 	cr_assert_eq(json_integer_value(json_object_get(mem, "total_bytes")), per);

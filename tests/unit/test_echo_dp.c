@@ -86,12 +86,46 @@ Test(echo, inter_arrival)
 {
 	struct qp_iat a;
 	memset(&a, 0, sizeof(a));
-	qp_iat_add(&a, 100);
-	qp_iat_add(&a, 300);
-	qp_iat_add(&a, 250); /* back in time: no sample, the clock stays */
-	qp_iat_add(&a, 1300);
-	cr_assert_eq(a.s.n, 2);
-	cr_assert_eq(a.s.min, 200);
-	cr_assert_eq(a.s.max, 1000);
-	cr_assert_eq(a.s.sum, 1200);
+	qp_iat_add(&a, 0, 100);
+	qp_iat_add(&a, 0, 300);
+	qp_iat_add(&a, 0, 250); /* back in time: no sample, the clock stays */
+	qp_iat_add(&a, 0, 1300);
+	qp_iat_add(&a, 1, 5000); /* the other direction: its first packet, no sample */
+	struct qp_stat s;
+	qp_iat_stat(&a, 0, &s);
+	cr_assert_eq(s.n, 2);
+	cr_assert_eq(s.min, 200);
+	cr_assert_eq(s.max, 1000);
+	cr_assert_eq(s.sum, 1200);
+	qp_iat_stat(&a, 1, &s);
+	cr_assert_eq(s.n, 0);
+}
+
+/* Gaps from 2^31 ns on are kept to the microsecond in min and max; the sum stays exact. */
+Test(echo, inter_arrival_long_gaps)
+{
+	struct qp_iat a;
+	memset(&a, 0, sizeof(a));
+	uint64_t t = 1000;
+	qp_iat_add(&a, 0, t);
+	t += 2147483647; /* 2^31 - 1 ns: the largest kept to the nanosecond */
+	qp_iat_add(&a, 0, t);
+	t += 3000000999ull; /* 3 s and 999 ns */
+	qp_iat_add(&a, 0, t);
+	t += 600000000000ull; /* 10 minutes */
+	qp_iat_add(&a, 0, t);
+	struct qp_stat s;
+	qp_iat_stat(&a, 0, &s);
+	cr_assert_eq(s.n, 3);
+	cr_assert_eq(s.min, 2147483647);
+	cr_assert_eq(s.max, 600000000000ull);
+	cr_assert_eq(s.sum, 2147483647ull + 3000000999ull + 600000000000ull);
+	qp_iat_add(&a, 1, 0 + 1);
+	qp_iat_add(&a, 1, 1 + 3000000999ull);
+	qp_iat_stat(&a, 1, &s);
+	cr_assert_eq(s.min, 3000000000ull, "to the microsecond: %lu", (unsigned long)s.min);
+	cr_assert_eq(s.max, 3000000000ull);
+	cr_assert_eq(s.sum, 3000000999ull);
+	cr_assert_eq(qp_iat_dec(qp_iat_enc(1ull << 42)), (uint64_t)(QP_IAT_US - 1) * 1000,
+		     "beyond 35 minutes: the largest kept");
 }

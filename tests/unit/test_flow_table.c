@@ -66,7 +66,8 @@ Test(flow_table, insert_and_lookup_from_both_directions)
 	struct qp_flow *f = qp_flow_table_insert(t, &a, NULL, NULL);
 	cr_assert_not_null(f);
 	cr_assert_eq(f->init_swapped, 0);
-	cr_assert_eq(f->hs_rtt_ns, -1);
+	cr_assert_eq(f->iat.n[0] + f->iat.n[1], 0, "a UDP flow: no inter-arrival sample yet");
+	cr_assert_null(f->cold, "no cold block before the protocol needs one");
 	cr_assert_eq(qp_flow_table_lookup(t, &a.key, a.hash), f);
 	cr_assert_eq(qp_flow_table_lookup(t, &b.key, b.hash), f, "reverse direction finds the flow");
 	cr_assert_null(qp_flow_table_lookup(t, &c.key, c.hash));
@@ -208,9 +209,10 @@ static void *reader(void *arg)
 		rcu_read_lock();
 		const struct qp_flow_table_hdr *h = qp_flow_table_hdr(shared_t);
 		for (uint32_t b = 0; b <= h->mask; b++) {
-			struct qp_flow *f = rcu_dereference(h->buckets[b]);
-			if (!f)
+			uint32_t r = rcu_dereference(h->buckets[b]);
+			if (!r)
 				continue;
+			struct qp_flow *f = &h->pool[r - 1];
 			struct qp_flow_key k = f->key;
 			for (volatile int spin = 0; spin < 2000; spin++)
 				;

@@ -215,6 +215,7 @@ static struct qp_worker *alone[NMEMB], *shared[NMEMB];
 
 struct rec {
 	struct qp_flow f;
+	struct qp_flow_cold c; /* zeros when none is attached */
 	int why;
 	uint32_t counts[2][QP_HIST_BUCKETS];
 };
@@ -222,15 +223,17 @@ static struct rec *recs[2][NMEMB]; /* [0] alone, [1] shared */
 static int nrecs[2][NMEMB];
 
 /* A flow as compared: what a table of its own and a shared one must agree on. */
-static void normal(struct qp_flow *out, const struct qp_flow *f)
+static void normal(struct rec *r, const struct qp_flow *f)
 {
-	memcpy(out, f, sizeof(*out));
-	out->next = NULL;
-	out->epoch = out->members = out->pass = out->inc = 0;
-	out->more = 0;
-	memset(&out->rcu, 0, sizeof(out->rcu));
-	out->owner = NULL;
-	out->hist = NULL;
+	memcpy(&r->f, f, sizeof(r->f));
+	r->f.next = 0;
+	r->f.epoch = r->f.members = r->f.pass = 0;
+	r->f.more = 0;
+	r->f.cold = NULL;
+	memcpy(&r->c, qp_flow_cold_of(f), sizeof(r->c));
+	if (f->key.proto == 17)
+		r->c.inc = 0;
+	r->c.hist = NULL;
 }
 
 static void keep(const struct qp_flow *f, enum qp_flow_end why, void *arg)
@@ -239,12 +242,13 @@ static void keep(const struct qp_flow *f, enum qp_flow_end why, void *arg)
 	int *n = &nrecs[who[0]][who[1]];
 	cr_assert_lt(*n, NREC);
 	struct rec *r = &recs[who[0]][who[1]][(*n)++];
-	normal(&r->f, f);
+	normal(r, f);
 	r->why = why;
 	memset(r->counts, 0, sizeof(r->counts));
-	if (f->hist && f->hist_live == 1)
+	const struct qp_flow_cold *c = qp_flow_cold_of(f);
+	if (c->hist && f->hist_live == 1)
 		for (int d = 0; d < 2; d++)
-			memcpy(r->counts[d], f->hist[d].b, sizeof(r->counts[d]));
+			memcpy(r->counts[d], c->hist[d].b, sizeof(r->counts[d]));
 }
 
 static int who[2][NMEMB][2];
@@ -283,7 +287,7 @@ static void take_live(const struct qp_flow *f, void *arg)
 	(void)arg;
 	cr_assert_lt(nlive, NREC);
 	struct rec *r = &live[nlive++];
-	normal(&r->f, f);
+	normal(r, f);
 	r->why = 0;
 	memset(r->counts, 0, sizeof(r->counts));
 }
@@ -306,7 +310,8 @@ static void same_live(int k)
 	qsort(a, (size_t)na, sizeof(struct rec), rec_cmp);
 	qsort(b, (size_t)na, sizeof(struct rec), rec_cmp);
 	for (int i = 0; i < na; i++)
-		cr_assert(memcmp(&a[i].f, &b[i].f, sizeof(a[i].f)) == 0,
+		cr_assert(memcmp(&a[i].f, &b[i].f, sizeof(a[i].f)) == 0 &&
+				  memcmp(&a[i].c, &b[i].c, sizeof(a[i].c)) == 0,
 			  "member %d: live flow %d of %d differs", k, i, na);
 }
 
