@@ -1,8 +1,10 @@
 /*
- * qp_offline: see qp_offline.h. libpcap hands out one frame at a time in a
- * buffer it reuses, so frames are copied into a batch arena; a batch closes
- * when it is full or when a frame enters a new interval, so the worker's
- * interval slots are read before they are reused.
+ * qp_offline: see qp_offline.h. A classic pcap file is read in blocks, its
+ * frames used in place (qp_pcap_read); anything else comes from
+ * libpcap one frame at a time in a buffer it reuses, so those frames are
+ * copied into a batch arena. A batch closes when it is full or when a frame
+ * enters a new interval, so the worker's interval slots are read before
+ * they are reused.
  */
 #include "qp_offline.h"
 
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "qp_filter.h"
+#include "qp_pcap_read.h"
 #include "qp_report.h"
 #include "qp_sig.h"
 #include "qp_tp.h"
@@ -23,6 +26,7 @@
 #define BATCH 32
 #define ARENA (BATCH * 2048)
 #define EXPIRE_BUCKETS 64
+#define READ_BUF (1u << 20) /* a read(2) a MiB: the buffer stays in the cache */
 
 struct run {
 	struct qp_worker *w;
@@ -416,6 +420,9 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	r.rep = qp_report_create();
 	r.w = aligned_alloc(64, sizeof(*r.w));
 	uint8_t *arena = malloc(ARENA);
+	/* in place when the file allows, else through libpcap (then copied) */
+	struct qp_pcap_reader rd;
+	int mapped = qp_pcap_read_open(&rd, o->path, pc, READ_BUF) == 1;
 	int err = r.w ? qp_worker_init(r.w, 0, o->max_flows, 0) : -ENOMEM;
 	if (!err)
 		err = qp_flow_table_set_hists(r.w->flows, o->flow_dists);
@@ -435,14 +442,42 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	uint64_t iv_end = 0; /* end of the interval the worker is in */
 	while (!done) {
 		struct pcap_pkthdr *h;
+		struct qp_pcap_rec rec;
 		const u_char *data;
-		int nx = pcap_next_ex(pc, &h, &data);
+		uint32_t cl = 0, wl = 0;
+		uint64_t ts = 0;
+		int nx;
+		if (mapped) {
+			nx = qp_pcap_read_next(&rd, &rec);
+			if (nx == QP_PCAP_FILL) {
+				/* the batch's frames are in the buffer the fill reuses */
+				if (n) {
+					qp_worker_process(r.w, &r.cfg, fr, n);
+					harvest(&r, 0);
+					if (r.w->have_iv)
+						iv_end = r.w->cur_iv_end;
+					n = 0;
+				}
+				nx = qp_pcap_read_fill(&rd) == 0 ? qp_pcap_read_next(&rd, &rec)
+								 : QP_PCAP_DAMAGED;
+			}
+			nx = nx == QP_PCAP_REC ? 1 : nx == QP_PCAP_END ? PCAP_ERROR_BREAK : PCAP_ERROR;
+			data = rec.data;
+			cl = rec.caplen;
+			wl = rec.len;
+			ts = rec.ts_ns;
+		} else {
+			nx = pcap_next_ex(pc, &h, &data);
+			if (nx == 1) {
+				cl = h->caplen;
+				wl = h->len;
+				ts = frame_ns(h);
+			}
+		}
 		int close_batch = 0;
 		if (nx == 1) {
-			uint32_t cl = h->caplen;
-			if (cl > h->len && h->len > 0) /* a lying header: trust the smaller */
-				cl = h->len;
-			uint64_t ts = frame_ns(h);
+			if (cl > wl && wl > 0) /* a lying header: trust the smaller */
+				cl = wl;
 			if (first) {
 				r.cfg.base_ns = ts;
 				iv_end = ts + r.cfg.interval_ns;
@@ -452,7 +487,16 @@ int qp_offline_run(const struct qp_offline_opts *o)
 			}
 			if (pp) {
 				peer_upto(pp, ts);
-				tp_frame(pp, QP_TP_A, data, cl, h->len, ts);
+				tp_frame(pp, QP_TP_A, data, cl, wl, ts);
+			}
+			if (mapped) {
+				fr[n].data = data;
+				fr[n].caplen = cl;
+				fr[n].wirelen = wl;
+				fr[n].ts_ns = ts;
+				n++;
+				close_batch = n == BATCH || ts >= iv_end;
+				goto batch;
 			}
 			uint8_t *dst;
 			uint8_t *big = NULL;
@@ -477,7 +521,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 			memcpy(dst, data, cl);
 			fr[n].data = dst;
 			fr[n].caplen = cl;
-			fr[n].wirelen = h->len;
+			fr[n].wirelen = wl;
 			fr[n].ts_ns = ts;
 			n++;
 			if (big) {
@@ -495,12 +539,13 @@ int qp_offline_run(const struct qp_offline_opts *o)
 				fprintf(stderr,
 					"qprobe: %s: capture damaged after %" PRIu64
 					" frames: %s (report covers the frames before it)\n",
-					o->path, r.w->cnt.packets + n, pcap_geterr(pc));
+					o->path, r.w->cnt.packets + n, mapped ? rd.err : pcap_geterr(pc));
 				rc = QP_EXIT_DAMAGED;
 			}
 			done = 1;
 			close_batch = 1;
 		}
+	batch:
 		if (close_batch && n) {
 			qp_worker_process(r.w, &r.cfg, fr, n);
 			harvest(&r, 0);
@@ -564,6 +609,7 @@ out:
 	if (pp)
 		peer_close(pp);
 	qp_filter_free(filter);
+	qp_pcap_read_close(&rd);
 	pcap_close(pc);
 	return rc;
 }

@@ -3,6 +3,7 @@
  * (first packet time, then key), so two runs over one file give one report.
  */
 #include "qp_report.h"
+#include "qp_jw.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -309,15 +310,6 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 	}
 }
 
-/* min / mean / max / samples of a series, ms; null without samples */
-static json_t *stat_json(const struct qp_stat *s)
-{
-	if (!s->n)
-		return json_null();
-	return json_pack("{s:f,s:f,s:f,s:i}", "min", (double)s->min / 1e6, "mean",
-			 (double)s->sum / s->n / 1e6, "max", (double)s->max / 1e6, "samples", (int)s->n);
-}
-
 void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struct qp_rtp_cfg *cfg)
 {
 	for (int d = 0; d < 2; d++) {
@@ -359,25 +351,6 @@ void qp_key_addr_str(const struct qp_flow_key *k, int endpoint, char *buf, size_
 		snprintf(buf, len, "?");
 }
 
-/*
- * What tells the flow apart beside its 5-tuple. The VLAN in the key is the
- * innermost; it is written (as name) when it differs from outer_vlan, the
- * one already reported. A GTP-U endpoint pair is only hashed in the key and
- * not reported.
- */
-static void key_ctx_json(json_t *o, const struct qp_flow_key *k, uint16_t outer_vlan,
-			 const char *name)
-{
-	if (k->vlan && k->vlan != outer_vlan)
-		json_object_set_new(o, name, json_integer(k->vlan));
-	if (k->ctx & QP_KEY_CTX_VNI)
-		json_object_set_new(o, "vni", json_integer(qp_flow_key_vni(k)));
-	if (k->ctx & QP_KEY_CTX_GRE_KEY)
-		json_object_set_new(o, "gre_key", json_integer(k->tunnel_id));
-	if (k->ctx & QP_KEY_CTX_TEID)
-		json_object_set_new(o, "teid", json_integer(k->tunnel_id));
-}
-
 /* The same for the table: " vni 5001 gre-key 7", or "". */
 static void key_ctx_str(const struct qp_flow_key *k, uint16_t outer_vlan, char *buf, size_t len)
 {
@@ -404,16 +377,6 @@ static const char *end_name(int end)
 	}
 }
 
-static json_t *fwd_rev(uint64_t fwd, uint64_t rev)
-{
-	return json_pack("{s:I,s:I}", "fwd", (json_int_t)fwd, "rev", (json_int_t)rev);
-}
-
-static json_t *ms_or_null(int64_t ns)
-{
-	return ns < 0 ? json_null() : json_real((double)ns / 1e6);
-}
-
 static json_t *encap_json(uint8_t encap)
 {
 	static const struct {
@@ -428,87 +391,196 @@ static json_t *encap_json(uint8_t encap)
 	return a;
 }
 
-json_t *qp_flow_rec_json(const struct qp_flow_rec *fr)
+/*
+ * What tells the flow apart beside its 5-tuple. The VLAN in the key is the
+ * innermost; it is written (as name) when it differs from outer_vlan, the
+ * one already reported. A GTP-U endpoint pair is only hashed in the key and
+ * not reported.
+ */
+static void key_ctx_json(json_t *o, const struct qp_flow_key *k, uint16_t outer_vlan,
+			 const char *name)
+{
+	if (k->vlan && k->vlan != outer_vlan)
+		json_object_set_new(o, name, json_integer(k->vlan));
+	if (k->ctx & QP_KEY_CTX_VNI)
+		json_object_set_new(o, "vni", json_integer(qp_flow_key_vni(k)));
+	if (k->ctx & QP_KEY_CTX_GRE_KEY)
+		json_object_set_new(o, "gre_key", json_integer(k->tunnel_id));
+	if (k->ctx & QP_KEY_CTX_TEID)
+		json_object_set_new(o, "teid", json_integer(k->tunnel_id));
+}
+
+static json_t *fwd_rev(uint64_t fwd, uint64_t rev)
+{
+	return json_pack("{s:I,s:I}", "fwd", (json_int_t)fwd, "rev", (json_int_t)rev);
+}
+
+/* The writer's forms of the helpers above. */
+static void w_fwd_rev(struct qp_jw *w, const char *k, uint64_t fwd, uint64_t rev)
+{
+	qp_jw_key(w, k);
+	qp_jw_obj(w);
+	qp_jw_kint(w, "fwd", (int64_t)fwd);
+	qp_jw_kint(w, "rev", (int64_t)rev);
+	qp_jw_end_obj(w);
+}
+
+static void w_ms_or_null(struct qp_jw *w, const char *k, int64_t ns)
+{
+	qp_jw_key(w, k);
+	if (ns < 0)
+		qp_jw_null(w);
+	else
+		qp_jw_real(w, (double)ns / 1e6);
+}
+
+/* stat_json's object, left open for more keys; 0 (and null written) without samples */
+static int w_stat_open(struct qp_jw *w, const char *k, const struct qp_stat *s)
+{
+	qp_jw_key(w, k);
+	if (!s->n) {
+		qp_jw_null(w);
+		return 0;
+	}
+	qp_jw_obj(w);
+	qp_jw_kreal(w, "min", (double)s->min / 1e6);
+	qp_jw_kreal(w, "mean", (double)s->sum / s->n / 1e6);
+	qp_jw_kreal(w, "max", (double)s->max / 1e6);
+	qp_jw_kint(w, "samples", (int)s->n);
+	return 1;
+}
+
+static void w_stat(struct qp_jw *w, const char *k, const struct qp_stat *s)
+{
+	if (w_stat_open(w, k, s))
+		qp_jw_end_obj(w);
+}
+
+void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 {
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
 	int s = fr->init_swapped, d = !s;
 	qp_key_addr_str(&fr->key, s, src, sizeof(src));
 	qp_key_addr_str(&fr->key, d, dst, sizeof(dst));
-	json_t *o = json_object();
 	const char *pn = qp_proto_name(fr->key.proto);
-	json_object_set_new(o, "proto", pn ? json_string(pn) : json_integer(fr->key.proto));
-	json_object_set_new(o, "ip_version", json_integer(fr->key.ipver));
-	json_object_set_new(o, "src", json_string(src));
-	json_object_set_new(o, "sport", json_integer(fr->key.port[s]));
-	json_object_set_new(o, "dst", json_string(dst));
-	json_object_set_new(o, "dport", json_integer(fr->key.port[d]));
-	json_object_set_new(o, "first_ns", json_integer((json_int_t)fr->first_ns));
-	json_object_set_new(o, "last_ns", json_integer((json_int_t)fr->last_ns));
-	json_object_set_new(o, "duration_ms",
-			    json_real((double)(fr->last_ns - fr->first_ns) / 1e6));
-	json_object_set_new(o, "packets", fwd_rev(fr->pkts[0], fr->pkts[1]));
-	json_object_set_new(o, "bytes", fwd_rev(fr->bytes[0], fr->bytes[1]));
-	json_object_set_new(o, "size", json_pack("{s:i,s:i}", "min",
-						  fr->size_min == UINT32_MAX ? 0 : (int)fr->size_min,
-						  "max", (int)fr->size_max));
+	if (pn)
+		qp_jw_kstr(w, "proto", pn);
+	else
+		qp_jw_kint(w, "proto", fr->key.proto);
+	qp_jw_kint(w, "ip_version", fr->key.ipver);
+	qp_jw_kstr(w, "src", src);
+	qp_jw_kint(w, "sport", fr->key.port[s]);
+	qp_jw_kstr(w, "dst", dst);
+	qp_jw_kint(w, "dport", fr->key.port[d]);
+	qp_jw_kint(w, "first_ns", (int64_t)fr->first_ns);
+	qp_jw_kint(w, "last_ns", (int64_t)fr->last_ns);
+	qp_jw_kreal(w, "duration_ms", (double)(fr->last_ns - fr->first_ns) / 1e6);
+	w_fwd_rev(w, "packets", fr->pkts[0], fr->pkts[1]);
+	w_fwd_rev(w, "bytes", fr->bytes[0], fr->bytes[1]);
+	qp_jw_key(w, "size");
+	qp_jw_obj(w);
+	qp_jw_kint(w, "min", fr->size_min == UINT32_MAX ? 0 : (int)fr->size_min);
+	qp_jw_kint(w, "max", (int)fr->size_max);
+	qp_jw_end_obj(w);
 	if (fr->vlan || (fr->encap & QP_ENCAP_VLAN))
-		json_object_set_new(o, "vlan", json_integer(fr->vlan));
-	if (fr->encap & ~QP_ENCAP_VLAN)
-		json_object_set_new(o, "encap", encap_json(fr->encap & ~QP_ENCAP_VLAN));
-	key_ctx_json(o, &fr->key, fr->vlan, "inner_vlan");
-	json_object_set_new(o, "end", json_string(end_name(fr->end)));
+		qp_jw_kint(w, "vlan", fr->vlan);
+	if (fr->encap & ~QP_ENCAP_VLAN) {
+		json_t *e = encap_json(fr->encap & ~QP_ENCAP_VLAN);
+		qp_jw_key(w, "encap");
+		qp_jw_json(w, e);
+		json_decref(e);
+	}
+	const struct qp_flow_key *k = &fr->key;
+	if (k->vlan && k->vlan != fr->vlan)
+		qp_jw_kint(w, "inner_vlan", k->vlan);
+	if (k->ctx & QP_KEY_CTX_VNI)
+		qp_jw_kint(w, "vni", qp_flow_key_vni(k));
+	if (k->ctx & QP_KEY_CTX_GRE_KEY)
+		qp_jw_kint(w, "gre_key", k->tunnel_id);
+	if (k->ctx & QP_KEY_CTX_TEID)
+		qp_jw_kint(w, "teid", k->tunnel_id);
+	qp_jw_kstr(w, "end", end_name(fr->end));
 	if (fr->key.proto == 6) {
-		json_t *t = json_object();
-		json_object_set_new(t, "handshake_rtt_ms", ms_or_null(fr->hs_rtt_ns));
-		json_object_set_new(t, "handshake_ack_rtt_ms", ms_or_null(fr->hs_ack_rtt_ns));
-		for (int d = 0; d < 2; d++) {
-			json_t *s = stat_json(&fr->rtt[d]);
-			if (fr->rtt_pct && json_is_object(s)) {
-				json_object_set_new(s, "p50", json_real(fr->rtt_p50[d]));
-				json_object_set_new(s, "p90", json_real(fr->rtt_p90[d]));
-				json_object_set_new(s, "p99", json_real(fr->rtt_p99[d]));
-			}
-			json_object_set_new(t, d ? "rtt_rev_ms" : "rtt_ms", s);
-		}
-		json_object_set_new(t, "rtt_method", json_string(fr->tcp_ts ? "timestamps" : "seq_ack"));
-		json_object_set_new(t, "retransmissions", fwd_rev(fr->retrans[0], fr->retrans[1]));
-		json_object_set_new(t, "out_of_order", fwd_rev(fr->ooo[0], fr->ooo[1]));
-		json_object_set_new(t, "dup_acks", fwd_rev(fr->dup_acks[0], fr->dup_acks[1]));
-		json_object_set_new(t, "zero_window", fwd_rev(fr->zero_win[0], fr->zero_win[1]));
-		json_object_set_new(t, "resets", fwd_rev(fr->resets[0], fr->resets[1]));
-		json_object_set_new(o, "tcp", t);
-	}
-	if (fr->has_iat)
-		json_object_set_new(o, "iat_ms", json_pack("{s:o,s:o}", "fwd", stat_json(&fr->iat[0]),
-							    "rev", stat_json(&fr->iat[1])));
-	if (fr->has_echo)
-		json_object_set_new(o, "icmp",
-				    json_pack("{s:o,s:o,s:o,s:o}", "echo_requests",
-					      fwd_rev(fr->echo_req[0], fr->echo_req[1]), "echo_replies",
-					      fwd_rev(fr->echo_rep[0], fr->echo_rep[1]), "echo_rtt_ms",
-					      stat_json(&fr->echo_rtt[0]), "echo_rtt_rev_ms",
-					      stat_json(&fr->echo_rtt[1])));
-	if (fr->rtp[0].valid || fr->rtp[1].valid) {
-		json_t *a = json_array();
-		for (int d = 0; d < 2; d++) {
-			const struct qp_rtp_rec *s = &fr->rtp[d];
-			if (!s->valid)
+		qp_jw_key(w, "tcp");
+		qp_jw_obj(w);
+		w_ms_or_null(w, "handshake_rtt_ms", fr->hs_rtt_ns);
+		w_ms_or_null(w, "handshake_ack_rtt_ms", fr->hs_ack_rtt_ns);
+		for (int i = 0; i < 2; i++) {
+			if (!w_stat_open(w, i ? "rtt_rev_ms" : "rtt_ms", &fr->rtt[i]))
 				continue;
-			json_t *j = json_pack(
-				"{s:I,s:s,s:i,s:I,s:I,s:I,s:I,s:I,s:I,s:{s:f,s:f,s:f},s:f}", "ssrc",
-				(json_int_t)s->ssrc, "direction", d ? "rev" : "fwd", "payload_type", s->pt,
-				"clock_hz", (json_int_t)s->clock_hz, "packets", (json_int_t)s->packets,
-				"expected", (json_int_t)s->expected, "lost", (json_int_t)s->lost,
-				"duplicates", (json_int_t)s->dups, "out_of_order", (json_int_t)s->ooo,
-				"jitter_ms", "last", s->jitter_last_ms, "mean", s->jitter_mean_ms, "max",
-				s->jitter_max_ms, "mos", s->mos);
-			json_object_set_new(j, "other_payload_packets", json_integer(s->other_pt));
-			json_object_set_new(j, "timestamp_jumps", json_integer(s->ts_jumps));
-			json_array_append_new(a, j);
+			if (fr->rtt_pct) {
+				qp_jw_kreal(w, "p50", fr->rtt_p50[i]);
+				qp_jw_kreal(w, "p90", fr->rtt_p90[i]);
+				qp_jw_kreal(w, "p99", fr->rtt_p99[i]);
+			}
+			qp_jw_end_obj(w);
 		}
-		json_object_set_new(o, "rtp", a);
+		qp_jw_kstr(w, "rtt_method", fr->tcp_ts ? "timestamps" : "seq_ack");
+		w_fwd_rev(w, "retransmissions", fr->retrans[0], fr->retrans[1]);
+		w_fwd_rev(w, "out_of_order", fr->ooo[0], fr->ooo[1]);
+		w_fwd_rev(w, "dup_acks", fr->dup_acks[0], fr->dup_acks[1]);
+		w_fwd_rev(w, "zero_window", fr->zero_win[0], fr->zero_win[1]);
+		w_fwd_rev(w, "resets", fr->resets[0], fr->resets[1]);
+		qp_jw_end_obj(w);
 	}
-	return o;
+	if (fr->has_iat) {
+		qp_jw_key(w, "iat_ms");
+		qp_jw_obj(w);
+		w_stat(w, "fwd", &fr->iat[0]);
+		w_stat(w, "rev", &fr->iat[1]);
+		qp_jw_end_obj(w);
+	}
+	if (fr->has_echo) {
+		qp_jw_key(w, "icmp");
+		qp_jw_obj(w);
+		w_fwd_rev(w, "echo_requests", fr->echo_req[0], fr->echo_req[1]);
+		w_fwd_rev(w, "echo_replies", fr->echo_rep[0], fr->echo_rep[1]);
+		w_stat(w, "echo_rtt_ms", &fr->echo_rtt[0]);
+		w_stat(w, "echo_rtt_rev_ms", &fr->echo_rtt[1]);
+		qp_jw_end_obj(w);
+	}
+	if (fr->rtp[0].valid || fr->rtp[1].valid) {
+		qp_jw_key(w, "rtp");
+		qp_jw_arr(w);
+		for (int i = 0; i < 2; i++) {
+			const struct qp_rtp_rec *r = &fr->rtp[i];
+			if (!r->valid)
+				continue;
+			qp_jw_obj(w);
+			qp_jw_kint(w, "ssrc", r->ssrc);
+			qp_jw_kstr(w, "direction", i ? "rev" : "fwd");
+			qp_jw_kint(w, "payload_type", r->pt);
+			qp_jw_kint(w, "clock_hz", r->clock_hz);
+			qp_jw_kint(w, "packets", r->packets);
+			qp_jw_kint(w, "expected", r->expected);
+			qp_jw_kint(w, "lost", r->lost);
+			qp_jw_kint(w, "duplicates", r->dups);
+			qp_jw_kint(w, "out_of_order", r->ooo);
+			qp_jw_key(w, "jitter_ms");
+			qp_jw_obj(w);
+			qp_jw_kreal(w, "last", r->jitter_last_ms);
+			qp_jw_kreal(w, "mean", r->jitter_mean_ms);
+			qp_jw_kreal(w, "max", r->jitter_max_ms);
+			qp_jw_end_obj(w);
+			qp_jw_kreal(w, "mos", r->mos);
+			qp_jw_kint(w, "other_payload_packets", r->other_pt);
+			qp_jw_kint(w, "timestamp_jumps", r->ts_jumps);
+			qp_jw_end_obj(w);
+		}
+		qp_jw_end_arr(w);
+	}
+}
+
+static void flow_rec_doc(struct qp_jw *w, const void *fr)
+{
+	qp_jw_obj(w);
+	qp_flow_rec_write(w, fr);
+	qp_jw_end_obj(w);
+}
+
+json_t *qp_flow_rec_json(const struct qp_flow_rec *fr)
+{
+	return qp_jw_to_json(flow_rec_doc, fr);
 }
 
 json_t *qp_counters_json(const struct qp_worker_counters *c)
@@ -899,15 +971,45 @@ static int write_array(struct outbuf *ob, const char *name, size_t n,
 	return outbuf_add(n ? "\n ]" : "]", n ? 3 : 1, ob);
 }
 
-static json_t *flow_elem(const struct qp_report *r, size_t i)
+/*
+ * The flows, one a line, written as they are read (qp_jw): a million-flow
+ * report builds no object a flow. The extension's part (two-point) is a
+ * jansson value, dumped inside.
+ */
+static int jw_outbuf(const char *buf, size_t len, void *arg)
 {
-	json_t *j = qp_flow_rec_json(&r->flows[i]);
-	if (j && r->has_ext && r->ext.flow) {
-		json_t *x = r->ext.flow(&r->flows[i], r->ext.arg);
-		if (x)
-			json_object_set_new(j, r->ext.name, x);
+	return outbuf_add(buf, len, arg);
+}
+
+static int write_flows(struct outbuf *ob, const struct qp_report *r)
+{
+	if (outbuf_add(",\n \"flows\": [", 13, ob))
+		return -1;
+	struct qp_jw *w = malloc(sizeof(*w));
+	if (!w)
+		return -1;
+	qp_jw_init(w, jw_outbuf, ob);
+	for (size_t i = 0; i < r->nflows; i++) {
+		qp_jw_raw(w, i ? ",\n  " : "\n  ", i ? 4 : 3);
+		qp_jw_obj(w);
+		qp_flow_rec_write(w, &r->flows[i]);
+		if (r->has_ext && r->ext.flow) {
+			json_t *x = r->ext.flow(&r->flows[i], r->ext.arg);
+			if (x) {
+				qp_jw_key(w, r->ext.name);
+				qp_jw_json(w, x);
+				json_decref(x);
+			}
+		}
+		qp_jw_end_obj(w);
+		w->depth = 0; /* each flow a document of its own */
+		w->more[0] = 0;
 	}
-	return j;
+	int rc = qp_jw_flush(w);
+	free(w);
+	if (rc)
+		return -1;
+	return outbuf_add(r->nflows ? "\n ]" : "]", r->nflows ? 3 : 1, ob);
 }
 
 static json_t *iv_elem(const struct qp_report *r, size_t i)
@@ -947,7 +1049,7 @@ static int write_json(struct qp_report *r, FILE *out)
 			;
 	int rc = hl ? outbuf_add(h, hl, ob) : -1;
 	if (!rc)
-		rc = write_array(ob, "flows", r->nflows, flow_elem, r);
+		rc = write_flows(ob, r);
 	if (!rc)
 		rc = write_array(ob, "intervals", r->nivs, iv_elem, r);
 	if (!rc)

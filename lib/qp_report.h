@@ -189,6 +189,10 @@ int qp_report_write(struct qp_report *r, const char *format, FILE *out);
 /** One flow record as the JSON object of the report and of /api/v1/flows. */
 json_t *qp_flow_rec_json(const struct qp_flow_rec *fr);
 
+struct qp_jw;
+/** The same record's keys and values, into an object the writer has open. */
+void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr);
+
 /** One interval as the JSON object of the report and of /api/v1/intervals. */
 json_t *qp_interval_rec_json(const struct qp_interval_rec *iv);
 

@@ -1,0 +1,81 @@
+/*
+ * qp_jw: a streaming JSON writer. Values go straight into a buffer that is
+ * handed to a sink when it fills: no tree of objects, no allocation per
+ * value. For records written by the thousand (the report's flows); numbers
+ * print as jansson prints them with JSON_REAL_PRECISION(10), so a document
+ * reads back the same whichever way it was written.
+ *
+ * Thread-safety: one writer per thread.
+ */
+#ifndef QP_JW_H
+#define QP_JW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define QP_JW_DEPTH 16
+
+/* Takes len bytes of output; returns 0, or nonzero to fail the writer. */
+typedef int qp_jw_sink(const char *buf, size_t len, void *arg);
+
+struct qp_jw {
+	qp_jw_sink *sink;
+	void *arg;
+	int err;
+	int depth;
+	uint8_t more[QP_JW_DEPTH]; /* a value was written at this depth: a comma before the next */
+	size_t n;
+	char b[1 << 16];
+};
+
+/** Start a writer (no output yet). */
+void qp_jw_init(struct qp_jw *w, qp_jw_sink *sink, void *arg);
+
+/** Hand what is buffered to the sink. @return 0, or -1 if the writer failed. */
+int qp_jw_flush(struct qp_jw *w);
+
+/** Raw text, as it is (a separator between documents, say). */
+void qp_jw_raw(struct qp_jw *w, const char *s, size_t len);
+
+void qp_jw_obj(struct qp_jw *w);    /* { */
+void qp_jw_arr(struct qp_jw *w);    /* [ */
+void qp_jw_end_obj(struct qp_jw *w); /* } */
+void qp_jw_end_arr(struct qp_jw *w); /* ] */
+
+/** The key of the next value, inside an object. */
+void qp_jw_key(struct qp_jw *w, const char *k);
+
+void qp_jw_int(struct qp_jw *w, int64_t v);
+void qp_jw_real(struct qp_jw *w, double v); /* as jansson: %.10g, ".0" when it reads as an integer; null when not finite */
+void qp_jw_str(struct qp_jw *w, const char *s);
+void qp_jw_null(struct qp_jw *w);
+void qp_jw_json(struct qp_jw *w, const json_t *j); /* a jansson value, compact */
+
+/* key and value at once */
+static inline void qp_jw_kint(struct qp_jw *w, const char *k, int64_t v)
+{
+	qp_jw_key(w, k);
+	qp_jw_int(w, v);
+}
+
+/* a real that is not finite leaves its key out, as jansson's json_real() refuses it */
+static inline void qp_jw_kreal(struct qp_jw *w, const char *k, double v)
+{
+	if (__builtin_isfinite(v)) {
+		qp_jw_key(w, k);
+		qp_jw_real(w, v);
+	}
+}
+
+static inline void qp_jw_kstr(struct qp_jw *w, const char *k, const char *s)
+{
+	qp_jw_key(w, k);
+	qp_jw_str(w, s);
+}
+
+/** A writer's document read back as a jansson value (for callers that want one). */
+json_t *qp_jw_to_json(void (*write)(struct qp_jw *w, const void *arg), const void *arg);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * qp_jw, the streaming JSON writer: numbers print as jansson prints them
+ * (so a report reads back the same whichever writer made it), strings are
+ * escaped, commas and nesting come out right, and a document reads back as
+ * the jansson value it spells.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "qp_jw.h"
+
+static char out[1 << 12];
+static size_t nout;
+
+static int sink(const char *b, size_t n, void *arg)
+{
+	(void)arg;
+	cr_assert_lt(nout + n, sizeof(out));
+	memcpy(out + nout, b, n);
+	nout += n;
+	out[nout] = 0;
+	return 0;
+}
+
+static struct qp_jw w;
+
+static void start(void)
+{
+	nout = 0;
+	out[0] = 0;
+	qp_jw_init(&w, sink, NULL);
+}
+
+Test(jw, reals_print_as_jansson_prints_them)
+{
+	static const double v[] = {0.0,     1.0,        -1.0,        0.5,        1e-3,  123.456,
+				   1e20,    1.5e-7,     -2.5e+30,    1234567890.0, 12345678901.0,
+				   0.1 + 0.2, 3.14159265358979, 1e-300, 990.0, 65536.0 / 3.0};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		start();
+		qp_jw_real(&w, v[i]);
+		cr_assert_eq(qp_jw_flush(&w), 0);
+		json_t *j = json_real(v[i]);
+		char *ref = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+		cr_assert_str_eq(out, ref, "%.17g: '%s', jansson '%s'", v[i], out, ref);
+		free(ref);
+		json_decref(j);
+	}
+	start();
+	qp_jw_real(&w, NAN);
+	qp_jw_flush(&w);
+	cr_assert_str_eq(out, "null", "JSON has no NaN");
+}
+
+Test(jw, integers_strings_and_nesting)
+{
+	start();
+	qp_jw_obj(&w);
+	qp_jw_kint(&w, "a", 0);
+	qp_jw_kint(&w, "b", -9223372036854775807LL - 1);
+	qp_jw_kint(&w, "c", 9223372036854775807LL);
+	qp_jw_kstr(&w, "s", "quote \" backslash \\ tab \t bell \a");
+	qp_jw_key(&w, "arr");
+	qp_jw_arr(&w);
+	qp_jw_int(&w, 1);
+	qp_jw_obj(&w);
+	qp_jw_end_obj(&w);
+	qp_jw_null(&w);
+	qp_jw_end_arr(&w);
+	qp_jw_kreal(&w, "skipped", INFINITY);
+	qp_jw_kreal(&w, "r", 2.0);
+	qp_jw_end_obj(&w);
+	cr_assert_eq(qp_jw_flush(&w), 0);
+	cr_assert_str_eq(out, "{\"a\":0,\"b\":-9223372036854775808,\"c\":9223372036854775807,"
+			      "\"s\":\"quote \\\" backslash \\\\ tab \\u0009 bell \\u0007\","
+			      "\"arr\":[1,{},null],\"r\":2.0}");
+	json_error_t e;
+	json_t *j = json_loads(out, 0, &e);
+	cr_assert_not_null(j, "%s", e.text);
+	cr_assert_str_eq(json_string_value(json_object_get(j, "s")),
+			 "quote \" backslash \\ tab \t bell \a");
+	cr_assert_null(json_object_get(j, "skipped"), "a real that is not finite leaves its key out");
+	json_decref(j);
+}
+
+/* A document far larger than the writer's buffer goes out whole, in order. */
+static char big[1 << 18];
+static size_t nbig;
+
+static int big_sink(const char *b, size_t n, void *arg)
+{
+	(void)arg;
+	cr_assert_lt(nbig + n, sizeof(big));
+	memcpy(big + nbig, b, n);
+	nbig += n;
+	return 0;
+}
+
+Test(jw, documents_larger_than_the_buffer)
+{
+	struct qp_jw *x = malloc(sizeof(*x));
+	cr_assert_not_null(x);
+	qp_jw_init(x, big_sink, NULL);
+	qp_jw_arr(x);
+	for (int i = 0; i < 20000; i++)
+		qp_jw_int(x, i * 7);
+	qp_jw_end_arr(x);
+	cr_assert_eq(qp_jw_flush(x), 0);
+	free(x);
+	cr_assert_gt(nbig, 65536, "more than one buffer's worth");
+	json_t *j = json_loadb(big, nbig, 0, NULL);
+	cr_assert(json_is_array(j));
+	cr_assert_eq(json_array_size(j), 20000);
+	for (int i = 0; i < 20000; i += 997)
+		cr_assert_eq(json_integer_value(json_array_get(j, (size_t)i)), i * 7);
+	json_decref(j);
+}

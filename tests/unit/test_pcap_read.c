@@ -1,0 +1,240 @@
+/*
+ * qp_pcap_read against libpcap: every file the reader takes gives the same
+ * records (lengths, times, bytes) and ends the same way, a damaged record
+ * with libpcap's own message. Generated files with each kind of damage, and
+ * tcpdump's 830 hostile captures when ../shared/corpus is there.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "qp_pcap_read.h"
+#include "../gen/qp_pcapw.h"
+
+/* 1 when the reader took the file; the outcome compared with libpcap's either way. */
+static int same_as_libpcap(const char *path, size_t buf, long *records)
+{
+	char eb[PCAP_ERRBUF_SIZE];
+	pcap_t *a = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, eb);
+	if (!a)
+		return 0;
+	pcap_t *b = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, eb);
+	cr_assert_not_null(b);
+	struct qp_pcap_reader r;
+	int took = qp_pcap_read_open(&r, path, b, buf);
+	cr_assert_neq(took, -1, "%s: %s", path, strerror(errno));
+	for (long i = 0; took == 1; i++) {
+		struct pcap_pkthdr *h;
+		const u_char *d;
+		int x = pcap_next_ex(a, &h, &d);
+		struct qp_pcap_rec rec;
+		int y = qp_pcap_read_next(&r, &rec);
+		if (y == QP_PCAP_FILL) {
+			cr_assert_eq(qp_pcap_read_fill(&r), 0);
+			y = qp_pcap_read_next(&r, &rec);
+			cr_assert_neq(y, QP_PCAP_FILL, "%s: a fill gives a record or an end", path);
+		}
+		if (x == 1) {
+			cr_assert_eq(y, QP_PCAP_REC, "%s: record %ld: libpcap has one, the reader %d (%s)",
+				     path, i, y, r.err);
+			uint64_t s = (uint32_t)h->ts.tv_sec;
+			cr_assert_eq(rec.ts_ns, s * 1000000000ull + (uint64_t)h->ts.tv_usec,
+				     "%s: record %ld time", path, i);
+			cr_assert_eq(rec.caplen, h->caplen, "%s: record %ld caplen %u, libpcap %u", path,
+				     i, rec.caplen, h->caplen);
+			cr_assert_eq(rec.len, h->len, "%s: record %ld len", path, i);
+			cr_assert(memcmp(rec.data, d, h->caplen) == 0, "%s: record %ld bytes", path, i);
+			(*records)++;
+			continue;
+		}
+		if (x == PCAP_ERROR_BREAK)
+			cr_assert_eq(y, QP_PCAP_END, "%s: libpcap ends after %ld, the reader %d", path, i,
+				     y);
+		else
+			cr_assert(y == QP_PCAP_DAMAGED && strcmp(r.err, pcap_geterr(a)) == 0,
+				  "%s: after %ld libpcap says '%s', the reader %d '%s'", path, i,
+				  pcap_geterr(a), y, r.err);
+		break;
+	}
+	qp_pcap_read_close(&r);
+	pcap_close(a);
+	pcap_close(b);
+	return took == 1;
+}
+
+static char dir[256];
+
+static const char *tmp(const char *name)
+{
+	static char p[512];
+	if (!dir[0]) {
+		snprintf(dir, sizeof(dir), "/tmp/qp_pcap_read.XXXXXX");
+		cr_assert_not_null(mkdtemp(dir));
+	}
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return p;
+}
+
+/* n frames of 100 bytes a record, 1 ms apart. */
+static void write_frames(const char *path, int ns, int n, uint32_t caplen)
+{
+	struct pw w;
+	cr_assert_eq(pw_open(&w, path, 1, ns), 0);
+	uint8_t f[2000];
+	for (int i = 0; i < n; i++) {
+		memset(f, i, sizeof(f));
+		pw_write(&w, 1700000000000000000ull + (uint64_t)i * 1000000 + (ns ? 7 : 0), f, caplen,
+			 caplen + 4);
+	}
+	pw_close(&w);
+}
+
+static void cut(const char *path, long at)
+{
+	cr_assert_eq(truncate(path, at), 0);
+}
+
+static void put32(const char *path, long at, uint32_t v)
+{
+	FILE *f = fopen(path, "r+b");
+	cr_assert_not_null(f);
+	fseek(f, at, SEEK_SET);
+	fwrite(&v, 4, 1, f);
+	fclose(f);
+}
+
+Test(pcap_read, plain_files_read_as_libpcap_reads_them)
+{
+	long n = 0;
+	write_frames(tmp("us.pcap"), 0, 300, 100);
+	cr_assert(same_as_libpcap(tmp("us.pcap"), 0, &n));
+	cr_assert_eq(n, 300);
+	n = 0;
+	write_frames(tmp("ns.pcap"), 1, 300, 100);
+	cr_assert(same_as_libpcap(tmp("ns.pcap"), 0, &n), "the nanosecond magic");
+	cr_assert_eq(n, 300);
+	n = 0;
+	write_frames(tmp("empty.pcap"), 0, 0, 100);
+	cr_assert(same_as_libpcap(tmp("empty.pcap"), 0, &n), "no record");
+	cr_assert_eq(n, 0);
+}
+
+/* Records across buffer fills: the smallest buffer the reader takes, 1,500-byte records. */
+Test(pcap_read, records_across_fills)
+{
+	long n = 0;
+	write_frames(tmp("big.pcap"), 0, 1000, 1500);
+	cr_assert(same_as_libpcap(tmp("big.pcap"), 1, &n));
+	cr_assert_eq(n, 1000);
+}
+
+Test(pcap_read, damage_ends_as_libpcap_ends)
+{
+	const long rec = 16 + 100;
+	long n = 0;
+	/* a header cut short after 3 records */
+	write_frames(tmp("h.pcap"), 0, 5, 100);
+	cut(tmp("h.pcap"), 24 + 3 * rec + 5);
+	cr_assert(same_as_libpcap(tmp("h.pcap"), 0, &n));
+	cr_assert_eq(n, 3);
+	/* a body cut short */
+	n = 0;
+	write_frames(tmp("b.pcap"), 0, 5, 100);
+	cut(tmp("b.pcap"), 24 + 3 * rec + 16 + 20);
+	cr_assert(same_as_libpcap(tmp("b.pcap"), 0, &n));
+	cr_assert_eq(n, 3);
+	struct qp_pcap_reader r;
+	char eb[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_open_offline_with_tstamp_precision(tmp("b.pcap"), 1, eb);
+	cr_assert_eq(qp_pcap_read_open(&r, tmp("b.pcap"), p, 0), 1);
+	struct qp_pcap_rec x;
+	int k, got = 0;
+	while ((k = qp_pcap_read_next(&r, &x)) == QP_PCAP_REC || k == QP_PCAP_FILL)
+		if (k == QP_PCAP_FILL)
+			qp_pcap_read_fill(&r);
+		else
+			got++;
+	cr_assert_eq(got, 3);
+	cr_assert_eq(k, QP_PCAP_DAMAGED);
+	cr_assert_str_eq(r.err, "truncated dump file; tried to read 100 captured bytes, only got 20");
+	qp_pcap_read_close(&r);
+	pcap_close(p);
+	/* a capture length beyond libpcap's maximum in the 2nd record */
+	n = 0;
+	write_frames(tmp("m.pcap"), 0, 5, 100);
+	put32(tmp("m.pcap"), 24 + rec + 8, 262145);
+	cr_assert(same_as_libpcap(tmp("m.pcap"), 0, &n));
+	cr_assert_eq(n, 1);
+	/* beyond the file's snapshot length (200 here): cut to it, the rest skipped */
+	n = 0;
+	write_frames(tmp("s.pcap"), 0, 5, 300);
+	put32(tmp("s.pcap"), 16, 200);
+	cr_assert(same_as_libpcap(tmp("s.pcap"), 0, &n));
+	cr_assert_eq(n, 5);
+	/* and such a record cut in its skipped part */
+	n = 0;
+	cut(tmp("s.pcap"), 24 + 2 * (16 + 300) + 16 + 250);
+	cr_assert(same_as_libpcap(tmp("s.pcap"), 0, &n));
+	cr_assert_eq(n, 2);
+}
+
+Test(pcap_read, the_other_byte_order)
+{
+	write_frames(tmp("be.pcap"), 1, 20, 100);
+	/* every 32-bit field of the file turned round; the 16-bit versions too */
+	FILE *f = fopen(tmp("be.pcap"), "r+b");
+	uint8_t buf[1 << 14];
+	size_t len = fread(buf, 1, sizeof(buf), f);
+	uint32_t v;
+	for (size_t o = 0; o < 24; o += 4) {
+		if (o == 4) {
+			uint16_t a = (uint16_t)(buf[4] << 8 | buf[5]), b = (uint16_t)(buf[6] << 8 | buf[7]);
+			memcpy(buf + 4, &a, 2);
+			memcpy(buf + 6, &b, 2);
+			continue;
+		}
+		memcpy(&v, buf + o, 4);
+		v = __builtin_bswap32(v);
+		memcpy(buf + o, &v, 4);
+	}
+	for (size_t o = 24; o < len; o += 16 + 100)
+		for (size_t k = 0; k < 16; k += 4) {
+			memcpy(&v, buf + o + k, 4);
+			v = __builtin_bswap32(v);
+			memcpy(buf + o + k, &v, 4);
+		}
+	rewind(f);
+	fwrite(buf, 1, len, f);
+	fclose(f);
+	long n = 0;
+	cr_assert(same_as_libpcap(tmp("be.pcap"), 0, &n), "a swapped file is taken");
+	cr_assert_eq(n, 20);
+}
+
+/* tcpdump's captures: the reader's outcome is libpcap's on each it takes. */
+Test(pcap_read, hostile_corpus, .timeout = 300)
+{
+	const char *cd = getenv("QP_CORPUS") ? getenv("QP_CORPUS") : "../shared/corpus/tcpdump";
+	DIR *d = opendir(cd);
+	if (!d)
+		cr_skip_test("no corpus at %s", cd);
+	struct dirent *e;
+	long files = 0, taken = 0, records = 0;
+	char path[1024];
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l < 5 || strcmp(e->d_name + l - 5, ".pcap") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cd, e->d_name);
+		files++;
+		taken += same_as_libpcap(path, 0, &records);
+	}
+	closedir(d);
+	cr_log_info("corpus: %ld .pcap files, %ld read in place, %ld records the same", files, taken,
+		    records);
+	cr_assert_gt(taken, files / 2, "most of tcpdump's captures are plain pcap");
+}
