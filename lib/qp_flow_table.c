@@ -461,13 +461,16 @@ static void reset_counters(struct qp_flow *f)
 		memset(e->replies, 0, sizeof(e->replies));
 		memset(e->rtt, 0, sizeof(e->rtt));
 	}
-	for (int d = 0; d < 2; d++) {
-		if (f->key.proto == 6) {
-			struct qp_tcp_dir *t = &c->tcp[d];
-			t->retrans = t->ooo = t->dup_acks = t->zero_win = t->resets = 0;
-			memset(&t->rtt, 0, sizeof(t->rtt));
-		} else if (f->key.proto == 17)
-			qp_rtp_restart(&c->rtp[d]);
+	for (int d = 0; d < 2 && f->key.proto == 6; d++) {
+		struct qp_tcp_dir *t = &c->tcp[d];
+		t->retrans = t->ooo = t->dup_acks = t->zero_win = t->resets = 0;
+		t->tsv_over = 0;
+		memset(&t->rtt, 0, sizeof(t->rtt));
+	}
+	if (f->key.proto == 17) {
+		for (int k = 0; k < QP_FLOW_RTP; k++)
+			qp_rtp_restart(&c->rtp[k]);
+		c->rtp_over = 0;
 	}
 }
 

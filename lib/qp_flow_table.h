@@ -38,6 +38,8 @@
 #define QP_TCP_ST_SYNACK 0x02 /* the SYN/ACK answering it was seen */
 #define QP_TCP_ST_ACK 0x04    /* the ACK completing the handshake was seen */
 
+#define QP_FLOW_RTP 4 /* RTP streams (and candidates) itemised per flow */
+
 /*
  * A flow's state beyond its three lines, per protocol: TCP's two directions,
  * RTP's, or ICMP echo. One block per entry (the same index in the table's
@@ -48,7 +50,12 @@ struct qp_flow_cold {
 	union {
 		struct qp_tcp_dir tcp[2]; /* TCP flows */
 		struct {
-			struct qp_rtp_dir rtp[2]; /* UDP: RTP streams */
+			/* UDP: RTP streams and candidates, one an SSRC and
+			 * direction (WebRTC bundles several on a port pair) */
+			struct qp_rtp_dir rtp[QP_FLOW_RTP];
+			uint8_t rtp_dir[QP_FLOW_RTP]; /* each one's direction */
+			/* packets of streams beyond QP_FLOW_RTP: not itemised */
+			uint32_t rtp_over;
 			/* the RTP state's incarnation in its table (a new one at
 			 * each attach, kept by a copy): what an interval's RTP
 			 * streams know the flow by */
@@ -61,7 +68,7 @@ struct qp_flow_cold {
 	 * current flow when the entry's hist_live is 1 */
 	struct qp_hist_counts *hist;
 } __attribute__((aligned(64)));
-_Static_assert(sizeof(struct qp_flow_cold) == 320, "a cold block is five cache lines");
+_Static_assert(sizeof(struct qp_flow_cold) == 576, "a cold block is nine cache lines");
 
 /*
  * One flow, as kept by its worker: three cache lines, all an ordinary UDP

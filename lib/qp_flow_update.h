@@ -44,13 +44,15 @@ static inline struct qp_interval_acc *qp_interval_for(struct qp_worker *w,
 	return &w->iv[w->cur_iv & (QP_IV_SLOTS - 1)];
 }
 
-/* Add one RTP packet to its stream's entry in the interval slot a. */
+/* Add one RTP packet to its stream's entry (the flow's stream k) in the interval slot a. */
 static inline void qp_interval_rtp_stream(struct qp_interval_acc *a, struct qp_flow *fl,
-				       unsigned int dir, const struct qp_rtp_event *ev)
+				       unsigned int k, const struct qp_rtp_event *ev)
 {
 	const struct qp_flow_cold *c = fl->cold; /* attached: the packet is RTP */
-	const struct qp_rtp_dir *r = &c->rtp[dir];
-	uint32_t h = ((c->inc * 2 + dir) * 2654435761u) >> 22;
+	const struct qp_rtp_dir *r = &c->rtp[k];
+	unsigned int dir = c->rtp_dir[k];
+	_Static_assert(QP_FLOW_RTP <= 8, "a flow's streams in three bits");
+	uint32_t h = ((c->inc * 8 + k) * 2654435761u) >> 22;
 	_Static_assert(QP_IV_RTP_INDEX == 1u << 10, "the hash's top 10 bits");
 	struct qp_iv_rtp_slot *x;
 	struct qp_iv_rtp *s;
@@ -58,7 +60,7 @@ static inline void qp_interval_rtp_stream(struct qp_interval_acc *a, struct qp_f
 		x = &a->rtp_index[h];
 		if (!x->used)
 			break;
-		if (x->inc == c->inc && x->dir == dir) {
+		if (x->inc == c->inc && x->k == k) {
 			if (x->idx == UINT16_MAX)
 				return; /* counted in rtp_streams_over */
 			goto found;
@@ -73,7 +75,7 @@ static inline void qp_interval_rtp_stream(struct qp_interval_acc *a, struct qp_f
 	a->rtp_known++;
 	x->used = 1;
 	x->inc = c->inc;
-	x->dir = (uint8_t)dir;
+	x->k = (uint8_t)k;
 	if (a->rtp_nstreams >= QP_IV_RTP_STREAMS) {
 		x->idx = UINT16_MAX;
 		a->rtp_streams_over++;
@@ -186,11 +188,66 @@ static inline void qp_flow_timeouts(struct qp_flow_table *t, struct qp_flow *fl,
 	}
 }
 
+/*
+ * A UDP payload with RTP's version bits through the flow's RTP state: the
+ * stream of its direction and SSRC, or a free slot, or the least advanced
+ * candidate's; with every slot a stream, the packet is counted, not
+ * itemised (rtp_over). RTP state takes a cold block once a packet makes a
+ * direction a candidate, not for every payload that looks like RTP.
+ * @return the stream the packet went to (its figures in ev).
+ */
+static inline unsigned int qp_flow_rtp(struct qp_flow_table *t, struct qp_flow *fl,
+				       const struct qp_pkt *p, unsigned int dir, int ports,
+				       uint64_t ts, const struct qp_rtp_cfg *rc,
+				       struct qp_rtp_event *ev)
+{
+	const uint8_t *u = p->udp_payload;
+	uint32_t ssrc = (uint32_t)u[8] << 24 | (uint32_t)u[9] << 16 | (uint32_t)u[10] << 8 | u[11];
+	struct qp_flow_cold *c = fl->cold;
+	if (!c) {
+		struct qp_rtp_dir s;
+		memset(&s, 0, sizeof(s));
+		qp_rtp_update(&s, u, p->udp_payload_cap, ports, ts, rc, ev);
+		if (s.state) {
+			c = qp_flow_table_rtp_attach(t, fl);
+			c->rtp[0] = s;
+			c->rtp_dir[0] = (uint8_t)dir;
+		}
+		return 0;
+	}
+	unsigned int k, free_k = QP_FLOW_RTP, cand = QP_FLOW_RTP;
+	for (k = 0; k < QP_FLOW_RTP; k++) {
+		const struct qp_rtp_dir *r = &c->rtp[k];
+		if (r->state == 0) {
+			if (free_k == QP_FLOW_RTP)
+				free_k = k;
+			continue;
+		}
+		if (c->rtp_dir[k] == dir && r->ssrc == ssrc)
+			break;
+		if (r->state == 1 && (cand == QP_FLOW_RTP || r->probation < c->rtp[cand].probation))
+			cand = k;
+	}
+	if (k == QP_FLOW_RTP) {
+		k = free_k != QP_FLOW_RTP ? free_k : cand;
+		if (k == QP_FLOW_RTP) {
+			c->rtp_over++;
+			memset(ev, 0, sizeof(*ev));
+			return 0;
+		}
+		memset(&c->rtp[k], 0, sizeof(c->rtp[k]));
+		c->rtp_dir[k] = (uint8_t)dir;
+	}
+	qp_rtp_update(&c->rtp[k], u, p->udp_payload_cap, ports, ts, rc, ev);
+	return k;
+}
+
 /* What one packet did to its flow, for the measurements it counts for. */
 struct qp_flow_ev {
 	unsigned int dir; /* 0 fwd, 1 rev: of the flow after the packet */
 	uint8_t is_tcp, is_rtp, echo_sample;
 	uint8_t ip_len_over; /* TCP: the IP length said more than the frame holds */
+	uint8_t rtp_k;       /* RTP: the flow's stream the packet went to */
 	unsigned int echo_dir;
 	uint64_t echo_rtt;
 	struct qp_tcp_event tcp;
@@ -247,26 +304,11 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 		/* most UDP is not RTP: no call for a payload without RTP's
 		 * version bits on a flow that is not a stream (what
 		 * qp_rtp_update() itself returns at once for) */
-		struct qp_flow_cold *c = fl->cold;
-		if ((c && c->rtp[dir].state == 2) ||
-		    (p->udp_payload && p->udp_payload_cap >= 12 && (p->udp_payload[0] >> 6) == 2)) {
+		if (p->udp_payload && p->udp_payload_cap >= 12 && (p->udp_payload[0] >> 6) == 2) {
 			int ports = rc->port_hi &&
 				    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
 				     (p->key.port[1] >= rc->port_lo && p->key.port[1] <= rc->port_hi));
-			if (c)
-				qp_rtp_update(&c->rtp[dir], p->udp_payload, p->udp_payload_cap, ports, ts,
-					      rc, &e->rtp);
-			else {
-				/* RTP state gets a cold block once a packet makes the
-				 * direction a candidate, not for every payload with
-				 * RTP's version bits */
-				struct qp_rtp_dir s;
-				memset(&s, 0, sizeof(s));
-				qp_rtp_update(&s, p->udp_payload, p->udp_payload_cap, ports, ts, rc,
-					      &e->rtp);
-				if (s.state)
-					qp_flow_table_rtp_attach(t, fl)->rtp[dir] = s;
-			}
+			e->rtp_k = qp_flow_rtp(t, fl, p, dir, ports, ts, rc, &e->rtp);
 			e->is_rtp = e->rtp.expected || e->rtp.received || e->rtp.has_jitter;
 		}
 		qp_iat_add(&fl->iat, dir, ts);
@@ -328,7 +370,7 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 		a->rtp_expected[dir] += e->rtp.expected;
 		if (e->rtp.has_jitter)
 			qp_hist_add(&a->rtp_jitter[dir], e->rtp.jitter_ns);
-		qp_interval_rtp_stream(a, fl, dir, &e->rtp);
+		qp_interval_rtp_stream(a, fl, e->rtp_k, &e->rtp);
 	}
 }
 

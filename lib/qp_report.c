@@ -291,6 +291,7 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 		r->zero_win[d] = CMM_LOAD_SHARED(t->zero_win);
 		r->resets[d] = CMM_LOAD_SHARED(t->resets);
 		r->rtt[d] = t->rtt;
+		r->tsv_over[d] = CMM_LOAD_SHARED(t->tsv_over);
 		if (c->hist && f->hist_live == 1) {
 			r->rtt_pct = 1;
 			r->rtt_p50[d] = (double)qp_hist_counts_quantile(&c->hist[d], &t->rtt, 0.50) / 1e6;
@@ -312,13 +313,19 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 
 void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struct qp_rtp_cfg *cfg)
 {
-	for (int d = 0; d < 2; d++) {
-		struct qp_rtp_rec *o = &r->rtp[d];
-		memset(o, 0, sizeof(*o));
-		if (f->key.proto != 17 || qp_flow_cold_of(f)->rtp[d].state != 2)
+	const struct qp_flow_cold *c = qp_flow_cold_of(f);
+	memset(r->rtp, 0, sizeof(r->rtp));
+	r->rtp_over = 0;
+	if (f->key.proto != 17)
+		return;
+	r->rtp_over = CMM_LOAD_SHARED(c->rtp_over);
+	for (int k = 0; k < QP_FLOW_RTP; k++) {
+		const struct qp_rtp_dir *s = &c->rtp[k];
+		if (s->state != 2)
 			continue;
-		const struct qp_rtp_dir *s = &qp_flow_cold_of(f)->rtp[d];
+		struct qp_rtp_rec *o = &r->rtp[k];
 		o->valid = 1;
+		o->dir = c->rtp_dir[k];
 		o->pt = s->pt;
 		o->ssrc = s->ssrc;
 		o->clock_hz = s->clock_hz;
@@ -516,6 +523,8 @@ void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 			qp_jw_end_obj(w);
 		}
 		qp_jw_kstr(w, "rtt_method", fr->tcp_ts ? "timestamps" : "seq_ack");
+		if (fr->tcp_ts)
+			w_fwd_rev(w, "tsvals_pushed_out", fr->tsv_over[0], fr->tsv_over[1]);
 		w_fwd_rev(w, "retransmissions", fr->retrans[0], fr->retrans[1]);
 		w_fwd_rev(w, "out_of_order", fr->ooo[0], fr->ooo[1]);
 		w_fwd_rev(w, "dup_acks", fr->dup_acks[0], fr->dup_acks[1]);
@@ -539,16 +548,19 @@ void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 		w_stat(w, "echo_rtt_rev_ms", &fr->echo_rtt[1]);
 		qp_jw_end_obj(w);
 	}
-	if (fr->rtp[0].valid || fr->rtp[1].valid) {
+	int any = 0;
+	for (int i = 0; i < QP_FLOW_RTP; i++)
+		any |= fr->rtp[i].valid;
+	if (any) {
 		qp_jw_key(w, "rtp");
 		qp_jw_arr(w);
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < QP_FLOW_RTP; i++) {
 			const struct qp_rtp_rec *r = &fr->rtp[i];
 			if (!r->valid)
 				continue;
 			qp_jw_obj(w);
 			qp_jw_kint(w, "ssrc", r->ssrc);
-			qp_jw_kstr(w, "direction", i ? "rev" : "fwd");
+			qp_jw_kstr(w, "direction", r->dir ? "rev" : "fwd");
 			qp_jw_kint(w, "payload_type", r->pt);
 			qp_jw_kint(w, "clock_hz", r->clock_hz);
 			qp_jw_kint(w, "packets", r->packets);
@@ -569,6 +581,8 @@ void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 		}
 		qp_jw_end_arr(w);
 	}
+	if (fr->rtp_over)
+		qp_jw_kint(w, "rtp_packets_not_itemised", fr->rtp_over);
 }
 
 static void flow_rec_doc(struct qp_jw *w, const void *fr)
@@ -849,8 +863,9 @@ static void write_table(struct qp_report *r, FILE *out)
 	int any_rtp = 0;
 	for (size_t i = 0; i < r->nflows; i++) {
 		const struct qp_flow_rec *f = &r->flows[i];
-		for (int d = 0; d < 2; d++) {
-			const struct qp_rtp_rec *s = &f->rtp[d];
+		for (int k = 0; k < QP_FLOW_RTP; k++) {
+			const struct qp_rtp_rec *s = &f->rtp[k];
+			int d = s->dir;
 			if (!s->valid)
 				continue;
 			if (!any_rtp++)

@@ -37,15 +37,18 @@ struct qp_flow_rec {
 	uint8_t rtt_pct;                      /* the percentiles below are known */
 	double rtt_p50[2], rtt_p90[2], rtt_p99[2]; /* ms, within 0.79 % */
 	uint8_t tcp_ts; /* both directions carry TCP timestamps */
+	uint32_t tsv_over[2]; /* TSvals pushed out of the waiting set before an echo */
 	/* RTP stream of each direction (UDP flows), valid when .valid */
 	struct qp_rtp_rec {
 		uint8_t valid;
+		uint8_t dir; /* 0 fwd, 1 rev */
 		uint8_t pt;
 		uint32_t ssrc, clock_hz;
 		uint32_t packets, expected, lost, dups, ooo;
 		uint32_t other_pt, ts_jumps;
 		double jitter_last_ms, jitter_mean_ms, jitter_max_ms, mos;
-	} rtp[2];
+	} rtp[QP_FLOW_RTP]; /* the flow's streams, in the order they began */
+	uint32_t rtp_over; /* packets of streams beyond them, not itemised */
 	/* UDP and ICMP: inter-arrival times; ICMP: echo requests, replies, RTT */
 	uint8_t has_iat;
 	struct qp_stat iat[2];

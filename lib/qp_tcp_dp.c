@@ -129,17 +129,36 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 
 	if (pk->tcp_has_ts) {
 		d->st |= QP_TCPD_TS;
-		/* the first echo of the other side's latest TSval answers it */
-		if ((o->st & QP_TCPD_TS_PEND) && (fl & QP_TCP_ACK) && pk->tcp_tsecr == o->ts_val) {
-			o->st &= (uint8_t)~QP_TCPD_TS_PEND;
-			if (ts >= o->ts_ns && (o->st & QP_TCPD_TS))
-				rtt_sample(o, !dir, ts - o->ts_ns, ev);
+		/* an echo of a waiting TSval of the other side answers it; the
+		 * older ones waiting will not be echoed any more (an echo is the
+		 * latest in-order TSval the other side received) */
+		if ((fl & QP_TCP_ACK) && o->ntsv) {
+			unsigned int i = 0;
+			while (i < o->ntsv && o->tsv_val[i] != pk->tcp_tsecr)
+				i++;
+			if (i < o->ntsv) {
+				if (ts >= o->tsv_ns[i] && (o->st & QP_TCPD_TS))
+					rtt_sample(o, !dir, ts - o->tsv_ns[i], ev);
+				o->ntsv = (uint8_t)(o->ntsv - i - 1);
+				memmove(&o->tsv_val[0], &o->tsv_val[i + 1], sizeof(o->tsv_val[0]) * o->ntsv);
+				memmove(&o->tsv_ns[0], &o->tsv_ns[i + 1], sizeof(o->tsv_ns[0]) * o->ntsv);
+			}
 		}
 		/* a new TSval starts a wait; a repeated one keeps the first time */
 		if (!(d->st & QP_TCPD_TS_SEEN) || pk->tcp_tsval != d->ts_val) {
 			d->ts_val = pk->tcp_tsval;
-			d->ts_ns = ts;
-			d->st |= QP_TCPD_TS_SEEN | QP_TCPD_TS_PEND;
+			d->st |= QP_TCPD_TS_SEEN;
+			if (d->ntsv == QP_TCP_TSV) {
+				/* the oldest gives way, counted */
+				memmove(&d->tsv_val[0], &d->tsv_val[1], sizeof(d->tsv_val[0]) * (QP_TCP_TSV - 1));
+				memmove(&d->tsv_ns[0], &d->tsv_ns[1], sizeof(d->tsv_ns[0]) * (QP_TCP_TSV - 1));
+				d->ntsv--;
+				if (d->tsv_over < UINT16_MAX)
+					d->tsv_over++;
+			}
+			d->tsv_val[d->ntsv] = pk->tcp_tsval;
+			d->tsv_ns[d->ntsv] = ts;
+			d->ntsv++;
 		}
 	}
 

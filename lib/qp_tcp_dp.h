@@ -29,7 +29,8 @@
 #include "qp_hist.h"
 #include "qp_parse_dp.h"
 
-#define QP_TCP_OUT 4 /* outstanding segments remembered for ACK-based RTT */
+#define QP_TCP_OUT 8 /* outstanding segments remembered for ACK-based RTT */
+#define QP_TCP_TSV 4 /* TSvals waiting for their echo, per direction */
 
 struct qp_tcp_seg {
 	uint32_t start, end;
@@ -44,20 +45,23 @@ struct qp_tcp_dir {
 	uint16_t win;
 	uint8_t st;        /* QP_TCPD_* */
 	uint8_t nout;
-	uint32_t ts_val;   /* latest new TSval sent */
-	uint64_t ts_ns;    /* when it was first seen */
-	struct qp_tcp_seg out[QP_TCP_OUT];
-	uint32_t retrans, ooo, dup_acks, zero_win, resets;
+	uint8_t ntsv;      /* TSvals waiting in tsv_val[], oldest first */
 	uint8_t dup_run;   /* duplicate ACKs of last_ack in a row (saturates) */
-	uint8_t pad;
 	uint16_t dup_ms;   /* when the latest of them was sent, ms (16 bits: only for 20 ms) */
+	uint16_t tsv_over; /* waiting TSvals pushed out by newer ones (saturates) */
+	uint32_t ts_val;   /* latest new TSval sent */
+	uint32_t retrans, ooo, dup_acks, zero_win, resets;
 	struct qp_stat rtt; /* RTT samples of this direction's packets */
+	struct qp_tcp_seg out[QP_TCP_OUT];
+	/* TSvals sent and not echoed yet, and when each was first seen: each
+	 * ends an RTT sample at its echo */
+	uint32_t tsv_val[QP_TCP_TSV];
+	uint64_t tsv_ns[QP_TCP_TSV];
 };
 
 #define QP_TCPD_NXT 0x01    /* nxt is valid */
 #define QP_TCPD_ACK 0x02    /* last_ack and win are valid */
 #define QP_TCPD_TS 0x04     /* this direction sends timestamps */
-#define QP_TCPD_TS_PEND 0x08 /* ts_val waits for its echo */
 #define QP_TCPD_TS_SEEN 0x10 /* ts_val holds a value */
 #define QP_TCPD_KA 0x20      /* this direction's latest segment was a keep-alive */
 

@@ -84,7 +84,7 @@ _Static_assert((QP_IV_RTP_INDEX & (QP_IV_RTP_INDEX - 1)) == 0 && QP_IV_RTP_KNOWN
 struct qp_iv_rtp_slot {
 	uint32_t inc;
 	uint16_t idx; /* in rtp_streams, UINT16_MAX: counted in rtp_streams_over */
-	uint8_t dir;
+	uint8_t k;    /* the flow's stream: qp_flow_cold.rtp[k] */
 	uint8_t used;
 };
 

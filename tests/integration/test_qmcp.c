@@ -520,8 +520,8 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 	cr_assert_eq(entries, cap + cap / 8, "capacity and the RCU reserve");
 	cr_assert_eq(json_integer_value(json_object_get(pl, "flow_entry_bytes")), 192);
 	cr_assert_eq(json_integer_value(json_object_get(pl, "flow_pool_bytes")), entries * 192);
-	cr_assert_eq(json_integer_value(json_object_get(pl, "cold_block_bytes")), 320);
-	cr_assert_eq(json_integer_value(json_object_get(pl, "cold_pool_bytes")), entries * 320);
+	cr_assert_eq(json_integer_value(json_object_get(pl, "cold_block_bytes")), 576);
+	cr_assert_eq(json_integer_value(json_object_get(pl, "cold_pool_bytes")), entries * 576);
 	cr_assert_eq(json_integer_value(json_object_get(pl, "bucket_bytes")), cap * 4);
 	/* unlinked entries wait out a grace period 32 to a batch of 160 bytes:
 	 * enough batches for every entry and six more */

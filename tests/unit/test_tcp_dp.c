@@ -291,6 +291,44 @@ Test(tcp, timestamps_give_one_sample_per_new_tsval)
 	cr_assert_eq(d[1].rtt.n, 1);
 }
 
+/*
+ * A TSval waits for its echo even when newer ones follow (issue 15 item 4):
+ * a receiver that acknowledges every other segment echoes the older TSval,
+ * and that long wait is the sample, not the newer TSval's short one.
+ */
+Test(tcp, every_waiting_tsval_is_answered_by_its_echo)
+{
+	seg_ts(0, PA, 1, 1, 100, 1000, 0, 0);
+	seg_ts(0, PA, 101, 1, 100, 1001, 0, 30 * MS);
+	seg_ts(0, PA, 201, 1, 100, 1002, 0, 60 * MS);
+	/* the echo of 1000, 88 ms after it: what one TSval kept would lose */
+	seg_ts(1, A, 1, 201, 0, 7000, 1000, 88 * MS);
+	cr_assert_eq(ev.rtt_dir, 0);
+	cr_assert_eq(ev.rtt_ns, 88 * MS);
+	/* 1002 echoed: 1001 before it will not be any more */
+	seg_ts(1, A, 1, 301, 0, 7001, 1002, 95 * MS);
+	cr_assert_eq(ev.rtt_ns, 35 * MS);
+	cr_assert_eq(d[0].ntsv, 0);
+	seg_ts(1, A, 1, 301, 0, 7002, 1001, 99 * MS);
+	cr_assert_eq(ev.rtt_dir, -1, "an older echo after a newer one: no sample");
+	cr_assert_eq(d[0].rtt.n, 2);
+	cr_assert_eq(d[0].rtt.max, 88 * MS);
+	cr_assert_eq(d[0].tsv_over, 0);
+}
+
+/* At most QP_TCP_TSV wait; a newer one pushes the oldest out, counted. */
+Test(tcp, tsvals_beyond_the_set_are_counted)
+{
+	for (uint32_t i = 0; i < QP_TCP_TSV + 2; i++)
+		seg_ts(0, PA, 1 + 100 * i, 1, 100, 1000 + i, 0, i * MS);
+	cr_assert_eq(d[0].ntsv, QP_TCP_TSV);
+	cr_assert_eq(d[0].tsv_over, 2);
+	seg_ts(1, A, 1, 101, 0, 7000, 1000, 50 * MS);
+	cr_assert_eq(ev.rtt_dir, -1, "1000 was pushed out: its echo gives nothing");
+	seg_ts(1, A, 1, 301, 0, 7000, 1002, 52 * MS);
+	cr_assert_eq(ev.rtt_ns, 50 * MS, "1002, sent at 2 ms, still waited");
+}
+
 Test(tcp, sequence_numbers_wrap)
 {
 	uint32_t s = 0xffffff00u;

@@ -529,3 +529,85 @@ Test(worker, a_burst_parsed_once_gives_each_measurement_its_own_figures)
 	free(pc);
 	free(pp);
 }
+
+/* One RTP packet of SSRC ssrc on the port pair 40000 <-> 30000, sent by C (rev 0) or S (rev 1). */
+static void rtp_ssrc(int rev, uint32_t ssrc, uint16_t seq, uint64_t ts)
+{
+	struct pb b;
+	pb_init(&b);
+	pb_payload(&b, 160);
+	uint32_t rts = (uint32_t)seq * 160;
+	uint8_t h[12] = {0x80,
+			 0,
+			 (uint8_t)(seq >> 8),
+			 (uint8_t)seq,
+			 (uint8_t)(rts >> 24),
+			 (uint8_t)(rts >> 16),
+			 (uint8_t)(rts >> 8),
+			 (uint8_t)rts,
+			 (uint8_t)(ssrc >> 24),
+			 (uint8_t)(ssrc >> 16),
+			 (uint8_t)(ssrc >> 8),
+			 (uint8_t)ssrc};
+	pb_push_raw(&b, h, 12);
+	pb_push_udp(&b, rev ? 30000 : 40000, rev ? 40000 : 30000);
+	pb_push_ip4(&b, rev ? S : C, rev ? C : S, 1, 0);
+	pb_push_eth(&b);
+	struct qp_frame f = {pb_data(&b), pb_len(&b), pb_len(&b), ts};
+	qp_worker_process(w, &cfg, &f, 1);
+}
+
+static const struct qp_rtp_dir *stream_of(const struct qp_flow_cold *c, uint32_t ssrc, int dir)
+{
+	for (int k = 0; k < QP_FLOW_RTP; k++)
+		if (c->rtp[k].state == 2 && c->rtp[k].ssrc == ssrc && c->rtp_dir[k] == dir)
+			return &c->rtp[k];
+	return NULL;
+}
+
+/*
+ * Several SSRCs on one port pair and direction (WebRTC BUNDLE, a sender that
+ * changes SSRC; issue 15 item 6): each its own stream, found by the
+ * heuristic's probation even when the other's packets come between; beyond
+ * QP_FLOW_RTP streams a flow's packets are counted, not itemised.
+ */
+Test(worker, every_ssrc_of_a_port_pair_is_a_stream_of_its_own)
+{
+	uint64_t t = T0;
+	/* audio and video interleaved, 20 ms apart each, video with one loss */
+	for (uint16_t i = 0; i < 20; i++) {
+		rtp_ssrc(0, 0xa0d10, (uint16_t)(100 + i), t += 10 * MS);
+		if (i != 12)
+			rtp_ssrc(0, 0x51de0, (uint16_t)(7000 + i), t += 10 * MS);
+	}
+	/* the far side answers with one stream; the near side's audio changes SSRC */
+	for (uint16_t i = 0; i < 10; i++) {
+		rtp_ssrc(1, 0xfa7, (uint16_t)(300 + i), t += 10 * MS);
+		rtp_ssrc(0, 0xa0d11, (uint16_t)(50 + i), t += 10 * MS);
+	}
+	/* a fifth SSRC finds every slot a stream: counted, not itemised */
+	for (uint16_t i = 0; i < 6; i++)
+		rtp_ssrc(0, 0xbeef, (uint16_t)(1 + i), t += 10 * MS);
+	struct qp_interval_acc a;
+	cr_assert(qp_worker_interval_read(w, 0, &a));
+	qp_flow_table_flush(w->flows, keep, NULL);
+	cr_assert_eq(nrec, 1);
+	const struct qp_flow_cold *c = &colds[0];
+	const struct qp_rtp_dir *au = stream_of(c, 0xa0d10, 0), *vi = stream_of(c, 0x51de0, 0);
+	const struct qp_rtp_dir *far = stream_of(c, 0xfa7, 1), *au2 = stream_of(c, 0xa0d11, 0);
+	cr_assert(au && vi && far && au2, "four streams");
+	cr_assert_eq(au->received, 20);
+	cr_assert_eq(qp_rtp_lost(au), 0);
+	cr_assert_eq(vi->received, 19);
+	cr_assert_eq(qp_rtp_expected(vi), 20);
+	cr_assert_eq(qp_rtp_lost(vi), 1, "the video's one loss, not the audio's packets between");
+	cr_assert_eq(far->received, 10);
+	cr_assert_eq(au2->received, 10);
+	cr_assert_eq(c->rtp_over, 6);
+	/* the interval itemises the four streams by SSRC and direction */
+	cr_assert_eq(a.rtp_nstreams, 4);
+	cr_assert_eq(a.rtp_received[0], 20 + 19 + 10);
+	cr_assert_eq(a.rtp_received[1], 10);
+	cr_assert_eq(iv_stream(&a, 0x51de0)->expected, 20);
+	cr_assert_eq(iv_stream(&a, 0xfa7)->dir, 1);
+}
