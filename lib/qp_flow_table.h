@@ -56,6 +56,10 @@ struct qp_flow_cold {
 			uint8_t rtp_dir[QP_FLOW_RTP]; /* each one's direction */
 			/* packets of streams beyond QP_FLOW_RTP: not itemised */
 			uint32_t rtp_over;
+			/* an endpoint of the flow announced by SIP: its clock
+			 * rates, and streams without probation */
+			uint8_t sdp_found;
+			struct qp_sdp_map sdp;
 			/* the RTP state's incarnation in its table (a new one at
 			 * each attach, kept by a copy): what an interval's RTP
 			 * streams know the flow by */

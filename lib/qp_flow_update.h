@@ -188,6 +188,28 @@ static inline void qp_flow_timeouts(struct qp_flow_table *t, struct qp_flow *fl,
 	}
 }
 
+/* The media SIP announced for either endpoint of a flow's key. */
+static inline int qp_flow_sdp(const struct qp_sdp_table *sdp, const struct qp_flow_key *k,
+			      uint64_t ts, struct qp_sdp_map *map)
+{
+	if (!qp_sdp_table_announced(sdp))
+		return 0;
+	return qp_sdp_table_get(sdp, k->ipver, k->addr[0], k->port[0], ts, map) ||
+	       qp_sdp_table_get(sdp, k->ipver, k->addr[1], k->port[1], ts, map);
+}
+
+/* A SIP message (UDP or TCP port 5060) announcing media: into the probe's table. */
+static inline void qp_flow_sip(struct qp_sdp_table *sdp, const struct qp_pkt *p,
+			       const uint8_t *payload, uint32_t cap, uint64_t ts)
+{
+	if (!sdp || !payload || (p->key.port[0] != 5060 && p->key.port[1] != 5060))
+		return;
+	struct qp_sdp_media m[QP_SDP_MEDIA];
+	int n = qp_sdp_parse(payload, cap, m);
+	for (int i = 0; i < n; i++)
+		qp_sdp_table_put(sdp, &m[i], ts);
+}
+
 /*
  * A UDP payload with RTP's version bits through the flow's RTP state: the
  * stream of its direction and SSRC, or a free slot, or the least advanced
@@ -204,16 +226,34 @@ static inline unsigned int qp_flow_rtp(struct qp_flow_table *t, struct qp_flow *
 	const uint8_t *u = p->udp_payload;
 	uint32_t ssrc = (uint32_t)u[8] << 24 | (uint32_t)u[9] << 16 | (uint32_t)u[10] << 8 | u[11];
 	struct qp_flow_cold *c = fl->cold;
+	struct qp_rtp_cfg sc;
 	if (!c) {
+		/* an endpoint SIP announced: its clocks, and a stream at once */
+		struct qp_sdp_map map;
+		int found = rc->sdp && qp_flow_sdp(rc->sdp, &p->key, ts, &map);
+		if (found) {
+			sc = *rc;
+			sc.map = &map;
+			rc = &sc;
+		}
 		struct qp_rtp_dir s;
 		memset(&s, 0, sizeof(s));
-		qp_rtp_update(&s, u, p->udp_payload_cap, ports, ts, rc, ev);
+		qp_rtp_update(&s, u, p->udp_payload_cap, ports || found, ts, rc, ev);
 		if (s.state) {
 			c = qp_flow_table_rtp_attach(t, fl);
 			c->rtp[0] = s;
 			c->rtp_dir[0] = (uint8_t)dir;
+			c->sdp_found = (uint8_t)found;
+			if (found)
+				c->sdp = map;
 		}
 		return 0;
+	}
+	if (c->sdp_found) {
+		sc = *rc;
+		sc.map = &c->sdp;
+		rc = &sc;
+		ports = 1;
 	}
 	unsigned int k, free_k = QP_FLOW_RTP, cand = QP_FLOW_RTP;
 	for (k = 0; k < QP_FLOW_RTP; k++) {
@@ -286,6 +326,14 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 			p = &cut;
 			e->ip_len_over = 1;
 		}
+		if (__builtin_expect(p->key.port[0] == 5060 || p->key.port[1] == 5060, 0) &&
+		    !(cfg->metrics_off & QP_METRICS_RTP) && p->l4_payload_len) {
+			/* SIP over TCP: a message whole in its segment */
+			const uint8_t *l4 = p->ip_hdr + p->l4_off;
+			uint32_t hl = (uint32_t)(l4[12] >> 4) * 4, l4cap = p->ip_cap - p->l4_off;
+			if (l4cap > hl)
+				qp_flow_sip(cfg->rtp.sdp, p, l4 + hl, l4cap - hl, ts);
+		}
 		struct qp_flow_cold *c = qp_flow_table_tcp_cold(t, fl);
 		qp_flow_handshake(fl, c, p, &dir, ts);
 		/* Wireshark's out-of-order window: the initial RTT */
@@ -304,6 +352,8 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 		/* most UDP is not RTP: no call for a payload without RTP's
 		 * version bits on a flow that is not a stream (what
 		 * qp_rtp_update() itself returns at once for) */
+		if (__builtin_expect(p->key.port[0] == 5060 || p->key.port[1] == 5060, 0))
+			qp_flow_sip(rc->sdp, p, p->udp_payload, p->udp_payload_cap, ts);
 		if (p->udp_payload && p->udp_payload_cap >= 12 && (p->udp_payload[0] >> 6) == 2) {
 			int ports = rc->port_hi &&
 				    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||

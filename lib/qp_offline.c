@@ -416,6 +416,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	r.cfg.idle_ns = o->idle_ns;
 	r.cfg.active_ns = o->active_ns;
 	r.cfg.rtp = o->rtp;
+	struct qp_sdp_table *sdp = qp_sdp_table_create(4096);
+	r.cfg.rtp.sdp = sdp;
 	r.cfg.flow_key = o->flow_key;
 	r.rep = qp_report_create();
 	r.w = aligned_alloc(64, sizeof(*r.w));
@@ -426,7 +428,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	int err = r.w ? qp_worker_init(r.w, 0, o->max_flows, 0) : -ENOMEM;
 	if (!err)
 		err = qp_flow_table_set_hists(r.w->flows, o->flow_dists);
-	if (!r.rep || !arena || err) {
+	if (!r.rep || !arena || !sdp || err) {
 		fprintf(stderr, "qprobe: cannot allocate a flow table of %u flows: %s\n", o->max_flows,
 			strerror(err ? -err : ENOMEM));
 		rc = QP_EXIT_RUNTIME;
@@ -605,6 +607,7 @@ out:
 		free(r.w);
 	}
 	free(arena);
+	qp_sdp_table_destroy(sdp);
 	qp_report_destroy(r.rep);
 	if (pp)
 		peer_close(pp);

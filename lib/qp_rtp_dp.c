@@ -200,6 +200,18 @@ void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, i
 	}
 }
 
+/* A payload type's clock: RFC 3551's, the SDP's for a dynamic one, else the configured. */
+static uint32_t clock_of(uint8_t pt, const struct qp_rtp_cfg *cfg)
+{
+	uint32_t clock = qp_rtp_clock(pt);
+	if (clock || pt < 96)
+		return clock;
+	for (unsigned int i = 0; cfg->map && i < cfg->map->n; i++)
+		if (cfg->map->pt[i] == pt)
+			return cfg->map->clock_hz[i];
+	return cfg->dynamic_clock_hz;
+}
+
 static void rtp_packet(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
 		       uint64_t ts, const struct qp_rtp_cfg *cfg)
 {
@@ -220,9 +232,8 @@ static void rtp_packet(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t ca
 			r->run_pt = pt;
 			if (pt == 13 || pt == 19 || r->run < QP_RTP_PT_SWITCH)
 				return;
-			uint32_t clock = qp_rtp_clock(pt);
 			r->pt = pt;
-			r->clock_hz = clock || pt < 96 ? clock : cfg->dynamic_clock_hz;
+			r->clock_hz = clock_of(pt, cfg);
 			r->have_prev = 0; /* the estimator starts again on the new clock */
 			r->run = 0;
 		}
@@ -230,9 +241,7 @@ static void rtp_packet(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t ca
 		update_jitter(r, rtp_ts, ts);
 		return;
 	}
-	uint32_t clock = qp_rtp_clock(pt);
-	if (!clock && pt >= 96)
-		clock = cfg->dynamic_clock_hz;
+	uint32_t clock = clock_of(pt, cfg);
 	if (r->state == 1 && ssrc == r->ssrc && pt == r->pt && seq == (uint16_t)(r->max_seq + 1)) {
 		r->probation++;
 		r->max_seq = seq;

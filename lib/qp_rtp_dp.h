@@ -17,13 +17,19 @@
 
 #include <stdint.h>
 
+#include "qp_sdp.h"
+
 #define QP_RTP_PROBATION 4
 
 /* Configuration every worker reads (part of the measurement). */
 struct qp_rtp_cfg {
 	uint16_t port_lo, port_hi; /* RTP without probation on these ports; 0/0: none */
-	uint32_t dynamic_clock_hz; /* clock rate of dynamic payload types (96-127) */
+	uint32_t dynamic_clock_hz; /* clock rate of dynamic payload types (96-127) without SDP */
 	double network_delay_ms;   /* one-way delay assumed by the E-model */
+	/* the probe's media announced by SIP (NULL: none kept), and for one
+	 * call of qp_rtp_update() the flow's (NULL: none announced) */
+	struct qp_sdp_table *sdp;
+	const struct qp_sdp_map *map;
 };
 
 struct qp_rtp_dir {

@@ -70,11 +70,14 @@ static struct {
 	struct group *grp[MEAS_MAX];
 	unsigned int ngrp;
 	uint32_t epoch; /* the latest join */
+	struct qp_sdp_table *sdp; /* media SIP announced, for every measurement's RTP */
 } M = {.lock = PTHREAD_MUTEX_INITIALIZER, .now = qp_clock_realtime_ns};
 
 #define IV_UNSET UINT64_MAX /* port time: the first interval is the first frame's */
 
 struct meas_set *meas_published;
+
+#define SDP_ENDPOINTS 4096 /* media endpoints SIP announced, kept at once */
 
 #define IV_GRACE_NS 20000000ULL /* an interval is closed 20 ms after its end */
 
@@ -88,8 +91,9 @@ int meas_init(unsigned int nworkers, const unsigned int *worker_lcores, uint64_t
 	M.hook = hook;
 	M.hook_arg = hook_arg;
 	M.next_id = 1;
+	M.sdp = qp_sdp_table_create(SDP_ENDPOINTS);
 	meas_published = calloc(1, sizeof(*meas_published));
-	return meas_published ? 0 : -ENOMEM;
+	return meas_published && M.sdp ? 0 : -ENOMEM;
 }
 
 void meas_set_clock(uint64_t (*now)(void), int port_time)
@@ -352,6 +356,7 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 	m->cfg.metrics_off = p->metrics_off;
 	m->cfg.flow_key = p->flow_key;
 	m->cfg.rtp = p->rtp;
+	m->cfg.rtp.sdp = M.sdp;
 	m->ring = calloc(MEAS_KEEP, sizeof(*m->ring));
 	m->total = calloc(1, sizeof(*m->total));
 	if (!m->ring || !m->total)
@@ -590,6 +595,8 @@ void meas_fini(void)
 		remove_and_free(M.tab[0]);
 	free(meas_published);
 	meas_published = NULL;
+	qp_sdp_table_destroy(M.sdp);
+	M.sdp = NULL;
 }
 
 struct meas *meas_find(uint32_t id)

@@ -7,8 +7,10 @@
  *                                         with handshakes, half UDP, 1 us apart
  *   qp_gen qos FILE                       QoS figures to compare with Wireshark:
  *                                         60 TCP flows with random RTTs and RTO
- *                                         retransmissions, 3 RTP streams with
- *                                         arrival jitter, losses and wraps
+ *                                         retransmissions, 4 RTP streams with
+ *                                         arrival jitter, losses and wraps, one
+ *                                         of a dynamic type whose 16 kHz clock
+ *                                         the SIP call's SDP announces
  *
  * Output is deterministic: the same arguments give the same bytes.
  */
@@ -348,12 +350,41 @@ static void qos(void)
 		uint8_t pt;
 		uint32_t ssrc, ts0, per;
 		int n, lose_every, burst_at;
-	} st[3] = {
+	} st[4] = {
 		{"10.10.0.5", "10.20.0.7", 16384, 16386, 65000, 0, 0x11223344, 5000, 160, 1500, 97, -1},
 		{"10.20.0.7", "10.10.0.5", 16386, 16384, 100, 8, 0x55667788, 0xfffe0000u, 160, 1500, 211, -1},
 		{"10.10.0.6", "10.20.0.8", 20000, 20002, 7, 18, 0x0badcafe, 77, 160, 1200, 0, 600},
+		/* Speex on PT 96, 16 kHz: only the SDP below says so */
+		{"10.10.0.9", "10.20.0.9", 40000, 30000, 500, 96, 0x5d9c10c, 1000, 320, 800, 113, -1},
 	};
-	for (int k = 0; k < 3; k++) {
+	/* the caller's offer (it receives at 10.10.0.9:40000) and the callee's
+	 * answer: it receives the stream above at 10.20.0.9:30000 */
+	for (int m = 0; m < 2; m++) {
+		const char *me = m ? "10.20.0.9" : "10.10.0.9", *peer = m ? "10.10.0.9" : "10.20.0.9";
+		char sdp[256], msg[1024];
+		int sl = snprintf(sdp, sizeof(sdp),
+				  "v=0\r\no=%c 2890844526 2890844526 IN IP4 %s\r\ns=-\r\n"
+				  "c=IN IP4 %s\r\nt=0 0\r\nm=audio %d RTP/AVP 96\r\n"
+				  "a=rtpmap:96 speex/16000\r\n",
+				  m ? 'b' : 'a', me, me, m ? 30000 : 40000);
+		int ml = snprintf(msg, sizeof(msg),
+				  "%s\r\nVia: SIP/2.0/UDP 10.10.0.9:5060;branch=z9hG4bK74bf9\r\n"
+				  "From: <sip:a@10.10.0.9>;tag=9fxced76sl\r\n"
+				  "To: <sip:b@10.20.0.9>%s\r\n"
+				  "Call-ID: 3848276298220188511@10.10.0.9\r\nCSeq: 1 INVITE\r\n"
+				  "Contact: <sip:%c@%s>\r\nContent-Type: application/sdp\r\n"
+				  "Content-Length: %d\r\n\r\n%s",
+				  m ? "SIP/2.0 200 OK" : "INVITE sip:b@10.20.0.9 SIP/2.0",
+				  m ? ";tag=8321234356" : "", m ? 'b' : 'a', me, sl, sdp);
+		struct pb b;
+		pb_init(&b);
+		pb_push_raw(&b, (const uint8_t *)msg, (uint32_t)ml);
+		pb_push_udp(&b, 5060, 5060);
+		pb_push_ip4(&b, me, peer, 1, 0);
+		pb_push_eth(&b);
+		emit(&b, T0 + (1 + (uint64_t)m * 4) * MS);
+	}
+	for (int k = 0; k < 4; k++) {
 		unsigned int seed = 99 + (unsigned int)k;
 		for (int i = 0; i < st[k].n; i++) {
 			uint64_t late = rnd(&seed, 0, 9 * MS);

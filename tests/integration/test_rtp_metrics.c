@@ -327,3 +327,132 @@ Test(rtp_metrics, every_interval_itemises_each_stream)
 	cr_assert_geq(checked, 2 * ((int)niv - 1), "both streams in every full interval");
 	json_decref(rep);
 }
+
+/*
+ * Dynamic payload types take their clock from the SDP that SIP carried
+ * (issue 15 item 11): a 200 OK on UDP 5060 announces 198.51.100.7:30000 with
+ * PT 96 opus/48000 and :30002; the stream to :30000 is timed at 48 kHz (the
+ * truth by RFC 3550 A.8 at 48 kHz), and the two packets to :30002 are a
+ * stream without the heuristic's probation. Without the SIP message the
+ * same stream is timed at --rtp-clock's 8000 Hz and the short one is none.
+ */
+/* with_sip: 0 none, 1 on UDP, 2 on TCP (a segment of an established connection) */
+static void sip_capture(const char *path, int with_sip, double *jit_mean_ms, double *jit_max_ms)
+{
+	struct pw w;
+	cr_assert_eq(pw_open(&w, path, 1, 1), 0);
+	struct pb b;
+	uint64_t t = T0;
+	if (with_sip) {
+		static const char ok[] = "SIP/2.0 200 OK\r\nContent-Type: application/sdp\r\n\r\n"
+					 "v=0\r\no=- 1 1 IN IP4 198.51.100.7\r\ns=-\r\n"
+					 "c=IN IP4 198.51.100.7\r\nt=0 0\r\n"
+					 "m=audio 30000 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n"
+					 "m=audio 30002 RTP/AVP 0\r\n";
+		pb_init(&b);
+		pb_push_raw(&b, (const uint8_t *)ok, sizeof(ok) - 1);
+		if (with_sip == 2)
+			pb_push_tcp(&b, 5060, 45123, 1000, 2000, 0x18, 65000);
+		else
+			pb_push_udp(&b, 5060, 5060);
+		pb_push_ip4(&b, "198.51.100.7", "192.0.2.10", 1, 0);
+		pb_push_eth(&b);
+		pw_write(&w, t, pb_data(&b), pb_len(&b), pb_len(&b));
+	}
+	/* 50 packets of 20 ms (960 ticks at 48 kHz), arriving 0 or 3 ms late */
+	double j = 0, sum = 0, max = 0, prev = 0;
+	int nj = 0;
+	for (int i = 0; i < 50; i++) {
+		uint64_t late = (i % 3 == 1) ? 3 * MS : 0;
+		uint64_t at = T0 + 100 * MS + (uint64_t)i * 20 * MS + late;
+		uint32_t rts = 1000 + (uint32_t)i * 960;
+		double transit = (double)(at - T0) / 1e9 * 48000 - rts;
+		if (i > 0) {
+			double d = fabs(transit - prev);
+			j += (d - j) / 16;
+			sum += j;
+			nj++;
+			if (j > max)
+				max = j;
+		}
+		prev = transit;
+		uint8_t h[12] = {0x80, 96, 0, (uint8_t)i, (uint8_t)(rts >> 24), (uint8_t)(rts >> 16),
+				 (uint8_t)(rts >> 8), (uint8_t)rts, 0xca, 0xfe, 0, 1};
+		pb_init(&b);
+		pb_payload(&b, 80);
+		pb_push_raw(&b, h, 12);
+		pb_push_udp(&b, 40000, 30000);
+		pb_push_ip4(&b, "192.0.2.10", "198.51.100.7", (uint16_t)i, 0);
+		pb_push_eth(&b);
+		pw_write(&w, at, pb_data(&b), pb_len(&b), pb_len(&b));
+		if (i < 2) { /* the short stream to the other announced port */
+			uint8_t g[12] = {0x80, 0, 0, (uint8_t)i, 0, 0, 0, (uint8_t)(160 * i), 0xbe, 0xef, 0, 2};
+			pb_init(&b);
+			pb_payload(&b, 160);
+			pb_push_raw(&b, g, 12);
+			pb_push_udp(&b, 40002, 30002);
+			pb_push_ip4(&b, "192.0.2.10", "198.51.100.7", (uint16_t)(100 + i), 0);
+			pb_push_eth(&b);
+			pw_write(&w, at + 1 * MS, pb_data(&b), pb_len(&b), pb_len(&b));
+		}
+	}
+	pw_close(&w);
+	*jit_mean_ms = sum / nj / 48.0;
+	*jit_max_ms = max / 48.0;
+}
+
+static json_t *stream_of(json_t *rep, int sport, int dport)
+{
+	json_t *f = qp_find_flow(rep, "192.0.2.10", sport, "198.51.100.7", dport);
+	json_t *rtp = f ? json_object_get(f, "rtp") : NULL;
+	return rtp ? json_array_get(rtp, 0) : NULL;
+}
+
+Test(rtp_metrics, sdp_gives_dynamic_payload_types_their_clock)
+{
+	char path[256], out[256];
+	double mean, max;
+	snprintf(path, sizeof(path), "%s/sip.pcap", qp_tmpdir());
+	snprintf(out, sizeof(out), "%s/sip.json", qp_tmpdir());
+	sip_capture(path, 1, &mean, &max);
+	char bin[512];
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	char *argv[] = {bin, "--pcap", path, "--report-file", out, NULL};
+	struct qp_run_result r;
+	qp_run(argv, NULL, 60, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	json_t *rep = qp_json_load(out);
+	json_t *s = stream_of(rep, 40000, 30000);
+	cr_assert_not_null(s);
+	cr_assert_eq(json_integer_value(json_object_get(s, "clock_hz")), 48000, "the SDP's clock");
+	cr_assert_eq(json_integer_value(json_object_get(s, "packets")), 50);
+	json_t *j = json_object_get(s, "jitter_ms");
+	cr_assert_float_eq(json_number_value(json_object_get(j, "mean")), mean, 1e-6, "mean %f, truth %f",
+			   json_number_value(json_object_get(j, "mean")), mean);
+	cr_assert_float_eq(json_number_value(json_object_get(j, "max")), max, 1e-6);
+	json_t *sh = stream_of(rep, 40002, 30002);
+	cr_assert_not_null(sh, "an announced port's stream needs no probation");
+	cr_assert_eq(json_integer_value(json_object_get(sh, "packets")), 2);
+	json_decref(rep);
+	/* the same over TCP */
+	sip_capture(path, 2, &mean, &max);
+	qp_run(argv, NULL, 60, &r);
+	cr_assert_eq(r.status, 0);
+	rep = qp_json_load(out);
+	s = stream_of(rep, 40000, 30000);
+	cr_assert_not_null(s);
+	cr_assert_eq(json_integer_value(json_object_get(s, "clock_hz")), 48000, "SIP over TCP");
+	cr_assert_float_eq(json_number_value(json_object_get(json_object_get(s, "jitter_ms"), "max")),
+			   max, 1e-6);
+	json_decref(rep);
+	/* the same streams without the SIP message */
+	sip_capture(path, 0, &mean, &max);
+	qp_run(argv, NULL, 60, &r);
+	cr_assert_eq(r.status, 0);
+	rep = qp_json_load(out);
+	s = stream_of(rep, 40000, 30000);
+	cr_assert_not_null(s);
+	cr_assert_eq(json_integer_value(json_object_get(s, "clock_hz")), 8000, "--rtp-clock's");
+	cr_assert_null(stream_of(rep, 40002, 30002), "two packets are no stream by the heuristic");
+	json_decref(rep);
+}
