@@ -81,6 +81,22 @@ static pcap_t *open_capture(const char *path, int side, char *errbuf)
 	return pc; /* pcap_close() closes f */
 }
 
+static void harvest(struct run *r, int final);
+
+/*
+ * The batch's frames through the worker, then every finished interval into
+ * the report (the current one too when whole: the next frame is of a later
+ * one), then a step of the expiry walk.
+ */
+static void run_batch(struct run *r, struct qp_frame *fr, unsigned int *n, int whole)
+{
+	if (*n)
+		qp_worker_process(r->w, &r->cfg, fr, *n);
+	*n = 0;
+	harvest(r, whole);
+	qp_worker_expire(r->w, &r->cfg, r->w->last_ts, EXPIRE_BUCKETS);
+}
+
 /* Take every finished interval (all of them when final) into the report. */
 static void harvest(struct run *r, int final)
 {
@@ -103,7 +119,7 @@ static void harvest(struct run *r, int final)
 			k = low;
 		}
 		static struct qp_interval_acc a; /* 32 KiB: not on the stack */
-		/* a batch ends at every interval boundary: nothing is lost here */
+		/* a batch ends before every frame of a later interval: nothing is lost here */
 		if (qp_worker_interval_read(r->w, k, &a) != QP_IV_READ)
 			continue;
 		if (a.pkts[0] + a.pkts[1] == 0)
@@ -441,7 +457,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	unsigned int n = 0;
 	size_t used = 0;
 	int first = 1, done = 0;
-	uint64_t iv_end = 0; /* end of the interval the worker is in */
+	uint64_t iv_end = 0; /* end of the interval the batch's frames are in */
 	while (!done) {
 		struct pcap_pkthdr *h;
 		struct qp_pcap_rec rec;
@@ -453,13 +469,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 			nx = qp_pcap_read_next(&rd, &rec);
 			if (nx == QP_PCAP_FILL) {
 				/* the batch's frames are in the buffer the fill reuses */
-				if (n) {
-					qp_worker_process(r.w, &r.cfg, fr, n);
-					harvest(&r, 0);
-					if (r.w->have_iv)
-						iv_end = r.w->cur_iv_end;
-					n = 0;
-				}
+				run_batch(&r, fr, &n, 0);
 				nx = qp_pcap_read_fill(&rd) == 0 ? qp_pcap_read_next(&rd, &rec)
 								 : QP_PCAP_DAMAGED;
 			}
@@ -476,67 +486,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 				ts = frame_ns(h);
 			}
 		}
-		int close_batch = 0;
-		if (nx == 1) {
-			if (cl > wl && wl > 0) /* a lying header: trust the smaller */
-				cl = wl;
-			if (first) {
-				r.cfg.base_ns = ts;
-				iv_end = ts + r.cfg.interval_ns;
-				first = 0;
-				if (pp)
-					qp_tp_set_base(pp->tp, ts);
-			}
-			if (pp) {
-				peer_upto(pp, ts);
-				tp_frame(pp, QP_TP_A, data, cl, wl, ts);
-			}
-			if (mapped) {
-				fr[n].data = data;
-				fr[n].caplen = cl;
-				fr[n].wirelen = wl;
-				fr[n].ts_ns = ts;
-				n++;
-				close_batch = n == BATCH || ts >= iv_end;
-				goto batch;
-			}
-			uint8_t *dst;
-			uint8_t *big = NULL;
-			if (cl > ARENA - used) {
-				/* flush what is there to make room */
-				if (n) {
-					qp_worker_process(r.w, &r.cfg, fr, n);
-					harvest(&r, 0);
-					n = 0;
-					used = 0;
-				}
-				if (cl > ARENA) {
-					big = malloc(cl);
-					if (!big) {
-						rc = QP_EXIT_RUNTIME;
-						fprintf(stderr, "qprobe: out of memory\n");
-						break;
-					}
-				}
-			}
-			dst = big ? big : arena + used;
-			memcpy(dst, data, cl);
-			fr[n].data = dst;
-			fr[n].caplen = cl;
-			fr[n].wirelen = wl;
-			fr[n].ts_ns = ts;
-			n++;
-			if (big) {
-				qp_worker_process(r.w, &r.cfg, fr, n);
-				free(big);
-				n = 0;
-				used = 0;
-				harvest(&r, 0);
-				continue;
-			}
-			used += (cl + 63) & ~(size_t)63;
-			close_batch = n == BATCH || ts >= iv_end;
-		} else {
+		if (nx != 1) {
 			if (nx == PCAP_ERROR) {
 				fprintf(stderr,
 					"qprobe: %s: capture damaged after %" PRIu64
@@ -544,18 +494,59 @@ int qp_offline_run(const struct qp_offline_opts *o)
 					o->path, r.w->cnt.packets + n, mapped ? rd.err : pcap_geterr(pc));
 				rc = QP_EXIT_DAMAGED;
 			}
+			run_batch(&r, fr, &n, 0);
 			done = 1;
-			close_batch = 1;
+			continue;
 		}
-	batch:
-		if (close_batch && n) {
-			qp_worker_process(r.w, &r.cfg, fr, n);
-			harvest(&r, 0);
-			qp_worker_expire(r.w, &r.cfg, r.w->last_ts, EXPIRE_BUCKETS);
-			if (r.w->have_iv)
-				iv_end = r.w->cur_iv_end;
-			n = 0;
+		if (cl > wl && wl > 0) /* a lying header: trust the smaller */
+			cl = wl;
+		if (first) {
+			r.cfg.base_ns = ts;
+			iv_end = ts + r.cfg.interval_ns;
+			first = 0;
+			if (pp)
+				qp_tp_set_base(pp->tp, ts);
+		} else if (ts >= iv_end) {
+			/* the frame is of a later interval: the batch so far and its
+			 * interval are taken first, before any frame of the later one
+			 * can take the interval's slot (a jump of a multiple of the
+			 * slots would have) */
+			run_batch(&r, fr, &n, 1);
 			used = 0;
+			iv_end = r.cfg.base_ns + ((ts - r.cfg.base_ns) / r.cfg.interval_ns + 1) *
+							 r.cfg.interval_ns;
+		}
+		if (pp) {
+			peer_upto(pp, ts);
+			tp_frame(pp, QP_TP_A, data, cl, wl, ts);
+		}
+		uint8_t *big = NULL;
+		if (mapped) {
+			fr[n].data = data; /* in place */
+		} else {
+			if (cl > ARENA - used) {
+				/* what is there first, to make room */
+				run_batch(&r, fr, &n, 0);
+				used = 0;
+				if (cl > ARENA && !(big = malloc(cl))) {
+					rc = QP_EXIT_RUNTIME;
+					fprintf(stderr, "qprobe: out of memory\n");
+					break;
+				}
+			}
+			uint8_t *dst = big ? big : arena + used;
+			memcpy(dst, data, cl);
+			fr[n].data = dst;
+			used += (cl + 63) & ~(size_t)63;
+		}
+		fr[n].caplen = cl;
+		fr[n].wirelen = wl;
+		fr[n].ts_ns = ts;
+		n++;
+		if (big || n == BATCH) {
+			run_batch(&r, fr, &n, 0);
+			used = 0;
+			free(big);
 		}
 	}
 	harvest(&r, 1);

@@ -478,6 +478,41 @@ Test(offline, a_jump_of_decades_gives_only_the_intervals_with_frames, .timeout =
 	json_decref(rep);
 }
 
+/*
+ * A gap of a multiple of the worker's interval slots (8) between two frames
+ * of one batch: the earlier interval is reported, not overwritten by the
+ * later one in its slot (webex.pcap lost one interval, and an RTT sample in
+ * the totals, that way).
+ */
+Test(offline, a_gap_of_a_multiple_of_the_slots_loses_no_interval)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/gap8.pcap", qp_tmpdir());
+	cr_assert_eq(pw_open(&W, path, 1, 1), 0);
+	uint64_t times[] = {T0, T0 + 10 * MS, T0 + 8 * 1000 * MS, T0 + 24 * 1000 * MS + 5 * MS};
+	for (int i = 0; i < 4; i++) {
+		struct pb b;
+		pb_init(&b);
+		pb_payload(&b, 10);
+		pb_push_udp(&b, 1000, 2000);
+		pb_push_ip4(&b, "10.0.0.1", "10.0.0.2", (uint16_t)i, 0);
+		pb_push_eth(&b);
+		pw_write(&W, times[i], pb_data(&b), pb_len(&b), pb_len(&b));
+	}
+	pw_close(&W);
+	json_t *rep = run_report(path, "--interval", "1000");
+	json_t *ivs = json_object_get(rep, "intervals");
+	cr_assert_eq(json_array_size(ivs), 3, "intervals 0, 8 and 24");
+	const uint64_t start[] = {T0, T0 + 8000 * MS, T0 + 24000 * MS};
+	const int64_t pkts[] = {2, 1, 1};
+	for (size_t i = 0; i < 3; i++) {
+		json_t *iv = json_array_get(ivs, i);
+		cr_assert_eq(jint(iv, "start_ns", NULL), (int64_t)start[i], "interval %zu", i);
+		cr_assert_eq(jint(iv, "packets", "fwd"), pkts[i], "interval %zu", i);
+	}
+	json_decref(rep);
+}
+
 Test(offline, idle_timeout_splits_a_flow)
 {
 	char path[256];
