@@ -10,7 +10,8 @@
  *                                         retransmissions, 4 RTP streams with
  *                                         arrival jitter, losses and wraps, one
  *                                         of a dynamic type whose 16 kHz clock
- *                                         the SIP call's SDP announces
+ *                                         the SIP call's SDP announces, two
+ *                                         SSRCs sharing a port pair
  *
  * Output is deterministic: the same arguments give the same bytes.
  */
@@ -350,12 +351,15 @@ static void qos(void)
 		uint8_t pt;
 		uint32_t ssrc, ts0, per;
 		int n, lose_every, burst_at;
-	} st[4] = {
+	} st[5] = {
 		{"10.10.0.5", "10.20.0.7", 16384, 16386, 65000, 0, 0x11223344, 5000, 160, 1500, 97, -1},
 		{"10.20.0.7", "10.10.0.5", 16386, 16384, 100, 8, 0x55667788, 0xfffe0000u, 160, 1500, 211, -1},
 		{"10.10.0.6", "10.20.0.8", 20000, 20002, 7, 18, 0x0badcafe, 77, 160, 1200, 0, 600},
 		/* Speex on PT 96, 16 kHz: only the SDP below says so */
 		{"10.10.0.9", "10.20.0.9", 40000, 30000, 500, 96, 0x5d9c10c, 1000, 320, 800, 113, -1},
+		/* a second SSRC on the G.729 stream's port pair and direction,
+		 * its packets between the other's (WebRTC bundles so) */
+		{"10.10.0.6", "10.20.0.8", 20000, 20002, 30000, 0, 0x2bad2bad, 9000, 160, 700, 61, -1},
 	};
 	/* the caller's offer (it receives at 10.10.0.9:40000) and the callee's
 	 * answer: it receives the stream above at 10.20.0.9:30000 */
@@ -384,7 +388,7 @@ static void qos(void)
 		pb_push_eth(&b);
 		emit(&b, T0 + (1 + (uint64_t)m * 4) * MS);
 	}
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 5; k++) {
 		unsigned int seed = 99 + (unsigned int)k;
 		for (int i = 0; i < st[k].n; i++) {
 			uint64_t late = rnd(&seed, 0, 9 * MS);
