@@ -24,14 +24,23 @@ static void rtt_sample(struct qp_tcp_dir *d, unsigned int dir, uint64_t rtt,
 	ev->rtt_ns = rtt;
 }
 
-/* Remember a segment's end for the ACK-based RTT; the oldest goes when full. */
+/* The segment i places after the oldest remembered. */
+static inline struct qp_tcp_seg *seg_at(struct qp_tcp_dir *d, unsigned int i)
+{
+	return &d->out[(d->out_head + i) & (QP_TCP_OUT - 1)];
+}
+
+/*
+ * Remember a segment's end for the ACK-based RTT, in a ring in the order
+ * sent: the oldest gives way when full, and nothing is copied along.
+ */
 static void push_out(struct qp_tcp_dir *d, uint32_t start, uint32_t end, uint64_t ts)
 {
 	if (d->nout == QP_TCP_OUT) {
-		memmove(&d->out[0], &d->out[1], sizeof(d->out[0]) * (QP_TCP_OUT - 1));
+		d->out_head = (uint8_t)((d->out_head + 1) & (QP_TCP_OUT - 1));
 		d->nout--;
 	}
-	d->out[d->nout++] = (struct qp_tcp_seg){start, end, ts, 0};
+	*seg_at(d, d->nout++) = (struct qp_tcp_seg){start, end, ts, 0, 0};
 }
 
 void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned int dir, uint64_t ts,
@@ -110,10 +119,12 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 				} else {
 					d->retrans++;
 					ev->retrans = 1;
-					for (unsigned int i = 0; i < d->nout; i++)
-						if (seq_lt(seq, d->out[i].end) &&
-						    seq_lt(d->out[i].start, end))
-							d->out[i].tainted = 1;
+					for (unsigned int i = 0; i < d->nout; i++) {
+						struct qp_tcp_seg *x = seg_at(d, i);
+						if (!x->done && seq_lt(seq, x->end) &&
+						    seq_lt(x->start, end))
+							x->tainted = 1;
+					}
 				}
 				if (seq_lt(d->nxt, end)) {
 					d->nxt = end;
@@ -165,26 +176,24 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 	if (fl & QP_TCP_ACK) {
 		/* ACK-based RTT only for flows without timestamps on both sides */
 		int ts_flow = (d->st & QP_TCPD_TS) && (o->st & QP_TCPD_TS);
-		unsigned int k = 0;
-		struct qp_tcp_seg hit;
-		int have = 0;
+		struct qp_tcp_seg *hit = NULL;
 		for (unsigned int i = 0; i < o->nout; i++) {
-			struct qp_tcp_seg *s = &o->out[i];
-			if (seq_le(s->end, ack)) {
-				/* one sample an ACK: of the latest segment it ends
-				 * (a keep-alive or a reordered one may end where
-				 * another did) */
-				if (s->end == ack) {
-					hit = *s; /* a copy: the compaction writes over it */
-					have = 1;
-				}
-				continue; /* acknowledged: forget it */
-			}
-			o->out[k++] = *s;
+			struct qp_tcp_seg *s = seg_at(o, i);
+			if (s->done || !seq_le(s->end, ack))
+				continue;
+			/* one sample an ACK: of the latest segment it ends (a
+			 * keep-alive or a reordered one may end where another did) */
+			if (s->end == ack)
+				hit = s;
+			s->done = 1; /* acknowledged: forget it */
 		}
-		if (have && !hit.tainted && !ts_flow && ts >= hit.ns)
-			rtt_sample(o, !dir, ts - hit.ns, ev);
-		o->nout = (uint8_t)k;
+		/* the places of the acknowledged oldest are free again */
+		while (o->nout && seg_at(o, 0)->done) {
+			o->out_head = (uint8_t)((o->out_head + 1) & (QP_TCP_OUT - 1));
+			o->nout--;
+		}
+		if (hit && !hit->tainted && !ts_flow && ts >= hit->ns)
+			rtt_sample(o, !dir, ts - hit->ns, ev);
 		if (!ev->dup_ack && ack != d->last_ack)
 			d->dup_run = 0;
 		d->last_ack = ack;

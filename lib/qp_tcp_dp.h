@@ -30,12 +30,14 @@
 #include "qp_parse_dp.h"
 
 #define QP_TCP_OUT 8 /* outstanding segments remembered for ACK-based RTT */
+_Static_assert((QP_TCP_OUT & (QP_TCP_OUT - 1)) == 0, "a ring of a power of two");
 #define QP_TCP_TSV 4 /* TSvals waiting for their echo, per direction */
 
 struct qp_tcp_seg {
 	uint32_t start, end;
-	uint64_t ns : 63;
+	uint64_t ns : 62;
 	uint64_t tainted : 1; /* overlapped by a retransmission: no RTT sample (Karn) */
+	uint64_t done : 1;    /* acknowledged: its place is free once those before it are */
 };
 
 struct qp_tcp_dir {
@@ -44,11 +46,12 @@ struct qp_tcp_dir {
 	uint64_t nxt_ns;   /* when nxt last advanced */
 	uint16_t win;
 	uint8_t st;        /* QP_TCPD_* */
-	uint8_t nout;
+	uint8_t nout;      /* segments in out[], a ring from out_head, oldest first */
 	uint8_t ntsv;      /* TSvals waiting in tsv_val[], oldest first */
 	uint8_t dup_run;   /* duplicate ACKs of last_ack in a row (saturates) */
 	uint16_t dup_ms;   /* when the latest of them was sent, ms (16 bits: only for 20 ms) */
 	uint16_t tsv_over; /* waiting TSvals pushed out by newer ones (saturates) */
+	uint8_t out_head;
 	uint32_t ts_val;   /* latest new TSval sent */
 	uint32_t retrans, ooo, dup_acks, zero_win, resets;
 	struct qp_stat rtt; /* RTT samples of this direction's packets */
