@@ -54,6 +54,7 @@ struct qp_flow_cold {
 			 * direction (WebRTC bundles several on a port pair) */
 			struct qp_rtp_dir rtp[QP_FLOW_RTP];
 			uint8_t rtp_dir[QP_FLOW_RTP]; /* each one's direction */
+			uint8_t rtp_last; /* the one the latest packet went to */
 			/* packets of streams beyond QP_FLOW_RTP: not itemised */
 			uint32_t rtp_over;
 			/* an endpoint of the flow announced by SIP: its clock

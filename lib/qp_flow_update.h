@@ -255,7 +255,9 @@ static inline unsigned int qp_flow_rtp(struct qp_flow_table *t, struct qp_flow *
 		rc = &sc;
 		ports = 1;
 	}
-	unsigned int k, free_k = QP_FLOW_RTP, cand = QP_FLOW_RTP;
+	unsigned int k = c->rtp_last, free_k = QP_FLOW_RTP, cand = QP_FLOW_RTP;
+	if (c->rtp[k].state && c->rtp_dir[k] == dir && c->rtp[k].ssrc == ssrc)
+		goto update; /* most packets: the stream of the one before */
 	for (k = 0; k < QP_FLOW_RTP; k++) {
 		const struct qp_rtp_dir *r = &c->rtp[k];
 		if (r->state == 0) {
@@ -278,6 +280,8 @@ static inline unsigned int qp_flow_rtp(struct qp_flow_table *t, struct qp_flow *
 		memset(&c->rtp[k], 0, sizeof(c->rtp[k]));
 		c->rtp_dir[k] = (uint8_t)dir;
 	}
+update:
+	c->rtp_last = (uint8_t)k;
 	qp_rtp_update(&c->rtp[k], u, p->udp_payload_cap, ports, ts, rc, ev);
 	return k;
 }
