@@ -447,14 +447,11 @@ Test(offline, intervals_carry_each_frame_once)
  * intervals between are empty and cost nothing; a frame that steps back in time
  * counts in the interval the clock had reached.
  */
-Test(offline, a_jump_of_decades_gives_only_the_intervals_with_frames, .timeout = 60)
+/* One UDP frame of one flow at each of the n times, in that order. */
+static void write_udp_at(const char *path, const uint64_t *times, int n)
 {
-	char path[256];
-	snprintf(path, sizeof(path), "%s/jump.pcap", qp_tmpdir());
 	cr_assert_eq(pw_open(&W, path, 1, 1), 0);
-	const uint64_t far = 4000000000ULL * 1000000000ULL; /* 2096 */
-	uint64_t times[] = {T0, T0 + 1000 * MS, far, T0 + 2000 * MS, far + 60 * MS};
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < n; i++) {
 		struct pb b;
 		pb_init(&b);
 		pb_payload(&b, 10);
@@ -464,6 +461,15 @@ Test(offline, a_jump_of_decades_gives_only_the_intervals_with_frames, .timeout =
 		pw_write(&W, times[i], pb_data(&b), pb_len(&b), pb_len(&b));
 	}
 	pw_close(&W);
+}
+
+Test(offline, a_jump_of_decades_gives_only_the_intervals_with_frames, .timeout = 60)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/jump.pcap", qp_tmpdir());
+	const uint64_t far = 4000000000ULL * 1000000000ULL; /* 2096 */
+	uint64_t times[] = {T0, T0 + 1000 * MS, far, T0 + 2000 * MS, far + 60 * MS};
+	write_udp_at(path, times, 5);
 	/* 50 ms intervals: 1.5e12 of them between T0 and far */
 	json_t *rep = run_report(path, "--interval", "50");
 	json_t *ivs = json_object_get(rep, "intervals");
@@ -488,18 +494,8 @@ Test(offline, a_gap_of_a_multiple_of_the_slots_loses_no_interval)
 {
 	char path[256];
 	snprintf(path, sizeof(path), "%s/gap8.pcap", qp_tmpdir());
-	cr_assert_eq(pw_open(&W, path, 1, 1), 0);
 	uint64_t times[] = {T0, T0 + 10 * MS, T0 + 8 * 1000 * MS, T0 + 24 * 1000 * MS + 5 * MS};
-	for (int i = 0; i < 4; i++) {
-		struct pb b;
-		pb_init(&b);
-		pb_payload(&b, 10);
-		pb_push_udp(&b, 1000, 2000);
-		pb_push_ip4(&b, "10.0.0.1", "10.0.0.2", (uint16_t)i, 0);
-		pb_push_eth(&b);
-		pw_write(&W, times[i], pb_data(&b), pb_len(&b), pb_len(&b));
-	}
-	pw_close(&W);
+	write_udp_at(path, times, 4);
 	json_t *rep = run_report(path, "--interval", "1000");
 	json_t *ivs = json_object_get(rep, "intervals");
 	cr_assert_eq(json_array_size(ivs), 3, "intervals 0, 8 and 24");
