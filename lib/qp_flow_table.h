@@ -326,6 +326,7 @@ static inline __attribute__((always_inline)) void qp_flow_table_prefetch_flow(co
 	if (proto == 6) {
 		/* both directions' TCP state, in the entry's cold block */
 		const char *c = (const char *)&h->cold[r - 1];
+#pragma GCC unroll 16
 		for (unsigned int off = 0; off < sizeof(struct qp_tcp_dir[2]); off += 64)
 			__builtin_prefetch(c + off);
 	}
