@@ -648,6 +648,49 @@ static json_t *metrics_json(uint32_t off)
 	return a;
 }
 
+/* A flow table's pools, and their bytes together in *total. */
+static json_t *pools_json(const struct qp_flow_table *t, size_t *total)
+{
+	struct qp_flow_table_memory fm;
+	qp_flow_table_memory(t, &fm);
+	*total = fm.pool_bytes + fm.cold_pool_bytes + fm.bucket_bytes + fm.free_ring_bytes +
+		 fm.free_batch_bytes + fm.rtt_dist_bytes;
+	return json_pack(
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "flow_entries", (json_int_t)fm.entries,
+		"flow_entry_bytes", (json_int_t)fm.entry_bytes, "flow_pool_bytes",
+		(json_int_t)fm.pool_bytes, "cold_block_bytes", (json_int_t)fm.cold_bytes,
+		"cold_pool_bytes", (json_int_t)fm.cold_pool_bytes, "bucket_bytes",
+		(json_int_t)fm.bucket_bytes, "free_ring_bytes", (json_int_t)fm.free_ring_bytes,
+		"free_batch_bytes", (json_int_t)fm.free_batch_bytes, "rtt_distributions",
+		(json_int_t)fm.rtt_dists, "rtt_distribution_bytes", (json_int_t)fm.rtt_dist_bytes);
+}
+
+json_t *meas_lcore_tables_json(unsigned int worker, size_t *total)
+{
+	json_t *a = json_array();
+	*total = 0;
+	for (unsigned int i = 0; i < M.n; i++) {
+		struct meas *m = M.tab[i];
+		/* a shared table once, with its first member */
+		int first = 1;
+		for (unsigned int k = 0; k < i && m->grp; k++)
+			first &= M.tab[k]->grp != m->grp;
+		if (!first)
+			continue;
+		size_t bytes;
+		json_t *o = pools_json(m->w[worker]->flows, &bytes);
+		json_t *ids = json_array();
+		for (unsigned int k = i; k < M.n; k++)
+			if (k == i || (m->grp && M.tab[k]->grp == m->grp))
+				json_array_append_new(ids, json_integer(M.tab[k]->id));
+		json_object_set_new(o, "measurements", ids);
+		json_object_set_new(o, "total_bytes", json_integer((json_int_t)bytes));
+		json_array_append_new(a, o);
+		*total += bytes;
+	}
+	return a;
+}
+
 json_t *meas_json(struct meas *m, int detail)
 {
 	json_t *o = json_object();
@@ -669,21 +712,11 @@ json_t *meas_json(struct meas *m, int detail)
 	json_object_set_new(o, "intervals", json_integer((json_int_t)m->nclosed));
 	json_object_set_new(o, "intervals_incomplete", json_integer((json_int_t)m->intervals_incomplete));
 	/* every pool of a worker lcore's part, sized at START (the same on each) */
-	struct qp_flow_table_memory fm;
-	qp_flow_table_memory(m->w[0]->flows, &fm);
+	size_t per;
+	json_t *pl = pools_json(m->w[0]->flows, &per);
 	/* a shared table's flows are its members' together (the limit); its
 	 * entries are sized for the whole budget and faulted in as flows come */
 	uint32_t flows_for = m->grp ? (uint32_t)m->grp->flows : m->p.max_flows;
-	size_t per = fm.pool_bytes + fm.cold_pool_bytes + fm.bucket_bytes + fm.free_ring_bytes +
-		     fm.free_batch_bytes + fm.rtt_dist_bytes;
-	json_t *pl = json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "flow_entries", (json_int_t)fm.entries,
-		"flow_entry_bytes", (json_int_t)fm.entry_bytes, "flow_pool_bytes",
-		(json_int_t)fm.pool_bytes, "cold_block_bytes", (json_int_t)fm.cold_bytes,
-		"cold_pool_bytes", (json_int_t)fm.cold_pool_bytes, "bucket_bytes",
-		(json_int_t)fm.bucket_bytes, "free_ring_bytes", (json_int_t)fm.free_ring_bytes,
-		"free_batch_bytes", (json_int_t)fm.free_batch_bytes, "rtt_distributions",
-		(json_int_t)fm.rtt_dists, "rtt_distribution_bytes", (json_int_t)fm.rtt_dist_bytes);
 	json_object_set_new(o, "memory",
 			    json_pack("{s:o,s:I,s:I,s:I}", "per_lcore", pl, "lcores",
 				      (json_int_t)M.nworkers, "total_bytes",

@@ -191,6 +191,12 @@ json_t *meas_flows_json(struct meas *m, unsigned int offset, unsigned int count,
 
 /** Counters summed over lcores and measurements, and per-lcore ones, for /api/v1/stats. */
 void meas_totals(struct qp_capture_totals *sum);
+/**
+ * The flow tables of one worker lcore (a shared one once), each with its
+ * pools, its measurements and its bytes; their bytes together in *total.
+ * Called with the measurements' lock held.
+ */
+json_t *meas_lcore_tables_json(unsigned int worker, size_t *total);
 /** One lcore's counters summed over measurements. */
 void meas_lcore_totals(unsigned int worker, struct qp_capture_totals *sum, uint32_t *flows);
 

@@ -137,6 +137,27 @@ Test(qmcp, three_controllers_get_independent_results, .timeout = 240)
 	free(body);
 	cr_assert_eq(json_integer_value(json_object_get(json_object_get(one, "capture"), "measured")),
 		     want[0]);
+	/* the lcore's flow tables in /api/v1/stats: the three share one, whose
+	 * pools are those each measurement reports */
+	cr_assert_eq(qp_http_get(p.http_port, "/api/v1/stats", &body), 200);
+	json_t *st = json_loads(body, 0, NULL);
+	free(body);
+	json_t *lc = json_array_get(json_object_get(st, "lcores"), 0);
+	json_t *tabs = json_object_get(lc, "flow_tables");
+	cr_assert_eq(json_array_size(tabs), 1, "one table shared by the three");
+	json_t *tab = json_array_get(tabs, 0);
+	cr_assert_eq(json_array_size(json_object_get(tab, "measurements")), 3);
+	json_t *mem = json_object_get(one, "memory");
+	cr_assert_eq(json_integer_value(json_object_get(tab, "total_bytes")),
+		     json_integer_value(json_object_get(mem, "total_bytes")), "one lcore");
+	cr_assert_eq(json_integer_value(json_object_get(lc, "flow_table_bytes")),
+		     json_integer_value(json_object_get(mem, "total_bytes")));
+	const char *key;
+	json_t *v;
+	json_object_foreach(json_object_get(mem, "per_lcore"), key, v)
+		cr_assert_eq(json_integer_value(json_object_get(tab, key)), json_integer_value(v),
+			     "%s", key);
+	json_decref(st);
 	json_decref(one);
 	cr_assert_eq(qp_http_get(p.http_port, "/api/v1/measurements/999", &body), 404);
 	cr_assert(strstr(body, "no measurement 999"), "%s", body);
