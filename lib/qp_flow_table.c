@@ -71,13 +71,7 @@ static void *anon(size_t bytes)
 {
 	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	/* 2 MiB pages where the kernel has them to give (transparent huge
-	 * pages, "madvise" or "always"): a million flows' entries in a few
-	 * hundred TLB entries instead of a hundred thousand */
-	madvise(p, bytes, MADV_HUGEPAGE);
-	return p;
+	return p == MAP_FAILED ? NULL : p;
 }
 
 static uint32_t pow2_at_least(uint32_t n)
