@@ -232,10 +232,8 @@ struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flo
 
 struct qp_flow_cold *qp_flow_table_rtp_attach(struct qp_flow_table *t, struct qp_flow *f)
 {
-	struct qp_flow_cold *c = &t->hdr.cold[f - t->hdr.pool];
-	memset(c, 0, offsetof(struct qp_flow_cold, hist));
-	c->inc = ++t->incs;
-	rcu_assign_pointer(f->cold, c);
+	struct qp_flow_cold *c = qp_flow_table_cold(t, f);
+	c->inc = ++t->incs; /* the worker's alone: readers never look at it */
 	return c;
 }
 
@@ -372,9 +370,7 @@ struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pk
 		f->hs_ack_rtt_ns = -1;
 		/* every TCP packet reads its cold block: attached at once, so the
 		 * packet path finds it by index, without waiting for the pointer */
-		struct qp_flow_cold *c = &t->hdr.cold[f - t->hdr.pool];
-		memset(c, 0, offsetof(struct qp_flow_cold, hist));
-		f->cold = c;
+		qp_flow_table_cold(t, f);
 	}
 	f->size_min = UINT32_MAX;
 	f->vlan = pk->vlan;
