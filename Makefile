@@ -68,6 +68,9 @@ $(BUILD)/obj/%.o: %.c $(wildcard lib/*.h app/*/*.h tests/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"; $(CC) $(CFLAGS) -c $< -o $@
 
+# the dashboard page is assembled into the probe
+$(BUILD)/obj/app/qprobe/dashboard.o: app/qprobe/www/dashboard.html
+
 $(BUILD)/libqprobe.a: $(LIB_OBJS)
 	@rm -f $@
 	@echo "  AR $@"; ar rcs $@ $^

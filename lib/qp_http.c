@@ -56,6 +56,26 @@ static mhd_result send_body(struct MHD_Connection *c, unsigned int status, char 
 	return ret;
 }
 
+/*
+ * The application's page: static bytes. It may load nothing from elsewhere
+ * (the probe's own JSON only), which the policy says to the browser too.
+ */
+static mhd_result send_page(struct MHD_Connection *c, const char *page, size_t len)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, (void *)page, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; connect-src 'self'; script-src 'unsafe-inline'; "
+				"style-src 'unsafe-inline'; img-src 'self' data:");
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	mhd_result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static mhd_result send_json(struct MHD_Connection *c, unsigned int status, json_t *j)
 {
 	if (!j)
@@ -130,6 +150,8 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				  "only GET is served here; measurements are controlled over QMCP");
 	char err[256];
+	if (h->ops.page && (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0))
+		return send_page(c, h->ops.page, h->ops.page_len);
 	if (strcmp(url, "/api/v1/stats") == 0)
 		return send_json(c, MHD_HTTP_OK, h->ops.stats(h->ops.arg));
 	if (strcmp(url, "/api/v1/flows") == 0) {
@@ -171,7 +193,7 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 		return send_body(c, MHD_HTTP_OK, m, "text/plain; version=0.0.4");
 	}
 	snprintf(err, sizeof(err),
-		 "no such path '%.60s'; served: /api/v1/stats, /api/v1/measurements[/ID], "
+		 "no such path '%.60s'; served: /, /api/v1/stats, /api/v1/measurements[/ID], "
 		 "/api/v1/flows, /api/v1/intervals, /metrics",
 		 url);
 	return send_error(c, MHD_HTTP_NOT_FOUND, err);

@@ -10,6 +10,7 @@
  *   GET /api/v1/flows?measurement=ID&top=N&sort=bytes|packets   its largest flows
  *   GET /api/v1/intervals?measurement=ID&last=N                 its latest intervals
  *   GET /metrics                           Prometheus text format
+ *   GET /  (and /index.html)               the application's page (HTML), when it has one
  *
  * Without measurement=ID, flows and intervals are those of the measurement
  * with the lowest id. A callback may answer with {"error": ..., "status":
@@ -41,6 +42,9 @@ struct qp_http_ops {
 	void (*thread_init)(void *arg);
 	void (*thread_fini)(void *arg);
 	void *arg;
+	/* the HTML page of GET / (static for the server's life), or NULL: none */
+	const char *page;
+	size_t page_len;
 };
 
 #define QP_HTTP_TOP_MAX 10000

@@ -171,6 +171,9 @@ uint64_t pclock_mono_ns(void);
 /* views.c */
 /** The HTTP endpoint's callbacks. */
 void views_http_ops(struct qp_http_ops *ops);
+
+/** The dashboard page served at GET / (built in from app/qprobe/www/dashboard.html). */
+const char *views_dashboard(size_t *len);
 /** INFO's port and capability TLVs and JSON (ctl_cfg.info). */
 void views_info_fill(struct qmcp_msg *m, json_t *j, void *arg);
 /** /qprobe/<section> in DPDK telemetry. */

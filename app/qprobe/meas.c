@@ -731,6 +731,7 @@ json_t *meas_json(struct meas *m, int detail)
 	json_object_set_new(o, "destinations", d);
 	if (m->p.rtp.port_hi)
 		json_object_set_new(o, "rtp_ports", json_pack("[i,i]", m->p.rtp.port_lo, m->p.rtp.port_hi));
+	json_object_set_new(o, "rtp_clock_hz", json_integer(m->p.rtp.dynamic_clock_hz));
 	if (m->tpl)
 		json_object_set_new(o, "two_point", tpl_json(m->tpl));
 	if (!detail)

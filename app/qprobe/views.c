@@ -744,4 +744,5 @@ void views_http_ops(struct qp_http_ops *ops)
 	*ops = (struct qp_http_ops){stats_json,	       flows_json,   intervals_json,
 				    measurements_json, metrics_text, http_thread_init,
 				    http_thread_fini,  NULL};
+	ops->page = views_dashboard(&ops->page_len);
 }
