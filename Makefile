@@ -49,10 +49,15 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_SRCS := $(wildcard tests/integration/test_*.c)
 INTEG_BINS := $(INTEG_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 
+# The Python client's tests (pytest), run by make test against each build's programs
+# through a wrapper of their own in $(BUILD)/tests/python/.
+PY_SRCS := $(wildcard python/tests/test_*.py)
+PY_BINS := $(PY_SRCS:python/tests/%.py=$(BUILD)/tests/python/%)
+
 # objects are kept between runs
 .SECONDARY:
 
-.PHONY: all deps demo test test-bins check unit integration bench fuzz install uninstall clean
+.PHONY: all deps demo test test-bins check unit integration python bench fuzz install uninstall clean
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -111,6 +116,11 @@ $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/obj/te
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
+$(BUILD)/tests/python/%: python/tests/%.py
+	@mkdir -p $(dir $@)
+	@printf '#!/bin/sh\n# written by make: python/tests/$*.py with pytest, against $$QP_BUILD (tests/run-one.sh)\ncd "$(CURDIR)" && exec /usr/bin/python3 -m pytest -q -p no:cacheprovider python/tests/$*.py\n' >$@
+	@chmod +x $@
+
 # The bundled capture of `make demo`, regenerated only when the generator changes.
 tests/data/demo.pcap: | $(BUILD)/qp_gen
 	$(BUILD)/qp_gen demo $@
@@ -123,19 +133,24 @@ demo:
 # Test binaries that start live DPDK probes say so in their header (" * Live: "): they run
 # one at a time, the others beside them.
 LIVE_NAMES := $(notdir $(basename $(shell grep -l '^ \* Live: ' tests/integration/test_*.c)))
+# the Python tests that start probes say so with "# Live: " in their docstring
+PY_LIVE_NAMES := $(notdir $(basename $(shell grep -l '^# Live: ' python/tests/test_*.py)))
+PY_NAMES := $(notdir $(PY_SRCS:.py=))
 # Those that hold live timing against the wall clock (" * Alone: ") run with nothing beside.
 ALONE_NAMES := $(notdir $(basename $(shell grep -l '^ \* Alone: ' tests/integration/test_*.c)))
 UNIT_NAMES := $(notdir $(UNIT_SRCS:.c=))
 INTEG_NAMES := $(notdir $(INTEG_SRCS:.c=))
 # both trees, live chain first, then the rest longest first: the corpus, integration, unit
 T_ALONE := $(foreach b,build build/asan,$(ALONE_NAMES:%=$(b)/tests/integration/%))
-T_LIVE := $(foreach b,build build/asan,$(LIVE_NAMES:%=$(b)/tests/integration/%))
+T_LIVE := $(foreach b,build build/asan,$(LIVE_NAMES:%=$(b)/tests/integration/%) \
+	$(PY_LIVE_NAMES:%=$(b)/tests/python/%))
 T_CORPUS := $(foreach b,build/asan build,$(filter %corpus%,$(INTEG_NAMES:%=$(b)/tests/integration/%)))
 T_REST := $(foreach b,build/asan build,$(INTEG_NAMES:%=$(b)/tests/integration/%)) \
-	$(foreach b,build/asan build,$(UNIT_NAMES:%=$(b)/tests/unit/%))
+	$(foreach b,build/asan build,$(UNIT_NAMES:%=$(b)/tests/unit/%)) \
+	$(foreach b,build/asan build,$(PY_NAMES:%=$(b)/tests/python/%))
 T_ALL := $(T_LIVE) $(T_CORPUS) $(filter-out $(T_LIVE) $(T_CORPUS),$(T_REST))
 
-test-bins: all $(UNIT_BINS) $(INTEG_BINS)
+test-bins: all $(UNIT_BINS) $(INTEG_BINS) $(PY_BINS)
 
 test:
 	@scripts/install-deps.sh --test
@@ -151,6 +166,10 @@ check:
 # one tree's tests: make unit|integration [BUILD=build/asan SAN=1]
 unit: $(UNIT_BINS)
 	@tests/run.sh $(JOBS) $(UNIT_BINS)
+
+# the Python client's tests of one tree: make python [BUILD=build/asan SAN=1]
+python: all $(PY_BINS)
+	@tests/run.sh $(JOBS) --live '$(PY_LIVE_NAMES:%=$(BUILD)/tests/python/%)' $(PY_BINS)
 
 integration: all $(INTEG_BINS)
 	@tests/run.sh $(JOBS) --alone '$(ALONE_NAMES:%=$(BUILD)/tests/integration/%)' \

@@ -9,7 +9,8 @@
 #   scripts/install-deps.sh --test    `make test`, `make check` (the default): Criterion,
 #                                     tshark, PostgreSQL, sqlite3, DPDK's tools (testpmd,
 #                                     dpdk-telemetry.py, dpdk-devbind.py), systemd,
-#                                     Prometheus
+#                                     Prometheus, pytest and venv (the Python client),
+#                                     Chromium (the dashboard's browser test)
 #   scripts/install-deps.sh --bench   `make bench`, `make fuzz`: argus, nDPI,
 #                                     valgrind, bc, time, curl, scapy, clang with libFuzzer
 #   scripts/install-deps.sh --list SET   prints the set's packages and exits
@@ -17,7 +18,8 @@ set -eu
 
 build_pkgs="make gcc libc6-dev pkg-config libdpdk-dev liburcu-dev libjansson-dev \
 libmicrohttpd-dev libpcap-dev libssl-dev libsqlite3-dev libpq-dev"
-test_pkgs="libcriterion-dev tshark postgresql sqlite3 dpdk dpdk-dev python3 systemd prometheus"
+test_pkgs="libcriterion-dev tshark postgresql sqlite3 dpdk dpdk-dev python3 systemd prometheus \
+python3-pytest python3-venv chromium fonts-dejavu-core"
 bench_pkgs="argus-server libndpi-bin valgrind bc time curl python3-scapy \
 clang libclang-rt-14-dev"
 

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs one Criterion test binary for tests/run.sh and records its outcome.
+# Runs one test binary for tests/run.sh and records its outcome: a Criterion binary, or
+# a pytest file's wrapper (build/tests/python/test_x, written by make).
 #   tests/run-one.sh BINARY RESULT
 # The binary runs with QP_BUILD set to its build directory (build/asan/tests/x -> build/asan),
 # all its output going to RESULT.log. RESULT gets one line "PASSED FAILED SECONDS"; a binary
@@ -21,6 +22,12 @@ secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 line=$(grep 'Synthesis:' "$res.log" | tail -n 1)
 p=$(printf '%s' "$line" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
 f=$(printf '%s' "$line" | sed -n 's/.*Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2/p')
+if [ -z "$line" ]; then
+	# a pytest file (build/tests/python/*): its summary, "2 failed, 10 passed, 1 error in 5.1s"
+	line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|error)' "$res.log" | tail -n 1)
+	p=$(printf '%s' "$line" | sed -n 's/.*\b\([0-9][0-9]*\) passed.*/\1/p')
+	f="$(printf '%s' "$line" | sed -n 's/.*\b\([0-9][0-9]*\) failed.*/\1/p') $(printf '%s' "$line" | sed -n 's/.*\b\([0-9][0-9]*\) error.*/\1/p')"
+fi
 [ -n "$p" ] || p=0
 set -- $f
 nf=$((${1:-0} + ${2:-0}))

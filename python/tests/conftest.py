@@ -50,7 +50,7 @@ class Probe:
 
     _n = 0
 
-    def __init__(self, extra=()):
+    def __init__(self, extra=(), lcores="0@0,1@1"):
         Probe._n += 1
         self.dir = tempfile.mkdtemp(prefix="qp_py.")
         self.secret = SECRET
@@ -62,7 +62,7 @@ class Probe:
         self.http_port = free_port()
         self.tap = "qpy%d_%d" % (os.getpid() % 10000, Probe._n)
         self.err_path = os.path.join(self.dir, "probe.err")
-        argv = [os.path.join(build_dir(), "qprobe"), "--lcores", "0@0,1@1", "--no-huge", "-m", "512",
+        argv = [os.path.join(build_dir(), "qprobe"), "--lcores", lcores, "--no-huge", "-m", "512",
                 "--no-shconf", "--no-pci", "--log-level=error", "--vdev", "net_tap0,iface=" + self.tap, "--",
                 "--http-port", str(self.http_port), "--qmcp-addr", "127.0.0.1", "--qmcp-port", str(self.qmcp_port),
                 "--secret-file", self.secret_file, "--allow", "127.0.0.1/32,::1/128", *extra]

@@ -27,12 +27,19 @@ def frames(path):
     return out
 
 
-def inject(iface, path, paced=False):
-    """Send a capture's frames out of iface (AF_PACKET), at their own pace
-    when paced. Returns the number of frames sent."""
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+def inject(ifaces, path, paced=False):
+    """Send a capture's frames out of an interface (AF_PACKET), or of each
+    of a list of them in turn, frame by frame (two points seeing the same
+    traffic), at the capture's own pace when paced. Returns the number of
+    frames sent out of each."""
+    if isinstance(ifaces, str):
+        ifaces = [ifaces]
+    socks = []
     try:
-        s.bind((iface, 0))
+        for i in ifaces:
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            socks.append(s)
+            s.bind((i, 0))
         fr = frames(path)
         t0 = time.monotonic()
         first = fr[0][0] if fr else 0
@@ -41,7 +48,9 @@ def inject(iface, path, paced=False):
                 wait = (ts - first) / 1e9 - (time.monotonic() - t0)
                 if wait > 0:
                     time.sleep(wait)
-            s.send(b)
+            for s in socks:
+                s.send(b)
         return len(fr)
     finally:
-        s.close()
+        for s in socks:
+            s.close()
