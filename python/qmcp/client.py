@@ -286,9 +286,12 @@ class Client:
         """Each interval of the measurement as it closes: dicts with meas_id,
         seq, interval_start_ns, probe_id and ``result``. Ends after ``count``
         intervals (None: never), or with TimeoutError when none comes within
-        ``timeout`` seconds (default: five times the client's timeout)."""
+        ``timeout`` seconds (default: two of the measurement's intervals and
+        the client's timeout)."""
+        if timeout is None:
+            timeout = 2 * self.status(meas_id)["interval_ms"] / 1000 + self.timeout
         self.subscribe(meas_id, True)
-        wait = timeout if timeout is not None else 5 * self.timeout
+        wait = timeout
         n = 0
         try:
             while count is None or n < count:
