@@ -62,6 +62,24 @@ struct qmcp_client *ctl(const struct probe *p)
 	return c;
 }
 
+/*
+ * The kernel sends IPv6 router solicitations and listener reports on a new
+ * interface for seconds after it comes up: frames the test did not send,
+ * arriving at times of their own (one between two readings of the probe's
+ * memory made its first flow there). IPv6 off on the tap stops them; the
+ * test's own frames are injected raw and do not need it.
+ */
+static void quiet_tap(const char *tap)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", tap);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fputs("1\n", f);
+		fclose(f);
+	}
+}
+
 /* Start a probe on a fresh tap; extra options after "--". */
 /* Spawn the probe on a fresh tap with qprobe options qargs; wait until QMCP answers. */
 static int nprobes; /* probes started by this process: each its own tap and log */
@@ -92,6 +110,7 @@ static void spawn_probe_on(struct probe *p, char *const qargs[], const char *lco
 		struct qmcp_client *c = qmcp_client_connect("127.0.0.1", p->port, 1000, err, sizeof(err));
 		if (c) {
 			qmcp_client_close(c);
+			quiet_tap(p->tap);
 			return;
 		}
 		cr_assert_eq(kill(p->pid, 0), 0, "qprobe exited early");
