@@ -190,8 +190,22 @@ class BodyError(ProtocolError):
         self.header = header
 
 
+class _Flags:
+    flags: int
+
+    @property
+    def is_response(self) -> bool:
+        """An answer (RESPONSE), not a request or a push."""
+        return bool(self.flags & F_RESPONSE)
+
+    @property
+    def is_error(self) -> bool:
+        """An error answer (ERROR): see :meth:`Frame.error`."""
+        return bool(self.flags & F_ERROR)
+
+
 @dataclass
-class Header:
+class Header(_Flags):
     """A frame's 16-byte header."""
 
     type: int
@@ -199,31 +213,15 @@ class Header:
     req_id: int
     length: int
 
-    @property
-    def is_response(self) -> bool:
-        return bool(self.flags & F_RESPONSE)
-
-    @property
-    def is_error(self) -> bool:
-        return bool(self.flags & F_ERROR)
-
 
 @dataclass
-class Frame:
+class Frame(_Flags):
     """One whole frame: its header and its body's TLV fields, in order."""
 
     type: int
     flags: int
     req_id: int
     fields: list[tuple[int, bytes]] = field(default_factory=list)
-
-    @property
-    def is_response(self) -> bool:
-        return bool(self.flags & F_RESPONSE)
-
-    @property
-    def is_error(self) -> bool:
-        return bool(self.flags & F_ERROR)
 
     @property
     def type_name(self) -> str:

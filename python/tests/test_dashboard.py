@@ -13,8 +13,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 
 import pytest
 
