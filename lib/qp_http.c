@@ -20,14 +20,50 @@ typedef enum MHD_Result mhd_result;
 
 /*
  * Thread-safety: `stop` is written by the caller of qp_http_stop and read
- * by the HTTP thread; everything else is fixed once the thread runs.
+ * by the HTTP thread; the counters are written by the HTTP thread (MHD
+ * calls back on it) and read by any thread with atomic loads; everything
+ * else is fixed once the thread runs.
  */
 struct qp_http {
 	struct MHD_Daemon *d;
 	struct qp_http_ops ops;
+	struct qp_acl acl;
+	struct qp_http_counters cnt;
 	pthread_t th;
 	int stop;
 };
+
+static void count(uint64_t *c, int64_t by)
+{
+	__atomic_fetch_add(c, (uint64_t)by, __ATOMIC_RELAXED);
+}
+
+/* Before MHD takes a connection: the allow-list. */
+static mhd_result accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	(void)len;
+	struct qp_http *h = cls;
+	if (qp_acl_allows(&h->acl, sa))
+		return MHD_YES;
+	count(&h->cnt.refused_acl, 1);
+	return MHD_NO;
+}
+
+/* Connections opened and closed (MHD's per-address and total limits refuse
+ * before this is called). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	(void)c;
+	(void)socket_context;
+	struct qp_http *h = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		count(&h->cnt.connections, 1);
+		count(&h->cnt.open, 1);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		count(&h->cnt.open, -1);
+	}
+}
 
 static void *http_thread(void *arg)
 {
@@ -149,6 +185,7 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				  "only GET is served here; measurements are controlled over QMCP");
+	count(&h->cnt.requests, 1);
 	char err[256];
 	if (h->ops.page && (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0))
 		return send_page(c, h->ops.page, h->ops.page_len);
@@ -199,7 +236,8 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 	return send_error(c, MHD_HTTP_NOT_FOUND, err);
 }
 
-struct qp_http *qp_http_start(const char *addr, int port, const struct qp_http_ops *ops)
+struct qp_http *qp_http_start(const char *addr, int port, const struct qp_acl *acl,
+			      const struct qp_http_ops *ops)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
@@ -223,9 +261,16 @@ struct qp_http *qp_http_start(const char *addr, int port, const struct qp_http_o
 		return NULL;
 	}
 	h->ops = *ops;
-	h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handler, h, MHD_OPTION_SOCK_ADDR,
-				(struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 64U,
-				MHD_OPTION_CONNECTION_TIMEOUT, 10U, MHD_OPTION_END);
+	if (acl)
+		h->acl = *acl;
+	else
+		qp_acl_loopback(&h->acl);
+	h->d = MHD_start_daemon(flags, (uint16_t)port, accept_policy, h, handler, h,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)QP_HTTP_CONNS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)QP_HTTP_PER_ADDR,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)QP_HTTP_IDLE_S,
+				MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
 	if (!h->d) {
 		int e = errno ? errno : EADDRINUSE;
 		free(h);
@@ -240,6 +285,17 @@ struct qp_http *qp_http_start(const char *addr, int port, const struct qp_http_o
 		return NULL;
 	}
 	return h;
+}
+
+void qp_http_counters(const struct qp_http *h, struct qp_http_counters *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (!h)
+		return;
+#define QP_HTTP_L_(n, hl) c->n = __atomic_load_n(&h->cnt.n, __ATOMIC_RELAXED);
+	QP_HTTP_COUNTERS(QP_HTTP_L_)
+#undef QP_HTTP_L_
+	c->open = __atomic_load_n(&h->cnt.open, __ATOMIC_RELAXED);
 }
 
 void qp_http_stop(struct qp_http *h)

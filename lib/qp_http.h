@@ -18,13 +18,23 @@
  *
  * Anything else gets 404 (unknown path) or 405 (not GET) with a JSON error
  * body; a bad query parameter gets 400 naming the parameter and what it
- * accepts. The content comes from callbacks of the application, called on
+ * accepts.
+ *
+ * Access and slow clients: a caller not on the allow-list is closed at
+ * accept; at most QP_HTTP_PER_ADDR connections are open per address and
+ * QP_HTTP_CONNS in all (beyond, a connection is closed at accept); a
+ * connection silent for QP_HTTP_IDLE_S seconds is closed. So a few hundred
+ * connections that send half a request and wait neither starve the others
+ * nor outlive their silence. The content comes from callbacks of the application, called on
  * the HTTP thread; they must be safe to run concurrently with the workers.
  */
 #ifndef QP_HTTP_H
 #define QP_HTTP_H
 
 #include <jansson.h>
+#include <stdint.h>
+
+#include "qp_acl.h"
 
 enum qp_flow_sort { QP_SORT_BYTES, QP_SORT_PACKETS };
 
@@ -49,14 +59,35 @@ struct qp_http_ops {
 
 #define QP_HTTP_TOP_MAX 10000
 #define QP_HTTP_LAST_MAX 3600
+#define QP_HTTP_CONNS 512   /* connections open at once */
+#define QP_HTTP_PER_ADDR 16 /* of them from one address */
+#define QP_HTTP_IDLE_S 3    /* a connection silent this long is closed */
+
+/* Counters, their JSON keys and their help: one list. */
+#define QP_HTTP_COUNTERS(X)                                                           \
+	X(connections, "HTTP connections accepted")                                   \
+	X(refused_acl, "HTTP connections refused: address not on the allow-list")    \
+	X(requests, "HTTP requests answered")
+
+struct qp_http_counters {
+#define QP_HTTP_F_(n, h) uint64_t n;
+	QP_HTTP_COUNTERS(QP_HTTP_F_)
+#undef QP_HTTP_F_
+	uint64_t open; /* connections open now */
+};
 
 struct qp_http;
 
 /**
- * Start serving on addr:port (IPv4 or IPv6 literal).
+ * Start serving on addr:port (IPv4 or IPv6 literal) to the callers acl
+ * allows (NULL: loopback only).
  * @return the server, or NULL with errno EINVAL (bad address) or the bind error.
  */
-struct qp_http *qp_http_start(const char *addr, int port, const struct qp_http_ops *ops);
+struct qp_http *qp_http_start(const char *addr, int port, const struct qp_acl *acl,
+			      const struct qp_http_ops *ops);
+
+/** The counters (any thread). */
+void qp_http_counters(const struct qp_http *h, struct qp_http_counters *c);
 
 /** Stop and free (NULL accepted); waits for requests in progress. */
 void qp_http_stop(struct qp_http *h);

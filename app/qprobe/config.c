@@ -254,6 +254,30 @@ int config_eal_args(const struct config *cfg, const char *argv0, char **argv, in
 	return n;
 }
 
+/* An allow-list (a non-empty array of CIDR strings) at path, as one comma-separated text. */
+static void allow_list(struct jc *c, const char *path, json_t *a, char *out, size_t outlen)
+{
+	if (!a)
+		return;
+	size_t i;
+	json_t *x;
+	if (!json_is_array(a) || json_array_size(a) == 0)
+		jc_bad(c, path, "a non-empty array of CIDR strings is expected");
+	json_array_foreach(a, i, x) {
+		char ep[64], err[300];
+		snprintf(ep, sizeof(ep), "%s[%zu]", path, i);
+		struct qp_acl acl = {0};
+		if (!json_is_string(x)) {
+			jc_bad(c, ep, "a CIDR string is expected (e.g. \"10.0.0.0/8\")");
+		} else if (qp_acl_add(&acl, json_string_value(x), err, sizeof(err))) {
+			jc_bad(c, ep, "%s", err);
+		} else {
+			size_t l = strlen(out);
+			snprintf(out + l, outlen - l, "%s%s", l ? "," : "", json_string_value(x));
+		}
+	}
+}
+
 int config_load(const char *path, const struct qprobe_opts *o, struct config *cfg)
 {
 	struct jc c = {path, 0};
@@ -288,7 +312,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		dpdk_section(&c, d, &cfg->dpdk);
 	json_t *h = json_object_get(root, "http");
 	if (h) {
-		static const char *const keys[] = {"addr", "port", NULL};
+		static const char *const keys[] = {"addr", "port", "allow", NULL};
 		if (!json_is_object(h))
 			jc_bad(&c, "$.http", "an object is expected");
 		jc_known_keys(&c, "$.http", h, keys);
@@ -296,6 +320,8 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		long long v;
 		if (jc_int(&c, "$.http", h, "port", 0, 65535, &v))
 			cfg->http_port = (int)v;
+		allow_list(&c, "$.http.allow", json_object_get(h, "allow"), cfg->http_allow,
+			   sizeof(cfg->http_allow));
 	}
 	json_t *fl = json_object_get(root, "flows");
 	if (fl) {
@@ -354,27 +380,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		long long v;
 		if (jc_int(&c, "$.qmcp", q, "port", 0, 65535, &v))
 			cfg->qmcp_port = (int)v;
-		json_t *a = json_object_get(q, "allow");
-		if (a) {
-			size_t i;
-			json_t *x;
-			if (!json_is_array(a) || json_array_size(a) == 0)
-				jc_bad(&c, "$.qmcp.allow", "a non-empty array of CIDR strings is expected");
-			json_array_foreach(a, i, x) {
-				char ep[64], err[300];
-				snprintf(ep, sizeof(ep), "$.qmcp.allow[%zu]", i);
-				struct qp_acl acl = {0};
-				if (!json_is_string(x)) {
-					jc_bad(&c, ep, "a CIDR string is expected (e.g. \"10.0.0.0/8\")");
-				} else if (qp_acl_add(&acl, json_string_value(x), err, sizeof(err))) {
-					jc_bad(&c, ep, "%s", err);
-				} else {
-					size_t l = strlen(cfg->allow);
-					snprintf(cfg->allow + l, sizeof(cfg->allow) - l, "%s%s", l ? "," : "",
-						 json_string_value(x));
-				}
-			}
-		}
+		allow_list(&c, "$.qmcp.allow", json_object_get(q, "allow"), cfg->allow, sizeof(cfg->allow));
 	}
 	json_t *ms = json_object_get(root, "measurements");
 	if (ms) {

@@ -8,7 +8,7 @@
  *   {"probe": {"id": "core-tap-1", "name": "Core tap 1"},
  *    "dpdk": {"lcores": "0-3", "ports": ["0000:3b:00.0"], "vdevs": [], "hugepages": true,
  *             "memory_mb": 2048, "file_prefix": "qprobe", "extra": []},
- *    "http": {"addr": "127.0.0.1", "port": 8178},
+ *    "http": {"addr": "127.0.0.1", "port": 8178, "allow": ["10.0.0.0/8"]},
  *    "flows": {"max_flows": 262144, "flow_budget": 1048576},
  *    "ports": {"mbufs": 65535, "rx_desc": 4096, "drivers_cfg": "/usr/local/share/qprobe/drivers-cfg"},
  *    "log_level": "info",
@@ -56,6 +56,7 @@ struct config_dpdk {
 struct config {
 	struct config_dpdk dpdk;
 	char http_addr[64];
+	char http_allow[1024];
 	int http_port;          /* -1: not given */
 	uint32_t max_flows;     /* per measurement and lcore, 0: not given */
 	uint64_t flow_budget;   /* 0: not given */

@@ -181,6 +181,15 @@ int qprobe_live(const struct qprobe_opts *o)
 			return QP_EXIT_USAGE;
 		}
 	}
+	static struct qp_acl http_acl;
+	qp_acl_loopback(&http_acl);
+	if (o->http_allow) {
+		http_acl.n = 0;
+		if (qp_acl_add(&http_acl, o->http_allow, err, sizeof(err))) {
+			fprintf(stderr, "qprobe: --http-allow: %s\n", err);
+			return QP_EXIT_USAGE;
+		}
+	}
 	static uint8_t secret[QMCP_SECRET_MAX];
 	size_t secret_len = 0;
 	if (o->secret_file &&
@@ -294,7 +303,8 @@ int qprobe_live(const struct qprobe_opts *o)
 	if (o->http_port) {
 		struct qp_http_ops ops;
 		views_http_ops(&ops);
-		http = qp_http_start(o->http_addr, o->http_port, &ops);
+		http = qp_http_start(o->http_addr, o->http_port, &http_acl, &ops);
+		L.http = http;
 		if (!http) {
 			fprintf(stderr, "qprobe: cannot serve HTTP on %s port %d: %s (a free port and "
 					"an IPv4/IPv6 literal are accepted)\n",

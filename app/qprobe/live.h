@@ -121,6 +121,7 @@ struct live {
 	int quit;
 	const char *source_desc;
 	char probe_id[128], probe_name[128];
+	struct qp_http *http; /* the HTTP endpoint (its counters), NULL: none */
 	/* written by the distributor for every burst: on lines of their own, so
 	 * the workers' reads of clock and quit above never miss for them */
 	struct {

@@ -93,6 +93,8 @@ static void usage(FILE *out)
 		"                        JSON path, and exit (0 good, 1 not)\n"
 		"  --http-addr ADDR      bind address of the HTTP endpoint (default 127.0.0.1)\n"
 		"  --http-port PORT      HTTP endpoint port (default 8178, 0 = off)\n"
+		"  --http-allow CIDRS    HTTP clients allowed, comma-separated (default\n"
+		"                        127.0.0.0/8,::1/128); others are closed at accept\n"
 		"  --duration S          stop after S seconds (default: run until SIGINT/SIGTERM)\n"
 		"  --mbufs N             packet buffers in the pool (default 16383)\n"
 		"  --rx-desc N           rx descriptors per queue (default: the NIC profile's, else\n"
@@ -140,6 +142,7 @@ enum {
 	OPT_QMCP_ADDR,
 	OPT_QMCP_PORT,
 	OPT_ALLOW,
+	OPT_HTTP_ALLOW,
 	OPT_SECRET_FILE,
 	OPT_PROBE_ID,
 	OPT_PROBE_NAME,
@@ -186,6 +189,7 @@ static const struct option longopts[] = {
 	{"qmcp-addr", required_argument, NULL, OPT_QMCP_ADDR},
 	{"qmcp-port", required_argument, NULL, OPT_QMCP_PORT},
 	{"allow", required_argument, NULL, OPT_ALLOW},
+	{"http-allow", required_argument, NULL, OPT_HTTP_ALLOW},
 	{"secret-file", required_argument, NULL, OPT_SECRET_FILE},
 	{"probe-id", required_argument, NULL, OPT_PROBE_ID},
 	{"probe-name", required_argument, NULL, OPT_PROBE_NAME},
@@ -284,6 +288,7 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			o->qmcp_port = (int)v;
 			break;
 		case OPT_ALLOW: o->allow = optarg; break;
+		case OPT_HTTP_ALLOW: o->http_allow = optarg; break;
 		case OPT_SECRET_FILE: o->secret_file = optarg; break;
 		case OPT_PROBE_ID: o->probe_id = optarg; break;
 		case OPT_PROBE_NAME: o->probe_name = optarg; break;
@@ -581,6 +586,8 @@ int main(int argc, char **argv)
 			o.qmcp_port = cfg.qmcp_port;
 		if (!o.allow && cfg.allow[0])
 			o.allow = cfg.allow;
+		if (!o.http_allow && cfg.http_allow[0])
+			o.http_allow = cfg.http_allow;
 		if (!o.secret_file && cfg.secret_file[0])
 			o.secret_file = cfg.secret_file;
 		if (!o.http_addr && cfg.http_addr[0])

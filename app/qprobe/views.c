@@ -163,6 +163,14 @@ static json_t *stats_json(void *arg)
 	json_object_set_new(root, "totals", t);
 	json_object_set_new(root, "measurements", json_integer(nmeas));
 	json_object_set_new(root, "qmcp", ctl_counters_json());
+	struct qp_http_counters hc;
+	qp_http_counters(L.http, &hc);
+	json_t *hj = json_object();
+#define HJ_(n, h) json_object_set_new(hj, #n, json_integer((json_int_t)hc.n));
+	QP_HTTP_COUNTERS(HJ_)
+#undef HJ_
+	json_object_set_new(hj, "open", json_integer((json_int_t)hc.open));
+	json_object_set_new(root, "http", hj);
 	json_object_set_new(root, "push", push_stats_json());
 	return root;
 }
@@ -534,6 +542,16 @@ static char *metrics_text(void *arg)
 #undef QC_
 	sb_printf(&b, "# HELP qprobe_qmcp_sessions Controller sessions open\n"
 		      "# TYPE qprobe_qmcp_sessions gauge\nqprobe_qmcp_sessions %u\n", ctl_sessions());
+	struct qp_http_counters hc;
+	qp_http_counters(L.http, &hc);
+#define HC_(name, help)                                                                       \
+	sb_printf(&b, "# HELP qprobe_http_" #name "_total " help "\n# TYPE qprobe_http_" #name    \
+		      "_total counter\nqprobe_http_" #name "_total %" PRIu64 "\n", hc.name);
+	QP_HTTP_COUNTERS(HC_)
+#undef HC_
+	sb_printf(&b, "# HELP qprobe_http_connections_open HTTP connections open\n"
+		      "# TYPE qprobe_http_connections_open gauge\nqprobe_http_connections_open %" PRIu64 "\n",
+		  hc.open);
 	struct rte_eth_stats st[RTE_MAX_ETHPORTS];
 	int ok[RTE_MAX_ETHPORTS];
 	for (uint16_t p = 0; p < L.nports; p++)

@@ -151,6 +151,14 @@ Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
 		snprintf(name, sizeof(name), "qprobe_qmcp_%s%s", k, strcmp(k, "sessions") ? "_total" : "");
 		cr_expect(has_sample(m, name), "qmcp.%s: no %s", k, name);
 	}
+	cr_assert_eq(json_object_size(json_object_get(st, "http")), 4);
+	json_object_foreach(json_object_get(st, "http"), k, v) {
+		if (strcmp(k, "open"))
+			snprintf(name, sizeof(name), "qprobe_http_%s_total", k);
+		else
+			snprintf(name, sizeof(name), "qprobe_http_connections_open");
+		cr_expect(has_sample(m, name), "http.%s: no %s", k, name);
+	}
 	/* the packet clock: each figure, and DPDK's rate as the stats have it */
 	json_object_foreach(json_object_get(st, "clock"), k, v) {
 		if (!json_is_number(v))
