@@ -59,6 +59,20 @@ static void on_signal(int sig)
 	g_stop = 1;
 }
 
+/* An allow-list option's list (NULL: loopback only); -1 after its one-line message. */
+static int acl_of(const char *opt, const char *list, struct qp_acl *acl)
+{
+	char err[300];
+	qp_acl_loopback(acl);
+	if (!list)
+		return 0;
+	acl->n = 0;
+	if (qp_acl_add(acl, list, err, sizeof(err)) == 0)
+		return 0;
+	fprintf(stderr, "qprobe: %s: %s\n", opt, err);
+	return -1;
+}
+
 /* Every closed interval: to the sessions subscribed, and to the measurement's receivers. */
 static void on_result(struct meas *m, uint64_t seq, const struct qp_interval_rec *rec, void *arg)
 {
@@ -172,24 +186,9 @@ int qprobe_live(const struct qprobe_opts *o)
 	gethostname(host, sizeof(host) - 1);
 	snprintf(L.probe_id, sizeof(L.probe_id), "%s", o->probe_id ? o->probe_id : host);
 	snprintf(L.probe_name, sizeof(L.probe_name), "%s", o->probe_name ? o->probe_name : host);
-	static struct qp_acl acl;
-	qp_acl_loopback(&acl);
-	if (o->allow) {
-		acl.n = 0;
-		if (qp_acl_add(&acl, o->allow, err, sizeof(err))) {
-			fprintf(stderr, "qprobe: --allow: %s\n", err);
-			return QP_EXIT_USAGE;
-		}
-	}
-	static struct qp_acl http_acl;
-	qp_acl_loopback(&http_acl);
-	if (o->http_allow) {
-		http_acl.n = 0;
-		if (qp_acl_add(&http_acl, o->http_allow, err, sizeof(err))) {
-			fprintf(stderr, "qprobe: --http-allow: %s\n", err);
-			return QP_EXIT_USAGE;
-		}
-	}
+	static struct qp_acl acl, http_acl;
+	if (acl_of("--allow", o->allow, &acl) || acl_of("--http-allow", o->http_allow, &http_acl))
+		return QP_EXIT_USAGE;
 	static uint8_t secret[QMCP_SECRET_MAX];
 	size_t secret_len = 0;
 	if (o->secret_file &&
