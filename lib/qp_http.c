@@ -182,10 +182,10 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	count(&h->cnt.requests, 1);
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				  "only GET is served here; measurements are controlled over QMCP");
-	count(&h->cnt.requests, 1);
 	char err[256];
 	if (h->ops.page && (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0))
 		return send_page(c, h->ops.page, h->ops.page_len);

@@ -25,8 +25,10 @@
  * QP_HTTP_CONNS in all (beyond, a connection is closed at accept); a
  * connection silent for QP_HTTP_IDLE_S seconds is closed. So a few hundred
  * connections that send half a request and wait neither starve the others
- * nor outlive their silence. The content comes from callbacks of the application, called on
- * the HTTP thread; they must be safe to run concurrently with the workers.
+ * nor outlive their silence.
+ *
+ * The content comes from callbacks of the application, called on the HTTP
+ * thread; they must be safe to run concurrently with the workers.
  */
 #ifndef QP_HTTP_H
 #define QP_HTTP_H

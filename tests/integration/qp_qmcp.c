@@ -65,9 +65,8 @@ struct qmcp_client *ctl(const struct probe *p)
 /*
  * The kernel sends IPv6 router solicitations and listener reports on a new
  * interface for seconds after it comes up: frames the test did not send,
- * arriving at times of their own (one between two readings of the probe's
- * memory made its first flow there). IPv6 off on the tap stops them; the
- * test's own frames are injected raw and do not need it.
+ * arriving at times of their own, between a test's readings. IPv6 off on the
+ * tap stops them; the test's own frames are injected raw and do not need it.
  */
 static void quiet_tap(const char *tap)
 {
