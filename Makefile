@@ -175,18 +175,38 @@ integration: all $(INTEG_BINS)
 	@tests/run.sh $(JOBS) --alone '$(ALONE_NAMES:%=$(BUILD)/tests/integration/%)' \
 		--live '$(LIVE_NAMES:%=$(BUILD)/tests/integration/%)' $(INTEG_BINS)
 
-# libFuzzer on the QMCP decoder (clang); corpus kept in build/fuzz/corpus
+# Fuzzing: a libFuzzer target for every decoder of outside input (tests/fuzz/fuzz_*.c),
+# built with clang against objects of their own; `make fuzz` runs each FUZZ_SECONDS
+# (scripts/fuzz.sh; FUZZ=NAME... for some). make test replays the saved corpora
+# through the same targets built with gcc (tests/unit/test_fuzz_corpus).
 FUZZ_SECONDS ?= 60
-$(BUILD)/fuzz/fuzz_qmcp: tests/fuzz/fuzz_qmcp.c lib/qmcp_codec.c lib/qmcp_codec.h lib/qmcp_tp.c lib/qmcp_tp.h
-	@mkdir -p $(dir $@) $(BUILD)/fuzz/corpus
-	@echo "  CLANG $@"; clang -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -o $@ \
-		tests/fuzz/fuzz_qmcp.c lib/qmcp_codec.c lib/qmcp_tp.c
+FUZZ ?=
+FUZZ_NAMES := $(notdir $(basename $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -std=gnu11 -D_LGPL_SOURCE \
+	-DALLOW_EXPERIMENTAL_API -Ilib -Iapp/qprobe $(DPDK_CFLAGS)
+FUZZ_OBJS := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS) $(QMCP_SRCS) \
+	$(filter-out app/qprobe/main.c,$(QPROBE_SRCS)) tests/fuzz/file.c)
+$(BUILD)/fuzz/obj/%.o: %.c $(wildcard lib/*.h app/*/*.h tests/fuzz/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CLANG $<"; clang $(FUZZ_CFLAGS) -c $< -o $@
+$(BUILD)/fuzz/obj/app/qprobe/dashboard.o: app/qprobe/www/dashboard.html
+$(BUILD)/fuzz/fuzz.a: $(FUZZ_OBJS)
+	@rm -f $@
+	@echo "  AR $@"; ar rcs $@ $^
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(BUILD)/fuzz/fuzz.a
+	@echo "  CLANG $@"; clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 fuzz:
 	@scripts/install-deps.sh --bench
-	@$(MAKE) --no-print-directory $(BUILD)/fuzz/fuzz_qmcp
-	$(BUILD)/fuzz/fuzz_qmcp -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-		$(BUILD)/fuzz/corpus tests/fuzz/seeds
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) scripts/fuzz.sh $(FUZZ)
+
+# the corpus replay: each target under its own name, with the probe's objects but main's
+$(BUILD)/obj/tests/fuzz/fuzz_%.o: CFLAGS += -DFUZZ_NAME=$(*F) -Iapp/qprobe
+$(BUILD)/tests/unit/test_fuzz_corpus: $(BUILD)/obj/tests/unit/test_fuzz_corpus.o \
+		$(FUZZ_NAMES:%=$(BUILD)/obj/tests/fuzz/%.o) $(BUILD)/obj/tests/fuzz/file.o \
+		$(filter-out %/main.o,$(QPROBE_OBJS)) $(LIBS_A)
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 bench:
 	@scripts/install-deps.sh --bench

@@ -5,12 +5,12 @@
  * by TLV (nested ones too) and every value read with every typed getter, and
  * read as a two-point record batch (TP_RECORDS).
  *
- *   make fuzz            builds build/fuzz/fuzz_qmcp with clang and runs it for FUZZ_SECONDS
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "qmcp_codec.h"
 #include "qmcp_tp.h"
 
