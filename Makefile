@@ -17,7 +17,7 @@ SAN ?= 0
 CC ?= gcc
 JOBS ?= 2
 
-PKGS := libdpdk jansson libmicrohttpd libpcap libcrypto
+PKGS := libdpdk jansson libmicrohttpd libpcap libcrypto yaml-0.1
 # read once, when first used (a recipe that installs the packages runs first)
 DPDK_CFLAGS = $(eval DPDK_CFLAGS := $$(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(DPDK_CFLAGS)
 DPDK_LIBS = $(eval DPDK_LIBS := $$(shell pkg-config --libs $(PKGS) 2>/dev/null))$(DPDK_LIBS)
@@ -27,7 +27,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -DQP_DATADIR='"$(PREFIX)/share/qprobe"'
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -Werror=implicit-function-declaration \
 	-D_LGPL_SOURCE -DALLOW_EXPERIMENTAL_API -Ilib $(DPDK_CFLAGS)
-LDLIBS += $(DPDK_LIBS) -lurcu-qsbr -lurcu-common -lpthread -lm
+LDLIBS += $(DPDK_LIBS) -lcrypt -lurcu-qsbr -lurcu-common -lpthread -lm
 
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -108,13 +108,13 @@ $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(LIBS_A)
 	@mkdir -p $(dir $@)
-	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lssl -lcriterion
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/obj/tests/integration/qp_run.o \
 		$(BUILD)/obj/tests/integration/qp_qmcp.o \
 		$(BUILD)/obj/tests/gen/qp_pcapw.o $(LIBS_A)
 	@mkdir -p $(dir $@)
-	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lssl -lcriterion
 
 $(BUILD)/tests/python/%: python/tests/%.py
 	@mkdir -p $(dir $@)

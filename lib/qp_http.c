@@ -4,13 +4,18 @@
  */
 #include "qp_http.h"
 
+#define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #if MHD_VERSION < 0x00097002
 typedef int mhd_result;
@@ -31,7 +36,27 @@ struct qp_http {
 	struct qp_http_counters cnt;
 	pthread_t th;
 	int stop;
+	/* basic auth (HTTP thread only): the users, and for each the SHA-256
+	 * of the latest password that verified (ok[i]: one did) */
+	unsigned int nusers;
+	struct qp_http_user users[QP_HTTP_USERS_MAX];
+	unsigned char good[QP_HTTP_USERS_MAX][SHA256_DIGEST_LENGTH];
+	unsigned char ok[QP_HTTP_USERS_MAX];
+	struct crypt_data *cd;
+	/* TLS: copies of the PEM texts, kept while the daemon runs */
+	char *cert_pem, *key_pem;
 };
+
+static void http_free(struct qp_http *h)
+{
+	OPENSSL_cleanse(h->good, sizeof(h->good));
+	if (h->key_pem)
+		OPENSSL_cleanse(h->key_pem, strlen(h->key_pem));
+	free(h->key_pem);
+	free(h->cert_pem);
+	free(h->cd);
+	free(h);
+}
 
 static void count(uint64_t *c, int64_t by)
 {
@@ -165,6 +190,62 @@ static int uint_param(struct MHD_Connection *c, const char *name, unsigned int d
 			  max, out, err, errlen);
 }
 
+/*
+ * Basic auth: 1 when the request carries a user's name and password. A
+ * password is checked against the bcrypt hash once and remembered by its
+ * SHA-256; an unknown user costs a bcrypt too, so the time taken does not
+ * tell names that exist from names that do not.
+ */
+static int authorised(struct qp_http *h, struct MHD_Connection *c)
+{
+	char *pass = NULL;
+	char *user = MHD_basic_auth_get_username_password(c, &pass);
+	int yes = 0;
+	if (user && pass) {
+		unsigned int i = 0;
+		while (i < h->nusers && strcmp(h->users[i].name, user) != 0)
+			i++;
+		unsigned char d[SHA256_DIGEST_LENGTH];
+		SHA256((const unsigned char *)pass, strlen(pass), d);
+		if (i < h->nusers && h->ok[i] && CRYPTO_memcmp(d, h->good[i], sizeof(d)) == 0) {
+			yes = 1;
+		} else {
+			/* a hash of no user's for a name that is not there */
+			static const char nobody[] = "$2b$10$3euPcmQFCiblsZeEu5s7p.9OVHgeHWFDk9nhMqZ0m/3pd/lhwZgES";
+			const char *hash = i < h->nusers ? h->users[i].hash : nobody;
+			const char *t = crypt_r(pass, hash, h->cd);
+			if (i < h->nusers && t && strlen(t) == strlen(hash) &&
+			    CRYPTO_memcmp(t, hash, strlen(hash)) == 0) {
+				memcpy(h->good[i], d, sizeof(d));
+				h->ok[i] = 1;
+				yes = 1;
+			}
+		}
+		OPENSSL_cleanse(d, sizeof(d));
+	}
+	if (pass) {
+		OPENSSL_cleanse(pass, strlen(pass));
+		MHD_free(pass);
+	}
+	if (user)
+		MHD_free(user);
+	return yes;
+}
+
+static mhd_result refuse_auth(struct MHD_Connection *c)
+{
+	static const char msg[] = "{\"error\":\"credentials needed: HTTP basic auth with a user of "
+				  "the probe's web configuration\",\"status\":401}\n";
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	mhd_result ret = MHD_queue_basic_auth_fail_response(c, "qprobe", r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 			  const char *method, const char *version, const char *upload,
 			  size_t *upload_size, void **con_cls)
@@ -183,6 +264,10 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	count(&h->cnt.requests, 1);
+	if (h->nusers && !authorised(h, c)) {
+		count(&h->cnt.refused_auth, 1);
+		return refuse_auth(c);
+	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				  "only GET is served here; measurements are controlled over QMCP");
@@ -237,8 +322,13 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 }
 
 struct qp_http *qp_http_start(const char *addr, int port, const struct qp_acl *acl,
-			      const struct qp_http_ops *ops)
+			      const struct qp_http_security *sec, const struct qp_http_ops *ops)
 {
+	int tls = sec && sec->cert_pem && sec->key_pem;
+	if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		errno = ENOTSUP;
+		return NULL;
+	}
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
 	unsigned int flags = MHD_USE_EPOLL;
@@ -265,22 +355,44 @@ struct qp_http *qp_http_start(const char *addr, int port, const struct qp_acl *a
 		h->acl = *acl;
 	else
 		qp_acl_loopback(&h->acl);
-	h->d = MHD_start_daemon(flags, (uint16_t)port, accept_policy, h, handler, h,
-				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)QP_HTTP_CONNS,
-				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)QP_HTTP_PER_ADDR,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)QP_HTTP_IDLE_S,
-				MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+	if (sec && sec->nusers) {
+		h->nusers = sec->nusers;
+		memcpy(h->users, sec->users, sizeof(h->users[0]) * sec->nusers);
+	}
+	if ((h->nusers && !(h->cd = calloc(1, sizeof(*h->cd)))) ||
+	    (tls && (!(h->cert_pem = strdup(sec->cert_pem)) || !(h->key_pem = strdup(sec->key_pem))))) {
+		http_free(h);
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct MHD_OptionItem o[] = {
+		{MHD_OPTION_SOCK_ADDR, 0, &ss},
+		{MHD_OPTION_CONNECTION_LIMIT, QP_HTTP_CONNS, NULL},
+		{MHD_OPTION_PER_IP_CONNECTION_LIMIT, QP_HTTP_PER_ADDR, NULL},
+		{MHD_OPTION_CONNECTION_TIMEOUT, QP_HTTP_IDLE_S, NULL},
+		{MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, h},
+		/* TLS: the key and certificate, TLS 1.2 and 1.3 (or 1.3 alone) */
+		{tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, h->key_pem},
+		{MHD_OPTION_HTTPS_MEM_CERT, 0, h->cert_pem},
+		{MHD_OPTION_HTTPS_PRIORITIES, 0,
+		 (void *)(sec && sec->tls13_only ? "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+						 : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2")},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	errno = 0;
+	h->d = MHD_start_daemon(flags | (tls ? MHD_USE_TLS : 0), (uint16_t)port, accept_policy, h,
+				handler, h, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
 	if (!h->d) {
-		int e = errno ? errno : EADDRINUSE;
-		free(h);
+		/* the bind's errno, or none: TLS refused what it was given */
+		int e = errno ? errno : tls ? EPROTO : EADDRINUSE;
+		http_free(h);
 		errno = e;
 		return NULL;
 	}
 	int e = pthread_create(&h->th, NULL, http_thread, h);
 	if (e) {
 		MHD_stop_daemon(h->d);
-		free(h);
+		http_free(h);
 		errno = e;
 		return NULL;
 	}
@@ -305,5 +417,5 @@ void qp_http_stop(struct qp_http *h)
 	__atomic_store_n(&h->stop, 1, __ATOMIC_RELEASE);
 	pthread_join(h->th, NULL);
 	MHD_stop_daemon(h->d);
-	free(h);
+	http_free(h);
 }

@@ -69,7 +69,8 @@ struct qp_http_ops {
 #define QP_HTTP_COUNTERS(X)                                                           \
 	X(connections, "HTTP connections accepted")                                   \
 	X(refused_acl, "HTTP connections refused: address not on the allow-list")    \
-	X(requests, "HTTP requests answered")
+	X(requests, "HTTP requests answered")                                         \
+	X(refused_auth, "HTTP requests refused: basic-auth credentials missing or wrong")
 
 struct qp_http_counters {
 #define QP_HTTP_F_(n, h) uint64_t n;
@@ -78,15 +79,40 @@ struct qp_http_counters {
 	uint64_t open; /* connections open now */
 };
 
+#define QP_HTTP_USERS_MAX 64
+
+/* A basic-auth user: name and bcrypt hash. */
+struct qp_http_user {
+	char name[64];
+	char hash[128];
+};
+
+/*
+ * TLS and basic auth (qp_webcfg.h reads them from a web configuration file).
+ * With users, every request must carry one's name and password (HTTP basic
+ * auth, RFC 7617) or is answered 401; a password that verified is
+ * remembered by its SHA-256, so a scrape a second costs one bcrypt, not one
+ * a request.
+ */
+struct qp_http_security {
+	char *cert_pem, *key_pem; /* PEM text, both set: TLS; both NULL: plain HTTP */
+	int tls13_only;           /* 1: TLS 1.3 only; 0: TLS 1.2 and 1.3 */
+	unsigned int nusers;      /* 0: no basic auth */
+	struct qp_http_user users[QP_HTTP_USERS_MAX];
+};
+
 struct qp_http;
 
 /**
  * Start serving on addr:port (IPv4 or IPv6 literal) to the callers acl
- * allows (NULL: loopback only).
- * @return the server, or NULL with errno EINVAL (bad address) or the bind error.
+ * allows (NULL: loopback only), over TLS and with basic auth as sec says
+ * (NULL: plain HTTP, no auth; copied, the caller may free it).
+ * @return the server, or NULL with errno EINVAL (bad address), ENOTSUP (TLS
+ *         asked of a libmicrohttpd without it), EPROTO (the TLS library
+ *         refused the certificate or key) or the bind error.
  */
 struct qp_http *qp_http_start(const char *addr, int port, const struct qp_acl *acl,
-			      const struct qp_http_ops *ops);
+			      const struct qp_http_security *sec, const struct qp_http_ops *ops);
 
 /** The counters (any thread). */
 void qp_http_counters(const struct qp_http *h, struct qp_http_counters *c);

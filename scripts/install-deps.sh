@@ -5,7 +5,7 @@
 #
 #   scripts/install-deps.sh --build   `make`, `make demo`: compiler, DPDK, liburcu,
 #                                     jansson, libmicrohttpd, libpcap, OpenSSL,
-#                                     SQLite and libpq headers
+#                                     libyaml, libcrypt, SQLite and libpq headers
 #   scripts/install-deps.sh --test    `make test`, `make check` (the default): Criterion,
 #                                     tshark, PostgreSQL, sqlite3, DPDK's tools (testpmd,
 #                                     dpdk-telemetry.py, dpdk-devbind.py), systemd,
@@ -16,8 +16,8 @@
 #   scripts/install-deps.sh --list SET   prints the set's packages and exits
 set -eu
 
-build_pkgs="make gcc libc6-dev pkg-config libdpdk-dev liburcu-dev libjansson-dev \
-libmicrohttpd-dev libpcap-dev libssl-dev libsqlite3-dev libpq-dev"
+build_pkgs="make gcc libc6-dev libcrypt-dev pkg-config libdpdk-dev liburcu-dev libjansson-dev \
+libmicrohttpd-dev libpcap-dev libssl-dev libyaml-dev libsqlite3-dev libpq-dev"
 test_pkgs="libcriterion-dev tshark postgresql sqlite3 dpdk dpdk-dev python3 systemd prometheus \
 python3-pytest python3-venv chromium fonts-dejavu-core"
 bench_pkgs="argus-server libndpi-bin valgrind bc time curl python3-scapy \

@@ -15,6 +15,7 @@
 #include "profile.h"
 #include "qmcp_auth.h"
 #include "qp_acl.h"
+#include "qp_webcfg.h"
 
 static void measurement(struct jc *c, const char *path, json_t *m, struct meas_params *p)
 {
@@ -312,7 +313,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		dpdk_section(&c, d, &cfg->dpdk);
 	json_t *h = json_object_get(root, "http");
 	if (h) {
-		static const char *const keys[] = {"addr", "port", "allow", NULL};
+		static const char *const keys[] = {"addr", "port", "allow", "web_config", NULL};
 		if (!json_is_object(h))
 			jc_bad(&c, "$.http", "an object is expected");
 		jc_known_keys(&c, "$.http", h, keys);
@@ -322,6 +323,15 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 			cfg->http_port = (int)v;
 		allow_list(&c, "$.http.allow", json_object_get(h, "allow"), cfg->http_allow,
 			   sizeof(cfg->http_allow));
+		jc_str(&c, "$.http", h, "web_config", cfg->web_config, sizeof(cfg->web_config));
+		if (cfg->web_config[0]) {
+			struct qp_http_security sec;
+			char err[512];
+			if (qp_webcfg_load(cfg->web_config, &sec, err, sizeof(err)))
+				jc_bad(&c, "$.http.web_config", "%s", err);
+			else
+				qp_webcfg_free(&sec);
+		}
 	}
 	json_t *fl = json_object_get(root, "flows");
 	if (fl) {

@@ -68,6 +68,7 @@ struct config {
 	int qmcp_port; /* -1: not given */
 	char allow[1024];
 	char secret_file[512];
+	char web_config[512]; /* $.http.web_config */
 	struct meas_params meas[CONFIG_MEAS_MAX];
 	int nmeas;
 };

@@ -46,6 +46,7 @@
 #include "push.h"
 #include "qmcp_auth.h"
 #include "qp_acl.h"
+#include "qp_webcfg.h"
 #include "qp_offline.h"
 #include "qp_report.h"
 #include "tpl.h"
@@ -149,6 +150,16 @@ int qprobe_live(const struct qprobe_opts *o)
 				"manages, the others poll), e.g. -l 0,1\n", nl);
 		return QP_EXIT_USAGE;
 	}
+	/* who may control us and read us, and the HTTP endpoint's TLS and basic
+	 * auth: checked whole before any port is looked at */
+	static struct qp_acl acl, http_acl;
+	if (acl_of("--allow", o->allow, &acl) || acl_of("--http-allow", o->http_allow, &http_acl))
+		return QP_EXIT_USAGE;
+	static struct qp_http_security web;
+	if (o->web_config && qp_webcfg_load(o->web_config, &web, err, sizeof(err))) {
+		fprintf(stderr, "qprobe: --web-config: %s\n", err);
+		return QP_EXIT_USAGE;
+	}
 	uint16_t pid;
 	RTE_ETH_FOREACH_DEV(pid)
 		L.ports[L.nports++] = pid;
@@ -186,9 +197,6 @@ int qprobe_live(const struct qprobe_opts *o)
 	gethostname(host, sizeof(host) - 1);
 	snprintf(L.probe_id, sizeof(L.probe_id), "%s", o->probe_id ? o->probe_id : host);
 	snprintf(L.probe_name, sizeof(L.probe_name), "%s", o->probe_name ? o->probe_name : host);
-	static struct qp_acl acl, http_acl;
-	if (acl_of("--allow", o->allow, &acl) || acl_of("--http-allow", o->http_allow, &http_acl))
-		return QP_EXIT_USAGE;
 	static uint8_t secret[QMCP_SECRET_MAX];
 	size_t secret_len = 0;
 	if (o->secret_file &&
@@ -302,8 +310,18 @@ int qprobe_live(const struct qprobe_opts *o)
 	if (o->http_port) {
 		struct qp_http_ops ops;
 		views_http_ops(&ops);
-		http = qp_http_start(o->http_addr, o->http_port, &http_acl, &ops);
+		http = qp_http_start(o->http_addr, o->http_port, &http_acl, &web, &ops);
+		int https = web.cert_pem != NULL;
+		unsigned int users = web.nusers;
+		qp_webcfg_free(&web); /* the server keeps copies */
 		L.http = http;
+		if (!http && errno == EPROTO) {
+			fprintf(stderr, "qprobe: cannot serve HTTPS on %s port %d: the TLS library "
+					"refused the certificate or key of --web-config %s\n",
+				o->http_addr, o->http_port, o->web_config);
+			rc = QP_EXIT_USAGE;
+			goto stop_ports;
+		}
 		if (!http) {
 			fprintf(stderr, "qprobe: cannot serve HTTP on %s port %d: %s (a free port and "
 					"an IPv4/IPv6 literal are accepted)\n",
@@ -312,8 +330,10 @@ int qprobe_live(const struct qprobe_opts *o)
 			goto stop_ports;
 		}
 		if (!o->quiet)
-			fprintf(stderr, "qprobe: HTTP on %s:%d\n", o->http_addr, o->http_port);
+			fprintf(stderr, "qprobe: %s on %s:%d%s\n", https ? "HTTPS" : "HTTP", o->http_addr,
+				o->http_port, users ? ", basic auth" : "");
 	}
+	qp_webcfg_free(&web); /* no HTTP endpoint: not needed */
 	if (o->qmcp_port) {
 		struct ctl_cfg cc = {
 			.addr = o->qmcp_addr,

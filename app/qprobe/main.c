@@ -95,6 +95,9 @@ static void usage(FILE *out)
 		"  --http-port PORT      HTTP endpoint port (default 8178, 0 = off)\n"
 		"  --http-allow CIDRS    HTTP clients allowed, comma-separated (default\n"
 		"                        127.0.0.0/8,::1/128); others are closed at accept\n"
+		"  --web-config FILE     TLS and basic auth of the HTTP endpoint, in the Prometheus\n"
+		"                        exporter toolkit's format (tls_server_config,\n"
+		"                        basic_auth_users with bcrypt hashes)\n"
 		"  --duration S          stop after S seconds (default: run until SIGINT/SIGTERM)\n"
 		"  --mbufs N             packet buffers in the pool (default 16383)\n"
 		"  --rx-desc N           rx descriptors per queue (default: the NIC profile's, else\n"
@@ -143,6 +146,7 @@ enum {
 	OPT_QMCP_PORT,
 	OPT_ALLOW,
 	OPT_HTTP_ALLOW,
+	OPT_WEB_CONFIG,
 	OPT_SECRET_FILE,
 	OPT_PROBE_ID,
 	OPT_PROBE_NAME,
@@ -190,6 +194,7 @@ static const struct option longopts[] = {
 	{"qmcp-port", required_argument, NULL, OPT_QMCP_PORT},
 	{"allow", required_argument, NULL, OPT_ALLOW},
 	{"http-allow", required_argument, NULL, OPT_HTTP_ALLOW},
+	{"web-config", required_argument, NULL, OPT_WEB_CONFIG},
 	{"secret-file", required_argument, NULL, OPT_SECRET_FILE},
 	{"probe-id", required_argument, NULL, OPT_PROBE_ID},
 	{"probe-name", required_argument, NULL, OPT_PROBE_NAME},
@@ -289,6 +294,7 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			break;
 		case OPT_ALLOW: o->allow = optarg; break;
 		case OPT_HTTP_ALLOW: o->http_allow = optarg; break;
+		case OPT_WEB_CONFIG: o->web_config = optarg; break;
 		case OPT_SECRET_FILE: o->secret_file = optarg; break;
 		case OPT_PROBE_ID: o->probe_id = optarg; break;
 		case OPT_PROBE_NAME: o->probe_name = optarg; break;
@@ -588,6 +594,8 @@ int main(int argc, char **argv)
 			o.allow = cfg.allow;
 		if (!o.http_allow && cfg.http_allow[0])
 			o.http_allow = cfg.http_allow;
+		if (!o.web_config && cfg.web_config[0])
+			o.web_config = cfg.web_config;
 		if (!o.secret_file && cfg.secret_file[0])
 			o.secret_file = cfg.secret_file;
 		if (!o.http_addr && cfg.http_addr[0])

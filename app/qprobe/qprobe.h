@@ -55,6 +55,7 @@ struct qprobe_opts {
 	const char *secret_file;   /* NULL: no challenge-response */
 	const char *allow;         /* allow-list, NULL: loopback only */
 	const char *http_allow;    /* the HTTP endpoint's, NULL: loopback only */
+	const char *web_config;    /* the HTTP endpoint's TLS and basic auth, NULL: none */
 	const char *probe_id, *probe_name; /* NULL: from the host name */
 	const char *config;        /* --config FILE */
 	struct config *cfg;        /* what it says, NULL without one */

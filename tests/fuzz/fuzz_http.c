@@ -1,10 +1,12 @@
 /*
- * libFuzzer target for the HTTP endpoint: the input is what a client sends,
- * written to a server on loopback (libmicrohttpd's request parsing, then
- * qp_http's paths and query parameters: top, sort, last, measurement) whose
- * callbacks answer as the probe's would. After each input, a plain
- * GET /api/v1/stats on a new connection must still be answered 200: no
- * request leaves the endpoint unable to serve the next.
+ * libFuzzer target for the HTTP endpoint: byte 0 picks a server without
+ * auth or one with basic auth (user "fuzz", password "fuzz-pass"); the rest is
+ * what a client sends, written to that server on loopback (libmicrohttpd's
+ * request parsing, the Authorization header, then qp_http's paths and query
+ * parameters: top, sort, last, measurement) whose callbacks answer as the
+ * probe's would. After each input, a plain GET /api/v1/stats on a new
+ * connection must still be answered 200: no request leaves the endpoint unable
+ * to serve the next.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +15,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#define _GNU_SOURCE
+#include <crypt.h>
 
 #include "fuzz.h"
 #include "qp_http.h"
@@ -54,19 +59,28 @@ static char *metrics(void *arg)
 }
 
 static const char page[] = "<!doctype html><title>qprobe</title>";
-static struct qp_http *srv;
-static int port;
+static struct qp_http *srv[2];
+static int ports[2];
 
+/* [0] no auth, [1] basic auth */
 static void start(void)
 {
 	static const struct qp_http_ops ops = {stats, flows, intervals, measurements, metrics,
 					       NULL, NULL, NULL, page, sizeof(page) - 1};
-	for (int i = 0; i < 64 && !srv; i++) {
-		port = 20000 + (getpid() * 7 + i * 131) % 40000;
-		srv = qp_http_start("127.0.0.1", port, NULL, &ops);
-	}
-	if (!srv)
-		fuzz_fail("no port for the HTTP server");
+	static struct qp_http_security sec = {.nusers = 1, .users = {{"fuzz", ""}}};
+	char salt[64];
+	struct crypt_data cd = {0};
+	const char *h = crypt_gensalt_rn("$2b$", 4, NULL, 0, salt, sizeof(salt)) ? crypt_r("fuzz-pass", salt, &cd) : NULL;
+	if (!h || h[0] != '$')
+		fuzz_fail("no bcrypt from crypt(3)");
+	snprintf(sec.users[0].hash, sizeof(sec.users[0].hash), "%s", h);
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < 64 && !srv[k]; i++) {
+			ports[k] = 20000 + (getpid() * 7 + i * 131 + k * 4111) % 40000;
+			srv[k] = qp_http_start("127.0.0.1", ports[k], NULL, k ? &sec : NULL, &ops);
+		}
+	if (!srv[0] || !srv[1])
+		fuzz_fail("no port for the HTTP servers");
 }
 
 /*
@@ -75,7 +89,7 @@ static void start(void)
  * connection is then reset, so the server frees it at once (a request it
  * waits on the rest of would otherwise hold its slot for QP_HTTP_IDLE_S).
  */
-static size_t exchange(const uint8_t *req, size_t n, char *buf, size_t cap, int quiet_ms)
+static size_t exchange(int port, const uint8_t *req, size_t n, char *buf, size_t cap, int quiet_ms)
 {
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -113,17 +127,19 @@ static size_t exchange(const uint8_t *req, size_t n, char *buf, size_t cap, int 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size > 8192)
+	if (size < 1 || size > 8192)
 		return 0;
-	if (!srv)
+	if (!srv[0])
 		start();
+	int port = ports[data[0] & 1];
 	char ans[512];
-	size_t n = exchange(data, size, ans, sizeof(ans), 20);
+	size_t n = exchange(port, data + 1, size - 1, ans, sizeof(ans), 20);
 	if (n && strncmp(ans, "HTTP/1.", 7) == 0 &&
 	    (n < 12 || ans[8] != ' ' || ans[9] < '1' || ans[9] > '5'))
 		fuzz_fail("a status line without a status: %.40s", ans);
-	static const char good[] = "GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-	exchange((const uint8_t *)good, sizeof(good) - 1, ans, sizeof(ans), 2000);
+	static const char good[] = "GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+				   "Authorization: Basic ZnV6ejpmdXp6LXBhc3M=\r\n\r\n";
+	exchange(port, (const uint8_t *)good, sizeof(good) - 1, ans, sizeof(ans), 2000);
 	if (strncmp(ans, "HTTP/1.1 200", 12) != 0)
 		fuzz_fail("GET /api/v1/stats after the input: '%.60s'", ans);
 	return 0;

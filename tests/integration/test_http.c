@@ -3,7 +3,11 @@
  * a request and wait, from 20 addresses, while a normal client is answered;
  * 40 from one address, of which all but the per-address limit are closed at
  * once; silent connections closed after the idle timeout; the allow-list
- * (--http-allow and the configuration's http.allow) and its bad values.
+ * (--http-allow and the configuration's http.allow) and its bad values;
+ * TLS and basic auth from a web configuration (--web-config, http.web_config):
+ * credentials missing or wrong answered 401, plain HTTP to the TLS port
+ * answered nothing, TLS 1.3 alone when the file says so, a bad file refused
+ * in one line.
  * What the held connections cost a normal request goes to
  * build/test-results/http-slow-clients.txt (a figure, not a bound).
  *
@@ -24,6 +28,7 @@
 #include <unistd.h>
 
 #include "../../lib/qp_http.h"
+#include "../gen/qp_tls.h"
 #include "qp_run.h"
 
 static double now_s(void)
@@ -243,4 +248,121 @@ Test(http, bad_allow_lists_are_refused_with_one_line, .timeout = 60)
 	cr_assert(r.exited && r.status != 0, "exit %d", r.status);
 	cr_assert(strstr(r.err, "$.http.allow[1]"), "%s", r.err);
 	cr_assert(strstr(r.err, "not-an-address"), "%s", r.err);
+}
+
+/* A probe serving HTTPS with basic auth as web.yml in qp_tmpdir() says. */
+static int probe_tls(int *port, const char *cert)
+{
+	static char bin[256], hport[16], err[256], web[256];
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	snprintf(web, sizeof(web), "%s/web.yml", qp_tmpdir());
+	*port = qp_free_port();
+	snprintf(hport, sizeof(hport), "%d", *port);
+	snprintf(err, sizeof(err), "%s/probe.err", qp_tmpdir());
+	char *argv[] = {bin, "-l", "0,1", "--no-huge", "-m", "512", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", "net_pcap0,rx_pcap=tests/data/demo.pcap", "--",
+			"--qmcp-port", "0", "--http-port", hport, "--web-config", web, NULL};
+	int pid = qp_spawn(argv, NULL, err);
+	for (int i = 0; i < 600; i++) {
+		char *body = NULL;
+		int st = qp_https_get(*port, "/api/v1/stats", cert, "prometheus", "s3cret", 0, NULL, &body);
+		free(body);
+		if (st == 200)
+			return pid;
+		cr_assert_eq(kill(pid, 0), 0, "qprobe exited early");
+		struct timespec t = {0, 50000000};
+		nanosleep(&t, NULL);
+	}
+	cr_assert_fail("the probe's HTTPS endpoint did not answer in 30 s");
+	return pid;
+}
+
+static void write_web(const char *extra)
+{
+	char path[256], cert[256], key[256], hash[128];
+	snprintf(cert, sizeof(cert), "%s/probe.crt", qp_tmpdir());
+	snprintf(key, sizeof(key), "%s/probe.key", qp_tmpdir());
+	cr_assert_eq(qp_tls_selfsigned(cert, key), 0);
+	cr_assert_eq(qp_tls_bcrypt("s3cret", hash, sizeof(hash)), 0);
+	snprintf(path, sizeof(path), "%s/web.yml", qp_tmpdir());
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "tls_server_config:\n  cert_file: probe.crt\n  key_file: probe.key\n%s"
+		   "basic_auth_users:\n  prometheus: %s\n", extra, hash);
+	fclose(f);
+}
+
+Test(http, tls_and_basic_auth, .timeout = 120)
+{
+	write_web("");
+	char cert[256];
+	snprintf(cert, sizeof(cert), "%s/probe.crt", qp_tmpdir());
+	int port;
+	int pid = probe_tls(&port, cert);
+	char *head, *body;
+	/* no credentials, then a wrong password: 401 and the challenge */
+	cr_assert_eq(qp_https_get(port, "/api/v1/flows", cert, NULL, NULL, 0, &head, &body), 401);
+	cr_expect(strstr(head, "\r\nWWW-Authenticate: Basic realm=\"qprobe\"") != NULL, "%s", head);
+	cr_expect_str_eq(body, "{\"error\":\"credentials needed: HTTP basic auth with a user of the "
+			       "probe's web configuration\",\"status\":401}\n");
+	free(head);
+	free(body);
+	cr_assert_eq(qp_https_get(port, "/metrics", cert, "prometheus", "wrong", 0, NULL, &body), 401);
+	free(body);
+	cr_assert_eq(qp_https_get(port, "/", cert, "nobody", "s3cret", 0, NULL, &body), 401);
+	free(body);
+	/* the right one, over TLS 1.2 as well as 1.3 */
+	cr_assert_eq(qp_https_get(port, "/api/v1/stats", cert, "prometheus", "s3cret", 1, NULL, &body), 200);
+	json_t *st = json_loads(body, 0, NULL);
+	free(body);
+	cr_assert_not_null(st);
+	cr_expect_eq(json_integer_value(json_object_get(json_object_get(st, "http"), "refused_auth")), 3);
+	json_decref(st);
+	cr_assert_eq(qp_https_get(port, "/metrics", cert, "prometheus", "s3cret", 0, NULL, &body), 200);
+	cr_expect(strstr(body, "\nqprobe_http_refused_auth_total 3\n") != NULL, "%s", body);
+	free(body);
+	/* plain HTTP to the TLS port: no HTTP answer */
+	cr_assert_eq(qp_http_get(port, "/api/v1/stats", &body), -1);
+	free(body);
+	qp_stop_clean(pid, "/dev/null");
+
+	/* TLS 1.3 alone: a TLS 1.2 client gets no handshake */
+	write_web("  min_version: TLS13\n");
+	pid = probe_tls(&port, cert);
+	cr_assert_eq(qp_https_get(port, "/api/v1/stats", cert, "prometheus", "s3cret", 1, NULL, &body), -1);
+	free(body);
+	cr_assert_eq(qp_https_get(port, "/api/v1/stats", cert, "prometheus", "s3cret", 0, NULL, &body), 200);
+	free(body);
+	qp_stop_clean(pid, "/dev/null");
+}
+
+Test(http, bad_web_configs_are_refused_with_one_line, .timeout = 60)
+{
+	write_web("  client_ca_file: probe.crt\n");
+	char bin[256], out[256], web[256], want[512];
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	snprintf(out, sizeof(out), "%s/out", qp_tmpdir());
+	snprintf(web, sizeof(web), "%s/web.yml", qp_tmpdir());
+	char *argv[] = {bin, "-l", "0,1", "--no-huge", "-m", "256", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", "net_pcap0,rx_pcap=tests/data/demo.pcap", "--",
+			"--qmcp-port", "0", "--web-config", web, NULL};
+	struct qp_run_result r;
+	qp_run(argv, out, 60, &r);
+	cr_assert(r.exited && r.status == 1, "exit %d: %s", r.status, r.err);
+	snprintf(want, sizeof(want),
+		 "qprobe: --web-config: web config %s: tls_server_config.client_ca_file: not supported by "
+		 "qprobe (it takes cert_file, key_file, min_version)\n", web);
+	cr_expect_str_eq(r.err, want);
+	/* the configuration's http.web_config, checked with the rest of the file */
+	char cfg[256];
+	snprintf(cfg, sizeof(cfg), "%s/q.json", qp_tmpdir());
+	FILE *f = fopen(cfg, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "{\"http\": {\"port\": 8178, \"web_config\": \"%s\"}}\n", web);
+	fclose(f);
+	char *argv2[] = {bin, "--check-config", cfg, NULL};
+	qp_run(argv2, out, 60, &r);
+	cr_assert(r.exited && r.status == 1, "exit %d: %s", r.status, r.err);
+	snprintf(want, sizeof(want), "$.http.web_config: web config %s: tls_server_config.client_ca_file", web);
+	cr_expect(strstr(r.err, want) != NULL, "%s", r.err);
 }

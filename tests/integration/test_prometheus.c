@@ -2,7 +2,9 @@
  * /metrics for Prometheus: every counter of /api/v1/stats has its metric,
  * every metric family its HELP and TYPE lines; then Debian's prometheus
  * scrapes a running probe on loopback and its query API gives back the
- * values /api/v1/stats shows.
+ * values /api/v1/stats shows; and scrapes it over TLS with basic auth, the
+ * probe's --web-config and Prometheus's scrape_config as their operators
+ * write them.
  *
  * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
@@ -14,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../gen/qp_tls.h"
 #include "qp_run.h"
 
 static void nap_ms(int ms)
@@ -151,7 +154,7 @@ Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
 		snprintf(name, sizeof(name), "qprobe_qmcp_%s%s", k, strcmp(k, "sessions") ? "_total" : "");
 		cr_expect(has_sample(m, name), "qmcp.%s: no %s", k, name);
 	}
-	cr_assert_eq(json_object_size(json_object_get(st, "http")), 4);
+	cr_assert_eq(json_object_size(json_object_get(st, "http")), 5);
 	json_object_foreach(json_object_get(st, "http"), k, v) {
 		if (strcmp(k, "open"))
 			snprintf(name, sizeof(name), "qprobe_http_%s_total", k);
@@ -244,6 +247,67 @@ Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
 	cr_expect(strstr(m, "\nqprobe_meas_interval_start_seconds{measurement=\"1\"} ") != NULL);
 	free(m);
 	json_decref(st);
+	struct qp_run_result r;
+	kill(ppid, SIGTERM);
+	qp_wait(ppid, 60, &r, perr);
+	kill(pid, SIGTERM);
+	qp_wait(pid, 60, &r, err);
+	cr_expect(r.exited && r.status == 0, "%s", r.err);
+}
+
+Test(prometheus, scraped_over_tls_with_basic_auth, .timeout = 180)
+{
+	char bin[256], hport[16], err[256], cert[256], key[256], web[256], hash[128];
+	snprintf(bin, sizeof(bin), "%s/qprobe", qp_build());
+	snprintf(cert, sizeof(cert), "%s/probe.crt", qp_tmpdir());
+	snprintf(key, sizeof(key), "%s/probe.key", qp_tmpdir());
+	snprintf(web, sizeof(web), "%s/web.yml", qp_tmpdir());
+	cr_assert_eq(qp_tls_selfsigned(cert, key), 0);
+	cr_assert_eq(qp_tls_bcrypt("scrape-me", hash, sizeof(hash)), 0);
+	FILE *f = fopen(web, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  prom: %s\n",
+		cert, key, hash);
+	fclose(f);
+	int http = qp_free_port();
+	snprintf(hport, sizeof(hport), "%d", http);
+	snprintf(err, sizeof(err), "%s/probe.err", qp_tmpdir());
+	char *argv[] = {bin, "-l", "0,1", "--no-huge", "-m", "512", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", "net_pcap0,rx_pcap=tests/data/demo.pcap", "--",
+			"--qmcp-port", "0", "--http-port", hport, "--web-config", web, "--measure", NULL};
+	int pid = qp_spawn(argv, NULL, err);
+
+	int pport = qp_free_port();
+	char yml[256], data[256], text[1024], paddr[64], cfgarg[300], dataarg[300], perr[256];
+	snprintf(yml, sizeof(yml), "%s/prometheus-tls.yml", qp_tmpdir());
+	snprintf(data, sizeof(data), "%s/prom-tls-data", qp_tmpdir());
+	snprintf(text, sizeof(text),
+		 "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: qprobe\n"
+		 "    scheme: https\n    tls_config:\n      ca_file: %s\n"
+		 "    basic_auth:\n      username: prom\n      password: scrape-me\n"
+		 "    static_configs:\n      - targets: ['127.0.0.1:%d']\n", cert, http);
+	f = fopen(yml, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(paddr, sizeof(paddr), "--web.listen-address=127.0.0.1:%d", pport);
+	snprintf(cfgarg, sizeof(cfgarg), "--config.file=%s", yml);
+	snprintf(dataarg, sizeof(dataarg), "--storage.tsdb.path=%s", data);
+	snprintf(perr, sizeof(perr), "%s/prometheus-tls.err", qp_tmpdir());
+	char *pargv[] = {"prometheus", cfgarg, dataarg, paddr, NULL};
+	int ppid = qp_spawn(pargv, NULL, perr);
+	double pk = -1;
+	for (int i = 0; i < 600 && pk != 163.0; i++) {
+		nap_ms(100);
+		cr_assert_eq(kill(ppid, 0), 0, "prometheus exited (is it installed? %s)", perr);
+		cr_assert_eq(kill(pid, 0), 0, "qprobe exited (%s)", err);
+		pk = prom_query(pport, "sum%28qprobe_worker_packets_total%29");
+	}
+	cr_expect_eq(pk, 163.0, "sum(qprobe_worker_packets_total) = %g, scraped over TLS", pk);
+	cr_expect_eq(prom_query(pport, "up"), 1.0, "the target is up");
+	/* every scrape carried the credentials */
+	cr_expect_eq(prom_query(pport, "qprobe_http_refused_auth_total"), 0.0);
+	cr_expect_geq(prom_query(pport, "qprobe_http_requests_total"), 1.0);
 	struct qp_run_result r;
 	kill(ppid, SIGTERM);
 	qp_wait(ppid, 60, &r, perr);
