@@ -6,7 +6,8 @@
  * that is off, a missing device, a config that is not JSON each fail with
  * the command that fixes them. Then, as root on this machine, the real
  * hugepage path: pages reserved, and released by --undo. And the systemd
- * unit installed by `make install` passes systemd-analyze verify.
+ * unit installed by `make install` passes systemd-analyze verify, hardened to an
+ * exposure of 3.0 ("OK") at most by systemd-analyze security.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -235,9 +236,11 @@ Test(setup, installed_unit_verifies)
 		 "sed -e 's|/usr/local|%s/usr/local|g' -e 's|/etc/qprobe|%s/etc/qprobe|g' "
 		 "'%s/usr/local/lib/systemd/system/qprobe.service' > '%s/qprobe.service' && "
 		 "systemd-analyze verify '%s/qprobe.service' && "
+		 /* hardened: exposure 3.0 "OK" at most (9.6 "UNSAFE" before) */
+		 "systemd-analyze security --offline=true --threshold=30 '%s/qprobe.service' >/dev/null && "
 		 "'%s/usr/local/bin/qprobe' --check-config '%s/etc/qprobe/qprobe.json' && "
 		 "'%s/usr/local/sbin/qprobe-setup' --help | grep -q -- '--undo'",
-		 dest, qp_build(), dest, dest, dest, dest, dest, dest, dest, dest);
+		 dest, qp_build(), dest, dest, dest, dest, dest, dest, dest, dest, dest);
 	char *argv[] = {"/bin/sh", "-c", cmd, NULL};
 	struct qp_run_result r;
 	qp_run(argv, NULL, 300, &r);
