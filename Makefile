@@ -200,6 +200,11 @@ fuzz:
 	@scripts/install-deps.sh --bench
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) BUILD=$(BUILD) scripts/fuzz.sh $(FUZZ)
 
+# the spool's file format, from the probe's objects
+$(BUILD)/tests/unit/test_spool: $(BUILD)/obj/tests/unit/test_spool.o $(BUILD)/obj/app/qprobe/spool.o $(LIBS_A)
+	@mkdir -p $(dir $@)
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
 # the corpus replay: each target under its own name, with the probe's objects but main's
 $(BUILD)/obj/tests/fuzz/fuzz_%.o: CFLAGS += -DFUZZ_NAME=$(*F) -Iapp/qprobe
 $(BUILD)/tests/unit/test_fuzz_corpus: $(BUILD)/obj/tests/unit/test_fuzz_corpus.o \

@@ -297,7 +297,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		return c.errors;
 	}
 	static const char *const top[] = {"probe", "dpdk", "http", "flows", "ports", "log_level",
-					  "qmcp", "measurements", NULL};
+					  "qmcp", "measurements", "push", NULL};
 	jc_known_keys(&c, "$", root, top);
 	json_t *p = json_object_get(root, "probe");
 	if (p) {
@@ -332,6 +332,17 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 			else
 				qp_webcfg_free(&sec);
 		}
+	}
+	json_t *pu = json_object_get(root, "push");
+	if (pu) {
+		static const char *const keys[] = {"spool", "spool_mb", NULL};
+		if (!json_is_object(pu))
+			jc_bad(&c, "$.push", "an object is expected");
+		jc_known_keys(&c, "$.push", pu, keys);
+		jc_str(&c, "$.push", pu, "spool", cfg->spool, sizeof(cfg->spool));
+		long long v;
+		if (jc_int(&c, "$.push", pu, "spool_mb", 1, 1048576, &v))
+			cfg->spool_mb = (uint32_t)v;
 	}
 	json_t *fl = json_object_get(root, "flows");
 	if (fl) {

@@ -69,6 +69,8 @@ struct config {
 	char allow[1024];
 	char secret_file[512];
 	char web_config[512]; /* $.http.web_config */
+	char spool[512];      /* $.push.spool */
+	uint32_t spool_mb;    /* $.push.spool_mb, 0: not given */
 	struct meas_params meas[CONFIG_MEAS_MAX];
 	int nmeas;
 };

@@ -229,6 +229,18 @@ int qprobe_live(const struct qprobe_opts *o)
 	if (meas_init(L.nworkers, L.worker_lcore, o->flow_budget, o->flow_dists, on_result,
 		      NULL) != 0)
 		return QP_EXIT_RUNTIME;
+	if (o->spool) {
+		/* what an earlier run left to send, and measurement ids that go on from
+		 * its, so its results and this run's never share an id at a receiver */
+		char ids[4200];
+		snprintf(ids, sizeof(ids), "%s/next-measurement-id", o->spool);
+		if (push_spool(o->spool, (uint64_t)(o->spool_mb ? o->spool_mb : 64) << 20, err,
+			       sizeof(err)) != 0 ||
+		    meas_ids_file(ids, err, sizeof(err)) != 0) {
+			fprintf(stderr, "qprobe: --spool: %s\n", err);
+			return QP_EXIT_USAGE;
+		}
+	}
 	meas_set_clock(pclock_packet_now, o->ts_port);
 	if (pclock_start() != 0) {
 		rc = QP_EXIT_RUNTIME;

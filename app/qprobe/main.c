@@ -85,6 +85,10 @@ static void usage(FILE *out)
 		"  --allow CIDRS         controllers allowed, comma-separated (default\n"
 		"                        127.0.0.0/8,::1/128)\n"
 		"  --secret-file PATH    shared secret for QMCP authentication (mode 0600)\n"
+		"  --spool DIR           keep results not yet acknowledged by their receivers in\n"
+		"                        DIR and send them after a restart (default: memory only)\n"
+		"  --spool-mb N          at most N MiB of them a destination (default 64); beyond,\n"
+		"                        the oldest go and are reported as a gap\n"
 		"  --probe-id ID         the probe's identity in QMCP and results (default: host name)\n"
 		"  --probe-name NAME     the probe's human name (default: host name)\n"
 		"  --config FILE         JSON configuration: identity, QMCP access, standing\n"
@@ -147,6 +151,8 @@ enum {
 	OPT_ALLOW,
 	OPT_HTTP_ALLOW,
 	OPT_WEB_CONFIG,
+	OPT_SPOOL,
+	OPT_SPOOL_MB,
 	OPT_SECRET_FILE,
 	OPT_PROBE_ID,
 	OPT_PROBE_NAME,
@@ -195,6 +201,8 @@ static const struct option longopts[] = {
 	{"allow", required_argument, NULL, OPT_ALLOW},
 	{"http-allow", required_argument, NULL, OPT_HTTP_ALLOW},
 	{"web-config", required_argument, NULL, OPT_WEB_CONFIG},
+	{"spool", required_argument, NULL, OPT_SPOOL},
+	{"spool-mb", required_argument, NULL, OPT_SPOOL_MB},
 	{"secret-file", required_argument, NULL, OPT_SECRET_FILE},
 	{"probe-id", required_argument, NULL, OPT_PROBE_ID},
 	{"probe-name", required_argument, NULL, OPT_PROBE_NAME},
@@ -295,6 +303,12 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 		case OPT_ALLOW: o->allow = optarg; break;
 		case OPT_HTTP_ALLOW: o->http_allow = optarg; break;
 		case OPT_WEB_CONFIG: o->web_config = optarg; break;
+		case OPT_SPOOL: o->spool = optarg; break;
+		case OPT_SPOOL_MB:
+			if (num_opt("spool-mb", optarg, 1, 1048576, &v))
+				return -1;
+			o->spool_mb = (uint32_t)v;
+			break;
 		case OPT_SECRET_FILE: o->secret_file = optarg; break;
 		case OPT_PROBE_ID: o->probe_id = optarg; break;
 		case OPT_PROBE_NAME: o->probe_name = optarg; break;
@@ -598,6 +612,10 @@ int main(int argc, char **argv)
 			o.web_config = cfg.web_config;
 		if (!o.secret_file && cfg.secret_file[0])
 			o.secret_file = cfg.secret_file;
+		if (!o.spool && cfg.spool[0])
+			o.spool = cfg.spool;
+		if (!o.spool_mb && cfg.spool_mb)
+			o.spool_mb = cfg.spool_mb;
 		if (!o.http_addr && cfg.http_addr[0])
 			o.http_addr = cfg.http_addr;
 		if (o.http_port < 0)

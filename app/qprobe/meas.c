@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_malloc.h>
 #include <urcu-qsbr.h>
@@ -59,6 +60,7 @@ static struct {
 	struct meas *tab[MEAS_MAX];
 	unsigned int n;
 	uint32_t next_id;
+	char ids_path[4096]; /* "": ids start at 1 each run */
 	unsigned int nworkers;
 	unsigned int lcore[RTE_MAX_LCORE];
 	uint64_t budget, used;
@@ -94,6 +96,45 @@ int meas_init(unsigned int nworkers, const unsigned int *worker_lcores, uint64_t
 	M.sdp = qp_sdp_table_create(SDP_ENDPOINTS);
 	meas_published = calloc(1, sizeof(*meas_published));
 	return meas_published && M.sdp ? 0 : -ENOMEM;
+}
+
+/* the next measurement id on disk (write, sync, rename over): a crash leaves the old or the new */
+static void save_next_id(void)
+{
+	if (!M.ids_path[0])
+		return;
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", M.ids_path);
+	FILE *f = fopen(tmp, "w");
+	int ok = f && fprintf(f, "%u\n", M.next_id) > 0 && fflush(f) == 0 && fdatasync(fileno(f)) == 0;
+	if (f)
+		ok &= fclose(f) == 0;
+	if (!ok || rename(tmp, M.ids_path) != 0)
+		fprintf(stderr, "qprobe: cannot keep the next measurement id in %s: %s\n", M.ids_path,
+			strerror(errno));
+}
+
+int meas_ids_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (f) {
+		unsigned long v = 0;
+		char extra;
+		int n = fscanf(f, "%lu %c", &v, &extra);
+		fclose(f);
+		if (n != 1 || v < 1 || v > UINT32_MAX - 1) {
+			snprintf(err, errlen, "%s: a measurement id from 1 to %u is expected", path,
+				 UINT32_MAX - 1);
+			return -1;
+		}
+		M.next_id = (uint32_t)v;
+	} else if (errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(M.ids_path, sizeof(M.ids_path), "%s", path);
+	save_next_id();
+	return 0;
 }
 
 void meas_set_clock(uint64_t (*now)(void), int port_time)
@@ -411,6 +452,7 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 	m->published = 1;
 	meas_lock();
 	m->id = M.next_id++;
+	save_next_id();
 	M.tab[M.n++] = m; /* ids grow: the table stays sorted */
 	M.used += p->max_flows;
 	meas_unlock();

@@ -101,6 +101,14 @@ int meas_init(unsigned int nworkers, const unsigned int *worker_lcores, uint64_t
  */
 void meas_set_clock(uint64_t (*now)(void), int port_time);
 
+/**
+ * Measurement ids continue from run to run: the next one is read from path
+ * (when it is there) and kept there as ids are given. So results of an earlier
+ * run (a spool's) and of this one never share a measurement id at a receiver.
+ * @return 0, or -1 with err set (the file says something else than an id).
+ */
+int meas_ids_file(const char *path, char *err, size_t errlen);
+
 /* The set workers read, never NULL after meas_init(): rcu_dereference() it. */
 extern struct meas_set *meas_published;
 

@@ -26,6 +26,7 @@
 #include "qmcp_auth.h"
 #include "qmcp_codec.h"
 #include "qp_clock.h"
+#include "spool.h"
 
 enum { D_DOWN, D_RESOLVING, D_CONNECTING, D_HELLO, D_AUTH, D_READY };
 static const char *state_name[] = {"down", "resolving", "connecting", "hello", "auth", "ready"};
@@ -60,6 +61,9 @@ struct dest {
 	unsigned int ngaps;
 	uint64_t sent, acked, dropped, reconnects;
 	char last_error[160];
+	/* --spool: the queue on disk, and the bytes its results take there */
+	struct spool *sp;
+	uint64_t qbytes, spool_errors;
 	/* D_RESOLVING: the request glibc's resolver thread fills (the dest is
 	 * not freed while it runs) */
 	struct gaicb gai;
@@ -77,6 +81,8 @@ static struct {
 	int has_secret;
 	struct dest *d[PUSH_DESTS_MAX];
 	unsigned int n;
+	char spool_dir[2048]; /* "": no spool */
+	uint64_t spool_max;
 } P;
 
 void push_init(const char *probe_id, const uint8_t *secret, size_t secret_len)
@@ -111,10 +117,50 @@ static int ref_locked(const char *name)
 		d->backoff_ns = 500000000ULL;
 		d->next_req = 1;
 		qmcp_rx_init(&d->rx);
+		if (P.spool_dir[0]) {
+			char err[300];
+			if (!(d->sp = spool_open(P.spool_dir, name, err, sizeof(err)))) {
+				/* results still go, without a copy on disk: said, counted */
+				fprintf(stderr, "qprobe: push to %s: %s; results not spooled\n", name, err);
+				snprintf(d->last_error, sizeof(d->last_error), "%.159s", err);
+				d->spool_errors++;
+			}
+		}
 		P.d[P.n++] = d;
 	}
 	d->refs++;
 	return 0;
+}
+
+static struct spool_item as_spool(const struct item *it)
+{
+	return (struct spool_item){it->meas, it->seq, it->start_ns, it->has_gap,
+				   it->gap_from, it->gap_count, it->json, it->flows};
+}
+
+static void spool_failed(struct dest *d, int e)
+{
+	if (!e)
+		return;
+	d->spool_errors++;
+	snprintf(d->last_error, sizeof(d->last_error), "spool: %s", strerror(-e));
+}
+
+/* rewrite the destination's spool from its queue (after acknowledgements piled up) */
+static void spool_compact(struct dest *d)
+{
+	if (!d->sp)
+		return;
+	struct spool_item items[PUSH_BACKLOG];
+	const struct spool_item *ptr[PUSH_BACKLOG];
+	for (unsigned int k = 0; k < d->n; k++) {
+		items[k] = as_spool(&d->q[(d->head + k) % PUSH_BACKLOG]);
+		ptr[k] = &items[k];
+	}
+	struct spool_gap g[16];
+	for (unsigned int k = 0; k < d->ngaps; k++)
+		g[k] = (struct spool_gap){d->gaps[k].meas, d->gaps[k].from, d->gaps[k].count};
+	spool_failed(d, spool_rewrite(d->sp, ptr, d->n, g, d->ngaps));
 }
 
 int push_ref(const char *name)
@@ -152,6 +198,8 @@ static void free_dest(unsigned int i)
 		free(d->q[(d->head + k) % PUSH_BACKLOG].json);
 		free(d->q[(d->head + k) % PUSH_BACKLOG].flows);
 	}
+	/* an empty queue leaves no file; what is left waits for the next run */
+	spool_close(d->sp, d->n == 0);
 	qmcp_rx_free(&d->rx);
 	free(d->tx);
 	free(d);
@@ -167,15 +215,84 @@ void push_unref(const char *name)
 	pthread_mutex_unlock(&plock);
 }
 
+/*
+ * Result (meas, seq) was dropped: the measurement's next result to be sent
+ * says so. That is its first queued result not yet in flight, or, when it
+ * has none queued, the next one it queues (held in gaps[] until then).
+ */
 static void gap_add(struct dest *d, uint32_t meas, uint64_t seq)
 {
+	for (unsigned int k = d->inflight; k < d->n; k++) {
+		struct item *it = &d->q[(d->head + k) % PUSH_BACKLOG];
+		if (it->meas != meas)
+			continue;
+		if (!it->has_gap) {
+			it->has_gap = 1;
+			it->gap_from = seq;
+			it->gap_count = 0;
+		}
+		if (seq < it->gap_from)
+			it->gap_from = seq;
+		it->gap_count++;
+		if (d->sp)
+			spool_failed(d, spool_gap(d->sp, meas, it->seq, it->gap_from, it->gap_count));
+		return;
+	}
+	unsigned int i = 0;
+	while (i < d->ngaps && d->gaps[i].meas != meas)
+		i++;
+	if (i < d->ngaps)
+		d->gaps[i].count++;
+	else if (d->ngaps < 16)
+		d->gaps[d->ngaps++] = (struct gap){meas, seq, 1};
+	else
+		return;
+	if (d->sp)
+		spool_failed(d, spool_gap(d->sp, meas, UINT64_MAX, d->gaps[i].from, d->gaps[i].count));
+}
+
+/* the oldest result not in flight goes (full queue or spool), reported as a gap */
+static void drop_oldest(struct dest *d)
+{
+	unsigned int at = (d->head + d->inflight) % PUSH_BACKLOG;
+	struct item old = d->q[at];
+	for (unsigned int k = d->inflight; k + 1 < d->n; k++)
+		d->q[(d->head + k) % PUSH_BACKLOG] = d->q[(d->head + k + 1) % PUSH_BACKLOG];
+	d->n--;
+	d->dropped++;
+	struct spool_item si = as_spool(&old);
+	if (d->sp)
+		d->qbytes -= spool_item_bytes(&si);
+	/* a gap it carried goes on with the gap of its own */
+	if (old.has_gap)
+		for (uint64_t g = 0; g < old.gap_count; g++)
+			gap_add(d, old.meas, old.gap_from + g);
+	gap_add(d, old.meas, old.seq);
+	free(old.json);
+	free(old.flows);
+}
+
+/* take a result into the queue (the caller has made room) */
+static struct item *enqueue(struct dest *d, uint32_t meas, uint64_t seq, uint64_t start_ns,
+			    char *text, char *flows)
+{
+	struct item *it = &d->q[(d->head + d->n) % PUSH_BACKLOG];
+	memset(it, 0, sizeof(*it));
+	it->meas = meas;
+	it->seq = seq;
+	it->start_ns = start_ns;
+	it->json = text;
+	it->flows = flows;
 	for (unsigned int i = 0; i < d->ngaps; i++)
 		if (d->gaps[i].meas == meas) {
-			d->gaps[i].count++;
-			return;
+			it->has_gap = 1;
+			it->gap_from = d->gaps[i].from;
+			it->gap_count = d->gaps[i].count;
+			d->gaps[i] = d->gaps[--d->ngaps];
+			break;
 		}
-	if (d->ngaps < 16)
-		d->gaps[d->ngaps++] = (struct gap){meas, seq, 1};
+	d->n++;
+	return it;
 }
 
 static void result_locked(const char *name, uint32_t meas, uint64_t seq, uint64_t start_ns,
@@ -191,26 +308,81 @@ static void result_locked(const char *name, uint32_t meas, uint64_t seq, uint64_
 		d->dropped++;
 		return;
 	}
-	if (d->n == PUSH_BACKLOG) {
-		/* full: the oldest result not in flight goes, and is reported */
-		unsigned int at = (d->head + d->inflight) % PUSH_BACKLOG;
-		struct item *old = &d->q[at];
-		gap_add(d, old->meas, old->seq);
-		free(old->json);
-		free(old->flows);
-		for (unsigned int k = d->inflight; k + 1 < d->n; k++)
-			d->q[(d->head + k) % PUSH_BACKLOG] = d->q[(d->head + k + 1) % PUSH_BACKLOG];
-		d->n--;
-		d->dropped++;
+	char *fl = flows ? strdup(flows) : NULL;
+	uint64_t bytes = 0;
+	if (d->sp) {
+		struct spool_item si = {meas, seq, start_ns, 0, 0, 0, text, fl};
+		bytes = spool_item_bytes(&si);
+		if (bytes > P.spool_max) { /* alone beyond the spool's bound */
+			free(text);
+			free(fl);
+			gap_add(d, meas, seq);
+			d->dropped++;
+			return;
+		}
+		/* the spool's bound: the oldest results not in flight make room */
+		while (d->qbytes + bytes > P.spool_max && d->n > d->inflight)
+			drop_oldest(d);
 	}
-	struct item *it = &d->q[(d->head + d->n) % PUSH_BACKLOG];
-	memset(it, 0, sizeof(*it));
-	it->meas = meas;
-	it->seq = seq;
-	it->start_ns = start_ns;
-	it->json = text;
-	it->flows = flows ? strdup(flows) : NULL;
-	d->n++;
+	if (d->n == PUSH_BACKLOG) /* full: the oldest result not in flight goes */
+		drop_oldest(d);
+	struct item *it = enqueue(d, meas, seq, start_ns, text, fl);
+	if (d->sp) {
+		struct spool_item si = as_spool(it);
+		d->qbytes += bytes;
+		spool_failed(d, spool_put(d->sp, &si));
+		if (spool_bytes(d->sp) > 2 * P.spool_max)
+			spool_compact(d);
+	}
+}
+
+/* a destination an earlier run left results for: queued again, sent when it connects */
+static void reload(void *arg, const char *dest, struct spool_item *items, unsigned int n,
+		   const struct spool_gap *gaps, unsigned int ngaps)
+{
+	unsigned int *loaded = arg;
+	if (ref_locked(dest) != 0) {
+		for (unsigned int i = 0; i < n; i++) {
+			free(items[i].json);
+			free(items[i].flows);
+		}
+		return;
+	}
+	struct dest *d = find(dest);
+	d->refs--; /* kept until its queue is empty, as a destination no measurement names */
+	for (unsigned int i = 0; i < ngaps && d->ngaps < 16; i++)
+		d->gaps[d->ngaps++] = (struct gap){gaps[i].meas, gaps[i].from, gaps[i].count};
+	for (unsigned int i = 0; i < n; i++) {
+		if (d->n == PUSH_BACKLOG)
+			drop_oldest(d);
+		struct item *it = enqueue(d, items[i].meas, items[i].seq, items[i].start_ns,
+					  items[i].json, items[i].flows);
+		if (items[i].has_gap) {
+			it->has_gap = 1;
+			it->gap_from = items[i].gap_from;
+			it->gap_count = items[i].gap_count;
+		}
+		struct spool_item si = as_spool(it);
+		d->qbytes += spool_item_bytes(&si);
+		(*loaded)++;
+	}
+	spool_compact(d);
+}
+
+int push_spool(const char *dir, uint64_t max_bytes, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&plock);
+	snprintf(P.spool_dir, sizeof(P.spool_dir), "%s", dir);
+	P.spool_max = max_bytes;
+	unsigned int loaded = 0;
+	int dests = spool_load(dir, reload, &loaded, err, errlen);
+	if (dests < 0)
+		P.spool_dir[0] = 0;
+	pthread_mutex_unlock(&plock);
+	if (dests > 0)
+		fprintf(stderr, "qprobe: spool %s: %u results of an earlier run to send to %d "
+				"destination(s)\n", dir, loaded, dests);
+	return dests < 0 ? -1 : 0;
 }
 
 void push_result(const char *name, uint32_t meas, uint64_t seq, uint64_t start_ns,
@@ -331,12 +503,22 @@ static void handle(struct dest *d, const struct qmcp_hdr *h, const uint8_t *b)
 	}
 	if (d->state == D_READY && h->type == QMCP_MSG_RESULT && d->inflight &&
 	    h->req_id == d->q[d->head].req) {
-		free(d->q[d->head].json);
-		free(d->q[d->head].flows);
+		struct item *it = &d->q[d->head];
+		if (d->sp) {
+			struct spool_item si = as_spool(it);
+			d->qbytes -= spool_item_bytes(&si);
+			spool_failed(d, spool_ack(d->sp, it->meas, it->seq));
+		}
+		free(it->json);
+		free(it->flows);
 		d->head = (d->head + 1) % PUSH_BACKLOG;
 		d->n--;
 		d->inflight--;
 		d->acked++;
+		/* all delivered: the file back to its header; or rid of what
+		 * acknowledgements made dead */
+		if (d->sp && (!d->n || spool_bytes(d->sp) > 2 * P.spool_max))
+			spool_compact(d);
 	}
 }
 
@@ -344,14 +526,6 @@ static void send_window(struct dest *d)
 {
 	while (d->state == D_READY && d->inflight < d->n && d->inflight < PUSH_WINDOW) {
 		struct item *it = &d->q[(d->head + d->inflight) % PUSH_BACKLOG];
-		for (unsigned int i = 0; i < d->ngaps; i++)
-			if (d->gaps[i].meas == it->meas) {
-				it->has_gap = 1;
-				it->gap_from = d->gaps[i].from;
-				it->gap_count = d->gaps[i].count;
-				d->gaps[i] = d->gaps[--d->ngaps];
-				break;
-			}
 		struct qmcp_msg m;
 		it->req = d->next_req++;
 		if (!it->req)
@@ -527,11 +701,14 @@ json_t *push_stats_json(void)
 	for (unsigned int i = 0; i < P.n; i++) {
 		struct dest *d = P.d[i];
 		json_array_append_new(
-			a, json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:s}", "destination", d->name,
-				     "state", state_name[d->state], "queued", (int)d->n, "in_flight",
-				     (int)d->inflight, "sent", (json_int_t)d->sent, "acknowledged",
-				     (json_int_t)d->acked, "dropped", (json_int_t)d->dropped, "connects",
-				     (json_int_t)d->reconnects, "last_error", d->last_error));
+			a, json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:s,s:b,s:I,s:I}", "destination",
+				     d->name, "state", state_name[d->state], "queued", (int)d->n,
+				     "in_flight", (int)d->inflight, "sent", (json_int_t)d->sent,
+				     "acknowledged", (json_int_t)d->acked, "dropped",
+				     (json_int_t)d->dropped, "connects", (json_int_t)d->reconnects,
+				     "last_error", d->last_error, "spooled", d->sp != NULL,
+				     "spool_bytes", (json_int_t)(d->sp ? spool_bytes(d->sp) : 0),
+				     "spool_errors", (json_int_t)d->spool_errors));
 	}
 	pthread_mutex_unlock(&plock);
 	return a;

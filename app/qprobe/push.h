@@ -13,6 +13,13 @@
  * destination); beyond it the oldest unsent results are dropped and the next
  * result of that measurement says so (GAP_FROM, GAP_COUNT): never silent.
  *
+ * With a spool (push_spool, --spool DIR), every queued result is on disk
+ * before push_result returns and stays there until it is acknowledged
+ * (spool.h), so a probe killed or restarted sends it again: the results of an
+ * earlier run go to their destinations first, whatever this run measures.
+ * The spool is bounded in bytes a destination: beyond, the oldest results
+ * not in flight go and are reported as a gap, as with the backlog.
+ *
  * Thread-safety: management thread, and push_stats_json() from the HTTP
  * thread; one mutex guards the destinations.
  */
@@ -31,6 +38,14 @@
 
 /** Identity and secret used towards receivers (secret NULL: none to offer). */
 void push_init(const char *probe_id, const uint8_t *secret, size_t secret_len);
+
+/**
+ * Keep queued results in dir (made if missing), at most max_bytes of them a
+ * destination, and queue what an earlier run left there. Call once, before
+ * any push_ref(). @return 0, or -1 with err set (dir unusable, a file there
+ * that is not a spool).
+ */
+int push_spool(const char *dir, uint64_t max_bytes, char *err, size_t errlen);
 
 /** A measurement names a destination. @return 0, -ENOSPC (too many destinations). */
 int push_ref(const char *dest);

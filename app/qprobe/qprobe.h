@@ -56,6 +56,8 @@ struct qprobe_opts {
 	const char *allow;         /* allow-list, NULL: loopback only */
 	const char *http_allow;    /* the HTTP endpoint's, NULL: loopback only */
 	const char *web_config;    /* the HTTP endpoint's TLS and basic auth, NULL: none */
+	const char *spool;         /* results not yet acknowledged kept here, NULL: memory only */
+	uint32_t spool_mb;         /* at most this many MiB a destination, 0: the default */
 	const char *probe_id, *probe_name; /* NULL: from the host name */
 	const char *config;        /* --config FILE */
 	struct config *cfg;        /* what it says, NULL without one */

@@ -123,16 +123,28 @@ static void spawn_probe(struct probe *p, char *const qargs[])
 	spawn_probe_on(p, qargs, "0@0,1@1");
 }
 
-static void start_with(struct probe *p, const char *allow, const char *lcores)
+static void start_extra(struct probe *p, const char *allow, const char *lcores, char *const extra[])
 {
 	p->port = qp_free_port();
 	snprintf(p->secret, sizeof(p->secret), "%s/secret", qp_tmpdir());
 	write_secret(p->secret, SECRET "\n");
 	char port[16];
 	snprintf(port, sizeof(port), "%d", p->port);
-	char *q[] = {"--qmcp-addr", "127.0.0.1", "--qmcp-port", port, "--secret-file", p->secret,
-		     "--allow", (char *)allow, NULL};
+	char *q[24] = {"--qmcp-addr", "127.0.0.1", "--qmcp-port", port, "--secret-file", p->secret,
+		       "--allow", (char *)allow, NULL};
+	for (int i = 0, n = 8; extra && extra[i] && n < 23; i++)
+		q[n++] = extra[i];
 	spawn_probe_on(p, q, lcores);
+}
+
+static void start_with(struct probe *p, const char *allow, const char *lcores)
+{
+	start_extra(p, allow, lcores, NULL);
+}
+
+void probe_start_args(struct probe *p, const char *allow, char *const extra[])
+{
+	start_extra(p, allow, "0@0,1@1", extra);
 }
 
 void probe_start(struct probe *p, const char *allow)

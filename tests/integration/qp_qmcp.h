@@ -26,6 +26,8 @@ const char *qp_demo(void);
 void write_secret(const char *path, const char *text);
 /** A probe on a fresh tap, QMCP on a free port, the test secret, this allow-list. */
 void probe_start(struct probe *p, const char *allow);
+/** The same, with more qprobe options (NULL-terminated). */
+void probe_start_args(struct probe *p, const char *allow, char *const extra[]);
 /** The same with EAL --lcores of one's own (two probes: their workers on different CPUs). */
 void probe_start_lcores(struct probe *p, const char *allow, const char *lcores);
 /** A probe configured by a file that names qmcp_port and the secret file. */

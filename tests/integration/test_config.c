@@ -49,6 +49,7 @@ Test(config, every_bad_value_named_by_its_path)
 		 " \"flows\": {\"max_flows\": 8, \"flow_budget\": \"many\"},\n"
 		 " \"ports\": {\"mbufs\": 10, \"rx_desc\": 99999, \"drivers_cfg\": \"/nonexistent\"},\n"
 		 " \"log_level\": \"chatty\",\n"
+		 " \"push\": {\"spool\": 3, \"spool_mb\": 0, \"spool_dir\": \"/x\"},\n"
 		 " \"qmcp\": {\"secret_file\": \"%s\"}}\n",
 		 loose);
 	write_file(bad, text, 0644);
@@ -73,6 +74,9 @@ Test(config, every_bad_value_named_by_its_path)
 		"$.ports.rx_desc: a whole number from 64 to 32768 is expected",
 		"$.ports.drivers_cfg: /nonexistent is not a readable directory of NIC profiles",
 		"$.log_level: one of error, warning, info, debug is expected",
+		"$.push.spool_dir: unknown key; accepted here: spool, spool_mb",
+		"$.push.spool: a string is expected",
+		"$.push.spool_mb: a whole number from 1 to 1048576 is expected",
 		"$.qmcp.secret_file: ",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)

@@ -4,7 +4,9 @@
  * probe's queue is empty, the store holds every interval exactly once, with
  * the packets the probe measured. Once against SQLite, once against a
  * PostgreSQL server the test starts itself (skipped when Debian's
- * postgresql is not installed).
+ * postgresql is not installed). And a probe with a spool (--spool), killed
+ * (SIGKILL) while its receiver is down, started again: every interval it had
+ * closed is stored once, and the new run's measurement has an id of its own.
  *
  * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
@@ -141,6 +143,103 @@ Test(qmstore, sqlite_keeps_every_interval_once_across_a_restart, .timeout = 300)
 {
 	snprintf(sqlite_path, sizeof(sqlite_path), "%s/results.sqlite", qp_tmpdir());
 	run("--db", sqlite_path, sqlite_q);
+}
+
+/* the push queue of the probe's first destination: queued results */
+static long queued(const struct probe *p)
+{
+	char *body = NULL;
+	long q = -1;
+	if (qp_http_get(p->http_port, "/api/v1/stats", &body) == 200) {
+		json_t *j = json_loads(body, 0, NULL);
+		q = (long)json_integer_value(json_object_get(json_array_get(json_object_get(j, "push"), 0), "queued"));
+		json_decref(j);
+	}
+	free(body);
+	return q;
+}
+
+Test(qmstore, a_spool_keeps_every_interval_across_a_killed_probe, .timeout = 300)
+{
+	snprintf(sqlite_path, sizeof(sqlite_path), "%s/spooled.sqlite", qp_tmpdir());
+	char spool[256], dest[64], serr[256];
+	snprintf(spool, sizeof(spool), "%s/spool", qp_tmpdir());
+	int sport = qp_free_port();
+	snprintf(dest, sizeof(dest), "127.0.0.1:%d", sport);
+	snprintf(serr, sizeof(serr), "%s/qmstore-spool.err", qp_tmpdir());
+	char *extra[] = {"--spool", spool, NULL};
+	struct probe p;
+	probe_start_args(&p, "127.0.0.1/32", extra);
+	struct qmcp_client *c = ctl(&p);
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c));
+	qmcp_put_str(&m, QMCP_T_FILTER, "udp port 53");
+	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, 100);
+	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
+	qmcp_put_str(&m, QMCP_T_DESTINATION, dest);
+	uint32_t id = call_start(c, &m);
+	cr_assert_eq(id, 1, "the first measurement of a new spool");
+	/* the receiver is not there: every interval waits in the queue, and on disk */
+	inject(p.tap);
+	wait_measured(c, id, 163, 40);
+	while (queued(&p) < 10)
+		nap_ms(20);
+	json_t *s = status(c, id);
+	long closed = (long)json_integer_value(json_object_get(s, "intervals"));
+	json_decref(s);
+	qmcp_client_close(c);
+	kill(p.pid, SIGKILL);
+	struct qp_run_result wr;
+	qp_wait(p.pid, 30, &wr, p.err);
+
+	/* the receiver back, then the probe, with the same spool */
+	int spid = spawn_store("--db", sqlite_path, sport, p.secret, serr);
+	struct probe p2;
+	probe_start_args(&p2, "127.0.0.1/32", extra);
+	c = ctl(&p2);
+	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c));
+	qmcp_put_str(&m, QMCP_T_FILTER, "udp port 53");
+	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, 100);
+	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
+	qmcp_put_str(&m, QMCP_T_DESTINATION, dest);
+	uint32_t id2 = call_start(c, &m);
+	cr_assert_eq(id2, 2, "ids go on from the earlier run's");
+	nap_ms(350); /* a few intervals of its own */
+	qmcp_msg_init(&m, QMCP_MSG_STOP, 0, qmcp_client_next_id(c));
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id2);
+	struct qmcp_reply r = call_ok(c, &m);
+	qmcp_reply_free(&r);
+	wait_pushed(&p2);
+	qmcp_client_close(c);
+	probe_stop(&p2);
+	char want[512];
+	snprintf(want, sizeof(want), "qprobe: spool %s: ", spool);
+	FILE *f = fopen(p2.err, "r");
+	char line[512], said[512] = "";
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, want))
+			snprintf(said, sizeof(said), "%s", line);
+	if (f)
+		fclose(f);
+	long told = -1;
+	cr_assert_eq(sscanf(said + strlen(want), "%ld results of an earlier run to send to 1 destination(s)",
+			    &told), 1, "%s", said);
+
+	long n = sqlite_q("SELECT count(*) FROM results WHERE meas_id = 1");
+	cr_assert_geq(told, closed, "the spool had every interval closed before the kill");
+	cr_assert_eq(n, told, "each of them stored");
+	cr_assert_eq(sqlite_q("SELECT max(seq) FROM results WHERE meas_id = 1"), n - 1, "seq 0..%ld", n - 1);
+	cr_assert_eq(sqlite_q("SELECT count(DISTINCT seq) FROM results WHERE meas_id = 1"), n, "each once");
+	cr_assert_eq(sqlite_q("SELECT sum(packets) FROM intervals WHERE meas_id = 1"), 40,
+		     "every DNS frame measured before the kill, once");
+	cr_assert_geq(sqlite_q("SELECT count(*) FROM results WHERE meas_id = 2"), 1, "the new run's too");
+	cr_assert_eq(sqlite_q("SELECT count(*) FROM measurements"), 2);
+	cr_assert_eq(sqlite_q("SELECT count(*) FROM gaps"), 0);
+	/* nothing left in the spool but the next id */
+	snprintf(want, sizeof(want), "ls '%s' | grep -c spool-", spool);
+	cr_assert_eq(query(want), 0, "the spool files went with their results");
+	kill(spid, SIGTERM);
+	qp_wait(spid, 30, &wr, serr);
 }
 
 static char pg_sock[512];
