@@ -17,7 +17,7 @@ SAN ?= 0
 CC ?= gcc
 JOBS ?= 2
 
-PKGS := libdpdk jansson libmicrohttpd libpcap libcrypto yaml-0.1
+PKGS := libdpdk jansson libmicrohttpd libpcap libssl libcrypto yaml-0.1
 # read once, when first used (a recipe that installs the packages runs first)
 DPDK_CFLAGS = $(eval DPDK_CFLAGS := $$(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(DPDK_CFLAGS)
 DPDK_LIBS = $(eval DPDK_LIBS := $$(shell pkg-config --libs $(PKGS) 2>/dev/null))$(DPDK_LIBS)
@@ -62,7 +62,7 @@ PY_BINS := $(PY_SRCS:python/tests/%.py=$(BUILD)/tests/python/%)
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 DESTDIR ?=
-QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_listener.h lib/qmcp_tp.h
+QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_listener.h lib/qmcp_tp.h lib/qmcp_tls.h
 
 all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen $(BUILD)/qp_replay $(BUILD)/qp_clockcheck
 
@@ -90,12 +90,12 @@ $(BUILD)/qprobe: $(QPROBE_OBJS) $(LIBS_A)
 
 # qmctl takes the selection arithmetic (--sample) from libqprobe's qp_sig.o
 $(BUILD)/qmctl: $(QMCTL_OBJS) $(BUILD)/libqmcp.a $(BUILD)/libqprobe.a
-	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcrypto) -lm
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libssl libcrypto) -lm
 
 $(BUILD)/obj/app/qmstore/%.o: CFLAGS += $(PQ_CFLAGS)
 
 $(BUILD)/qmstore: $(QMSTORE_OBJS) $(BUILD)/libqmcp.a
-	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libcrypto sqlite3 libpq)
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libssl libcrypto sqlite3 libpq)
 
 $(BUILD)/qp_replay: $(BUILD)/obj/bench/replay.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/libqprobe.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

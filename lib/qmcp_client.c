@@ -20,9 +20,10 @@
 #include <unistd.h>
 
 #include "qmcp_auth.h"
+#include "qmcp_tls.h"
 
 struct qmcp_client {
-	int fd;
+	struct qmcp_io io; /* the socket, with TLS on it or not */
 	uint32_t next_id;
 	struct qmcp_rx rx;
 	struct qmcp_reply *q; /* pushes kept while waiting for an answer */
@@ -48,6 +49,13 @@ static uint64_t now_ms(void)
 struct qmcp_client *qmcp_client_connect(const char *host, int port, int timeout_ms, char *err,
 					size_t errlen)
 {
+	return qmcp_client_connect_tls(host, port, NULL, timeout_ms, err, errlen);
+}
+
+struct qmcp_client *qmcp_client_connect_tls(const char *host, int port, const struct qmcp_tls *tls,
+					    int timeout_ms, char *err, size_t errlen)
+{
+	uint64_t until = now_ms() + (uint64_t)timeout_ms;
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
 	char ps[16];
 	snprintf(ps, sizeof(ps), "%d", port);
@@ -91,18 +99,41 @@ struct qmcp_client *qmcp_client_connect(const char *host, int port, int timeout_
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	c->fd = fd;
+	qmcp_io_plain(&c->io, fd);
 	c->next_id = 1;
 	snprintf(c->host, sizeof(c->host), "%s", host);
 	qmcp_rx_init(&c->rx);
-	return c;
+	if (!tls)
+		return c;
+	/* TLS: the handshake whole before anything is said */
+	if (qmcp_io_tls(&c->io, fd, tls, host) != 0) {
+		snprintf(err, errlen, "out of memory");
+		qmcp_client_close(c);
+		return NULL;
+	}
+	for (;;) {
+		int r = qmcp_io_handshake(&c->io);
+		if (r == 1)
+			return c;
+		uint64_t t = now_ms();
+		if (r == -EAGAIN && t < until) {
+			struct pollfd pf = {.fd = fd, .events = qmcp_io_events(&c->io, 0)};
+			poll(&pf, 1, (int)(until - t));
+			continue;
+		}
+		snprintf(err, errlen, "TLS with %s port %d: %s", host, port,
+			 r == -EPROTO ? c->io.err : r == -EAGAIN ? "no handshake in time"
+						  : "the server closed the connection (does it speak TLS?)");
+		qmcp_client_close(c);
+		return NULL;
+	}
 }
 
 void qmcp_client_close(struct qmcp_client *c)
 {
 	if (!c)
 		return;
-	close(c->fd);
+	qmcp_io_close(&c->io);
 	qmcp_rx_free(&c->rx);
 	for (unsigned int i = 0; i < c->qn; i++)
 		qmcp_reply_free(&c->q[(c->qhead + i) % QMCP_CLIENT_QUEUE]);
@@ -120,22 +151,22 @@ uint32_t qmcp_client_next_id(struct qmcp_client *c)
 	return c->next_id++;
 }
 
-static int send_all(int fd, const uint8_t *p, size_t n, int timeout_ms)
+static int send_all(struct qmcp_io *io, const uint8_t *p, size_t n, int timeout_ms)
 {
 	uint64_t until = now_ms() + (uint64_t)timeout_ms;
 	while (n) {
-		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		long k = qmcp_io_send(io, p, n);
 		if (k > 0) {
 			p += k;
 			n -= (size_t)k;
 			continue;
 		}
-		if (k < 0 && errno != EAGAIN && errno != EINTR)
+		if (k != -EAGAIN)
 			return -ECONNRESET;
 		uint64_t t = now_ms();
 		if (t >= until)
 			return -ETIMEDOUT;
-		struct pollfd pf = {.fd = fd, .events = POLLOUT};
+		struct pollfd pf = {.fd = io->fd, .events = qmcp_io_events(io, POLLOUT)};
 		poll(&pf, 1, (int)(until - t));
 	}
 	return 0;
@@ -160,13 +191,16 @@ static int read_frame(struct qmcp_client *c, struct qmcp_reply *r, uint64_t unti
 		uint64_t t = now_ms();
 		if (t >= until)
 			return 0;
-		struct pollfd pf = {.fd = c->fd, .events = POLLIN};
-		int p = poll(&pf, 1, (int)(until - t));
-		if (p == 0)
-			return 0;
-		if (p < 0 && errno != EINTR)
-			return -ECONNRESET;
-		long n = qmcp_rx_read(&c->rx, c->fd);
+		/* bytes TLS has already decrypted are not the socket's to signal */
+		if (!qmcp_io_pending(&c->io)) {
+			struct pollfd pf = {.fd = c->io.fd, .events = qmcp_io_events(&c->io, POLLIN)};
+			int p = poll(&pf, 1, (int)(until - t));
+			if (p == 0)
+				return 0;
+			if (p < 0 && errno != EINTR)
+				return -ECONNRESET;
+		}
+		long n = qmcp_rx_read_io(&c->rx, &c->io);
 		if (n == -EAGAIN)
 			continue;
 		if (n == -ENOMEM)
@@ -215,7 +249,7 @@ int qmcp_client_call(struct qmcp_client *c, struct qmcp_msg *req, struct qmcp_re
 		return req->err;
 	}
 	uint64_t until = now_ms() + (uint64_t)timeout_ms;
-	int e = send_all(c->fd, f, n, timeout_ms);
+	int e = send_all(&c->io, f, n, timeout_ms);
 	if (e) {
 		snprintf(err, errlen, "%s: connection lost while sending", c->host);
 		return e;

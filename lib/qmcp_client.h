@@ -37,6 +37,17 @@ struct qmcp_client;
 struct qmcp_client *qmcp_client_connect(const char *host, int port, int timeout_ms, char *err,
 					size_t errlen);
 
+struct qmcp_tls;
+
+/**
+ * The same over TLS (qmcp_tls.h): the server's certificate is verified
+ * against tls's trust for host before anything is sent (tls NULL: plain).
+ * @return the client, or NULL with a message in err ("TLS with HOST port P:
+ *         the certificate does not verify: ...").
+ */
+struct qmcp_client *qmcp_client_connect_tls(const char *host, int port, const struct qmcp_tls *tls,
+					    int timeout_ms, char *err, size_t errlen);
+
 /** Close and free (NULL accepted). */
 void qmcp_client_close(struct qmcp_client *c);
 

@@ -91,7 +91,7 @@ enum qmcp_msg_type {
 	X(DRIVER, 38, str, "PMD driver name")                                         \
 	X(CLOCK_STATE, 39, str, "synchronised, unsynchronised or unknown (adjtimex)") \
 	X(CLOCK_ERROR_US, 40, u32, "estimated clock error, us (adjtimex)")            \
-	X(CAPS, 41, u32, "capability bits (QMCP_CAP_*): 0x1 live ports, 0x2 results push, 0x4 two-point roles") \
+	X(CAPS, 41, u32, "capability bits (QMCP_CAP_*): 0x1 live ports, 0x2 results push, 0x4 two-point roles, 0x8 QMCP over TLS, 0x10 plain QMCP") \
 	X(QMCP_PORT, 42, u16, "the probe's QMCP TCP port")                            \
 	X(ON, 43, u8, "1 on, 0 off")                                                  \
 	X(LAST, 44, u32, "how many of the latest")                                    \
@@ -156,6 +156,8 @@ enum qmcp_error {
 #define QMCP_CAP_LIVE 0x01
 #define QMCP_CAP_PUSH 0x02
 #define QMCP_CAP_TWO_POINT 0x04
+#define QMCP_CAP_TLS 0x08   /* the port takes QMCP over TLS */
+#define QMCP_CAP_PLAIN 0x10 /* the port takes plain QMCP */
 
 struct qmcp_hdr {
 	uint8_t version;

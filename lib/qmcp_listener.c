@@ -18,9 +18,12 @@
 #include <unistd.h>
 
 #include "qmcp_auth.h"
+#include "qmcp_tls.h"
 
 struct peer {
 	int fd;
+	struct qmcp_io io; /* TLS on fd when the probe's first byte starts a handshake */
+	int sniffed;
 	char addr[64];
 	char probe_id[128];
 	struct qmcp_rx rx;
@@ -35,6 +38,8 @@ struct qmcp_listener {
 	int has_secret;
 	qmcp_result_fn *fn;
 	void *arg;
+	const struct qmcp_tls *tls; /* NULL: plain QMCP only */
+	int tls_only;
 	struct peer *p[QMCP_LISTENER_PEERS];
 	unsigned int n;
 	struct qmcp_listener_stats st;
@@ -119,7 +124,7 @@ static void send_frame(struct peer *p, struct qmcp_msg *m)
 	size_t n;
 	const uint8_t *f = qmcp_msg_frame(m, &n);
 	/* answers are tiny; a probe whose socket buffer is full is not reading: drop it */
-	if (!f || send(p->fd, f, n, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)n)
+	if (!f || qmcp_io_send(&p->io, f, n) != (long)n)
 		p->dead = 1;
 	qmcp_msg_free(m);
 }
@@ -258,10 +263,39 @@ static void handle(struct qmcp_listener *l, struct peer *p, const struct qmcp_hd
 	}
 }
 
+/* TLS or plain QMCP, from the probe's first byte; 0 to wait, 1 to go on */
+static int sniff(struct qmcp_listener *l, struct peer *p)
+{
+	int t = qmcp_io_sniff(p->fd);
+	if (t == -EAGAIN)
+		return 0;
+	if (t < 0 || (t == 1 && !l->tls)) {
+		p->dead = 1; /* closed, or TLS to a receiver without a certificate */
+		if (t == 1)
+			l->st.refused_transport++;
+		return 0;
+	}
+	if (t == 0 && l->tls_only) {
+		l->st.refused_transport++;
+		struct qmcp_hdr h = {.type = QMCP_MSG_HELLO};
+		send_error(p, &h, QMCP_E_DENIED, "this receiver takes QMCP over TLS only (tls:// destinations)");
+		p->dead = 1;
+		return 0;
+	}
+	if (t == 1 && qmcp_io_tls(&p->io, p->fd, l->tls, NULL) != 0) {
+		p->dead = 1;
+		return 0;
+	}
+	p->sniffed = 1;
+	return 1;
+}
+
 static void read_peer(struct qmcp_listener *l, struct peer *p)
 {
+	if (!p->sniffed && !sniff(l, p))
+		return;
 	for (int rounds = 0; rounds < 16 && !p->dead; rounds++) {
-		long k = qmcp_rx_read(&p->rx, p->fd);
+		long k = qmcp_rx_read_io(&p->rx, &p->io);
 		if (k == -EAGAIN)
 			return;
 		if (k <= 0) {
@@ -285,19 +319,22 @@ int qmcp_listener_run(struct qmcp_listener *l, int timeout_ms)
 	struct pollfd pf[QMCP_LISTENER_PEERS + 1];
 	pf[0] = (struct pollfd){.fd = l->fd, .events = POLLIN};
 	unsigned int n = l->n;
-	for (unsigned int i = 0; i < n; i++)
-		pf[1 + i] = (struct pollfd){.fd = l->p[i]->fd, .events = POLLIN};
+	for (unsigned int i = 0; i < n; i++) {
+		pf[1 + i] = (struct pollfd){.fd = l->p[i]->fd, .events = qmcp_io_events(&l->p[i]->io, POLLIN)};
+		if (qmcp_io_pending(&l->p[i]->io))
+			timeout_ms = 0; /* decrypted already: not the socket's to signal */
+	}
 	int k = poll(pf, 1 + n, timeout_ms);
 	if (k < 0)
 		return errno == EINTR ? -EINTR : 0;
 	for (unsigned int i = 0; i < n; i++)
-		if (pf[1 + i].revents)
+		if (pf[1 + i].revents || qmcp_io_pending(&l->p[i]->io))
 			read_peer(l, l->p[i]);
 	for (unsigned int i = n; i-- > 0;) {
 		struct peer *p = l->p[i];
 		if (!p->dead)
 			continue;
-		close(p->fd);
+		qmcp_io_close(&p->io);
 		qmcp_rx_free(&p->rx);
 		free(p);
 		l->p[i] = l->p[--l->n];
@@ -315,6 +352,7 @@ int qmcp_listener_run(struct qmcp_listener *l, int timeout_ms)
 				continue;
 			}
 			p->fd = fd;
+			qmcp_io_plain(&p->io, fd);
 			addr_str(&ss, p->addr, sizeof(p->addr));
 			qmcp_rx_init(&p->rx);
 			l->p[l->n++] = p;
@@ -322,6 +360,12 @@ int qmcp_listener_run(struct qmcp_listener *l, int timeout_ms)
 		}
 	}
 	return 0;
+}
+
+void qmcp_listener_set_tls(struct qmcp_listener *l, const struct qmcp_tls *tls, int tls_only)
+{
+	l->tls = tls;
+	l->tls_only = tls && tls_only;
 }
 
 void qmcp_listener_stats(const struct qmcp_listener *l, struct qmcp_listener_stats *s)
@@ -334,7 +378,7 @@ void qmcp_listener_destroy(struct qmcp_listener *l)
 	if (!l)
 		return;
 	for (unsigned int i = 0; i < l->n; i++) {
-		close(l->p[i]->fd);
+		qmcp_io_close(&l->p[i]->io);
 		qmcp_rx_free(&l->p[i]->rx);
 		free(l->p[i]);
 	}

@@ -47,12 +47,21 @@ struct qmcp_listener *qmcp_listener_create(const char *addr, int port, const uin
 					   size_t secret_len, qmcp_result_fn *fn, void *arg,
 					   char *err, size_t errlen);
 
+struct qmcp_tls;
+/**
+ * Take QMCP over TLS too (qmcp_tls.h: a server context, kept by the caller
+ * while the listener lives), and with tls_only 1 refuse plain QMCP. The
+ * HMAC challenge is asked for inside TLS as outside it.
+ */
+void qmcp_listener_set_tls(struct qmcp_listener *l, const struct qmcp_tls *tls, int tls_only);
+
 /** Serve what is ready, waiting at most timeout_ms. @return 0, or -EINTR. */
 int qmcp_listener_run(struct qmcp_listener *l, int timeout_ms);
 
 /** Counters: results stored, refused by the callback, connections, auth failures. */
 struct qmcp_listener_stats {
 	uint64_t results, refused, connections, auth_failures, bad_frames;
+	uint64_t refused_transport; /* TLS without a certificate, or plain QMCP when TLS only */
 };
 void qmcp_listener_stats(const struct qmcp_listener *l, struct qmcp_listener_stats *s);
 

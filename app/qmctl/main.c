@@ -1,7 +1,7 @@
 /*
  * qmctl: the QMCP controller command line, a thin front of libqmcp.
  *
- *   qmctl [--probe HOST[:PORT]] [--secret-file F] [--json] [--timeout MS] COMMAND ...
+ *   qmctl [--probe HOST[:PORT]] [--secret-file F] [--tls [--ca F]] [--json] [--timeout MS] COMMAND ...
  *
  * Exit codes: 0 done, 1 usage, 2 refused by the probe (its message is shown
  * as it was sent), 3 connection or authentication failure.
@@ -22,6 +22,7 @@
 
 #include "qmcp_auth.h"
 #include "qmcp_client.h"
+#include "qmcp_tls.h"
 #include "qmcp_codec.h"
 #include "qp_flow_key.h"
 #include "qp_sig.h"
@@ -38,6 +39,8 @@ static struct {
 	size_t secret_len;
 	int json;
 	int timeout_ms;
+	int tls;
+	const char *ca;
 	struct qmcp_client *c;
 } G = {.port = QMCP_PORT, .timeout_ms = 5000};
 
@@ -59,6 +62,10 @@ static void usage(FILE *out)
 		"Global options:\n"
 		"  --probe HOST[:PORT]   the probe (default localhost:%d; [v6addr]:port for IPv6)\n"
 		"  --secret-file PATH    shared secret (mode 0600) when the probe requires one\n"
+		"  --tls                 QMCP over TLS: the probe's certificate is verified for\n"
+		"                        HOST before anything is sent\n"
+		"  --ca FILE             CA certificates (PEM) to verify it with (default: the\n"
+		"                        system's)\n"
 		"  --json                machine-readable output\n"
 		"  --timeout MS          wait this long for each answer (default 5000)\n"
 		"\n"
@@ -120,7 +127,13 @@ static int connect_probe(void)
 	char err[600], name[128], host[64] = "?";
 	gethostname(host, sizeof(host) - 1);
 	snprintf(name, sizeof(name), "qmctl@%s", host);
-	G.c = qmcp_client_connect(G.host, G.port, G.timeout_ms, err, sizeof(err));
+	struct qmcp_tls *tls = NULL;
+	if (G.tls && !(tls = qmcp_tls_client(G.ca, err, sizeof(err)))) {
+		fprintf(stderr, "qmctl: --ca: %s\n", err);
+		return EXIT_USAGE;
+	}
+	G.c = qmcp_client_connect_tls(G.host, G.port, tls, G.timeout_ms, err, sizeof(err));
+	qmcp_tls_free(tls); /* the connection keeps what it needs */
 	if (!G.c) {
 		fprintf(stderr, "qmctl: %s\n", err);
 		return EXIT_CONN;
@@ -821,6 +834,8 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {{"probe", required_argument, NULL, 'p'},
 					   {"secret-file", required_argument, NULL, 's'},
 					   {"json", no_argument, NULL, 'j'},
+					   {"tls", no_argument, NULL, 'T'},
+					   {"ca", required_argument, NULL, 'C'},
 					   {"timeout", required_argument, NULL, 't'},
 					   {"help", no_argument, NULL, 'h'},
 					   {NULL, 0, NULL, 0}};
@@ -840,6 +855,8 @@ int main(int argc, char **argv)
 			break;
 		case 's': G.secret_file = optarg; break;
 		case 'j': G.json = 1; break;
+		case 'T': G.tls = 1; break;
+		case 'C': G.ca = optarg; G.tls = 1; break;
 		case 't':
 			if (num_arg("--timeout", optarg, 1, 3600000, &v))
 				return EXIT_USAGE;

@@ -5,7 +5,8 @@
  * probe resends what a crash lost. Storing is idempotent on (probe,
  * measurement, interval sequence): a resend is stored once.
  *
- *   qmstore [--listen ADDR] [--port PORT] [--secret-file F] [--db FILE | --pg CONNINFO]
+ *   qmstore [--listen ADDR] [--port PORT] [--secret-file F] [--tls-cert F --tls-key F [--tls-only]]
+ *           [--db FILE | --pg CONNINFO]
  *
  * Tables (created when missing): probes, measurements, intervals (one row
  * per direction), rtp_streams (per interval), gaps (intervals a probe had to
@@ -25,6 +26,7 @@
 #include "db.h"
 #include "qmcp_auth.h"
 #include "qmcp_listener.h"
+#include "qmcp_tls.h"
 
 #define QMSTORE_PORT 8179
 
@@ -288,6 +290,9 @@ static void usage(FILE *out)
 		"  --listen ADDR         bind address (default ::, IPv4 too)\n"
 		"  --port PORT           TCP port (default %d)\n"
 		"  --secret-file PATH    shared secret the probes must prove (mode 0600)\n"
+		"  --tls-cert FILE       QMCP over TLS too (probes push to tls://HOST:PORT):\n"
+		"  --tls-key FILE        this receiver's certificate and key (PEM)\n"
+		"  --tls-only            refuse plain QMCP\n"
 		"  --db FILE             SQLite file (default qmstore.sqlite)\n"
 		"  --pg CONNINFO         PostgreSQL instead, e.g. 'host=db1 dbname=qos user=qmstore'\n"
 		"  --quiet               no line per stored result\n"
@@ -302,8 +307,12 @@ int main(int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'}, {"port", required_argument, NULL, 'p'},
 		{"secret-file", required_argument, NULL, 's'}, {"db", required_argument, NULL, 'd'},
 		{"pg", required_argument, NULL, 'g'},     {"quiet", no_argument, NULL, 'q'},
+		{"tls-cert", required_argument, NULL, 'c'}, {"tls-key", required_argument, NULL, 'k'},
+		{"tls-only", no_argument, NULL, 'o'},
 		{"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	const char *addr = "::", *secret_file = NULL, *path = "qmstore.sqlite", *pg = NULL;
+	const char *cert = NULL, *key = NULL;
+	int tls_only = 0;
 	int port = QMSTORE_PORT, c;
 	struct store st = {0};
 	opterr = 0;
@@ -324,6 +333,9 @@ int main(int argc, char **argv)
 		case 'd': path = optarg; break;
 		case 'g': pg = optarg; break;
 		case 'q': st.quiet = 1; break;
+		case 'c': cert = optarg; break;
+		case 'k': key = optarg; break;
+		case 'o': tls_only = 1; break;
 		case 'h': usage(stdout); return 0;
 		default:
 			fprintf(stderr, "qmstore: unknown or incomplete option '%s' (see --help)\n",
@@ -340,6 +352,16 @@ int main(int argc, char **argv)
 	size_t slen = 0;
 	if (secret_file && qmcp_secret_load(secret_file, secret, sizeof(secret), &slen, err, sizeof(err))) {
 		fprintf(stderr, "qmstore: --secret-file: %s\n", err);
+		return 1;
+	}
+	if (!cert != !key || (tls_only && !cert)) {
+		fprintf(stderr, "qmstore: %s\n", tls_only && !cert ? "--tls-only needs --tls-cert and --tls-key"
+							       : "--tls-cert and --tls-key go together");
+		return 1;
+	}
+	struct qmcp_tls *tls = cert ? qmcp_tls_server(cert, key, err, sizeof(err)) : NULL;
+	if (cert && !tls) {
+		fprintf(stderr, "qmstore: --tls-cert: %s\n", err);
 		return 1;
 	}
 	st.db = pg ? db_open_pg(pg, err, sizeof(err)) : db_open_sqlite(path, err, sizeof(err));
@@ -360,8 +382,10 @@ int main(int argc, char **argv)
 		db_close(st.db);
 		return 3;
 	}
-	fprintf(stderr, "qmstore: listening on %s port %d, storing in %s%s\n", addr, port,
-		pg ? "PostgreSQL " : "", pg ? "" : path);
+	qmcp_listener_set_tls(l, tls, tls_only);
+	fprintf(stderr, "qmstore: listening on %s port %d%s, storing in %s%s\n", addr, port,
+		!tls ? "" : tls_only ? " (TLS only)" : " (plain or TLS)", pg ? "PostgreSQL " : "",
+		pg ? "" : path);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -372,6 +396,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "qmstore: %" PRIu64 " results stored, %" PRIu64 " resends already stored, %"
 			PRIu64 " connections\n", st.stored, st.duplicates, ls.connections);
 	qmcp_listener_destroy(l);
+	qmcp_tls_free(tls);
 	db_close(st.db);
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include "jcheck.h"
 #include "profile.h"
 #include "qmcp_auth.h"
+#include "qmcp_tls.h"
 #include "qp_acl.h"
 #include "qp_webcfg.h"
 
@@ -384,12 +385,28 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		jc_bad(&c, "$.log_level", "one of error, warning, info, debug is expected");
 	json_t *q = json_object_get(root, "qmcp");
 	if (q) {
-		static const char *const keys[] = {"addr", "port", "allow", "secret_file", NULL};
+		static const char *const keys[] = {"addr", "port", "allow", "secret_file", "tls_cert",
+						   "tls_key", "tls_only", "tls_ca", NULL};
 		if (!json_is_object(q))
 			jc_bad(&c, "$.qmcp", "an object is expected");
 		jc_known_keys(&c, "$.qmcp", q, keys);
 		jc_str(&c, "$.qmcp", q, "addr", cfg->qmcp_addr, sizeof(cfg->qmcp_addr));
 		jc_str(&c, "$.qmcp", q, "secret_file", cfg->secret_file, sizeof(cfg->secret_file));
+		jc_str(&c, "$.qmcp", q, "tls_cert", cfg->tls_cert, sizeof(cfg->tls_cert));
+		jc_str(&c, "$.qmcp", q, "tls_key", cfg->tls_key, sizeof(cfg->tls_key));
+		jc_str(&c, "$.qmcp", q, "tls_ca", cfg->tls_ca, sizeof(cfg->tls_ca));
+		jc_bool(&c, "$.qmcp", q, "tls_only", &cfg->tls_only);
+		if (!cfg->tls_cert[0] != !cfg->tls_key[0])
+			jc_bad(&c, "$.qmcp", "tls_cert and tls_key go together");
+		else if (cfg->tls_only && !cfg->tls_cert[0])
+			jc_bad(&c, "$.qmcp.tls_only", "needs tls_cert and tls_key");
+		if (cfg->tls_cert[0] && cfg->tls_key[0]) {
+			char terr[700];
+			struct qmcp_tls *t = qmcp_tls_server(cfg->tls_cert, cfg->tls_key, terr, sizeof(terr));
+			if (!t)
+				jc_bad(&c, "$.qmcp.tls_cert", "%s", terr);
+			qmcp_tls_free(t);
+		}
 		if (cfg->secret_file[0]) {
 			/* readable, owner-only and long enough: checked now, not at the first AUTH */
 			uint8_t sec[QMCP_SECRET_MAX];

@@ -70,6 +70,8 @@ struct config {
 	char secret_file[512];
 	char web_config[512]; /* $.http.web_config */
 	char spool[512];      /* $.push.spool */
+	char tls_cert[512], tls_key[512], tls_ca[512]; /* $.qmcp.tls_* */
+	int tls_only;
 	uint32_t spool_mb;    /* $.push.spool_mb, 0: not given */
 	struct meas_params meas[CONFIG_MEAS_MAX];
 	int nmeas;

@@ -22,10 +22,13 @@
 #include <unistd.h>
 
 #include "qmcp_auth.h"
+#include "qmcp_tls.h"
 #include "qp_clock.h"
 
 struct session {
 	int fd;
+	struct qmcp_io io; /* the socket, with TLS on it once the client's first byte says so */
+	int sniffed;       /* 1: the transport is known (TLS or plain QMCP) */
 	int id; /* unique for the probe's life: owner of measurements */
 	char peer[64];
 	char client[64];
@@ -226,12 +229,12 @@ __attribute__((format(printf, 5, 6))) static void send_error(struct session *s, 
 static void flush_tx(struct session *s)
 {
 	while (s->txoff < s->txlen) {
-		ssize_t k = send(s->fd, s->tx + s->txoff, s->txlen - s->txoff, MSG_NOSIGNAL);
+		long k = qmcp_io_send(&s->io, s->tx + s->txoff, s->txlen - s->txoff);
 		if (k > 0) {
 			s->txoff += (size_t)k;
 			continue;
 		}
-		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		if (k == -EAGAIN)
 			return;
 		s->closing = 2;
 		return;
@@ -251,7 +254,7 @@ static void close_session(unsigned int i)
 	if (stopped)
 		fprintf(stderr, "qprobe: qmcp: %s closed; %d measurement(s) of its stopped\n", s->peer,
 			stopped);
-	close(s->fd);
+	qmcp_io_close(&s->io);
 	qmcp_rx_free(&s->rx);
 	free(s->tx);
 	free(s);
@@ -306,6 +309,7 @@ static void accept_all(void)
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		s->fd = fd;
+		qmcp_io_plain(&s->io, fd);
 		s->id = C.next_id++;
 		snprintf(s->peer, sizeof(s->peer), "%s", peer);
 		qmcp_rx_init(&s->rx);
@@ -808,10 +812,56 @@ static void handle(struct session *s, const struct qmcp_hdr *h, const uint8_t *b
 	}
 }
 
+/*
+ * The client's first byte: a TLS handshake (0x16) or QMCP ('Q'). 1 when the
+ * session can go on, 0 to wait, -1 when it was refused.
+ */
+static int sniff(struct session *s)
+{
+	int t = qmcp_io_sniff(s->fd);
+	if (t == -EAGAIN)
+		return 0;
+	if (t < 0) {
+		s->closing = 2;
+		return -1;
+	}
+	if (t == 1 && !C.cfg.tls) {
+		/* it cannot read a QMCP error: the close and the log say it */
+		ctl_cnt.sessions_refused_transport++;
+		log_refusal("%s: refused, TLS asked of a probe without --tls-cert", s->peer);
+		s->closing = 2;
+		return -1;
+	}
+	if (t == 0 && C.cfg.tls_only) {
+		ctl_cnt.sessions_refused_transport++;
+		log_refusal("%s: refused, plain QMCP to a probe that takes TLS only", s->peer);
+		send_error(s, QMCP_MSG_HELLO, 0, QMCP_E_DENIED,
+			   "this probe takes QMCP over TLS only (qmctl --tls, tls:// destinations)");
+		s->closing = 1;
+		return -1;
+	}
+	if (t == 1) {
+		if (qmcp_io_tls(&s->io, s->fd, C.cfg.tls, NULL) != 0) {
+			s->closing = 2;
+			return -1;
+		}
+		ctl_cnt.sessions_tls++;
+	}
+	s->sniffed = 1;
+	return 1;
+}
+
 static void read_session(struct session *s)
 {
+	if (!s->sniffed && sniff(s) <= 0)
+		return;
 	for (int rounds = 0; rounds < 16 && !s->closing; rounds++) {
-		long k = qmcp_rx_read(&s->rx, s->fd);
+		long k = qmcp_rx_read_io(&s->rx, &s->io);
+		if (k == -EPROTO) {
+			log_refusal("%s: closed, %s", s->peer, s->io.err);
+			s->closing = 2;
+			return;
+		}
 		if (k == -EAGAIN)
 			return;
 		if (k <= 0) {
@@ -917,15 +967,19 @@ void ctl_poll(int timeout_ms)
 	for (unsigned int i = 0; i < n; i++) {
 		struct session *s = C.s[i];
 		pf[2 + i] = (struct pollfd){.fd = s->fd,
-					    .events = (short)((s->closing ? 0 : POLLIN) |
-							      (s->txoff < s->txlen ? POLLOUT : 0))};
+					    .events = qmcp_io_events(&s->io,
+						    (short)((s->closing ? 0 : POLLIN) |
+							    (s->txoff < s->txlen ? POLLOUT : 0)))};
+		/* what TLS has decrypted already is not the socket's to signal */
+		if (qmcp_io_pending(&s->io))
+			timeout_ms = 0;
 	}
 	if (poll(pf, 2 + n, timeout_ms) < 0)
 		return;
 	uint64_t now = qp_clock_realtime_ns();
 	for (unsigned int i = 0; i < n; i++) {
 		struct session *s = C.s[i];
-		if (pf[2 + i].revents & (POLLIN | POLLHUP | POLLERR))
+		if ((pf[2 + i].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR)) || qmcp_io_pending(&s->io))
 			read_session(s);
 		if (s->txoff < s->txlen)
 			flush_tx(s);
@@ -985,7 +1039,7 @@ void ctl_stop(void)
 	while (C.n) {
 		struct session *s = C.s[C.n - 1];
 		flush_tx(s);
-		close(s->fd);
+		qmcp_io_close(&s->io);
 		qmcp_rx_free(&s->rx);
 		free(s->tx);
 		free(s);

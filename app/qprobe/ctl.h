@@ -40,7 +40,9 @@
 	X(frames_bad, "Frames refused: bad magic, version or length")              \
 	X(errors_sent, "Error answers sent")                                       \
 	X(locate_answered, "Discovery requests answered")                          \
-	X(locate_refused, "Discovery requests not answered (allow-list or secret)")
+	X(locate_refused, "Discovery requests not answered (allow-list or secret)")   \
+	X(sessions_tls, "Controller sessions over TLS")                                \
+	X(sessions_refused_transport, "Connections refused: TLS without a certificate, or plain QMCP to a TLS-only probe")
 
 struct ctl_counters {
 #define CTL_F_(n, h) uint64_t n;
@@ -65,6 +67,10 @@ struct ctl_cfg {
 	/* non-NULL: why this probe takes no two-point role (START with one is
 	 * refused with this text) */
 	const char *no_two_point;
+	/* QMCP over TLS: the server's context (NULL: plain QMCP only), and 1
+	 * when plain QMCP is refused */
+	const struct qmcp_tls *tls;
+	int tls_only;
 };
 
 /**

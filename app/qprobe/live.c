@@ -45,6 +45,7 @@
 #include "config.h"
 #include "push.h"
 #include "qmcp_auth.h"
+#include "qmcp_tls.h"
 #include "qp_acl.h"
 #include "qp_webcfg.h"
 #include "qp_offline.h"
@@ -160,6 +161,23 @@ int qprobe_live(const struct qprobe_opts *o)
 		fprintf(stderr, "qprobe: --web-config: %s\n", err);
 		return QP_EXIT_USAGE;
 	}
+	/* QMCP over TLS: the port's certificate, and the trust for the servers
+	 * this probe connects to (tls:// receivers, two-point secondaries) */
+	if (!o->tls_cert != !o->tls_key || (o->tls_only && !o->tls_cert)) {
+		fprintf(stderr, "qprobe: %s\n", o->tls_only && !o->tls_cert
+						    ? "--tls-only needs --tls-cert and --tls-key"
+						    : "--tls-cert and --tls-key go together");
+		return QP_EXIT_USAGE;
+	}
+	static struct qmcp_tls *tls_server, *tls_client;
+	if (o->tls_cert && !(tls_server = qmcp_tls_server(o->tls_cert, o->tls_key, err, sizeof(err)))) {
+		fprintf(stderr, "qprobe: --tls-cert: %s\n", err);
+		return QP_EXIT_USAGE;
+	}
+	if (!(tls_client = qmcp_tls_client(o->tls_ca, err, sizeof(err)))) {
+		fprintf(stderr, "qprobe: --tls-ca: %s\n", err);
+		return QP_EXIT_USAGE;
+	}
 	uint16_t pid;
 	RTE_ETH_FOREACH_DEV(pid)
 		L.ports[L.nports++] = pid;
@@ -223,8 +241,8 @@ int qprobe_live(const struct qprobe_opts *o)
 	for (unsigned int i = 0; i < L.nworkers; i++)
 		L.worker_lcore[i] = lcores[first_worker + i];
 
-	push_init(L.probe_id, o->secret_file ? secret : NULL, secret_len);
-	tpl_init(L.probe_id, o->secret_file ? secret : NULL, secret_len, ctl_push_frame,
+	push_init(L.probe_id, o->secret_file ? secret : NULL, secret_len, tls_client);
+	tpl_init(L.probe_id, o->secret_file ? secret : NULL, secret_len, tls_client, ctl_push_frame,
 		 lcore_done_ns);
 	if (meas_init(L.nworkers, L.worker_lcore, o->flow_budget, o->flow_dists, on_result,
 		      NULL) != 0)
@@ -358,6 +376,8 @@ int qprobe_live(const struct qprobe_opts *o)
 			.info = views_info_fill,
 			.started = wait_awake,
 			.no_two_point = views_no_two_point(),
+			.tls = tls_server,
+			.tls_only = o->tls_only,
 		};
 		params_from_opts(o, &cc.defaults);
 		cc.defaults.filter[0] = 0;
@@ -372,8 +392,10 @@ int qprobe_live(const struct qprobe_opts *o)
 			goto stop_ports;
 		}
 		if (!o->quiet)
-			fprintf(stderr, "qprobe: QMCP on %s port %d (TCP, and UDP discovery)%s\n", o->qmcp_addr,
-			o->qmcp_port, o->secret_file ? ", shared secret required" : "");
+			fprintf(stderr, "qprobe: QMCP on %s port %d (TCP%s, and UDP discovery)%s\n",
+				o->qmcp_addr, o->qmcp_port,
+				!tls_server ? "" : o->tls_only ? " over TLS only" : ", plain or over TLS",
+				o->secret_file ? ", shared secret required" : "");
 	}
 
 	views_tel_register(); /* everything it reads is set up */

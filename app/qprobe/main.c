@@ -85,6 +85,12 @@ static void usage(FILE *out)
 		"  --allow CIDRS         controllers allowed, comma-separated (default\n"
 		"                        127.0.0.0/8,::1/128)\n"
 		"  --secret-file PATH    shared secret for QMCP authentication (mode 0600)\n"
+		"  --tls-cert FILE       QMCP over TLS too: the probe's certificate (PEM) ...\n"
+		"  --tls-key FILE        ... and its key; the port then takes TLS and plain QMCP\n"
+		"  --tls-only            refuse plain QMCP (needs --tls-cert)\n"
+		"  --tls-ca FILE         CA certificates (PEM) that tls:// results receivers and\n"
+		"                        two-point secondaries are verified against (default:\n"
+		"                        the system's)\n"
 		"  --spool DIR           keep results not yet acknowledged by their receivers in\n"
 		"                        DIR and send them after a restart (default: memory only)\n"
 		"  --spool-mb N          at most N MiB of them a destination (default 64); beyond,\n"
@@ -152,6 +158,10 @@ enum {
 	OPT_HTTP_ALLOW,
 	OPT_WEB_CONFIG,
 	OPT_SPOOL,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_ONLY,
+	OPT_TLS_CA,
 	OPT_SPOOL_MB,
 	OPT_SECRET_FILE,
 	OPT_PROBE_ID,
@@ -202,6 +212,10 @@ static const struct option longopts[] = {
 	{"http-allow", required_argument, NULL, OPT_HTTP_ALLOW},
 	{"web-config", required_argument, NULL, OPT_WEB_CONFIG},
 	{"spool", required_argument, NULL, OPT_SPOOL},
+	{"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+	{"tls-key", required_argument, NULL, OPT_TLS_KEY},
+	{"tls-only", no_argument, NULL, OPT_TLS_ONLY},
+	{"tls-ca", required_argument, NULL, OPT_TLS_CA},
 	{"spool-mb", required_argument, NULL, OPT_SPOOL_MB},
 	{"secret-file", required_argument, NULL, OPT_SECRET_FILE},
 	{"probe-id", required_argument, NULL, OPT_PROBE_ID},
@@ -304,6 +318,10 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 		case OPT_HTTP_ALLOW: o->http_allow = optarg; break;
 		case OPT_WEB_CONFIG: o->web_config = optarg; break;
 		case OPT_SPOOL: o->spool = optarg; break;
+		case OPT_TLS_CERT: o->tls_cert = optarg; break;
+		case OPT_TLS_KEY: o->tls_key = optarg; break;
+		case OPT_TLS_ONLY: o->tls_only = 1; break;
+		case OPT_TLS_CA: o->tls_ca = optarg; break;
 		case OPT_SPOOL_MB:
 			if (num_opt("spool-mb", optarg, 1, 1048576, &v))
 				return -1;
@@ -614,6 +632,14 @@ int main(int argc, char **argv)
 			o.secret_file = cfg.secret_file;
 		if (!o.spool && cfg.spool[0])
 			o.spool = cfg.spool;
+		if (!o.tls_cert && cfg.tls_cert[0])
+			o.tls_cert = cfg.tls_cert;
+		if (!o.tls_key && cfg.tls_key[0])
+			o.tls_key = cfg.tls_key;
+		if (!o.tls_ca && cfg.tls_ca[0])
+			o.tls_ca = cfg.tls_ca;
+		if (cfg.tls_only)
+			o.tls_only = 1;
 		if (!o.spool_mb && cfg.spool_mb)
 			o.spool_mb = cfg.spool_mb;
 		if (!o.http_addr && cfg.http_addr[0])

@@ -25,6 +25,7 @@
 
 #include "qmcp_auth.h"
 #include "qmcp_codec.h"
+#include "qmcp_tls.h"
 #include "qp_clock.h"
 #include "spool.h"
 
@@ -50,6 +51,8 @@ struct dest {
 	char name[256];
 	int refs;
 	int fd, state;
+	struct qmcp_io io; /* on fd once connected: plain, or TLS for a tls:// destination */
+	int tls;
 	uint64_t next_try_ns, backoff_ns;
 	struct qmcp_rx rx;
 	uint8_t *tx;
@@ -81,12 +84,15 @@ static struct {
 	int has_secret;
 	struct dest *d[PUSH_DESTS_MAX];
 	unsigned int n;
+	const struct qmcp_tls *tls; /* trust for tls:// receivers */
 	char spool_dir[2048]; /* "": no spool */
 	uint64_t spool_max;
 } P;
 
-void push_init(const char *probe_id, const uint8_t *secret, size_t secret_len)
+void push_init(const char *probe_id, const uint8_t *secret, size_t secret_len,
+	       const struct qmcp_tls *tls)
 {
+	P.tls = tls;
 	snprintf(P.probe_id, sizeof(P.probe_id), "%s", probe_id);
 	if (secret && secret_len <= sizeof(P.secret)) {
 		memcpy(P.secret, secret, secret_len);
@@ -174,7 +180,7 @@ int push_ref(const char *name)
 static void disconnect(struct dest *d, const char *why)
 {
 	if (d->fd >= 0)
-		close(d->fd);
+		qmcp_io_close(&d->io);
 	if (d->state == D_READY || d->state == D_CONNECTING)
 		fprintf(stderr, "qprobe: push to %s: %s; retrying in %.1f s\n", d->name, why,
 			(double)d->backoff_ns / 1e9);
@@ -193,7 +199,7 @@ static void free_dest(unsigned int i)
 {
 	struct dest *d = P.d[i];
 	if (d->fd >= 0)
-		close(d->fd);
+		qmcp_io_close(&d->io);
 	for (unsigned int k = 0; k < d->n; k++) {
 		free(d->q[(d->head + k) % PUSH_BACKLOG].json);
 		free(d->q[(d->head + k) % PUSH_BACKLOG].flows);
@@ -422,12 +428,14 @@ static int queue_frame(struct dest *d, struct qmcp_msg *m)
 /* Ask for the destination's address; the answer is picked up by poll_once(). */
 static void start_resolve(struct dest *d)
 {
-	const char *colon = strrchr(d->name, ':');
-	size_t hl = (size_t)(colon - d->name);
-	if (d->name[0] == '[' && hl >= 2 && d->name[hl - 1] == ']')
-		snprintf(d->host, sizeof(d->host), "%.*s", (int)(hl - 2), d->name + 1);
+	const char *name;
+	d->tls = qmcp_dest_tls(d->name, &name); /* tls://host:port: over TLS */
+	const char *colon = strrchr(name, ':');
+	size_t hl = (size_t)(colon - name);
+	if (name[0] == '[' && hl >= 2 && name[hl - 1] == ']')
+		snprintf(d->host, sizeof(d->host), "%.*s", (int)(hl - 2), name + 1);
 	else
-		snprintf(d->host, sizeof(d->host), "%.*s", (int)hl, d->name);
+		snprintf(d->host, sizeof(d->host), "%.*s", (int)hl, name);
 	snprintf(d->port, sizeof(d->port), "%s", colon + 1);
 	d->hints = (struct addrinfo){.ai_socktype = SOCK_STREAM};
 	d->gai = (struct gaicb){.ar_name = d->host, .ar_service = d->port, .ar_request = &d->hints};
@@ -452,6 +460,7 @@ static void start_connect(struct dest *d, const struct addrinfo *res)
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	d->fd = fd;
+	qmcp_io_plain(&d->io, fd);
 	d->state = D_CONNECTING;
 	d->reconnects++;
 }
@@ -559,6 +568,11 @@ static void drive(struct dest *d, short revents)
 			disconnect(d, strerror(err));
 			return;
 		}
+		/* TLS: the handshake goes on in the reads and writes below */
+		if (d->tls && (!P.tls || qmcp_io_tls(&d->io, d->fd, P.tls, d->host) != 0)) {
+			disconnect(d, "cannot start TLS");
+			return;
+		}
 		struct qmcp_msg m;
 		d->hello_req = d->next_req++;
 		qmcp_msg_init(&m, QMCP_MSG_HELLO, 0, d->hello_req);
@@ -566,14 +580,17 @@ static void drive(struct dest *d, short revents)
 		queue_frame(d, &m);
 		d->state = D_HELLO;
 	}
-	if (d->state >= D_HELLO && (revents & (POLLIN | POLLHUP | POLLERR))) {
+	if (d->state >= D_HELLO &&
+	    ((revents & (POLLIN | POLLHUP | POLLERR)) || (d->io.want && (revents & POLLOUT)) ||
+	     qmcp_io_pending(&d->io))) {
 		for (int rounds = 0; rounds < 16 && d->fd >= 0; rounds++) {
-			long k = qmcp_rx_read(&d->rx, d->fd);
+			long k = qmcp_rx_read_io(&d->rx, &d->io);
 			if (k == -EAGAIN)
 				break;
 			if (k <= 0) {
 				disconnect(d, k == -ENOMEM ? "out of memory"
-							   : "the receiver closed the connection");
+					      : k == -EPROTO ? d->io.err
+							     : "the receiver closed the connection");
 				return;
 			}
 			struct qmcp_hdr h;
@@ -591,14 +608,14 @@ static void drive(struct dest *d, short revents)
 		return;
 	send_window(d);
 	while (d->txoff < d->txlen) {
-		ssize_t k = send(d->fd, d->tx + d->txoff, d->txlen - d->txoff, MSG_NOSIGNAL);
+		long k = qmcp_io_send(&d->io, d->tx + d->txoff, d->txlen - d->txoff);
 		if (k > 0) {
 			d->txoff += (size_t)k;
 			continue;
 		}
-		if (k < 0 && (errno == EAGAIN || errno == EINTR))
+		if (k == -EAGAIN)
 			break;
-		disconnect(d, "connection lost");
+		disconnect(d, k == -EPROTO ? d->io.err : "connection lost");
 		return;
 	}
 	if (d->txoff == d->txlen)
@@ -643,6 +660,10 @@ static void poll_once(int timeout_ms)
 		short ev = POLLIN;
 		if (d->state == D_CONNECTING || d->txoff < d->txlen)
 			ev |= POLLOUT;
+		if (d->state != D_CONNECTING)
+			ev = qmcp_io_events(&d->io, ev);
+		if (qmcp_io_pending(&d->io))
+			timeout_ms = 0; /* decrypted already: not the socket's to signal */
 		pf[np] = (struct pollfd){.fd = d->fd, .events = ev};
 		map[np++] = i;
 	}

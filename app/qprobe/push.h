@@ -36,8 +36,13 @@
 #define PUSH_WINDOW 32
 #define PUSH_DESTS_MAX 64
 
-/** Identity and secret used towards receivers (secret NULL: none to offer). */
-void push_init(const char *probe_id, const uint8_t *secret, size_t secret_len);
+/**
+ * Identity and secret used towards receivers (secret NULL: none to offer),
+ * and the trust a destination given as tls://host:port is verified against.
+ */
+struct qmcp_tls;
+void push_init(const char *probe_id, const uint8_t *secret, size_t secret_len,
+	       const struct qmcp_tls *tls);
 
 /**
  * Keep queued results in dir (made if missing), at most max_bytes of them a

@@ -57,6 +57,9 @@ struct qprobe_opts {
 	const char *http_allow;    /* the HTTP endpoint's, NULL: loopback only */
 	const char *web_config;    /* the HTTP endpoint's TLS and basic auth, NULL: none */
 	const char *spool;         /* results not yet acknowledged kept here, NULL: memory only */
+	const char *tls_cert, *tls_key; /* QMCP over TLS, NULL: plain QMCP only */
+	int tls_only;              /* refuse plain QMCP */
+	const char *tls_ca;        /* trust for tls:// receivers and peers, NULL: the system's */
 	uint32_t spool_mb;         /* at most this many MiB a destination, 0: the default */
 	const char *probe_id, *probe_name; /* NULL: from the host name */
 	const char *config;        /* --config FILE */

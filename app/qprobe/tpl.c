@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "qmcp_client.h"
+#include "qmcp_tls.h"
 #include "qmcp_tp.h"
 #include "qp_clock.h"
 #include "qp_tp.h"
@@ -28,6 +29,7 @@ static struct {
 	size_t secret_len;
 	int (*push)(int session, const uint8_t *frame, size_t len);
 	uint64_t (*progress)(unsigned int worker);
+	const struct qmcp_tls *tls; /* trust for tls:// secondaries */
 } G;
 
 enum peer_state { PEER_CONNECTING, PEER_CONNECTED, PEER_LOST, PEER_REFUSED };
@@ -73,9 +75,10 @@ struct tpl {
 };
 
 void tpl_init(const char *probe_id, const uint8_t *secret, size_t secret_len,
-	      int (*push)(int session, const uint8_t *frame, size_t len),
+	      const struct qmcp_tls *tls, int (*push)(int session, const uint8_t *frame, size_t len),
 	      uint64_t (*progress)(unsigned int worker))
 {
+	G.tls = tls;
 	G.progress = progress;
 	snprintf(G.probe_id, sizeof(G.probe_id), "%s", probe_id ? probe_id : "qprobe");
 	G.secret_len = secret && secret_len <= sizeof(G.secret) ? secret_len : 0;
@@ -238,11 +241,13 @@ static void connect_peer(struct tpl *t, uint64_t now)
 	char host[256], err[512];
 	int port;
 	t->next_try = now + RETRY_NS;
-	if (split_peer(t->p.peer, host, sizeof(host), &port)) {
-		set_state(t, PEER_REFUSED, "the peer is not host:port");
+	const char *addr;
+	int tls = qmcp_dest_tls(t->p.peer, &addr); /* tls://host:port: over TLS */
+	if (split_peer(addr, host, sizeof(host), &port)) {
+		set_state(t, PEER_REFUSED, "the peer is not [tls://]host:port");
 		return;
 	}
-	t->c = qmcp_client_connect(host, port, 2000, err, sizeof(err));
+	t->c = qmcp_client_connect_tls(host, port, tls ? G.tls : NULL, 2000, err, sizeof(err));
 	if (!t->c) {
 		set_state(t, PEER_LOST, err);
 		return;

@@ -51,12 +51,14 @@ struct tpl_meas {
 };
 
 /**
- * Process-wide: identity and secret for sessions to secondaries, how to push
+ * Process-wide: identity, secret and TLS trust (for a TP_PEER given as
+ * tls://host:port) for sessions to secondaries, how to push
  * on a session, and each worker's progress (the time before which it has
  * recorded every frame it stamped; NULL: trust the clock less a margin).
  */
+struct qmcp_tls;
 void tpl_init(const char *probe_id, const uint8_t *secret, size_t secret_len,
-	      int (*push)(int session, const uint8_t *frame, size_t len),
+	      const struct qmcp_tls *tls, int (*push)(int session, const uint8_t *frame, size_t len),
 	      uint64_t (*progress)(unsigned int worker));
 
 /** The control interval and default loss timer of an averaging interval. */

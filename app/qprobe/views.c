@@ -627,8 +627,16 @@ void views_info_fill(struct qmcp_msg *m, json_t *j, void *arg)
 						       "speed_mbps", (int)link.link_speed));
 	}
 	qmcp_put_u32(m, QMCP_T_WORKERS, L.nworkers);
+	int tls = L.o->tls_cert != NULL, plain = !L.o->tls_only;
 	qmcp_put_u32(m, QMCP_T_CAPS,
-		     QMCP_CAP_LIVE | QMCP_CAP_PUSH | (views_no_two_point() ? 0 : QMCP_CAP_TWO_POINT));
+		     QMCP_CAP_LIVE | QMCP_CAP_PUSH | (views_no_two_point() ? 0 : QMCP_CAP_TWO_POINT) |
+			     (tls ? QMCP_CAP_TLS : 0) | (plain ? QMCP_CAP_PLAIN : 0));
+	json_t *tr = json_array();
+	if (plain)
+		json_array_append_new(tr, json_string("qmcp"));
+	if (tls)
+		json_array_append_new(tr, json_string("qmcp+tls"));
+	json_object_set_new(j, "transports", tr);
 	json_object_set_new(j, "two_point", json_boolean(!views_no_two_point()));
 	json_object_set_new(j, "ports", ports);
 	json_object_set_new(j, "workers", json_integer(L.nworkers));
