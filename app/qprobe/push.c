@@ -62,7 +62,7 @@ struct dest {
 	uint32_t next_req, hello_req, auth_req;
 	struct gap gaps[16];
 	unsigned int ngaps;
-	uint64_t sent, acked, dropped, reconnects;
+	uint64_t produced, sent, acked, dropped, reconnects;
 	char last_error[160];
 	/* --spool: the queue on disk, and the bytes its results take there */
 	struct spool *sp;
@@ -86,6 +86,8 @@ static struct {
 	unsigned int n;
 	const struct qmcp_tls *tls; /* trust for tls:// receivers */
 	char spool_dir[2048]; /* "": no spool */
+	/* over every destination there has been, gone ones too */
+	uint64_t produced, acked, dropped;
 	uint64_t spool_max;
 } P;
 
@@ -266,6 +268,7 @@ static void drop_oldest(struct dest *d)
 		d->q[(d->head + k) % PUSH_BACKLOG] = d->q[(d->head + k + 1) % PUSH_BACKLOG];
 	d->n--;
 	d->dropped++;
+	P.dropped++;
 	struct spool_item si = as_spool(&old);
 	if (d->sp)
 		d->qbytes -= spool_item_bytes(&si);
@@ -307,11 +310,14 @@ static void result_locked(const char *name, uint32_t meas, uint64_t seq, uint64_
 	struct dest *d = find(name);
 	if (!d)
 		return;
+	d->produced++;
+	P.produced++;
 	char *text = json ? strdup(json) : NULL;
 	if (!text) {
 		/* no memory for it: reported as a gap like a backlog overflow */
 		gap_add(d, meas, seq);
 		d->dropped++;
+	P.dropped++;
 		return;
 	}
 	char *fl = flows ? strdup(flows) : NULL;
@@ -324,6 +330,7 @@ static void result_locked(const char *name, uint32_t meas, uint64_t seq, uint64_
 			free(fl);
 			gap_add(d, meas, seq);
 			d->dropped++;
+	P.dropped++;
 			return;
 		}
 		/* the spool's bound: the oldest results not in flight make room */
@@ -524,6 +531,7 @@ static void handle(struct dest *d, const struct qmcp_hdr *h, const uint8_t *b)
 		d->n--;
 		d->inflight--;
 		d->acked++;
+		P.acked++;
 		/* all delivered: the file back to its header; or rid of what
 		 * acknowledgements made dead */
 		if (d->sp && (!d->n || spool_bytes(d->sp) > 2 * P.spool_max))
@@ -715,6 +723,15 @@ void push_fini(void)
 	pthread_mutex_unlock(&plock);
 }
 
+json_t *push_totals_json(void)
+{
+	pthread_mutex_lock(&plock);
+	json_t *o = json_pack("{s:I,s:I,s:I}", "produced", (json_int_t)P.produced, "acknowledged",
+			      (json_int_t)P.acked, "dropped", (json_int_t)P.dropped);
+	pthread_mutex_unlock(&plock);
+	return o;
+}
+
 json_t *push_stats_json(void)
 {
 	json_t *a = json_array();
@@ -722,8 +739,9 @@ json_t *push_stats_json(void)
 	for (unsigned int i = 0; i < P.n; i++) {
 		struct dest *d = P.d[i];
 		json_array_append_new(
-			a, json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:s,s:b,s:I,s:I}", "destination",
-				     d->name, "state", state_name[d->state], "queued", (int)d->n,
+			a, json_pack("{s:s,s:s,s:I,s:i,s:i,s:I,s:I,s:I,s:I,s:s,s:b,s:I,s:I}", "destination",
+				     d->name, "state", state_name[d->state], "produced",
+				     (json_int_t)d->produced, "queued", (int)d->n,
 				     "in_flight", (int)d->inflight, "sent", (json_int_t)d->sent,
 				     "acknowledged", (json_int_t)d->acked, "dropped",
 				     (json_int_t)d->dropped, "connects", (json_int_t)d->reconnects,

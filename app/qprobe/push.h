@@ -80,4 +80,11 @@ void push_fini(void);
 /** Per destination: state, queued, sent, acknowledged, dropped, reconnects. */
 json_t *push_stats_json(void);
 
+/**
+ * Over every destination of the probe's life (a destination goes when no
+ * measurement names it and its queue is empty): results made, acknowledged,
+ * dropped.
+ */
+json_t *push_totals_json(void);
+
 #endif

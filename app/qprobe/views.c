@@ -172,6 +172,7 @@ static json_t *stats_json(void *arg)
 	json_object_set_new(hj, "open", json_integer((json_int_t)hc.open));
 	json_object_set_new(root, "http", hj);
 	json_object_set_new(root, "push", push_stats_json());
+	json_object_set_new(root, "push_totals", push_totals_json());
 	return root;
 }
 
@@ -415,12 +416,15 @@ static void push_metrics(struct sbuf *b)
 	static const struct {
 		const char *key, *name, *type, *help;
 	} f[] = {
+		{"produced", "qprobe_push_produced_total", "counter", "Results made for the receiver (one an interval)"},
 		{"queued", "qprobe_push_queued", "gauge", "Results waiting for a receiver"},
 		{"in_flight", "qprobe_push_in_flight", "gauge", "Results sent, not yet acknowledged"},
 		{"sent", "qprobe_push_sent_total", "counter", "Results sent (again after a reconnect too)"},
 		{"acknowledged", "qprobe_push_acknowledged_total", "counter", "Results the receiver stored"},
 		{"dropped", "qprobe_push_dropped_total", "counter", "Results dropped: queue full (reported as gaps)"},
 		{"connects", "qprobe_push_connects_total", "counter", "Connections opened to the receiver"},
+		{"spool_bytes", "qprobe_push_spool_bytes", "gauge", "Bytes of the receiver's spool file (--spool)"},
+		{"spool_errors", "qprobe_push_spool_errors_total", "counter", "Spool writes that failed (--spool)"},
 	};
 	json_t *a = push_stats_json();
 	char esc[600];
