@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FUZZ_TARGETS(X) X(fuzz_capture) X(fuzz_config) X(fuzz_http) X(fuzz_parse) X(fuzz_qmcp) X(fuzz_sdp)
+#define FUZZ_TARGETS(X)                                                               \
+	X(fuzz_capture) X(fuzz_config) X(fuzz_http) X(fuzz_parse) X(fuzz_qmcp) X(fuzz_sdp)  \
+	X(fuzz_spool) X(fuzz_webcfg)
 
 #define DECL_(n) int n(const uint8_t *data, size_t size);
 FUZZ_TARGETS(DECL_)

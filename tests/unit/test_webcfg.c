@@ -157,6 +157,9 @@ Test(webcfg, every_mistake_named)
 	refused("basic_auth_users:\n  prom: $1$abc$0123456789012345678901\n",
 		"basic_auth_users.prom: a bcrypt hash is expected ($2y$10$ and 53 characters, as htpasswd "
 		"-nBC 10 writes)");
+	refused("basic_auth_users:\n  prom: $2y$31$aaaaaaaaaaaaaaaaaaaaaOjOHCcGZ1ZydhnG2lX11qSmiRJbsbsA.\n",
+		"basic_auth_users.prom: bcrypt cost 31: from 4 to 15 is accepted (a check takes 2^cost "
+		"rounds)");
 	char text[512];
 	snprintf(text, sizeof(text), "basic_auth_users:\n  prom: %s\n  prom: %s\n", hash_a, hash_b);
 	refused(text, "basic_auth_users.prom: the user is there twice");
