@@ -19,7 +19,7 @@ set -eu
 build_pkgs="make gcc libc6-dev libcrypt-dev pkg-config libdpdk-dev liburcu-dev libjansson-dev \
 libmicrohttpd-dev libpcap-dev libssl-dev libyaml-dev libsqlite3-dev libpq-dev"
 test_pkgs="libcriterion-dev tshark postgresql sqlite3 dpdk dpdk-dev python3 systemd prometheus \
-python3-pytest python3-venv chromium fonts-dejavu-core"
+python3-pytest python3-venv chromium fonts-dejavu-core openssl"
 bench_pkgs="argus-server libndpi-bin valgrind bc time curl python3-scapy \
 clang libclang-rt-14-dev"
 

@@ -16,6 +16,7 @@ import ipaddress
 import os
 import select
 import socket
+import ssl
 import time
 from typing import Any, Iterator, Optional, Sequence, Union
 
@@ -107,6 +108,9 @@ class Client:
     ``Client(host, port=8177, secret=None)`` connects, says HELLO and, when the
     probe requires it, proves the shared secret (``secret``: the text or bytes
     of the secret; ``secret_file``: a file read as the probe reads its own).
+    ``tls=True`` speaks QMCP over TLS: the probe's certificate is verified for
+    ``host`` against ``ca`` (a PEM file; None: the system's authorities) before
+    anything is sent, as ``qmctl --tls --ca`` does.
     Use it as a context manager, or call :meth:`close`. ``probe`` holds the
     HELLO answer (probe_id, probe_name, sw_version, qmcp_port, auth_required).
 
@@ -116,7 +120,8 @@ class Client:
     """
 
     def __init__(self, host: str, port: int = codec.PORT, secret: Union[None, str, bytes] = None,
-                 *, secret_file: Optional[str] = None, name: str = "python-qmcp", timeout: float = 5.0):
+                 *, secret_file: Optional[str] = None, name: str = "python-qmcp", timeout: float = 5.0,
+                 tls: bool = False, ca: Optional[str] = None):
         if secret_file is not None:
             if secret is not None:
                 raise TypeError("give secret or secret_file, not both")
@@ -131,6 +136,10 @@ class Client:
         self._sock: Optional[socket.socket] = socket.create_connection((host, port), timeout=timeout)
         try:
             self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if tls:
+                ctx = ssl.create_default_context(cafile=ca)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+                self._sock = ctx.wrap_socket(self._sock, server_hostname=host)
             self.probe = self._call("HELLO", [("CLIENT_NAME", name)])
             if self.probe.get("auth_required"):
                 if self._secret is None:
@@ -184,8 +193,10 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("no answer from %s:%d within %.1f s" % (self.host, self.port, self.timeout))
-            r, _, _ = select.select([self._sock], [], [], left)
-            if not r:
+            # what TLS has decrypted already is not the socket's to signal
+            pending = isinstance(self._sock, ssl.SSLSocket) and self._sock.pending()
+            r, _, _ = select.select([self._sock], [], [], 0 if pending else left)
+            if not r and not pending:
                 continue
             data = self._sock.recv(65536)
             if not data:

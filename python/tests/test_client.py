@@ -1,17 +1,20 @@
-"""qmcp.Client against a real probe: every request, errors, access, discovery;
-and against hostile "probes" that send garbage.
+"""qmcp.Client against a real probe: every request, errors, access, discovery,
+QMCP over TLS; and against hostile "probes" that send garbage.
 
 # Live: starts a DPDK probe (make test runs such files one at a time).
 """
 
+import os
 import socket
+import ssl
+import subprocess
 import threading
 import time
 
 import pytest
 
 import qmcp
-from conftest import offline, wait_for
+from conftest import Probe, offline, wait_for
 
 
 def test_hello_and_info(probe):
@@ -178,3 +181,31 @@ def test_a_probe_that_hangs_up_or_says_nothing():
         qmcp.Client("127.0.0.1", FakeProbe(None).port)
     with pytest.raises(TimeoutError, match="no answer from 127.0.0.1"):
         qmcp.Client("127.0.0.1", FakeProbe(b"QM").port, timeout=0.5)
+
+
+def test_tls_verified_and_the_secret_inside(tmp_path):
+    cert, key = str(tmp_path / "probe.crt"), str(tmp_path / "probe.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = Probe(extra=("--tls-cert", cert, "--tls-key", key, "--tls-only"))
+    try:
+        with p.client(tls=True, ca=cert) as c:
+            info = c.info()
+            assert info["info"]["transports"] == ["qmcp+tls"]
+            assert info["caps"] & 0x8 and not info["caps"] & 0x10
+        # a certificate checked against the system's authorities: self-signed, refused
+        with pytest.raises(ssl.SSLCertVerificationError):
+            p.client(tls=True)
+        # plain QMCP to a TLS-only probe: its refusal
+        with pytest.raises(qmcp.QmcpError) as e:
+            p.client()
+        assert e.value.name == "DENIED"
+        assert "takes QMCP over TLS only" in e.value.message
+        # the secret is still asked for inside TLS
+        with pytest.raises(qmcp.QmcpError) as e:
+            qmcp.Client("127.0.0.1", p.qmcp_port, secret="not-the-secret-0123456789", tls=True, ca=cert)
+        assert e.value.name == "AUTH_FAILED"
+    finally:
+        p.stop()
