@@ -15,6 +15,7 @@
 #include "fuzz.h"
 #include "qp_flow_key.h"
 #include "qp_parse_dp.h"
+#include "../gen/qp_pkt_fields.h"
 #include "qp_sdp.h"
 #include "qp_sig.h"
 
@@ -33,15 +34,10 @@ static void same(const struct qp_pkt *a, const struct qp_pkt *b)
 {
 #define SAME_(f)                                                                      \
 	if (a->f != b->f)                                                             \
-	fuzz_fail("straight line and walk differ in " #f)
+		fuzz_fail("straight line and walk differ in " #f);
 	if (memcmp(&a->key, &b->key, sizeof(a->key)) != 0)
 		fuzz_fail("straight line and walk differ in the key");
-	SAME_(hash); SAME_(swapped); SAME_(tcp_flags); SAME_(frag); SAME_(frag_attributed);
-	SAME_(encap); SAME_(l4_hdr_ok); SAME_(vlan); SAME_(tcp_seq); SAME_(tcp_ack);
-	SAME_(tcp_win); SAME_(tcp_has_ts); SAME_(tcp_opt_bad); SAME_(tcp_tsval); SAME_(tcp_tsecr);
-	SAME_(l4_payload_len); SAME_(icmp_type); SAME_(icmp_id); SAME_(icmp_seq);
-	SAME_(udp_payload); SAME_(udp_payload_cap); SAME_(ip_hdr); SAME_(ip_cap); SAME_(l4_off);
-	SAME_(l4_proto);
+	QP_PKT_SAME_FIELDS(SAME_)
 #undef SAME_
 }
 

@@ -309,3 +309,14 @@ void qp_stop_clean(int pid, const char *err_path)
 	qp_wait(pid, 60, &r, err_path);
 	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
 }
+
+long qp_sh_long(const char *cmd)
+{
+	FILE *p = popen(cmd, "r");
+	long v = -1;
+	if (p && fscanf(p, "%ld", &v) != 1)
+		v = -1;
+	if (p)
+		pclose(p);
+	return v;
+}

@@ -72,6 +72,9 @@ int qp_qmctl(int port, const char *secret, char *const args[], char *out, size_t
  */
 void qp_stop_clean(int pid, const char *err_path);
 
+/** The first whole number a shell command prints (a SQL count, say), -1 when none. */
+long qp_sh_long(const char *cmd);
+
 /** CLOCK_REALTIME now, ns: the time a test's sender stamps its frames with. */
 uint64_t qp_realtime_ns(void);
 

@@ -100,6 +100,45 @@ static double prom_query(int port, const char *q)
 	return v;
 }
 
+/*
+ * Debian's Prometheus scraping the probe at 127.0.0.1:http once a second, as
+ * job qprobe with the scrape_config lines given (indented for the job; ""
+ * for none), its data under name in qp_tmpdir(). Its pid; its port in *pport
+ * and its standard error's path in perr.
+ */
+static int prometheus(const char *name, int http, const char *job_lines, int *pport, char *perr,
+		      size_t perrlen)
+{
+	*pport = qp_free_port();
+	char yml[256], data[256], text[1024], paddr[64], cfgarg[300], dataarg[300];
+	snprintf(yml, sizeof(yml), "%s/%s.yml", qp_tmpdir(), name);
+	snprintf(data, sizeof(data), "%s/%s-data", qp_tmpdir(), name);
+	snprintf(text, sizeof(text),
+		 "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: qprobe\n%s"
+		 "    static_configs:\n      - targets: ['127.0.0.1:%d']\n", job_lines, http);
+	FILE *f = fopen(yml, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(paddr, sizeof(paddr), "--web.listen-address=127.0.0.1:%d", *pport);
+	snprintf(cfgarg, sizeof(cfgarg), "--config.file=%s", yml);
+	snprintf(dataarg, sizeof(dataarg), "--storage.tsdb.path=%s", data);
+	snprintf(perr, perrlen, "%s/%s.err", qp_tmpdir(), name);
+	char *pargv[] = {"prometheus", cfgarg, dataarg, paddr, NULL};
+	return qp_spawn(pargv, NULL, perr);
+}
+
+/* Prometheus, then the probe: each stopped, the probe exiting 0. */
+static void stop_both(int ppid, const char *perr, int pid, const char *err)
+{
+	struct qp_run_result r;
+	kill(ppid, SIGTERM);
+	qp_wait(ppid, 60, &r, perr);
+	kill(pid, SIGTERM);
+	qp_wait(pid, 60, &r, err);
+	cr_expect(r.exited && r.status == 0, "%s", r.err);
+}
+
 Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
 {
 	char bin[256], hport[16], err[256];
@@ -180,23 +219,9 @@ Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
 	free(m);
 
 	/* Prometheus scrapes it */
-	int pport = qp_free_port();
-	char yml[256], data[256], text[512], paddr[64], cfgarg[300], dataarg[300];
-	snprintf(yml, sizeof(yml), "%s/prometheus.yml", qp_tmpdir());
-	snprintf(data, sizeof(data), "%s/prom-data", qp_tmpdir());
-	snprintf(text, sizeof(text),
-		 "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: qprobe\n"
-		 "    static_configs:\n      - targets: ['127.0.0.1:%d']\n", http);
-	FILE *f = fopen(yml, "w");
-	fputs(text, f);
-	fclose(f);
-	snprintf(paddr, sizeof(paddr), "--web.listen-address=127.0.0.1:%d", pport);
-	snprintf(cfgarg, sizeof(cfgarg), "--config.file=%s", yml);
-	snprintf(dataarg, sizeof(dataarg), "--storage.tsdb.path=%s", data);
+	int pport;
 	char perr[256];
-	snprintf(perr, sizeof(perr), "%s/prometheus.err", qp_tmpdir());
-	char *pargv[] = {"prometheus", cfgarg, dataarg, paddr, NULL};
-	int ppid = qp_spawn(pargv, NULL, perr);
+	int ppid = prometheus("prometheus", http, "", &pport, perr, sizeof(perr));
 	double pk = -1;
 	for (int i = 0; i < 600 && pk < 0; i++) {
 		nap_ms(100);
@@ -247,12 +272,7 @@ Test(prometheus, metrics_complete_and_scraped, .timeout = 180)
 	cr_expect(strstr(m, "\nqprobe_meas_interval_start_seconds{measurement=\"1\"} ") != NULL);
 	free(m);
 	json_decref(st);
-	struct qp_run_result r;
-	kill(ppid, SIGTERM);
-	qp_wait(ppid, 60, &r, perr);
-	kill(pid, SIGTERM);
-	qp_wait(pid, 60, &r, err);
-	cr_expect(r.exited && r.status == 0, "%s", r.err);
+	stop_both(ppid, perr, pid, err);
 }
 
 Test(prometheus, scraped_over_tls_with_basic_auth, .timeout = 180)
@@ -277,25 +297,12 @@ Test(prometheus, scraped_over_tls_with_basic_auth, .timeout = 180)
 			"--qmcp-port", "0", "--http-port", hport, "--web-config", web, "--measure", NULL};
 	int pid = qp_spawn(argv, NULL, err);
 
-	int pport = qp_free_port();
-	char yml[256], data[256], text[1024], paddr[64], cfgarg[300], dataarg[300], perr[256];
-	snprintf(yml, sizeof(yml), "%s/prometheus-tls.yml", qp_tmpdir());
-	snprintf(data, sizeof(data), "%s/prom-tls-data", qp_tmpdir());
-	snprintf(text, sizeof(text),
-		 "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: qprobe\n"
+	int pport;
+	char job[512], perr[256];
+	snprintf(job, sizeof(job),
 		 "    scheme: https\n    tls_config:\n      ca_file: %s\n"
-		 "    basic_auth:\n      username: prom\n      password: scrape-me\n"
-		 "    static_configs:\n      - targets: ['127.0.0.1:%d']\n", cert, http);
-	f = fopen(yml, "w");
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-	snprintf(paddr, sizeof(paddr), "--web.listen-address=127.0.0.1:%d", pport);
-	snprintf(cfgarg, sizeof(cfgarg), "--config.file=%s", yml);
-	snprintf(dataarg, sizeof(dataarg), "--storage.tsdb.path=%s", data);
-	snprintf(perr, sizeof(perr), "%s/prometheus-tls.err", qp_tmpdir());
-	char *pargv[] = {"prometheus", cfgarg, dataarg, paddr, NULL};
-	int ppid = qp_spawn(pargv, NULL, perr);
+		 "    basic_auth:\n      username: prom\n      password: scrape-me\n", cert);
+	int ppid = prometheus("prometheus-tls", http, job, &pport, perr, sizeof(perr));
 	double pk = -1;
 	for (int i = 0; i < 600 && pk != 163.0; i++) {
 		nap_ms(100);
@@ -308,10 +315,5 @@ Test(prometheus, scraped_over_tls_with_basic_auth, .timeout = 180)
 	/* every scrape carried the credentials */
 	cr_expect_eq(prom_query(pport, "qprobe_http_refused_auth_total"), 0.0);
 	cr_expect_geq(prom_query(pport, "qprobe_http_requests_total"), 1.0);
-	struct qp_run_result r;
-	kill(ppid, SIGTERM);
-	qp_wait(ppid, 60, &r, perr);
-	kill(pid, SIGTERM);
-	qp_wait(pid, 60, &r, err);
-	cr_expect(r.exited && r.status == 0, "%s", r.err);
+	stop_both(ppid, perr, pid, err);
 }

@@ -169,13 +169,7 @@ static long sqlite_count(const char *db, const char *q)
 {
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' '%s'", db, q);
-	FILE *p = popen(cmd, "r");
-	long v = -1;
-	if (p && fscanf(p, "%ld", &v) != 1)
-		v = -1;
-	if (p)
-		pclose(p);
-	return v;
+	return qp_sh_long(cmd);
 }
 
 Test(qmcp_tls, results_to_a_tls_receiver_and_a_tls_secondary, .timeout = 180)

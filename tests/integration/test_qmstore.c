@@ -22,17 +22,6 @@
 #include "qp_qmcp.h"
 #include "qp_run.h"
 
-/* Everything a SQL query prints, first line. */
-static long query(const char *cmd)
-{
-	FILE *p = popen(cmd, "r");
-	long v = -1;
-	if (p && fscanf(p, "%ld", &v) != 1)
-		v = -1;
-	if (p)
-		pclose(p);
-	return v;
-}
 
 static int spawn_store(const char *db_arg, const char *db_val, int port, const char *secret,
 		       const char *err)
@@ -65,6 +54,18 @@ static void wait_pushed(const struct probe *p)
 	cr_assert_fail("the probe still has results queued after 60 s");
 }
 
+/* START of a DNS measurement of 100 ms intervals pushed to dest; its id */
+static uint32_t start_pushed(struct qmcp_client *c, const char *dest)
+{
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c));
+	qmcp_put_str(&m, QMCP_T_FILTER, "udp port 53");
+	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, 100);
+	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
+	qmcp_put_str(&m, QMCP_T_DESTINATION, dest);
+	return call_start(c, &m);
+}
+
 /*
  * One run: measure, kill the store, measure, restart it, measure, stop.
  * sql(q) prints the answer of query q. Returns the intervals the probe closed.
@@ -80,12 +81,7 @@ static void run(const char *db_arg, const char *db_val, long (*sql)(const char *
 	int spid = spawn_store(db_arg, db_val, sport, p.secret, serr);
 	struct qmcp_client *c = ctl(&p);
 	struct qmcp_msg m;
-	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c));
-	qmcp_put_str(&m, QMCP_T_FILTER, "udp port 53");
-	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, 100);
-	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
-	qmcp_put_str(&m, QMCP_T_DESTINATION, dest);
-	uint32_t id = call_start(c, &m);
+	uint32_t id = start_pushed(c, dest);
 
 	inject(p.tap);
 	wait_measured(c, id, 163, 40);
@@ -136,7 +132,7 @@ static long sqlite_q(const char *q)
 {
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' '%s'", sqlite_path, q);
-	return query(cmd);
+	return qp_sh_long(cmd);
 }
 
 Test(qmstore, sqlite_keeps_every_interval_once_across_a_restart, .timeout = 300)
@@ -172,12 +168,7 @@ Test(qmstore, a_spool_keeps_every_interval_across_a_killed_probe, .timeout = 300
 	probe_start_args(&p, "127.0.0.1/32", extra);
 	struct qmcp_client *c = ctl(&p);
 	struct qmcp_msg m;
-	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c));
-	qmcp_put_str(&m, QMCP_T_FILTER, "udp port 53");
-	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, 100);
-	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
-	qmcp_put_str(&m, QMCP_T_DESTINATION, dest);
-	uint32_t id = call_start(c, &m);
+	uint32_t id = start_pushed(c, dest);
 	cr_assert_eq(id, 1, "the first measurement of a new spool");
 	/* the receiver is not there: every interval waits in the queue, and on disk */
 	inject(p.tap);
@@ -197,12 +188,7 @@ Test(qmstore, a_spool_keeps_every_interval_across_a_killed_probe, .timeout = 300
 	struct probe p2;
 	probe_start_args(&p2, "127.0.0.1/32", extra);
 	c = ctl(&p2);
-	qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(c));
-	qmcp_put_str(&m, QMCP_T_FILTER, "udp port 53");
-	qmcp_put_u32(&m, QMCP_T_INTERVAL_MS, 100);
-	qmcp_put_u32(&m, QMCP_T_MAX_FLOWS, 1024);
-	qmcp_put_str(&m, QMCP_T_DESTINATION, dest);
-	uint32_t id2 = call_start(c, &m);
+	uint32_t id2 = start_pushed(c, dest);
 	cr_assert_eq(id2, 2, "ids go on from the earlier run's");
 	nap_ms(350); /* a few intervals of its own */
 	qmcp_msg_init(&m, QMCP_MSG_STOP, 0, qmcp_client_next_id(c));
@@ -237,7 +223,7 @@ Test(qmstore, a_spool_keeps_every_interval_across_a_killed_probe, .timeout = 300
 	cr_assert_eq(sqlite_q("SELECT count(*) FROM gaps"), 0);
 	/* nothing left in the spool but the next id */
 	snprintf(want, sizeof(want), "ls '%s' | grep -c spool-", spool);
-	cr_assert_eq(query(want), 0, "the spool files went with their results");
+	cr_assert_eq(qp_sh_long(want), 0, "the spool files went with their results");
 	kill(spid, SIGTERM);
 	qp_wait(spid, 30, &wr, serr);
 }
@@ -250,7 +236,7 @@ static long pg_q(const char *q)
 	char cmd[1200];
 	snprintf(cmd, sizeof(cmd), "psql -h '%s' -p %d -U postgres -d postgres -tA -c '%s'", pg_sock,
 		 pg_port, q);
-	return query(cmd);
+	return qp_sh_long(cmd);
 }
 
 /* Replace every occurrence of from in s (malloc'd) by to. */
@@ -303,7 +289,7 @@ static void dashboard_queries_run(void)
 		snprintf(cmd, sizeof(cmd),
 			 "psql -v ON_ERROR_STOP=1 -h '%s' -p %d -U postgres -d postgres -tA -f '%s'",
 			 pg_sock, pg_port, f);
-		long rows = query(cmd);
+		long rows = qp_sh_long(cmd);
 		cr_expect_geq(rows, 0, "dashboard query failed: %s", sqltext);
 		if (i == 2) /* after the two variables, the throughput panel: a row per interval and direction */
 			cr_expect_gt(rows, 0, "no throughput rows: %s", sqltext);

@@ -12,6 +12,7 @@
 
 #include "../gen/qp_pcapw.h"
 #include "qp_parse_dp.h"
+#include "../gen/qp_pkt_fields.h"
 
 static struct qp_parse_ctx ctx;
 
@@ -985,14 +986,9 @@ static void same_parse(const uint8_t *d, uint32_t len, const char *what)
 	if (ra != QP_PARSE_FLOW)
 		return;
 	diff_flows++;
-#define SAME_(f) cr_assert(a.f == b.f, "%s (%u bytes): " #f " differs", what, len)
+#define SAME_(f) cr_assert(a.f == b.f, "%s (%u bytes): " #f " differs", what, len);
 	cr_assert(memcmp(&a.key, &b.key, sizeof(a.key)) == 0, "%s (%u bytes): key differs", what, len);
-	SAME_(hash); SAME_(swapped); SAME_(tcp_flags); SAME_(frag); SAME_(frag_attributed);
-	SAME_(encap); SAME_(l4_hdr_ok); SAME_(vlan); SAME_(tcp_seq); SAME_(tcp_ack);
-	SAME_(tcp_win); SAME_(tcp_has_ts); SAME_(tcp_opt_bad); SAME_(tcp_tsval); SAME_(tcp_tsecr);
-	SAME_(l4_payload_len); SAME_(icmp_type); SAME_(icmp_id); SAME_(icmp_seq);
-	SAME_(udp_payload); SAME_(udp_payload_cap); SAME_(ip_hdr); SAME_(ip_cap); SAME_(l4_off);
-	SAME_(l4_proto);
+	QP_PKT_SAME_FIELDS(SAME_)
 #undef SAME_
 }
 
