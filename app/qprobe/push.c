@@ -89,6 +89,7 @@ static struct {
 	/* over every destination there has been, gone ones too */
 	uint64_t produced, acked, dropped;
 	uint64_t spool_max;
+	int reloading; /* push_spool() is queueing what an earlier run left */
 } P;
 
 void push_init(const char *probe_id, const uint8_t *secret, size_t secret_len,
@@ -125,7 +126,9 @@ static int ref_locked(const char *name)
 		d->backoff_ns = 500000000ULL;
 		d->next_req = 1;
 		qmcp_rx_init(&d->rx);
-		if (P.spool_dir[0]) {
+		/* (a destination an earlier run left results for opens its
+		 * spool once they are queued again: reload()) */
+		if (P.spool_dir[0] && !P.reloading) {
 			char err[300];
 			if (!(d->sp = spool_open(P.spool_dir, name, err, sizeof(err)))) {
 				/* results still go, without a copy on disk: said, counted */
@@ -154,10 +157,13 @@ static void spool_failed(struct dest *d, int e)
 	snprintf(d->last_error, sizeof(d->last_error), "spool: %s", strerror(-e));
 }
 
-/* rewrite the destination's spool from its queue (after acknowledgements piled up) */
+/*
+ * The destination's spool from its queue: rewritten (after acknowledgements
+ * piled up), or opened with it (reload). The old file is replaced in one step.
+ */
 static void spool_compact(struct dest *d)
 {
-	if (!d->sp)
+	if (!d->sp && !P.reloading)
 		return;
 	struct spool_item items[PUSH_BACKLOG];
 	const struct spool_item *ptr[PUSH_BACKLOG];
@@ -168,7 +174,16 @@ static void spool_compact(struct dest *d)
 	struct spool_gap g[16];
 	for (unsigned int k = 0; k < d->ngaps; k++)
 		g[k] = (struct spool_gap){d->gaps[k].meas, d->gaps[k].from, d->gaps[k].count};
-	spool_failed(d, spool_rewrite(d->sp, ptr, d->n, g, d->ngaps));
+	if (d->sp) {
+		spool_failed(d, spool_rewrite(d->sp, ptr, d->n, g, d->ngaps));
+		return;
+	}
+	char err[300];
+	if (!(d->sp = spool_open_with(P.spool_dir, d->name, ptr, d->n, g, d->ngaps, err, sizeof(err)))) {
+		fprintf(stderr, "qprobe: push to %s: %s; results not spooled\n", d->name, err);
+		snprintf(d->last_error, sizeof(d->last_error), "%.159s", err);
+		d->spool_errors++;
+	}
 }
 
 int push_ref(const char *name)
@@ -354,7 +369,10 @@ static void reload(void *arg, const char *dest, struct spool_item *items, unsign
 		   const struct spool_gap *gaps, unsigned int ngaps)
 {
 	unsigned int *loaded = arg;
-	if (ref_locked(dest) != 0) {
+	P.reloading = 1;
+	int e = ref_locked(dest);
+	P.reloading = 0;
+	if (e != 0) {
 		for (unsigned int i = 0; i < n; i++) {
 			free(items[i].json);
 			free(items[i].flows);
@@ -379,7 +397,9 @@ static void reload(void *arg, const char *dest, struct spool_item *items, unsign
 		d->qbytes += spool_item_bytes(&si);
 		(*loaded)++;
 	}
-	spool_compact(d);
+	P.reloading = 1;
+	spool_compact(d); /* the spool opened with the queue: the old file replaced in one step */
+	P.reloading = 0;
 }
 
 int push_spool(const char *dir, uint64_t max_bytes, char *err, size_t errlen)

@@ -207,6 +207,13 @@ int spool_rewrite(struct spool *s, const struct spool_item *const *items, unsign
 
 struct spool *spool_open(const char *dir, const char *dest, char *err, size_t errlen)
 {
+	return spool_open_with(dir, dest, NULL, 0, NULL, 0, err, errlen);
+}
+
+struct spool *spool_open_with(const char *dir, const char *dest, const struct spool_item *const *items,
+			      unsigned int n, const struct spool_gap *gaps, unsigned int ngaps,
+			      char *err, size_t errlen)
+{
 	struct spool *s = calloc(1, sizeof(*s));
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
@@ -216,7 +223,7 @@ struct spool *spool_open(const char *dir, const char *dest, char *err, size_t er
 	snprintf(s->dest, sizeof(s->dest), "%s", dest);
 	file_names(s, dir, dest);
 	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int e = s->dirfd < 0 ? -errno : spool_rewrite(s, NULL, 0, NULL, 0);
+	int e = s->dirfd < 0 ? -errno : spool_rewrite(s, items, n, gaps, ngaps);
 	if (e) {
 		snprintf(err, errlen, "spool %s: %s", s->path, strerror(-e));
 		if (s->dirfd >= 0)

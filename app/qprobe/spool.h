@@ -45,6 +45,14 @@ struct spool;
  */
 struct spool *spool_open(const char *dir, const char *dest, char *err, size_t errlen);
 
+/**
+ * The same, the file holding items and gaps from the start: an earlier
+ * run's file is replaced by it in one step (a crash leaves one or the other).
+ */
+struct spool *spool_open_with(const char *dir, const char *dest, const struct spool_item *const *items,
+			      unsigned int n, const struct spool_gap *gaps, unsigned int ngaps,
+			      char *err, size_t errlen);
+
 /** Append a queued result and wait for it to reach the disk. @return 0, or -errno. */
 int spool_put(struct spool *s, const struct spool_item *it);
 
