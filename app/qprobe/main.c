@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -512,6 +513,15 @@ static int offline_eal(const char *prog)
 
 int main(int argc, char **argv)
 {
+	/*
+	 * A measurement's tables are allocated at START and freed at STOP. glibc
+	 * raises its mmap threshold to the size of each large block freed, so
+	 * the next START's tables come from the heap, where they fragment it: RSS
+	 * grew 13 MiB over 14 minutes of the soak (8 measurements started and
+	 * stopped every 3 s) before it settled. A fixed threshold keeps every
+	 * block of 128 KiB and more mapped on its own and given back at free.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	struct qprobe_opts o = {
 		.interval_ns = 1000000000ULL,
 		.idle_ns = 120000000000ULL,
