@@ -15,6 +15,10 @@
  * that the socket no longer signals (qmcp_io_pending): read them before
  * polling.
  *
+ * OpenSSL writes to the socket with write(2): a process that speaks TLS must
+ * ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)), or a peer that closes while it
+ * writes kills it.
+ *
  * Thread-safety: a context may be shared by the connections of one thread; a
  * connection is one thread's.
  */

@@ -840,6 +840,7 @@ int main(int argc, char **argv)
 					   {"help", no_argument, NULL, 'h'},
 					   {NULL, 0, NULL, 0}};
 	snprintf(G.host, sizeof(G.host), "localhost");
+	signal(SIGPIPE, SIG_IGN); /* a probe that closes while TLS writes to it: an error, not death */
 	int c;
 	double v;
 	opterr = 0;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <signal.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -522,6 +523,9 @@ int main(int argc, char **argv)
 	 * block of 128 KiB and more mapped on its own and given back at free.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	/* a peer that closes while TLS writes to it is an error to handle, not a
+	 * reason to die: OpenSSL writes with write(2), which raises SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
 	struct qprobe_opts o = {
 		.interval_ns = 1000000000ULL,
 		.idle_ns = 120000000000ULL,

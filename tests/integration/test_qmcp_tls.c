@@ -5,7 +5,10 @@
  * which transports the probe offers; --tls-only refuses plain QMCP with one
  * message; results pushed to a TLS-only qmstore at tls://HOST:PORT and a
  * two-point secondary reached at tls://HOST:PORT, each verified against
- * --tls-ca.
+ * --tls-ca. A controller that resets the connection mid-answer, or a
+ * subscriber that goes away, leaves the probe serving (OpenSSL's writes raise
+ * SIGPIPE: the probe ignores it; before, the second such controller found it
+ * dead).
  *
  * Live: starts DPDK probes (tests/run.sh runs such binaries one at a time).
  */
@@ -18,6 +21,9 @@
 #include <unistd.h>
 
 #include "../gen/qp_tls.h"
+#include "../../lib/qmcp_auth.h"
+#include "../../lib/qmcp_client.h"
+#include "../../lib/qmcp_tls.h"
 #include "qp_qmcp.h"
 #include "qp_run.h"
 
@@ -111,6 +117,35 @@ Test(qmcp_tls, tls_and_plain_on_one_port, .timeout = 120)
 	cr_expect(strstr(err, "HMAC") != NULL, "%s", err);
 	cr_expect_eq(qmcp_counter(http, "auth_failures"), 1);
 	cr_expect_eq(qmcp_counter(http, "sessions_tls"), 3);
+	/* a TLS subscriber that goes away while results are pushed to it: the
+	 * probe's writes fail (OpenSSL writes with write(2): SIGPIPE unless ignored)
+	 * and it serves on */
+	char *start[] = {"--tls", "--ca", cert, "start", "--interval", "50", NULL};
+	cr_assert_eq(qp_qmctl(port, secret, start, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	unsigned int id = 0;
+	cr_assert_eq(sscanf(out, "measurement %u started", &id), 1, "%s", out);
+	for (int round = 0; round < 3; round++) {
+		char e[512];
+		struct qmcp_tls *t = qmcp_tls_client(cert, e, sizeof(e));
+		cr_assert_not_null(t, "%s", e);
+		struct qmcp_client *c = qmcp_client_connect_tls("127.0.0.1", port, t, 3000, e, sizeof(e));
+		cr_assert_not_null(c, "%s", e);
+		uint8_t sec[256];
+		size_t sl = 0;
+		cr_assert_eq(qmcp_secret_load(secret, sec, sizeof(sec), &sl, e, sizeof(e)), 0, "%s", e);
+		cr_assert_eq(qmcp_client_hello(c, "vanishing", sec, sl, 3000, e, sizeof(e)), 0, "%s", e);
+		struct qmcp_msg m;
+		struct qmcp_reply r;
+		qmcp_msg_init(&m, QMCP_MSG_SUBSCRIBE, 0, qmcp_client_next_id(c));
+		qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+		cr_assert_eq(qmcp_client_call(c, &m, &r, 3000, e, sizeof(e)), 0, "%s", e);
+		qmcp_reply_free(&r);
+		qmcp_client_close(c); /* gone, with results on their way */
+		qmcp_tls_free(t);
+		nap_ms(300);
+		cr_assert_eq(kill(pid, 0), 0, "the probe died when a TLS subscriber went away");
+	}
+	cr_assert_eq(qp_qmctl(port, secret, info_tls, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
 	qp_stop_clean(pid, "/dev/null");
 
 	/* a probe without a certificate: a TLS client learns it at once */
@@ -217,4 +252,67 @@ Test(qmcp_tls, results_to_a_tls_receiver_and_a_tls_secondary, .timeout = 180)
 	struct qp_run_result r;
 	qp_wait(spid, 30, &r, serr);
 	cr_expect(r.exited && r.status == 0, "%s", r.err);
+}
+
+/* one QMCP frame written over TLS */
+static void tls_send(SSL *ssl, uint8_t type, uint32_t req, uint32_t meas, uint32_t last)
+{
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, type, 0, req);
+	if (type == QMCP_MSG_HELLO)
+		qmcp_put_str(&m, QMCP_T_CLIENT_NAME, "vanishing");
+	else {
+		qmcp_put_u32(&m, QMCP_T_MEAS_ID, meas);
+		qmcp_put_u32(&m, QMCP_T_LAST, last);
+	}
+	size_t n;
+	const uint8_t *f = qmcp_msg_frame(&m, &n);
+	cr_assert_not_null(f);
+	cr_assert_eq(SSL_write(ssl, f, (int)n), (int)n);
+	qmcp_msg_free(&m);
+}
+
+/*
+ * A TLS controller that asks for more than its window takes and then resets
+ * the connection: the probe's next write to it fails. OpenSSL writes with
+ * write(2), so that raises SIGPIPE, which must not kill the probe.
+ */
+Test(qmcp_tls, a_controller_that_resets_mid_answer, .timeout = 120)
+{
+	certs();
+	int port, http;
+	char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+	int pid = probe(&port, &http, "0@0,1@1", extra);
+	char out[8192], err[2048];
+	char *start[] = {"--tls", "--ca", cert, "start", "--interval", "50", NULL};
+	cr_assert_eq(qp_qmctl(port, NULL, start, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	nap_ms(2000); /* 40 intervals to ask for */
+	for (int round = 0; round < 3; round++) {
+		int s = socket(AF_INET, SOCK_STREAM, 0);
+		int small = 1024;
+		setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+		inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+		cr_assert_eq(kill(pid, 0), 0, "the probe died when a TLS controller reset mid-answer");
+		cr_assert_eq(connect(s, (struct sockaddr *)&a, sizeof(a)), 0);
+		SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+		SSL *ssl = SSL_new(ctx);
+		SSL_set_fd(ssl, s);
+		cr_assert_eq(SSL_connect(ssl), 1);
+		tls_send(ssl, QMCP_MSG_HELLO, 1, 0, 0);
+		uint8_t buf[512];
+		cr_assert_gt(SSL_read(ssl, buf, sizeof(buf)), 0, "the HELLO answer");
+		tls_send(ssl, QMCP_MSG_RESULTS, 2, 1, 40);
+		nap_ms(200); /* the answer fills the window, the rest waits in the probe */
+		struct linger l = {1, 0};
+		setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		close(s); /* a reset, no TLS close notice */
+		SSL_free(ssl);
+		SSL_CTX_free(ctx);
+		nap_ms(300);
+		cr_assert_eq(kill(pid, 0), 0, "the probe died when a TLS controller reset mid-answer");
+	}
+	char *info[] = {"--tls", "--ca", cert, "info", NULL};
+	cr_assert_eq(qp_qmctl(port, NULL, info, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	qp_stop_clean(pid, "/dev/null");
 }
