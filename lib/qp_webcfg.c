@@ -8,10 +8,13 @@
 
 #include <crypt.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
@@ -53,9 +56,24 @@ static char *slurp(struct ctx *c, const char *key, const char *name)
 		snprintf(full, sizeof(full), "%.*s/%s", (int)(slash - c->path), c->path, name);
 	else
 		snprintf(full, sizeof(full), "%s", name);
-	FILE *f = fopen(full, "rb");
+	/* a regular file only: a FIFO or a terminal named here would block the start */
+	int fd = open(full, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		bad(c, "%s: cannot read %s: %s", key, full, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		bad(c, "%s: %s is not a regular file (a PEM file is expected)", key, full);
+		close(fd);
+		return NULL;
+	}
+	FILE *f = fdopen(fd, "rb");
 	if (!f) {
 		bad(c, "%s: cannot read %s: %s", key, full, strerror(errno));
+		close(fd);
 		return NULL;
 	}
 	char *buf = NULL;

@@ -144,6 +144,8 @@ Test(webcfg, every_mistake_named)
 	char want[512];
 	snprintf(want, sizeof(want), "tls_server_config.cert_file: cannot read %s/none.pem: No such file or directory", dir);
 	refused("tls_server_config:\n  cert_file: none.pem\n  key_file: k.pem\n", want);
+	refused("tls_server_config:\n  cert_file: /dev/null\n  key_file: k.pem\n",
+		"tls_server_config.cert_file: /dev/null is not a regular file (a PEM file is expected)");
 	refused("tls_server_config:\n  cert_file: c.pem\n  key_file: k2.pem\n",
 		"tls_server_config: the key in k2.pem is not the certificate's (c.pem)");
 	file("text.pem", "not a certificate\n");
