@@ -27,7 +27,9 @@ CFLAGS ?= -O2 -g
 CFLAGS += -DQP_DATADIR='"$(PREFIX)/share/qprobe"'
 CFLAGS += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -Werror=implicit-function-declaration \
 	-D_LGPL_SOURCE -DALLOW_EXPERIMENTAL_API -Ilib $(DPDK_CFLAGS)
-LDLIBS += $(DPDK_LIBS) -lcrypt -lurcu-qsbr -lurcu-common -lpthread -lm
+# libcrypt whatever --as-needed (in DPDK's flags) says: under ASan, crypt_r resolves to
+# the sanitizer's interceptor, libcrypt looks unneeded, and the real one is left null
+LDLIBS += $(DPDK_LIBS) -Wl,--push-state,--no-as-needed -lcrypt -Wl,--pop-state -lurcu-qsbr -lurcu-common -lpthread -lm
 
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -177,8 +179,7 @@ integration: all $(INTEG_BINS)
 
 # Fuzzing: a libFuzzer target for every decoder of outside input (tests/fuzz/fuzz_*.c),
 # built with clang against objects of their own; `make fuzz` runs each FUZZ_SECONDS
-# (scripts/fuzz.sh; FUZZ=NAME... for some). libcrypt is linked whatever --as-needed says:
-# ASan's crypt_r interceptor would otherwise leave the real one unresolved. make test replays the saved corpora
+# (scripts/fuzz.sh; FUZZ=NAME... for some). make test replays the saved corpora
 # through the same targets built with gcc (tests/unit/test_fuzz_corpus).
 FUZZ_SECONDS ?= 60
 FUZZ ?=
@@ -195,7 +196,7 @@ $(BUILD)/fuzz/fuzz.a: $(FUZZ_OBJS)
 	@rm -f $@
 	@echo "  AR $@"; ar rcs $@ $^
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(BUILD)/fuzz/fuzz.a
-	@echo "  CLANG $@"; clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS) -Wl,--no-as-needed -lcrypt
+	@echo "  CLANG $@"; clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 fuzz:
 	@scripts/install-deps.sh --bench

@@ -74,14 +74,28 @@ static void begin(struct rec *r, char kind)
 	put(r, &kind, 1);
 }
 
+/* CRC32-C of n bytes at any alignment (rte_hash_crc() loads 8 bytes at a time in place) */
+static uint32_t crc(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0;
+	for (; n >= 8; p += 8, n -= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		c = rte_hash_crc_8byte(w, c);
+	}
+	for (; n; p++, n--)
+		c = rte_hash_crc_1byte(*p, c);
+	return c;
+}
+
 static int finish(struct rec *r)
 {
 	if (r->oom)
 		return -ENOMEM;
 	uint32_t len = (uint32_t)(r->n - 8);
-	uint32_t crc = rte_hash_crc(r->b + 8, len, 0);
+	uint32_t sum = crc(r->b + 8, len);
 	memcpy(r->b, &len, 4);
-	memcpy(r->b + 4, &crc, 4);
+	memcpy(r->b + 4, &sum, 4);
 	return 0;
 }
 
@@ -462,11 +476,10 @@ static int load_file(const char *path, struct loaded *l)
 	int first = 1;
 	/* every whole record; a torn one at the end (a crash mid-write) ends it */
 	while (at + 8 <= got) {
-		uint32_t len, crc;
+		uint32_t len, sum;
 		memcpy(&len, b + at, 4);
-		memcpy(&crc, b + at + 4, 4);
-		if (len == 0 || len > REC_MAX || at + 8 + len > got ||
-		    rte_hash_crc(b + at + 8, len, 0) != crc)
+		memcpy(&sum, b + at + 4, 4);
+		if (len == 0 || len > REC_MAX || at + 8 + len > got || crc(b + at + 8, len) != sum)
 			break;
 		if (apply(l, b + at + 8, len, first) != 0) {
 			rc = -1;

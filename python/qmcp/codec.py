@@ -144,6 +144,8 @@ METRIC_NAMES = {"traffic": METRIC_TRAFFIC, "tcp": METRIC_TCP, "rtp": METRIC_RTP,
 CAP_LIVE = 0x01
 CAP_PUSH = 0x02
 CAP_TWO_POINT = 0x04
+CAP_TLS = 0x08    # the port takes QMCP over TLS
+CAP_PLAIN = 0x10  # the port takes plain QMCP
 
 MSG_NAMES = {v: k for k, v in MESSAGES.items()}
 TLV_BY_NUM = {num: (name, kind) for name, (num, kind) in TLVS.items()}

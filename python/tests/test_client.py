@@ -25,7 +25,8 @@ def test_hello_and_info(probe):
         i = c.info()
         assert i["probe_id"] == c.probe["probe_id"]
         assert i["ports"] == [{"port_name": "net_tap0", "driver": "net_tap", "link_up": 1, "link_speed": 10000}]
-        assert (i["workers"], i["meas_max"], i["caps"]) == (1, 64, qmcp.CAP_LIVE | qmcp.CAP_PUSH | qmcp.CAP_TWO_POINT)
+        assert (i["workers"], i["meas_max"], i["caps"]) == (
+            1, 64, qmcp.CAP_LIVE | qmcp.CAP_PUSH | qmcp.CAP_TWO_POINT | qmcp.CAP_PLAIN)
         assert i["info"]["probe_id"] == i["probe_id"]
 
 
@@ -194,7 +195,7 @@ def test_tls_verified_and_the_secret_inside(tmp_path):
         with p.client(tls=True, ca=cert) as c:
             info = c.info()
             assert info["info"]["transports"] == ["qmcp+tls"]
-            assert info["caps"] & 0x8 and not info["caps"] & 0x10
+            assert info["caps"] & qmcp.CAP_TLS and not info["caps"] & qmcp.CAP_PLAIN
         # a certificate checked against the system's authorities: self-signed, refused
         with pytest.raises(ssl.SSLCertVerificationError):
             p.client(tls=True)
