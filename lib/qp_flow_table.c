@@ -460,6 +460,8 @@ static void reset_counters(struct qp_flow *f)
 	for (int d = 0; d < 2 && f->key.proto == 6; d++) {
 		struct qp_tcp_dir *t = &c->tcp[d];
 		t->retrans = t->ooo = t->dup_acks = t->zero_win = t->resets = 0;
+		t->flags = 0;
+		t->syns = t->fins = 0;
 		t->tsv_over = 0;
 		memset(&t->rtt, 0, sizeof(t->rtt));
 	}

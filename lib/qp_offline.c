@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "qp_filter.h"
+#include "qp_ipfix.h"
 #include "qp_pcap_read.h"
 #include "qp_report.h"
 #include "qp_sig.h"
@@ -380,6 +381,45 @@ static json_t *tp_iv(const struct qp_interval_rec *iv, void *arg)
 	return qp_tp_interval_json(p->tp, iv->start_ns);
 }
 
+#define MAX_IPFIX 9 /* collectors and the file */
+
+/*
+ * Every flow record of the run to each IPFIX output, in the order they
+ * ended, each message stamped with its records' time (a file of the same
+ * capture is the same file). Two-point figures come from the peer's matcher,
+ * which has seen both captures whole by now.
+ */
+static int ipfix_export(struct qp_ipfix_out **out, int n, const struct qp_report *rep,
+			const struct peer *pp)
+{
+	size_t nf;
+	const struct qp_flow_rec *fr = qp_report_flows(rep, &nf);
+	int rc = 0;
+	for (int k = 0; k < n; k++) {
+		struct qp_ipfix_enc *e = qp_ipfix_out_enc(out[k]);
+		for (size_t i = 0; i < nf; i++) {
+			const struct qp_tp_dir *tp = pp ? qp_tp_flow(pp->tp, &fr[i].key) : NULL;
+			struct qp_tp_dir none[2];
+			if (pp && !tp) {
+				memset(none, 0, sizeof(none));
+				tp = none;
+			}
+			qp_ipfix_enc_add(e, &fr[i], tp, (uint32_t)(fr[i].last_ns / 1000000000u));
+		}
+		qp_ipfix_enc_flush(e);
+		struct qp_ipfix_stats st = e->stats;
+		if (st.failed)
+			fprintf(stderr,
+				"qprobe: IPFIX: %" PRIu64 " of %" PRIu64 " messages (%" PRIu64
+				" records) were not taken by the collector\n",
+				st.failed, st.messages, st.failed_records);
+		if (qp_ipfix_out_close(out[k]) != 0)
+			rc = -EIO;
+		out[k] = NULL;
+	}
+	return rc;
+}
+
 int qp_offline_run(const struct qp_offline_opts *o)
 {
 	char errbuf[PCAP_ERRBUF_SIZE + 256];
@@ -410,6 +450,27 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		}
 	}
 
+	/* IPFIX outputs before any frame is read: a collector that cannot be
+	 * reached is refused up front */
+	struct qp_ipfix_out *ipx[MAX_IPFIX] = {NULL};
+	int nipx = 0;
+	for (int i = 0; i <= o->nipfix && i < MAX_IPFIX; i++) {
+		if (i == o->nipfix && !o->ipfix_file)
+			break;
+		ipx[nipx] = qp_ipfix_out_open(i < o->nipfix ? o->ipfix[i] : NULL,
+					      i < o->nipfix ? NULL : o->ipfix_file, o->ipfix_domain,
+					      errbuf, sizeof(errbuf));
+		if (!ipx[nipx]) {
+			fprintf(stderr, "qprobe: %s\n", errbuf);
+			for (int k = 0; k < nipx; k++)
+				qp_ipfix_out_close(ipx[k]);
+			qp_filter_free(filter);
+			pcap_close(pc);
+			return QP_EXIT_INPUT;
+		}
+		nipx++;
+	}
+
 	struct peer peer, *pp = NULL;
 	memset(&peer, 0, sizeof(peer));
 	if (o->peer_path) {
@@ -418,6 +479,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		if (prc != QP_EXIT_OK) {
 			fprintf(stderr, "qprobe: %s\n", errbuf);
 			peer_close(pp);
+			for (int k = 0; k < nipx; k++)
+				qp_ipfix_out_close(ipx[k]);
 			qp_filter_free(filter);
 			pcap_close(pc);
 			return prc;
@@ -575,6 +638,10 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		rc = QP_EXIT_RUNTIME;
 		goto out;
 	}
+	if (nipx && ipfix_export(ipx, nipx, r.rep, pp) != 0) {
+		fprintf(stderr, "qprobe: IPFIX: a message could not be written or sent in full\n");
+		rc = QP_EXIT_RUNTIME;
+	}
 	FILE *out = stdout;
 	if (o->report_file) {
 		out = fopen(o->report_file, "w");
@@ -593,6 +660,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	if (out != stdout)
 		fclose(out);
 out:
+	for (int k = 0; k < nipx; k++)
+		qp_ipfix_out_close(ipx[k]);
 	if (r.w) {
 		qp_worker_fini(r.w);
 		free(r.w);

@@ -41,6 +41,12 @@ struct qp_offline_opts {
 	uint64_t loss_timer_ns;
 	uint64_t break_ns;
 	uint32_t match_window;    /* records waiting for their match, at most */
+	/* IPFIX: collectors (qp_ipfix_out_open's spec) and a file, each sent
+	 * every flow record at the end of the run */
+	const char *const *ipfix;
+	int nipfix;
+	const char *ipfix_file;
+	uint32_t ipfix_domain;
 };
 
 /**

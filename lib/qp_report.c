@@ -92,6 +92,12 @@ int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr)
 	return 0;
 }
 
+const struct qp_flow_rec *qp_report_flows(const struct qp_report *r, size_t *n)
+{
+	*n = r->nflows;
+	return r->flows;
+}
+
 int qp_report_add_interval(struct qp_report *r, const struct qp_interval_rec *iv)
 {
 	if (grow((void **)&r->ivs, &r->capivs, r->nivs, sizeof(*iv)))
@@ -290,6 +296,9 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 		r->dup_acks[d] = CMM_LOAD_SHARED(t->dup_acks);
 		r->zero_win[d] = CMM_LOAD_SHARED(t->zero_win);
 		r->resets[d] = CMM_LOAD_SHARED(t->resets);
+		r->tcp_flags[d] = CMM_LOAD_SHARED(t->flags);
+		r->syns[d] = CMM_LOAD_SHARED(t->syns);
+		r->fins[d] = CMM_LOAD_SHARED(t->fins);
 		r->rtt[d] = t->rtt;
 		r->tsv_over[d] = CMM_LOAD_SHARED(t->tsv_over);
 		if (c->hist && f->hist_live == 1) {

@@ -32,6 +32,8 @@ struct qp_flow_rec {
 	int64_t hs_rtt_ns, hs_ack_rtt_ns;
 	/* TCP, per direction of the segments ([0] fwd) */
 	uint32_t retrans[2], ooo[2], dup_acks[2], zero_win[2], resets[2];
+	uint8_t tcp_flags[2];      /* flags of the direction's segments, ORed */
+	uint16_t syns[2], fins[2]; /* SYN and FIN segments (saturate at 65535) */
 	/* RTT samples of the packets sent in each direction */
 	struct qp_stat rtt[2];
 	uint8_t rtt_pct;                      /* the percentiles below are known */
@@ -149,6 +151,9 @@ void qp_report_destroy(struct qp_report *r);
 int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr);
 /** Append a copy of an interval (its streams copied too). @return 0 or -ENOMEM. */
 int qp_report_add_interval(struct qp_report *r, const struct qp_interval_rec *iv);
+
+/** The flow records added so far, in the order they were added; *n their count. */
+const struct qp_flow_rec *qp_report_flows(const struct qp_report *r, size_t *n);
 
 /**
  * Add an interval's accumulator to the capture-wide TCP totals (counters

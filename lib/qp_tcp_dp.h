@@ -52,8 +52,10 @@ struct qp_tcp_dir {
 	uint16_t dup_ms;   /* when the latest of them was sent, ms (16 bits: only for 20 ms) */
 	uint16_t tsv_over; /* waiting TSvals pushed out by newer ones (saturates) */
 	uint8_t out_head;
+	uint8_t flags;     /* TCP flags of the record's segments, ORed */
 	uint32_t ts_val;   /* latest new TSval sent */
 	uint32_t retrans, ooo, dup_acks, zero_win, resets;
+	uint16_t syns, fins; /* SYN and FIN segments of the record (saturate) */
 	struct qp_stat rtt; /* RTT samples of this direction's packets */
 	struct qp_tcp_seg out[QP_TCP_OUT];
 	/* TSvals sent and not echoed yet, and when each was first seen: each

@@ -621,6 +621,12 @@ static json_t *pair_json(const struct qp_tp_dir *st)
 	return json_pack("{s:o,s:o}", "fwd", qp_tp_dir_json(&st[0]), "rev", qp_tp_dir_json(&st[1]));
 }
 
+const struct qp_tp_dir *qp_tp_flow(const struct qp_tp *tp, const struct qp_flow_key *key)
+{
+	uint32_t f = flow_of((struct qp_tp *)tp, key, 0);
+	return f == NONE ? NULL : tp->flows[f].st;
+}
+
 json_t *qp_tp_flow_json(const struct qp_tp *tp, const struct qp_flow_key *key)
 {
 	uint32_t f = flow_of((struct qp_tp *)tp, key, 0);

@@ -117,6 +117,9 @@ const struct qp_tp_counters *qp_tp_counters(const struct qp_tp *tp);
 /** JSON of a direction: the "fwd"/"rev" object of the report. */
 json_t *qp_tp_dir_json(const struct qp_tp_dir *d);
 
+/** A flow's figures, [0] A to B and [1] B to A; NULL when the flow is not itemised. */
+const struct qp_tp_dir *qp_tp_flow(const struct qp_tp *tp, const struct qp_flow_key *key);
+
 /** {"fwd": ..., "rev": ...} of one flow (canonical key), or NULL when the flow has no record. */
 json_t *qp_tp_flow_json(const struct qp_tp *tp, const struct qp_flow_key *key);
 

@@ -18,6 +18,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include "qp_ipfix.h"
 #include "qp_offline.h"
 #include "qp_report.h"
 #include "qmcp_codec.h"
@@ -73,6 +74,12 @@ static void usage(FILE *out)
 		"  --break MS            a gap this long in a flow's arrivals, with packets lost in\n"
 		"                        it, is a connection break (default 1000)\n"
 		"  --match-window N      records waiting for their match, at most (default 1048576)\n"
+		"IPFIX (RFC 7011; docs/ipfix.md lists the elements):\n"
+		"  --ipfix HOST:PORT[/udp|/tcp]  send every flow record to this collector (udp by\n"
+		"                        default; [ADDR]:PORT for IPv6; up to 8 times): offline the\n"
+		"                        run's records, live the standing measurement's\n"
+		"  --ipfix-file PATH     offline: write them to an IPFIX file (RFC 5655) too\n"
+		"  --ipfix-domain N      observation domain id (default 0); give each probe its own\n"
 		"Live only:\n"
 		"  --measure             start a standing measurement (persists, reported at exit)\n"
 		"  --description TEXT    the standing measurement's description\n"
@@ -170,6 +177,9 @@ enum {
 	OPT_PROBE_NAME,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
+	OPT_IPFIX,
+	OPT_IPFIX_FILE,
+	OPT_IPFIX_DOMAIN,
 	OPT_PEER_PCAP,
 	OPT_PEER_FILTER,
 	OPT_SAMPLE,
@@ -224,6 +234,9 @@ static const struct option longopts[] = {
 	{"probe-name", required_argument, NULL, OPT_PROBE_NAME},
 	{"config", required_argument, NULL, OPT_CONFIG},
 	{"check-config", required_argument, NULL, OPT_CHECK_CONFIG},
+	{"ipfix", required_argument, NULL, OPT_IPFIX},
+	{"ipfix-file", required_argument, NULL, OPT_IPFIX_FILE},
+	{"ipfix-domain", required_argument, NULL, OPT_IPFIX_DOMAIN},
 	{"peer-pcap", required_argument, NULL, OPT_PEER_PCAP},
 	{"peer-filter", required_argument, NULL, OPT_PEER_FILTER},
 	{"sample", required_argument, NULL, OPT_SAMPLE},
@@ -444,6 +457,28 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 				return -1;
 			o->rtp.network_delay_ms = v;
 			break;
+		case OPT_IPFIX: {
+			char host[256], eb[400];
+			uint16_t port;
+			enum qp_ipfix_transport t;
+			if (qp_ipfix_spec_parse(optarg, host, sizeof(host), &port, &t, eb, sizeof(eb))) {
+				fprintf(stderr, "qprobe: --ipfix: %s\n", eb);
+				return -1;
+			}
+			if (o->nipfix == (int)(sizeof(o->ipfix) / sizeof(o->ipfix[0]))) {
+				fprintf(stderr, "qprobe: --ipfix: at most %zu collectors\n",
+					sizeof(o->ipfix) / sizeof(o->ipfix[0]));
+				return -1;
+			}
+			o->ipfix[o->nipfix++] = optarg;
+			break;
+		}
+		case OPT_IPFIX_FILE: o->ipfix_file = optarg; break;
+		case OPT_IPFIX_DOMAIN:
+			if (num_opt("ipfix-domain", optarg, 0, 4294967295.0, &v))
+				return -1;
+			o->ipfix_domain = (uint32_t)v;
+			break;
 		case OPT_PEER_PCAP: o->peer_pcap = optarg; break;
 		case OPT_PEER_FILTER: o->peer_filter = optarg; break;
 		case OPT_SAMPLE: {
@@ -594,6 +629,10 @@ int main(int argc, char **argv)
 			.loss_timer_ns = o.loss_timer_ns ? o.loss_timer_ns : 2 * o.interval_ns,
 			.break_ns = o.break_ns,
 			.match_window = o.match_window,
+			.ipfix = o.ipfix,
+			.nipfix = o.nipfix,
+			.ipfix_file = o.ipfix_file,
+			.ipfix_domain = o.ipfix_domain,
 		};
 		int rc = qp_offline_run(&off);
 		if (need_eal)

@@ -24,6 +24,13 @@ struct qprobe_opts {
 	uint64_t loss_timer_ns; /* 0: twice the interval */
 	uint64_t break_ns;
 	uint32_t match_window;
+	/* IPFIX collectors (HOST:PORT[/udp|/tcp]) of the run's flow records
+	 * (offline) or the standing measurement's (live), a file (offline),
+	 * and the observation domain */
+	const char *ipfix[8];
+	int nipfix;
+	const char *ipfix_file;
+	uint32_t ipfix_domain;
 	const char *pcap;          /* offline capture, NULL for live */
 	const char *filter;        /* NULL: none */
 	uint64_t interval_ns;
