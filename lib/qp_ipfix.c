@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "qp_echo_dp.h"
@@ -294,7 +295,7 @@ static uint8_t *put_value(uint8_t *p, enum elem x, int d, const struct qp_flow_r
 	case E_HS_ACK: v = r->hs_ack_rtt_ns > 0 ? (uint64_t)r->hs_ack_rtt_ns : 0; break;
 	case E_RTT_N: v = st->n; break;
 	case E_RTT_MIN: v = st->n ? st->min : 0; break;
-	case E_RTT_MEAN: v = st->n ? st->sum / st->n : 0; break;
+	case E_RTT_MEAN: v = st->n ? (st->sum + st->n / 2) / st->n : 0; break; /* to the nearest ns */
 	case E_RTT_MAX: v = st->n ? st->max : 0; break;
 	case E_RTT_P50: v = r->rtt_pct && r->key.proto == 6 ? ns_of_ms(r->rtt_p50[d]) : 0; break;
 	case E_RTT_P99: v = r->rtt_pct && r->key.proto == 6 ? ns_of_ms(r->rtt_p99[d]) : 0; break;
@@ -314,7 +315,7 @@ static uint8_t *put_value(uint8_t *p, enum elem x, int d, const struct qp_flow_r
 	case E_TP_LOST: v = tp ? tp[d].lost : 0; break;
 	case E_TP_DMIN: v = tp && tp[d].matched ? (uint64_t)tp[d].owd_min : 0; break;
 	case E_TP_DMEAN:
-		v = tp && tp[d].matched ? (uint64_t)(tp[d].owd_sum / (int64_t)tp[d].matched) : 0;
+		v = tp && tp[d].matched ? (uint64_t)llround((double)tp[d].owd_sum / (double)tp[d].matched) : 0;
 		break;
 	case E_TP_DMAX: v = tp && tp[d].matched ? (uint64_t)tp[d].owd_max : 0; break;
 	case E_COUNT: break;
@@ -353,8 +354,32 @@ struct qp_ipfix_out {
 	enum qp_ipfix_transport t;
 	int fd;
 	int err; /* a write or send failed */
+	uint32_t pps;      /* UDP: messages a second at most */
+	uint64_t next_ns;  /* UDP: when the next message may go */
 	struct qp_ipfix_enc enc;
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* UDP has no flow control: messages go out evenly, pps a second, so that a
+ * burst (a run's records at its end) does not overrun the collector's socket */
+static void pace(struct qp_ipfix_out *o)
+{
+	uint64_t now = mono_ns();
+	if (o->next_ns > now) {
+		uint64_t d = o->next_ns - now;
+		struct timespec ts = {(time_t)(d / 1000000000u), (long)(d % 1000000000u)};
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		now = o->next_ns;
+	}
+	o->next_ns = now + 1000000000u / o->pps;
+}
 
 static int write_all(int fd, const uint8_t *b, size_t n, int sock)
 {
@@ -375,8 +400,10 @@ static int out_emit(const uint8_t *msg, size_t len, void *arg)
 {
 	struct qp_ipfix_out *o = arg;
 	int rc;
-	if (o->t == QP_IPFIX_UDP)
+	if (o->t == QP_IPFIX_UDP) {
+		pace(o);
 		rc = send(o->fd, msg, len, MSG_DONTWAIT) == (ssize_t)len ? 0 : -1;
+	}
 	else
 		rc = write_all(o->fd, msg, len, o->t == QP_IPFIX_TCP);
 	/* UDP: a message the collector did not take is counted, not an error */
@@ -485,9 +512,12 @@ struct qp_ipfix_out *qp_ipfix_out_open(const char *spec, const char *path, uint3
 		return NULL;
 	}
 	o->fd = -1;
+	o->pps = QP_IPFIX_UDP_PPS;
 	size_t max = QP_IPFIX_MAX_MSG;
 	if (path) {
 		o->t = QP_IPFIX_FILE;
+		/* MTU-sized like UDP's: a file replays to a UDP collector as it is */
+		max = 1500 - 28;
 		o->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (o->fd < 0) {
 			snprintf(err, errlen, "cannot write the IPFIX file %s: %s", path, strerror(errno));

@@ -35,6 +35,9 @@
 #define QP_IPFIX_REVERSE_PEN 29305u /* RFC 5103 */
 #define QP_IPFIX_REFRESH_S 60      /* templates again after this long (UDP) */
 #define QP_IPFIX_MAX_MSG 65535
+/* UDP messages a second at most: 1472-byte messages at 118 Mbit/s, what a
+ * collector's default 208 KiB socket buffer and one core keep up with */
+#define QP_IPFIX_UDP_PPS 10000
 
 /* Element groups: which templates carry an element. */
 #define QP_IPFIX_G_BASE 0x01 /* every record */
@@ -246,7 +249,8 @@ int qp_ipfix_spec_parse(const char *spec, char *host, size_t hostlen, uint16_t *
 
 /**
  * Open an output: resolve and connect a collector (spec as above), or
- * create the file (path). UDP sends without waiting; TCP connects now,
+ * create the file (path). UDP sends without waiting for an answer, paced at
+ * QP_IPFIX_UDP_PPS messages a second (the caller sleeps); TCP connects now,
  * blocking up to 5 s.
  * @param domain  observation domain id of the messages
  * @return the output, or NULL with one line in err

@@ -7,7 +7,7 @@
 #                                     jansson, libmicrohttpd, libpcap, OpenSSL,
 #                                     libyaml, libcrypt, SQLite and libpq headers
 #   scripts/install-deps.sh --test    `make test`, `make check` (the default): Criterion,
-#                                     tshark, PostgreSQL, sqlite3, DPDK's tools (testpmd,
+#                                     tshark, nfdump and pmacct (IPFIX collectors), PostgreSQL, sqlite3, DPDK's tools (testpmd,
 #                                     dpdk-telemetry.py, dpdk-devbind.py), systemd,
 #                                     Prometheus, pytest and venv (the Python client),
 #                                     Chromium (the dashboard's browser test)
@@ -18,7 +18,7 @@ set -eu
 
 build_pkgs="make gcc libc6-dev libcrypt-dev pkg-config libdpdk-dev liburcu-dev libjansson-dev \
 libmicrohttpd-dev libpcap-dev libssl-dev libyaml-dev libsqlite3-dev libpq-dev"
-test_pkgs="libcriterion-dev tshark postgresql sqlite3 dpdk dpdk-dev python3 systemd prometheus \
+test_pkgs="libcriterion-dev tshark nfdump pmacct postgresql sqlite3 dpdk dpdk-dev python3 systemd prometheus \
 python3-pytest python3-venv chromium fonts-dejavu-core openssl"
 bench_pkgs="argus-server libndpi-bin valgrind bc time curl python3-scapy \
 clang libclang-rt-14-dev"
