@@ -108,13 +108,14 @@ $(BUILD)/qp_clockcheck: $(BUILD)/obj/bench/clock.o $(BUILD)/libqprobe.a
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ -lm
 
-$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o $(LIBS_A)
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o \
+		$(BUILD)/obj/tests/gen/qp_ipfix_rd.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lssl -lcriterion
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/obj/tests/integration/qp_run.o \
 		$(BUILD)/obj/tests/integration/qp_qmcp.o \
-		$(BUILD)/obj/tests/gen/qp_pcapw.o $(LIBS_A)
+		$(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/obj/tests/gen/qp_ipfix_rd.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lssl -lcriterion
 

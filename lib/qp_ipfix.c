@@ -346,6 +346,17 @@ void qp_ipfix_enc_add(struct qp_ipfix_enc *e, const struct qp_flow_rec *r,
 	e->len += rl;
 	e->nrec++;
 	e->export_s = now_s;
+	e->used[t] = 1;
+}
+
+void qp_ipfix_enc_templates(struct qp_ipfix_enc *e, uint32_t now_s)
+{
+	qp_ipfix_enc_flush(e);
+	e->export_s = now_s;
+	for (unsigned int t = 0; t < QP_IPFIX_TEMPLATES; t++)
+		if (e->used[t])
+			add_template(e, t, now_s);
+	qp_ipfix_enc_flush(e);
 }
 
 /* Outputs */

@@ -186,6 +186,7 @@ struct qp_ipfix_enc {
 	uint16_t set_id;
 	uint32_t nrec;           /* data records in the message */
 	uint8_t sent[QP_IPFIX_TEMPLATES];      /* template sent since the stream began */
+	uint8_t used[QP_IPFIX_TEMPLATES];      /* template of a record added since init */
 	uint32_t sent_s[QP_IPFIX_TEMPLATES];   /* when, export time */
 	struct qp_ipfix_stats stats;
 	uint8_t buf[QP_IPFIX_MAX_MSG];
@@ -205,6 +206,13 @@ void qp_ipfix_enc_init(struct qp_ipfix_enc *e, enum qp_ipfix_transport t, uint32
  * TCP collector reconnected). The sequence number goes on.
  */
 void qp_ipfix_enc_reset_templates(struct qp_ipfix_enc *e);
+
+/**
+ * Emit what is being built, then a message of every template a record was
+ * added with so far: a TCP collector reconnected, and messages built for
+ * the old connection are about to follow.
+ */
+void qp_ipfix_enc_templates(struct qp_ipfix_enc *e, uint32_t now_s);
 
 /**
  * Add one flow record (tp: the two-point figures of its two directions, or

@@ -76,6 +76,7 @@ static void usage(FILE *out)
 		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp] [--idle-timeout S]\n"
 		"        [--active-timeout S] [--max-flows N] [--rtp-ports LO-HI] [--rtp-clock HZ]\n"
 		"        [--description TEXT] [--dest HOST:PORT]... [--flow-key PARTS]\n"
+		"        [--ipfix HOST:PORT[/udp|/tcp]]...\n"
 		"        [--watch [--count N]]\n"
 		"        [--peer HOST:PORT [--sample 1/N] [--nat] [--sig-payload N]\n"
 		"         [--loss-timer MS] [--peer-filter EXPR]]\n"
@@ -290,6 +291,7 @@ static int cmd_start(int argc, char **argv)
 		{"peer-filter", required_argument, NULL, 'Q'}, {"sample", required_argument, NULL, 's'},
 		{"nat", no_argument, NULL, 'N'},            {"sig-payload", required_argument, NULL, 'S'},
 		{"loss-timer", required_argument, NULL, 'L'}, {"flow-key", required_argument, NULL, 'K'},
+		{"ipfix", required_argument, NULL, 'X'},
 		{NULL, 0, NULL, 0}};
 	int watch = 0;
 	char *count = NULL;
@@ -304,6 +306,7 @@ static int cmd_start(int argc, char **argv)
 		case 'f': qmcp_put_str(&m, QMCP_T_FILTER, optarg); break;
 		case 'd': qmcp_put_str(&m, QMCP_T_DESCRIPTION, optarg); break;
 		case 'D': qmcp_put_str(&m, QMCP_T_DESTINATION, optarg); break;
+		case 'X': qmcp_put_str(&m, QMCP_T_IPFIX, optarg); break;
 		case 'P': qmcp_put_str(&m, QMCP_T_TP_PEER, optarg); break;
 		case 'Q': qmcp_put_str(&m, QMCP_T_TP_PEER_FILTER, optarg); break;
 		case 'N': qmcp_put_u8(&m, QMCP_T_TP_NAT, 1); break;

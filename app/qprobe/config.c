@@ -16,6 +16,7 @@
 #include "qmcp_auth.h"
 #include "qmcp_tls.h"
 #include "qp_acl.h"
+#include "qp_ipfix.h"
 #include "qp_webcfg.h"
 
 static void measurement(struct jc *c, const char *path, json_t *m, struct meas_params *p)
@@ -23,7 +24,7 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 	static const char *const keys[] = {"description", "filter", "interval_ms", "metrics",
 					   "idle_timeout_s", "active_timeout_s", "max_flows",
 					   "rtp_ports", "rtp_clock_hz", "destinations", "flow_key",
-					   NULL};
+					   "ipfix", NULL};
 	if (!json_is_object(m)) {
 		jc_bad(c, path, "an object is expected");
 		return;
@@ -100,6 +101,31 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 		else {
 			p->rtp.port_lo = (uint16_t)lo;
 			p->rtp.port_hi = (uint16_t)hi;
+		}
+	}
+	a = json_object_get(m, "ipfix");
+	if (a) {
+		snprintf(sp, sizeof(sp), "%s.ipfix", path);
+		if (!json_is_array(a) || json_array_size(a) > IPX_MAX) {
+			jc_bad(c, sp, "an array of at most %d \"%s\" strings is expected", IPX_MAX,
+			       QP_IPFIX_SYNTAX);
+		} else {
+			size_t i;
+			json_t *x;
+			json_array_foreach(a, i, x) {
+				const char *s = json_string_value(x);
+				char ep[340], host[256], why[400];
+				uint16_t port;
+				enum qp_ipfix_transport t;
+				snprintf(ep, sizeof(ep), "%s[%zu]", sp, i);
+				if (!s)
+					jc_bad(c, ep, "a string is expected: %s", QP_IPFIX_SYNTAX);
+				else if (qp_ipfix_spec_parse(s, host, sizeof(host), &port, &t, why,
+							     sizeof(why)))
+					jc_bad(c, ep, "%s", why);
+				else
+					snprintf(p->ipfix[p->nipfix++], sizeof(p->ipfix[0]), "%s", s);
+			}
 		}
 	}
 	a = json_object_get(m, "destinations");
@@ -298,7 +324,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		return c.errors;
 	}
 	static const char *const top[] = {"probe", "dpdk", "http", "flows", "ports", "log_level",
-					  "qmcp", "measurements", "push", NULL};
+					  "qmcp", "measurements", "push", "ipfix", NULL};
 	jc_known_keys(&c, "$", root, top);
 	json_t *p = json_object_get(root, "probe");
 	if (p) {
@@ -333,6 +359,16 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 			else
 				qp_webcfg_free(&sec);
 		}
+	}
+	json_t *ix = json_object_get(root, "ipfix");
+	if (ix) {
+		static const char *const keys[] = {"domain", NULL};
+		if (!json_is_object(ix))
+			jc_bad(&c, "$.ipfix", "an object is expected");
+		jc_known_keys(&c, "$.ipfix", ix, keys);
+		long long v;
+		if (jc_int(&c, "$.ipfix", ix, "domain", 0, 4294967295LL, &v))
+			cfg->ipfix_domain = (uint32_t)v;
 	}
 	json_t *pu = json_object_get(root, "push");
 	if (pu) {

@@ -12,6 +12,7 @@
  *    "flows": {"max_flows": 262144, "flow_budget": 1048576},
  *    "ports": {"mbufs": 65535, "rx_desc": 4096, "drivers_cfg": "/usr/local/share/qprobe/drivers-cfg"},
  *    "log_level": "info",
+ *    "ipfix": {"domain": 17},
  *    "qmcp": {"addr": "::", "port": 8177, "allow": ["10.0.0.0/8"],
  *             "secret_file": "/etc/qprobe/secret"},
  *    "measurements": [{"description": "voice", "filter": "udp", "interval_ms": 1000,
@@ -73,6 +74,7 @@ struct config {
 	char tls_cert[512], tls_key[512], tls_ca[512]; /* $.qmcp.tls_* */
 	int tls_only;
 	uint32_t spool_mb;    /* $.push.spool_mb, 0: not given */
+	uint32_t ipfix_domain; /* $.ipfix.domain, 0 when not given */
 	struct meas_params meas[CONFIG_MEAS_MAX];
 	int nmeas;
 };

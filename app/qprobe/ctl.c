@@ -23,6 +23,7 @@
 
 #include "qmcp_auth.h"
 #include "qmcp_tls.h"
+#include "qp_ipfix.h"
 #include "qp_clock.h"
 
 struct session {
@@ -410,6 +411,7 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 {
 	*p = C.cfg.defaults;
 	p->ndest = 0;
+	p->nipfix = 0;
 	struct qmcp_iter it;
 	struct qmcp_tlv t;
 	int r;
@@ -486,6 +488,23 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 				return -1;
 			}
 			p->ndest += !e;
+			break;
+		}
+		case QMCP_T_IPFIX: {
+			if (p->nipfix >= IPX_MAX) {
+				send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
+					   "more than %d IPFIX fields", IPX_MAX);
+				return -1;
+			}
+			char *d = p->ipfix[p->nipfix], host[256], why[400];
+			uint16_t port;
+			enum qp_ipfix_transport tr;
+			e = qmcp_tlv_str(&t, d, sizeof(p->ipfix[0]));
+			if (!e && qp_ipfix_spec_parse(d, host, sizeof(host), &port, &tr, why, sizeof(why))) {
+				send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM, "IPFIX: %s", why);
+				return -1;
+			}
+			p->nipfix += !e;
 			break;
 		}
 		case QMCP_T_TP_ROLE:

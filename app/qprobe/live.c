@@ -133,6 +133,8 @@ static void params_from_opts(const struct qprobe_opts *o, struct meas_params *p)
 	p->metrics_off = o->metrics_off;
 	p->flow_key = o->flow_key;
 	p->rtp = o->rtp;
+	for (int i = 0; i < o->nipfix && i < IPX_MAX; i++)
+		snprintf(p->ipfix[p->nipfix++], sizeof(p->ipfix[0]), "%s", o->ipfix[i]);
 	snprintf(p->desc, sizeof(p->desc), "%s", o->description ? o->description : "");
 	p->persist = 1;
 }
@@ -144,6 +146,7 @@ int qprobe_live(const struct qprobe_opts *o)
 	char err[512];
 	memset(&L, 0, sizeof(L));
 	L.o = o;
+	ipx_set_domain(o->ipfix_domain);
 
 	unsigned int nl = rte_lcore_count();
 	if (nl < 2) {
@@ -383,6 +386,7 @@ int qprobe_live(const struct qprobe_opts *o)
 		cc.defaults.filter[0] = 0;
 		cc.defaults.desc[0] = 0;
 		cc.defaults.persist = 0;
+		cc.defaults.nipfix = 0; /* --ipfix is the standing measurement's */
 		cc.defaults.max_flows = o->meas_max_flows;
 		if (ctl_start(&cc, err, sizeof(err))) {
 			fprintf(stderr, "qprobe: %s (a free port and an IPv4/IPv6 literal are accepted; "
@@ -417,6 +421,7 @@ int qprobe_live(const struct qprobe_opts *o)
 		 * measuring, every 5 ms to close intervals on time */
 		ctl_poll(meas_count() ? 5 : 100);
 		push_poll();
+		ipx_poll(qp_clock_realtime_ns());
 		uint64_t now = qp_clock_realtime_ns();
 		if (deadline && now >= deadline)
 			break;
@@ -438,6 +443,8 @@ int qprobe_live(const struct qprobe_opts *o)
 	meas_stop_all(o->report_requested ? standing : 0);
 	push_flush(2000); /* what is queued for receivers gets its chance to go */
 	push_fini();
+	ipx_flush_all(2000); /* the same for IPFIX collectors */
+	ipx_fini();
 	if (o->report_requested && standing)
 		rc = meas_report(standing, o->report_format, o->report_file, L.source_desc);
 	rcu_unregister_thread();

@@ -478,6 +478,7 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			if (num_opt("ipfix-domain", optarg, 0, 4294967295.0, &v))
 				return -1;
 			o->ipfix_domain = (uint32_t)v;
+			o->ipfix_domain_set = 1;
 			break;
 		case OPT_PEER_PCAP: o->peer_pcap = optarg; break;
 		case OPT_PEER_FILTER: o->peer_filter = optarg; break;
@@ -658,6 +659,11 @@ int main(int argc, char **argv)
 				"capture replayed as a port use --vdev net_pcap0,rx_pcap=FILE\n");
 		return QP_EXIT_USAGE;
 	}
+	if (o.ipfix_file) {
+		fprintf(stderr, "qprobe: --ipfix-file is offline (with --pcap); live, records go to "
+				"collectors: --ipfix HOST:PORT[/udp|/tcp]\n");
+		return QP_EXIT_USAGE;
+	}
 	static struct config cfg;
 	if (o.config) {
 		int n = config_load(o.config, &o, &cfg);
@@ -695,6 +701,8 @@ int main(int argc, char **argv)
 			o.tls_only = 1;
 		if (!o.spool_mb && cfg.spool_mb)
 			o.spool_mb = cfg.spool_mb;
+		if (!o.ipfix_domain_set)
+			o.ipfix_domain = cfg.ipfix_domain;
 		if (!o.http_addr && cfg.http_addr[0])
 			o.http_addr = cfg.http_addr;
 		if (o.http_port < 0)

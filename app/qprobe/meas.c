@@ -39,6 +39,7 @@ struct meas {
 	struct group *grp; /* the flow table it shares, NULL: one of its own */
 	unsigned int slot;
 	uint32_t join;
+	struct ipx *ipx; /* IPFIX export of its flow records, NULL: none */
 };
 
 /*
@@ -264,6 +265,7 @@ static int group_join(struct meas *m)
 
 static void free_meas(struct meas *m)
 {
+	ipx_destroy(m->ipx); /* one that never ran: a running one was handed to ipx_stop */
 	tpl_destroy(m->tpl); /* unpublished: no worker writes its rings any more */
 	qp_workers_fini(m->w, M.nworkers); /* one RCU barrier for all the tables */
 	group_leave(m);
@@ -415,6 +417,15 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 	}
 	if (!p->tp.role && group_join(m))
 		goto nomem_m;
+	if (p->nipfix) {
+		m->ipx = ipx_create(p->ipfix, p->nipfix, M.nworkers, &m->cfg.rtp, err, errlen);
+		if (!m->ipx) {
+			free_meas(m);
+			return -EINVAL;
+		}
+		for (unsigned int i = 0; i < M.nworkers; i++)
+			m->w[i]->export_fn = ipx_hook(m->ipx, i, &m->w[i]->export_arg);
+	}
 	for (int i = 0; i < p->ndest; i++)
 		if (push_ref(p->dest[i])) {
 			for (int k = 0; k < i; k++)
@@ -587,6 +598,27 @@ static void remove_and_free(struct meas *m)
 	free_meas(m);
 }
 
+/* ipx_stop's walk: every flow m has in its tables now. */
+static void walk_flows(void (*take)(const struct qp_flow *f, void *a), void *a, void *warg)
+{
+	struct meas *m = warg;
+	rcu_thread_online();
+	rcu_read_lock();
+	for (unsigned int i = 0; i < M.nworkers; i++)
+		qp_worker_flows_foreach(m->w[i], take, a);
+	rcu_read_unlock();
+	rcu_thread_offline();
+}
+
+/* The flows m still has go to its IPFIX collectors; the exporter drains on its own. */
+static void ipfix_stop(struct meas *m)
+{
+	if (!m->ipx)
+		return;
+	ipx_stop(m->ipx, walk_flows, m);
+	m->ipx = NULL;
+}
+
 int meas_stop(uint32_t id)
 {
 	int i = index_of(id);
@@ -596,6 +628,7 @@ int meas_stop(uint32_t id)
 	m->published = 0;
 	publish(); /* after this no worker touches m */
 	close_intervals(m, M.now(), 1);
+	ipfix_stop(m);
 	remove_and_free(m);
 	return 0;
 }
@@ -623,6 +656,7 @@ void meas_stop_all(uint32_t keep_id)
 		if (m->published)
 			close_intervals(m, now, 1);
 		m->published = 0;
+		ipfix_stop(m); /* the workers have stopped (the probe exits) */
 		if (m->id == keep_id)
 			i++;
 		else
@@ -776,6 +810,8 @@ json_t *meas_json(struct meas *m, int detail)
 	json_object_set_new(o, "rtp_clock_hz", json_integer(m->p.rtp.dynamic_clock_hz));
 	if (m->tpl)
 		json_object_set_new(o, "two_point", tpl_json(m->tpl));
+	if (m->ipx)
+		json_object_set_new(o, "ipfix", ipx_json(m->ipx));
 	if (!detail)
 		return o;
 	struct qp_capture_totals tot;

@@ -28,6 +28,7 @@
 #include "qp_report.h"
 #include "qp_group_dp.h"
 #include "qp_worker_dp.h"
+#include "ipfix.h"
 #include "tpl.h"
 
 #define MEAS_MAX 64          /* measurements at once */
@@ -49,6 +50,8 @@ struct meas_params {
 	int persist;
 	char dest[MEAS_DEST_MAX][256];
 	int ndest;
+	char ipfix[IPX_MAX][256]; /* IPFIX collectors, HOST:PORT[/udp|/tcp] */
+	int nipfix;
 	struct tpl_params tp; /* two-point role and selection (role 0: none) */
 };
 

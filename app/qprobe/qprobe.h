@@ -31,6 +31,7 @@ struct qprobe_opts {
 	int nipfix;
 	const char *ipfix_file;
 	uint32_t ipfix_domain;
+	int ipfix_domain_set;      /* --ipfix-domain given: it wins over the config's */
 	const char *pcap;          /* offline capture, NULL for live */
 	const char *filter;        /* NULL: none */
 	uint64_t interval_ns;

@@ -38,6 +38,7 @@ START_PARAMS = {
     "description": "DESCRIPTION",
     "persist": "PERSIST",
     "destinations": "DESTINATION",
+    "ipfix": "IPFIX",
     "flow_key": "FLOW_KEY",
     "tp_peer": "TP_PEER",
     "tp_role": "TP_ROLE",
@@ -94,7 +95,7 @@ def start_fields(params: dict[str, Any]) -> list[tuple[str, Any]]:
             v = _rtp_ports_value(v)
         elif k in ("persist", "tp_nat"):
             v = 1 if v else 0
-        if k == "destinations":
+        if k in ("destinations", "ipfix"):
             for d in [v] if isinstance(v, str) else v:
                 fields.append((name, d))
             continue
@@ -245,7 +246,8 @@ class Client:
         filter, interval_ms, metrics (bits, or names such as "tcp,rtp"),
         idle_timeout_s, active_timeout_s, max_flows, rtp_ports ("LO-HI" or
         (lo, hi)), rtp_clock_hz, description, persist (bool), destinations
-        (a "host:port" or a list), flow_key; two-point: tp_peer, tp_role,
+        (a "host:port" or a list), flow_key, ipfix (IPFIX collectors:
+        a "host:port[/udp|/tcp]" or a list); two-point: tp_peer, tp_role,
         tp_threshold, tp_sig_payload, tp_nat, tp_loss_timer_ms, tp_peer_filter.
         """
         return int(self._call("START", start_fields(params))["meas_id"])

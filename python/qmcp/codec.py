@@ -117,6 +117,7 @@ TLVS: dict[str, tuple[int, str]] = {
     "TP_RECS": (65, "bytes"),
     "TP_DROPPED": (66, "u64"),
     "FLOW_KEY": (67, "str"),
+    "IPFIX": (68, "str"),
 }
 
 # Error codes carried in ERROR_CODE.
@@ -152,7 +153,7 @@ TLV_BY_NUM = {num: (name, kind) for name, (num, kind) in TLVS.items()}
 ERROR_NAMES = {v: k for k, v in ERRORS.items()}
 
 # Fields that may appear more than once: decoded as lists under these keys.
-REPEATABLE = {"PORT": "ports", "MEAS": "measurements", "RESULT": "results", "DESTINATION": "destinations"}
+REPEATABLE = {"PORT": "ports", "MEAS": "measurements", "RESULT": "results", "DESTINATION": "destinations", "IPFIX": "ipfix"}
 
 _INT_SIZES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
 
