@@ -23,6 +23,7 @@
 #include "qp_report.h"
 #include "qmcp_codec.h"
 #include "config.h"
+#include "ipfix.h"
 #include "profile.h"
 #include "qprobe.h"
 
@@ -657,6 +658,11 @@ int main(int argc, char **argv)
 	if (o.pcap) {
 		fprintf(stderr, "qprobe: --pcap is offline mode and takes no EAL options; for a "
 				"capture replayed as a port use --vdev net_pcap0,rx_pcap=FILE\n");
+		return QP_EXIT_USAGE;
+	}
+	if (o.nipfix > IPX_MAX) {
+		fprintf(stderr, "qprobe: --ipfix: a live measurement exports to at most %d collectors\n",
+			IPX_MAX);
 		return QP_EXIT_USAGE;
 	}
 	if (o.ipfix_file) {

@@ -50,6 +50,9 @@ Test(config, every_bad_value_named_by_its_path)
 		 " \"ports\": {\"mbufs\": 10, \"rx_desc\": 99999, \"drivers_cfg\": \"/nonexistent\"},\n"
 		 " \"log_level\": \"chatty\",\n"
 		 " \"push\": {\"spool\": 3, \"spool_mb\": 0, \"spool_dir\": \"/x\"},\n"
+		 " \"ipfix\": {\"domain\": -1, \"template_s\": 60},\n"
+		 " \"measurements\": [{\"ipfix\": [\"c:4739/sctp\", 5, \"[::1]:0\"]},\n"
+		 "                   {\"ipfix\": [\"a:1\", \"b:2\", \"c:3\", \"d:4\", \"e:5\"]}],\n"
 		 " \"qmcp\": {\"secret_file\": \"%s\"}}\n",
 		 loose);
 	write_file(bad, text, 0644);
@@ -77,6 +80,12 @@ Test(config, every_bad_value_named_by_its_path)
 		"$.push.spool_dir: unknown key; accepted here: spool, spool_mb",
 		"$.push.spool: a string is expected",
 		"$.push.spool_mb: a whole number from 1 to 1048576 is expected",
+		"$.ipfix.template_s: unknown key; accepted here: domain",
+		"$.ipfix.domain: a whole number from 0 to 4294967295 is expected",
+		"$.measurements[0].ipfix[0]: IPFIX collector 'c:4739/sctp': transport 'sctp' is not known (udp or tcp; SCTP is not supported)",
+		"$.measurements[0].ipfix[1]: a string is expected: HOST:PORT[/udp|/tcp] ([V6ADDR]:PORT for IPv6 addresses; udp by default)",
+		"$.measurements[0].ipfix[2]: IPFIX collector '[::1]:0': port '0' is not 1..65535",
+		"$.measurements[1].ipfix: an array of at most 4 \"HOST:PORT[/udp|/tcp] ([V6ADDR]:PORT for IPv6 addresses; udp by default)\" strings is expected",
 		"$.qmcp.secret_file: ",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)

@@ -247,6 +247,12 @@ Test(ipfix, nfdump_receives_every_flow_record_with_its_packets_and_bytes, .timeo
 	for (size_t i = 0; i < n; i++)
 		cr_assert_str_eq(got[i], want[i], "record %zu", i);
 	cr_log_info("nfdump: %zu records, each with the report's packets and bytes", n);
+	for (size_t i = 0; i < n; i++) {
+		free(got[i]);
+		free(want[i]);
+	}
+	free(got);
+	free(want);
 	json_decref(rep);
 }
 
