@@ -118,7 +118,7 @@ enum qmcp_msg_type {
 	X(TP_RECS, 65, bytes, "packet records: n x 18 bytes (docs/qmcp.md)")           \
 	X(TP_DROPPED, 66, u64, "records the secondary could not send, so far")        \
 	X(FLOW_KEY, 67, str, "flow key parts: \"5tuple\" or vlan,vni,gre-key,gtpu-peers,teid") \
-	X(IPFIX, 68, str, "IPFIX collector of the flow records, host:port[/udp|/tcp] (repeatable)")
+	X(IPFIX, 68, str, "IPFIX collector of the flow records: host:port, then /udp (default) or /tcp (repeatable)")
 
 enum qmcp_tlv_type {
 #define QMCP_TT_(n, v, k, h) QMCP_T_##n = v,
