@@ -21,6 +21,7 @@
 #include "qmcp_tls.h"
 
 struct peer {
+	uint64_t id; /* from 1, never reused */
 	int fd;
 	struct qmcp_io io; /* TLS on fd when the probe's first byte starts a handshake */
 	int sniffed;
@@ -42,6 +43,7 @@ struct qmcp_listener {
 	int tls_only;
 	struct peer *p[QMCP_LISTENER_PEERS];
 	unsigned int n;
+	uint64_t next_id;
 	struct qmcp_listener_stats st;
 };
 
@@ -96,7 +98,7 @@ struct qmcp_listener *qmcp_listener_create(const char *addr, int port, const uin
 		if (ss.ss_family == AF_INET6)
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
 	}
-	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, SOMAXCONN) != 0) {
 		snprintf(err, errlen, "cannot listen on %s port %d: %s", addr, port, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -172,9 +174,12 @@ static void on_result(struct qmcp_listener *l, struct peer *p, const struct qmcp
 		r.has_gap = 1;
 	r.probe_id = probe;
 	r.peer = p->addr;
+	r.ack = (struct qmcp_ack){p->id, h->req_id, r.meas_id, r.seq};
 	int e = l->fn(&r, l->arg);
 	free(json);
 	free(flows);
+	if (e == QMCP_RESULT_LATER)
+		return;
 	if (e) {
 		l->st.refused++;
 		send_error(p, h, QMCP_E_INTERNAL, "the receiver could not store this result; resend");
@@ -191,6 +196,31 @@ bad:
 	l->st.bad_frames++;
 	send_error(p, h, QMCP_E_BAD_PARAM,
 		   "RESULT needs MEAS_ID (u32), SEQ (u64) and RESULT_JSON (str)");
+}
+
+int qmcp_listener_done(struct qmcp_listener *l, const struct qmcp_ack *a, int err)
+{
+	struct peer *p = NULL;
+	for (unsigned int i = 0; i < l->n && !p; i++)
+		if (l->p[i]->id == a->peer && !l->p[i]->dead)
+			p = l->p[i];
+	if (!p) {
+		l->st.acks_lost++;
+		return -ENOTCONN;
+	}
+	struct qmcp_hdr h = {.type = QMCP_MSG_RESULT, .req_id = a->req_id};
+	if (err) {
+		l->st.refused++;
+		send_error(p, &h, QMCP_E_INTERNAL, "the receiver could not store this result; resend");
+		return 0;
+	}
+	l->st.results++;
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_RESULT, QMCP_F_RESPONSE, a->req_id);
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, a->meas_id);
+	qmcp_put_u64(&m, QMCP_T_SEQ, a->seq);
+	send_frame(p, &m);
+	return 0;
 }
 
 static void handle(struct qmcp_listener *l, struct peer *p, const struct qmcp_hdr *h,
@@ -351,6 +381,7 @@ int qmcp_listener_run(struct qmcp_listener *l, int timeout_ms)
 				close(fd);
 				continue;
 			}
+			p->id = ++l->next_id;
 			p->fd = fd;
 			qmcp_io_plain(&p->io, fd);
 			addr_str(&ss, p->addr, sizeof(p->addr));

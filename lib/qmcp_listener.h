@@ -17,7 +17,15 @@
 
 #include "qmcp_codec.h"
 
-#define QMCP_LISTENER_PEERS 256
+#define QMCP_LISTENER_PEERS 1024
+
+/* Who to acknowledge a result to later (the callback returned QMCP_RESULT_LATER). */
+struct qmcp_ack {
+	uint64_t peer;   /* the connection: a new one never takes an old one's number */
+	uint32_t req_id;
+	uint32_t meas_id;
+	uint64_t seq;
+};
 
 /* One pushed result, valid during the callback. */
 struct qmcp_result {
@@ -32,9 +40,17 @@ struct qmcp_result {
 	size_t flows_len;
 	int has_gap;           /* intervals lost to the probe's backlog bound before this one */
 	uint64_t gap_from, gap_count;
+	struct qmcp_ack ack;   /* for an acknowledgement sent later */
 };
 
-/** @return 0 when stored (the probe gets an acknowledgement), else a negative errno. */
+#define QMCP_RESULT_LATER 1
+
+/**
+ * @return 0 when stored (the probe gets an acknowledgement now), a negative
+ *         errno when not (an error: the probe resends), or QMCP_RESULT_LATER
+ *         when it will be stored with others: the callback keeps r->ack and
+ *         calls qmcp_listener_done() once it knows (a batch committed).
+ */
 typedef int qmcp_result_fn(const struct qmcp_result *r, void *arg);
 
 struct qmcp_listener;
@@ -58,9 +74,18 @@ void qmcp_listener_set_tls(struct qmcp_listener *l, const struct qmcp_tls *tls, 
 /** Serve what is ready, waiting at most timeout_ms. @return 0, or -EINTR. */
 int qmcp_listener_run(struct qmcp_listener *l, int timeout_ms);
 
+/**
+ * Acknowledge a result the callback kept (err 0: stored; else a negative errno,
+ * and the probe is told to resend). A probe whose connection has closed since
+ * gets nothing: it resends on its next connection.
+ * @return 0, or -ENOTCONN when the connection is gone (counted in acks_lost)
+ */
+int qmcp_listener_done(struct qmcp_listener *l, const struct qmcp_ack *a, int err);
+
 /** Counters: results stored, refused by the callback, connections, auth failures. */
 struct qmcp_listener_stats {
 	uint64_t results, refused, connections, auth_failures, bad_frames;
+	uint64_t acks_lost; /* results kept for later whose connection closed first */
 	uint64_t refused_transport; /* TLS without a certificate, or plain QMCP when TLS only */
 };
 void qmcp_listener_stats(const struct qmcp_listener *l, struct qmcp_listener_stats *s);

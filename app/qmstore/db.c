@@ -15,8 +15,10 @@
 struct db {
 	sqlite3 *lite;
 	PGconn *pg;
+	/* prepared statements by SQL text (a batch's statements are built per
+	 * batch: the text, not its address, says which one it is) */
 	struct {
-		const char *sql;
+		char *sql;
 		sqlite3_stmt *st;
 	} cache[CACHE];
 	int ncache;
@@ -64,8 +66,10 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
-	for (int i = 0; i < db->ncache; i++)
+	for (int i = 0; i < db->ncache; i++) {
 		sqlite3_finalize(db->cache[i].st);
+		free(db->cache[i].sql);
+	}
 	if (db->lite)
 		sqlite3_close(db->lite);
 	if (db->pg)
@@ -76,7 +80,7 @@ void db_close(struct db *db)
 static sqlite3_stmt *prepared(struct db *db, const char *sql)
 {
 	for (int i = 0; i < db->ncache; i++)
-		if (db->cache[i].sql == sql) {
+		if (!strcmp(db->cache[i].sql, sql)) {
 			sqlite3_reset(db->cache[i].st);
 			sqlite3_clear_bindings(db->cache[i].st);
 			return db->cache[i].st;
@@ -84,8 +88,7 @@ static sqlite3_stmt *prepared(struct db *db, const char *sql)
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db->lite, sql, -1, &st, NULL) != SQLITE_OK)
 		return NULL;
-	if (db->ncache < CACHE) {
-		db->cache[db->ncache].sql = sql;
+	if (db->ncache < CACHE && (db->cache[db->ncache].sql = strdup(sql))) {
 		db->cache[db->ncache].st = st;
 		db->ncache++;
 	}
@@ -119,6 +122,12 @@ static int bind_all(sqlite3_stmt *st, int n, const char *const *params)
 long db_exec(struct db *db, const char *sql, int n, const char *const *params, char *err,
 	     size_t errlen)
 {
+	return db_exec_rows(db, sql, n, params, NULL, NULL, err, errlen);
+}
+
+long db_exec_rows(struct db *db, const char *sql, int n, const char *const *params,
+		  db_row_fn *fn, void *arg, char *err, size_t errlen)
+{
 	if (db->pg) {
 		PGresult *r = PQexecParams(db->pg, sql, n, NULL, params, NULL, NULL, 0);
 		ExecStatusType s = PQresultStatus(r);
@@ -126,6 +135,13 @@ long db_exec(struct db *db, const char *sql, int n, const char *const *params, c
 		if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
 			const char *t = PQcmdTuples(r);
 			rows = t && *t ? atol(t) : 0;
+			int nc = PQnfields(r);
+			const char *cols[16];
+			for (int i = 0; fn && s == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
+				for (int c = 0; c < nc && c < 16; c++)
+					cols[c] = PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
+				fn(cols, nc < 16 ? nc : 16, arg);
+			}
 		} else {
 			snprintf(err, errlen, "%s", PQresultErrorMessage(r));
 		}
@@ -149,8 +165,14 @@ long db_exec(struct db *db, const char *sql, int n, const char *const *params, c
 		return -1;
 	}
 	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int nc = sqlite3_column_count(st);
+		const char *cols[16];
+		for (int c = 0; fn && c < nc && c < 16; c++)
+			cols[c] = (const char *)sqlite3_column_text(st, c);
+		if (fn)
+			fn(cols, nc < 16 ? nc : 16, arg);
+	}
 	long rows = rc == SQLITE_DONE ? sqlite3_changes(db->lite) : -1;
 	if (rows < 0)
 		snprintf(err, errlen, "%s", sqlite3_errmsg(db->lite));

@@ -25,6 +25,16 @@ void db_close(struct db *db);
 long db_exec(struct db *db, const char *sql, int n, const char *const *params, char *err,
 	     size_t errlen);
 
+/* One row a statement returns: its columns as text (NULL: SQL NULL), valid during the call. */
+typedef void db_row_fn(const char *const *cols, int ncols, void *arg);
+
+/**
+ * db_exec() for a statement that returns rows (INSERT ... RETURNING): fn is
+ * called for each (at most 16 columns). @return rows changed, or -1 as db_exec.
+ */
+long db_exec_rows(struct db *db, const char *sql, int n, const char *const *params,
+		  db_row_fn *fn, void *arg, char *err, size_t errlen);
+
 /** One integer from a query (first column of the first row); -1 when none or on error. */
 long long db_scalar(struct db *db, const char *sql, int n, const char *const *params);
 

@@ -1,9 +1,13 @@
 /*
  * qmstore: the results receiver. Probes push each interval of a measurement
  * (QMCP RESULT); qmstore writes it to SQLite (default, a file) or
- * PostgreSQL (--pg) in one transaction and only then acknowledges it, so a
- * probe resends what a crash lost. Storing is idempotent on (probe,
- * measurement, interval sequence): a resend is stored once.
+ * PostgreSQL (--pg) and only acknowledges it once its transaction has
+ * committed, so a probe resends what a crash lost. Results from every probe
+ * go in batches: one transaction for what came in 50 ms (512 at most), each
+ * table's rows in a few multi-row statements, so a fleet of probes costs a
+ * handful of round trips and one commit a batch, not a dozen of each a
+ * result. Storing is idempotent on (probe, measurement, interval sequence):
+ * a resend is stored once.
  *
  *   qmstore [--listen ADDR] [--port PORT] [--secret-file F] [--tls-cert F --tls-key F [--tls-only]]
  *           [--db FILE | --pg CONNINFO]
@@ -72,41 +76,135 @@ static const char *schema[] = {
 	"PRIMARY KEY (probe_id, meas_id, from_seq))",
 };
 
-static const char SQL_PROBE[] =
-	"INSERT INTO probes (probe_id, address, first_seen_ns, last_seen_ns) VALUES ($1, $2, $3, $3) "
-	"ON CONFLICT (probe_id) DO UPDATE SET address = excluded.address, last_seen_ns = $3";
-static const char SQL_MEAS[] =
-	"INSERT INTO measurements (probe_id, meas_id, first_seq, first_start_ns) VALUES ($1, $2, $3, $4) "
-	"ON CONFLICT (probe_id, meas_id) DO NOTHING";
-static const char SQL_RESULT[] =
-	"INSERT INTO results (probe_id, meas_id, seq, start_ns, received_ns, json) "
-	"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (probe_id, meas_id, seq) DO NOTHING";
-static const char SQL_IV[] =
+/* Multi-row statements: the head up to VALUES, a row's columns, the tail. */
+struct table {
+	const char *head, *tail;
+	int ncols;
+};
+
+static const struct table T_PROBE = {
+	"INSERT INTO probes (probe_id, address, first_seen_ns, last_seen_ns) VALUES ",
+	" ON CONFLICT (probe_id) DO UPDATE SET address = excluded.address, "
+	"last_seen_ns = excluded.last_seen_ns", 4};
+static const struct table T_MEAS = {
+	"INSERT INTO measurements (probe_id, meas_id, first_seq, first_start_ns) VALUES ",
+	" ON CONFLICT (probe_id, meas_id) DO NOTHING", 4};
+static const struct table T_RESULT = {
+	"INSERT INTO results (probe_id, meas_id, seq, start_ns, received_ns, json) VALUES ",
+	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING RETURNING probe_id, meas_id, seq", 6};
+static const struct table T_IV = {
 	"INSERT INTO intervals (probe_id, meas_id, seq, direction, start_ns, duration_ms, packets, "
 	"bytes, bps, pps, rtt_samples, rtt_min_ms, rtt_mean_ms, rtt_p50_ms, rtt_p90_ms, rtt_p99_ms, "
 	"rtt_max_ms, retransmissions, out_of_order, dup_acks, zero_window, resets, rtp_packets, "
-	"rtp_expected, rtp_lost, rtp_jitter_mean_ms, rtp_jitter_max_ms) VALUES ($1, $2, $3, $4, $5, "
-	"$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, "
-	"$25, $26, $27) ON CONFLICT (probe_id, meas_id, seq, direction) DO NOTHING";
-static const char SQL_RTP[] =
+	"rtp_expected, rtp_lost, rtp_jitter_mean_ms, rtp_jitter_max_ms) VALUES ",
+	" ON CONFLICT (probe_id, meas_id, seq, direction) DO NOTHING", 27};
+static const struct table T_RTP = {
 	"INSERT INTO rtp_streams (probe_id, meas_id, seq, ssrc, direction, src, sport, dst, dport, "
 	"payload_type, packets, expected, lost, jitter_last_ms, jitter_mean_ms, jitter_max_ms, mos) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
-	"ON CONFLICT (probe_id, meas_id, seq, ssrc, direction) DO NOTHING";
-static const char SQL_FLOW[] =
+	"VALUES ",
+	" ON CONFLICT (probe_id, meas_id, seq, ssrc, direction) DO NOTHING", 17};
+static const struct table T_FLOW = {
 	"INSERT INTO flows (probe_id, meas_id, seq, rank, proto, src, sport, dst, dport, first_ns, "
 	"last_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev, handshake_rtt_ms, rtt_mean_ms, "
-	"rtt_p99_ms, retrans_fwd, retrans_rev, json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-	"$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) "
-	"ON CONFLICT (probe_id, meas_id, seq, rank) DO NOTHING";
-static const char SQL_GAP[] =
-	"INSERT INTO gaps (probe_id, meas_id, from_seq, count, noticed_ns) VALUES ($1, $2, $3, $4, $5) "
-	"ON CONFLICT (probe_id, meas_id, from_seq) DO NOTHING";
+	"rtt_p99_ms, retrans_fwd, retrans_rev, json) VALUES ",
+	" ON CONFLICT (probe_id, meas_id, seq, rank) DO NOTHING", 21};
+static const struct table T_GAP = {
+	"INSERT INTO gaps (probe_id, meas_id, from_seq, count, noticed_ns) VALUES ",
+	" ON CONFLICT (probe_id, meas_id, from_seq) DO NOTHING", 5};
+
+/* Rows of one table waiting for a statement: their values as text (NULL: SQL NULL). */
+struct rows {
+	const struct table *t;
+	char **v; /* nrows x t->ncols */
+	size_t nrows, cap;
+};
+
+static int rows_add(struct rows *r, const char *const *vals)
+{
+	if (r->nrows == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 64;
+		char **n = realloc(r->v, cap * (size_t)r->t->ncols * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		r->v = n;
+		r->cap = cap;
+	}
+	char **row = &r->v[r->nrows * (size_t)r->t->ncols];
+	for (int c = 0; c < r->t->ncols; c++)
+		row[c] = vals[c] ? strdup(vals[c]) : NULL;
+	r->nrows++;
+	return 0;
+}
+
+static void rows_clear(struct rows *r)
+{
+	for (size_t i = 0; i < r->nrows * (size_t)r->t->ncols; i++)
+		free(r->v[i]);
+	r->nrows = 0;
+}
+
+/*
+ * The rows in as few statements as the engines' parameter limits allow
+ * (PostgreSQL 65,535 a statement, SQLite 32,766): a batch of results is a
+ * handful of round trips, not one per row.
+ */
+static int rows_exec(struct db *db, struct rows *r, db_row_fn *fn, void *arg, char *err,
+		     size_t errlen)
+{
+	int nc = r->t->ncols;
+	size_t per = 30000 / (size_t)nc;
+	for (size_t from = 0; from < r->nrows; from += per) {
+		size_t n = r->nrows - from < per ? r->nrows - from : per;
+		size_t cap = strlen(r->t->head) + strlen(r->t->tail) + n * (size_t)nc * 8 + 16;
+		char *sql = malloc(cap);
+		if (!sql) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		size_t o = (size_t)snprintf(sql, cap, "%s", r->t->head);
+		for (size_t i = 0; i < n; i++) {
+			sql[o++] = i ? ',' : '(';
+			if (i)
+				sql[o++] = '(';
+			for (int c = 0; c < nc; c++)
+				o += (size_t)snprintf(sql + o, cap - o, "%s$%zu", c ? "," : "",
+						      i * (size_t)nc + (size_t)c + 1);
+			sql[o++] = ')';
+		}
+		snprintf(sql + o, cap - o, "%s", r->t->tail);
+		long rc = db_exec_rows(db, sql, (int)(n * (size_t)nc),
+				       (const char *const *)&r->v[from * (size_t)nc], fn, arg, err, errlen);
+		free(sql);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A result waiting for its batch's commit. */
+struct item {
+	struct qmcp_ack ack;
+	char *probe, *peer, *json, *flows;
+	uint32_t meas_id;
+	uint64_t seq, start_ns, received_ns;
+	int has_gap;
+	uint64_t gap_from, gap_count;
+	int fresh; /* not stored before (RETURNING said so) */
+};
+
+#define BATCH_MAX 512             /* results a transaction at most */
+#define BATCH_NS 50000000ULL      /* a result waits at most this long for its commit */
 
 struct store {
 	struct db *db;
+	struct qmcp_listener *l;
 	int quiet;
-	uint64_t stored, duplicates;
+	uint64_t stored, duplicates, batches;
+	struct item b[BATCH_MAX];
+	int n;
+	int from, to; /* the items the transaction being written holds */
+	uint64_t first_ns; /* when the oldest waiting result came */
+	struct rows probe, meas, result, iv, rtp, flow, gap;
 };
 
 static uint64_t now_ns(void)
@@ -143,142 +241,287 @@ static const char *u64s(struct txt *t, uint64_t v)
 	return b;
 }
 
-static int store(const struct qmcp_result *r, void *arg)
+/* A fresh result's rows: intervals (both directions), RTP streams, top flows, gap. */
+static int child_rows(struct store *s, const struct item *it, json_t *j)
+{
+	struct txt t = {0};
+	const char *probe = it->probe, *meas = u64s(&t, it->meas_id), *seq = u64s(&t, it->seq);
+	const char *start = u64s(&t, it->start_ns);
+	int e = 0;
+	for (int d = 0; d < 2 && !e; d++) {
+		const char *dn = d ? "rev" : "fwd";
+		json_t *tcp = json_object_get(j, "tcp"), *rtp = json_object_get(json_object_get(j, "rtp"), dn);
+		json_t *rtt = json_object_get(tcp, d ? "rtt_rev_ms" : "rtt_ms");
+		json_t *jit = json_object_get(rtp, "jitter_ms");
+		struct txt v = {0};
+		const char *pi[27] = {
+			probe, meas, seq, dn, start, num(&v, json_object_get(j, "duration_ms")),
+			num(&v, json_object_get(json_object_get(j, "packets"), dn)),
+			num(&v, json_object_get(json_object_get(j, "bytes"), dn)),
+			num(&v, json_object_get(json_object_get(j, "bps"), dn)),
+			num(&v, json_object_get(json_object_get(j, "pps"), dn)),
+			num(&v, json_object_get(rtt, "samples")), num(&v, json_object_get(rtt, "min")),
+			num(&v, json_object_get(rtt, "mean")), num(&v, json_object_get(rtt, "p50")),
+			num(&v, json_object_get(rtt, "p90")), num(&v, json_object_get(rtt, "p99")),
+			num(&v, json_object_get(rtt, "max")),
+			num(&v, json_object_get(json_object_get(tcp, "retransmissions"), dn)),
+			num(&v, json_object_get(json_object_get(tcp, "out_of_order"), dn)),
+			num(&v, json_object_get(json_object_get(tcp, "dup_acks"), dn)),
+			num(&v, json_object_get(json_object_get(tcp, "zero_window"), dn)),
+			num(&v, json_object_get(json_object_get(tcp, "resets"), dn)),
+			num(&v, json_object_get(rtp, "packets")), num(&v, json_object_get(rtp, "expected")),
+			num(&v, json_object_get(rtp, "lost")), num(&v, json_object_get(jit, "mean")),
+			num(&v, json_object_get(jit, "max"))};
+		e = rows_add(&s->iv, pi);
+	}
+	size_t i;
+	json_t *st;
+	json_array_foreach(json_object_get(json_object_get(j, "rtp"), "streams"), i, st) {
+		struct txt v = {0};
+		json_t *jit = json_object_get(st, "jitter_ms");
+		const char *ps[17] = {probe, meas, seq, num(&v, json_object_get(st, "ssrc")),
+				      json_string_value(json_object_get(st, "direction")),
+				      json_string_value(json_object_get(st, "src")),
+				      num(&v, json_object_get(st, "sport")),
+				      json_string_value(json_object_get(st, "dst")),
+				      num(&v, json_object_get(st, "dport")),
+				      num(&v, json_object_get(st, "payload_type")),
+				      num(&v, json_object_get(st, "packets")),
+				      num(&v, json_object_get(st, "expected")),
+				      num(&v, json_object_get(st, "lost")),
+				      num(&v, json_object_get(jit, "last")),
+				      num(&v, json_object_get(jit, "mean")),
+				      num(&v, json_object_get(jit, "max")),
+				      num(&v, json_object_get(st, "mos"))};
+		e |= rows_add(&s->rtp, ps);
+	}
+	json_t *fl = it->flows ? json_loads(it->flows, 0, NULL) : NULL;
+	json_array_foreach(fl, i, st) {
+		struct txt v = {0};
+		json_t *tcp = json_object_get(st, "tcp"), *rtt = json_object_get(tcp, "rtt_ms");
+		json_t *pr = json_object_get(st, "proto");
+		char *one = json_dumps(st, JSON_COMPACT | JSON_REAL_PRECISION(10));
+		const char *pf[21] = {probe, meas, seq, u64s(&v, i),
+				      json_is_string(pr) ? json_string_value(pr) : num(&v, pr),
+				      json_string_value(json_object_get(st, "src")),
+				      num(&v, json_object_get(st, "sport")),
+				      json_string_value(json_object_get(st, "dst")),
+				      num(&v, json_object_get(st, "dport")),
+				      num(&v, json_object_get(st, "first_ns")),
+				      num(&v, json_object_get(st, "last_ns")),
+				      num(&v, json_object_get(json_object_get(st, "packets"), "fwd")),
+				      num(&v, json_object_get(json_object_get(st, "packets"), "rev")),
+				      num(&v, json_object_get(json_object_get(st, "bytes"), "fwd")),
+				      num(&v, json_object_get(json_object_get(st, "bytes"), "rev")),
+				      num(&v, json_object_get(tcp, "handshake_rtt_ms")),
+				      num(&v, json_object_get(rtt, "mean")),
+				      num(&v, json_object_get(rtt, "p99")),
+				      num(&v, json_object_get(json_object_get(tcp, "retransmissions"), "fwd")),
+				      num(&v, json_object_get(json_object_get(tcp, "retransmissions"), "rev")),
+				      one};
+		e |= rows_add(&s->flow, pf);
+		free(one);
+	}
+	json_decref(fl);
+	if (it->has_gap) {
+		const char *pg[] = {probe, meas, u64s(&t, it->gap_from), u64s(&t, it->gap_count),
+				    u64s(&t, it->received_ns)};
+		e |= rows_add(&s->gap, pg);
+	}
+	return e;
+}
+
+/* RETURNING of the results insert: mark the items stored now for the first time. */
+static void fresh_row(const char *const *cols, int nc, void *arg)
 {
 	struct store *s = arg;
-	char err[512];
-	json_t *j = json_loadb(r->json, r->json_len, 0, NULL);
-	if (!j) {
-		fprintf(stderr, "qmstore: %s measurement %u seq %" PRIu64 ": the result is not JSON; "
-				"refused\n", r->probe_id, r->meas_id, r->seq);
-		return -EINVAL;
+	if (nc < 3 || !cols[0] || !cols[1] || !cols[2])
+		return;
+	unsigned long long m = strtoull(cols[1], NULL, 10), q = strtoull(cols[2], NULL, 10);
+	for (int i = s->from; i < s->to; i++)
+		if (!s->b[i].fresh && s->b[i].meas_id == m && s->b[i].seq == q &&
+		    !strcmp(s->b[i].probe, cols[0])) {
+			s->b[i].fresh = 1;
+			return;
+		}
+}
+
+static void all_clear(struct store *s)
+{
+	rows_clear(&s->probe);
+	rows_clear(&s->meas);
+	rows_clear(&s->result);
+	rows_clear(&s->iv);
+	rows_clear(&s->rtp);
+	rows_clear(&s->flow);
+	rows_clear(&s->gap);
+}
+
+/*
+ * Items b[from..to) in one transaction: probes and measurements first, the
+ * results (RETURNING the ones new to the store), then the new ones' rows.
+ * @return 0 committed, -1 rolled back (err says why)
+ */
+static int put(struct store *s, int from, int to, char *err, size_t errlen)
+{
+	int e = 0;
+	all_clear(s);
+	for (int i = from; i < to && !e; i++) {
+		struct item *it = &s->b[i];
+		struct txt t = {0};
+		const char *meas = u64s(&t, it->meas_id), *seq = u64s(&t, it->seq);
+		const char *start = u64s(&t, it->start_ns), *now = u64s(&t, it->received_ns);
+		it->fresh = 0;
+		/* one row a probe and a measurement: a statement may not touch a row twice */
+		int seen_p = 0, seen_m = 0;
+		for (int k = from; k < i; k++) {
+			seen_p |= !strcmp(s->b[k].probe, it->probe);
+			seen_m |= !strcmp(s->b[k].probe, it->probe) && s->b[k].meas_id == it->meas_id;
+		}
+		const char *pp[] = {it->probe, it->peer, now, now};
+		const char *pm[] = {it->probe, meas, seq, start};
+		const char *pr[] = {it->probe, meas, seq, start, now, it->json};
+		if (!seen_p)
+			e |= rows_add(&s->probe, pp);
+		else /* the latest address and time */
+			for (size_t r = 0; r < s->probe.nrows; r++)
+				if (!strcmp(s->probe.v[r * 4], it->probe)) {
+					free(s->probe.v[r * 4 + 1]);
+					free(s->probe.v[r * 4 + 3]);
+					s->probe.v[r * 4 + 1] = strdup(it->peer);
+					s->probe.v[r * 4 + 3] = strdup(now);
+				}
+		if (!seen_m)
+			e |= rows_add(&s->meas, pm);
+		e |= rows_add(&s->result, pr);
 	}
-	struct txt t = {0};
-	const char *probe = r->probe_id, *meas = u64s(&t, r->meas_id), *seq = u64s(&t, r->seq);
-	const char *start = u64s(&t, r->start_ns), *now = u64s(&t, now_ns());
-	if (db_exec(s->db, "BEGIN", 0, NULL, err, sizeof(err)) < 0)
-		goto fail;
-	const char *pp[] = {probe, r->peer, now};
-	const char *pm[] = {probe, meas, seq, start};
-	const char *pr[] = {probe, meas, seq, start, now, r->json};
-	if (db_exec(s->db, SQL_PROBE, 3, pp, err, sizeof(err)) < 0 ||
-	    db_exec(s->db, SQL_MEAS, 4, pm, err, sizeof(err)) < 0)
-		goto rollback;
-	long fresh = db_exec(s->db, SQL_RESULT, 6, pr, err, sizeof(err));
-	if (fresh < 0)
-		goto rollback;
-	if (fresh == 0) {
-		s->duplicates++;
-	} else {
-		for (int d = 0; d < 2; d++) {
-			const char *dn = d ? "rev" : "fwd";
-			json_t *tcp = json_object_get(j, "tcp"), *rtp = json_object_get(json_object_get(j, "rtp"), dn);
-			json_t *rtt = json_object_get(tcp, d ? "rtt_rev_ms" : "rtt_ms");
-			json_t *jit = json_object_get(rtp, "jitter_ms");
-			struct txt v = {0};
-			const char *pi[27] = {
-				probe, meas, seq, dn, start, num(&v, json_object_get(j, "duration_ms")),
-				num(&v, json_object_get(json_object_get(j, "packets"), dn)),
-				num(&v, json_object_get(json_object_get(j, "bytes"), dn)),
-				num(&v, json_object_get(json_object_get(j, "bps"), dn)),
-				num(&v, json_object_get(json_object_get(j, "pps"), dn)),
-				num(&v, json_object_get(rtt, "samples")), num(&v, json_object_get(rtt, "min")),
-				num(&v, json_object_get(rtt, "mean")), num(&v, json_object_get(rtt, "p50")),
-				num(&v, json_object_get(rtt, "p90")), num(&v, json_object_get(rtt, "p99")),
-				num(&v, json_object_get(rtt, "max")),
-				num(&v, json_object_get(json_object_get(tcp, "retransmissions"), dn)),
-				num(&v, json_object_get(json_object_get(tcp, "out_of_order"), dn)),
-				num(&v, json_object_get(json_object_get(tcp, "dup_acks"), dn)),
-				num(&v, json_object_get(json_object_get(tcp, "zero_window"), dn)),
-				num(&v, json_object_get(json_object_get(tcp, "resets"), dn)),
-				num(&v, json_object_get(rtp, "packets")), num(&v, json_object_get(rtp, "expected")),
-				num(&v, json_object_get(rtp, "lost")), num(&v, json_object_get(jit, "mean")),
-				num(&v, json_object_get(jit, "max"))};
-			if (db_exec(s->db, SQL_IV, 27, pi, err, sizeof(err)) < 0)
-				goto rollback;
-		}
-		size_t i;
-		json_t *st;
-		json_array_foreach(json_object_get(json_object_get(j, "rtp"), "streams"), i, st) {
-			struct txt v = {0};
-			json_t *jit = json_object_get(st, "jitter_ms");
-			const char *ps[17] = {probe, meas, seq, num(&v, json_object_get(st, "ssrc")),
-					      json_string_value(json_object_get(st, "direction")),
-					      json_string_value(json_object_get(st, "src")),
-					      num(&v, json_object_get(st, "sport")),
-					      json_string_value(json_object_get(st, "dst")),
-					      num(&v, json_object_get(st, "dport")),
-					      num(&v, json_object_get(st, "payload_type")),
-					      num(&v, json_object_get(st, "packets")),
-					      num(&v, json_object_get(st, "expected")),
-					      num(&v, json_object_get(st, "lost")),
-					      num(&v, json_object_get(jit, "last")),
-					      num(&v, json_object_get(jit, "mean")),
-					      num(&v, json_object_get(jit, "max")),
-					      num(&v, json_object_get(st, "mos"))};
-			if (db_exec(s->db, SQL_RTP, 17, ps, err, sizeof(err)) < 0)
-				goto rollback;
-		}
-		json_t *fl = r->flows_json ? json_loadb(r->flows_json, r->flows_len, 0, NULL) : NULL;
-		json_array_foreach(fl, i, st) {
-			struct txt v = {0};
-			json_t *tcp = json_object_get(st, "tcp"), *rtt = json_object_get(tcp, "rtt_ms");
-			json_t *pr = json_object_get(st, "proto");
-			char *one = json_dumps(st, JSON_COMPACT | JSON_REAL_PRECISION(10));
-			const char *pf[21] = {probe, meas, seq, u64s(&v, i),
-					      json_is_string(pr) ? json_string_value(pr) : num(&v, pr),
-					      json_string_value(json_object_get(st, "src")),
-					      num(&v, json_object_get(st, "sport")),
-					      json_string_value(json_object_get(st, "dst")),
-					      num(&v, json_object_get(st, "dport")),
-					      num(&v, json_object_get(st, "first_ns")),
-					      num(&v, json_object_get(st, "last_ns")),
-					      num(&v, json_object_get(json_object_get(st, "packets"), "fwd")),
-					      num(&v, json_object_get(json_object_get(st, "packets"), "rev")),
-					      num(&v, json_object_get(json_object_get(st, "bytes"), "fwd")),
-					      num(&v, json_object_get(json_object_get(st, "bytes"), "rev")),
-					      num(&v, json_object_get(tcp, "handshake_rtt_ms")),
-					      num(&v, json_object_get(rtt, "mean")),
-					      num(&v, json_object_get(rtt, "p99")),
-					      num(&v, json_object_get(json_object_get(tcp, "retransmissions"), "fwd")),
-					      num(&v, json_object_get(json_object_get(tcp, "retransmissions"), "rev")),
-					      one};
-			long e = db_exec(s->db, SQL_FLOW, 21, pf, err, sizeof(err));
-			free(one);
-			if (e < 0) {
-				json_decref(fl);
-				goto rollback;
-			}
-		}
-		json_decref(fl);
-		if (r->has_gap) {
-			const char *pg[] = {probe, meas, u64s(&t, r->gap_from), u64s(&t, r->gap_count), now};
-			if (db_exec(s->db, SQL_GAP, 5, pg, err, sizeof(err)) < 0)
-				goto rollback;
-			fprintf(stderr, "qmstore: %s measurement %u: %" PRIu64 " intervals from seq %" PRIu64
-					" were dropped by the probe's backlog\n",
-				probe, r->meas_id, r->gap_count, r->gap_from);
-		}
+	if (e) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
-	if (db_exec(s->db, "COMMIT", 0, NULL, err, sizeof(err)) < 0)
+	if (db_exec(s->db, "BEGIN", 0, NULL, err, errlen) < 0)
+		return -1;
+	s->from = from;
+	s->to = to;
+	if (rows_exec(s->db, &s->probe, NULL, NULL, err, errlen) ||
+	    rows_exec(s->db, &s->meas, NULL, NULL, err, errlen) ||
+	    rows_exec(s->db, &s->result, fresh_row, s, err, errlen))
 		goto rollback;
-	json_decref(j);
-	if (fresh)
-		s->stored++;
-	if (!s->quiet && fresh)
-		printf("stored %s measurement %u seq %" PRIu64 "\n", probe, r->meas_id, r->seq);
-	fflush(stdout);
+	for (int i = from; i < to && !e; i++) {
+		if (!s->b[i].fresh)
+			continue;
+		json_t *j = json_loads(s->b[i].json, 0, NULL);
+		e = child_rows(s, &s->b[i], j);
+		json_decref(j);
+	}
+	if (e) {
+		snprintf(err, errlen, "out of memory");
+		goto rollback;
+	}
+	if (rows_exec(s->db, &s->iv, NULL, NULL, err, errlen) ||
+	    rows_exec(s->db, &s->rtp, NULL, NULL, err, errlen) ||
+	    rows_exec(s->db, &s->flow, NULL, NULL, err, errlen) ||
+	    rows_exec(s->db, &s->gap, NULL, NULL, err, errlen) ||
+	    db_exec(s->db, "COMMIT", 0, NULL, err, errlen) < 0)
+		goto rollback;
+	all_clear(s);
 	return 0;
 rollback:
 	{
 		char e2[200];
 		db_exec(s->db, "ROLLBACK", 0, NULL, e2, sizeof(e2));
 	}
-fail:
-	fprintf(stderr, "qmstore: cannot store %s measurement %u seq %" PRIu64 ": %s\n", probe,
-		r->meas_id, r->seq, err);
+	all_clear(s);
+	return -1;
+}
+
+/* Acknowledge item i (err 0: stored) and let it go. */
+static void finish(struct store *s, struct item *it, int err, const char *why)
+{
+	if (!err && it->fresh) {
+		s->stored++;
+		if (!s->quiet)
+			printf("stored %s measurement %u seq %" PRIu64 "\n", it->probe, it->meas_id,
+			       it->seq);
+		if (it->has_gap)
+			fprintf(stderr, "qmstore: %s measurement %u: %" PRIu64
+					" intervals from seq %" PRIu64 " were dropped by the probe's backlog\n",
+				it->probe, it->meas_id, it->gap_count, it->gap_from);
+	} else if (!err) {
+		s->duplicates++;
+	} else {
+		fprintf(stderr, "qmstore: cannot store %s measurement %u seq %" PRIu64 ": %s\n",
+			it->probe, it->meas_id, it->seq, why);
+	}
+	qmcp_listener_done(s->l, &it->ack, err);
+	free(it->probe);
+	free(it->peer);
+	free(it->json);
+	free(it->flows);
+}
+
+/*
+ * Commit the waiting results in one transaction and acknowledge them. When
+ * the transaction fails, each result is tried in one of its own, so one
+ * that cannot be stored does not keep the others out.
+ */
+static void commit(struct store *s)
+{
+	if (!s->n)
+		return;
+	char err[512];
+	s->batches++;
+	if (put(s, 0, s->n, err, sizeof(err)) == 0) {
+		for (int i = 0; i < s->n; i++)
+			finish(s, &s->b[i], 0, NULL);
+	} else {
+		for (int i = 0; i < s->n; i++) {
+			int e = put(s, i, i + 1, err, sizeof(err)) == 0 ? 0 : -EIO;
+			finish(s, &s->b[i], e, err);
+		}
+	}
+	fflush(stdout);
+	s->n = 0;
+}
+
+/* The listener's callback: the result waits for its batch (QMCP_RESULT_LATER). */
+static int store(const struct qmcp_result *r, void *arg)
+{
+	struct store *s = arg;
+	json_t *j = json_loadb(r->json, r->json_len, 0, NULL);
+	if (!j) {
+		fprintf(stderr, "qmstore: %s measurement %u seq %" PRIu64 ": the result is not JSON; "
+				"refused\n", r->probe_id, r->meas_id, r->seq);
+		return -EINVAL;
+	}
 	json_decref(j);
-	return -EIO;
+	if (s->n == BATCH_MAX)
+		commit(s);
+	struct item *it = &s->b[s->n];
+	memset(it, 0, sizeof(*it));
+	it->ack = r->ack;
+	it->probe = strdup(r->probe_id);
+	it->peer = strdup(r->peer);
+	it->json = strdup(r->json);
+	it->flows = r->flows_json ? strdup(r->flows_json) : NULL;
+	if (!it->probe || !it->peer || !it->json || (r->flows_json && !it->flows)) {
+		free(it->probe);
+		free(it->peer);
+		free(it->json);
+		free(it->flows);
+		return -ENOMEM;
+	}
+	it->meas_id = r->meas_id;
+	it->seq = r->seq;
+	it->start_ns = r->start_ns;
+	it->received_ns = now_ns();
+	it->has_gap = r->has_gap;
+	it->gap_from = r->gap_from;
+	it->gap_count = r->gap_count;
+	if (!s->n)
+		s->first_ns = it->received_ns;
+	s->n++;
+	return QMCP_RESULT_LATER;
 }
 
 static void usage(FILE *out)
@@ -314,7 +557,8 @@ int main(int argc, char **argv)
 	const char *cert = NULL, *key = NULL;
 	int tls_only = 0;
 	int port = QMSTORE_PORT, c;
-	struct store st = {0};
+	static struct store st = {.probe = {&T_PROBE}, .meas = {&T_MEAS}, .result = {&T_RESULT},
+				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .gap = {&T_GAP}};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
 		switch (c) {
@@ -383,19 +627,30 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	qmcp_listener_set_tls(l, tls, tls_only);
+	st.l = l;
 	fprintf(stderr, "qmstore: listening on %s port %d%s, storing in %s%s\n", addr, port,
 		!tls ? "" : tls_only ? " (TLS only)" : " (plain or TLS)", pg ? "PostgreSQL " : "",
 		pg ? "" : path);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	while (!g_stop)
-		qmcp_listener_run(l, 200);
+	while (!g_stop) {
+		/* results wait at most BATCH_NS for their commit (and its acknowledgement) */
+		qmcp_listener_run(l, st.n ? 5 : 200);
+		if (st.n && (st.n == BATCH_MAX || now_ns() - st.first_ns >= BATCH_NS))
+			commit(&st);
+	}
+	commit(&st);
 	struct qmcp_listener_stats ls;
 	qmcp_listener_stats(l, &ls);
 	fprintf(stderr, "qmstore: %" PRIu64 " results stored, %" PRIu64 " resends already stored, %"
-			PRIu64 " connections\n", st.stored, st.duplicates, ls.connections);
+			PRIu64 " connections, %" PRIu64 " transactions\n", st.stored, st.duplicates,
+		ls.connections, st.batches);
 	qmcp_listener_destroy(l);
+	all_clear(&st);
+	struct rows *all[] = {&st.probe, &st.meas, &st.result, &st.iv, &st.rtp, &st.flow, &st.gap};
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		free(all[i]->v);
 	qmcp_tls_free(tls);
 	db_close(st.db);
 	return 0;
