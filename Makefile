@@ -66,7 +66,8 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_listener.h lib/qmcp_tp.h lib/qmcp_tls.h
 
-all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen $(BUILD)/qp_replay $(BUILD)/qp_clockcheck
+all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen $(BUILD)/qp_replay $(BUILD)/qp_clockcheck \
+	$(BUILD)/qp_fleet
 
 deps:
 	@scripts/install-deps.sh --test
@@ -103,6 +104,10 @@ $(BUILD)/qp_replay: $(BUILD)/obj/bench/replay.o $(BUILD)/obj/tests/gen/qp_pcapw.
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/qp_clockcheck: $(BUILD)/obj/bench/clock.o $(BUILD)/libqprobe.a
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/qp_fleet: $(BUILD)/obj/bench/fleet.o $(BUILD)/libqmcp.a
+	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o

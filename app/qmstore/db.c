@@ -86,7 +86,38 @@ static sqlite3_stmt *prepared(struct db *db, const char *sql)
 			return db->cache[i].st;
 		}
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db->lite, sql, -1, &st, NULL) != SQLITE_OK)
+	/* "$N" and "?N" cost SQLite a linear search each, at parse or bind (a
+	 * batch's statements have thousands: quadratic); parameters written in
+	 * order, $1, $2, ..., are plain "?" */
+	char *q = malloc(strlen(sql) + 1);
+	if (!q)
+		return NULL;
+	long next = 1;
+	int in_order = 1;
+	char *o = q;
+	for (const char *c = sql; *c;) {
+		if (c[0] == '$' && c[1] >= '0' && c[1] <= '9') {
+			char *end;
+			long k = strtol(c + 1, &end, 10);
+			in_order &= k == next++;
+			*o++ = '?';
+			if (!in_order) /* a parameter used twice: keep its number */
+				o += sprintf(o, "%ld", k);
+			c = end;
+		} else {
+			*o++ = *c++;
+		}
+	}
+	*o = 0;
+	if (!in_order) { /* numbered throughout: the simple form is wrong for all of it */
+		o = q;
+		for (const char *c = sql; *c; c++)
+			*o++ = *c == '$' && c[1] >= '0' && c[1] <= '9' ? '?' : *c;
+		*o = 0;
+	}
+	int rc = sqlite3_prepare_v2(db->lite, q, -1, &st, NULL);
+	free(q);
+	if (rc != SQLITE_OK)
 		return NULL;
 	if (db->ncache < CACHE && (db->cache[db->ncache].sql = strdup(sql))) {
 		db->cache[db->ncache].st = st;
@@ -105,12 +136,9 @@ static void release(struct db *db, sqlite3_stmt *st)
 
 static int bind_all(sqlite3_stmt *st, int n, const char *const *params)
 {
-	for (int i = 0; i < n; i++) {
-		char name[16];
-		snprintf(name, sizeof(name), "$%d", i + 1);
-		int idx = sqlite3_bind_parameter_index(st, name);
-		if (!idx)
-			continue;
+	int np = sqlite3_bind_parameter_count(st);
+	for (int i = 0; i < n && i < np; i++) {
+		int idx = i + 1;
 		int rc = params[i] ? sqlite3_bind_text(st, idx, params[i], -1, SQLITE_TRANSIENT)
 				   : sqlite3_bind_null(st, idx);
 		if (rc != SQLITE_OK)
@@ -179,6 +207,77 @@ long db_exec_rows(struct db *db, const char *sql, int n, const char *const *para
 	sqlite3_reset(st);
 	release(db, st);
 	return rows;
+}
+
+int db_is_pg(const struct db *db)
+{
+	return db->pg != NULL;
+}
+
+/* Append a COPY text value: backslash, tab, newline and return escaped. */
+static size_t copy_text(char *o, const char *v)
+{
+	size_t n = 0;
+	for (; *v; v++) {
+		switch (*v) {
+		case '\\': o[n++] = '\\'; o[n++] = '\\'; break;
+		case '\t': o[n++] = '\\'; o[n++] = 't'; break;
+		case '\n': o[n++] = '\\'; o[n++] = 'n'; break;
+		case '\r': o[n++] = '\\'; o[n++] = 'r'; break;
+		default: o[n++] = *v;
+		}
+	}
+	return n;
+}
+
+long db_copy(struct db *db, const char *target, int ncols, size_t nrows, char *const *vals,
+	     char *err, size_t errlen)
+{
+	if (!db->pg) {
+		snprintf(err, errlen, "COPY is PostgreSQL's");
+		return -1;
+	}
+	size_t cap = 0;
+	for (size_t i = 0; i < nrows * (size_t)ncols; i++)
+		cap += (vals[i] ? 2 * strlen(vals[i]) : 2) + 1;
+	char *buf = malloc(cap + 1);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	size_t o = 0;
+	for (size_t r = 0; r < nrows; r++)
+		for (int c = 0; c < ncols; c++) {
+			const char *v = vals[r * (size_t)ncols + (size_t)c];
+			if (v) {
+				o += copy_text(buf + o, v);
+			} else {
+				buf[o++] = '\\';
+				buf[o++] = 'N';
+			}
+			buf[o++] = c + 1 < ncols ? '\t' : '\n';
+		}
+	char sql[1024];
+	snprintf(sql, sizeof(sql), "COPY %s FROM STDIN", target);
+	PGresult *res = PQexec(db->pg, sql);
+	long rc = -1;
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		snprintf(err, errlen, "%s", PQresultErrorMessage(res));
+		PQclear(res);
+		free(buf);
+		return -1;
+	}
+	PQclear(res);
+	int ok = PQputCopyData(db->pg, buf, (int)o) == 1 && PQputCopyEnd(db->pg, NULL) == 1;
+	free(buf);
+	while ((res = PQgetResult(db->pg))) {
+		if (PQresultStatus(res) == PGRES_COMMAND_OK && ok)
+			rc = (long)nrows;
+		else
+			snprintf(err, errlen, "%s", PQresultErrorMessage(res));
+		PQclear(res);
+	}
+	return rc;
 }
 
 long long db_scalar(struct db *db, const char *sql, int n, const char *const *params)

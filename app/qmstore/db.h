@@ -35,6 +35,18 @@ typedef void db_row_fn(const char *const *cols, int ncols, void *arg);
 long db_exec_rows(struct db *db, const char *sql, int n, const char *const *params,
 		  db_row_fn *fn, void *arg, char *err, size_t errlen);
 
+/** 1 for PostgreSQL, 0 for SQLite. */
+int db_is_pg(const struct db *db);
+
+/**
+ * PostgreSQL: nrows rows of ncols text values (NULL: SQL NULL) into target
+ * ("table (col, ...)") with COPY, no statement to parse or plan; no ON
+ * CONFLICT either, so only for rows that cannot exist yet.
+ * @return rows copied, or -1 with the server's message in err.
+ */
+long db_copy(struct db *db, const char *target, int ncols, size_t nrows, char *const *vals,
+	     char *err, size_t errlen);
+
 /** One integer from a query (first column of the first row); -1 when none or on error. */
 long long db_scalar(struct db *db, const char *sql, int n, const char *const *params);
 

@@ -181,6 +181,23 @@ static int rows_exec(struct db *db, struct rows *r, db_row_fn *fn, void *arg, ch
 	return 0;
 }
 
+/*
+ * Rows that cannot exist yet (a result stored now for the first time):
+ * PostgreSQL takes them by COPY, the fastest way in, with nothing to parse
+ * or plan; SQLite as rows_exec() does.
+ */
+static int rows_copy(struct db *db, struct rows *r, char *err, size_t errlen)
+{
+	if (!db_is_pg(db) || !r->nrows)
+		return rows_exec(db, r, NULL, NULL, err, errlen);
+	/* "INSERT INTO t (cols) VALUES " -> "t (cols)" */
+	char target[1024];
+	const char *h = r->t->head + strlen("INSERT INTO ");
+	size_t n = strlen(h) - strlen(" VALUES ");
+	snprintf(target, sizeof(target), "%.*s", (int)n, h);
+	return db_copy(db, target, r->t->ncols, r->nrows, r->v, err, errlen) < 0 ? -1 : 0;
+}
+
 /* A result waiting for its batch's commit. */
 struct item {
 	struct qmcp_ack ack;
@@ -418,9 +435,11 @@ static int put(struct store *s, int from, int to, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto rollback;
 	}
-	if (rows_exec(s->db, &s->iv, NULL, NULL, err, errlen) ||
+	/* a fresh result's intervals and flows are new rows; RTP streams (two
+	 * flows may share an SSRC) and gaps may repeat */
+	if (rows_copy(s->db, &s->iv, err, errlen) ||
 	    rows_exec(s->db, &s->rtp, NULL, NULL, err, errlen) ||
-	    rows_exec(s->db, &s->flow, NULL, NULL, err, errlen) ||
+	    rows_copy(s->db, &s->flow, err, errlen) ||
 	    rows_exec(s->db, &s->gap, NULL, NULL, err, errlen) ||
 	    db_exec(s->db, "COMMIT", 0, NULL, err, errlen) < 0)
 		goto rollback;
