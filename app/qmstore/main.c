@@ -663,8 +663,9 @@ int main(int argc, char **argv)
 	struct qmcp_listener_stats ls;
 	qmcp_listener_stats(l, &ls);
 	fprintf(stderr, "qmstore: %" PRIu64 " results stored, %" PRIu64 " resends already stored, %"
-			PRIu64 " connections, %" PRIu64 " transactions\n", st.stored, st.duplicates,
-		ls.connections, st.batches);
+			PRIu64 " connections, %" PRIu64 " transactions, %" PRIu64 " bad frames, %" PRIu64
+			" refused\n", st.stored, st.duplicates, ls.connections, st.batches,
+		ls.bad_frames + ls.auth_failures + ls.refused_transport, ls.refused);
 	qmcp_listener_destroy(l);
 	all_clear(&st);
 	struct rows *all[] = {&st.probe, &st.meas, &st.result, &st.iv, &st.rtp, &st.flow, &st.gap};

@@ -1,0 +1,129 @@
+/*
+ * qmstore against hostile peers: a flood of connections sending garbage,
+ * frames announcing bodies over 1 MiB, results that are not JSON; each is
+ * refused and counted, and a well-behaved probe among them has every result
+ * stored and acknowledged.
+ */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qmcp_client.h"
+#include "qmcp_codec.h"
+#include "qp_run.h"
+
+static int raw_connect(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Write, then wait for the receiver to close the connection (at most 10 s). */
+static void send_and_expect_close(int fd, const void *b, size_t n)
+{
+	cr_assert_eq(write(fd, b, n), (ssize_t)n);
+	struct timeval tv = {10, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char buf[4096];
+	ssize_t r;
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		;
+	/* closed: an end of file, or a reset when our bytes were left unread */
+	cr_assert(r == 0 || errno == ECONNRESET, "the receiver kept the connection: %s",
+		  r < 0 ? strerror(errno) : "data");
+	close(fd);
+}
+
+static int result(struct qmcp_client *c, uint64_t seq, const char *json, char *err, size_t errlen)
+{
+	struct qmcp_msg m;
+	qmcp_msg_init(&m, QMCP_MSG_RESULT, 0, qmcp_client_next_id(c));
+	qmcp_put_str(&m, QMCP_T_PROBE_ID, "good-probe");
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, 1);
+	qmcp_put_u64(&m, QMCP_T_SEQ, seq);
+	qmcp_put_u64(&m, QMCP_T_INTERVAL_START_NS, 1700000000000000000ULL + seq * 1000000000ULL);
+	qmcp_put_str(&m, QMCP_T_RESULT_JSON, json);
+	struct qmcp_reply r;
+	int rc = qmcp_client_call(c, &m, &r, 10000, err, errlen);
+	if (rc == 0 || rc == -EREMOTEIO)
+		qmcp_reply_free(&r);
+	return rc;
+}
+
+Test(qmstore_input, hostile_peers_are_refused_and_counted_and_a_probe_among_them_is_served,
+     .timeout = 120)
+{
+	int port = qp_free_port();
+	char bin[256], ps[16], db[256], err[256];
+	snprintf(bin, sizeof(bin), "%s/qmstore", qp_build());
+	snprintf(ps, sizeof(ps), "%d", port);
+	snprintf(db, sizeof(db), "%s/hostile.sqlite", qp_tmpdir());
+	snprintf(err, sizeof(err), "%s/hostile.err", qp_tmpdir());
+	char *argv[] = {bin, "--listen", "127.0.0.1", "--port", ps, "--db", db, "--quiet", NULL};
+	int pid = qp_spawn(argv, NULL, err);
+	struct qmcp_client *c = NULL;
+	char e[512];
+	for (int i = 0; i < 200 && !c; i++) {
+		c = qmcp_client_connect("127.0.0.1", port, 1000, e, sizeof(e));
+		if (!c) {
+			struct timespec ts = {0, 50000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	cr_assert_not_null(c, "%s", e);
+	cr_assert_eq(qmcp_client_hello(c, "good-probe", NULL, 0, 5000, e, sizeof(e)), 0, "%s", e);
+	cr_assert_eq(result(c, 0, "{\"packets\": {\"fwd\": 1, \"rev\": 0}}", e, sizeof(e)), 0, "%s", e);
+
+	/* a flood of garbage: 50 connections, each closed at its first bytes */
+	for (int i = 0; i < 50; i++)
+		send_and_expect_close(raw_connect(port), "GET / HTTP/1.1\r\n\r\n", 18);
+	/* frames announcing bodies over 1 MiB: closed before the body is read */
+	for (int i = 0; i < 5; i++) {
+		struct qmcp_msg m;
+		qmcp_msg_init(&m, QMCP_MSG_RESULT, 0, 1);
+		qmcp_put_u32(&m, QMCP_T_MEAS_ID, 1);
+		size_t n;
+		const uint8_t *f = qmcp_msg_frame(&m, &n);
+		uint8_t hdr[QMCP_HDR_LEN];
+		memcpy(hdr, f, sizeof(hdr));
+		uint32_t big = QMCP_MAX_BODY + 1;
+		hdr[12] = (uint8_t)(big >> 24);
+		hdr[13] = (uint8_t)(big >> 16);
+		hdr[14] = (uint8_t)(big >> 8);
+		hdr[15] = (uint8_t)big;
+		qmcp_msg_free(&m);
+		send_and_expect_close(raw_connect(port), hdr, sizeof(hdr));
+	}
+	/* a result that is not JSON: refused, the connection kept */
+	cr_assert_eq(result(c, 1, "{not json", e, sizeof(e)), -EREMOTEIO);
+	cr_assert(strstr(e, "could not store this result"), "%s", e);
+	/* the probe goes on being served */
+	for (uint64_t s = 2; s < 12; s++)
+		cr_assert_eq(result(c, s, "{\"packets\": {\"fwd\": 2, \"rev\": 1}}", e, sizeof(e)), 0,
+			     "seq %llu: %s", (unsigned long long)s, e);
+	qmcp_client_close(c);
+	kill(pid, SIGTERM);
+	struct qp_run_result r;
+	qp_wait(pid, 30, &r, err);
+	cr_assert(r.exited && r.status == 0, "qmstore exit %d: %s", r.status, r.err);
+	cr_assert(strstr(r.err, "qmstore: 11 results stored, 0 resends already stored, 56 "
+				"connections,"),
+		  "%s", r.err);
+	cr_assert(strstr(r.err, ", 55 bad frames, 1 refused\n"), "%s", r.err);
+	char q[512];
+	snprintf(q, sizeof(q), "sqlite3 '%s' 'SELECT count(*) FROM results'", db);
+	cr_assert_eq(qp_sh_long(q), 11);
+	snprintf(q, sizeof(q), "sqlite3 '%s' 'SELECT sum(packets) FROM intervals'", db);
+	cr_assert_eq(qp_sh_long(q), 1 + 10 * 3);
+}
