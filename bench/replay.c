@@ -1,8 +1,14 @@
 /*
  * qp_replay: the worker's per-packet path on one core, fed from memory.
  *
- *   qp_replay MIX [PACKETS] [--measurements N [--private]]
+ *   qp_replay MIX [PACKETS] [--measurements N [--private]] [--active-timeout US [--export]]
  *                               MIX: udp64-1k, udp64-100k, udp64-1m, imix-tcp, rtp
+ *
+ * --active-timeout US ends each flow's record every US microseconds of traffic
+ * time (20 ns a frame), as a probe's active timeout does; with --export each
+ * ended record goes where a live IPFIX measurement's go (qp_flow_ring_export:
+ * copied into the worker's ring, taken off it after each burst): the two runs
+ * side by side give the worker's cost of the export.
  *
  * With --measurements N, N measurements run over the same frames, each with a
  * filter of its own that every frame passes ("not host 192.0.2.K"), as N
@@ -34,6 +40,7 @@
 
 #include "../tests/gen/qp_pcapw.h"
 #include "qp_filter.h"
+#include "qp_flow_ring.h"
 #include "qp_group_dp.h"
 #include "qp_worker_dp.h"
 
@@ -215,6 +222,24 @@ int main(int argc, char **argv)
 			argc -= 2;
 			break;
 		}
+	uint64_t active_ns = 0;
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--active-timeout")) {
+			active_ns = strtoull(argv[i + 1], NULL, 10) * 1000u;
+			for (int k = i; k + 2 <= argc; k++)
+				argv[k] = argv[k + 2];
+			argc -= 2;
+			break;
+		}
+	int export = 0;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--export")) {
+			export = 1;
+			for (int k = i; k + 1 <= argc; k++)
+				argv[k] = argv[k + 1];
+			argc--;
+			break;
+		}
 	int private = 0;
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--private")) {
@@ -231,7 +256,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2) {
 		fprintf(stderr, "usage: qp_replay udp64-1k|udp64-100k|udp64-1m|imix-tcp|rtp [PACKETS] "
-				"[--measurements N]\n");
+				"[--measurements N [--private]] [--active-timeout US [--export]]\n");
 		return 1;
 	}
 	const char *mix = argv[1];
@@ -280,7 +305,7 @@ int main(int argc, char **argv)
 						  .base_ns = ts0,
 						  .interval_ns = 1000000000ULL,
 						  .idle_ns = 120000000000ULL,
-						  .active_ns = 0,
+						  .active_ns = active_ns,
 						  .flow_key = QP_FLOW_KEY_DEFAULT,
 						  .rtp = {.dynamic_clock_hz = 8000}};
 		if (nmeas) {
@@ -314,6 +339,14 @@ int main(int argc, char **argv)
 		qp_group_view_build(&view);
 	}
 	struct qp_worker *w = ws[0];
+	/* ended records to a ring, as a live IPFIX measurement's workers do */
+	struct qp_flow_ring_hook hook = {qp_flow_ring_create(12), &cfgs[0].rtp};
+	uint64_t exported = 0;
+	if (export)
+		for (unsigned int k = 0; k < nm; k++) {
+			ws[k]->export_fn = qp_flow_ring_export;
+			ws[k]->export_arg = &hook;
+		}
 	struct qp_parse_ctx *pctx = malloc(sizeof(*pctx));
 	struct qp_parsed *pp = malloc(sizeof(*pp));
 	if (!pctx || !pp) {
@@ -348,6 +381,11 @@ int main(int argc, char **argv)
 			for (unsigned int k = 0; k < nm; k++)
 				qp_worker_process_parsed(ws[k], &cfgs[k], fr, pp);
 		}
+		/* the management core's part: taking them off (a head store each) */
+		while (export && qp_flow_ring_peek(hook.ring)) {
+			qp_flow_ring_pop(hook.ring);
+			exported++;
+		}
 	}
 	uint64_t run_ns = now_ns() - t0, run_c = tsc() - c0;
 
@@ -360,6 +398,14 @@ int main(int argc, char **argv)
 	       (double)ref_ns / n, n / (double)(run_ns - ref_ns) * 1e3,
 	       (double)(run_ns - ref_ns) / n, (double)(run_c - ref_c) / n,
 	       qp_worker_flow_count(w));
+	struct qp_flow_table_stats fs;
+	qp_worker_flow_stats(w, &fs);
+	if (active_ns || export)
+		printf("  records ended by the active timeout %" PRIu64 " (one per %.1f frames), "
+		       "exported %" PRIu64 ", dropped %" PRIu64 "\n",
+		       fs.expired_active, n / (double)(fs.expired_active ? fs.expired_active : 1),
+		       exported, qp_flow_ring_dropped(hook.ring));
+	free(hook.ring);
 	if (w->cnt.measured != whole)
 		fprintf(stderr, "qp_replay: only %" PRIu64 " of %zu frames measured (parse errors %" PRIu64
 				", table full %" PRIu64 ")\n", w->cnt.measured, whole, w->cnt.parse_errors,

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "qp_flow_table.h"
 #include "qp_report.h"
 
 struct qp_flow_ring {
@@ -70,5 +71,18 @@ static inline uint64_t qp_flow_ring_dropped(const struct qp_flow_ring *q)
 {
 	return __atomic_load_n(&q->dropped, __ATOMIC_RELAXED);
 }
+
+/* What a worker's export callback needs: its ring, and the E-model's settings. */
+struct qp_flow_ring_hook {
+	struct qp_flow_ring *ring;
+	const struct qp_rtp_cfg *rtp;
+};
+
+/**
+ * A qp_flow_export_fn (arg: a struct qp_flow_ring_hook): the ended flow's
+ * record into the worker's ring, filled in place (the worker, at a flow's
+ * end: idle or active timeout, eviction).
+ */
+void qp_flow_ring_export(const struct qp_flow *f, enum qp_flow_end why, void *arg);
 
 #endif

@@ -54,10 +54,13 @@ void qp_tcp_update(struct qp_tcp_dir dd[2], const struct qp_pkt *pk, unsigned in
 	memset(ev, 0, sizeof(*ev));
 	ev->rtt_dir = -1;
 	d->flags |= fl;
-	if ((fl & QP_TCP_SYN) && d->syns < UINT16_MAX)
-		d->syns++;
-	if ((fl & QP_TCP_FIN) && d->fins < UINT16_MAX)
-		d->fins++;
+	/* one test on the common path: most segments carry neither */
+	if (__builtin_expect(fl & (QP_TCP_SYN | QP_TCP_FIN), 0)) {
+		if ((fl & QP_TCP_SYN) && d->syns < UINT16_MAX)
+			d->syns++;
+		if ((fl & QP_TCP_FIN) && d->fins < UINT16_MAX)
+			d->fins++;
+	}
 	if (fl & QP_TCP_RST) {
 		d->resets++;
 		ev->reset = 1;

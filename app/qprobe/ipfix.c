@@ -44,15 +44,10 @@ struct out {
 	uint64_t now_s; /* export time of what is being added */
 };
 
-struct hook {
-	struct qp_flow_ring *ring;
-	const struct qp_rtp_cfg *rtp;
-};
-
 struct ipx {
 	struct ipx *next;
 	unsigned int nworkers;
-	struct hook *hooks;
+	struct qp_flow_ring_hook *hooks;
 	int n;
 	struct out out[IPX_MAX];
 	uint64_t pending_since; /* encoders hold records since (0: none) */
@@ -81,22 +76,10 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Worker side: the ended flow into the worker's ring, in place. */
-static void export_cb(const struct qp_flow *f, enum qp_flow_end why, void *arg)
-{
-	struct hook *h = arg;
-	struct qp_flow_rec *r = qp_flow_ring_slot(h->ring);
-	if (!r)
-		return; /* counted */
-	qp_flow_rec_from(r, f, why);
-	qp_flow_rec_rtp(r, f, h->rtp);
-	qp_flow_ring_commit(h->ring);
-}
-
 qp_flow_export_fn *ipx_hook(struct ipx *x, unsigned int worker, void **arg)
 {
 	*arg = &x->hooks[worker];
-	return export_cb;
+	return qp_flow_ring_export;
 }
 
 static void out_close(struct out *o)
