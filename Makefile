@@ -231,6 +231,7 @@ bench:
 	bench/control.sh
 	bench/stop.sh
 	bench/twopoint.sh
+	bench/fleet.sh
 	bench/memif.sh
 
 # programs, libqmcp (static library, headers, pkg-config file)

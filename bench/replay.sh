@@ -63,4 +63,24 @@ if command -v valgrind >/dev/null; then
 			--measurements "$m" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
 		echo "  $m: $((ir / 1000000))"
 	done
+	echo "the worker's cost of IPFIX export: instructions in qp_worker_process with the active"
+	echo "timeout ending records every few frames, without and with --export (each record into"
+	echo "the worker's ring, as a live IPFIX measurement's), and per frame with no record ending:"
+	for spec in imix-tcp:400000:1000 udp64-100k:1000000:2000; do
+		mix=${spec%%:*}
+		rest=${spec#*:}
+		n=${rest%%:*}
+		us=${rest#*:}
+		ir() {
+			valgrind --tool=callgrind --toggle-collect=qp_worker_process --callgrind-out-file=/dev/null \
+				"$BUILD/qp_replay" "$mix" "$n" "$@" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+		}
+		recs=$("$BUILD/qp_replay" "$mix" "$n" --active-timeout "$us" | sed -n 's/.*active timeout \([0-9]*\).*/\1/p')
+		a=$(ir --active-timeout "$us")
+		b=$(ir --active-timeout "$us" --export)
+		c=$(ir)
+		d=$(ir --export)
+		echo "  $mix: $recs records: $((a / n)) -> $((b / n)) a frame, $(((b - a) / recs)) a record;" \
+			"no record ending: $((c / n)) -> $((d / n)) a frame"
+	done
 fi
