@@ -199,7 +199,9 @@ static void tcp_check(struct out *o, uint64_t now)
 	o->up = 1;
 	o->connects++;
 	o->error[0] = 0;
-	/* a new transport session: the waiting messages need their templates first */
+	/* a new transport session: the waiting messages need their templates
+	 * first; what the encoder holds goes with the waiting ones */
+	qp_ipfix_enc_flush(o->enc);
 	uint8_t *old = o->q;
 	size_t oldlen = o->qlen;
 	o->q = malloc(BACKLOG_MAX);

@@ -4,7 +4,10 @@
  * collector; at exit every flow goes out (end reason "forced end") with the
  * packets and bytes of the offline report of the same file. A measurement
  * started over QMCP names a collector that cannot be resolved: START is
- * refused with the resolver's message and the probe goes on.
+ * refused with the resolver's message and the probe goes on. And a TCP
+ * collector that is down while flows end: their records wait in the
+ * backlog, the probe reconnects when the collector is back, and every record
+ * arrives, templates first.
  *
  * Live: starts a DPDK probe (tests/run.sh runs such binaries one at a time).
  */
@@ -189,3 +192,85 @@ Test(ipfix_live, every_flow_reaches_a_tcp_collector_with_the_offline_figures, .t
 	ipfix_rd_free(&rd);
 	json_decref(offj);
 }
+
+static int measurement_ipfix_up(int hport)
+{
+	char *body;
+	if (qp_http_get(hport, "/api/v1/measurements/1", &body) != 200) {
+		free(body);
+		return -1;
+	}
+	json_t *mj = json_loads(body, 0, NULL);
+	free(body);
+	json_t *x = json_array_get(json_object_get(mj, "ipfix"), 0);
+	int up = json_is_true(json_object_get(x, "up"));
+	json_decref(mj);
+	return up;
+}
+
+Test(ipfix_live, records_of_flows_that_end_while_the_collector_is_down_arrive_when_it_is_back,
+     .timeout = 300)
+{
+	/* a port nobody listens on yet */
+	static struct collector c;
+	c.len = 0;
+	c.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(c.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(bind(c.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t al = sizeof(a);
+	getsockname(c.lfd, (struct sockaddr *)&a, &al);
+
+	char vdev[300], spec[64], http[16], out[256], err[256];
+	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s", DEMO);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d/tcp", ntohs(a.sin_port));
+	int hport = qp_free_port();
+	snprintf(http, sizeof(http), "%d", hport);
+	snprintf(out, sizeof(out), "%s/ipx-down.out", qp_tmpdir());
+	snprintf(err, sizeof(err), "%s/ipx-down.err", qp_tmpdir());
+	/* flows end 1 s after their last frame (idle timeout), while no one listens */
+	char *argv[] = {qbin(), "-l", "0,1", "--no-huge", "-m", "256", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", vdev, "--", "--duration", "120", "--qmcp-port",
+			"0", "--http-port", http, "--measure", "--idle-timeout", "1", "--ipfix", spec,
+			NULL};
+	int pid = qp_spawn(argv, out, err);
+	json_decref(stats_when_measured(hport, pid));
+	cr_assert_eq(measurement_ipfix_up(hport), 0, "nothing listens: the collector is down");
+	/* every flow idle past its timeout: all of them ended while the collector is down */
+	char *body;
+	for (int i = 0; i < 3000; i++) {
+		cr_assert_eq(qp_http_get(hport, "/api/v1/measurements/1", &body), 200);
+		json_t *mj = json_loads(body, 0, NULL);
+		free(body);
+		json_t *x = json_array_get(json_object_get(mj, "ipfix"), 0);
+		long recs = (long)json_integer_value(json_object_get(x, "records"));
+		long active = (long)json_integer_value(
+			json_object_get(json_object_get(mj, "capture"), "active_flows"));
+		json_decref(mj);
+		if (recs == 8 && active == 0)
+			break;
+		cr_assert_lt(i, 2999, "the demo's 8 flows did not end into the backlog");
+		nap_ms(10);
+	}
+	/* the collector comes back: the probe reconnects (every 5 s) and sends the backlog */
+	listen(c.lfd, 1);
+	pthread_t th;
+	pthread_create(&th, NULL, collect, &c);
+	for (int i = 0; i < 1500 && measurement_ipfix_up(hport) != 1; i++)
+		nap_ms(10);
+	cr_assert_eq(measurement_ipfix_up(hport), 1, "reconnected within 15 s");
+	qp_stop_clean(pid, err);
+	pthread_join(th, NULL);
+	close(c.lfd);
+
+	static struct ipfix_rd rd;
+	ipfix_rd_init(&rd);
+	cr_assert_eq(ipfix_rd_stream(&rd, c.buf, c.len), 0, "templates before their records: %s",
+		     rd.err);
+	cr_assert_eq(rd.nrec, 8, "every flow, once");
+	for (size_t i = 0; i < rd.nrec; i++)
+		cr_assert_eq(ipfix_rd_val(&rd.r[i], 0, 136), 1, "ended by the idle timeout");
+	ipfix_rd_free(&rd);
+}
+
