@@ -175,9 +175,12 @@ def test_values_out_of_their_kind_are_refused_before_sending():
 def test_start_parameters_become_their_fields():
     from qmcp.client import start_fields
     assert start_fields({"filter": "udp", "metrics": "tcp,rtp", "rtp_ports": "16384-32767", "persist": True,
-                         "destinations": ["a:1", "b:2"], "interval_ms": 200}) == [
+                         "destinations": ["a:1", "b:2"], "interval_ms": 200,
+                         "ipfix": ["c:4739/tcp", "d:4739"]}) == [
         ("FILTER", "udp"), ("METRICS", 6), ("RTP_PORTS", 16384 << 16 | 32767), ("PERSIST", 1),
-        ("DESTINATION", "a:1"), ("DESTINATION", "b:2"), ("INTERVAL_MS", 200)]
+        ("DESTINATION", "a:1"), ("DESTINATION", "b:2"), ("INTERVAL_MS", 200),
+        ("IPFIX", "c:4739/tcp"), ("IPFIX", "d:4739")]
+    assert start_fields({"ipfix": "c:4739"}) == [("IPFIX", "c:4739")]
     with pytest.raises(TypeError, match="no parameter 'intervl'; accepted: filter, interval_ms"):
         start_fields({"intervl": 5})
     with pytest.raises(ValueError, match="'voice' is not a metric set; traffic, tcp, rtp, icmp are accepted"):
