@@ -274,3 +274,89 @@ Test(ipfix_live, records_of_flows_that_end_while_the_collector_is_down_arrive_wh
 	ipfix_rd_free(&rd);
 }
 
+
+/* The test's UDP collector: every datagram until told to stop and quiet for 200 ms. */
+struct udp_collector {
+	int fd;
+	volatile int done;
+	size_t n;
+	size_t len[256];
+	uint8_t msg[256][1500];
+};
+
+static void *udp_collect(void *arg)
+{
+	struct udp_collector *u = arg;
+	struct timeval tv = {0, 200000};
+	setsockopt(u->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (;;) {
+		ssize_t r = recv(u->fd, u->msg[u->n < 255 ? u->n : 255], 1500, 0);
+		if (r > 0 && u->n < 256)
+			u->len[u->n++] = (size_t)r;
+		else if (r < 0 && u->done)
+			return NULL;
+	}
+}
+
+Test(ipfix_live, a_udp_collector_gets_every_flow_paced_at_exit, .timeout = 300)
+{
+	static struct udp_collector u;
+	u.fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	cr_assert_eq(bind(u.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t al = sizeof(a);
+	getsockname(u.fd, (struct sockaddr *)&a, &al);
+	pthread_t th;
+	pthread_create(&th, NULL, udp_collect, &u);
+
+	char vdev[300], spec[64], http[16], out[256], err[256], off[256];
+	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s", DEMO);
+	snprintf(spec, sizeof(spec), "127.0.0.1:%d", ntohs(a.sin_port));
+	int hport = qp_free_port();
+	snprintf(http, sizeof(http), "%d", hport);
+	snprintf(out, sizeof(out), "%s/ipx-udp.out", qp_tmpdir());
+	snprintf(err, sizeof(err), "%s/ipx-udp.err", qp_tmpdir());
+	snprintf(off, sizeof(off), "%s/ipx-udp-offline.json", qp_tmpdir());
+	char *argv[] = {qbin(), "-l", "0,1", "--no-huge", "-m", "256", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", vdev, "--", "--duration", "120", "--qmcp-port",
+			"0", "--http-port", http, "--measure", "--ipfix", spec, "--ipfix-domain", "3",
+			NULL};
+	int pid = qp_spawn(argv, out, err);
+	json_decref(stats_when_measured(hport, pid));
+	qp_stop_clean(pid, err);
+	u.done = 1;
+	pthread_join(th, NULL);
+	close(u.fd);
+
+	char *oargv[] = {qbin(), "--pcap", DEMO, "--report-file", off, NULL};
+	struct qp_run_result r;
+	qp_run(oargv, NULL, 60, &r);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	json_t *offj = qp_json_load(off);
+
+	static struct ipfix_rd rd;
+	ipfix_rd_init(&rd);
+	for (size_t i = 0; i < u.n; i++) {
+		cr_assert_leq(u.len[i], 1472, "a datagram within one MTU");
+		cr_assert_eq(ipfix_rd_msg(&rd, u.msg[i], u.len[i]), 0, "%s", rd.err);
+	}
+	cr_assert_eq(rd.seq_errors, 0, "none lost");
+	cr_assert_eq(rd.nrec, json_array_size(json_object_get(offj, "flows")));
+	for (size_t i = 0; i < rd.nrec; i++) {
+		const struct ipfix_rd_rec *k = &rd.r[i];
+		int v6 = ipfix_rd_has(k, 0, 27);
+		char src[64], dst[64];
+		inet_ntop(v6 ? AF_INET6 : AF_INET, ipfix_rd_raw(k, 0, v6 ? 27 : 8), src, sizeof(src));
+		inet_ntop(v6 ? AF_INET6 : AF_INET, ipfix_rd_raw(k, 0, v6 ? 28 : 12), dst, sizeof(dst));
+		json_t *f = qp_find_flow(offj, src, (int)ipfix_rd_val(k, 0, 7), dst,
+					 (int)ipfix_rd_val(k, 0, 11));
+		cr_assert_not_null(f, "%s -> %s", src, dst);
+		cr_assert_eq(ipfix_rd_val(k, 0, 2),
+			     json_integer_value(json_object_get(json_object_get(f, "packets"), "fwd")));
+		cr_assert_eq(ipfix_rd_val(k, 29305, 1),
+			     json_integer_value(json_object_get(json_object_get(f, "bytes"), "rev")));
+		cr_assert_eq(k->domain, 3);
+	}
+	ipfix_rd_free(&rd);
+	json_decref(offj);
+}
