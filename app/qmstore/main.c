@@ -202,6 +202,7 @@ static int rows_copy(struct db *db, struct rows *r, char *err, size_t errlen)
 struct item {
 	struct qmcp_ack ack;
 	char *probe, *peer, *json, *flows;
+	json_t *doc; /* json, parsed once (when it came) */
 	uint32_t meas_id;
 	uint64_t seq, start_ns, received_ns;
 	int has_gap;
@@ -427,9 +428,7 @@ static int put(struct store *s, int from, int to, char *err, size_t errlen)
 	for (int i = from; i < to && !e; i++) {
 		if (!s->b[i].fresh)
 			continue;
-		json_t *j = json_loads(s->b[i].json, 0, NULL);
-		e = child_rows(s, &s->b[i], j);
-		json_decref(j);
+		e = child_rows(s, &s->b[i], s->b[i].doc);
 	}
 	if (e) {
 		snprintf(err, errlen, "out of memory");
@@ -477,6 +476,7 @@ static void finish(struct store *s, struct item *it, int err, const char *why)
 	free(it->peer);
 	free(it->json);
 	free(it->flows);
+	json_decref(it->doc);
 }
 
 /*
@@ -513,11 +513,11 @@ static int store(const struct qmcp_result *r, void *arg)
 				"refused\n", r->probe_id, r->meas_id, r->seq);
 		return -EINVAL;
 	}
-	json_decref(j);
 	if (s->n == BATCH_MAX)
 		commit(s);
 	struct item *it = &s->b[s->n];
 	memset(it, 0, sizeof(*it));
+	it->doc = j;
 	it->ack = r->ack;
 	it->probe = strdup(r->probe_id);
 	it->peer = strdup(r->peer);
@@ -528,6 +528,7 @@ static int store(const struct qmcp_result *r, void *arg)
 		free(it->peer);
 		free(it->json);
 		free(it->flows);
+		json_decref(j);
 		return -ENOMEM;
 	}
 	it->meas_id = r->meas_id;

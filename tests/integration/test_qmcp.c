@@ -461,8 +461,18 @@ Test(qmcp, hostile_peers_delay_no_one_and_leave_nothing_behind, .timeout = 300)
 	hostile_round(&p);
 	hostile_round(&p);
 	long rss2 = rss_kb(p.pid);
-	cr_log_info("probe RSS after three hostile rounds %ld kB, after five %ld kB", rss1, rss2);
-	cr_assert_leq(rss2, rss1 + 1024, "memory grew by %ld kB over two more rounds", rss2 - rss1);
+	hostile_round(&p);
+	hostile_round(&p);
+	long rss3 = rss_kb(p.pid);
+	cr_log_info("probe RSS after three hostile rounds %ld kB, after five %ld kB, after seven %ld kB",
+		    rss1, rss2, rss3);
+	/* a leak grows over every two rounds; memory the probe touches once at
+	 * some point of its life (a fresh machine ran the rounds in a quarter of
+	 * the time and caught a one-off 3.8 MB between rounds 3 and 5, where 60
+	 * to 80 kB is usual) shows between one pair of readings only */
+	long g1 = rss2 - rss1, g2 = rss3 - rss2;
+	cr_assert(g1 <= 1024 || g2 <= 1024,
+		  "memory grew by %ld kB over rounds 4-5 and by %ld kB over rounds 6-7", g1, g2);
 	/* the legitimate controller, connected before, and a new one, are served */
 	inject(p.tap);
 	wait_measured(c, id, 163, 40);
