@@ -490,6 +490,32 @@ int qp_ipfix_spec_parse(const char *spec, char *host, size_t hostlen, uint16_t *
 	return 0;
 }
 
+int qp_ipfix_resolve(const char *spec, struct sockaddr_storage *sa, unsigned int *salen,
+		     enum qp_ipfix_transport *t, size_t *max, char *err, size_t errlen)
+{
+	char host[256], ps[8];
+	uint16_t port;
+	if (qp_ipfix_spec_parse(spec, host, sizeof(host), &port, t, err, errlen))
+		return -EINVAL;
+	snprintf(ps, sizeof(ps), "%u", port);
+	struct addrinfo hints = {0}, *ai = NULL;
+	hints.ai_socktype = *t == QP_IPFIX_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	int g = getaddrinfo(host, ps, &hints, &ai);
+	if (g || !ai || ai->ai_addrlen > sizeof(*sa)) {
+		snprintf(err, errlen, "IPFIX collector '%s': cannot resolve '%s': %s", spec, host,
+			 g ? gai_strerror(g) : "no address");
+		if (ai)
+			freeaddrinfo(ai);
+		return -EINVAL;
+	}
+	memcpy(sa, ai->ai_addr, ai->ai_addrlen);
+	*salen = (unsigned int)ai->ai_addrlen;
+	/* UDP: one MTU of 1500 less the IP and UDP headers */
+	*max = *t != QP_IPFIX_UDP ? QP_IPFIX_MAX_MSG : ai->ai_family == AF_INET6 ? 1500 - 48 : 1500 - 28;
+	freeaddrinfo(ai);
+	return 0;
+}
+
 /* A TCP connect that gives up after timeout_ms. */
 static int connect_timeout(int fd, const struct sockaddr *a, socklen_t alen, int timeout_ms)
 {
@@ -536,32 +562,18 @@ struct qp_ipfix_out *qp_ipfix_out_open(const char *spec, const char *path, uint3
 			return NULL;
 		}
 	} else {
-		char host[256];
-		uint16_t port;
-		if (qp_ipfix_spec_parse(spec, host, sizeof(host), &port, &o->t, err, errlen)) {
+		struct sockaddr_storage sa;
+		unsigned int salen;
+		if (qp_ipfix_resolve(spec, &sa, &salen, &o->t, &max, err, errlen)) {
 			free(o);
 			return NULL;
 		}
-		char ps[8];
-		snprintf(ps, sizeof(ps), "%u", port);
-		struct addrinfo hints = {0}, *ai = NULL;
-		hints.ai_socktype = o->t == QP_IPFIX_TCP ? SOCK_STREAM : SOCK_DGRAM;
-		int g = getaddrinfo(host, ps, &hints, &ai);
-		if (g || !ai) {
-			snprintf(err, errlen, "IPFIX collector '%s': cannot resolve '%s': %s", spec, host,
-				 g ? gai_strerror(g) : "no address");
-			free(o);
-			return NULL;
-		}
-		o->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+		o->fd = socket(sa.ss_family, (o->t == QP_IPFIX_TCP ? SOCK_STREAM : SOCK_DGRAM) |
+						   SOCK_CLOEXEC, 0);
 		int rc = o->fd < 0 ? -1
 				   : o->t == QP_IPFIX_TCP
-					     ? connect_timeout(o->fd, ai->ai_addr, ai->ai_addrlen, 5000)
-					     : connect(o->fd, ai->ai_addr, ai->ai_addrlen);
-		/* UDP: one MTU of 1500 less the IP and UDP headers */
-		if (o->t == QP_IPFIX_UDP)
-			max = ai->ai_family == AF_INET6 ? 1500 - 48 : 1500 - 28;
-		freeaddrinfo(ai);
+					     ? connect_timeout(o->fd, (struct sockaddr *)&sa, salen, 5000)
+					     : connect(o->fd, (struct sockaddr *)&sa, salen);
 		if (rc < 0) {
 			snprintf(err, errlen, "IPFIX collector '%s': cannot connect: %s", spec,
 				 strerror(errno));

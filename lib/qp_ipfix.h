@@ -255,6 +255,19 @@ struct qp_ipfix_out;
 int qp_ipfix_spec_parse(const char *spec, char *host, size_t hostlen, uint16_t *port,
 			enum qp_ipfix_transport *t, char *err, size_t errlen);
 
+struct sockaddr_storage;
+
+/**
+ * Parse and resolve a collector ("HOST:PORT[/udp|/tcp]"): its address, its
+ * transport and the largest message it takes (UDP: one 1500-byte MTU less
+ * the IP and UDP headers; TCP: QP_IPFIX_MAX_MSG). Blocks while the name
+ * resolves.
+ * @return 0, or -EINVAL with one line in err (bad spec, or the resolver's
+ *         message)
+ */
+int qp_ipfix_resolve(const char *spec, struct sockaddr_storage *sa, unsigned int *salen,
+		     enum qp_ipfix_transport *t, size_t *max, char *err, size_t errlen);
+
 /**
  * Open an output: resolve and connect a collector (spec as above), or
  * create the file (path). UDP sends without waiting for an answer, paced at

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,27 +225,12 @@ static int out_open(struct out *o, const char *spec, uint32_t domain, char *err,
 	memset(o, 0, sizeof(*o));
 	o->fd = -1;
 	snprintf(o->spec, sizeof(o->spec), "%s", spec);
-	char host[256];
-	uint16_t port;
-	if (qp_ipfix_spec_parse(spec, host, sizeof(host), &port, &o->t, err, errlen))
-		return -1;
-	char ps[8];
-	snprintf(ps, sizeof(ps), "%u", port);
-	struct addrinfo hints = {0}, *ai = NULL;
-	hints.ai_socktype = o->t == QP_IPFIX_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	size_t max;
+	unsigned int salen;
 	/* the one blocking step, at START, so that its error is in the answer */
-	int g = getaddrinfo(host, ps, &hints, &ai);
-	if (g || !ai) {
-		snprintf(err, errlen, "IPFIX collector '%s': cannot resolve '%s': %s", spec, host,
-			 g ? gai_strerror(g) : "no address");
+	if (qp_ipfix_resolve(spec, &o->sa, &salen, &o->t, &max, err, errlen))
 		return -1;
-	}
-	memcpy(&o->sa, ai->ai_addr, ai->ai_addrlen);
-	o->salen = ai->ai_addrlen;
-	size_t max = QP_IPFIX_MAX_MSG;
-	if (o->t == QP_IPFIX_UDP)
-		max = ai->ai_family == AF_INET6 ? 1500 - 48 : 1500 - 28;
-	freeaddrinfo(ai);
+	o->salen = salen;
 	o->enc = malloc(sizeof(*o->enc));
 	if (!o->enc) {
 		snprintf(err, errlen, "out of memory");
