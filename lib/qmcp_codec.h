@@ -118,7 +118,8 @@ enum qmcp_msg_type {
 	X(TP_RECS, 65, bytes, "packet records: n x 18 bytes (docs/qmcp.md)")           \
 	X(TP_DROPPED, 66, u64, "records the secondary could not send, so far")        \
 	X(FLOW_KEY, 67, str, "flow key parts: \"5tuple\" or vlan,vni,gre-key,gtpu-peers,teid") \
-	X(IPFIX, 68, str, "IPFIX collector of the flow records: host:port, then /udp (default) or /tcp (repeatable)")
+	X(IPFIX, 68, str, "IPFIX collector of the flow records: host:port, then /udp (default) or /tcp (repeatable)") \
+	X(DNS_PORTS, 69, str, "UDP and TCP ports whose traffic is DNS: 1 to 8, comma-separated (default \"53\")")
 
 enum qmcp_tlv_type {
 #define QMCP_TT_(n, v, k, h) QMCP_T_##n = v,
@@ -151,7 +152,8 @@ enum qmcp_error {
 #define QMCP_METRIC_TCP 0x02
 #define QMCP_METRIC_RTP 0x04
 #define QMCP_METRIC_ICMP 0x08
-#define QMCP_METRIC_ALL 0x0f
+#define QMCP_METRIC_DNS 0x10
+#define QMCP_METRIC_ALL 0x1f
 
 /* capability bits (CAPS) */
 #define QMCP_CAP_LIVE 0x01

@@ -62,6 +62,8 @@ struct qp_flow_table {
 	size_t batch_bytes;
 	struct qp_hist_counts *hists; /* pairs: [2 * i], [2 * i + 1] */
 	uint32_t nhists, hists_used;
+	struct qp_flow_app *apps;
+	uint32_t napps, apps_used;
 	uint32_t incs; /* incarnations handed out */
 	qp_flow_end_fn *end_fn; /* every record's end, restart or removal */
 	void *end_arg;
@@ -177,6 +179,7 @@ void qp_flow_table_destroy_drained(struct qp_flow_table *t)
 		munmap(t->hdr.cold, t->cold_bytes);
 	free(t->hdr.buckets);
 	free(t->hists);
+	free(t->apps);
 	free(t);
 }
 
@@ -192,6 +195,41 @@ void qp_flow_table_memory(const struct qp_flow_table *t, struct qp_flow_table_me
 	m->free_ring_bytes = t->ring_bytes;
 	m->rtt_dists = t->nhists;
 	m->rtt_dist_bytes = (size_t)t->nhists * 2 * sizeof(*t->hists);
+	m->app_blocks = t->napps;
+	m->app_bytes = (size_t)t->napps * sizeof(*t->apps);
+}
+
+int qp_flow_table_set_apps(struct qp_flow_table *t, uint32_t n)
+{
+	if (n == 0)
+		return 0;
+	t->apps = aligned_alloc(64, (size_t)n * sizeof(*t->apps));
+	if (!t->apps)
+		return -ENOMEM;
+	t->napps = n;
+	return 0;
+}
+
+struct qp_flow_app *qp_flow_table_app(struct qp_flow_table *t, struct qp_flow *f, uint8_t kind)
+{
+	if (f->app == kind)
+		return f->cold->app;
+	if (f->app != QP_APP_NONE)
+		return NULL;
+	struct qp_flow_cold *c = qp_flow_table_cold(t, f);
+	if (!c->app) {
+		if (t->apps_used == t->napps) {
+			t->stats.app_full++;
+			f->app = QP_APP_FULL; /* counted once per flow */
+			return NULL;
+		}
+		c->app = &t->apps[t->apps_used++];
+	}
+	/* the entry's previous flow may have left its state here; no reader of
+	 * that flow remains once the entry was reinserted */
+	memset(c->app, 0, sizeof(*c->app));
+	f->app = kind;
+	return c->app;
 }
 
 int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n)
@@ -402,6 +440,13 @@ struct qp_flow *qp_flow_table_clone(struct qp_flow_table *t, const struct qp_flo
 			if (h)
 				memcpy(h, f->cold->hist, 2 * sizeof(*h));
 		}
+		if (f->key.proto == 6 && f->app != QP_APP_NONE) {
+			c->app = QP_APP_NONE;
+			struct qp_flow_app *a =
+				f->app == QP_APP_FULL ? NULL : qp_flow_table_app(t, c, f->app);
+			if (a)
+				memcpy(a, f->cold->app, sizeof(*a));
+		}
 	}
 	uint32_t *head = &t->hdr.buckets[qp_flow_key_hash(&c->key) & t->hdr.mask];
 	c->next = *head;
@@ -465,7 +510,11 @@ static void reset_counters(struct qp_flow *f)
 		t->tsv_over = 0;
 		memset(&t->rtt, 0, sizeof(t->rtt));
 	}
-	if (f->key.proto == 17) {
+	if (f->key.proto == 6 && f->app != QP_APP_NONE && f->app != QP_APP_FULL)
+		qp_dns_restart(&c->app->dns);
+	if (f->key.proto == 17 && f->app == QP_APP_DNS)
+		qp_dns_restart(&c->dns);
+	else if (f->key.proto == 17) {
 		for (int k = 0; k < QP_FLOW_RTP; k++)
 			qp_rtp_restart(&c->rtp[k]);
 		c->rtp_over = 0;
@@ -491,6 +540,8 @@ void qp_flow_table_restart(struct qp_flow_table *t, struct qp_flow *f, enum qp_f
 		f->tcp_state = 0;
 		if (f->key.proto == 6 && f->cold)
 			memset(f->cold->tcp, 0, sizeof(f->cold->tcp));
+		if (f->key.proto == 6)
+			f->app = QP_APP_NONE; /* its state starts over at its next use */
 	} else
 		f->last_ns = last;
 }
@@ -571,6 +622,7 @@ void qp_flow_table_stats_copy(struct qp_flow_table_stats *out, const struct qp_f
 	out->evicted = CMM_LOAD_SHARED(in->evicted);
 	out->table_full = CMM_LOAD_SHARED(in->table_full);
 	out->hist_full = CMM_LOAD_SHARED(in->hist_full);
+	out->app_full = CMM_LOAD_SHARED(in->app_full);
 }
 
 void qp_flow_table_stats(const struct qp_flow_table *t, struct qp_flow_table_stats *out)

@@ -28,6 +28,7 @@
 #endif
 
 #include "qp_parse_dp.h"
+#include "qp_dns_dp.h"
 #include "qp_echo_dp.h"
 #include "qp_hist.h"
 #include "qp_rtp_dp.h"
@@ -39,6 +40,24 @@
 #define QP_TCP_ST_ACK 0x04    /* the ACK completing the handshake was seen */
 
 #define QP_FLOW_RTP 4 /* RTP streams (and candidates) itemised per flow */
+
+/* What application analysis a flow has (qp_flow.app): over UDP it says which
+ * of the cold block's UDP states is the flow's, over TCP what its
+ * application block holds */
+#define QP_APP_NONE 0
+#define QP_APP_DNS 1
+#define QP_APP_FULL 0xFF /* TCP: the application blocks were all taken (counted once) */
+
+/*
+ * Application state of a TCP flow beside its TCP analysis (which fills the
+ * cold block): from a bounded pool of the table, bound to a cold block for
+ * good once taken, like the RTT distributions.
+ */
+struct qp_flow_app {
+	union {
+		struct qp_dns dns;
+	};
+} __attribute__((aligned(64)));
 
 /*
  * A flow's state beyond its three lines, per protocol: TCP's two directions,
@@ -67,11 +86,15 @@ struct qp_flow_cold {
 			uint32_t inc;
 		};
 		struct qp_echo echo; /* ICMP, ICMPv6: echo RTT */
+		struct qp_dns dns;   /* UDP with app QP_APP_DNS */
 	};
 	/* RTT distribution of each direction: bound to this block for good
 	 * once taken from the table's bounded pool (NULL: none); valid for the
 	 * current flow when the entry's hist_live is 1 */
 	struct qp_hist_counts *hist;
+	/* TCP: the application block (NULL: none yet), bound likewise; valid
+	 * for the current flow when the entry's app is a QP_APP_* kind */
+	struct qp_flow_app *app;
 } __attribute__((aligned(64)));
 _Static_assert(sizeof(struct qp_flow_cold) == 576, "a cold block is nine cache lines");
 
@@ -101,7 +124,7 @@ struct qp_flow {
 	uint8_t more;
 	uint8_t hist_live; /* the cold block's RTT distributions: 1 this flow's, 2 none to be had */
 	uint8_t encap;
-	uint8_t reserved;
+	uint8_t app; /* QP_APP_*: the flow's application analysis */
 	uint16_t vlan; /* outermost VLAN id */
 	/* line 1: counters */
 	uint64_t first_ns; /* 0 until the first packet (and after an active-timeout export) */
@@ -166,6 +189,7 @@ struct qp_flow_table_stats {
 	uint64_t evicted;
 	uint64_t table_full; /* packets whose new flow could not be stored */
 	uint64_t hist_full;  /* flows that got no RTT distribution: pool exhausted */
+	uint64_t app_full;   /* TCP flows that got no application block: pool exhausted */
 };
 
 struct qp_flow_table;
@@ -194,6 +218,20 @@ int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n);
  */
 struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flow *f);
 
+/**
+ * Give the table a pool of n application blocks (DNS over TCP...), before
+ * any flow is inserted. 0 (the default): none.
+ * @return 0, or -ENOMEM
+ */
+int qp_flow_table_set_apps(struct qp_flow_table *t, uint32_t n);
+
+/**
+ * The application block of TCP flow f for analysis `kind` (owner only),
+ * zeroed on first use for this flow; NULL when the pool is exhausted
+ * (counted in app_full) or the flow has another kind.
+ */
+struct qp_flow_app *qp_flow_table_app(struct qp_flow_table *t, struct qp_flow *f, uint8_t kind);
+
 /* What a table holds in memory, all of it sized at creation. */
 struct qp_flow_table_memory {
 	uint32_t entries;         /* flow entries in the pool (capacity and RCU reserve) */
@@ -206,6 +244,8 @@ struct qp_flow_table_memory {
 	size_t free_batch_bytes;  /* the batches unlinked entries wait out a grace period in */
 	uint32_t rtt_dists;       /* per-flow RTT distributions in the pool */
 	size_t rtt_dist_bytes;    /* their bytes */
+	uint32_t app_blocks;      /* application blocks of TCP flows (DNS over TCP) */
+	size_t app_bytes;         /* their bytes */
 };
 
 /** The table's pools and their sizes (any thread: set at creation). */

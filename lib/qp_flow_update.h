@@ -125,6 +125,8 @@ static inline void qp_flow_handshake(struct qp_flow *f, struct qp_flow_cold *c,
 			c->tcp[1] = t;
 			if (c->hist && f->hist_live == 1)
 				qp_hist_counts_swap(&c->hist[0], &c->hist[1]);
+			if (f->app == QP_APP_DNS)
+				qp_dns_swap(&c->app->dns);
 			f->init_swapped ^= 1;
 			*dir = 0;
 		}
@@ -294,9 +296,45 @@ struct qp_flow_ev {
 	uint8_t rtp_k;       /* RTP: the flow's stream the packet went to */
 	unsigned int echo_dir;
 	uint64_t echo_rtt;
+	uint8_t is_dns;
 	struct qp_tcp_event tcp;
 	struct qp_rtp_event rtp;
+	struct qp_dns_event dns;
 };
+
+/* The DNS state of UDP flow fl: the cold block's, made the flow's at its first use. */
+static inline struct qp_dns *qp_flow_dns_udp(struct qp_flow_table *t, struct qp_flow *fl)
+{
+	if (fl->app == QP_APP_DNS)
+		return &fl->cold->dns;
+	struct qp_flow_cold *c = qp_flow_table_cold(t, fl);
+	memset(&c->dns, 0, sizeof(c->dns));
+	fl->app = QP_APP_DNS;
+	return &c->dns;
+}
+
+/* A DNS message over UDP, or a segment of a DNS connection (d: its state). */
+static inline void qp_flow_dns(struct qp_flow_table *t, struct qp_flow *fl, struct qp_dns *d,
+			       const struct qp_pkt *p, const uint8_t *pay, uint32_t cap,
+			       unsigned int dir, uint64_t ts, struct qp_flow_ev *e)
+{
+	e->is_dns = 1;
+	memset(&e->dns.c, 0, sizeof(e->dns.c));
+	e->dns.nrt = 0;
+	qp_dns_expire(d, ts, &e->dns);
+	if (p->key.proto == 17) {
+		qp_dns_message(d, pay, cap, dir, ts, &e->dns);
+		/* the flow's distribution: UDP has no other use for it */
+		if (e->dns.nrt) {
+			struct qp_hist_counts *h = qp_flow_table_hist(t, fl);
+			if (h)
+				qp_hist_counts_add(&h[0], e->dns.rt[0]);
+		}
+	} else {
+		qp_dns_tcp(d, pay, cap, p->l4_payload_len, p->tcp_seq, !!(p->tcp_flags & QP_TCP_SYN),
+			   dir, ts, &e->dns);
+	}
+}
 
 /*
  * The packet p (frame f, at f->ts_ns) through its flow fl: the analysis its
@@ -311,6 +349,7 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 	e->is_tcp = p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
 		    !(cfg->metrics_off & QP_METRICS_TCP);
 	e->is_rtp = 0;
+	e->is_dns = 0;
 	e->echo_sample = 0;
 	e->ip_len_over = 0;
 	if (e->is_tcp) {
@@ -350,6 +389,26 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 			if (h)
 				qp_hist_counts_add(&h[e->tcp.rtt_dir], e->tcp.rtt_ns);
 		}
+		if (__builtin_expect(fl->app != QP_APP_NONE ||
+					     qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1]),
+				     0) &&
+		    !(cfg->metrics_off & QP_METRICS_DNS)) {
+			struct qp_flow_app *app = qp_flow_table_app(t, fl, QP_APP_DNS);
+			if (app) {
+				const uint8_t *l4 = p->ip_hdr + p->l4_off;
+				uint32_t hl = (uint32_t)(l4[12] >> 4) * 4, l4cap = p->ip_cap - p->l4_off;
+				qp_flow_dns(t, fl, &app->dns, p, l4 + hl, l4cap > hl ? l4cap - hl : 0, dir,
+					    ts, e);
+			}
+		}
+	} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
+		   !(cfg->metrics_off & QP_METRICS_DNS) && p->udp_payload &&
+		   (fl->app == QP_APP_DNS ||
+		    qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1]))) {
+		qp_flow_dns(t, fl, qp_flow_dns_udp(t, fl), p, p->udp_payload, p->udp_payload_cap, dir, ts,
+			    e);
+		if (!(cfg->metrics_off & QP_METRICS_RTP))
+			qp_iat_add(&fl->iat, dir, ts);
 	} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
 		   !(cfg->metrics_off & QP_METRICS_RTP)) {
 		const struct qp_rtp_cfg *rc = &cfg->rtp;
@@ -396,7 +455,7 @@ static inline int qp_flow_ev_events(const struct qp_pkt *p, const struct qp_flow
 	return (e->is_tcp && (p->tcp_opt_bad || e->ip_len_over || e->tcp.rtt_dir >= 0 ||
 			      (e->tcp.retrans | e->tcp.ooo | e->tcp.dup_ack | e->tcp.zero_win |
 			       e->tcp.reset))) ||
-	       e->echo_sample || e->is_rtp;
+	       e->echo_sample || e->is_rtp || e->is_dns;
 }
 
 /* What the packet's result (e, from qp_flow_update) adds to measurement w beyond its count. */
@@ -419,6 +478,11 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 	}
 	if (e->echo_sample)
 		qp_hist_add(&a->echo_rtt[e->echo_dir], e->echo_rtt);
+	if (e->is_dns) {
+		qp_dns_totals_add(&a->dns, &e->dns.c);
+		for (unsigned int i = 0; i < e->dns.nrt; i++)
+			qp_hist_add(&a->dns_rt, e->dns.rt[i]);
+	}
 	if (e->is_rtp) {
 		a->rtp_received[dir] += e->rtp.received;
 		a->rtp_expected[dir] += e->rtp.expected;

@@ -135,7 +135,7 @@ struct qp_group *qp_group_create(uint32_t max_flows, uint32_t dists, int shared)
 		errno = e;
 		return NULL;
 	}
-	if (qp_flow_table_set_hists(g->flows, dists)) {
+	if (qp_flow_table_set_hists(g->flows, dists) || qp_flow_table_set_apps(g->flows, dists)) {
 		qp_flow_table_destroy(g->flows);
 		free(g);
 		errno = ENOMEM;
@@ -283,6 +283,13 @@ static void hist_full(const struct qp_group_view *v, unsigned int idx, uint32_t 
 		member(v, (unsigned int)__builtin_ctz(b))->w[idx]->fstats.hist_full++;
 }
 
+/* An application block the pool could not give: counted by each member. */
+static void app_full(const struct qp_group_view *v, unsigned int idx, uint32_t U)
+{
+	for (uint32_t b = U; b; b &= b - 1)
+		member(v, (unsigned int)__builtin_ctz(b))->w[idx]->fstats.app_full++;
+}
+
 /* Frame f through entry fl, for the members in U (gather: may be counted once a burst). */
 static inline __attribute__((always_inline)) void entry_update(struct qp_group *g,
 							       const struct qp_group_view *v,
@@ -292,10 +299,12 @@ static inline __attribute__((always_inline)) void entry_update(struct qp_group *
 {
 	struct qp_flow_ev ev;
 	qp_flow_timeouts(g->flows, fl, v->cfg, p, f->ts_ns, NULL, NULL);
-	uint8_t hl = fl->hist_live;
+	uint8_t hl = fl->hist_live, ap = fl->app;
 	qp_flow_update(g->flows, fl, v->cfg, p, f, &ev);
 	if (hl != 2 && fl->hist_live == 2)
 		hist_full(v, idx, U);
+	if (ap != QP_APP_FULL && fl->app == QP_APP_FULL)
+		app_full(v, idx, U);
 	account(g, v, idx, U, fl, p, f, &ev, gather && !qp_flow_ev_events(p, &ev));
 }
 

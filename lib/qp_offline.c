@@ -495,6 +495,9 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	r.cfg.idle_ns = o->idle_ns;
 	r.cfg.active_ns = o->active_ns;
 	r.cfg.rtp = o->rtp;
+	memcpy(r.cfg.dns_ports, o->dns_ports, sizeof(r.cfg.dns_ports));
+	if (!r.cfg.dns_ports[0])
+		r.cfg.dns_ports[0] = 53;
 	struct qp_sdp_table *sdp = qp_sdp_table_create(4096);
 	r.cfg.rtp.sdp = sdp;
 	r.cfg.flow_key = o->flow_key;
@@ -507,6 +510,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	int err = r.w ? qp_worker_init(r.w, 0, o->max_flows, 0) : -ENOMEM;
 	if (!err)
 		err = qp_flow_table_set_hists(r.w->flows, o->flow_dists);
+	if (!err)
+		err = qp_flow_table_set_apps(r.w->flows, o->flow_dists);
 	if (!r.rep || !arena || !sdp || err) {
 		fprintf(stderr, "qprobe: cannot allocate a flow table of %u flows: %s\n", o->max_flows,
 			strerror(err ? -err : ENOMEM));

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "qp_dns_dp.h"
 #include "qp_rtp_dp.h"
 #include "qp_sig.h"
 
@@ -33,6 +34,7 @@ struct qp_offline_opts {
 	const char *report_format; /* "json" or "table" */
 	const char *report_file;   /* NULL: stdout */
 	struct qp_rtp_cfg rtp;
+	uint16_t dns_ports[QP_DNS_PORTS]; /* 0-ended; none: port 53 */
 	uint32_t flow_key;        /* QP_FLOW_KEY_* parts of the flow key */
 	/* two-point: the secondary's capture of the same traffic (NULL: none) */
 	const char *peer_path;

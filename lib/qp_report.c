@@ -178,6 +178,8 @@ void qp_interval_acc_add(struct qp_interval_acc *sum, const struct qp_interval_a
 		sum->rtp_expected[d] += a->rtp_expected[d];
 		qp_hist_merge(&sum->rtp_jitter[d], &a->rtp_jitter[d]);
 	}
+	qp_dns_totals_merge(&sum->dns, &a->dns);
+	qp_hist_merge(&sum->dns_rt, &a->dns_rt);
 }
 
 void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_acc *acc)
@@ -196,6 +198,8 @@ void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_ac
 		r->rtp_expected[d] = acc->rtp_expected[d];
 		qp_dist_summarize(&acc->rtp_jitter[d], &r->rtp_jitter[d]);
 	}
+	r->dns = acc->dns;
+	qp_dist_summarize(&acc->dns_rt, &r->dns_rt);
 }
 
 int qp_interval_rec_add_streams(struct qp_interval_rec *r, const struct qp_interval_acc *acc,
@@ -264,6 +268,7 @@ void qp_capture_totals_add(struct qp_capture_totals *sum, const struct qp_worker
 	sum->t.evicted += s.evicted;
 	sum->t.table_full += s.table_full;
 	sum->t.hist_full += s.hist_full;
+	sum->t.app_full += s.app_full;
 }
 
 void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
@@ -318,6 +323,26 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 		r->echo_rep[d] = c->echo.replies[d];
 		r->echo_rtt[d] = c->echo.rtt[d];
 	}
+	const struct qp_dns *dn = NULL;
+	if (CMM_LOAD_SHARED(f->app) == QP_APP_DNS)
+		dn = p == 17 ? &c->dns : p == 6 ? rcu_dereference(c->app) ? &c->app->dns : NULL : NULL;
+	if (dn) {
+		r->has_dns = 1;
+		r->dns = dn->c;
+		r->dns_pending = qp_dns_pending(dn);
+		r->dns_rt = dn->rt;
+		if (end == QP_FLOW_END_IDLE) {
+			/* the flow is over: no answer comes any more */
+			r->dns.unanswered += r->dns_pending;
+			r->dns_pending = 0;
+		}
+		if (p == 17 && c->hist && f->hist_live == 1 && r->dns_rt.n) {
+			r->dns_pct = 1;
+			r->dns_p50 = (double)qp_hist_counts_quantile(&c->hist[0], &r->dns_rt, 0.50) / 1e6;
+			r->dns_p90 = (double)qp_hist_counts_quantile(&c->hist[0], &r->dns_rt, 0.90) / 1e6;
+			r->dns_p99 = (double)qp_hist_counts_quantile(&c->hist[0], &r->dns_rt, 0.99) / 1e6;
+		}
+	}
 }
 
 void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struct qp_rtp_cfg *cfg)
@@ -325,7 +350,7 @@ void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struc
 	const struct qp_flow_cold *c = qp_flow_cold_of(f);
 	memset(r->rtp, 0, sizeof(r->rtp));
 	r->rtp_over = 0;
-	if (f->key.proto != 17)
+	if (f->key.proto != 17 || CMM_LOAD_SHARED(f->app) != QP_APP_NONE)
 		return;
 	r->rtp_over = CMM_LOAD_SHARED(c->rtp_over);
 	for (int k = 0; k < QP_FLOW_RTP; k++) {
@@ -472,6 +497,33 @@ static void w_stat(struct qp_jw *w, const char *k, const struct qp_stat *s)
 		qp_jw_end_obj(w);
 }
 
+/* A flow's DNS figures: its counts, codes and response times. */
+static void w_dns(struct qp_jw *w, const struct qp_flow_rec *fr)
+{
+	char b[16];
+	qp_jw_key(w, "dns");
+	qp_jw_obj(w);
+#define W_(n, h) qp_jw_kint(w, #n, fr->dns.n);
+	QP_DNS_COUNTS(W_)
+#undef W_
+	qp_jw_kint(w, "pending", fr->dns_pending);
+	qp_jw_key(w, "rcodes");
+	qp_jw_obj(w);
+	for (unsigned int i = 0; i < 16; i++)
+		if (fr->dns.rcodes[i])
+			qp_jw_kint(w, qp_dns_rcode_name(i, b, sizeof(b)), fr->dns.rcodes[i]);
+	qp_jw_end_obj(w);
+	if (w_stat_open(w, "response_time_ms", &fr->dns_rt)) {
+		if (fr->dns_pct) {
+			qp_jw_kreal(w, "p50", fr->dns_p50);
+			qp_jw_kreal(w, "p90", fr->dns_p90);
+			qp_jw_kreal(w, "p99", fr->dns_p99);
+		}
+		qp_jw_end_obj(w);
+	}
+	qp_jw_end_obj(w);
+}
+
 void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 {
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
@@ -557,6 +609,8 @@ void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 		w_stat(w, "echo_rtt_rev_ms", &fr->echo_rtt[1]);
 		qp_jw_end_obj(w);
 	}
+	if (fr->has_dns)
+		w_dns(w, fr);
 	int any = 0;
 	for (int i = 0; i < QP_FLOW_RTP; i++)
 		any |= fr->rtp[i].valid;
@@ -686,6 +740,23 @@ static json_t *tcp_totals_json(const uint64_t *retrans, const uint64_t *ooo, con
 	return t;
 }
 
+/* DNS totals (an interval's, or the capture's) as JSON. */
+static json_t *dns_totals_json(const struct qp_dns_totals *t, const struct qp_dist_summary *rt)
+{
+	char b[16];
+	json_t *o = json_object(), *rc = json_object();
+#define J_(n, h) json_object_set_new(o, #n, json_integer((json_int_t)t->n));
+	QP_DNS_COUNTS(J_)
+#undef J_
+	for (unsigned int i = 0; i < 16; i++)
+		if (t->rcodes[i])
+			json_object_set_new(rc, qp_dns_rcode_name(i, b, sizeof(b)),
+					    json_integer((json_int_t)t->rcodes[i]));
+	json_object_set_new(o, "rcodes", rc);
+	json_object_set_new(o, "response_time_ms", dist_json(rt));
+	return o;
+}
+
 json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 {
 	double secs = (double)iv->duration_ns / 1e9;
@@ -707,6 +778,7 @@ json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 						       iv->zero_win, iv->resets, iv->rtt));
 	json_object_set_new(o, "icmp", json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&iv->echo_rtt[0]),
 						 "echo_rtt_rev_ms", dist_json(&iv->echo_rtt[1])));
+	json_object_set_new(o, "dns", dns_totals_json(&iv->dns, &iv->dns_rt));
 	json_t *rtp = rtp_totals_json(iv);
 	json_t *st = json_array();
 	for (uint32_t i = 0; i < iv->nstreams; i++)
@@ -751,6 +823,7 @@ static json_t *report_head_json(struct qp_report *r)
 			    json_integer((json_int_t)t->t.expired_active));
 	json_object_set_new(cap, "flow_table_full", json_integer((json_int_t)t->t.table_full));
 	json_object_set_new(cap, "flow_rtt_dist_full", json_integer((json_int_t)t->t.hist_full));
+	json_object_set_new(cap, "flow_app_block_full", json_integer((json_int_t)t->t.app_full));
 	json_object_set_new(root, "capture", cap);
 	struct qp_interval_rec all;
 	memset(&all, 0, sizeof(all));
@@ -760,6 +833,7 @@ static json_t *report_head_json(struct qp_report *r)
 	json_object_set_new(root, "icmp",
 			    json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&all.echo_rtt[0]),
 				      "echo_rtt_rev_ms", dist_json(&all.echo_rtt[1])));
+	json_object_set_new(root, "dns", dns_totals_json(&all.dns, &all.dns_rt));
 	json_object_set_new(root, "rtp", rtp_totals_json(&all));
 	if (r->has_ext && r->ext.top) {
 		json_t *x = r->ext.top(r->ext.arg);

@@ -57,6 +57,14 @@ struct qp_flow_rec {
 	uint8_t has_echo;
 	uint32_t echo_req[2], echo_rep[2];
 	struct qp_stat echo_rtt[2];
+	/* DNS: the record's messages; queries waiting when it was taken (a
+	 * flow ended on its idle timeout counts them unanswered instead) */
+	uint8_t has_dns;
+	struct qp_dns_counts dns;
+	uint32_t dns_pending;
+	struct qp_stat dns_rt;
+	uint8_t dns_pct; /* the percentiles below are known */
+	double dns_p50, dns_p90, dns_p99; /* ms, within 0.79 % */
 };
 
 /** Copy a flow's RTP figures (cfg: the E-model's settings). */
@@ -86,6 +94,8 @@ struct qp_interval_rec {
 	struct qp_dist_summary echo_rtt[2];
 	uint64_t rtp_received[2], rtp_expected[2];
 	struct qp_dist_summary rtp_jitter[2];
+	struct qp_dns_totals dns;
+	struct qp_dist_summary dns_rt;
 	/* per RTP stream (heap, owned by the record: qp_interval_rec_release) */
 	struct qp_rtp_iv_rec *streams;
 	uint32_t nstreams;

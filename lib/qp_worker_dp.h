@@ -15,7 +15,9 @@
 #define QP_WORKER_DP_H
 
 #include <stdint.h>
+#include <string.h>
 
+#include "qp_dns_dp.h"
 #include "qp_flow_table.h"
 #include "qp_hist.h"
 #include "qp_parse_dp.h"
@@ -102,6 +104,9 @@ struct qp_interval_acc {
 	 * and the A.8 jitter estimate after each packet */
 	uint64_t rtp_received[2], rtp_expected[2];
 	struct qp_hist rtp_jitter[2];
+	/* DNS messages and response times */
+	struct qp_dns_totals dns;
+	struct qp_hist dns_rt;
 	/* the same per stream: the first QP_IV_RTP_STREAMS streams with a
 	 * packet in the interval, the number of further ones in streams_over.
 	 * Must stay last: a new slot zeroes the fields before it only. */
@@ -131,6 +136,8 @@ struct qp_measure_cfg {
 	uint32_t metrics_off; /* QP_METRICS_* not wanted (0: every metric) */
 	uint32_t flow_key;    /* QP_FLOW_KEY_* parts beside the 5-tuple (0: 5-tuple only) */
 	struct qp_rtp_cfg rtp;
+	/* UDP and TCP ports whose traffic is DNS (0-ended; default 53) */
+	uint16_t dns_ports[QP_DNS_PORTS];
 	const struct qp_sig_cfg *sig; /* two-point: sign and select (NULL: not two-point) */
 	struct rcu_head rcu;
 };
@@ -139,6 +146,29 @@ struct qp_measure_cfg {
 #define QP_METRICS_TCP 0x02  /* TCP analysis and RTT */
 #define QP_METRICS_RTP 0x04  /* RTP streams, UDP inter-arrival */
 #define QP_METRICS_ICMP 0x08 /* ICMP echo RTT and inter-arrival */
+#define QP_METRICS_DNS 0x10  /* DNS response times and codes */
+#define QP_METRICS_ALL (QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP | QP_METRICS_DNS)
+
+/* The families by name, for the command line, the config and the docs. */
+#define QP_METRIC_FAMILIES(X)  \
+	X("tcp", QP_METRICS_TCP)   \
+	X("rtp", QP_METRICS_RTP)   \
+	X("icmp", QP_METRICS_ICMP) \
+	X("dns", QP_METRICS_DNS)
+#define QP_METRIC_NAMES "traffic, tcp, rtp, icmp, dns"
+
+/** The family named s (a QP_METRICS_* bit; 0 for "traffic", always on), or -1. */
+static inline int qp_metrics_family(const char *s)
+{
+	if (!strcmp(s, "traffic"))
+		return 0;
+#define QP_MF_(n, bit)        \
+	if (!strcmp(s, n)) \
+		return bit;
+	QP_METRIC_FAMILIES(QP_MF_)
+#undef QP_MF_
+	return -1;
+}
 
 /* One frame as handed to the worker. */
 struct qp_frame {

@@ -73,10 +73,10 @@ static void usage(FILE *out)
 		"  locate [TARGET...]    find probes: addresses, host names or IPv4 CIDRs (at most\n"
 		"                        /16); none: broadcast 255.255.255.255 and ask ::1\n"
 		"  info                  the probe: identity, version, ports and links, clock, load\n"
-		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp] [--idle-timeout S]\n"
+		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp,dns] [--idle-timeout S]\n"
 		"        [--active-timeout S] [--max-flows N] [--rtp-ports LO-HI] [--rtp-clock HZ]\n"
 		"        [--description TEXT] [--dest HOST:PORT]... [--flow-key PARTS]\n"
-		"        [--ipfix HOST:PORT[/udp|/tcp]]...\n"
+		"        [--ipfix HOST:PORT[/udp|/tcp]]... [--dns-ports 53,5353]\n"
 		"        [--watch [--count N]]\n"
 		"        [--peer HOST:PORT [--sample 1/N] [--nat] [--sig-payload N]\n"
 		"         [--loss-timer MS] [--peer-filter EXPR]]\n"
@@ -291,7 +291,7 @@ static int cmd_start(int argc, char **argv)
 		{"peer-filter", required_argument, NULL, 'Q'}, {"sample", required_argument, NULL, 's'},
 		{"nat", no_argument, NULL, 'N'},            {"sig-payload", required_argument, NULL, 'S'},
 		{"loss-timer", required_argument, NULL, 'L'}, {"flow-key", required_argument, NULL, 'K'},
-		{"ipfix", required_argument, NULL, 'X'},
+		{"ipfix", required_argument, NULL, 'X'},   {"dns-ports", required_argument, NULL, 'p'},
 		{NULL, 0, NULL, 0}};
 	int watch = 0;
 	char *count = NULL;
@@ -368,9 +368,11 @@ static int cmd_start(int argc, char **argv)
 					bits |= QMCP_METRIC_RTP;
 				else if (!strcmp(t, "icmp"))
 					bits |= QMCP_METRIC_ICMP;
+				else if (!strcmp(t, "dns"))
+					bits |= QMCP_METRIC_DNS;
 				else if (strcmp(t, "traffic")) {
 					fprintf(stderr, "qmctl: --metrics: '%s' is not one of traffic, tcp, "
-							"rtp, icmp\n", t);
+							"rtp, icmp, dns\n", t);
 					free(copy);
 					goto usage;
 				}
@@ -390,6 +392,9 @@ static int cmd_start(int argc, char **argv)
 			qmcp_put_u32(&m, QMCP_T_RTP_PORTS, a << 16 | b);
 			break;
 		}
+		case 'p':
+			qmcp_put_str(&m, QMCP_T_DNS_PORTS, optarg);
+			break;
 		default:
 			fprintf(stderr, "qmctl: start: unknown or incomplete option '%s'\n", argv[optind - 1]);
 			goto usage;

@@ -23,7 +23,7 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 {
 	static const char *const keys[] = {"description", "filter", "interval_ms", "metrics",
 					   "idle_timeout_s", "active_timeout_s", "max_flows",
-					   "rtp_ports", "rtp_clock_hz", "destinations", "flow_key",
+					   "rtp_ports", "dns_ports", "rtp_clock_hz", "destinations", "flow_key",
 					   "ipfix", NULL};
 	if (!json_is_object(m)) {
 		jc_bad(c, path, "an object is expected");
@@ -73,22 +73,19 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 		size_t i;
 		json_t *x;
 		if (!json_is_array(a))
-			jc_bad(c, sp, "an array of \"tcp\", \"rtp\", \"icmp\", \"traffic\" is expected");
+			jc_bad(c, sp, "an array of metric families (" QP_METRIC_NAMES ") is expected");
 		json_array_foreach(a, i, x) {
 			const char *s = json_string_value(x);
-			if (s && !strcmp(s, "tcp"))
-				on |= QP_METRICS_TCP;
-			else if (s && !strcmp(s, "rtp"))
-				on |= QP_METRICS_RTP;
-			else if (s && !strcmp(s, "icmp"))
-				on |= QP_METRICS_ICMP;
-			else if (!s || strcmp(s, "traffic")) {
+			int b = s ? qp_metrics_family(s) : -1;
+			if (b >= 0)
+				on |= (uint32_t)b;
+			else {
 				char ep[340];
 				snprintf(ep, sizeof(ep), "%s[%zu]", sp, i);
-				jc_bad(c, ep, "one of \"traffic\", \"tcp\", \"rtp\", \"icmp\" is expected");
+				jc_bad(c, ep, "one of " QP_METRIC_NAMES " is expected");
 			}
 		}
-		p->metrics_off = ~on & (QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP);
+		p->metrics_off = ~on & QP_METRICS_ALL;
 	}
 	a = json_object_get(m, "rtp_ports");
 	if (a) {
@@ -101,6 +98,24 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 		else {
 			p->rtp.port_lo = (uint16_t)lo;
 			p->rtp.port_hi = (uint16_t)hi;
+		}
+	}
+	a = json_object_get(m, "dns_ports");
+	if (a) {
+		snprintf(sp, sizeof(sp), "%s.dns_ports", path);
+		size_t i, n = json_array_size(a);
+		json_t *x;
+		int ok = json_is_array(a) && n >= 1 && n <= QP_DNS_PORTS;
+		json_array_foreach(a, i, x) {
+			json_int_t v = json_integer_value(x);
+			ok = ok && json_is_integer(x) && v >= 1 && v <= 65535;
+		}
+		if (!ok)
+			jc_bad(c, sp, "an array of 1 to %d ports from 1 to 65535 is expected", QP_DNS_PORTS);
+		else {
+			memset(p->dns_ports, 0, sizeof(p->dns_ports));
+			json_array_foreach(a, i, x)
+				p->dns_ports[i] = (uint16_t)json_integer_value(x);
 		}
 	}
 	a = json_object_get(m, "ipfix");
@@ -475,6 +490,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 				mp_->active_ns = o->active_ns;
 				mp_->max_flows = cfg->max_flows ? cfg->max_flows : o->meas_max_flows;
 				mp_->rtp = o->rtp;
+				memcpy(mp_->dns_ports, o->dns_ports, sizeof(mp_->dns_ports));
 				mp_->flow_key = o->flow_key;
 				mp_->persist = 1;
 				measurement(&c, mp, m, mp_);

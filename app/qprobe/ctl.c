@@ -447,10 +447,14 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 			if (!e && (v & ~(uint32_t)QMCP_METRIC_ALL)) {
 				send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
 					   "METRICS 0x%x: only bits 0x1 traffic, 0x2 tcp, 0x4 rtp, 0x8 "
-					   "icmp are known", v);
+					   "icmp, 0x10 dns are known", v);
 				return -1;
 			}
-			p->metrics_off = ~v & (QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP);
+			_Static_assert(QMCP_METRIC_TCP == QP_METRICS_TCP && QMCP_METRIC_RTP == QP_METRICS_RTP &&
+					       QMCP_METRIC_ICMP == QP_METRICS_ICMP &&
+					       QMCP_METRIC_DNS == QP_METRICS_DNS,
+				       "QMCP's metric bits are the probe's");
+			p->metrics_off = ~v & QP_METRICS_ALL;
 			break;
 		case QMCP_T_RTP_PORTS:
 			e = qmcp_tlv_u32(&t, &v);
@@ -488,6 +492,15 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 				return -1;
 			}
 			p->ndest += !e;
+			break;
+		}
+		case QMCP_T_DNS_PORTS: {
+			char ports[128], why[300];
+			e = qmcp_tlv_str(&t, ports, sizeof(ports));
+			if (!e && qp_dns_ports_parse(ports, p->dns_ports, why, sizeof(why))) {
+				send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM, "DNS_PORTS: %s", why);
+				return -1;
+			}
 			break;
 		}
 		case QMCP_T_IPFIX: {

@@ -56,7 +56,9 @@ static void usage(FILE *out)
 		"  --rtp-ports LO-HI     UDP ports whose traffic is RTP without the heuristic's probation\n"
 		"  --rtp-clock HZ        clock rate of dynamic RTP payload types (default 8000)\n"
 		"  --mos-delay MS        one-way network delay assumed by the E-model (default 0)\n"
-		"  --metrics LIST        metric families, comma-separated: tcp,rtp,icmp (default all;\n"
+		"  --dns-ports LIST      UDP and TCP ports whose traffic is DNS (default 53), e.g.\n"
+		"                        53,5353\n"
+		"  --metrics LIST        metric families, comma-separated: tcp,rtp,icmp,dns (default all;\n"
 		"                        traffic counts are always kept)\n"
 		"  --flow-key PARTS      what tells flows apart beside addresses, ports and protocol:\n"
 		"                        vlan (innermost id), vni (VXLAN), gre-key, gtpu-peers (the\n"
@@ -152,6 +154,7 @@ enum {
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_RTP_PORTS,
+	OPT_DNS_PORTS,
 	OPT_RTP_CLOCK,
 	OPT_MOS_DELAY,
 	OPT_FLOW_DISTS,
@@ -209,6 +212,7 @@ static const struct option longopts[] = {
 	{"rx-desc", required_argument, NULL, OPT_RX_DESC},
 	{"sw-dist", no_argument, NULL, OPT_SW_DIST},
 	{"rtp-ports", required_argument, NULL, OPT_RTP_PORTS},
+	{"dns-ports", required_argument, NULL, OPT_DNS_PORTS},
 	{"flow-rtt-dists", required_argument, NULL, OPT_FLOW_DISTS},
 	{"rtp-clock", required_argument, NULL, OPT_RTP_CLOCK},
 	{"mos-delay", required_argument, NULL, OPT_MOS_DELAY},
@@ -284,21 +288,17 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			uint32_t on = 0;
 			char *copy = strdup(optarg), *save = NULL;
 			for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-				if (strcmp(t, "tcp") == 0)
-					on |= QP_METRICS_TCP;
-				else if (strcmp(t, "rtp") == 0)
-					on |= QP_METRICS_RTP;
-				else if (strcmp(t, "icmp") == 0)
-					on |= QP_METRICS_ICMP;
-				else if (strcmp(t, "traffic") != 0) {
+				int b = qp_metrics_family(t);
+				if (b < 0) {
 					fprintf(stderr, "qprobe: --metrics '%s': '%s' is not a metric family; "
-							"traffic, tcp, rtp and icmp are\n", optarg, t);
+							"these are: " QP_METRIC_NAMES "\n", optarg, t);
 					free(copy);
 					return -1;
 				}
+				on |= (uint32_t)b;
 			}
 			free(copy);
-			o->metrics_off = ~on & (QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP);
+			o->metrics_off = ~on & QP_METRICS_ALL;
 			break;
 		}
 		case OPT_FLOW_KEY: {
@@ -441,6 +441,14 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			}
 			o->rtp.port_lo = (uint16_t)lo;
 			o->rtp.port_hi = (uint16_t)hi;
+			break;
+		}
+		case OPT_DNS_PORTS: {
+			char why[200];
+			if (qp_dns_ports_parse(optarg, o->dns_ports, why, sizeof(why))) {
+				fprintf(stderr, "qprobe: --dns-ports %s\n", why);
+				return -1;
+			}
 			break;
 		}
 		case OPT_FLOW_DISTS:
@@ -636,6 +644,7 @@ int main(int argc, char **argv)
 			.ipfix_file = o.ipfix_file,
 			.ipfix_domain = o.ipfix_domain,
 		};
+		memcpy(off.dns_ports, o.dns_ports, sizeof(off.dns_ports));
 		int rc = qp_offline_run(&off);
 		if (need_eal)
 			rte_eal_cleanup();

@@ -219,7 +219,8 @@ static int same_flows(const struct qp_measure_cfg *a, const struct qp_measure_cf
 	return a->linktype == b->linktype && a->flow_key == b->flow_key && a->idle_ns == b->idle_ns &&
 	       a->active_ns == b->active_ns && a->metrics_off == b->metrics_off &&
 	       a->rtp.port_lo == b->rtp.port_lo && a->rtp.port_hi == b->rtp.port_hi &&
-	       a->rtp.dynamic_clock_hz == b->rtp.dynamic_clock_hz;
+	       a->rtp.dynamic_clock_hz == b->rtp.dynamic_clock_hz &&
+	       !memcmp(a->dns_ports, b->dns_ports, sizeof(a->dns_ports));
 }
 
 /*
@@ -400,6 +401,9 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 	m->cfg.flow_key = p->flow_key;
 	m->cfg.rtp = p->rtp;
 	m->cfg.rtp.sdp = M.sdp;
+	memcpy(m->cfg.dns_ports, p->dns_ports, sizeof(m->cfg.dns_ports));
+	if (!m->cfg.dns_ports[0])
+		m->cfg.dns_ports[0] = 53;
 	m->ring = calloc(MEAS_KEEP, sizeof(*m->ring));
 	m->total = calloc(1, sizeof(*m->total));
 	if (!m->ring || !m->total)
@@ -412,7 +416,8 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 		/* two-point measurements sign and select per measurement: a table
 		 * of their own */
 		if (p->tp.role && (qp_worker_init(m->w[i], M.lcore[i], p->max_flows, 1) ||
-				   qp_flow_table_set_hists(m->w[i]->flows, dists)))
+				   qp_flow_table_set_hists(m->w[i]->flows, dists) ||
+				   qp_flow_table_set_apps(m->w[i]->flows, dists)))
 			goto nomem_m;
 	}
 	if (!p->tp.role && group_join(m))

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "qp_dns_dp.h"
 #include "qp_rtp_dp.h"
 #include "qp_sig.h"
 
@@ -49,6 +50,7 @@ struct qprobe_opts {
 	uint32_t rx_desc;          /* live: rx descriptors per queue */
 	int force_sw_dist;         /* live: software distribution even with RSS */
 	struct qp_rtp_cfg rtp;     /* RTP ports, dynamic clock rate, E-model delay */
+	uint16_t dns_ports[QP_DNS_PORTS]; /* 0-ended; none: 53 */
 	uint32_t metrics_off;      /* QP_METRICS_* left out */
 	uint32_t flow_key;         /* QP_FLOW_KEY_* parts of the flow key */
 	/* live: measurements and control */

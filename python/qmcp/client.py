@@ -39,6 +39,7 @@ START_PARAMS = {
     "persist": "PERSIST",
     "destinations": "DESTINATION",
     "ipfix": "IPFIX",
+    "dns_ports": "DNS_PORTS",
     "flow_key": "FLOW_KEY",
     "tp_peer": "TP_PEER",
     "tp_role": "TP_ROLE",
@@ -93,6 +94,8 @@ def start_fields(params: dict[str, Any]) -> list[tuple[str, Any]]:
             v = _metrics_value(v)
         elif k == "rtp_ports":
             v = _rtp_ports_value(v)
+        elif k == "dns_ports" and not isinstance(v, str):
+            v = ",".join(str(int(x)) for x in v)
         elif k in ("persist", "tp_nat"):
             v = 1 if v else 0
         if k in ("destinations", "ipfix"):
@@ -247,7 +250,8 @@ class Client:
         idle_timeout_s, active_timeout_s, max_flows, rtp_ports ("LO-HI" or
         (lo, hi)), rtp_clock_hz, description, persist (bool), destinations
         (a "host:port" or a list), flow_key, ipfix (IPFIX collectors:
-        a "host:port[/udp|/tcp]" or a list); two-point: tp_peer, tp_role,
+        a "host:port[/udp|/tcp]" or a list), dns_ports ("53,5353" or a list
+        of ports); two-point: tp_peer, tp_role,
         tp_threshold, tp_sig_payload, tp_nat, tp_loss_timer_ms, tp_peer_filter.
         """
         return int(self._call("START", start_fields(params))["meas_id"])

@@ -118,6 +118,7 @@ TLVS: dict[str, tuple[int, str]] = {
     "TP_DROPPED": (66, "u64"),
     "FLOW_KEY": (67, "str"),
     "IPFIX": (68, "str"),
+    "DNS_PORTS": (69, "str"),
 }
 
 # Error codes carried in ERROR_CODE.
@@ -140,8 +141,10 @@ METRIC_TRAFFIC = 0x01
 METRIC_TCP = 0x02
 METRIC_RTP = 0x04
 METRIC_ICMP = 0x08
-METRIC_ALL = 0x0F
-METRIC_NAMES = {"traffic": METRIC_TRAFFIC, "tcp": METRIC_TCP, "rtp": METRIC_RTP, "icmp": METRIC_ICMP}
+METRIC_DNS = 0x10
+METRIC_ALL = 0x1F
+METRIC_NAMES = {"traffic": METRIC_TRAFFIC, "tcp": METRIC_TCP, "rtp": METRIC_RTP, "icmp": METRIC_ICMP,
+                "dns": METRIC_DNS}
 CAP_LIVE = 0x01
 CAP_PUSH = 0x02
 CAP_TWO_POINT = 0x04
