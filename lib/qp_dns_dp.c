@@ -3,6 +3,7 @@
  */
 #include "qp_dns_dp.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,18 +112,29 @@ void qp_dns_message(struct qp_dns *d, const uint8_t *m, uint32_t cap, unsigned i
 	ADD(d, ev, unmatched);
 }
 
-static void lose(struct qp_dns *d, unsigned int dir, struct qp_dns_event *ev)
+static void lose(struct qp_dns *d, struct qp_dns_stream *s, struct qp_dns_event *ev)
 {
-	d->tcp[dir].st |= QP_DNS_TCP_LOST;
+	s->st |= QP_DNS_TCP_LOST;
 	ADD(d, ev, tcp_lost);
 }
 
-void qp_dns_tcp(struct qp_dns *d, const uint8_t *pay, uint32_t cap, uint32_t len, uint32_t seq,
-		int syn, unsigned int dir, uint64_t ts, struct qp_dns_event *ev)
+/* A message's start, read: parsed, unless the segment had its fill. */
+static void read_start(struct qp_dns *d, const uint8_t *m, uint32_t cap, unsigned int dir,
+		       uint64_t ts, unsigned int *msgs, struct qp_dns_event *ev)
 {
-	__typeof__(d->tcp[0]) *s = &d->tcp[dir];
+	if ((*msgs)++ < QP_DNS_SEG_MSGS)
+		qp_dns_message(d, m, cap, dir, ts, ev);
+	else
+		ADD(d, ev, skipped);
+}
+
+void qp_dns_tcp(struct qp_dns *d, struct qp_dns_stream ss[2], const uint8_t *pay, uint32_t cap,
+		uint32_t len, uint32_t seq, int syn, unsigned int dir, uint64_t ts,
+		struct qp_dns_event *ev)
+{
+	struct qp_dns_stream *s = &ss[dir];
 	if (syn) {
-		memset(s, 0, sizeof(*s));
+		memset(s, 0, offsetof(struct qp_dns_stream, part));
 		s->st = QP_DNS_TCP_SYNC;
 		s->nxt = seq + 1;
 		return;
@@ -139,7 +151,7 @@ void qp_dns_tcp(struct qp_dns *d, const uint8_t *pay, uint32_t cap, uint32_t len
 	}
 	int32_t diff = (int32_t)(seq - s->nxt);
 	if (diff > 0) {
-		lose(d, dir, ev); /* bytes the probe never saw */
+		lose(d, s, ev); /* bytes the probe never saw */
 		return;
 	}
 	if (diff < 0) { /* sent again: only what goes beyond nxt is new */
@@ -155,16 +167,39 @@ void qp_dns_tcp(struct qp_dns *d, const uint8_t *pay, uint32_t cap, uint32_t len
 	unsigned int msgs = 0;
 	uint32_t pos = 0;
 	while (pos < len) {
+		if (s->skip && (s->st & QP_DNS_TCP_PART)) {
+			/* more of a start cut by the segment before */
+			uint32_t inseg = len - pos, need = (uint32_t)(s->part_want - s->part_len);
+			if (inseg > need)
+				inseg = need;
+			uint32_t have = pos < cap ? cap - pos : 0;
+			if (have > inseg)
+				have = inseg;
+			memcpy(s->part + s->part_len, pay + pos, have);
+			s->part_len = (uint8_t)(s->part_len + have);
+			s->skip -= inseg;
+			pos += inseg;
+			if (have < inseg || s->part_len == s->part_want) {
+				/* whole, or cut by the capture (then taken as it is) */
+				s->st &= (uint8_t)~QP_DNS_TCP_PART;
+				read_start(d, s->part, s->part_len, dir, s->part_ns, &msgs, ev);
+			}
+			continue;
+		}
 		if (s->skip) {
 			if (!(s->st & QP_DNS_TCP_READ)) {
 				s->st |= QP_DNS_TCP_READ;
+				uint32_t want = s->skip < QP_DNS_PART ? s->skip : QP_DNS_PART;
+				if (len - pos < want) {
+					/* the segment ends first: gather the start */
+					s->st |= QP_DNS_TCP_PART;
+					s->part_len = 0;
+					s->part_want = (uint8_t)want;
+					s->part_ns = ts;
+					continue;
+				}
 				uint32_t have = pos < cap ? cap - pos : 0;
-				if (have > s->skip)
-					have = s->skip;
-				if (msgs++ < QP_DNS_SEG_MSGS)
-					qp_dns_message(d, pay + pos, have, dir, ts, ev);
-				else
-					ADD(d, ev, skipped);
+				read_start(d, pay + pos, have < s->skip ? have : s->skip, dir, ts, &msgs, ev);
 			}
 			uint32_t take = len - pos < s->skip ? len - pos : s->skip;
 			s->skip -= take;
@@ -176,7 +211,7 @@ void qp_dns_tcp(struct qp_dns *d, const uint8_t *pay, uint32_t cap, uint32_t len
 			b0 = s->len_hi;
 		} else {
 			if (pos >= cap) {
-				lose(d, dir, ev); /* the capture cut the length */
+				lose(d, s, ev); /* the capture cut the length */
 				return;
 			}
 			b0 = pay[pos++];
@@ -187,7 +222,7 @@ void qp_dns_tcp(struct qp_dns *d, const uint8_t *pay, uint32_t cap, uint32_t len
 			}
 		}
 		if (pos >= cap) {
-			lose(d, dir, ev);
+			lose(d, s, ev);
 			return;
 		}
 		s->skip = b0 << 8 | pay[pos++];
@@ -208,11 +243,11 @@ void qp_dns_expire(struct qp_dns *d, uint64_t now, struct qp_dns_event *ev)
 	}
 }
 
-void qp_dns_swap(struct qp_dns *d)
+void qp_dns_swap(struct qp_dns *d, struct qp_dns_stream s[2])
 {
-	__typeof__(d->tcp[0]) t = d->tcp[0];
-	d->tcp[0] = d->tcp[1];
-	d->tcp[1] = t;
+	struct qp_dns_stream t = s[0];
+	s[0] = s[1];
+	s[1] = t;
 	for (int i = 0; i < QP_DNS_OUT; i++)
 		d->out[i].dir ^= 1;
 }

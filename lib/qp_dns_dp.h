@@ -11,11 +11,12 @@
  * one with no answer after QP_DNS_TIMEOUT_NS is unanswered.
  *
  * Over TCP (RFC 7766) messages are framed by a two-byte length; messages
- * are followed across segments by sequence number, the length may come in
- * a segment of its own, and a message's header and question must be in the
- * segment where the message starts. A gap (a segment lost before the
- * probe) stops the direction's parsing for the rest of the flow
- * (counted). At most QP_DNS_SEG_MSGS messages of one segment are read.
+ * are followed across segments by sequence number, and a message's first
+ * QP_DNS_PART bytes (header and question) are gathered when segments cut
+ * them (a question beyond them is taken as broken). A message's time is
+ * its first byte's. A gap (a segment lost before the probe) stops the
+ * direction's parsing for the rest of the flow (counted). At most
+ * QP_DNS_SEG_MSGS messages are read per segment.
  *
  * Thread-safety: lives in a flow's cold block (UDP) or application block
  * (TCP); written by its worker only.
@@ -32,6 +33,7 @@
 #define QP_DNS_TIMEOUT_NS 5000000000ULL     /* a query's answer is late after 5 s */
 #define QP_DNS_SEG_MSGS 8                   /* messages read in one TCP segment */
 #define QP_DNS_PORTS 8                      /* ports a measurement takes for DNS */
+#define QP_DNS_PART 96                      /* a TCP message's start gathered across segments */
 
 struct qp_dns_q {
 	uint64_t ns;    /* the query's first copy */
@@ -98,18 +100,23 @@ struct qp_dns {
 	struct qp_dns_q out[QP_DNS_OUT];
 	struct qp_dns_counts c; /* of the flow's record */
 	struct qp_stat rt;      /* response times of the record */
-	/* TCP: each direction's framing */
-	struct {
-		uint32_t nxt;  /* sequence number the next byte of the stream has */
-		uint32_t skip; /* bytes of a message still to come (its rest) */
-		uint8_t st;    /* QP_DNS_TCP_* */
-		uint8_t len_hi; /* the length's first byte, when a segment ended after it */
-	} tcp[2];
+};
+
+/* DNS over TCP: each direction's framing, beside struct qp_dns. */
+struct qp_dns_stream {
+	uint32_t nxt;  /* sequence number the next byte of the stream has */
+	uint32_t skip; /* bytes of the current message still to come */
+	uint8_t st;    /* QP_DNS_TCP_* */
+	uint8_t len_hi; /* the length's first byte, when a segment ended after it */
+	uint8_t part_len, part_want; /* the message's start: gathered, wanted */
+	uint64_t part_ns;            /* its first byte's time */
+	uint8_t part[QP_DNS_PART];
 };
 
 #define QP_DNS_TCP_SYNC 0x01  /* nxt is known: messages are followed */
 #define QP_DNS_TCP_LEN1 0x02  /* one byte of the next length is in len_hi */
-#define QP_DNS_TCP_READ 0x04  /* the current message's start was read */
+#define QP_DNS_TCP_READ 0x04  /* the current message's start was read (or is being gathered) */
+#define QP_DNS_TCP_PART 0x10  /* its start is being gathered in part[] */
 #define QP_DNS_TCP_LOST 0x08  /* a gap: no more parsing in this direction */
 
 /* What one packet did, for the interval accumulators. */
@@ -148,14 +155,14 @@ void qp_dns_message(struct qp_dns *d, const uint8_t *m, uint32_t cap, unsigned i
  * its first byte's sequence number) in direction dir; syn: the segment carries SYN (the
  * stream starts at seq + 1).
  */
-void qp_dns_tcp(struct qp_dns *d, const uint8_t *pay, uint32_t cap, uint32_t len, uint32_t seq,
+void qp_dns_tcp(struct qp_dns *d, struct qp_dns_stream s[2], const uint8_t *pay, uint32_t cap, uint32_t len, uint32_t seq,
 		int syn, unsigned int dir, uint64_t ts, struct qp_dns_event *ev);
 
 /** Queries still waiting that got no answer before `now` minus the timeout become unanswered. */
 void qp_dns_expire(struct qp_dns *d, uint64_t now, struct qp_dns_event *ev);
 
 /** The flow turned round (its source is the other endpoint): directions exchanged. */
-void qp_dns_swap(struct qp_dns *d);
+void qp_dns_swap(struct qp_dns *d, struct qp_dns_stream s[2]);
 
 /** Start a new record: counts and samples zeroed, waiting queries and framing kept. */
 void qp_dns_restart(struct qp_dns *d);

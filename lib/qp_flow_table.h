@@ -55,7 +55,10 @@
  */
 struct qp_flow_app {
 	union {
-		struct qp_dns dns;
+		struct { /* QP_APP_DNS: DNS over TCP */
+			struct qp_dns dns;
+			struct qp_dns_stream dns_tcp[2];
+		};
 	};
 } __attribute__((aligned(64)));
 

@@ -126,7 +126,7 @@ static inline void qp_flow_handshake(struct qp_flow *f, struct qp_flow_cold *c,
 			if (c->hist && f->hist_live == 1)
 				qp_hist_counts_swap(&c->hist[0], &c->hist[1]);
 			if (f->app == QP_APP_DNS)
-				qp_dns_swap(&c->app->dns);
+				qp_dns_swap(&c->app->dns, c->app->dns_tcp);
 			f->init_swapped ^= 1;
 			*dir = 0;
 		}
@@ -313,9 +313,10 @@ static inline struct qp_dns *qp_flow_dns_udp(struct qp_flow_table *t, struct qp_
 	return &c->dns;
 }
 
-/* A DNS message over UDP, or a segment of a DNS connection (d: its state). */
+/* A DNS message over UDP, or a segment of a DNS connection (d, s: its state). */
 static inline void qp_flow_dns(struct qp_flow_table *t, struct qp_flow *fl, struct qp_dns *d,
-			       const struct qp_pkt *p, const uint8_t *pay, uint32_t cap,
+			       struct qp_dns_stream *s, const struct qp_pkt *p,
+			       const uint8_t *pay, uint32_t cap,
 			       unsigned int dir, uint64_t ts, struct qp_flow_ev *e)
 {
 	e->is_dns = 1;
@@ -331,7 +332,7 @@ static inline void qp_flow_dns(struct qp_flow_table *t, struct qp_flow *fl, stru
 				qp_hist_counts_add(&h[0], e->dns.rt[0]);
 		}
 	} else {
-		qp_dns_tcp(d, pay, cap, p->l4_payload_len, p->tcp_seq, !!(p->tcp_flags & QP_TCP_SYN),
+		qp_dns_tcp(d, s, pay, cap, p->l4_payload_len, p->tcp_seq, !!(p->tcp_flags & QP_TCP_SYN),
 			   dir, ts, &e->dns);
 	}
 }
@@ -397,7 +398,7 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 			if (app) {
 				const uint8_t *l4 = p->ip_hdr + p->l4_off;
 				uint32_t hl = (uint32_t)(l4[12] >> 4) * 4, l4cap = p->ip_cap - p->l4_off;
-				qp_flow_dns(t, fl, &app->dns, p, l4 + hl, l4cap > hl ? l4cap - hl : 0, dir,
+				qp_flow_dns(t, fl, &app->dns, app->dns_tcp, p, l4 + hl, l4cap > hl ? l4cap - hl : 0, dir,
 					    ts, e);
 			}
 		}
@@ -405,7 +406,7 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 		   !(cfg->metrics_off & QP_METRICS_DNS) && p->udp_payload &&
 		   (fl->app == QP_APP_DNS ||
 		    qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1]))) {
-		qp_flow_dns(t, fl, qp_flow_dns_udp(t, fl), p, p->udp_payload, p->udp_payload_cap, dir, ts,
+		qp_flow_dns(t, fl, qp_flow_dns_udp(t, fl), NULL, p, p->udp_payload, p->udp_payload_cap, dir, ts,
 			    e);
 		if (!(cfg->metrics_off & QP_METRICS_RTP))
 			qp_iat_add(&fl->iat, dir, ts);

@@ -495,6 +495,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	r.cfg.idle_ns = o->idle_ns;
 	r.cfg.active_ns = o->active_ns;
 	r.cfg.rtp = o->rtp;
+	r.cfg.metrics_off = o->metrics_off;
 	memcpy(r.cfg.dns_ports, o->dns_ports, sizeof(r.cfg.dns_ports));
 	if (!r.cfg.dns_ports[0])
 		r.cfg.dns_ports[0] = 53;

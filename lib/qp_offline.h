@@ -35,6 +35,7 @@ struct qp_offline_opts {
 	const char *report_file;   /* NULL: stdout */
 	struct qp_rtp_cfg rtp;
 	uint16_t dns_ports[QP_DNS_PORTS]; /* 0-ended; none: port 53 */
+	uint32_t metrics_off;     /* QP_METRICS_* not wanted (0: every metric) */
 	uint32_t flow_key;        /* QP_FLOW_KEY_* parts of the flow key */
 	/* two-point: the secondary's capture of the same traffic (NULL: none) */
 	const char *peer_path;

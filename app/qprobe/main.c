@@ -645,6 +645,7 @@ int main(int argc, char **argv)
 			.ipfix_domain = o.ipfix_domain,
 		};
 		memcpy(off.dns_ports, o.dns_ports, sizeof(off.dns_ports));
+		off.metrics_off = o.metrics_off;
 		int rc = qp_offline_run(&off);
 		if (need_eal)
 			rte_eal_cleanup();

@@ -5,6 +5,10 @@
  *   qp_gen bench FILE [PACKETS] [FLOWS]   PACKETS frames over FLOWS flows
  *                                         (default 1000000 over 10000), half TCP
  *                                         with handshakes, half UDP, 1 us apart
+ *   qp_gen dns FILE                       a DNS workload: UDP clients (IPv4, IPv6)
+ *                                         and TCP connections with answered, lost,
+ *                                         retransmitted, doubly answered and
+ *                                         cut messages (tests/gen/qp_dnsgen.h)
  *   qp_gen qos FILE                       QoS figures to compare with Wireshark:
  *                                         60 TCP flows with random RTTs and RTO
  *                                         retransmissions, 4 RTP streams with
@@ -20,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qp_dnsgen.h"
 #include "qp_pcapw.h"
 
 #define T0 1700000000000000000ULL /* 2023-11-14T22:13:20Z */
@@ -468,7 +473,7 @@ static void bench(unsigned long npkts, unsigned long nflows, struct pw *peer)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: qp_gen demo|qos|tenants FILE | qp_gen bench FILE [PACKETS] "
+		fprintf(stderr, "usage: qp_gen demo|qos|tenants|dns FILE | qp_gen bench FILE [PACKETS] "
 				"[FLOWS]\n       qp_gen pair A B [PACKETS] [FLOWS]   (bench traffic at two "
 				"points: B 5 ms later, 1 in 100 lost)\n");
 		return 1;
@@ -495,6 +500,12 @@ int main(int argc, char **argv)
 		hold = 1;
 		qos();
 		flush_held();
+	} else if (strcmp(argv[1], "dns") == 0) {
+		struct dg_truth *t = malloc(sizeof(*t));
+		if (!t)
+			abort();
+		dg_write(&out, T0, 53, 1, t);
+		free(t);
 	} else if (strcmp(argv[1], "bench") == 0 || pair) {
 		unsigned long np = argc > 3 + pair ? strtoul(argv[3 + pair], NULL, 10) : 1000000;
 		unsigned long nf = argc > 4 + pair ? strtoul(argv[4 + pair], NULL, 10) : 10000;
