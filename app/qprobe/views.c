@@ -332,6 +332,9 @@ static void meas_qos_metrics(struct sbuf *b, unsigned int nm)
 		{"qprobe_meas_rtp_loss_ratio", "RTP packets lost / expected in the latest interval, by direction"},
 		{"qprobe_meas_rtp_jitter_seconds", "RTP jitter (RFC 3550), mean over the latest interval, by direction"},
 		{"qprobe_meas_rtp_mos_min", "Lowest MOS (E-model) of an RTP stream in the latest interval"},
+		{"qprobe_meas_dns_response_time_seconds", "DNS response time quantiles in the latest interval"},
+		{"qprobe_meas_dns_messages", "DNS queries, responses, answered, unanswered, retransmitted, unmatched and truncated in the latest interval"},
+		{"qprobe_meas_dns_responses_by_rcode", "DNS responses by RCODE in the latest interval"},
 		{"qprobe_meas_two_point_owd_seconds", "Two-point one-way delay so far, by direction"},
 		{"qprobe_meas_two_point_loss_ratio", "Two-point packets lost / selected so far, by direction"},
 	};
@@ -341,19 +344,19 @@ static void meas_qos_metrics(struct sbuf *b, unsigned int nm)
 			struct meas *m = meas_at(k);
 			uint32_t id = meas_id(m);
 			const struct qp_interval_rec *r = meas_last_result(m);
-			if (gi >= 8) {
+			if (gi >= 11) {
 				json_t *tp = meas_two_point_json(m);
 				for (int d = 0; tp && d < 2; d++) {
 					json_t *o = json_object_get(tp, dn[d]);
 					json_t *w = json_object_get(o, "owd_ms");
-					if (gi == 8 && json_is_object(w)) {
+					if (gi == 11 && json_is_object(w)) {
 						static const char *const st[] = {"min", "mean", "max", "p50", "p99"};
 						for (int s = 0; s < 5; s++)
 							if (json_is_number(json_object_get(w, st[s])))
 								sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\",stat=\"%s\"} %.9f\n",
 									  g[gi].name, id, dn[d], st[s],
 									  json_number_value(json_object_get(w, st[s])) / 1e3);
-					} else if (gi == 9 && json_is_number(json_object_get(o, "loss_ratio"))) {
+					} else if (gi == 12 && json_is_number(json_object_get(o, "loss_ratio"))) {
 						sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\"} %.9f\n", g[gi].name, id,
 							  dn[d], json_number_value(json_object_get(o, "loss_ratio")));
 					}
@@ -367,6 +370,37 @@ static void meas_qos_metrics(struct sbuf *b, unsigned int nm)
 			if (gi == 0) {
 				sb_printf(b, "%s{measurement=\"%u\"} %.3f\n", g[gi].name, id,
 					  (double)r->start_ns / 1e9);
+				continue;
+			}
+			if (gi == 8) {
+				if (r->dns_rt.n)
+					sb_printf(b, "%s{measurement=\"%u\",quantile=\"0.5\"} %.9f\n"
+						      "%s{measurement=\"%u\",quantile=\"0.99\"} %.9f\n",
+						  g[gi].name, id, r->dns_rt.p50 / 1e3, g[gi].name, id,
+						  r->dns_rt.p99 / 1e3);
+				continue;
+			}
+			if (gi == 9) {
+				const struct qp_dns_totals *t = &r->dns;
+				const struct {
+					const char *k;
+					uint64_t v;
+				} kv[] = {{"queries", t->queries},	 {"responses", t->responses},
+					  {"answered", t->answered},	 {"unanswered", t->unanswered},
+					  {"retransmitted", t->retransmitted}, {"unmatched", t->unmatched},
+					  {"truncated", t->truncated}};
+				for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
+					sb_printf(b, "%s{measurement=\"%u\",kind=\"%s\"} %" PRIu64 "\n", g[gi].name,
+						  id, kv[i].k, kv[i].v);
+				continue;
+			}
+			if (gi == 10) {
+				char nb[16];
+				for (unsigned int i = 0; i < 16; i++)
+					if (r->dns.rcodes[i])
+						sb_printf(b, "%s{measurement=\"%u\",rcode=\"%s\"} %" PRIu64 "\n",
+							  g[gi].name, id, qp_dns_rcode_name(i, nb, sizeof(nb)),
+							  r->dns.rcodes[i]);
 				continue;
 			}
 			if (gi == 7) {

@@ -403,6 +403,58 @@ static void expect_same_figures(json_t *live, json_t *off, size_t min_flows)
 	}
 }
 
+/* The DNS gauges of /metrics: the figures of the latest closed interval. */
+static void expect_dns_gauges(int port)
+{
+	json_t *a, *b;
+	char *m = NULL;
+	for (int tries = 0;; tries++) {
+		a = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
+		free(m);
+		cr_assert_eq(qp_http_get(port, "/metrics", &m), 200);
+		b = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
+		json_t *ia = json_array_get(json_object_get(a, "intervals"), 0);
+		json_t *ib = json_array_get(json_object_get(b, "intervals"), 0);
+		if (ia && ib && json_equal(json_object_get(ia, "start_ns"), json_object_get(ib, "start_ns")))
+			break; /* no interval closed between: /metrics showed this one */
+		cr_assert_lt(tries, 50, "an interval closed at each of 50 tries");
+		json_decref(a);
+		json_decref(b);
+	}
+	json_t *d = json_object_get(json_array_get(json_object_get(a, "intervals"), 0), "dns");
+	cr_assert_not_null(d);
+	const char *kinds[] = {"queries", "responses", "answered", "unanswered", "retransmitted",
+			       "unmatched", "truncated"};
+	for (int k = 0; k < 7; k++) {
+		char want[200];
+		snprintf(want, sizeof(want), "\nqprobe_meas_dns_messages{measurement=\"1\",kind=\"%s\"} %lld\n",
+			 kinds[k], (long long)json_integer_value(json_object_get(d, kinds[k])));
+		cr_expect(strstr(m, want) != NULL, "%s not in /metrics", want);
+	}
+	const char *rk;
+	json_t *rv;
+	json_object_foreach(json_object_get(d, "rcodes"), rk, rv) {
+		char want[200];
+		snprintf(want, sizeof(want),
+			 "\nqprobe_meas_dns_responses_by_rcode{measurement=\"1\",rcode=\"%s\"} %lld\n", rk,
+			 (long long)json_integer_value(rv));
+		cr_expect(strstr(m, want) != NULL, "%s not in /metrics", want);
+	}
+	json_t *rt = json_object_get(d, "response_time_ms");
+	if (json_is_object(rt)) {
+		char want[200];
+		snprintf(want, sizeof(want),
+			 "\nqprobe_meas_dns_response_time_seconds{measurement=\"1\",quantile=\"0.5\"} %.9f\n",
+			 json_number_value(json_object_get(rt, "p50")) / 1e3);
+		cr_expect(strstr(m, want) != NULL, "%s not in /metrics", want);
+	}
+	cr_expect_gt(json_integer_value(json_object_get(d, "queries")), 0,
+		     "the latest interval has DNS (the test shows a figure)");
+	free(m);
+	json_decref(a);
+	json_decref(b);
+}
+
 /*
  * A capture of `qp_gen kind` live through net_pcap with its timestamps,
  * and offline: the same figures. The PMD gives the whole file at once, so
@@ -444,6 +496,8 @@ static void port_time_run(const char *lcores, const char *mode, const char *kind
 	json_array_foreach(json_object_get(st, "lcores"), i, lc)
 		cr_assert_eq(json_integer_value(json_object_get(lc, "ts_missing")), 0);
 	json_decref(st);
+	if (!strcmp(kind, "dns"))
+		expect_dns_gauges(port);
 	kill(pid, SIGTERM);
 	qp_wait(pid, 60, &r, err);
 	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
