@@ -510,15 +510,16 @@ static void fmt_rate(char *b, size_t n, double v)
 
 static void watch_header(void)
 {
-	printf("%-12s %6s %17s %15s %17s %8s %12s %9s %5s\n", "time (UTC)", "seq", "bit/s fwd/rev",
-	       "pkt/s fwd/rev", "rtt p50/p99 ms", "retrans", "rtp lost", "jit max", "mos");
+	printf("%-12s %6s %17s %15s %17s %8s %12s %9s %5s %15s\n", "time (UTC)", "seq", "bit/s fwd/rev",
+	       "pkt/s fwd/rev", "rtt p50/p99 ms", "retrans", "rtp lost", "jit max", "mos",
+	       "dns p50 ms/lost");
 }
 
 /* One interval as a row of the watch table. */
 static void watch_row(json_t *j)
 {
 	char when[32], b0[16], b1[16], bb[40], pp[40], rtt[40] = "-", lost[32] = "-", jit[24] = "-",
-	     mos[16] = "-";
+	     mos[16] = "-", dns[40] = "-";
 	time_t sec = (time_t)(json_integer_value(json_object_get(j, "start_ns")) / 1000000000LL);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
@@ -560,9 +561,17 @@ static void watch_row(json_t *j)
 		snprintf(jit, sizeof(jit), "%.3fms", jm);
 	if (mn < 10)
 		snprintf(mos, sizeof(mos), "%.2f", mn);
-	printf("%-12s %6" JSON_INTEGER_FORMAT " %17s %15s %17s %8" JSON_INTEGER_FORMAT " %12s %9s %5s\n",
+	/* DNS: the median response time, and the queries found unanswered */
+	json_t *dj = json_object_get(j, "dns"), *drt = json_object_get(dj, "response_time_ms");
+	long un = (long)json_integer_value(json_object_get(dj, "unanswered"));
+	if (json_is_object(drt))
+		snprintf(dns, sizeof(dns), "%.3f/%ld", json_number_value(json_object_get(drt, "p50")), un);
+	else if (un)
+		snprintf(dns, sizeof(dns), "-/%ld", un);
+	printf("%-12s %6" JSON_INTEGER_FORMAT " %17s %15s %17s %8" JSON_INTEGER_FORMAT
+	       " %12s %9s %5s %15s\n",
 	       when, json_integer_value(json_object_get(j, "seq")), bb, pp, rtt,
-	       json_integer_value(rt) + json_integer_value(rr), lost, jit, mos);
+	       json_integer_value(rt) + json_integer_value(rr), lost, jit, mos, dns);
 	fflush(stdout);
 }
 

@@ -455,6 +455,34 @@ static void expect_dns_gauges(int port)
 	json_decref(b);
 }
 
+/* qmctl's table of results: each interval's DNS cell is its JSON's p50 and unanswered. */
+static void expect_dns_rows(int qport)
+{
+	static char out[65536], err[4096];
+	char *js[] = {"--json", "results", "1", "--last", "8", NULL};
+	cr_assert_eq(qp_qmctl(qport, NULL, js, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	json_t *all = json_loads(out, 0, NULL);
+	cr_assert(json_array_size(all) >= 3, "%s", out);
+	char *tab[] = {"results", "1", "--last", "8", NULL};
+	cr_assert_eq(qp_qmctl(qport, NULL, tab, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	cr_assert(strstr(out, "dns p50 ms/lost\n"), "%s", out);
+	size_t i;
+	json_t *iv;
+	int cells = 0;
+	json_array_foreach(all, i, iv) {
+		json_t *d = json_object_get(iv, "dns"), *rt = json_object_get(d, "response_time_ms");
+		if (!json_is_object(rt))
+			continue;
+		char cell[64];
+		snprintf(cell, sizeof(cell), " %.3f/%lld\n", json_number_value(json_object_get(rt, "p50")),
+			 (long long)json_integer_value(json_object_get(d, "unanswered")));
+		cr_expect(strstr(out, cell) != NULL, "'%s' not in\n%s", cell, out);
+		cells++;
+	}
+	cr_assert_geq(cells, 3);
+	json_decref(all);
+}
+
 /*
  * A capture of `qp_gen kind` live through net_pcap with its timestamps,
  * and offline: the same figures. The PMD gives the whole file at once, so
@@ -475,14 +503,16 @@ static void port_time_run(const char *lcores, const char *mode, const char *kind
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	json_t *off = qp_json_load(off_path);
 
-	int port = qp_free_port();
+	int port = qp_free_port(), qport = qp_free_port();
+	char qportstr[16];
+	snprintf(qportstr, sizeof(qportstr), "%d", qport);
 	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s", cap);
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	snprintf(rep, sizeof(rep), "%s/%s-live-%s.json", qp_tmpdir(), kind, mode);
 	snprintf(err, sizeof(err), "%s/%s-live-%s.err", qp_tmpdir(), kind, mode);
 	char *argv[] = {qbin(), "--lcores", (char *)lcores, "--no-huge", "-m", "512", "--no-shconf",
 			"--no-pci", "--log-level=error", "--vdev", vdev, "--", "--duration", "240",
-			"--qmcp-port", "0", "--http-port", portstr, "--timestamps", "port",
+			"--qmcp-port", qportstr, "--http-port", portstr, "--timestamps", "port",
 			"--report", "json", "--report-file", rep, "--interval", (char *)interval_ms, NULL};
 	int pid = qp_spawn(argv, NULL, err);
 	json_t *st = wait_for_all_frames(port, pid, frames);
@@ -496,8 +526,10 @@ static void port_time_run(const char *lcores, const char *mode, const char *kind
 	json_array_foreach(json_object_get(st, "lcores"), i, lc)
 		cr_assert_eq(json_integer_value(json_object_get(lc, "ts_missing")), 0);
 	json_decref(st);
-	if (!strcmp(kind, "dns"))
+	if (!strcmp(kind, "dns")) {
 		expect_dns_gauges(port);
+		expect_dns_rows(qport);
+	}
 	kill(pid, SIGTERM);
 	qp_wait(pid, 60, &r, err);
 	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
