@@ -71,6 +71,13 @@ static const char *schema[] = {
 	"bytes_fwd BIGINT, bytes_rev BIGINT, handshake_rtt_ms DOUBLE PRECISION, "
 	"rtt_mean_ms DOUBLE PRECISION, rtt_p99_ms DOUBLE PRECISION, retrans_fwd BIGINT, "
 	"retrans_rev BIGINT, json TEXT, PRIMARY KEY (probe_id, meas_id, seq, rank))",
+	"CREATE TABLE IF NOT EXISTS dns (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
+	"seq BIGINT NOT NULL, start_ns BIGINT, queries BIGINT, responses BIGINT, answered BIGINT, "
+	"unanswered BIGINT, retransmitted BIGINT, unmatched BIGINT, truncated BIGINT, "
+	"noerror BIGINT, nxdomain BIGINT, servfail BIGINT, refused BIGINT, rt_samples BIGINT, "
+	"rt_min_ms DOUBLE PRECISION, rt_mean_ms DOUBLE PRECISION, rt_p50_ms DOUBLE PRECISION, "
+	"rt_p90_ms DOUBLE PRECISION, rt_p99_ms DOUBLE PRECISION, rt_max_ms DOUBLE PRECISION, "
+	"rcodes TEXT, PRIMARY KEY (probe_id, meas_id, seq))",
 	"CREATE TABLE IF NOT EXISTS gaps (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
 	"from_seq BIGINT NOT NULL, count BIGINT, noticed_ns BIGINT, "
 	"PRIMARY KEY (probe_id, meas_id, from_seq))",
@@ -108,6 +115,11 @@ static const struct table T_FLOW = {
 	"last_ns, packets_fwd, packets_rev, bytes_fwd, bytes_rev, handshake_rtt_ms, rtt_mean_ms, "
 	"rtt_p99_ms, retrans_fwd, retrans_rev, json) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, seq, rank) DO NOTHING", 21};
+static const struct table T_DNS = {
+	"INSERT INTO dns (probe_id, meas_id, seq, start_ns, queries, responses, answered, unanswered, "
+	"retransmitted, unmatched, truncated, noerror, nxdomain, servfail, refused, rt_samples, "
+	"rt_min_ms, rt_mean_ms, rt_p50_ms, rt_p90_ms, rt_p99_ms, rt_max_ms, rcodes) VALUES ",
+	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 23};
 static const struct table T_GAP = {
 	"INSERT INTO gaps (probe_id, meas_id, from_seq, count, noticed_ns) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, from_seq) DO NOTHING", 5};
@@ -222,7 +234,7 @@ struct store {
 	int n;
 	int from, to; /* the items the transaction being written holds */
 	uint64_t first_ns; /* when the oldest waiting result came */
-	struct rows probe, meas, result, iv, rtp, flow, gap;
+	struct rows probe, meas, result, iv, rtp, flow, dns, gap;
 };
 
 static uint64_t now_ns(void)
@@ -313,6 +325,37 @@ static int child_rows(struct store *s, const struct item *it, json_t *j)
 				      num(&v, json_object_get(st, "mos"))};
 		e |= rows_add(&s->rtp, ps);
 	}
+	json_t *dns = json_object_get(j, "dns");
+	if (json_integer_value(json_object_get(dns, "queries")) ||
+	    json_integer_value(json_object_get(dns, "responses")) ||
+	    json_integer_value(json_object_get(dns, "unanswered"))) {
+		/* an interval with DNS: its figures, the codes beyond the four
+		 * columns in the JSON of all of them */
+		struct txt v = {0};
+		json_t *rt = json_object_get(dns, "response_time_ms"), *rc = json_object_get(dns, "rcodes");
+		json_t *zero = json_integer(0);
+#define RC_(n) num(&v, json_object_get(rc, n) ? json_object_get(rc, n) : zero)
+		char *rcs = json_dumps(rc ? rc : zero, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		const char *samples = json_is_object(rt) ? num(&v, json_object_get(rt, "samples")) : "0";
+		const char *pd[23] = {probe, meas, seq, start,
+				      num(&v, json_object_get(dns, "queries")),
+				      num(&v, json_object_get(dns, "responses")),
+				      num(&v, json_object_get(dns, "answered")),
+				      num(&v, json_object_get(dns, "unanswered")),
+				      num(&v, json_object_get(dns, "retransmitted")),
+				      num(&v, json_object_get(dns, "unmatched")),
+				      num(&v, json_object_get(dns, "truncated")),
+				      RC_("NOERROR"), RC_("NXDOMAIN"), RC_("SERVFAIL"), RC_("REFUSED"),
+				      samples,
+				      num(&v, json_object_get(rt, "min")), num(&v, json_object_get(rt, "mean")),
+				      num(&v, json_object_get(rt, "p50")), num(&v, json_object_get(rt, "p90")),
+				      num(&v, json_object_get(rt, "p99")), num(&v, json_object_get(rt, "max")),
+				      rcs};
+#undef RC_
+		e |= rows_add(&s->dns, pd);
+		free(rcs);
+		json_decref(zero);
+	}
 	json_t *fl = it->flows ? json_loads(it->flows, 0, NULL) : NULL;
 	json_array_foreach(fl, i, st) {
 		struct txt v = {0};
@@ -372,6 +415,7 @@ static void all_clear(struct store *s)
 	rows_clear(&s->iv);
 	rows_clear(&s->rtp);
 	rows_clear(&s->flow);
+	rows_clear(&s->dns);
 	rows_clear(&s->gap);
 }
 
@@ -439,6 +483,7 @@ static int put(struct store *s, int from, int to, char *err, size_t errlen)
 	if (rows_copy(s->db, &s->iv, err, errlen) ||
 	    rows_exec(s->db, &s->rtp, NULL, NULL, err, errlen) ||
 	    rows_copy(s->db, &s->flow, err, errlen) ||
+	    rows_exec(s->db, &s->dns, NULL, NULL, err, errlen) ||
 	    rows_exec(s->db, &s->gap, NULL, NULL, err, errlen) ||
 	    db_exec(s->db, "COMMIT", 0, NULL, err, errlen) < 0)
 		goto rollback;
@@ -578,7 +623,8 @@ int main(int argc, char **argv)
 	int tls_only = 0;
 	int port = QMSTORE_PORT, c;
 	static struct store st = {.probe = {&T_PROBE}, .meas = {&T_MEAS}, .result = {&T_RESULT},
-				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .gap = {&T_GAP}};
+				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .dns = {&T_DNS},
+				  .gap = {&T_GAP}};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
 		switch (c) {
@@ -669,7 +715,8 @@ int main(int argc, char **argv)
 		ls.bad_frames + ls.auth_failures + ls.refused_transport, ls.refused);
 	qmcp_listener_destroy(l);
 	all_clear(&st);
-	struct rows *all[] = {&st.probe, &st.meas, &st.result, &st.iv, &st.rtp, &st.flow, &st.gap};
+	struct rows *all[] = {&st.probe, &st.meas, &st.result, &st.iv, &st.rtp, &st.flow, &st.dns,
+			      &st.gap};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		free(all[i]->v);
 	qmcp_tls_free(tls);

@@ -111,6 +111,13 @@ static void run(const char *db_arg, const char *db_val, long (*sql)(const char *
 	cr_assert_eq(distinct, n);
 	cr_assert_eq(sql("SELECT count(*) FROM intervals"), 2 * n, "a row per direction");
 	cr_assert_eq(sql("SELECT sum(packets) FROM intervals"), 120, "every DNS frame, once");
+	/* the demo's 20 queries, each answered in 7 ms (injected, in microseconds), three times */
+	cr_assert_eq(sql("SELECT sum(queries) FROM dns"), 60, "every DNS query, once");
+	cr_assert_eq(sql("SELECT sum(answered) FROM dns"), 60);
+	cr_assert_eq(sql("SELECT sum(noerror) FROM dns"), 60);
+	cr_assert_eq(sql("SELECT sum(rt_samples) FROM dns"), 60);
+	cr_assert_eq(sql("SELECT count(*) FROM dns WHERE nxdomain + servfail + refused > 0"), 0);
+	cr_assert_eq(sql("SELECT count(*) FROM dns WHERE rcodes IS NULL"), 0);
 	cr_assert_eq(sql("SELECT count(*) FROM measurements"), 1);
 	cr_assert_eq(sql("SELECT count(*) FROM gaps"), 0, "nothing dropped within the backlog");
 	/* the largest flows at each interval's close: the DNS flow, 120 frames at the end */
