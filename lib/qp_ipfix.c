@@ -41,15 +41,16 @@ const struct qp_ipfix_element *qp_ipfix_elements(size_t *n)
 /* Elements sent once for each direction: qprobe's from RTT_N on. */
 static int directional(enum elem x)
 {
-	return x >= E_RTT_N && x != E_HS_SYN && x != E_HS_ACK;
+	return elements[x].pen == QP_IPFIX_PEN && elements[x].id >= QP_IPFIX_DIR_FIRST &&
+	       elements[x].id < QP_IPFIX_DIR_END;
 }
 
-/* The template of a record: IP version, protocol class, two-point or not. */
+/* The template of a record: IP version, protocol class, two-point or not, DNS or not. */
 static unsigned int template_of(const struct qp_flow_rec *r, int tp)
 {
 	unsigned int cls = r->key.proto == 6 ? 0 : r->key.proto == 17 ? 1
 			 : (r->key.proto == 1 || r->key.proto == 58) ? 2 : 3;
-	return (r->key.ipver == 6) + 2 * cls + 8 * (tp != 0);
+	return (r->key.ipver == 6) + 2 * cls + 8 * (tp != 0) + 16 * (r->has_dns != 0);
 }
 
 static uint8_t template_groups(unsigned int t)
@@ -57,7 +58,7 @@ static uint8_t template_groups(unsigned int t)
 	static const uint8_t cls[4] = {QP_IPFIX_G_TCP | QP_IPFIX_G_RTT, QP_IPFIX_G_RTP,
 				       QP_IPFIX_G_RTT, 0};
 	return (uint8_t)(QP_IPFIX_G_BASE | (t & 1 ? QP_IPFIX_G_V6 : QP_IPFIX_G_V4) |
-			 cls[(t >> 1) & 3] | (t & 8 ? QP_IPFIX_G_TP : 0));
+			 cls[(t >> 1) & 3] | (t & 8 ? QP_IPFIX_G_TP : 0) | (t & 16 ? QP_IPFIX_G_DNS : 0));
 }
 
 static int in_template(unsigned int t, enum elem x)
@@ -318,6 +319,21 @@ static uint8_t *put_value(uint8_t *p, enum elem x, int d, const struct qp_flow_r
 		v = tp && tp[d].matched ? (uint64_t)llround((double)tp[d].owd_sum / (double)tp[d].matched) : 0;
 		break;
 	case E_TP_DMAX: v = tp && tp[d].matched ? (uint64_t)tp[d].owd_max : 0; break;
+	case E_DNS_Q: v = r->dns.queries; break;
+	case E_DNS_R: v = r->dns.responses; break;
+	case E_DNS_ANS: v = r->dns.answered; break;
+	case E_DNS_UNANS: v = r->dns.unanswered; break;
+	case E_DNS_RETX: v = r->dns.retransmitted; break;
+	case E_DNS_TRUNC: v = r->dns.truncated; break;
+	case E_DNS_NXD: v = r->dns.rcodes[3]; break;
+	case E_DNS_SERVFAIL: v = r->dns.rcodes[2]; break;
+	case E_DNS_RT_MIN: v = r->dns_rt.n ? r->dns_rt.min : 0; break;
+	case E_DNS_RT_MEAN:
+		v = r->dns_rt.n ? (r->dns_rt.sum + r->dns_rt.n / 2) / r->dns_rt.n : 0;
+		break;
+	case E_DNS_RT_MAX: v = r->dns_rt.n ? r->dns_rt.max : 0; break;
+	case E_DNS_RT_P50: v = r->dns_pct ? ns_of_ms(r->dns_p50) : 0; break;
+	case E_DNS_RT_P99: v = r->dns_pct ? ns_of_ms(r->dns_p99) : 0; break;
 	case E_COUNT: break;
 	}
 	/* signed values are written whole (8 bytes): two's complement */

@@ -47,6 +47,7 @@
 #define QP_IPFIX_G_RTT 0x10  /* TCP flows (segment RTT), ICMP flows (echo RTT) */
 #define QP_IPFIX_G_RTP 0x20  /* UDP flows */
 #define QP_IPFIX_G_TP 0x40   /* a two-point measurement's flows */
+#define QP_IPFIX_G_DNS 0x80  /* flows with DNS messages (UDP or TCP) */
 
 /*
  * Every element a record can carry, in template order:
@@ -148,13 +149,41 @@
 	X(TP_DMEAN, QP_IPFIX_PEN, 1031, 8, QP_IPFIX_G_TP, "signed64", "qpTwoPointDelayMeanNs",              \
 	  "one-way delay, mean, ns")                                                                      \
 	X(TP_DMAX, QP_IPFIX_PEN, 1032, 8, QP_IPFIX_G_TP, "signed64", "qpTwoPointDelayMaxNs",                \
-	  "one-way delay, maximum, ns")
+	  "one-way delay, maximum, ns")                                                                   \
+	X(DNS_Q, QP_IPFIX_PEN, 1200, 4, QP_IPFIX_G_DNS, "unsigned32", "qpDnsQueries",                       \
+	  "DNS queries (either direction)")                                                               \
+	X(DNS_R, QP_IPFIX_PEN, 1201, 4, QP_IPFIX_G_DNS, "unsigned32", "qpDnsResponses", "DNS responses")    \
+	X(DNS_ANS, QP_IPFIX_PEN, 1202, 4, QP_IPFIX_G_DNS, "unsigned32", "qpDnsAnswered",                    \
+	  "responses matched to their query (ID, direction, question)")                                  \
+	X(DNS_UNANS, QP_IPFIX_PEN, 1203, 4, QP_IPFIX_G_DNS, "unsigned32", "qpDnsUnanswered",                \
+	  "queries without a response in 5 s, or when the flow ended idle")                              \
+	X(DNS_RETX, QP_IPFIX_PEN, 1204, 4, QP_IPFIX_G_DNS, "unsigned32", "qpDnsRetransmitted",              \
+	  "queries sent again before their answer")                                                       \
+	X(DNS_TRUNC, QP_IPFIX_PEN, 1205, 4, QP_IPFIX_G_DNS, "unsigned32", "qpDnsTruncated",                 \
+	  "responses with the TC bit")                                                                    \
+	X(DNS_NXD, QP_IPFIX_PEN, 1206, 4, QP_IPFIX_G_DNS, "unsigned32", "qpDnsNxdomain",                    \
+	  "responses with RCODE 3 (NXDOMAIN)")                                                            \
+	X(DNS_SERVFAIL, QP_IPFIX_PEN, 1207, 4, QP_IPFIX_G_DNS, "unsigned32", "qpDnsServfail",               \
+	  "responses with RCODE 2 (SERVFAIL)")                                                            \
+	X(DNS_RT_MIN, QP_IPFIX_PEN, 1208, 8, QP_IPFIX_G_DNS, "unsigned64", "qpDnsResponseTimeMinNs",        \
+	  "response time (query to its answer), minimum, ns; 0: none answered")                          \
+	X(DNS_RT_MEAN, QP_IPFIX_PEN, 1209, 8, QP_IPFIX_G_DNS, "unsigned64", "qpDnsResponseTimeMeanNs",      \
+	  "response time, mean, ns")                                                                      \
+	X(DNS_RT_MAX, QP_IPFIX_PEN, 1210, 8, QP_IPFIX_G_DNS, "unsigned64", "qpDnsResponseTimeMaxNs",        \
+	  "response time, maximum, ns")                                                                   \
+	X(DNS_RT_P50, QP_IPFIX_PEN, 1211, 8, QP_IPFIX_G_DNS, "unsigned64", "qpDnsResponseTimeP50Ns",        \
+	  "response time, median, ns, within 0.79 % (0: no distribution kept)")                          \
+	X(DNS_RT_P99, QP_IPFIX_PEN, 1212, 8, QP_IPFIX_G_DNS, "unsigned64", "qpDnsResponseTimeP99Ns",        \
+	  "response time, 99th percentile, ns, within 0.79 % (0: no distribution kept)")
 
 /*
- * The elements of one direction (RTT_N .. TP_DMAX) are also sent for the
- * responder's packets: qprobe's element id + 100, the same type and unit.
+ * The elements of one direction (qprobe's ids 1010 .. 1199: RTT_N .. TP_DMAX)
+ * are also sent for the responder's packets: id + 100, the same type and
+ * unit. qprobe's ids below 1010 and from 1200 on are the flow's.
  */
 #define QP_IPFIX_REVERSE_OFFSET 100
+#define QP_IPFIX_DIR_FIRST 1010
+#define QP_IPFIX_DIR_END 1200
 
 /* Transport a message goes over: what bounds it and when templates repeat. */
 enum qp_ipfix_transport { QP_IPFIX_UDP, QP_IPFIX_TCP, QP_IPFIX_FILE };
@@ -171,7 +200,8 @@ struct qp_ipfix_stats {
 	uint64_t failed_records;
 };
 
-#define QP_IPFIX_TEMPLATES 16 /* 2 IP versions x 4 protocol classes x two-point or not */
+/* 2 IP versions x 4 protocol classes x two-point or not x DNS or not */
+#define QP_IPFIX_TEMPLATES 32
 
 struct qp_ipfix_enc {
 	enum qp_ipfix_transport transport;

@@ -258,6 +258,77 @@ Test(ipfix, udp_icmp_ipv6_and_two_point_records_take_their_own_templates)
 	free(e);
 }
 
+Test(ipfix, dns_flows_take_templates_with_the_dns_elements)
+{
+	static struct sink s;
+	static struct ipfix_rd v;
+	memset(&s, 0, sizeof(s));
+	ipfix_rd_free(&v);
+	ipfix_rd_init(&v);
+	struct qp_ipfix_enc *e = malloc(sizeof(*e));
+	qp_ipfix_enc_init(e, QP_IPFIX_FILE, 1, 65535, emit, &s);
+	struct qp_flow_rec u;
+	memset(&u, 0, sizeof(u));
+	u.key.ipver = 4;
+	u.key.proto = 17;
+	u.key.port[0] = 53;
+	u.key.port[1] = 40000;
+	u.init_swapped = 1;
+	u.pkts[0] = u.pkts[1] = 9;
+	u.has_dns = 1;
+	u.dns.queries = 9;
+	u.dns.responses = 8;
+	u.dns.answered = 7;
+	u.dns.unanswered = 2;
+	u.dns.retransmitted = 1;
+	u.dns.truncated = 3;
+	u.dns.rcodes[0] = 4;
+	u.dns.rcodes[2] = 1;
+	u.dns.rcodes[3] = 3;
+	u.dns_rt = (struct qp_stat){.n = 7, .sum = 7000003, .min = 400, .max = 3000000};
+	u.dns_pct = 1;
+	u.dns_p50 = 0.5;
+	u.dns_p99 = 2.75;
+	struct qp_flow_rec t = u;
+	t.key.proto = 6;
+	t.dns_pct = 0;
+	struct qp_flow_rec plain = u;
+	plain.has_dns = 0;
+	qp_ipfix_enc_add(e, &u, NULL, 10);
+	qp_ipfix_enc_add(e, &t, NULL, 10);
+	qp_ipfix_enc_add(e, &plain, NULL, 10);
+	qp_ipfix_enc_flush(e);
+	decode(&v, &s);
+	cr_assert_eq(v.ntemplates, 3);
+	const struct ipfix_rd_rec *x = &v.r[0];
+	cr_assert_eq(x->tid, 256 + 2 + 16, "IPv4, UDP, DNS");
+	cr_assert_eq(val(x, 0, 7), 40000, "the initiator's port");
+	cr_assert_eq(val(x, Q, 1200), 9);
+	cr_assert_eq(val(x, Q, 1201), 8);
+	cr_assert_eq(val(x, Q, 1202), 7);
+	cr_assert_eq(val(x, Q, 1203), 2);
+	cr_assert_eq(val(x, Q, 1204), 1);
+	cr_assert_eq(val(x, Q, 1205), 3);
+	cr_assert_eq(val(x, Q, 1206), 3, "NXDOMAIN");
+	cr_assert_eq(val(x, Q, 1207), 1, "SERVFAIL");
+	cr_assert_eq(val(x, Q, 1208), 400);
+	cr_assert_eq(val(x, Q, 1209), 1000000, "the mean to the nearest ns");
+	cr_assert_eq(val(x, Q, 1210), 3000000);
+	cr_assert_eq(val(x, Q, 1211), 500000);
+	cr_assert_eq(val(x, Q, 1212), 2750000);
+	cr_assert_not(has(x, Q, 1300), "flow elements have no reverse");
+	cr_assert_eq(val(x, Q, 1020), 0, "RTP's elements are there as for any UDP flow");
+	x = &v.r[1];
+	cr_assert_eq(x->tid, 256 + 16, "IPv4, TCP, DNS");
+	cr_assert_eq(val(x, Q, 1200), 9);
+	cr_assert_eq(val(x, Q, 1211), 0, "no distribution kept");
+	cr_assert(has(x, Q, 1016), "and TCP's elements");
+	x = &v.r[2];
+	cr_assert_eq(x->tid, 256 + 2, "a UDP flow without DNS");
+	cr_assert_not(has(x, Q, 1200));
+	free(e);
+}
+
 Test(ipfix, messages_stay_within_the_mtu_and_number_their_records)
 {
 	static struct sink s;
@@ -405,10 +476,11 @@ Test(ipfix, docs_list_every_element_as_it_is_sent)
 	doc[n] = 0;
 	size_t ne;
 	const struct qp_ipfix_element *el = qp_ipfix_elements(&ne);
-	cr_assert_eq(ne, 53);
+	cr_assert_eq(ne, 66);
 	for (size_t i = 0; i < ne; i++) {
 		char id[32], row[256];
-		if (el[i].pen == QP_IPFIX_PEN && el[i].id >= 1010)
+		if (el[i].pen == QP_IPFIX_PEN && el[i].id >= QP_IPFIX_DIR_FIRST &&
+		    el[i].id < QP_IPFIX_DIR_END)
 			snprintf(id, sizeof(id), "%u / %u", el[i].id, el[i].id + QP_IPFIX_REVERSE_OFFSET);
 		else
 			snprintf(id, sizeof(id), "%u", el[i].id);
