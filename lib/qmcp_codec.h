@@ -153,7 +153,8 @@ enum qmcp_error {
 #define QMCP_METRIC_RTP 0x04
 #define QMCP_METRIC_ICMP 0x08
 #define QMCP_METRIC_DNS 0x10
-#define QMCP_METRIC_ALL 0x1f
+#define QMCP_METRIC_QUIC 0x20
+#define QMCP_METRIC_ALL 0x3f
 
 /* capability bits (CAPS) */
 #define QMCP_CAP_LIVE 0x01

@@ -514,6 +514,8 @@ static void reset_counters(struct qp_flow *f)
 		qp_dns_restart(&c->app->dns);
 	if (f->key.proto == 17 && f->app == QP_APP_DNS)
 		qp_dns_restart(&c->dns);
+	else if (f->key.proto == 17 && f->app == QP_APP_QUIC)
+		qp_quic_restart(&c->quic);
 	else if (f->key.proto == 17) {
 		for (int k = 0; k < QP_FLOW_RTP; k++)
 			qp_rtp_restart(&c->rtp[k]);
@@ -542,6 +544,8 @@ void qp_flow_table_restart(struct qp_flow_table *t, struct qp_flow *f, enum qp_f
 			memset(f->cold->tcp, 0, sizeof(f->cold->tcp));
 		if (f->key.proto == 6)
 			f->app = QP_APP_NONE; /* its state starts over at its next use */
+		if (f->key.proto == 17 && f->app == QP_APP_QUIC)
+			qp_quic_init(&f->cold->quic); /* a handshake to come, if any */
 	} else
 		f->last_ns = last;
 }

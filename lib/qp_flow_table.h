@@ -29,6 +29,7 @@
 
 #include "qp_parse_dp.h"
 #include "qp_dns_dp.h"
+#include "qp_quic_dp.h"
 #include "qp_echo_dp.h"
 #include "qp_hist.h"
 #include "qp_rtp_dp.h"
@@ -46,6 +47,7 @@
  * application block holds */
 #define QP_APP_NONE 0
 #define QP_APP_DNS 1
+#define QP_APP_QUIC 2 /* UDP only */
 #define QP_APP_FULL 0xFF /* TCP: the application blocks were all taken (counted once) */
 
 /*
@@ -90,6 +92,7 @@ struct qp_flow_cold {
 		};
 		struct qp_echo echo; /* ICMP, ICMPv6: echo RTT */
 		struct qp_dns dns;   /* UDP with app QP_APP_DNS */
+		struct qp_quic quic; /* UDP with app QP_APP_QUIC */
 	};
 	/* RTT distribution of each direction: bound to this block for good
 	 * once taken from the table's bounded pool (NULL: none); valid for the

@@ -296,11 +296,33 @@ struct qp_flow_ev {
 	uint8_t rtp_k;       /* RTP: the flow's stream the packet went to */
 	unsigned int echo_dir;
 	uint64_t echo_rtt;
-	uint8_t is_dns;
+	uint8_t is_dns, is_quic;
+	struct qp_quic_event quic;
 	struct qp_tcp_event tcp;
 	struct qp_rtp_event rtp;
 	struct qp_dns_event dns;
 };
+
+/* A QUIC datagram through the flow's state (made the flow's at its first). */
+static inline void qp_flow_quic(struct qp_flow_table *t, struct qp_flow *fl, const struct qp_pkt *p,
+				unsigned int dir, uint64_t ts, struct qp_flow_ev *e)
+{
+	struct qp_flow_cold *c;
+	if (fl->app == QP_APP_QUIC) {
+		c = fl->cold;
+	} else {
+		c = qp_flow_table_cold(t, fl);
+		qp_quic_init(&c->quic);
+		fl->app = QP_APP_QUIC;
+	}
+	e->is_quic = 1;
+	qp_quic_update(&c->quic, p->udp_payload, p->udp_payload_cap, dir, ts, &e->quic);
+	if (e->quic.rtt_dir >= 0) {
+		struct qp_hist_counts *h = qp_flow_table_hist(t, fl);
+		if (h)
+			qp_hist_counts_add(&h[e->quic.rtt_dir], e->quic.rtt_ns);
+	}
+}
 
 /* The DNS state of UDP flow fl: the cold block's, made the flow's at its first use. */
 static inline struct qp_dns *qp_flow_dns_udp(struct qp_flow_table *t, struct qp_flow *fl)
@@ -351,6 +373,7 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 		    !(cfg->metrics_off & QP_METRICS_TCP);
 	e->is_rtp = 0;
 	e->is_dns = 0;
+	e->is_quic = 0;
 	e->echo_sample = 0;
 	e->ip_len_over = 0;
 	if (e->is_tcp) {
@@ -411,6 +434,14 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 		if (!(cfg->metrics_off & QP_METRICS_RTP))
 			qp_iat_add(&fl->iat, dir, ts);
 	} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
+		   !(cfg->metrics_off & QP_METRICS_QUIC) && p->udp_payload && p->udp_payload_cap &&
+		   (fl->app == QP_APP_QUIC ||
+		    (!fl->cold && qp_quic_detect(p->udp_payload, p->udp_payload_cap)))) {
+		/* QUIC (a flow whose RTP state began first stays RTP) */
+		qp_flow_quic(t, fl, p, dir, ts, e);
+		if (!(cfg->metrics_off & QP_METRICS_RTP))
+			qp_iat_add(&fl->iat, dir, ts);
+	} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
 		   !(cfg->metrics_off & QP_METRICS_RTP)) {
 		const struct qp_rtp_cfg *rc = &cfg->rtp;
 		/* most UDP is not RTP: no call for a payload without RTP's
@@ -456,7 +487,7 @@ static inline int qp_flow_ev_events(const struct qp_pkt *p, const struct qp_flow
 	return (e->is_tcp && (p->tcp_opt_bad || e->ip_len_over || e->tcp.rtt_dir >= 0 ||
 			      (e->tcp.retrans | e->tcp.ooo | e->tcp.dup_ack | e->tcp.zero_win |
 			       e->tcp.reset))) ||
-	       e->echo_sample || e->is_rtp || e->is_dns;
+	       e->echo_sample || e->is_rtp || e->is_dns || e->is_quic;
 }
 
 /* What the packet's result (e, from qp_flow_update) adds to measurement w beyond its count. */
@@ -479,6 +510,13 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 	}
 	if (e->echo_sample)
 		qp_hist_add(&a->echo_rtt[e->echo_dir], e->echo_rtt);
+	if (e->is_quic) {
+		qp_quic_totals_add(&a->quic, &e->quic);
+		if (e->quic.handshake)
+			qp_hist_add(&a->quic_hs, e->quic.hs_total_ns);
+		if (e->quic.rtt_dir >= 0)
+			qp_hist_add(&a->quic_rtt[e->quic.rtt_dir], e->quic.rtt_ns);
+	}
 	if (e->is_dns) {
 		qp_dns_totals_add(&a->dns, &e->dns.c);
 		for (unsigned int i = 0; i < e->dns.nrt; i++)

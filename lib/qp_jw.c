@@ -164,6 +164,15 @@ void qp_jw_null(struct qp_jw *w)
 	qp_jw_raw(w, "null", 4);
 }
 
+void qp_jw_bool(struct qp_jw *w, int v)
+{
+	value(w);
+	if (v)
+		qp_jw_raw(w, "true", 4);
+	else
+		qp_jw_raw(w, "false", 5);
+}
+
 static int jw_dump(const char *buf, size_t len, void *arg)
 {
 	qp_jw_raw(arg, buf, len);

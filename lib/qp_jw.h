@@ -51,6 +51,7 @@ void qp_jw_int(struct qp_jw *w, int64_t v);
 void qp_jw_real(struct qp_jw *w, double v); /* as jansson: %.10g, ".0" when it reads as an integer; null when not finite */
 void qp_jw_str(struct qp_jw *w, const char *s);
 void qp_jw_null(struct qp_jw *w);
+void qp_jw_bool(struct qp_jw *w, int v);
 void qp_jw_json(struct qp_jw *w, const json_t *j); /* a jansson value, compact */
 
 /* key and value at once */
@@ -67,6 +68,12 @@ static inline void qp_jw_kreal(struct qp_jw *w, const char *k, double v)
 		qp_jw_key(w, k);
 		qp_jw_real(w, v);
 	}
+}
+
+static inline void qp_jw_kbool(struct qp_jw *w, const char *k, int v)
+{
+	qp_jw_key(w, k);
+	qp_jw_bool(w, v);
 }
 
 static inline void qp_jw_kstr(struct qp_jw *w, const char *k, const char *s)

@@ -180,6 +180,10 @@ void qp_interval_acc_add(struct qp_interval_acc *sum, const struct qp_interval_a
 	}
 	qp_dns_totals_merge(&sum->dns, &a->dns);
 	qp_hist_merge(&sum->dns_rt, &a->dns_rt);
+	qp_quic_totals_merge(&sum->quic, &a->quic);
+	qp_hist_merge(&sum->quic_hs, &a->quic_hs);
+	qp_hist_merge(&sum->quic_rtt[0], &a->quic_rtt[0]);
+	qp_hist_merge(&sum->quic_rtt[1], &a->quic_rtt[1]);
 }
 
 void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_acc *acc)
@@ -200,6 +204,10 @@ void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_ac
 	}
 	r->dns = acc->dns;
 	qp_dist_summarize(&acc->dns_rt, &r->dns_rt);
+	r->quic = acc->quic;
+	qp_dist_summarize(&acc->quic_hs, &r->quic_hs);
+	qp_dist_summarize(&acc->quic_rtt[0], &r->quic_rtt[0]);
+	qp_dist_summarize(&acc->quic_rtt[1], &r->quic_rtt[1]);
 }
 
 int qp_interval_rec_add_streams(struct qp_interval_rec *r, const struct qp_interval_acc *acc,
@@ -322,6 +330,17 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 		r->echo_req[d] = c->echo.requests[d];
 		r->echo_rep[d] = c->echo.replies[d];
 		r->echo_rtt[d] = c->echo.rtt[d];
+	}
+	if (p == 17 && CMM_LOAD_SHARED(f->app) == QP_APP_QUIC) {
+		r->has_quic = 1;
+		r->quic = c->quic;
+		for (int d = 0; d < 2 && c->hist && f->hist_live == 1; d++) {
+			const struct qp_stat *st = &r->quic.rtt[d];
+			r->quic_pct = 1;
+			r->quic_p50[d] = (double)qp_hist_counts_quantile(&c->hist[d], st, 0.50) / 1e6;
+			r->quic_p90[d] = (double)qp_hist_counts_quantile(&c->hist[d], st, 0.90) / 1e6;
+			r->quic_p99[d] = (double)qp_hist_counts_quantile(&c->hist[d], st, 0.99) / 1e6;
+		}
 	}
 	const struct qp_dns *dn = NULL;
 	if (CMM_LOAD_SHARED(f->app) == QP_APP_DNS)
@@ -524,6 +543,50 @@ static void w_dns(struct qp_jw *w, const struct qp_flow_rec *fr)
 	qp_jw_end_obj(w);
 }
 
+/* A flow's QUIC figures: versions, handshake halves, spin-bit RTT, counts. */
+static void w_quic(struct qp_jw *w, const struct qp_flow_rec *fr)
+{
+	const struct qp_quic *q = &fr->quic;
+	qp_jw_key(w, "quic");
+	qp_jw_obj(w);
+	qp_jw_key(w, "versions");
+	qp_jw_arr(w);
+	for (unsigned int i = 0; i < q->nversions && i < QP_QUIC_VERSIONS; i++) {
+		char v[16];
+		snprintf(v, sizeof(v), "0x%08x", q->versions[i]);
+		qp_jw_str(w, v);
+	}
+	qp_jw_end_arr(w);
+	if ((q->st & QP_QUIC_ST_CLIENT))
+		qp_jw_kstr(w, "client", q->client_dir ? "rev" : "fwd");
+	w_ms_or_null(w, "handshake_ms",
+		     q->hs_ns >= 0 && q->hs_ack_ns >= 0 ? q->hs_ns + q->hs_ack_ns : -1);
+	w_ms_or_null(w, "handshake_server_ms", q->hs_ns);
+	w_ms_or_null(w, "handshake_client_ms", q->hs_ack_ns);
+	for (int i = 0; i < 2; i++) {
+		if (!w_stat_open(w, i ? "rtt_rev_ms" : "rtt_ms", &q->rtt[i]))
+			continue;
+		if (fr->quic_pct) {
+			qp_jw_kreal(w, "p50", fr->quic_p50[i]);
+			qp_jw_kreal(w, "p90", fr->quic_p90[i]);
+			qp_jw_kreal(w, "p99", fr->quic_p99[i]);
+		}
+		qp_jw_end_obj(w);
+	}
+	qp_jw_kbool(w, "spin_active", qp_quic_spin_active(q));
+	qp_jw_kint(w, "spin_edges_kept", q->edges_kept);
+	qp_jw_kint(w, "spin_edges_discarded", q->edges_discarded);
+	qp_jw_kint(w, "packets_long", q->long_pkts);
+	qp_jw_kint(w, "packets_short", q->short_pkts);
+	qp_jw_kint(w, "initial", q->initial);
+	qp_jw_kint(w, "zero_rtt", q->zero_rtt);
+	qp_jw_kint(w, "handshake", q->handshake);
+	qp_jw_kint(w, "retry", q->retry);
+	qp_jw_kint(w, "version_negotiation", q->vneg);
+	qp_jw_kint(w, "unknown_version", q->unknown_version);
+	qp_jw_end_obj(w);
+}
+
 void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 {
 	char src[INET6_ADDRSTRLEN], dst[INET6_ADDRSTRLEN];
@@ -611,6 +674,8 @@ void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 	}
 	if (fr->has_dns)
 		w_dns(w, fr);
+	if (fr->has_quic)
+		w_quic(w, fr);
 	int any = 0;
 	for (int i = 0; i < QP_FLOW_RTP; i++)
 		any |= fr->rtp[i].valid;
@@ -757,6 +822,17 @@ static json_t *dns_totals_json(const struct qp_dns_totals *t, const struct qp_di
 	return o;
 }
 
+/* QUIC totals (an interval's, or the capture's) as JSON. */
+static json_t *quic_totals_json(const struct qp_quic_totals *t, const struct qp_dist_summary *hs,
+				const struct qp_dist_summary rtt[2])
+{
+	return json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:I,s:I}", "packets_long", (json_int_t)t->long_pkts,
+			 "packets_short", (json_int_t)t->short_pkts, "handshakes",
+			 (json_int_t)t->handshakes, "handshake_ms", dist_json(hs), "rtt_ms",
+			 dist_json(&rtt[0]), "rtt_rev_ms", dist_json(&rtt[1]), "spin_edges_kept",
+			 (json_int_t)t->edges_kept, "spin_edges_discarded", (json_int_t)t->edges_discarded);
+}
+
 json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 {
 	double secs = (double)iv->duration_ns / 1e9;
@@ -779,6 +855,7 @@ json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 	json_object_set_new(o, "icmp", json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&iv->echo_rtt[0]),
 						 "echo_rtt_rev_ms", dist_json(&iv->echo_rtt[1])));
 	json_object_set_new(o, "dns", dns_totals_json(&iv->dns, &iv->dns_rt));
+	json_object_set_new(o, "quic", quic_totals_json(&iv->quic, &iv->quic_hs, iv->quic_rtt));
 	json_t *rtp = rtp_totals_json(iv);
 	json_t *st = json_array();
 	for (uint32_t i = 0; i < iv->nstreams; i++)
@@ -834,6 +911,7 @@ static json_t *report_head_json(struct qp_report *r)
 			    json_pack("{s:o,s:o}", "echo_rtt_ms", dist_json(&all.echo_rtt[0]),
 				      "echo_rtt_rev_ms", dist_json(&all.echo_rtt[1])));
 	json_object_set_new(root, "dns", dns_totals_json(&all.dns, &all.dns_rt));
+	json_object_set_new(root, "quic", quic_totals_json(&all.quic, &all.quic_hs, all.quic_rtt));
 	json_object_set_new(root, "rtp", rtp_totals_json(&all));
 	if (r->has_ext && r->ext.top) {
 		json_t *x = r->ext.top(r->ext.arg);

@@ -65,6 +65,11 @@ struct qp_flow_rec {
 	struct qp_stat dns_rt;
 	uint8_t dns_pct; /* the percentiles below are known */
 	double dns_p50, dns_p90, dns_p99; /* ms, within 0.79 % */
+	/* QUIC: its state as the record was taken (handshake, counts, spin) */
+	uint8_t has_quic;
+	struct qp_quic quic;
+	uint8_t quic_pct; /* the spin RTT percentiles below are known */
+	double quic_p50[2], quic_p90[2], quic_p99[2]; /* ms, within 0.79 % */
 };
 
 /** Copy a flow's RTP figures (cfg: the E-model's settings). */
@@ -96,6 +101,8 @@ struct qp_interval_rec {
 	struct qp_dist_summary rtp_jitter[2];
 	struct qp_dns_totals dns;
 	struct qp_dist_summary dns_rt;
+	struct qp_quic_totals quic;
+	struct qp_dist_summary quic_hs, quic_rtt[2];
 	/* per RTP stream (heap, owned by the record: qp_interval_rec_release) */
 	struct qp_rtp_iv_rec *streams;
 	uint32_t nstreams;

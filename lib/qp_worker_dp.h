@@ -107,6 +107,11 @@ struct qp_interval_acc {
 	/* DNS messages and response times */
 	struct qp_dns_totals dns;
 	struct qp_hist dns_rt;
+	/* QUIC: packets by header form, handshakes (both halves) and spin-bit
+	 * RTT samples by the direction of the edges */
+	struct qp_quic_totals quic;
+	struct qp_hist quic_hs;
+	struct qp_hist quic_rtt[2];
 	/* the same per stream: the first QP_IV_RTP_STREAMS streams with a
 	 * packet in the interval, the number of further ones in streams_over.
 	 * Must stay last: a new slot zeroes the fields before it only. */
@@ -147,15 +152,18 @@ struct qp_measure_cfg {
 #define QP_METRICS_RTP 0x04  /* RTP streams, UDP inter-arrival */
 #define QP_METRICS_ICMP 0x08 /* ICMP echo RTT and inter-arrival */
 #define QP_METRICS_DNS 0x10  /* DNS response times and codes */
-#define QP_METRICS_ALL (QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP | QP_METRICS_DNS)
+#define QP_METRICS_QUIC 0x20 /* QUIC handshake and spin-bit RTT */
+#define QP_METRICS_ALL \
+	(QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP | QP_METRICS_DNS | QP_METRICS_QUIC)
 
 /* The families by name, for the command line, the config and the docs. */
 #define QP_METRIC_FAMILIES(X)  \
 	X("tcp", QP_METRICS_TCP)   \
 	X("rtp", QP_METRICS_RTP)   \
 	X("icmp", QP_METRICS_ICMP) \
-	X("dns", QP_METRICS_DNS)
-#define QP_METRIC_NAMES "traffic, tcp, rtp, icmp, dns"
+	X("dns", QP_METRICS_DNS)   \
+	X("quic", QP_METRICS_QUIC)
+#define QP_METRIC_NAMES "traffic, tcp, rtp, icmp, dns, quic"
 
 /** The family named s (a QP_METRICS_* bit; 0 for "traffic", always on), or -1. */
 static inline int qp_metrics_family(const char *s)

@@ -73,7 +73,7 @@ static void usage(FILE *out)
 		"  locate [TARGET...]    find probes: addresses, host names or IPv4 CIDRs (at most\n"
 		"                        /16); none: broadcast 255.255.255.255 and ask ::1\n"
 		"  info                  the probe: identity, version, ports and links, clock, load\n"
-		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp,dns] [--idle-timeout S]\n"
+		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp,dns,quic] [--idle-timeout S]\n"
 		"        [--active-timeout S] [--max-flows N] [--rtp-ports LO-HI] [--rtp-clock HZ]\n"
 		"        [--description TEXT] [--dest HOST:PORT]... [--flow-key PARTS]\n"
 		"        [--ipfix HOST:PORT[/udp|/tcp]]... [--dns-ports 53,5353]\n"
@@ -370,9 +370,11 @@ static int cmd_start(int argc, char **argv)
 					bits |= QMCP_METRIC_ICMP;
 				else if (!strcmp(t, "dns"))
 					bits |= QMCP_METRIC_DNS;
+				else if (!strcmp(t, "quic"))
+					bits |= QMCP_METRIC_QUIC;
 				else if (strcmp(t, "traffic")) {
 					fprintf(stderr, "qmctl: --metrics: '%s' is not one of traffic, tcp, "
-							"rtp, icmp, dns\n", t);
+							"rtp, icmp, dns, quic\n", t);
 					free(copy);
 					goto usage;
 				}

@@ -9,6 +9,9 @@
  *                                         and TCP connections with answered, lost,
  *                                         retransmitted, doubly answered and
  *                                         cut messages (tests/gen/qp_dnsgen.h)
+ *   qp_gen quic FILE                      QUIC connections: spinning, reordered,
+ *                                         not spinning, random spin, 0-RTT, version
+ *                                         negotiation (tests/gen/qp_quicgen.h)
  *   qp_gen qos FILE                       QoS figures to compare with Wireshark:
  *                                         60 TCP flows with random RTTs and RTO
  *                                         retransmissions, 4 RTP streams with
@@ -25,6 +28,7 @@
 #include <string.h>
 
 #include "qp_dnsgen.h"
+#include "qp_quicgen.h"
 #include "qp_pcapw.h"
 
 #define T0 1700000000000000000ULL /* 2023-11-14T22:13:20Z */
@@ -511,7 +515,7 @@ static void bench(unsigned long npkts, unsigned long nflows, struct pw *peer)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: qp_gen demo|qos|tenants|dns FILE | qp_gen bench FILE [PACKETS] "
+		fprintf(stderr, "usage: qp_gen demo|qos|tenants|dns|quic FILE | qp_gen bench FILE [PACKETS] "
 				"[FLOWS]\n       qp_gen pair A B [PACKETS] [FLOWS]   (bench traffic at two "
 				"points: B 5 ms later, 1 in 100 lost)\n");
 		return 1;
@@ -543,6 +547,12 @@ int main(int argc, char **argv)
 		if (!t)
 			abort();
 		dg_write(&out, T0, 53, 1, t);
+		free(t);
+	} else if (strcmp(argv[1], "quic") == 0) {
+		struct qg_truth *t = malloc(sizeof(*t));
+		if (!t)
+			abort();
+		qg_write(&out, T0, 443, t);
 		free(t);
 	} else if (strcmp(argv[1], "bench") == 0 || pair) {
 		unsigned long np = argc > 3 + pair ? strtoul(argv[3 + pair], NULL, 10) : 1000000;
