@@ -78,6 +78,12 @@ static const char *schema[] = {
 	"rt_min_ms DOUBLE PRECISION, rt_mean_ms DOUBLE PRECISION, rt_p50_ms DOUBLE PRECISION, "
 	"rt_p90_ms DOUBLE PRECISION, rt_p99_ms DOUBLE PRECISION, rt_max_ms DOUBLE PRECISION, "
 	"rcodes TEXT, PRIMARY KEY (probe_id, meas_id, seq))",
+	"CREATE TABLE IF NOT EXISTS quic (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
+	"seq BIGINT NOT NULL, start_ns BIGINT, packets_long BIGINT, packets_short BIGINT, "
+	"handshakes BIGINT, handshake_p50_ms DOUBLE PRECISION, handshake_p99_ms DOUBLE PRECISION, "
+	"rtt_samples BIGINT, rtt_p50_ms DOUBLE PRECISION, rtt_p99_ms DOUBLE PRECISION, "
+	"rtt_rev_samples BIGINT, rtt_rev_p50_ms DOUBLE PRECISION, rtt_rev_p99_ms DOUBLE PRECISION, "
+	"spin_edges_kept BIGINT, spin_edges_discarded BIGINT, PRIMARY KEY (probe_id, meas_id, seq))",
 	"CREATE TABLE IF NOT EXISTS gaps (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
 	"from_seq BIGINT NOT NULL, count BIGINT, noticed_ns BIGINT, "
 	"PRIMARY KEY (probe_id, meas_id, from_seq))",
@@ -120,6 +126,11 @@ static const struct table T_DNS = {
 	"retransmitted, unmatched, truncated, noerror, nxdomain, servfail, refused, rt_samples, "
 	"rt_min_ms, rt_mean_ms, rt_p50_ms, rt_p90_ms, rt_p99_ms, rt_max_ms, rcodes) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 23};
+static const struct table T_QUIC = {
+	"INSERT INTO quic (probe_id, meas_id, seq, start_ns, packets_long, packets_short, handshakes, "
+	"handshake_p50_ms, handshake_p99_ms, rtt_samples, rtt_p50_ms, rtt_p99_ms, rtt_rev_samples, "
+	"rtt_rev_p50_ms, rtt_rev_p99_ms, spin_edges_kept, spin_edges_discarded) VALUES ",
+	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 17};
 static const struct table T_GAP = {
 	"INSERT INTO gaps (probe_id, meas_id, from_seq, count, noticed_ns) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, from_seq) DO NOTHING", 5};
@@ -234,7 +245,7 @@ struct store {
 	int n;
 	int from, to; /* the items the transaction being written holds */
 	uint64_t first_ns; /* when the oldest waiting result came */
-	struct rows probe, meas, result, iv, rtp, flow, dns, gap;
+	struct rows probe, meas, result, iv, rtp, flow, dns, quic, gap;
 };
 
 static uint64_t now_ns(void)
@@ -356,6 +367,25 @@ static int child_rows(struct store *s, const struct item *it, json_t *j)
 		free(rcs);
 		json_decref(zero);
 	}
+	json_t *qu = json_object_get(j, "quic");
+	if (json_integer_value(json_object_get(qu, "packets_long")) ||
+	    json_integer_value(json_object_get(qu, "packets_short"))) {
+		struct txt v = {0};
+		json_t *hs = json_object_get(qu, "handshake_ms"), *r0 = json_object_get(qu, "rtt_ms"),
+		       *r1 = json_object_get(qu, "rtt_rev_ms");
+		const char *n0 = json_is_object(r0) ? num(&v, json_object_get(r0, "samples")) : "0";
+		const char *n1 = json_is_object(r1) ? num(&v, json_object_get(r1, "samples")) : "0";
+		const char *pq[17] = {probe, meas, seq, start,
+				      num(&v, json_object_get(qu, "packets_long")),
+				      num(&v, json_object_get(qu, "packets_short")),
+				      num(&v, json_object_get(qu, "handshakes")),
+				      num(&v, json_object_get(hs, "p50")), num(&v, json_object_get(hs, "p99")),
+				      n0, num(&v, json_object_get(r0, "p50")), num(&v, json_object_get(r0, "p99")),
+				      n1, num(&v, json_object_get(r1, "p50")), num(&v, json_object_get(r1, "p99")),
+				      num(&v, json_object_get(qu, "spin_edges_kept")),
+				      num(&v, json_object_get(qu, "spin_edges_discarded"))};
+		e |= rows_add(&s->quic, pq);
+	}
 	json_t *fl = it->flows ? json_loads(it->flows, 0, NULL) : NULL;
 	json_array_foreach(fl, i, st) {
 		struct txt v = {0};
@@ -416,6 +446,7 @@ static void all_clear(struct store *s)
 	rows_clear(&s->rtp);
 	rows_clear(&s->flow);
 	rows_clear(&s->dns);
+	rows_clear(&s->quic);
 	rows_clear(&s->gap);
 }
 
@@ -484,6 +515,7 @@ static int put(struct store *s, int from, int to, char *err, size_t errlen)
 	    rows_exec(s->db, &s->rtp, NULL, NULL, err, errlen) ||
 	    rows_copy(s->db, &s->flow, err, errlen) ||
 	    rows_exec(s->db, &s->dns, NULL, NULL, err, errlen) ||
+	    rows_exec(s->db, &s->quic, NULL, NULL, err, errlen) ||
 	    rows_exec(s->db, &s->gap, NULL, NULL, err, errlen) ||
 	    db_exec(s->db, "COMMIT", 0, NULL, err, errlen) < 0)
 		goto rollback;
@@ -623,7 +655,7 @@ int main(int argc, char **argv)
 	int tls_only = 0;
 	int port = QMSTORE_PORT, c;
 	static struct store st = {.probe = {&T_PROBE}, .meas = {&T_MEAS}, .result = {&T_RESULT},
-				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .dns = {&T_DNS},
+				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .dns = {&T_DNS}, .quic = {&T_QUIC},
 				  .gap = {&T_GAP}};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
@@ -716,7 +748,7 @@ int main(int argc, char **argv)
 	qmcp_listener_destroy(l);
 	all_clear(&st);
 	struct rows *all[] = {&st.probe, &st.meas, &st.result, &st.iv, &st.rtp, &st.flow, &st.dns,
-			      &st.gap};
+			      &st.quic, &st.gap};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		free(all[i]->v);
 	qmcp_tls_free(tls);

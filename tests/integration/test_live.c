@@ -375,8 +375,8 @@ static void expect_same_flows(json_t *live, json_t *off, const char *what)
 /* The figures of two reports, field by field: totals, every flow, every interval. */
 static void expect_same_figures(json_t *live, json_t *off, size_t min_flows)
 {
-	const char *tot[] = {"tcp", "rtp", "icmp", "dns"};
-	for (int k = 0; k < 4; k++) {
+	const char *tot[] = {"tcp", "rtp", "icmp", "dns", "quic"};
+	for (int k = 0; k < 5; k++) {
 		char *a = json_dumps(json_object_get(live, tot[k]), JSON_SORT_KEYS);
 		char *b = json_dumps(json_object_get(off, tot[k]), JSON_SORT_KEYS);
 		cr_expect_str_eq(a, b, "%s: live and offline differ", tot[k]);
@@ -392,8 +392,8 @@ static void expect_same_figures(json_t *live, json_t *off, size_t min_flows)
 	json_array_foreach(oi, i, f)
 	{
 		json_t *g = json_array_get(li, i);
-		const char *keys[] = {"start_ns", "packets", "bytes", "tcp", "rtp", "icmp", "dns"};
-		for (int k = 0; k < 7; k++) {
+		const char *keys[] = {"start_ns", "packets", "bytes", "tcp", "rtp", "icmp", "dns", "quic"};
+		for (int k = 0; k < 8; k++) {
 			char *a = json_dumps(json_object_get(g, keys[k]), JSON_SORT_KEYS | JSON_ENCODE_ANY);
 			char *b = json_dumps(json_object_get(f, keys[k]), JSON_SORT_KEYS | JSON_ENCODE_ANY);
 			cr_expect_str_eq(a, b, "interval %zu: %s", i, keys[k]);
@@ -453,6 +453,64 @@ static void expect_dns_gauges(int port)
 	free(m);
 	json_decref(a);
 	json_decref(b);
+}
+
+/* /metrics' QUIC gauges and qmctl's QUIC column: the latest intervals' figures. */
+static void expect_quic_gauges(int port, int qport)
+{
+	json_t *a, *b;
+	char *m = NULL;
+	for (int tries = 0;; tries++) {
+		a = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
+		free(m);
+		cr_assert_eq(qp_http_get(port, "/metrics", &m), 200);
+		b = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
+		json_t *ia = json_array_get(json_object_get(a, "intervals"), 0);
+		json_t *ib = json_array_get(json_object_get(b, "intervals"), 0);
+		if (ia && ib && json_equal(json_object_get(ia, "start_ns"), json_object_get(ib, "start_ns")))
+			break;
+		cr_assert_lt(tries, 50, "an interval closed at each of 50 tries");
+		json_decref(a);
+		json_decref(b);
+	}
+	json_t *q = json_object_get(json_array_get(json_object_get(a, "intervals"), 0), "quic");
+	int shown = 0;
+	for (int d = 0; d < 2; d++) {
+		json_t *rt = json_object_get(q, d ? "rtt_rev_ms" : "rtt_ms");
+		if (!json_is_object(rt))
+			continue;
+		char want[200];
+		snprintf(want, sizeof(want),
+			 "\nqprobe_meas_quic_rtt_seconds{measurement=\"1\",dir=\"%s\",quantile=\"0.99\"} %.9f\n",
+			 d ? "rev" : "fwd", json_number_value(json_object_get(rt, "p99")) / 1e3);
+		cr_expect(strstr(m, want) != NULL, "%s not in /metrics", want);
+		shown++;
+	}
+	cr_expect_gt(shown, 0, "the latest interval has spin samples");
+	free(m);
+	json_decref(a);
+	json_decref(b);
+	/* qmctl: each interval's QUIC cell is its JSON's spin p50 */
+	static char out[65536], err[4096];
+	char *js[] = {"--json", "results", "1", "--last", "8", NULL};
+	cr_assert_eq(qp_qmctl(qport, NULL, js, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	json_t *all = json_loads(out, 0, NULL);
+	char *tab[] = {"results", "1", "--last", "8", NULL};
+	cr_assert_eq(qp_qmctl(qport, NULL, tab, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	size_t i;
+	json_t *iv;
+	int cells = 0;
+	json_array_foreach(all, i, iv) {
+		json_t *rt = json_object_get(json_object_get(iv, "quic"), "rtt_ms");
+		if (!json_is_object(rt))
+			continue;
+		char cell[64];
+		snprintf(cell, sizeof(cell), " %.3f ", json_number_value(json_object_get(rt, "p50")));
+		cr_expect(strstr(out, cell) != NULL, "'%s' not in\n%s", cell, out);
+		cells++;
+	}
+	cr_assert_geq(cells, 1);
+	json_decref(all);
 }
 
 /* qmctl's table of results: each interval's DNS cell is its JSON's p50 and unanswered. */
@@ -530,6 +588,8 @@ static void port_time_run(const char *lcores, const char *mode, const char *kind
 		expect_dns_gauges(port);
 		expect_dns_rows(qport);
 	}
+	if (!strcmp(kind, "quic"))
+		expect_quic_gauges(port, qport);
 	kill(pid, SIGTERM);
 	qp_wait(pid, 60, &r, err);
 	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
@@ -543,6 +603,11 @@ static void port_time_run(const char *lcores, const char *mode, const char *kind
 Test(live, port_timestamps_of_net_pcap_give_the_offline_figures, .timeout = 300)
 {
 	port_time_run("0,1", "single_worker", "qos", 61, "1000");
+}
+
+Test(live, quic_figures_live_equal_the_offline_ones, .timeout = 300)
+{
+	port_time_run("0,1", "single_worker", "quic", 10, "1000");
 }
 
 Test(live, dns_figures_live_equal_the_offline_ones, .timeout = 300)

@@ -127,3 +127,76 @@ Test(qmstore_input, hostile_peers_are_refused_and_counted_and_a_probe_among_them
 	snprintf(q, sizeof(q), "sqlite3 '%s' 'SELECT sum(packets) FROM intervals'", db);
 	cr_assert_eq(qp_sh_long(q), 1 + 10 * 3);
 }
+
+/*
+ * The intervals of an offline run over QUIC and DNS traffic, pushed as a
+ * probe pushes them: the quic and dns tables hold their figures.
+ */
+Test(qmstore_input, quic_and_dns_intervals_fill_their_tables, .timeout = 120)
+{
+	char gen[2048], cap[256], rep[256];
+	snprintf(cap, sizeof(cap), "%s/quic-dns.pcap", qp_tmpdir());
+	snprintf(rep, sizeof(rep), "%s/quic-dns.json", qp_tmpdir());
+	snprintf(gen, sizeof(gen),
+		 "%s/qp_gen quic %s/q.pcap && %s/qp_gen dns %s/d.pcap && mergecap -w %s %s/q.pcap %s/d.pcap "
+		 "&& %s/qprobe --pcap %s --report-file %s",
+		 qp_build(), qp_tmpdir(), qp_build(), qp_tmpdir(), cap, qp_tmpdir(), qp_tmpdir(),
+		 qp_build(), cap, rep);
+	cr_assert_eq(system(gen), 0, "%s", gen);
+	json_t *off = qp_json_load(rep);
+	cr_assert_not_null(off);
+	int port = qp_free_port();
+	char bin[256], ps[16], db[256], err[256];
+	snprintf(bin, sizeof(bin), "%s/qmstore", qp_build());
+	snprintf(ps, sizeof(ps), "%d", port);
+	snprintf(db, sizeof(db), "%s/apps.sqlite", qp_tmpdir());
+	snprintf(err, sizeof(err), "%s/apps.err", qp_tmpdir());
+	char *argv[] = {bin, "--listen", "127.0.0.1", "--port", ps, "--db", db, "--quiet", NULL};
+	int pid = qp_spawn(argv, NULL, err);
+	struct qmcp_client *c = NULL;
+	char e[512];
+	for (int i = 0; i < 200 && !c; i++) {
+		c = qmcp_client_connect("127.0.0.1", port, 1000, e, sizeof(e));
+		if (!c) {
+			struct timespec ts = {0, 50000000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	cr_assert_not_null(c, "%s", e);
+	cr_assert_eq(qmcp_client_hello(c, "good-probe", NULL, 0, 5000, e, sizeof(e)), 0, "%s", e);
+	size_t i;
+	json_t *iv;
+	long hs = 0, kept = 0, rtt_n = 0, queries = 0, answered = 0, with_quic = 0;
+	json_array_foreach(json_object_get(off, "intervals"), i, iv) {
+		char *txt = json_dumps(iv, JSON_COMPACT);
+		cr_assert_eq(result(c, i, txt, e, sizeof(e)), 0, "%s", e);
+		free(txt);
+		json_t *q = json_object_get(iv, "quic"), *d = json_object_get(iv, "dns");
+		hs += (long)json_integer_value(json_object_get(q, "handshakes"));
+		kept += (long)json_integer_value(json_object_get(q, "spin_edges_kept"));
+		rtt_n += (long)json_integer_value(json_object_get(json_object_get(q, "rtt_ms"), "samples"));
+		queries += (long)json_integer_value(json_object_get(d, "queries"));
+		answered += (long)json_integer_value(json_object_get(d, "answered"));
+		with_quic += json_integer_value(json_object_get(q, "packets_long")) +
+				     json_integer_value(json_object_get(q, "packets_short")) >
+			     0;
+	}
+	qmcp_client_close(c);
+	kill(pid, SIGTERM);
+	struct qp_run_result r;
+	qp_wait(pid, 30, &r, err);
+	cr_assert(r.exited && r.status == 0, "qmstore exit %d: %s", r.status, r.err);
+	cr_assert_eq(hs, 9, "the nine QUIC handshakes");
+	cr_assert_gt(rtt_n, 0);
+	cr_assert_eq(queries, 105);
+	char q[512];
+#define SQL_(what) (snprintf(q, sizeof(q), "sqlite3 '%s' '%s'", db, what), qp_sh_long(q))
+	cr_assert_eq(SQL_("SELECT sum(handshakes) FROM quic"), hs);
+	cr_assert_eq(SQL_("SELECT sum(spin_edges_kept) FROM quic"), kept);
+	cr_assert_eq(SQL_("SELECT sum(rtt_samples) FROM quic"), rtt_n);
+	cr_assert_eq(SQL_("SELECT count(*) FROM quic"), with_quic);
+	cr_assert_eq(SQL_("SELECT sum(queries) FROM dns"), queries);
+	cr_assert_eq(SQL_("SELECT sum(answered) FROM dns"), answered);
+#undef SQL_
+	json_decref(off);
+}
