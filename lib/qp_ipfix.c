@@ -50,15 +50,17 @@ static unsigned int template_of(const struct qp_flow_rec *r, int tp)
 {
 	unsigned int cls = r->key.proto == 6 ? 0 : r->key.proto == 17 ? 1
 			 : (r->key.proto == 1 || r->key.proto == 58) ? 2 : 3;
-	return (r->key.ipver == 6) + 2 * cls + 8 * (tp != 0) + 16 * (r->has_dns != 0);
+	unsigned int app = r->has_dns ? 1 : r->has_quic ? 2 : 0;
+	return (r->key.ipver == 6) + 2 * cls + 8 * (tp != 0) + 16 * app;
 }
 
-static uint8_t template_groups(unsigned int t)
+static uint16_t template_groups(unsigned int t)
 {
 	static const uint8_t cls[4] = {QP_IPFIX_G_TCP | QP_IPFIX_G_RTT, QP_IPFIX_G_RTP,
 				       QP_IPFIX_G_RTT, 0};
-	return (uint8_t)(QP_IPFIX_G_BASE | (t & 1 ? QP_IPFIX_G_V6 : QP_IPFIX_G_V4) |
-			 cls[(t >> 1) & 3] | (t & 8 ? QP_IPFIX_G_TP : 0) | (t & 16 ? QP_IPFIX_G_DNS : 0));
+	static const uint16_t app[4] = {0, QP_IPFIX_G_DNS, QP_IPFIX_G_QUIC, 0};
+	return (uint16_t)(QP_IPFIX_G_BASE | (t & 1 ? QP_IPFIX_G_V6 : QP_IPFIX_G_V4) |
+			  cls[(t >> 1) & 3] | (t & 8 ? QP_IPFIX_G_TP : 0) | app[(t >> 4) & 3]);
 }
 
 static int in_template(unsigned int t, enum elem x)
@@ -334,6 +336,18 @@ static uint8_t *put_value(uint8_t *p, enum elem x, int d, const struct qp_flow_r
 	case E_DNS_RT_MAX: v = r->dns_rt.n ? r->dns_rt.max : 0; break;
 	case E_DNS_RT_P50: v = r->dns_pct ? ns_of_ms(r->dns_p50) : 0; break;
 	case E_DNS_RT_P99: v = r->dns_pct ? ns_of_ms(r->dns_p99) : 0; break;
+	case E_QUIC_VERSION: v = r->quic.nversions ? r->quic.versions[r->quic.nversions - 1] : 0; break;
+	case E_QUIC_HS_SRV: v = r->quic.hs_ns > 0 ? (uint64_t)r->quic.hs_ns : 0; break;
+	case E_QUIC_HS_CLI: v = r->quic.hs_ack_ns > 0 ? (uint64_t)r->quic.hs_ack_ns : 0; break;
+	case E_QUIC_SPIN: v = (uint64_t)qp_quic_spin_active(&r->quic); break;
+	case E_QUIC_EDGES_KEPT: v = r->quic.edges_kept; break;
+	case E_QUIC_EDGES_DISC: v = r->quic.edges_discarded; break;
+	case E_QUIC_RTT_N: v = r->quic.rtt[d].n; break;
+	case E_QUIC_RTT_MIN: v = r->quic.rtt[d].n ? r->quic.rtt[d].min : 0; break;
+	case E_QUIC_RTT_MEAN:
+		v = r->quic.rtt[d].n ? (r->quic.rtt[d].sum + r->quic.rtt[d].n / 2) / r->quic.rtt[d].n : 0;
+		break;
+	case E_QUIC_RTT_MAX: v = r->quic.rtt[d].n ? r->quic.rtt[d].max : 0; break;
 	case E_COUNT: break;
 	}
 	/* signed values are written whole (8 bytes): two's complement */

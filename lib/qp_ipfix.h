@@ -48,6 +48,7 @@
 #define QP_IPFIX_G_RTP 0x20  /* UDP flows */
 #define QP_IPFIX_G_TP 0x40   /* a two-point measurement's flows */
 #define QP_IPFIX_G_DNS 0x80  /* flows with DNS messages (UDP or TCP) */
+#define QP_IPFIX_G_QUIC 0x100 /* QUIC flows */
 
 /*
  * Every element a record can carry, in template order:
@@ -174,7 +175,27 @@
 	X(DNS_RT_P50, QP_IPFIX_PEN, 1211, 8, QP_IPFIX_G_DNS, "unsigned64", "qpDnsResponseTimeP50Ns",        \
 	  "response time, median, ns, within 0.79 % (0: no distribution kept)")                          \
 	X(DNS_RT_P99, QP_IPFIX_PEN, 1212, 8, QP_IPFIX_G_DNS, "unsigned64", "qpDnsResponseTimeP99Ns",        \
-	  "response time, 99th percentile, ns, within 0.79 % (0: no distribution kept)")
+	  "response time, 99th percentile, ns, within 0.79 % (0: no distribution kept)")            \
+	X(QUIC_VERSION, QP_IPFIX_PEN, 1220, 4, QP_IPFIX_G_QUIC, "unsigned32", "qpQuicVersion",              \
+	  "the QUIC version of the connection's latest long header")                                      \
+	X(QUIC_HS_SRV, QP_IPFIX_PEN, 1221, 8, QP_IPFIX_G_QUIC, "unsigned64", "qpQuicHandshakeServerNs",     \
+	  "ns from the client's Initial to the server's first Initial or Handshake; 0: not seen")         \
+	X(QUIC_HS_CLI, QP_IPFIX_PEN, 1222, 8, QP_IPFIX_G_QUIC, "unsigned64", "qpQuicHandshakeClientNs",     \
+	  "ns from there to the client's next packet that is not 0-RTT; 0: not seen")                    \
+	X(QUIC_SPIN, QP_IPFIX_PEN, 1223, 1, QP_IPFIX_G_QUIC, "unsigned8", "qpQuicSpinActive",               \
+	  "1: the spin bit gave RTT (samples kept, at most one edge in four discarded)")                 \
+	X(QUIC_EDGES_KEPT, QP_IPFIX_PEN, 1224, 4, QP_IPFIX_G_QUIC, "unsigned32", "qpQuicSpinEdgesKept",     \
+	  "spin edges kept, both directions")                                                             \
+	X(QUIC_EDGES_DISC, QP_IPFIX_PEN, 1225, 4, QP_IPFIX_G_QUIC, "unsigned32",                           \
+	  "qpQuicSpinEdgesDiscarded", "spin edges not due (reordered, random spin), both directions")     \
+	X(QUIC_RTT_N, QP_IPFIX_PEN, 1033, 4, QP_IPFIX_G_QUIC, "unsigned32", "qpQuicSpinRttSamples",         \
+	  "spin-bit RTT samples of the initiator's edges")                                                \
+	X(QUIC_RTT_MIN, QP_IPFIX_PEN, 1034, 8, QP_IPFIX_G_QUIC, "unsigned64", "qpQuicSpinRttMinNs",         \
+	  "their minimum, ns")                                                                            \
+	X(QUIC_RTT_MEAN, QP_IPFIX_PEN, 1035, 8, QP_IPFIX_G_QUIC, "unsigned64", "qpQuicSpinRttMeanNs",       \
+	  "their mean, ns")                                                                               \
+	X(QUIC_RTT_MAX, QP_IPFIX_PEN, 1036, 8, QP_IPFIX_G_QUIC, "unsigned64", "qpQuicSpinRttMaxNs",         \
+	  "their maximum, ns")
 
 /*
  * The elements of one direction (qprobe's ids 1010 .. 1199: RTT_N .. TP_DMAX)
@@ -200,8 +221,8 @@ struct qp_ipfix_stats {
 	uint64_t failed_records;
 };
 
-/* 2 IP versions x 4 protocol classes x two-point or not x DNS or not */
-#define QP_IPFIX_TEMPLATES 32
+/* 2 IP versions x 4 protocol classes x two-point or not x application (none, DNS, QUIC, -) */
+#define QP_IPFIX_TEMPLATES 64
 
 struct qp_ipfix_enc {
 	enum qp_ipfix_transport transport;
@@ -261,7 +282,7 @@ struct qp_ipfix_element {
 	uint32_t pen;
 	uint16_t id;
 	uint16_t len;
-	uint8_t group;
+	uint16_t group;
 	const char *type;
 	const char *ie_name;
 	const char *meaning;

@@ -329,6 +329,61 @@ Test(ipfix, dns_flows_take_templates_with_the_dns_elements)
 	free(e);
 }
 
+Test(ipfix, quic_flows_take_templates_with_the_quic_elements)
+{
+	static struct sink s;
+	static struct ipfix_rd v;
+	memset(&s, 0, sizeof(s));
+	ipfix_rd_free(&v);
+	ipfix_rd_init(&v);
+	struct qp_ipfix_enc *e = malloc(sizeof(*e));
+	qp_ipfix_enc_init(e, QP_IPFIX_FILE, 1, 65535, emit, &s);
+	struct qp_flow_rec u;
+	memset(&u, 0, sizeof(u));
+	u.key.ipver = 6;
+	u.key.proto = 17;
+	u.key.port[0] = 50000;
+	u.key.port[1] = 443;
+	u.has_quic = 1;
+	qp_quic_init(&u.quic);
+	u.quic.nversions = 2;
+	u.quic.versions[0] = 0xff00001d;
+	u.quic.versions[1] = 1;
+	u.quic.hs_ns = 40000123;
+	u.quic.hs_ack_ns = 2000000;
+	u.quic.edges_kept = 9;
+	u.quic.edges_discarded = 1;
+	u.quic.rtt[0] = (struct qp_stat){.n = 4, .sum = 160000002, .min = 39000000, .max = 41000000};
+	u.quic.rtt[1] = (struct qp_stat){.n = 3, .sum = 120000000, .min = 40000000, .max = 40000000};
+	qp_ipfix_enc_add(e, &u, NULL, 10);
+	u.quic.hs_ack_ns = -1;
+	u.quic.rtt[0].n = u.quic.rtt[1].n = 0;
+	qp_ipfix_enc_add(e, &u, NULL, 10);
+	qp_ipfix_enc_flush(e);
+	decode(&v, &s);
+	cr_assert_eq(v.ntemplates, 1);
+	const struct ipfix_rd_rec *x = &v.r[0];
+	cr_assert_eq(x->tid, 256 + 1 + 2 + 32, "IPv6, UDP, QUIC");
+	cr_assert_eq(val(x, Q, 1220), 1, "the latest version");
+	cr_assert_eq(val(x, Q, 1221), 40000123);
+	cr_assert_eq(val(x, Q, 1222), 2000000);
+	cr_assert_eq(val(x, Q, 1223), 1, "spin active");
+	cr_assert_eq(val(x, Q, 1224), 9);
+	cr_assert_eq(val(x, Q, 1225), 1);
+	cr_assert_eq(val(x, Q, 1033), 4);
+	cr_assert_eq(val(x, Q, 1034), 39000000);
+	cr_assert_eq(val(x, Q, 1035), 40000001, "the mean to the nearest ns");
+	cr_assert_eq(val(x, Q, 1036), 41000000);
+	cr_assert_eq(val(x, Q, 1133), 3, "the responder's edges");
+	cr_assert_eq(val(x, Q, 1135), 40000000);
+	cr_assert_not(has(x, Q, 1200), "no DNS element");
+	x = &v.r[1];
+	cr_assert_eq(val(x, Q, 1222), 0, "not seen");
+	cr_assert_eq(val(x, Q, 1223), 0, "no samples: not active");
+	cr_assert_eq(val(x, Q, 1035), 0);
+	free(e);
+}
+
 Test(ipfix, messages_stay_within_the_mtu_and_number_their_records)
 {
 	static struct sink s;
@@ -476,7 +531,7 @@ Test(ipfix, docs_list_every_element_as_it_is_sent)
 	doc[n] = 0;
 	size_t ne;
 	const struct qp_ipfix_element *el = qp_ipfix_elements(&ne);
-	cr_assert_eq(ne, 66);
+	cr_assert_eq(ne, 76);
 	for (size_t i = 0; i < ne; i++) {
 		char id[32], row[256];
 		if (el[i].pen == QP_IPFIX_PEN && el[i].id >= QP_IPFIX_DIR_FIRST &&
