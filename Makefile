@@ -101,7 +101,7 @@ $(BUILD)/qmstore: $(QMSTORE_OBJS) $(BUILD)/libqmcp.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libssl libcrypto sqlite3 libpq)
 
 $(BUILD)/qp_replay: $(BUILD)/obj/bench/replay.o $(BUILD)/obj/tests/gen/qp_pcapw.o \
-		$(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(BUILD)/libqprobe.a
+		$(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(BUILD)/obj/tests/gen/qp_tlsgen.o $(BUILD)/libqprobe.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/qp_clockcheck: $(BUILD)/obj/bench/clock.o $(BUILD)/libqprobe.a
@@ -112,18 +112,18 @@ $(BUILD)/qp_fleet: $(BUILD)/obj/bench/fleet.o $(BUILD)/libqmcp.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o \
-		$(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o
+		$(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(BUILD)/obj/tests/gen/qp_tlsgen.o
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ -lm
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o \
-		$(BUILD)/obj/tests/gen/qp_ipfix_rd.o $(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(LIBS_A)
+		$(BUILD)/obj/tests/gen/qp_ipfix_rd.o $(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(BUILD)/obj/tests/gen/qp_tlsgen.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lssl -lcriterion
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/obj/tests/integration/qp_run.o \
 		$(BUILD)/obj/tests/integration/qp_qmcp.o \
 		$(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/obj/tests/gen/qp_ipfix_rd.o \
-		$(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(LIBS_A)
+		$(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(BUILD)/obj/tests/gen/qp_tlsgen.o $(LIBS_A)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lssl -lcriterion
 

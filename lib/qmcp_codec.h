@@ -119,7 +119,8 @@ enum qmcp_msg_type {
 	X(TP_DROPPED, 66, u64, "records the secondary could not send, so far")        \
 	X(FLOW_KEY, 67, str, "flow key parts: \"5tuple\" or vlan,vni,gre-key,gtpu-peers,teid") \
 	X(IPFIX, 68, str, "IPFIX collector of the flow records: host:port, then /udp (default) or /tcp (repeatable)") \
-	X(DNS_PORTS, 69, str, "UDP and TCP ports whose traffic is DNS: 1 to 8, comma-separated (default \"53\")")
+	X(DNS_PORTS, 69, str, "UDP and TCP ports whose traffic is DNS: 1 to 8, comma-separated (default \"53\")") \
+	X(TLS_SNI, 70, u8, "1: report TLS server names (personal data; default 0)")
 
 enum qmcp_tlv_type {
 #define QMCP_TT_(n, v, k, h) QMCP_T_##n = v,
@@ -154,7 +155,8 @@ enum qmcp_error {
 #define QMCP_METRIC_ICMP 0x08
 #define QMCP_METRIC_DNS 0x10
 #define QMCP_METRIC_QUIC 0x20
-#define QMCP_METRIC_ALL 0x3f
+#define QMCP_METRIC_TLS 0x40
+#define QMCP_METRIC_ALL 0x7f
 
 /* capability bits (CAPS) */
 #define QMCP_CAP_LIVE 0x01

@@ -510,7 +510,7 @@ static void reset_counters(struct qp_flow *f)
 		t->tsv_over = 0;
 		memset(&t->rtt, 0, sizeof(t->rtt));
 	}
-	if (f->key.proto == 6 && f->app != QP_APP_NONE && f->app != QP_APP_FULL)
+	if (f->key.proto == 6 && f->app == QP_APP_DNS)
 		qp_dns_restart(&c->app->dns);
 	if (f->key.proto == 17 && f->app == QP_APP_DNS)
 		qp_dns_restart(&c->dns);

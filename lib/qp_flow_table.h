@@ -30,6 +30,7 @@
 #include "qp_parse_dp.h"
 #include "qp_dns_dp.h"
 #include "qp_quic_dp.h"
+#include "qp_tls_dp.h"
 #include "qp_echo_dp.h"
 #include "qp_hist.h"
 #include "qp_rtp_dp.h"
@@ -48,6 +49,7 @@
 #define QP_APP_NONE 0
 #define QP_APP_DNS 1
 #define QP_APP_QUIC 2 /* UDP only */
+#define QP_APP_TLS 3  /* TCP only */
 #define QP_APP_FULL 0xFF /* TCP: the application blocks were all taken (counted once) */
 
 /*
@@ -61,6 +63,7 @@ struct qp_flow_app {
 			struct qp_dns dns;
 			struct qp_dns_stream dns_tcp[2];
 		};
+		struct qp_tls tls; /* QP_APP_TLS */
 	};
 } __attribute__((aligned(64)));
 

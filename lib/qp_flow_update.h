@@ -127,6 +127,8 @@ static inline void qp_flow_handshake(struct qp_flow *f, struct qp_flow_cold *c,
 				qp_hist_counts_swap(&c->hist[0], &c->hist[1]);
 			if (f->app == QP_APP_DNS)
 				qp_dns_swap(&c->app->dns, c->app->dns_tcp);
+			if (f->app == QP_APP_TLS)
+				c->app->tls.client_dir ^= 1;
 			f->init_swapped ^= 1;
 			*dir = 0;
 		}
@@ -296,7 +298,8 @@ struct qp_flow_ev {
 	uint8_t rtp_k;       /* RTP: the flow's stream the packet went to */
 	unsigned int echo_dir;
 	uint64_t echo_rtt;
-	uint8_t is_dns, is_quic;
+	uint8_t is_dns, is_quic, is_tls;
+	struct qp_tls_event tls;
 	struct qp_quic_event quic;
 	struct qp_tcp_event tcp;
 	struct qp_rtp_event rtp;
@@ -374,6 +377,7 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 	e->is_rtp = 0;
 	e->is_dns = 0;
 	e->is_quic = 0;
+	e->is_tls = 0;
 	e->echo_sample = 0;
 	e->ip_len_over = 0;
 	if (e->is_tcp) {
@@ -413,8 +417,9 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 			if (h)
 				qp_hist_counts_add(&h[e->tcp.rtt_dir], e->tcp.rtt_ns);
 		}
-		if (__builtin_expect(fl->app != QP_APP_NONE ||
-					     qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1]),
+		if (__builtin_expect(fl->app == QP_APP_DNS ||
+					     (fl->app == QP_APP_NONE &&
+					      qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1])),
 				     0) &&
 		    !(cfg->metrics_off & QP_METRICS_DNS)) {
 			struct qp_flow_app *app = qp_flow_table_app(t, fl, QP_APP_DNS);
@@ -423,6 +428,21 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 				uint32_t hl = (uint32_t)(l4[12] >> 4) * 4, l4cap = p->ip_cap - p->l4_off;
 				qp_flow_dns(t, fl, &app->dns, app->dns_tcp, p, l4 + hl, l4cap > hl ? l4cap - hl : 0, dir,
 					    ts, e);
+			}
+		} else if (p->l4_payload_len && !(cfg->metrics_off & QP_METRICS_TLS) &&
+			   (fl->app == QP_APP_TLS || (fl->app == QP_APP_NONE && fl->pkts[dir] < 8))) {
+			/* TLS: a ClientHello among a side's first packets */
+			const uint8_t *l4 = p->ip_hdr + p->l4_off;
+			uint32_t hl = (uint32_t)(l4[12] >> 4) * 4, l4cap = p->ip_cap - p->l4_off;
+			const uint8_t *pay = l4 + hl;
+			uint32_t cap = l4cap > hl ? l4cap - hl : 0;
+			if (fl->app == QP_APP_TLS || qp_tls_detect(pay, cap)) {
+				struct qp_flow_app *app = qp_flow_table_app(t, fl, QP_APP_TLS);
+				if (app) {
+					e->is_tls = 1;
+					qp_tls_update(&app->tls, pay, cap, p->l4_payload_len, p->tcp_seq, dir,
+						      ts, cfg->tls_sni, &e->tls);
+				}
 			}
 		}
 	} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
@@ -487,7 +507,8 @@ static inline int qp_flow_ev_events(const struct qp_pkt *p, const struct qp_flow
 	return (e->is_tcp && (p->tcp_opt_bad || e->ip_len_over || e->tcp.rtt_dir >= 0 ||
 			      (e->tcp.retrans | e->tcp.ooo | e->tcp.dup_ack | e->tcp.zero_win |
 			       e->tcp.reset))) ||
-	       e->echo_sample || e->is_rtp || e->is_dns || e->is_quic;
+	       e->echo_sample || e->is_rtp || e->is_dns || e->is_quic ||
+	       (e->is_tls && (e->tls.hello | e->tls.data));
 }
 
 /* What the packet's result (e, from qp_flow_update) adds to measurement w beyond its count. */
@@ -510,6 +531,13 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 	}
 	if (e->echo_sample)
 		qp_hist_add(&a->echo_rtt[e->echo_dir], e->echo_rtt);
+	if (e->is_tls && (e->tls.hello | e->tls.data)) {
+		qp_tls_totals_add(&a->tls, &e->tls);
+		if (e->tls.hello)
+			qp_hist_add(&a->tls_hello, e->tls.hello_ns);
+		if (e->tls.data)
+			qp_hist_add(&a->tls_data, e->tls.data_ns);
+	}
 	if (e->is_quic) {
 		qp_quic_totals_add(&a->quic, &e->quic);
 		if (e->quic.handshake)

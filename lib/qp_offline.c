@@ -496,6 +496,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	r.cfg.active_ns = o->active_ns;
 	r.cfg.rtp = o->rtp;
 	r.cfg.metrics_off = o->metrics_off;
+	r.cfg.tls_sni = (uint8_t)(o->tls_sni != 0);
 	memcpy(r.cfg.dns_ports, o->dns_ports, sizeof(r.cfg.dns_ports));
 	if (!r.cfg.dns_ports[0])
 		r.cfg.dns_ports[0] = 53;

@@ -36,6 +36,7 @@ struct qp_offline_opts {
 	struct qp_rtp_cfg rtp;
 	uint16_t dns_ports[QP_DNS_PORTS]; /* 0-ended; none: port 53 */
 	uint32_t metrics_off;     /* QP_METRICS_* not wanted (0: every metric) */
+	int tls_sni;              /* report TLS server names */
 	uint32_t flow_key;        /* QP_FLOW_KEY_* parts of the flow key */
 	/* two-point: the secondary's capture of the same traffic (NULL: none) */
 	const char *peer_path;

@@ -181,6 +181,9 @@ void qp_interval_acc_add(struct qp_interval_acc *sum, const struct qp_interval_a
 	qp_dns_totals_merge(&sum->dns, &a->dns);
 	qp_hist_merge(&sum->dns_rt, &a->dns_rt);
 	qp_quic_totals_merge(&sum->quic, &a->quic);
+	qp_tls_totals_merge(&sum->tls, &a->tls);
+	qp_hist_merge(&sum->tls_hello, &a->tls_hello);
+	qp_hist_merge(&sum->tls_data, &a->tls_data);
 	qp_hist_merge(&sum->quic_hs, &a->quic_hs);
 	qp_hist_merge(&sum->quic_rtt[0], &a->quic_rtt[0]);
 	qp_hist_merge(&sum->quic_rtt[1], &a->quic_rtt[1]);
@@ -205,6 +208,9 @@ void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_ac
 	r->dns = acc->dns;
 	qp_dist_summarize(&acc->dns_rt, &r->dns_rt);
 	r->quic = acc->quic;
+	r->tls = acc->tls;
+	qp_dist_summarize(&acc->tls_hello, &r->tls_hello);
+	qp_dist_summarize(&acc->tls_data, &r->tls_data);
 	qp_dist_summarize(&acc->quic_hs, &r->quic_hs);
 	qp_dist_summarize(&acc->quic_rtt[0], &r->quic_rtt[0]);
 	qp_dist_summarize(&acc->quic_rtt[1], &r->quic_rtt[1]);
@@ -330,6 +336,10 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 		r->echo_req[d] = c->echo.requests[d];
 		r->echo_rep[d] = c->echo.replies[d];
 		r->echo_rtt[d] = c->echo.rtt[d];
+	}
+	if (p == 6 && CMM_LOAD_SHARED(f->app) == QP_APP_TLS && rcu_dereference(c->app)) {
+		r->has_tls = 1;
+		r->tls = c->app->tls;
 	}
 	if (p == 17 && CMM_LOAD_SHARED(f->app) == QP_APP_QUIC) {
 		r->has_quic = 1;
@@ -543,6 +553,33 @@ static void w_dns(struct qp_jw *w, const struct qp_flow_rec *fr)
 	qp_jw_end_obj(w);
 }
 
+/* A flow's TLS figures: versions, the handshake's two times, the server name when kept. */
+static void w_tls(struct qp_jw *w, const struct qp_flow_rec *fr)
+{
+	const struct qp_tls *t = &fr->tls;
+	char b[16];
+	qp_jw_key(w, "tls");
+	qp_jw_obj(w);
+	qp_jw_kstr(w, "client", t->client_dir ? "rev" : "fwd");
+	qp_jw_kstr(w, "client_version", qp_tls_version_name(t->client_version, b, sizeof(b)));
+	qp_jw_key(w, "version");
+	if (t->version)
+		qp_jw_str(w, qp_tls_version_name(t->version, b, sizeof(b)));
+	else
+		qp_jw_null(w);
+	int hello = (t->st & (QP_TLS_ST_CH_DONE | QP_TLS_ST_SH_DONE)) ==
+			    (QP_TLS_ST_CH_DONE | QP_TLS_ST_SH_DONE) &&
+		    t->sh_ns >= t->ch_ns;
+	w_ms_or_null(w, "client_hello_to_server_hello_ms", hello ? (int64_t)(t->sh_ns - t->ch_ns) : -1);
+	w_ms_or_null(w, "server_hello_to_client_data_ms",
+		     (t->st & QP_TLS_ST_DATA) && t->data_ns >= t->sh_ns ? (int64_t)(t->data_ns - t->sh_ns)
+									 : -1);
+	if (t->sni_len)
+		qp_jw_kstr(w, "sni", t->sni);
+	qp_jw_kint(w, "malformed", t->malformed);
+	qp_jw_end_obj(w);
+}
+
 /* A flow's QUIC figures: versions, handshake halves, spin-bit RTT, counts. */
 static void w_quic(struct qp_jw *w, const struct qp_flow_rec *fr)
 {
@@ -676,6 +713,8 @@ void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 		w_dns(w, fr);
 	if (fr->has_quic)
 		w_quic(w, fr);
+	if (fr->has_tls)
+		w_tls(w, fr);
 	int any = 0;
 	for (int i = 0; i < QP_FLOW_RTP; i++)
 		any |= fr->rtp[i].valid;
@@ -833,6 +872,23 @@ static json_t *quic_totals_json(const struct qp_quic_totals *t, const struct qp_
 			 (json_int_t)t->edges_kept, "spin_edges_discarded", (json_int_t)t->edges_discarded);
 }
 
+/* TLS totals (an interval's, or the capture's) as JSON. */
+static json_t *tls_totals_json(const struct qp_tls_totals *t, const struct qp_dist_summary *hello,
+			       const struct qp_dist_summary *data)
+{
+	char b[16];
+	json_t *v = json_object();
+	for (unsigned int i = 0; i < 6; i++)
+		if (t->versions[i])
+			json_object_set_new(v, i < 5 ? qp_tls_version_name((uint16_t)(0x0300 + i), b, sizeof(b))
+						     : "other",
+					    json_integer((json_int_t)t->versions[i]));
+	return json_pack("{s:I,s:o,s:I,s:o,s:o}", "handshakes", (json_int_t)t->hellos,
+			 "client_hello_to_server_hello_ms", dist_json(hello), "client_data",
+			 (json_int_t)t->data, "server_hello_to_client_data_ms", dist_json(data),
+			 "versions", v);
+}
+
 json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 {
 	double secs = (double)iv->duration_ns / 1e9;
@@ -856,6 +912,7 @@ json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 						 "echo_rtt_rev_ms", dist_json(&iv->echo_rtt[1])));
 	json_object_set_new(o, "dns", dns_totals_json(&iv->dns, &iv->dns_rt));
 	json_object_set_new(o, "quic", quic_totals_json(&iv->quic, &iv->quic_hs, iv->quic_rtt));
+	json_object_set_new(o, "tls", tls_totals_json(&iv->tls, &iv->tls_hello, &iv->tls_data));
 	json_t *rtp = rtp_totals_json(iv);
 	json_t *st = json_array();
 	for (uint32_t i = 0; i < iv->nstreams; i++)
@@ -912,6 +969,7 @@ static json_t *report_head_json(struct qp_report *r)
 				      "echo_rtt_rev_ms", dist_json(&all.echo_rtt[1])));
 	json_object_set_new(root, "dns", dns_totals_json(&all.dns, &all.dns_rt));
 	json_object_set_new(root, "quic", quic_totals_json(&all.quic, &all.quic_hs, all.quic_rtt));
+	json_object_set_new(root, "tls", tls_totals_json(&all.tls, &all.tls_hello, &all.tls_data));
 	json_object_set_new(root, "rtp", rtp_totals_json(&all));
 	if (r->has_ext && r->ext.top) {
 		json_t *x = r->ext.top(r->ext.arg);

@@ -70,6 +70,9 @@ struct qp_flow_rec {
 	struct qp_quic quic;
 	uint8_t quic_pct; /* the spin RTT percentiles below are known */
 	double quic_p50[2], quic_p90[2], quic_p99[2]; /* ms, within 0.79 % */
+	/* TLS: its state as the record was taken */
+	uint8_t has_tls;
+	struct qp_tls tls;
 };
 
 /** Copy a flow's RTP figures (cfg: the E-model's settings). */
@@ -103,6 +106,8 @@ struct qp_interval_rec {
 	struct qp_dist_summary dns_rt;
 	struct qp_quic_totals quic;
 	struct qp_dist_summary quic_hs, quic_rtt[2];
+	struct qp_tls_totals tls;
+	struct qp_dist_summary tls_hello, tls_data;
 	/* per RTP stream (heap, owned by the record: qp_interval_rec_release) */
 	struct qp_rtp_iv_rec *streams;
 	uint32_t nstreams;

@@ -112,6 +112,9 @@ struct qp_interval_acc {
 	struct qp_quic_totals quic;
 	struct qp_hist quic_hs;
 	struct qp_hist quic_rtt[2];
+	/* TLS: handshakes timed, by the version selected, and their halves */
+	struct qp_tls_totals tls;
+	struct qp_hist tls_hello, tls_data;
 	/* the same per stream: the first QP_IV_RTP_STREAMS streams with a
 	 * packet in the interval, the number of further ones in streams_over.
 	 * Must stay last: a new slot zeroes the fields before it only. */
@@ -143,6 +146,7 @@ struct qp_measure_cfg {
 	struct qp_rtp_cfg rtp;
 	/* UDP and TCP ports whose traffic is DNS (0-ended; default 53) */
 	uint16_t dns_ports[QP_DNS_PORTS];
+	uint8_t tls_sni; /* keep TLS server names (personal data: off by default) */
 	const struct qp_sig_cfg *sig; /* two-point: sign and select (NULL: not two-point) */
 	struct rcu_head rcu;
 };
@@ -153,8 +157,10 @@ struct qp_measure_cfg {
 #define QP_METRICS_ICMP 0x08 /* ICMP echo RTT and inter-arrival */
 #define QP_METRICS_DNS 0x10  /* DNS response times and codes */
 #define QP_METRICS_QUIC 0x20 /* QUIC handshake and spin-bit RTT */
-#define QP_METRICS_ALL \
-	(QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP | QP_METRICS_DNS | QP_METRICS_QUIC)
+#define QP_METRICS_TLS 0x40  /* TLS handshake timing */
+#define QP_METRICS_ALL                                                                       \
+	(QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP | QP_METRICS_DNS | QP_METRICS_QUIC | \
+	 QP_METRICS_TLS)
 
 /* The families by name, for the command line, the config and the docs. */
 #define QP_METRIC_FAMILIES(X)  \
@@ -162,8 +168,9 @@ struct qp_measure_cfg {
 	X("rtp", QP_METRICS_RTP)   \
 	X("icmp", QP_METRICS_ICMP) \
 	X("dns", QP_METRICS_DNS)   \
-	X("quic", QP_METRICS_QUIC)
-#define QP_METRIC_NAMES "traffic, tcp, rtp, icmp, dns, quic"
+	X("quic", QP_METRICS_QUIC) \
+	X("tls", QP_METRICS_TLS)
+#define QP_METRIC_NAMES "traffic, tcp, rtp, icmp, dns, quic, tls"
 
 /** The family named s (a QP_METRICS_* bit; 0 for "traffic", always on), or -1. */
 static inline int qp_metrics_family(const char *s)

@@ -73,10 +73,10 @@ static void usage(FILE *out)
 		"  locate [TARGET...]    find probes: addresses, host names or IPv4 CIDRs (at most\n"
 		"                        /16); none: broadcast 255.255.255.255 and ask ::1\n"
 		"  info                  the probe: identity, version, ports and links, clock, load\n"
-		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp,dns,quic] [--idle-timeout S]\n"
+		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp,dns,quic,tls] [--idle-timeout S]\n"
 		"        [--active-timeout S] [--max-flows N] [--rtp-ports LO-HI] [--rtp-clock HZ]\n"
 		"        [--description TEXT] [--dest HOST:PORT]... [--flow-key PARTS]\n"
-		"        [--ipfix HOST:PORT[/udp|/tcp]]... [--dns-ports 53,5353]\n"
+		"        [--ipfix HOST:PORT[/udp|/tcp]]... [--dns-ports 53,5353] [--tls-sni]\n"
 		"        [--watch [--count N]]\n"
 		"        [--peer HOST:PORT [--sample 1/N] [--nat] [--sig-payload N]\n"
 		"         [--loss-timer MS] [--peer-filter EXPR]]\n"
@@ -292,6 +292,7 @@ static int cmd_start(int argc, char **argv)
 		{"nat", no_argument, NULL, 'N'},            {"sig-payload", required_argument, NULL, 'S'},
 		{"loss-timer", required_argument, NULL, 'L'}, {"flow-key", required_argument, NULL, 'K'},
 		{"ipfix", required_argument, NULL, 'X'},   {"dns-ports", required_argument, NULL, 'p'},
+		{"tls-sni", no_argument, NULL, 'T'},
 		{NULL, 0, NULL, 0}};
 	int watch = 0;
 	char *count = NULL;
@@ -372,9 +373,11 @@ static int cmd_start(int argc, char **argv)
 					bits |= QMCP_METRIC_DNS;
 				else if (!strcmp(t, "quic"))
 					bits |= QMCP_METRIC_QUIC;
+				else if (!strcmp(t, "tls"))
+					bits |= QMCP_METRIC_TLS;
 				else if (strcmp(t, "traffic")) {
 					fprintf(stderr, "qmctl: --metrics: '%s' is not one of traffic, tcp, "
-							"rtp, icmp, dns, quic\n", t);
+							"rtp, icmp, dns, quic, tls\n", t);
 					free(copy);
 					goto usage;
 				}
@@ -396,6 +399,9 @@ static int cmd_start(int argc, char **argv)
 		}
 		case 'p':
 			qmcp_put_str(&m, QMCP_T_DNS_PORTS, optarg);
+			break;
+		case 'T':
+			qmcp_put_u8(&m, QMCP_T_TLS_SNI, 1);
 			break;
 		default:
 			fprintf(stderr, "qmctl: start: unknown or incomplete option '%s'\n", argv[optind - 1]);

@@ -23,7 +23,7 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 {
 	static const char *const keys[] = {"description", "filter", "interval_ms", "metrics",
 					   "idle_timeout_s", "active_timeout_s", "max_flows",
-					   "rtp_ports", "dns_ports", "rtp_clock_hz", "destinations", "flow_key",
+					   "rtp_ports", "dns_ports", "tls_sni", "rtp_clock_hz", "destinations", "flow_key",
 					   "ipfix", NULL};
 	if (!json_is_object(m)) {
 		jc_bad(c, path, "an object is expected");
@@ -117,6 +117,14 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 			json_array_foreach(a, i, x)
 				p->dns_ports[i] = (uint16_t)json_integer_value(x);
 		}
+	}
+	a = json_object_get(m, "tls_sni");
+	if (a) {
+		snprintf(sp, sizeof(sp), "%s.tls_sni", path);
+		if (!json_is_boolean(a))
+			jc_bad(c, sp, "true or false is expected");
+		else
+			p->tls_sni = json_is_true(a);
 	}
 	a = json_object_get(m, "ipfix");
 	if (a) {
@@ -491,6 +499,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 				mp_->max_flows = cfg->max_flows ? cfg->max_flows : o->meas_max_flows;
 				mp_->rtp = o->rtp;
 				memcpy(mp_->dns_ports, o->dns_ports, sizeof(mp_->dns_ports));
+				mp_->tls_sni = (uint8_t)(o->tls_sni != 0);
 				mp_->flow_key = o->flow_key;
 				mp_->persist = 1;
 				measurement(&c, mp, m, mp_);

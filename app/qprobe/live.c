@@ -134,6 +134,7 @@ static void params_from_opts(const struct qprobe_opts *o, struct meas_params *p)
 	p->flow_key = o->flow_key;
 	p->rtp = o->rtp;
 	memcpy(p->dns_ports, o->dns_ports, sizeof(p->dns_ports));
+	p->tls_sni = (uint8_t)(o->tls_sni != 0);
 	for (int i = 0; i < o->nipfix && i < IPX_MAX; i++)
 		snprintf(p->ipfix[p->nipfix++], sizeof(p->ipfix[0]), "%s", o->ipfix[i]);
 	snprintf(p->desc, sizeof(p->desc), "%s", o->description ? o->description : "");

@@ -58,6 +58,7 @@ static void usage(FILE *out)
 		"  --mos-delay MS        one-way network delay assumed by the E-model (default 0)\n"
 		"  --dns-ports LIST      UDP and TCP ports whose traffic is DNS (default 53), e.g.\n"
 		"                        53,5353\n"
+		"  --tls-sni             report the server name of TLS flows (personal data: off)\n"
 		"  --metrics LIST        metric families, comma-separated: tcp,rtp,icmp,dns (default all;\n"
 		"                        traffic counts are always kept)\n"
 		"  --flow-key PARTS      what tells flows apart beside addresses, ports and protocol:\n"
@@ -155,6 +156,7 @@ enum {
 	OPT_VERSION,
 	OPT_RTP_PORTS,
 	OPT_DNS_PORTS,
+	OPT_TLS_SNI,
 	OPT_RTP_CLOCK,
 	OPT_MOS_DELAY,
 	OPT_FLOW_DISTS,
@@ -213,6 +215,7 @@ static const struct option longopts[] = {
 	{"sw-dist", no_argument, NULL, OPT_SW_DIST},
 	{"rtp-ports", required_argument, NULL, OPT_RTP_PORTS},
 	{"dns-ports", required_argument, NULL, OPT_DNS_PORTS},
+	{"tls-sni", no_argument, NULL, OPT_TLS_SNI},
 	{"flow-rtt-dists", required_argument, NULL, OPT_FLOW_DISTS},
 	{"rtp-clock", required_argument, NULL, OPT_RTP_CLOCK},
 	{"mos-delay", required_argument, NULL, OPT_MOS_DELAY},
@@ -443,6 +446,7 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			o->rtp.port_hi = (uint16_t)hi;
 			break;
 		}
+		case OPT_TLS_SNI: o->tls_sni = 1; break;
 		case OPT_DNS_PORTS: {
 			char why[200];
 			if (qp_dns_ports_parse(optarg, o->dns_ports, why, sizeof(why))) {
@@ -646,6 +650,7 @@ int main(int argc, char **argv)
 		};
 		memcpy(off.dns_ports, o.dns_ports, sizeof(off.dns_ports));
 		off.metrics_off = o.metrics_off;
+		off.tls_sni = o.tls_sni;
 		int rc = qp_offline_run(&off);
 		if (need_eal)
 			rte_eal_cleanup();

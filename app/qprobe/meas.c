@@ -220,7 +220,7 @@ static int same_flows(const struct qp_measure_cfg *a, const struct qp_measure_cf
 	       a->active_ns == b->active_ns && a->metrics_off == b->metrics_off &&
 	       a->rtp.port_lo == b->rtp.port_lo && a->rtp.port_hi == b->rtp.port_hi &&
 	       a->rtp.dynamic_clock_hz == b->rtp.dynamic_clock_hz &&
-	       !memcmp(a->dns_ports, b->dns_ports, sizeof(a->dns_ports));
+	       !memcmp(a->dns_ports, b->dns_ports, sizeof(a->dns_ports)) && a->tls_sni == b->tls_sni;
 }
 
 /*
@@ -404,6 +404,7 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 	memcpy(m->cfg.dns_ports, p->dns_ports, sizeof(m->cfg.dns_ports));
 	if (!m->cfg.dns_ports[0])
 		m->cfg.dns_ports[0] = 53;
+	m->cfg.tls_sni = p->tls_sni;
 	m->ring = calloc(MEAS_KEEP, sizeof(*m->ring));
 	m->total = calloc(1, sizeof(*m->total));
 	if (!m->ring || !m->total)

@@ -47,6 +47,7 @@ struct meas_params {
 	uint32_t flow_key; /* QP_FLOW_KEY_* */
 	struct qp_rtp_cfg rtp;
 	uint16_t dns_ports[QP_DNS_PORTS]; /* 0-ended; none: port 53 */
+	uint8_t tls_sni;                  /* report TLS server names */
 	char desc[256];
 	int persist;
 	char dest[MEAS_DEST_MAX][256];

@@ -40,6 +40,7 @@ START_PARAMS = {
     "destinations": "DESTINATION",
     "ipfix": "IPFIX",
     "dns_ports": "DNS_PORTS",
+    "tls_sni": "TLS_SNI",
     "flow_key": "FLOW_KEY",
     "tp_peer": "TP_PEER",
     "tp_role": "TP_ROLE",
@@ -96,7 +97,7 @@ def start_fields(params: dict[str, Any]) -> list[tuple[str, Any]]:
             v = _rtp_ports_value(v)
         elif k == "dns_ports" and not isinstance(v, str):
             v = ",".join(str(int(x)) for x in v)
-        elif k in ("persist", "tp_nat"):
+        elif k in ("persist", "tp_nat", "tls_sni"):
             v = 1 if v else 0
         if k in ("destinations", "ipfix"):
             for d in [v] if isinstance(v, str) else v:
@@ -251,7 +252,7 @@ class Client:
         (lo, hi)), rtp_clock_hz, description, persist (bool), destinations
         (a "host:port" or a list), flow_key, ipfix (IPFIX collectors:
         a "host:port[/udp|/tcp]" or a list), dns_ports ("53,5353" or a list
-        of ports); two-point: tp_peer, tp_role,
+        of ports), tls_sni (bool: report TLS server names); two-point: tp_peer, tp_role,
         tp_threshold, tp_sig_payload, tp_nat, tp_loss_timer_ms, tp_peer_filter.
         """
         return int(self._call("START", start_fields(params))["meas_id"])

@@ -119,6 +119,7 @@ TLVS: dict[str, tuple[int, str]] = {
     "FLOW_KEY": (67, "str"),
     "IPFIX": (68, "str"),
     "DNS_PORTS": (69, "str"),
+    "TLS_SNI": (70, "u8"),
 }
 
 # Error codes carried in ERROR_CODE.
@@ -143,9 +144,10 @@ METRIC_RTP = 0x04
 METRIC_ICMP = 0x08
 METRIC_DNS = 0x10
 METRIC_QUIC = 0x20
-METRIC_ALL = 0x3F
+METRIC_TLS = 0x40
+METRIC_ALL = 0x7F
 METRIC_NAMES = {"traffic": METRIC_TRAFFIC, "tcp": METRIC_TCP, "rtp": METRIC_RTP, "icmp": METRIC_ICMP,
-                "dns": METRIC_DNS, "quic": METRIC_QUIC}
+                "dns": METRIC_DNS, "quic": METRIC_QUIC, "tls": METRIC_TLS}
 CAP_LIVE = 0x01
 CAP_PUSH = 0x02
 CAP_TWO_POINT = 0x04

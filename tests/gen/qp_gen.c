@@ -12,6 +12,8 @@
  *   qp_gen quic FILE                      QUIC connections: spinning, reordered,
  *                                         not spinning, random spin, 0-RTT, version
  *                                         negotiation (tests/gen/qp_quicgen.h)
+ *   qp_gen tls FILE                       TLS 1.2 and 1.3 handshakes, whole and cut
+ *                                         over segments (tests/gen/qp_tlsgen.h)
  *   qp_gen qos FILE                       QoS figures to compare with Wireshark:
  *                                         60 TCP flows with random RTTs and RTO
  *                                         retransmissions, 4 RTP streams with
@@ -29,6 +31,7 @@
 
 #include "qp_dnsgen.h"
 #include "qp_quicgen.h"
+#include "qp_tlsgen.h"
 #include "qp_pcapw.h"
 
 #define T0 1700000000000000000ULL /* 2023-11-14T22:13:20Z */
@@ -515,7 +518,7 @@ static void bench(unsigned long npkts, unsigned long nflows, struct pw *peer)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: qp_gen demo|qos|tenants|dns|quic FILE | qp_gen bench FILE [PACKETS] "
+		fprintf(stderr, "usage: qp_gen demo|qos|tenants|dns|quic|tls FILE | qp_gen bench FILE [PACKETS] "
 				"[FLOWS]\n       qp_gen pair A B [PACKETS] [FLOWS]   (bench traffic at two "
 				"points: B 5 ms later, 1 in 100 lost)\n");
 		return 1;
@@ -553,6 +556,12 @@ int main(int argc, char **argv)
 		if (!t)
 			abort();
 		qg_write(&out, T0, 443, t);
+		free(t);
+	} else if (strcmp(argv[1], "tls") == 0) {
+		struct tg_truth *t = malloc(sizeof(*t));
+		if (!t)
+			abort();
+		tg_write(&out, T0, 8446, t);
 		free(t);
 	} else if (strcmp(argv[1], "bench") == 0 || pair) {
 		unsigned long np = argc > 3 + pair ? strtoul(argv[3 + pair], NULL, 10) : 1000000;
