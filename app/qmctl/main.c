@@ -518,16 +518,16 @@ static void fmt_rate(char *b, size_t n, double v)
 
 static void watch_header(void)
 {
-	printf("%-12s %6s %17s %15s %17s %8s %12s %9s %5s %12s %15s\n", "time (UTC)", "seq",
+	printf("%-12s %6s %17s %15s %17s %8s %12s %9s %5s %12s %12s %15s\n", "time (UTC)", "seq",
 	       "bit/s fwd/rev", "pkt/s fwd/rev", "rtt p50/p99 ms", "retrans", "rtp lost", "jit max", "mos",
-	       "quic rtt ms", "dns p50 ms/lost");
+	       "quic rtt ms", "tls hello ms", "dns p50 ms/lost");
 }
 
 /* One interval as a row of the watch table. */
 static void watch_row(json_t *j)
 {
 	char when[32], b0[16], b1[16], bb[40], pp[40], rtt[40] = "-", lost[32] = "-", jit[24] = "-",
-	     mos[16] = "-", dns[40] = "-", quic[24] = "-";
+	     mos[16] = "-", dns[40] = "-", quic[24] = "-", tls[24] = "-";
 	time_t sec = (time_t)(json_integer_value(json_object_get(j, "start_ns")) / 1000000000LL);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
@@ -580,10 +580,14 @@ static void watch_row(json_t *j)
 	json_t *qr = json_object_get(json_object_get(j, "quic"), "rtt_ms");
 	if (json_is_object(qr))
 		snprintf(quic, sizeof(quic), "%.3f", json_number_value(json_object_get(qr, "p50")));
+	/* TLS: the median ClientHello -> ServerHello */
+	json_t *th = json_object_get(json_object_get(j, "tls"), "client_hello_to_server_hello_ms");
+	if (json_is_object(th))
+		snprintf(tls, sizeof(tls), "%.3f", json_number_value(json_object_get(th, "p50")));
 	printf("%-12s %6" JSON_INTEGER_FORMAT " %17s %15s %17s %8" JSON_INTEGER_FORMAT
-	       " %12s %9s %5s %12s %15s\n",
+	       " %12s %9s %5s %12s %12s %15s\n",
 	       when, json_integer_value(json_object_get(j, "seq")), bb, pp, rtt,
-	       json_integer_value(rt) + json_integer_value(rr), lost, jit, mos, quic, dns);
+	       json_integer_value(rt) + json_integer_value(rr), lost, jit, mos, quic, tls, dns);
 	fflush(stdout);
 }
 

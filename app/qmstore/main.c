@@ -84,6 +84,11 @@ static const char *schema[] = {
 	"rtt_samples BIGINT, rtt_p50_ms DOUBLE PRECISION, rtt_p99_ms DOUBLE PRECISION, "
 	"rtt_rev_samples BIGINT, rtt_rev_p50_ms DOUBLE PRECISION, rtt_rev_p99_ms DOUBLE PRECISION, "
 	"spin_edges_kept BIGINT, spin_edges_discarded BIGINT, PRIMARY KEY (probe_id, meas_id, seq))",
+	"CREATE TABLE IF NOT EXISTS tls (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
+	"seq BIGINT NOT NULL, start_ns BIGINT, handshakes BIGINT, hello_p50_ms DOUBLE PRECISION, "
+	"hello_p99_ms DOUBLE PRECISION, client_data BIGINT, data_p50_ms DOUBLE PRECISION, "
+	"data_p99_ms DOUBLE PRECISION, tls13 BIGINT, tls12 BIGINT, versions TEXT, "
+	"PRIMARY KEY (probe_id, meas_id, seq))",
 	"CREATE TABLE IF NOT EXISTS gaps (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
 	"from_seq BIGINT NOT NULL, count BIGINT, noticed_ns BIGINT, "
 	"PRIMARY KEY (probe_id, meas_id, from_seq))",
@@ -131,6 +136,10 @@ static const struct table T_QUIC = {
 	"handshake_p50_ms, handshake_p99_ms, rtt_samples, rtt_p50_ms, rtt_p99_ms, rtt_rev_samples, "
 	"rtt_rev_p50_ms, rtt_rev_p99_ms, spin_edges_kept, spin_edges_discarded) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 17};
+static const struct table T_TLS = {
+	"INSERT INTO tls (probe_id, meas_id, seq, start_ns, handshakes, hello_p50_ms, hello_p99_ms, "
+	"client_data, data_p50_ms, data_p99_ms, tls13, tls12, versions) VALUES ",
+	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 13};
 static const struct table T_GAP = {
 	"INSERT INTO gaps (probe_id, meas_id, from_seq, count, noticed_ns) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, from_seq) DO NOTHING", 5};
@@ -245,7 +254,7 @@ struct store {
 	int n;
 	int from, to; /* the items the transaction being written holds */
 	uint64_t first_ns; /* when the oldest waiting result came */
-	struct rows probe, meas, result, iv, rtp, flow, dns, quic, gap;
+	struct rows probe, meas, result, iv, rtp, flow, dns, quic, tls, gap;
 };
 
 static uint64_t now_ns(void)
@@ -386,6 +395,25 @@ static int child_rows(struct store *s, const struct item *it, json_t *j)
 				      num(&v, json_object_get(qu, "spin_edges_discarded"))};
 		e |= rows_add(&s->quic, pq);
 	}
+	json_t *tl = json_object_get(j, "tls");
+	if (json_integer_value(json_object_get(tl, "handshakes")) ||
+	    json_integer_value(json_object_get(tl, "client_data"))) {
+		struct txt v = {0};
+		json_t *h = json_object_get(tl, "client_hello_to_server_hello_ms"),
+		       *dd = json_object_get(tl, "server_hello_to_client_data_ms"),
+		       *vs = json_object_get(tl, "versions"), *zero = json_integer(0);
+		char *vtxt = json_dumps(vs ? vs : zero, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+		json_t *v13 = json_object_get(vs, "TLS 1.3"), *v12 = json_object_get(vs, "TLS 1.2");
+		const char *pt[13] = {probe, meas, seq, start,
+				      num(&v, json_object_get(tl, "handshakes")),
+				      num(&v, json_object_get(h, "p50")), num(&v, json_object_get(h, "p99")),
+				      num(&v, json_object_get(tl, "client_data")),
+				      num(&v, json_object_get(dd, "p50")), num(&v, json_object_get(dd, "p99")),
+				      num(&v, v13 ? v13 : zero), num(&v, v12 ? v12 : zero), vtxt};
+		e |= rows_add(&s->tls, pt);
+		free(vtxt);
+		json_decref(zero);
+	}
 	json_t *fl = it->flows ? json_loads(it->flows, 0, NULL) : NULL;
 	json_array_foreach(fl, i, st) {
 		struct txt v = {0};
@@ -447,6 +475,7 @@ static void all_clear(struct store *s)
 	rows_clear(&s->flow);
 	rows_clear(&s->dns);
 	rows_clear(&s->quic);
+	rows_clear(&s->tls);
 	rows_clear(&s->gap);
 }
 
@@ -516,6 +545,7 @@ static int put(struct store *s, int from, int to, char *err, size_t errlen)
 	    rows_copy(s->db, &s->flow, err, errlen) ||
 	    rows_exec(s->db, &s->dns, NULL, NULL, err, errlen) ||
 	    rows_exec(s->db, &s->quic, NULL, NULL, err, errlen) ||
+	    rows_exec(s->db, &s->tls, NULL, NULL, err, errlen) ||
 	    rows_exec(s->db, &s->gap, NULL, NULL, err, errlen) ||
 	    db_exec(s->db, "COMMIT", 0, NULL, err, errlen) < 0)
 		goto rollback;
@@ -655,7 +685,7 @@ int main(int argc, char **argv)
 	int tls_only = 0;
 	int port = QMSTORE_PORT, c;
 	static struct store st = {.probe = {&T_PROBE}, .meas = {&T_MEAS}, .result = {&T_RESULT},
-				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .dns = {&T_DNS}, .quic = {&T_QUIC},
+				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .dns = {&T_DNS}, .quic = {&T_QUIC}, .tls = {&T_TLS},
 				  .gap = {&T_GAP}};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
@@ -748,7 +778,7 @@ int main(int argc, char **argv)
 	qmcp_listener_destroy(l);
 	all_clear(&st);
 	struct rows *all[] = {&st.probe, &st.meas, &st.result, &st.iv, &st.rtp, &st.flow, &st.dns,
-			      &st.quic, &st.gap};
+			      &st.quic, &st.tls, &st.gap};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		free(all[i]->v);
 	qmcp_tls_free(tls);

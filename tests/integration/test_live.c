@@ -375,8 +375,8 @@ static void expect_same_flows(json_t *live, json_t *off, const char *what)
 /* The figures of two reports, field by field: totals, every flow, every interval. */
 static void expect_same_figures(json_t *live, json_t *off, size_t min_flows)
 {
-	const char *tot[] = {"tcp", "rtp", "icmp", "dns", "quic"};
-	for (int k = 0; k < 5; k++) {
+	const char *tot[] = {"tcp", "rtp", "icmp", "dns", "quic", "tls"};
+	for (int k = 0; k < 6; k++) {
 		char *a = json_dumps(json_object_get(live, tot[k]), JSON_SORT_KEYS);
 		char *b = json_dumps(json_object_get(off, tot[k]), JSON_SORT_KEYS);
 		cr_expect_str_eq(a, b, "%s: live and offline differ", tot[k]);
@@ -392,8 +392,9 @@ static void expect_same_figures(json_t *live, json_t *off, size_t min_flows)
 	json_array_foreach(oi, i, f)
 	{
 		json_t *g = json_array_get(li, i);
-		const char *keys[] = {"start_ns", "packets", "bytes", "tcp", "rtp", "icmp", "dns", "quic"};
-		for (int k = 0; k < 8; k++) {
+		const char *keys[] = {"start_ns", "packets", "bytes", "tcp",  "rtp",
+				      "icmp",     "dns",     "quic",  "tls"};
+		for (int k = 0; k < 9; k++) {
 			char *a = json_dumps(json_object_get(g, keys[k]), JSON_SORT_KEYS | JSON_ENCODE_ANY);
 			char *b = json_dumps(json_object_get(f, keys[k]), JSON_SORT_KEYS | JSON_ENCODE_ANY);
 			cr_expect_str_eq(a, b, "interval %zu: %s", i, keys[k]);
@@ -450,6 +451,49 @@ static void expect_dns_gauges(int port)
 	}
 	cr_expect_gt(json_integer_value(json_object_get(d, "queries")), 0,
 		     "the latest interval has DNS (the test shows a figure)");
+	free(m);
+	json_decref(a);
+	json_decref(b);
+}
+
+/* /metrics' TLS gauges: the latest interval's handshake quantiles. */
+static void expect_tls_gauges(int port)
+{
+	json_t *a, *b;
+	char *m = NULL;
+	for (int tries = 0;; tries++) {
+		a = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
+		free(m);
+		cr_assert_eq(qp_http_get(port, "/metrics", &m), 200);
+		b = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
+		json_t *ia = json_array_get(json_object_get(a, "intervals"), 0);
+		json_t *ib = json_array_get(json_object_get(b, "intervals"), 0);
+		if (ia && ib && json_equal(json_object_get(ia, "start_ns"), json_object_get(ib, "start_ns")))
+			break;
+		cr_assert_lt(tries, 50, "an interval closed at each of 50 tries");
+		json_decref(a);
+		json_decref(b);
+	}
+	json_t *t = json_object_get(json_array_get(json_object_get(a, "intervals"), 0), "tls");
+	static const char *const phase[2] = {"client_hello_to_server_hello", "server_hello_to_client_data"};
+	int shown = 0;
+	for (int k = 0; k < 2; k++) {
+		char key[64], want[256];
+		snprintf(key, sizeof(key), "%s_ms", phase[k]);
+		json_t *h = json_object_get(t, key);
+		snprintf(want, sizeof(want),
+			 "\nqprobe_meas_tls_handshake_seconds{measurement=\"1\",phase=\"%s\",quantile=\"0.5\"} ",
+			 phase[k]);
+		if (!json_is_object(h)) {
+			cr_expect(strstr(m, want) == NULL, "%s in /metrics, not in the interval", want);
+			continue;
+		}
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "%.9f\n",
+			 json_number_value(json_object_get(h, "p50")) / 1e3);
+		cr_expect(strstr(m, want) != NULL, "%s not in /metrics", want);
+		shown++;
+	}
+	cr_expect_gt(shown, 0, "the latest interval has a TLS figure (the test shows one)");
 	free(m);
 	json_decref(a);
 	json_decref(b);
@@ -590,6 +634,8 @@ static void port_time_run(const char *lcores, const char *mode, const char *kind
 	}
 	if (!strcmp(kind, "quic"))
 		expect_quic_gauges(port, qport);
+	if (!strcmp(kind, "tls"))
+		expect_tls_gauges(port);
 	kill(pid, SIGTERM);
 	qp_wait(pid, 60, &r, err);
 	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
@@ -603,6 +649,12 @@ static void port_time_run(const char *lcores, const char *mode, const char *kind
 Test(live, port_timestamps_of_net_pcap_give_the_offline_figures, .timeout = 300)
 {
 	port_time_run("0,1", "single_worker", "qos", 61, "1000");
+}
+
+Test(live, tls_figures_live_equal_the_offline_ones, .timeout = 300)
+{
+	/* through the distributor: a connection's two directions meet */
+	port_time_run("0@0,(1-3)@1", "software_distribution", "tls", 8, "100");
 }
 
 Test(live, quic_figures_live_equal_the_offline_ones, .timeout = 300)

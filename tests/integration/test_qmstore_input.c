@@ -129,19 +129,19 @@ Test(qmstore_input, hostile_peers_are_refused_and_counted_and_a_probe_among_them
 }
 
 /*
- * The intervals of an offline run over QUIC and DNS traffic, pushed as a
- * probe pushes them: the quic and dns tables hold their figures.
+ * The intervals of an offline run over QUIC, DNS and TLS traffic, pushed as a
+ * probe pushes them: the quic, dns and tls tables hold their figures.
  */
-Test(qmstore_input, quic_and_dns_intervals_fill_their_tables, .timeout = 120)
+Test(qmstore_input, quic_dns_and_tls_intervals_fill_their_tables, .timeout = 120)
 {
 	char gen[2048], cap[256], rep[256];
 	snprintf(cap, sizeof(cap), "%s/quic-dns.pcap", qp_tmpdir());
 	snprintf(rep, sizeof(rep), "%s/quic-dns.json", qp_tmpdir());
 	snprintf(gen, sizeof(gen),
-		 "%s/qp_gen quic %s/q.pcap && %s/qp_gen dns %s/d.pcap && mergecap -w %s %s/q.pcap %s/d.pcap "
-		 "&& %s/qprobe --pcap %s --report-file %s",
-		 qp_build(), qp_tmpdir(), qp_build(), qp_tmpdir(), cap, qp_tmpdir(), qp_tmpdir(),
-		 qp_build(), cap, rep);
+		 "%s/qp_gen quic %s/q.pcap && %s/qp_gen dns %s/d.pcap && %s/qp_gen tls %s/t.pcap && "
+		 "mergecap -w %s %s/q.pcap %s/d.pcap %s/t.pcap && %s/qprobe --pcap %s --report-file %s",
+		 qp_build(), qp_tmpdir(), qp_build(), qp_tmpdir(), qp_build(), qp_tmpdir(), cap,
+		 qp_tmpdir(), qp_tmpdir(), qp_tmpdir(), qp_build(), cap, rep);
 	cr_assert_eq(system(gen), 0, "%s", gen);
 	json_t *off = qp_json_load(rep);
 	cr_assert_not_null(off);
@@ -166,7 +166,7 @@ Test(qmstore_input, quic_and_dns_intervals_fill_their_tables, .timeout = 120)
 	cr_assert_eq(qmcp_client_hello(c, "good-probe", NULL, 0, 5000, e, sizeof(e)), 0, "%s", e);
 	size_t i;
 	json_t *iv;
-	long hs = 0, kept = 0, rtt_n = 0, queries = 0, answered = 0, with_quic = 0;
+	long hs = 0, kept = 0, rtt_n = 0, queries = 0, answered = 0, with_quic = 0, tls_hs = 0, tls13 = 0;
 	json_array_foreach(json_object_get(off, "intervals"), i, iv) {
 		char *txt = json_dumps(iv, JSON_COMPACT);
 		cr_assert_eq(result(c, i, txt, e, sizeof(e)), 0, "%s", e);
@@ -177,6 +177,9 @@ Test(qmstore_input, quic_and_dns_intervals_fill_their_tables, .timeout = 120)
 		rtt_n += (long)json_integer_value(json_object_get(json_object_get(q, "rtt_ms"), "samples"));
 		queries += (long)json_integer_value(json_object_get(d, "queries"));
 		answered += (long)json_integer_value(json_object_get(d, "answered"));
+		json_t *t = json_object_get(iv, "tls");
+		tls_hs += (long)json_integer_value(json_object_get(t, "handshakes"));
+		tls13 += (long)json_integer_value(json_object_get(json_object_get(t, "versions"), "TLS 1.3"));
 		with_quic += json_integer_value(json_object_get(q, "packets_long")) +
 				     json_integer_value(json_object_get(q, "packets_short")) >
 			     0;
@@ -197,6 +200,9 @@ Test(qmstore_input, quic_and_dns_intervals_fill_their_tables, .timeout = 120)
 	cr_assert_eq(SQL_("SELECT count(*) FROM quic"), with_quic);
 	cr_assert_eq(SQL_("SELECT sum(queries) FROM dns"), queries);
 	cr_assert_eq(SQL_("SELECT sum(answered) FROM dns"), answered);
+	cr_assert_eq(tls_hs, 5);
+	cr_assert_eq(SQL_("SELECT sum(handshakes) FROM tls"), tls_hs);
+	cr_assert_eq(SQL_("SELECT sum(tls13) FROM tls"), tls13);
 #undef SQL_
 	json_decref(off);
 }
