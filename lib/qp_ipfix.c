@@ -50,7 +50,7 @@ static unsigned int template_of(const struct qp_flow_rec *r, int tp)
 {
 	unsigned int cls = r->key.proto == 6 ? 0 : r->key.proto == 17 ? 1
 			 : (r->key.proto == 1 || r->key.proto == 58) ? 2 : 3;
-	unsigned int app = r->has_dns ? 1 : r->has_quic ? 2 : 0;
+	unsigned int app = r->has_dns ? 1 : r->has_quic ? 2 : r->has_tls ? 3 : 0;
 	return (r->key.ipver == 6) + 2 * cls + 8 * (tp != 0) + 16 * app;
 }
 
@@ -58,7 +58,7 @@ static uint16_t template_groups(unsigned int t)
 {
 	static const uint8_t cls[4] = {QP_IPFIX_G_TCP | QP_IPFIX_G_RTT, QP_IPFIX_G_RTP,
 				       QP_IPFIX_G_RTT, 0};
-	static const uint16_t app[4] = {0, QP_IPFIX_G_DNS, QP_IPFIX_G_QUIC, 0};
+	static const uint16_t app[4] = {0, QP_IPFIX_G_DNS, QP_IPFIX_G_QUIC, QP_IPFIX_G_TLS};
 	return (uint16_t)(QP_IPFIX_G_BASE | (t & 1 ? QP_IPFIX_G_V6 : QP_IPFIX_G_V4) |
 			  cls[(t >> 1) & 3] | (t & 8 ? QP_IPFIX_G_TP : 0) | app[(t >> 4) & 3]);
 }
@@ -348,6 +348,20 @@ static uint8_t *put_value(uint8_t *p, enum elem x, int d, const struct qp_flow_r
 		v = r->quic.rtt[d].n ? (r->quic.rtt[d].sum + r->quic.rtt[d].n / 2) / r->quic.rtt[d].n : 0;
 		break;
 	case E_QUIC_RTT_MAX: v = r->quic.rtt[d].n ? r->quic.rtt[d].max : 0; break;
+	case E_TLS_VERSION: v = r->tls.version; break;
+	case E_TLS_CLIENT_VERSION: v = r->tls.client_version; break;
+	case E_TLS_HELLO:
+		v = (r->tls.st & (QP_TLS_ST_CH_DONE | QP_TLS_ST_SH_DONE)) ==
+				    (QP_TLS_ST_CH_DONE | QP_TLS_ST_SH_DONE) &&
+			    r->tls.sh_ns >= r->tls.ch_ns
+			    ? r->tls.sh_ns - r->tls.ch_ns
+			    : 0;
+		break;
+	case E_TLS_DATA:
+		v = (r->tls.st & QP_TLS_ST_DATA) && r->tls.data_ns >= r->tls.sh_ns
+			    ? r->tls.data_ns - r->tls.sh_ns
+			    : 0;
+		break;
 	case E_COUNT: break;
 	}
 	/* signed values are written whole (8 bytes): two's complement */

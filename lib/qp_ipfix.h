@@ -49,6 +49,7 @@
 #define QP_IPFIX_G_TP 0x40   /* a two-point measurement's flows */
 #define QP_IPFIX_G_DNS 0x80  /* flows with DNS messages (UDP or TCP) */
 #define QP_IPFIX_G_QUIC 0x100 /* QUIC flows */
+#define QP_IPFIX_G_TLS 0x200  /* TLS flows */
 
 /*
  * Every element a record can carry, in template order:
@@ -195,7 +196,15 @@
 	X(QUIC_RTT_MEAN, QP_IPFIX_PEN, 1035, 8, QP_IPFIX_G_QUIC, "unsigned64", "qpQuicSpinRttMeanNs",       \
 	  "their mean, ns")                                                                               \
 	X(QUIC_RTT_MAX, QP_IPFIX_PEN, 1036, 8, QP_IPFIX_G_QUIC, "unsigned64", "qpQuicSpinRttMaxNs",         \
-	  "their maximum, ns")
+	  "their maximum, ns")                                                                          \
+	X(TLS_VERSION, QP_IPFIX_PEN, 1240, 2, QP_IPFIX_G_TLS, "unsigned16", "qpTlsVersion",                 \
+	  "the version the ServerHello selects (0x0304: TLS 1.3); 0: not seen")                           \
+	X(TLS_CLIENT_VERSION, QP_IPFIX_PEN, 1241, 2, QP_IPFIX_G_TLS, "unsigned16", "qpTlsClientVersion",    \
+	  "the highest version the ClientHello offers")                                                   \
+	X(TLS_HELLO, QP_IPFIX_PEN, 1242, 8, QP_IPFIX_G_TLS, "unsigned64", "qpTlsClientHelloToServerHelloNs", \
+	  "ns from the ClientHello's last segment to the ServerHello's; 0: not measured")                \
+	X(TLS_DATA, QP_IPFIX_PEN, 1243, 8, QP_IPFIX_G_TLS, "unsigned64", "qpTlsServerHelloToClientDataNs",  \
+	  "ns from there to the client's first application-data record; 0: not measured")
 
 /*
  * The elements of one direction (qprobe's ids 1010 .. 1199: RTT_N .. TP_DMAX)
@@ -221,7 +230,7 @@ struct qp_ipfix_stats {
 	uint64_t failed_records;
 };
 
-/* 2 IP versions x 4 protocol classes x two-point or not x application (none, DNS, QUIC, -) */
+/* 2 IP versions x 4 protocol classes x two-point or not x application (none, DNS, QUIC, TLS) */
 #define QP_IPFIX_TEMPLATES 64
 
 struct qp_ipfix_enc {

@@ -384,6 +384,42 @@ Test(ipfix, quic_flows_take_templates_with_the_quic_elements)
 	free(e);
 }
 
+Test(ipfix, tls_flows_take_templates_with_the_tls_elements)
+{
+	static struct sink s;
+	static struct ipfix_rd v;
+	memset(&s, 0, sizeof(s));
+	ipfix_rd_free(&v);
+	ipfix_rd_init(&v);
+	struct qp_ipfix_enc *e = malloc(sizeof(*e));
+	qp_ipfix_enc_init(e, QP_IPFIX_FILE, 1, 65535, emit, &s);
+	struct qp_flow_rec u;
+	memset(&u, 0, sizeof(u));
+	u.key.ipver = 4;
+	u.key.proto = 6;
+	u.has_tls = 1;
+	u.tls.st = QP_TLS_ST_CH | QP_TLS_ST_CH_DONE | QP_TLS_ST_SH | QP_TLS_ST_SH_DONE | QP_TLS_ST_DATA;
+	u.tls.version = 0x0304;
+	u.tls.client_version = 0x0304;
+	u.tls.ch_ns = 1000;
+	u.tls.sh_ns = 21001000;
+	u.tls.data_ns = 40001000;
+	qp_ipfix_enc_add(e, &u, NULL, 10);
+	u.tls.st &= (uint8_t)~QP_TLS_ST_DATA;
+	qp_ipfix_enc_add(e, &u, NULL, 10);
+	qp_ipfix_enc_flush(e);
+	decode(&v, &s);
+	const struct ipfix_rd_rec *x = &v.r[0];
+	cr_assert_eq(x->tid, 256 + 48, "IPv4, TCP, TLS");
+	cr_assert_eq(val(x, Q, 1240), 0x0304);
+	cr_assert_eq(val(x, Q, 1241), 0x0304);
+	cr_assert_eq(val(x, Q, 1242), 21000000);
+	cr_assert_eq(val(x, Q, 1243), 19000000);
+	cr_assert(has(x, Q, 1016), "and TCP's elements");
+	cr_assert_eq(val(&v.r[1], Q, 1243), 0, "not measured");
+	free(e);
+}
+
 Test(ipfix, messages_stay_within_the_mtu_and_number_their_records)
 {
 	static struct sink s;
@@ -531,7 +567,7 @@ Test(ipfix, docs_list_every_element_as_it_is_sent)
 	doc[n] = 0;
 	size_t ne;
 	const struct qp_ipfix_element *el = qp_ipfix_elements(&ne);
-	cr_assert_eq(ne, 76);
+	cr_assert_eq(ne, 80);
 	for (size_t i = 0; i < ne; i++) {
 		char id[32], row[256];
 		if (el[i].pen == QP_IPFIX_PEN && el[i].id >= QP_IPFIX_DIR_FIRST &&
