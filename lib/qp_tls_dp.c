@@ -28,9 +28,21 @@ static uint32_t hello_len(const uint8_t *p, uint32_t cap, uint8_t type)
 	return n >= 38 && n <= HS_MAX ? n : 0;
 }
 
+/*
+ * An SSL 2.0-format ClientHello offering SSL 3.0 or TLS (RFC 5246 E.2,
+ * older clients): its length after the 2-byte header, or 0.
+ */
+static uint32_t v2_hello_len(const uint8_t *p, uint32_t cap)
+{
+	if (cap < 5 || !(p[0] & 0x80) || p[2] != 1 || p[3] != 3 || p[4] > 3)
+		return 0;
+	uint32_t n = (uint32_t)(p[0] & 0x7f) << 8 | p[1];
+	return n >= 9 ? n : 0;
+}
+
 int qp_tls_detect(const uint8_t *p, uint32_t cap)
 {
-	return hello_len(p, cap, 1) != 0;
+	return hello_len(p, cap, 1) != 0 || v2_hello_len(p, cap) != 0;
 }
 
 /* The sequence number after a hello of n bytes whose first record begins at seq. */
@@ -162,23 +174,37 @@ void qp_tls_update(struct qp_tls *t, const uint8_t *p, uint32_t cap, uint32_t le
 	if (!len)
 		return;
 	if (!(t->st & QP_TLS_ST_CH)) {
-		uint32_t n = hello_len(p, cap, 1);
-		if (!n)
+		uint32_t n = hello_len(p, cap, 1), v2 = n ? 0 : v2_hello_len(p, cap);
+		if (!n && !v2)
 			return;
 		t->st |= QP_TLS_ST_CH;
 		t->client_dir = (uint8_t)dir;
-		t->ch_end = hello_end(seq, n);
-		t->client_version = (uint16_t)(cap >= 11 ? be16(p + 9) : 0);
-		if (extensions(t, p + 9, cap - 9, n, 1, sni))
-			t->malformed++;
-		t->nxt = seq;
+		if (v2) {
+			/* no extensions: the version offered is in the header */
+			t->ch_end = seq + 2 + v2;
+			t->client_version = (uint16_t)be16(p + 3);
+			t->nxt = seq + 2 + v2; /* the records follow it */
+		} else {
+			t->ch_end = hello_end(seq, n);
+			t->client_version = (uint16_t)(cap >= 11 ? be16(p + 9) : 0);
+			if (extensions(t, p + 9, cap - 9, n, 1, sni))
+				t->malformed++;
+			t->nxt = seq;
+		}
 	}
 	if (dir == t->client_dir) {
 		if (!(t->st & QP_TLS_ST_CH_DONE) && (int32_t)(seq + len - t->ch_end) >= 0) {
 			t->st |= QP_TLS_ST_CH_DONE;
 			t->ch_ns = ts;
 		}
-		client_records(t, p, cap, len, seq, ts, ev);
+		/* an SSL 2.0-format hello is no record: the records begin after it */
+		int32_t skip = (int32_t)(t->nxt - seq);
+		if (skip > 0 && (uint32_t)skip < len && (t->st & QP_TLS_ST_CH_DONE) &&
+		    !(t->st & (QP_TLS_ST_SH | QP_TLS_ST_DATA)) && seq + (uint32_t)skip == t->ch_end)
+			client_records(t, p + skip, cap > (uint32_t)skip ? cap - (uint32_t)skip : 0,
+				       len - (uint32_t)skip, t->nxt, ts, ev);
+		else
+			client_records(t, p, cap, len, seq, ts, ev);
 		return;
 	}
 	if (!(t->st & QP_TLS_ST_SH)) {

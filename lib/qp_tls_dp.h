@@ -4,7 +4,8 @@
  *
  * A TCP flow is TLS when the first payload of one side, among its first
  * packets, is a handshake record (type 22, version 3.x) holding a
- * ClientHello (handshake type 1) of at most 128 KiB. That side is the
+ * ClientHello (handshake type 1) of at most 128 KiB, or an SSL 2.0-format
+ * ClientHello offering SSL 3.0 or TLS (older clients). That side is the
  * client. The probe times, in clear and without keys:
  *   ClientHello -> ServerHello: from the segment that completes the
  *     ClientHello to the one that completes the ServerHello (the server's

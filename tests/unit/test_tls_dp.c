@@ -210,3 +210,26 @@ Test(tls, hostile_hellos_are_refused_or_counted)
 	c_seg(junk, sizeof(junk), 7 * MS, 0);
 	cr_assert_eq(t.st & QP_TLS_ST_LOST, QP_TLS_ST_LOST);
 }
+
+Test(tls, an_ssl2_format_client_hello_of_an_older_client)
+{
+	/* SSL 2.0 CLIENT-HELLO offering TLS 1.0: 2-byte header, then 9 + specs + challenge */
+	uint8_t v2[60] = {0x80, 0x2e, 0x01, 0x03, 0x01, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10};
+	uint8_t m[512];
+	cr_assert(qp_tls_detect(v2, 48));
+	cseq = ISN;
+	sseq = 9000;
+	c_seg(v2, 48, 1 * MS, 0);
+	cr_assert_eq(t.client_version, 0x0301);
+	cr_assert_eq(t.st & QP_TLS_ST_CH_DONE, QP_TLS_ST_CH_DONE);
+	uint32_t s = hello(m, 2, sh_ext, 0);
+	s_seg(m, s, 4 * MS);
+	cr_assert_eq(ev.hello_ns, 3 * MS);
+	uint32_t k = record(m, 22, 70);
+	k += record(m + k, 20, 1);
+	k += record(m + k, 22, 40);
+	c_seg(m, k, 6 * MS, 0);
+	k = record(m, 23, 30);
+	c_seg(m, k, 9 * MS, 0);
+	cr_assert_eq(ev.data_ns, 5 * MS, "the records after the SSL 2.0 hello are followed");
+}
