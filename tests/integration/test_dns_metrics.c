@@ -236,15 +236,15 @@ Test(dns_metrics, bad_port_lists_are_refused_with_what_is_accepted)
 	char qb[256];
 	snprintf(qb, sizeof(qb), "%s/qprobe", qp_build());
 	const char *bad[] = {"--dns-ports=0", "--dns-ports=53,x", "--dns-ports=1,2,3,4,5,6,7,8,9",
-			     "--metrics=dns,quic"};
+			     "--metrics=dns,voip"};
 	const char *msg[] = {"qprobe: --dns-ports '0' is not a port list; expected PORT[,PORT...]: 1 "
 			     "to 8 ports from 1 to 65535\n",
 			     "qprobe: --dns-ports '53,x' is not a port list; expected PORT[,PORT...]: "
 			     "1 to 8 ports from 1 to 65535\n",
 			     "qprobe: --dns-ports '1,2,3,4,5,6,7,8,9' names more than 8 ports; "
 			     "expected PORT[,PORT...]: 1 to 8 ports from 1 to 65535\n",
-			     "qprobe: --metrics 'dns,quic': 'quic' is not a metric family; these are: "
-			     "traffic, tcp, rtp, icmp, dns\n"};
+			     "qprobe: --metrics 'dns,voip': 'voip' is not a metric family; these are: "
+			     "traffic, tcp, rtp, icmp, dns, quic, tls\n"};
 	for (int i = 0; i < 4; i++) {
 		char *argv[] = {qb, "--pcap", "tests/data/demo.pcap", (char *)bad[i], NULL};
 		struct qp_run_result r;

@@ -188,7 +188,7 @@ Test(tls, hostile_hellos_are_refused_or_counted)
 	cr_assert(!qp_tls_detect(ch, 8), "cut before the handshake length");
 	uint8_t other[16] = {22, 3, 1, 0, 60, 2}; /* a ServerHello first */
 	cr_assert(!qp_tls_detect(other, sizeof(other)));
-	uint8_t ssl2[16] = {0x80, 0x2e, 1, 3};
+	uint8_t ssl2[16] = {0x80, 0x2e, 1, 0, 2}; /* an SSL 2.0 hello offering SSL 2.0 itself */
 	cr_assert(!qp_tls_detect(ssl2, sizeof(ssl2)));
 	/* an extension whose length runs past the hello: counted */
 	uint8_t bad_ext[] = {0x00, 0x00, 0x40, 0x00, 0x01};
