@@ -2,7 +2,17 @@
  * qp_replay: the worker's per-packet path on one core, fed from memory.
  *
  *   qp_replay MIX [PACKETS] [--measurements N [--private]] [--active-timeout US [--export]]
- *                               MIX: udp64-1k, udp64-100k, udp64-1m, imix-tcp, rtp
+ *             [--metrics LIST]
+ *                               MIX: udp64-1k, udp64-100k, udp64-1m, imix-tcp, rtp,
+ *                                    dns, quic, tls
+ *
+ * dns: 10,000 clients asking a resolver, each query answered by the next
+ * frame (a response-time sample every other frame); quic: 1,000 connections,
+ * an Initial each, then 1-RTT packets both ways whose spin bit flips every 20
+ * (an RTT sample every 20 frames a connection); tls: imix-tcp whose 10,000
+ * connections each begin with a ClientHello, a ServerHello and the client's
+ * first application data. --metrics LIST (as qprobe's) leaves the other
+ * families out: the same mix with and without a family gives its cost.
  *
  * --active-timeout US ends each flow's record every US microseconds of traffic
  * time (20 ns a frame), as a probe's active timeout does; with --export each
@@ -115,12 +125,39 @@ static void mix_udp(struct store *s, size_t npkts, uint32_t nflows)
 
 /* TCP over 10,000 connections, IMIX sizes (7 x 64, 4 x 576, 1 x 1500 bytes): a
  * data segment and its ACK per exchange, so RTT is sampled on every other frame. */
+static void mix_tcp_tls(struct store *s, size_t npkts, int tls);
+
 static void mix_tcp(struct store *s, size_t npkts)
+{
+	mix_tcp_tls(s, npkts, 0);
+}
+
+/* A TLS record header and the start of its content (a hello's type and length). */
+static uint32_t tls_start(uint8_t *m, uint8_t type, uint8_t hs, uint32_t len)
+{
+	m[0] = type;
+	m[1] = 3;
+	m[2] = 3;
+	m[3] = (uint8_t)(len >> 8);
+	m[4] = (uint8_t)len;
+	if (!hs)
+		return 5;
+	m[5] = hs;
+	m[6] = 0;
+	m[7] = (uint8_t)((len - 4) >> 8);
+	m[8] = (uint8_t)(len - 4);
+	m[9] = 3;
+	m[10] = 3;
+	return 11;
+}
+
+static void mix_tcp_tls(struct store *s, size_t npkts, int tls)
 {
 	const uint32_t nflows = 10000;
 	static const uint32_t imix[12] = {64, 64, 64, 64, 64, 64, 64, 576, 576, 576, 576, 1500};
 	store_alloc(s, npkts);
-	uint32_t *seq = calloc(nflows, sizeof(*seq));
+	uint32_t *seq = calloc(nflows, sizeof(*seq)), *sseq = calloc(nflows, sizeof(*sseq));
+	uint8_t *n_ex = calloc(nflows, 1);
 	unsigned int seed = 2;
 	for (size_t i = 0; i < npkts; i += 2) {
 		uint32_t f = (uint32_t)rand_r(&seed) % nflows;
@@ -128,9 +165,27 @@ static void mix_tcp(struct store *s, size_t npkts)
 		addr(a, sizeof(a), 0, f);
 		addr(b, sizeof(b), 64, f);
 		uint32_t wire = imix[(i / 2) % 12], pay = wire - 58;
+		/* tls: the exchange's first segment a ClientHello (its answer
+		 * carries the ServerHello), the second the client's data */
+		int ex = tls ? n_ex[f] : 2;
+		if (ex < 2)
+			n_ex[f]++;
 		struct pb p;
 		pb_init(&p);
-		pb_payload(&p, pay);
+		if (ex == 0) {
+			uint8_t m[16];
+			uint32_t h = tls_start(m, 22, 1, 512);
+			pb_payload(&p, 517 - h);
+			pb_push_raw(&p, m, h);
+			pay = 517;
+		} else if (ex == 1) {
+			uint8_t m[16];
+			uint32_t h = tls_start(m, 23, 0, pay - 5);
+			pb_payload(&p, pay - h);
+			pb_push_raw(&p, m, h);
+		} else {
+			pb_payload(&p, pay);
+		}
 		pb_push_tcp(&p, (uint16_t)(20000 + (f & 0x3fff)), 443, 1000 + seq[f], 1, 0x18, 500);
 		pb_push_ip4(&p, a, b, 1, 0x4000);
 		pb_push_eth(&p);
@@ -138,13 +193,115 @@ static void mix_tcp(struct store *s, size_t npkts)
 		seq[f] += pay;
 		if (i + 1 < npkts) {
 			pb_init(&p);
-			pb_push_tcp(&p, 443, (uint16_t)(20000 + (f & 0x3fff)), 1, 1000 + seq[f], 0x10, 500);
+			uint32_t spay = 0;
+			if (ex == 0) { /* the ServerHello */
+				uint8_t m[16];
+				uint32_t h = tls_start(m, 22, 2, 90);
+				pb_payload(&p, 95 - h);
+				pb_push_raw(&p, m, h);
+				spay = 95;
+			}
+			pb_push_tcp(&p, 443, (uint16_t)(20000 + (f & 0x3fff)), 1 + sseq[f], 1000 + seq[f],
+				    spay ? 0x18 : 0x10, 500);
+			sseq[f] += spay;
 			pb_push_ip4(&p, b, a, 1, 0x4000);
 			pb_push_eth(&p);
 			put(s, i + 1, &p);
 		}
 	}
 	free(seq);
+	free(sseq);
+	free(n_ex);
+}
+
+/* A DNS message (one question) for name: its length. */
+static uint32_t dns_msg(uint8_t *m, uint16_t id, int response, const char *name)
+{
+	memset(m, 0, 12);
+	m[0] = (uint8_t)(id >> 8);
+	m[1] = (uint8_t)id;
+	m[2] = response ? 0x81 : 0x01;
+	m[5] = 1;
+	uint32_t at = 12;
+	for (const char *p = name; *p;) {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+		m[at++] = (uint8_t)l;
+		memcpy(m + at, p, l);
+		at += (uint32_t)l;
+		p += l + (dot ? 1 : 0);
+	}
+	m[at++] = 0;
+	m[at++] = 0;
+	m[at++] = 1;
+	m[at++] = 0;
+	m[at++] = 1;
+	return at;
+}
+
+/* 10,000 DNS clients: a query, then its answer, each client in turn. */
+static void mix_dns(struct store *s, size_t npkts)
+{
+	const uint32_t nflows = 10000;
+	store_alloc(s, npkts);
+	for (size_t i = 0; i < npkts; i++) {
+		uint32_t f = (uint32_t)((i / 2) % nflows), k = (uint32_t)(i / 2 / nflows);
+		char a[32], name[40];
+		addr(a, sizeof(a), 0, f);
+		snprintf(name, sizeof(name), "h%u.example.com", f % 977);
+		uint8_t m[128];
+		uint32_t n = dns_msg(m, (uint16_t)(f + k), (int)(i & 1), name);
+		struct pb p;
+		pb_init(&p);
+		pb_push_raw(&p, m, n);
+		if (i & 1) {
+			pb_push_udp(&p, 53, (uint16_t)(10000 + (f & 0x3fff)));
+			pb_push_ip4(&p, "10.99.0.53", a, (uint16_t)i, 0);
+		} else {
+			pb_push_udp(&p, (uint16_t)(10000 + (f & 0x3fff)), 53);
+			pb_push_ip4(&p, a, "10.99.0.53", (uint16_t)i, 0);
+		}
+		pb_push_eth(&p);
+		put(s, i, &p);
+	}
+}
+
+/* 1,000 QUIC connections: an Initial, then 1-RTT packets both ways, the spin bit flipping every 20. */
+static void mix_quic(struct store *s, size_t npkts)
+{
+	const uint32_t nflows = 1000;
+	store_alloc(s, npkts);
+	for (size_t i = 0; i < npkts; i++) {
+		uint32_t f = (uint32_t)(i % nflows), k = (uint32_t)(i / nflows);
+		char a[32], b[32];
+		addr(a, sizeof(a), 0, f);
+		addr(b, sizeof(b), 64, f);
+		uint8_t q[64];
+		uint32_t n;
+		int client = !(k & 1);
+		if (k == 0) { /* the client's Initial */
+			static const uint8_t ini[] = {0xC1, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0x44, 0xd0};
+			memcpy(q, ini, sizeof(ini));
+			n = sizeof(ini);
+		} else {
+			q[0] = (uint8_t)(0x41 | ((k / 20) & 1) << 5);
+			memset(q + 1, 0x5c, 40);
+			n = 41;
+		}
+		struct pb p;
+		pb_init(&p);
+		pb_payload(&p, k == 0 ? 1182 : 1200 - 41);
+		pb_push_raw(&p, q, n);
+		if (client) {
+			pb_push_udp(&p, (uint16_t)(30000 + (f & 0x3fff)), 443);
+			pb_push_ip4(&p, a, b, (uint16_t)i, 0);
+		} else {
+			pb_push_udp(&p, 443, (uint16_t)(30000 + (f & 0x3fff)));
+			pb_push_ip4(&p, b, a, (uint16_t)i, 0);
+		}
+		pb_push_eth(&p);
+		put(s, i, &p);
+	}
 }
 
 /* 1,000 G.711 streams (214-byte frames, 20 ms of audio each), interleaved. */
@@ -240,6 +397,26 @@ int main(int argc, char **argv)
 			argc--;
 			break;
 		}
+	uint32_t metrics_off = 0;
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--metrics")) {
+			uint32_t on = 0;
+			char *copy = strdup(argv[i + 1]), *save = NULL;
+			for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+				int b = qp_metrics_family(t);
+				if (b < 0) {
+					fprintf(stderr, "qp_replay: --metrics: '%s' is not one of " QP_METRIC_NAMES "\n", t);
+					return 1;
+				}
+				on |= (uint32_t)b;
+			}
+			free(copy);
+			metrics_off = ~on & QP_METRICS_ALL;
+			for (int k = i; k + 2 <= argc; k++)
+				argv[k] = argv[k + 2];
+			argc -= 2;
+			break;
+		}
 	int private = 0;
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--private")) {
@@ -255,8 +432,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: qp_replay udp64-1k|udp64-100k|udp64-1m|imix-tcp|rtp [PACKETS] "
-				"[--measurements N [--private]] [--active-timeout US [--export]]\n");
+		fprintf(stderr, "usage: qp_replay udp64-1k|udp64-100k|udp64-1m|imix-tcp|rtp|dns|quic|tls "
+				"[PACKETS] [--measurements N [--private]] [--active-timeout US [--export]] "
+				"[--metrics LIST]\n");
 		return 1;
 	}
 	const char *mix = argv[1];
@@ -277,6 +455,12 @@ int main(int argc, char **argv)
 		mix_tcp(&s, npkts), max_flows = 1 << 15;
 	else if (!strcmp(mix, "rtp"))
 		mix_rtp(&s, npkts), max_flows = 4096;
+	else if (!strcmp(mix, "dns"))
+		mix_dns(&s, npkts), max_flows = 1 << 15;
+	else if (!strcmp(mix, "quic"))
+		mix_quic(&s, npkts), max_flows = 4096;
+	else if (!strcmp(mix, "tls"))
+		mix_tcp_tls(&s, npkts, 1), max_flows = 1 << 15;
 	else {
 		fprintf(stderr, "qp_replay: unknown mix '%s'\n", mix);
 		return 1;
@@ -297,7 +481,8 @@ int main(int argc, char **argv)
 	for (unsigned int k = 0; k < nm; k++) {
 		ws[k] = aligned_alloc(64, sizeof(*ws[k]));
 		if (!ring || !ws[k] || qp_worker_init(ws[k], 0, max_flows, 0) ||
-		    qp_flow_table_set_hists(ws[k]->flows, 4096)) {
+		    qp_flow_table_set_hists(ws[k]->flows, 4096) ||
+		    qp_flow_table_set_apps(ws[k]->flows, 1 << 15)) {
 			fprintf(stderr, "qp_replay: no memory for the worker\n");
 			return 1;
 		}
@@ -307,6 +492,8 @@ int main(int argc, char **argv)
 						  .idle_ns = 120000000000ULL,
 						  .active_ns = active_ns,
 						  .flow_key = QP_FLOW_KEY_DEFAULT,
+						  .metrics_off = metrics_off,
+						  .dns_ports = {53},
 						  .rtp = {.dynamic_clock_hz = 8000}};
 		if (nmeas) {
 			char expr[64], err[256];

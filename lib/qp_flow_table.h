@@ -50,6 +50,7 @@
 #define QP_APP_DNS 1
 #define QP_APP_QUIC 2 /* UDP only */
 #define QP_APP_TLS 3  /* TCP only */
+#define QP_APP_TLS_DONE 4 /* TLS whose handshake is all measured: its packets skip it */
 #define QP_APP_FULL 0xFF /* TCP: the application blocks were all taken (counted once) */
 
 /*

@@ -127,7 +127,7 @@ static inline void qp_flow_handshake(struct qp_flow *f, struct qp_flow_cold *c,
 				qp_hist_counts_swap(&c->hist[0], &c->hist[1]);
 			if (f->app == QP_APP_DNS)
 				qp_dns_swap(&c->app->dns, c->app->dns_tcp);
-			if (f->app == QP_APP_TLS)
+			if (f->app == QP_APP_TLS || f->app == QP_APP_TLS_DONE)
 				c->app->tls.client_dir ^= 1;
 			f->init_swapped ^= 1;
 			*dir = 0;
@@ -442,6 +442,10 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 					e->is_tls = 1;
 					qp_tls_update(&app->tls, pay, cap, p->l4_payload_len, p->tcp_seq, dir,
 						      ts, cfg->tls_sni, &e->tls);
+					/* nothing more to learn: the flow's packets leave the
+					 * block alone (a cache line less a packet) */
+					if (app->tls.st & (QP_TLS_ST_DATA | QP_TLS_ST_LOST))
+						fl->app = QP_APP_TLS_DONE;
 				}
 			}
 		}

@@ -337,7 +337,8 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 		r->echo_rep[d] = c->echo.replies[d];
 		r->echo_rtt[d] = c->echo.rtt[d];
 	}
-	if (p == 6 && CMM_LOAD_SHARED(f->app) == QP_APP_TLS && rcu_dereference(c->app)) {
+	uint8_t app = CMM_LOAD_SHARED(f->app);
+	if (p == 6 && (app == QP_APP_TLS || app == QP_APP_TLS_DONE) && rcu_dereference(c->app)) {
 		r->has_tls = 1;
 		r->tls = c->app->tls;
 	}
