@@ -6,8 +6,9 @@
  *                               MIX: udp64-1k, udp64-100k, udp64-1m, imix-tcp, rtp,
  *                                    dns, quic, tls
  *
- * dns: 10,000 clients asking a resolver, each query answered by the next
- * frame (a response-time sample every other frame); quic: 1,000 connections,
+ * dns: 100,000 clients asking a resolver in turn, each query answered by the
+ * next frame (a response-time sample every other frame; 2,000,000 frames
+ * are 10 queries a client); quic: 1,000 connections,
  * an Initial each, then 1-RTT packets both ways whose spin bit flips every 20
  * (an RTT sample every 20 frames a connection); tls: imix-tcp whose 10,000
  * connections each begin with a ClientHello, a ServerHello and the client's
@@ -239,10 +240,10 @@ static uint32_t dns_msg(uint8_t *m, uint16_t id, int response, const char *name)
 	return at;
 }
 
-/* 10,000 DNS clients: a query, then its answer, each client in turn. */
+/* 100,000 DNS clients: a query, then its answer, each client in turn. */
 static void mix_dns(struct store *s, size_t npkts)
 {
-	const uint32_t nflows = 10000;
+	const uint32_t nflows = 100000;
 	store_alloc(s, npkts);
 	for (size_t i = 0; i < npkts; i++) {
 		uint32_t f = (uint32_t)((i / 2) % nflows), k = (uint32_t)(i / 2 / nflows);
@@ -456,7 +457,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(mix, "rtp"))
 		mix_rtp(&s, npkts), max_flows = 4096;
 	else if (!strcmp(mix, "dns"))
-		mix_dns(&s, npkts), max_flows = 1 << 15;
+		mix_dns(&s, npkts), max_flows = 1 << 18;
 	else if (!strcmp(mix, "quic"))
 		mix_quic(&s, npkts), max_flows = 4096;
 	else if (!strcmp(mix, "tls"))
@@ -483,6 +484,7 @@ int main(int argc, char **argv)
 		if (!ring || !ws[k] || qp_worker_init(ws[k], 0, max_flows, 0) ||
 		    qp_flow_table_set_hists(ws[k]->flows, 4096) ||
 		    qp_flow_table_set_apps(ws[k]->flows, 1 << 15)) {
+			/* (the tls mix's 10,000 connections each take an application block) */
 			fprintf(stderr, "qp_replay: no memory for the worker\n");
 			return 1;
 		}

@@ -11,6 +11,30 @@
 #define ADD(d, ev, f) ((d)->c.f++, (ev)->c.f++)
 
 /*
+ * A label's bytes into the hash, 8 at a time, case folded by setting bit 5
+ * of every byte (letters lose their case; the few other bytes it pairs up
+ * only make a hash collision, which the ID and direction also guard).
+ */
+static inline uint32_t fold(uint32_t h, const uint8_t *p, uint32_t n)
+{
+	uint64_t x = h;
+	for (; n >= 8; n -= 8, p += 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		x = (x ^ (w | 0x2020202020202020ULL)) * 0x9E3779B97F4A7C15ULL;
+		x ^= x >> 29;
+	}
+	if (n) {
+		uint64_t w = 0; /* the tail byte by byte: memcpy of n bytes is a call */
+		for (uint32_t i = 0; i < n; i++)
+			w |= (uint64_t)p[i] << (8 * i);
+		x = (x ^ (w | (0x2020202020202020ULL >> (8 * (8 - n))))) * 0x9E3779B97F4A7C15ULL;
+		x ^= x >> 29;
+	}
+	return (uint32_t)(x ^ x >> 32);
+}
+
+/*
  * The first question's hash: the name's labels without case (compression
  * pointers followed, at most 16, the name at most 255 bytes), its type and
  * class. @return 0 and the hash, or -1 when it is not all in the message.
@@ -39,12 +63,7 @@ static int question_hash(const uint8_t *m, uint32_t cap, uint32_t *out)
 		h = (h ^ l) * 16777619u;
 		if (l == 0)
 			break;
-		for (uint32_t i = at + 1; i <= at + l; i++) {
-			uint8_t c = m[i];
-			if (c >= 'A' && c <= 'Z')
-				c = (uint8_t)(c + 32);
-			h = (h ^ c) * 16777619u;
-		}
+		h = fold(h, m + at + 1, l);
 		at += 1u + l;
 	}
 	if (!end)
@@ -89,21 +108,26 @@ void qp_dns_message(struct qp_dns *d, const uint8_t *m, uint32_t cap, unsigned i
 		q->id = id;
 		q->dir = (uint8_t)dir;
 		q->used = 1;
+		d->nused++;
 		return;
 	}
 	ADD(d, ev, responses);
 	unsigned int rc = m[3] & 0x0F;
 	d->c.rcodes[rc]++;
-	ev->c.rcodes[rc]++;
+	if (ev->nrc < QP_DNS_SEG_MSGS)
+		ev->rc[ev->nrc++] = (uint8_t)rc;
 	if (m[2] & 0x02)
 		ADD(d, ev, truncated);
 	for (int i = 0; i < QP_DNS_OUT; i++) {
 		struct qp_dns_q *q = &d->out[i];
 		if (q->used && q->id == id && q->dir != dir && q->qhash == qh) {
 			q->used = 0;
+			d->nused--;
 			uint64_t rt = ts > q->ns ? ts - q->ns : 0;
 			ADD(d, ev, answered);
 			qp_stat_add(&d->rt, rt);
+			if (d->rt.n <= QP_DNS_KEEP)
+				d->keep[d->rt.n - 1] = qp_dns_enc(rt);
 			if (ev->nrt < QP_DNS_SEG_MSGS)
 				ev->rt[ev->nrt++] = rt;
 			return;
@@ -234,10 +258,11 @@ void qp_dns_tcp(struct qp_dns *d, struct qp_dns_stream ss[2], const uint8_t *pay
 
 void qp_dns_expire(struct qp_dns *d, uint64_t now, struct qp_dns_event *ev)
 {
-	for (int i = 0; i < QP_DNS_OUT; i++) {
+	for (int i = 0; i < QP_DNS_OUT && d->nused; i++) {
 		struct qp_dns_q *q = &d->out[i];
 		if (q->used && now > q->ns && now - q->ns >= QP_DNS_TIMEOUT_NS) {
 			q->used = 0;
+			d->nused--;
 			ADD(d, ev, unanswered);
 		}
 	}
@@ -258,12 +283,31 @@ void qp_dns_restart(struct qp_dns *d)
 	memset(&d->rt, 0, sizeof(d->rt));
 }
 
+int qp_dns_kept_quantile(const struct qp_dns *d, double q, uint64_t *ns)
+{
+	uint32_t n = d->rt.n;
+	if (n == 0 || n > QP_DNS_KEEP)
+		return -1;
+	uint64_t v[QP_DNS_KEEP];
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t x = qp_dns_dec(d->keep[i]);
+		uint32_t j = i;
+		for (; j > 0 && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+	uint32_t rank = (uint32_t)(q * n + 0.999999999);
+	if (rank < 1)
+		rank = 1;
+	if (rank > n)
+		rank = n;
+	*ns = v[rank - 1];
+	return 0;
+}
+
 uint32_t qp_dns_pending(const struct qp_dns *d)
 {
-	uint32_t n = 0;
-	for (int i = 0; i < QP_DNS_OUT; i++)
-		n += d->out[i].used;
-	return n;
+	return d->nused;
 }
 
 const char *qp_dns_rcode_name(unsigned int rcode, char *buf, unsigned int len)

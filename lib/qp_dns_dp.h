@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "qp_hist.h"
 
@@ -34,6 +35,7 @@
 #define QP_DNS_SEG_MSGS 8                   /* messages read in one TCP segment */
 #define QP_DNS_PORTS 8                      /* ports a measurement takes for DNS */
 #define QP_DNS_PART 96                      /* a TCP message's start gathered across segments */
+#define QP_DNS_KEEP 8                       /* a record's first response times kept exactly */
 
 struct qp_dns_q {
 	uint64_t ns;    /* the query's first copy */
@@ -72,14 +74,6 @@ struct qp_dns_totals {
 	uint64_t rcodes[16];
 };
 
-static inline void qp_dns_totals_add(struct qp_dns_totals *t, const struct qp_dns_counts *c)
-{
-#define QP_DNS_ADD_(n, h) t->n += c->n;
-	QP_DNS_COUNTS(QP_DNS_ADD_)
-#undef QP_DNS_ADD_
-	for (int i = 0; i < 16; i++)
-		t->rcodes[i] += c->rcodes[i];
-}
 
 static inline void qp_dns_totals_merge(struct qp_dns_totals *t, const struct qp_dns_totals *c)
 {
@@ -98,9 +92,35 @@ static inline int qp_dns_totals_any(const struct qp_dns_totals *t)
 
 struct qp_dns {
 	struct qp_dns_q out[QP_DNS_OUT];
+	uint8_t nused; /* queries waiting in out[] */
 	struct qp_dns_counts c; /* of the flow's record */
 	struct qp_stat rt;      /* response times of the record */
+	/* its first QP_DNS_KEEP samples (qp_dns_enc): percentiles exact for
+	 * a flow of few queries, without a distribution of its own */
+	uint32_t keep[QP_DNS_KEEP];
 };
+
+#define QP_DNS_US 0x80000000u /* an encoded value in microseconds */
+
+/** A response time as keep[] holds it: ns below 2.1 s, us above. */
+static inline uint32_t qp_dns_enc(uint64_t ns)
+{
+	if (ns < QP_DNS_US)
+		return (uint32_t)ns;
+	uint64_t us = ns / 1000;
+	return QP_DNS_US | (uint32_t)(us < QP_DNS_US - 1 ? us : QP_DNS_US - 1);
+}
+
+static inline uint64_t qp_dns_dec(uint32_t v)
+{
+	return v & QP_DNS_US ? (uint64_t)(v & ~QP_DNS_US) * 1000 : v;
+}
+
+/**
+ * The q-quantile (nearest rank) of a record's samples when all are kept
+ * (rt.n <= QP_DNS_KEEP), ns. @return 0 and *ns, or -1 when they are not.
+ */
+int qp_dns_kept_quantile(const struct qp_dns *d, double q, uint64_t *ns);
 
 /* DNS over TCP: each direction's framing, beside struct qp_dns. */
 struct qp_dns_stream {
@@ -121,10 +141,28 @@ struct qp_dns_stream {
 
 /* What one packet did, for the interval accumulators. */
 struct qp_dns_event {
-	struct qp_dns_counts c;
+	struct qp_dns_counts c; /* the counts (c.rcodes is not used: rc[] is) */
 	uint8_t nrt; /* response-time samples in rt[] */
+	uint8_t nrc; /* responses' RCODEs in rc[] */
+	uint8_t rc[QP_DNS_SEG_MSGS];
 	uint64_t rt[QP_DNS_SEG_MSGS];
 };
+
+/** Start an event: its counts and lists empty. */
+static inline void qp_dns_event_clear(struct qp_dns_event *e)
+{
+	memset(&e->c, 0, offsetof(struct qp_dns_counts, rcodes));
+	e->nrt = e->nrc = 0;
+}
+
+static inline void qp_dns_totals_add(struct qp_dns_totals *t, const struct qp_dns_event *e)
+{
+#define QP_DNS_ADD_(n, h) t->n += e->c.n;
+	QP_DNS_COUNTS(QP_DNS_ADD_)
+#undef QP_DNS_ADD_
+	for (unsigned int i = 0; i < e->nrc; i++)
+		t->rcodes[e->rc[i]]++;
+}
 
 /** 1 when one of the ports is a DNS port of the list (0-ended, QP_DNS_PORTS at most). */
 static inline int qp_dns_port(const uint16_t *ports, uint16_t a, uint16_t b)

@@ -297,6 +297,23 @@ static inline struct qp_flow *qp_flow_table_at(const struct qp_flow_table *t, ui
  * The cold block of flow f, attached and zeroed (the histogram binding
  * kept) on first use for this flow (owner only).
  */
+/**
+ * The cold block of flow f attached with only its first `bytes` zeroed (a
+ * state that clears itself, smaller than the block: DNS, QUIC). Owner only.
+ */
+static inline struct qp_flow_cold *qp_flow_table_cold_part(struct qp_flow_table *t, struct qp_flow *f,
+							    size_t bytes)
+{
+	struct qp_flow_cold *c = f->cold;
+	if (c)
+		return c;
+	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
+	c = &h->cold[f - h->pool];
+	memset(c, 0, bytes);
+	rcu_assign_pointer(f->cold, c);
+	return c;
+}
+
 static inline struct qp_flow_cold *qp_flow_table_cold(struct qp_flow_table *t, struct qp_flow *f)
 {
 	struct qp_flow_cold *c = f->cold;
@@ -362,7 +379,7 @@ static inline __attribute__((always_inline)) void qp_flow_table_prefetch(const s
  * packet of IP protocol `proto` touches, before the burst's lookups need them.
  */
 static inline __attribute__((always_inline)) void qp_flow_table_prefetch_flow(const struct qp_flow_table *t, uint32_t hash,
-					       uint8_t proto)
+					       unsigned int cold_bytes)
 {
 	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
 	uint32_t r = h->buckets[hash & h->mask];
@@ -373,14 +390,17 @@ static inline __attribute__((always_inline)) void qp_flow_table_prefetch_flow(co
 	__builtin_prefetch(b);
 	__builtin_prefetch(b + 64);
 	__builtin_prefetch(b + 128);
-	if (proto == 6) {
-		/* both directions' TCP state, in the entry's cold block */
-		const char *c = (const char *)&h->cold[r - 1];
-#pragma GCC unroll 16
-		for (unsigned int off = 0; off < sizeof(struct qp_tcp_dir[2]); off += 64)
-			__builtin_prefetch(c + off);
-	}
+	/* the state the packet's protocol keeps in the entry's cold block */
+	const char *c = (const char *)&h->cold[r - 1];
+	for (unsigned int off = 0; off < cold_bytes; off += 64)
+		__builtin_prefetch(c + off);
 }
+
+/*
+ * (qp_flow_table_prefetch_flow's cold_bytes: TCP's two directions, a DNS
+ * port's DNS state, port 443's QUIC state; qp_flow_update.h's
+ * qp_flow_cold_hint says which.)
+ */
 
 /** Find a flow; NULL when absent. Owner, or a reader inside rcu_read_lock(). */
 static inline struct qp_flow *qp_flow_table_lookup(const struct qp_flow_table *t,

@@ -19,6 +19,26 @@
 #include "qp_flow_table.h"
 #include "qp_worker_dp.h"
 
+/*
+ * The bytes of the entry's cold block the packet will read, for the burst's
+ * prefetch: both TCP directions; a DNS port's DNS state; port 443's QUIC
+ * state (QUIC on other ports is read unfetched).
+ */
+static inline __attribute__((always_inline)) unsigned int
+qp_flow_cold_hint(const struct qp_measure_cfg *cfg, const struct qp_pkt *p)
+{
+	if (p->key.proto == 6)
+		return sizeof(struct qp_tcp_dir[2]);
+	if (p->key.proto != 17)
+		return 0;
+	if (!(cfg->metrics_off & QP_METRICS_DNS) &&
+	    qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1]))
+		return sizeof(struct qp_dns);
+	if (!(cfg->metrics_off & QP_METRICS_QUIC) && (p->key.port[0] == 443 || p->key.port[1] == 443))
+		return sizeof(struct qp_quic);
+	return 0;
+}
+
 /* The interval slot for a packet at ts; timestamps never move it back. */
 static inline struct qp_interval_acc *qp_interval_for(struct qp_worker *w,
 						   const struct qp_measure_cfg *cfg, uint64_t ts)
@@ -314,7 +334,7 @@ static inline void qp_flow_quic(struct qp_flow_table *t, struct qp_flow *fl, con
 	if (fl->app == QP_APP_QUIC) {
 		c = fl->cold;
 	} else {
-		c = qp_flow_table_cold(t, fl);
+		c = qp_flow_table_cold_part(t, fl, sizeof(c->quic));
 		qp_quic_init(&c->quic);
 		fl->app = QP_APP_QUIC;
 	}
@@ -332,7 +352,8 @@ static inline struct qp_dns *qp_flow_dns_udp(struct qp_flow_table *t, struct qp_
 {
 	if (fl->app == QP_APP_DNS)
 		return &fl->cold->dns;
-	struct qp_flow_cold *c = qp_flow_table_cold(t, fl);
+	/* the DNS state's lines only, not the whole block */
+	struct qp_flow_cold *c = qp_flow_table_cold_part(t, fl, sizeof(c->dns));
 	memset(&c->dns, 0, sizeof(c->dns));
 	fl->app = QP_APP_DNS;
 	return &c->dns;
@@ -345,14 +366,18 @@ static inline void qp_flow_dns(struct qp_flow_table *t, struct qp_flow *fl, stru
 			       unsigned int dir, uint64_t ts, struct qp_flow_ev *e)
 {
 	e->is_dns = 1;
-	memset(&e->dns.c, 0, sizeof(e->dns.c));
-	e->dns.nrt = 0;
+	qp_dns_event_clear(&e->dns);
 	qp_dns_expire(d, ts, &e->dns);
 	if (p->key.proto == 17) {
 		qp_dns_message(d, pay, cap, dir, ts, &e->dns);
-		/* the flow's distribution: UDP has no other use for it */
-		if (e->dns.nrt) {
+		/* beyond its first samples, kept exactly, a flow takes a
+		 * distribution (UDP has no other use for it): most DNS flows
+		 * ask once or twice and never touch one */
+		if (e->dns.nrt && d->rt.n > QP_DNS_KEEP) {
 			struct qp_hist_counts *h = qp_flow_table_hist(t, fl);
+			if (h && d->rt.n == QP_DNS_KEEP + 1)
+				for (int i = 0; i < QP_DNS_KEEP; i++)
+					qp_hist_counts_add(&h[0], qp_dns_dec(d->keep[i]));
 			if (h)
 				qp_hist_counts_add(&h[0], e->dns.rt[0]);
 		}
@@ -550,7 +575,7 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 			qp_hist_add(&a->quic_rtt[e->quic.rtt_dir], e->quic.rtt_ns);
 	}
 	if (e->is_dns) {
-		qp_dns_totals_add(&a->dns, &e->dns.c);
+		qp_dns_totals_add(&a->dns, &e->dns);
 		for (unsigned int i = 0; i < e->dns.nrt; i++)
 			qp_hist_add(&a->dns_rt, e->dns.rt[i]);
 	}

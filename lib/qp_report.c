@@ -366,7 +366,15 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 			r->dns.unanswered += r->dns_pending;
 			r->dns_pending = 0;
 		}
-		if (p == 17 && c->hist && f->hist_live == 1 && r->dns_rt.n) {
+		uint64_t q50, q90, q99;
+		if (!qp_dns_kept_quantile(dn, 0.50, &q50) && !qp_dns_kept_quantile(dn, 0.90, &q90) &&
+		    !qp_dns_kept_quantile(dn, 0.99, &q99)) {
+			/* few samples: exact */
+			r->dns_pct = 1;
+			r->dns_p50 = (double)q50 / 1e6;
+			r->dns_p90 = (double)q90 / 1e6;
+			r->dns_p99 = (double)q99 / 1e6;
+		} else if (p == 17 && c->hist && f->hist_live == 1 && r->dns_rt.n) {
 			r->dns_pct = 1;
 			r->dns_p50 = (double)qp_hist_counts_quantile(&c->hist[0], &r->dns_rt, 0.50) / 1e6;
 			r->dns_p90 = (double)qp_hist_counts_quantile(&c->hist[0], &r->dns_rt, 0.90) / 1e6;

@@ -72,7 +72,8 @@ Test(dns, a_response_answers_its_query)
 	cr_assert_eq(d.rt.sum, 1234);
 	cr_assert_eq(ev.nrt, 1);
 	cr_assert_eq(ev.rt[0], 1234);
-	cr_assert_eq(ev.c.rcodes[0], 1);
+	cr_assert_eq(ev.nrc, 1);
+	cr_assert_eq(ev.rc[0], 0, "NOERROR");
 	cr_assert_eq(qp_dns_pending(&d), 0);
 }
 
