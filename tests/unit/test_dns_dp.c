@@ -361,3 +361,23 @@ Test(dns, tcp_a_start_gathered_beyond_its_room_is_taken_as_broken)
 	cr_assert_eq(d.out[0].ns, 3 * MS);
 	cr_assert(q1 > 120);
 }
+
+Test(dns, a_flows_first_response_times_are_kept_exactly)
+{
+	static const uint64_t rt[] = {30 * MS, 10 * MS, 20 * MS, 3000000123ULL};
+	for (uint16_t i = 0; i < 4; i++) {
+		udp(i, 0, "k.example", 0, 10000 * MS * (i + 1));
+		udp(i, 1, "k.example", 1, 10000 * MS * (i + 1) + rt[i]);
+	}
+	uint64_t v;
+	cr_assert_eq(qp_dns_kept_quantile(&d, 0.50, &v), 0);
+	cr_assert_eq(v, 20 * MS, "the 2nd of 4 by nearest rank");
+	cr_assert_eq(qp_dns_kept_quantile(&d, 0.99, &v), 0);
+	cr_assert_eq(v, 3000000000ULL, "above 2.1 s kept to the microsecond");
+	for (uint16_t i = 4; i < 9; i++) {
+		udp(i, 0, "k.example", 0, 10000 * MS * (i + 1));
+		udp(i, 1, "k.example", 1, 10000 * MS * (i + 1) + 1 * MS);
+	}
+	cr_assert_eq(d.rt.n, 9);
+	cr_assert_eq(qp_dns_kept_quantile(&d, 0.50, &v), -1, "9 samples: a distribution's job");
+}
