@@ -1,5 +1,6 @@
 #!/bin/sh
 # Worker replay: the per-packet path on one core fed from memory (bench/replay.c),
+# (last: the DNS, QUIC and TLS modules' cost, each mix with and without its family)
 # each mix best of 3, next to ../shared/bench/limit.c (the cheapest honest flow tracker,
 # when present) in the same run; then N measurements with different filters over the
 # same frames; then instructions per frame counted by callgrind on the worker's path
@@ -82,5 +83,28 @@ if command -v valgrind >/dev/null; then
 		d=$(ir --export)
 		echo "  $mix: $recs records: $((a / n)) -> $((b / n)) a frame, $(((b - a) / recs)) a record;" \
 			"no record ending: $((c / n)) -> $((d / n)) a frame"
+	done
+fi
+# What each application module costs on a mix that carries it: the same frames
+# with every metric family, and with every family but that one (qp_replay --metrics).
+echo "application modules, cycles a frame (worker+dma), with and without the family, best of 3:"
+for fam in dns quic tls; do
+	others=$(echo tcp,rtp,icmp,dns,quic,tls | tr ',' '\n' | grep -vx "$fam" | paste -sd,)
+	cyc() { best "$BUILD/qp_replay" "$fam" 2000000 "$@" | awk '{ for (i = 1; i <= NF; i++) if ($i == "cycles/frame") { print $(i - 1); exit } }'; }
+	with=$(cyc)
+	without=$(cyc --metrics "$others")
+	echo "  $fam mix: with $with, without $without ($(echo "scale=2; $with / $without" | bc)x)"
+done
+if command -v valgrind >/dev/null; then
+	echo "the same, instructions a frame in qp_worker_process (callgrind, 400,000 frames):"
+	for fam in dns quic tls; do
+		others=$(echo tcp,rtp,icmp,dns,quic,tls | tr ',' '\n' | grep -vx "$fam" | paste -sd,)
+		ir() {
+			valgrind --tool=callgrind --toggle-collect=qp_worker_process --callgrind-out-file=/dev/null \
+				"$BUILD/qp_replay" "$fam" 400000 "$@" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+		}
+		a=$(ir)
+		b=$(ir --metrics "$others")
+		echo "  $fam mix: with $((a / 400000)), without $((b / 400000))"
 	done
 fi
