@@ -814,6 +814,11 @@ json_t *meas_json(struct meas *m, int detail)
 	if (m->p.rtp.port_hi)
 		json_object_set_new(o, "rtp_ports", json_pack("[i,i]", m->p.rtp.port_lo, m->p.rtp.port_hi));
 	json_object_set_new(o, "rtp_clock_hz", json_integer(m->p.rtp.dynamic_clock_hz));
+	json_t *dp = json_array();
+	for (int i = 0; i < QP_DNS_PORTS && m->cfg.dns_ports[i]; i++)
+		json_array_append_new(dp, json_integer(m->cfg.dns_ports[i]));
+	json_object_set_new(o, "dns_ports", dp);
+	json_object_set_new(o, "tls_sni", json_boolean(m->cfg.tls_sni));
 	if (m->tpl)
 		json_object_set_new(o, "two_point", tpl_json(m->tpl));
 	if (m->ipx)

@@ -52,7 +52,8 @@ Test(config, every_bad_value_named_by_its_path)
 		 " \"push\": {\"spool\": 3, \"spool_mb\": 0, \"spool_dir\": \"/x\"},\n"
 		 " \"ipfix\": {\"domain\": -1, \"template_s\": 60},\n"
 		 " \"measurements\": [{\"ipfix\": [\"c:4739/sctp\", 5, \"[::1]:0\"]},\n"
-		 "                   {\"ipfix\": [\"a:1\", \"b:2\", \"c:3\", \"d:4\", \"e:5\"]}],\n"
+		 "                   {\"ipfix\": [\"a:1\", \"b:2\", \"c:3\", \"d:4\", \"e:5\"]},\n"
+		 "                   {\"dns_ports\": [53, 0], \"tls_sni\": \"yes\", \"metrics\": [\"dns\", \"voip\"]}],\n"
 		 " \"qmcp\": {\"secret_file\": \"%s\"}}\n",
 		 loose);
 	write_file(bad, text, 0644);
@@ -86,6 +87,9 @@ Test(config, every_bad_value_named_by_its_path)
 		"$.measurements[0].ipfix[1]: a string is expected: HOST:PORT[/udp|/tcp] ([V6ADDR]:PORT for IPv6 addresses; udp by default)",
 		"$.measurements[0].ipfix[2]: IPFIX collector '[::1]:0': port '0' is not 1..65535",
 		"$.measurements[1].ipfix: an array of at most 4 \"HOST:PORT[/udp|/tcp] ([V6ADDR]:PORT for IPv6 addresses; udp by default)\" strings is expected",
+		"$.measurements[2].dns_ports: an array of 1 to 8 ports from 1 to 65535 is expected",
+		"$.measurements[2].tls_sni: true or false is expected",
+		"$.measurements[2].metrics[1]: one of traffic, tcp, rtp, icmp, dns, quic, tls is expected",
 		"$.qmcp.secret_file: ",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -115,7 +119,8 @@ Test(config, the_file_alone_starts_a_probe, .timeout = 120)
 		 " \"ports\": {\"mbufs\": 4095, \"rx_desc\": 512, \"drivers_cfg\": \"drivers-cfg\"},\n"
 		 " \"log_level\": \"warning\",\n"
 		 " \"qmcp\": {\"port\": 0},\n"
-		 " \"measurements\": [{\"description\": \"everything\", \"interval_ms\": 200}]}\n",
+		 " \"measurements\": [{\"description\": \"everything\", \"interval_ms\": 200,\n"
+		 "                   \"dns_ports\": [53, 5353], \"tls_sni\": true}]}\n",
 		 getpid(), http);
 	write_file(cfg, text, 0644);
 	char err[256];
@@ -135,6 +140,10 @@ Test(config, the_file_alone_starts_a_probe, .timeout = 120)
 	cr_expect_str_eq(json_string_value(json_object_get(m, "description")), "everything");
 	cr_expect_eq(json_integer_value(json_object_get(m, "max_flows")), 4096, "flows.max_flows");
 	cr_expect_str_eq(json_string_value(json_object_get(m, "owner")), "config");
+	json_t *dp = json_object_get(m, "dns_ports");
+	cr_expect_eq(json_array_size(dp), 2);
+	cr_expect_eq(json_integer_value(json_array_get(dp, 1)), 5353, "dns_ports");
+	cr_expect(json_is_true(json_object_get(m, "tls_sni")), "tls_sni");
 	json_decref(m);
 	kill(pid, SIGTERM);
 	struct qp_run_result r;

@@ -310,6 +310,27 @@ Test(qmcp, allow_list_secret_and_discovery, .timeout = 240)
 	char *badf[] = {"start", "--filter", "tcp and and", NULL};
 	cr_assert_eq(qmctl(&p, p.secret, badf, out, sizeof(out), err, sizeof(err)), 2, "%s", err);
 	cr_assert(strstr(err, "BAD_PARAM"), "%s", err);
+	char *badd[] = {"start", "--dns-ports", "53,x", NULL};
+	cr_assert_eq(qmctl(&p, p.secret, badd, out, sizeof(out), err, sizeof(err)), 2, "%s", err);
+	cr_assert(strstr(err, "BAD_PARAM: DNS_PORTS: '53,x' is not a port list; expected PORT[,PORT...]: "
+			      "1 to 8 ports from 1 to 65535"),
+		  "%s", err);
+	/* DNS ports, server names and the metric families reach the measurement */
+	char *dns[] = {"start", "--dns-ports", "53,5353", "--tls-sni", "--metrics", "dns,quic,tls", NULL};
+	cr_assert_eq(qmctl(&p, p.secret, dns, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	char mid[16];
+	unsigned int id = 0;
+	cr_assert_eq(sscanf(out, "measurement %u started", &id), 1, "%s", out);
+	snprintf(mid, sizeof(mid), "%u", id);
+	char *st[] = {"--json", "status", mid, NULL};
+	cr_assert_eq(qmctl(&p, p.secret, st, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	json_t *sj = json_loads(out, 0, NULL);
+	cr_assert_not_null(sj, "%s", out);
+	cr_expect_eq(json_integer_value(json_array_get(json_object_get(sj, "dns_ports"), 1)), 5353, "%s", out);
+	cr_expect(json_is_true(json_object_get(sj, "tls_sni")), "%s", out);
+	json_decref(sj);
+	char *stop[] = {"stop", mid, NULL};
+	cr_assert_eq(qmctl(&p, p.secret, stop, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
 	/* a watched measurement: a header and one row per interval, then it ends */
 	char *watch[] = {"start", "--interval", "100", "--watch", "--count", "3", NULL};
 	cr_assert_eq(qmctl(&p, p.secret, watch, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
