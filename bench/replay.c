@@ -49,6 +49,7 @@
 
 #include <rte_eal.h>
 
+#include "../tests/gen/qp_dnsgen.h"
 #include "../tests/gen/qp_pcapw.h"
 #include "qp_filter.h"
 #include "qp_flow_ring.h"
@@ -215,31 +216,6 @@ static void mix_tcp_tls(struct store *s, size_t npkts, int tls)
 	free(n_ex);
 }
 
-/* A DNS message (one question) for name: its length. */
-static uint32_t dns_msg(uint8_t *m, uint16_t id, int response, const char *name)
-{
-	memset(m, 0, 12);
-	m[0] = (uint8_t)(id >> 8);
-	m[1] = (uint8_t)id;
-	m[2] = response ? 0x81 : 0x01;
-	m[5] = 1;
-	uint32_t at = 12;
-	for (const char *p = name; *p;) {
-		const char *dot = strchr(p, '.');
-		size_t l = dot ? (size_t)(dot - p) : strlen(p);
-		m[at++] = (uint8_t)l;
-		memcpy(m + at, p, l);
-		at += (uint32_t)l;
-		p += l + (dot ? 1 : 0);
-	}
-	m[at++] = 0;
-	m[at++] = 0;
-	m[at++] = 1;
-	m[at++] = 0;
-	m[at++] = 1;
-	return at;
-}
-
 /* 100,000 DNS clients: a query, then its answer, each client in turn. */
 static void mix_dns(struct store *s, size_t npkts)
 {
@@ -251,7 +227,7 @@ static void mix_dns(struct store *s, size_t npkts)
 		addr(a, sizeof(a), 0, f);
 		snprintf(name, sizeof(name), "h%u.example.com", f % 977);
 		uint8_t m[128];
-		uint32_t n = dns_msg(m, (uint16_t)(f + k), (int)(i & 1), name);
+		uint32_t n = dg_msg(m, (uint16_t)(f + k), (int)(i & 1), 0, 0, name, 1, 0);
 		struct pb p;
 		pb_init(&p);
 		pb_push_raw(&p, m, n);

@@ -11,51 +11,15 @@
 #define MS 1000000ULL
 
 static unsigned int rng;
+static struct pw_batch batch;
 
 static uint32_t rnd(uint32_t n)
 {
-	rng = rng * 1103515245u + 12345u;
-	return (rng >> 8) % n;
+	return pw_rand(&rng, n);
 }
 
-/* frames are gathered and written in time order */
-struct gframe {
-	uint64_t ts;
-	uint32_t seq, len;
-	uint8_t *data;
-};
-static struct gframe *fr;
-static size_t nfr, capfr;
-
-static void hold(struct pb *b, uint64_t ts)
-{
-	if (nfr == capfr) {
-		capfr = capfr ? capfr * 2 : 512;
-		fr = realloc(fr, capfr * sizeof(*fr));
-		if (!fr)
-			abort();
-	}
-	fr[nfr].ts = ts;
-	fr[nfr].seq = (uint32_t)nfr;
-	fr[nfr].len = pb_len(b);
-	fr[nfr].data = malloc(pb_len(b));
-	if (!fr[nfr].data)
-		abort();
-	memcpy(fr[nfr].data, pb_data(b), pb_len(b));
-	nfr++;
-}
-
-static int gframe_cmp(const void *a, const void *b)
-{
-	const struct gframe *x = a, *y = b;
-	if (x->ts != y->ts)
-		return x->ts < y->ts ? -1 : 1;
-	return x->seq < y->seq ? -1 : 1;
-}
-
-/* A DNS message with one question: its length. */
-static uint32_t dmsg(uint8_t *m, uint16_t id, int response, unsigned int rcode, int tc,
-		     const char *name, uint16_t qtype)
+uint32_t dg_msg(uint8_t *m, uint16_t id, int response, unsigned int rcode, int tc,
+		const char *name, uint16_t qtype, unsigned int answers)
 {
 	memset(m, 0, 12);
 	m[0] = (uint8_t)(id >> 8);
@@ -63,8 +27,7 @@ static uint32_t dmsg(uint8_t *m, uint16_t id, int response, unsigned int rcode, 
 	m[2] = (uint8_t)((response ? 0x80 : 0) | (tc ? 0x02 : 0) | 0x01);
 	m[3] = (uint8_t)((response ? 0x80 : 0) | rcode);
 	m[5] = 1;
-	if (response && !rcode)
-		m[7] = 1; /* one answer */
+	m[7] = (uint8_t)answers;
 	uint32_t at = 12;
 	const char *p = name;
 	while (*p) {
@@ -80,9 +43,9 @@ static uint32_t dmsg(uint8_t *m, uint16_t id, int response, unsigned int rcode, 
 	m[at++] = (uint8_t)qtype;
 	m[at++] = 0;
 	m[at++] = 1;
-	if (response && !rcode) {
-		/* the answer: a pointer to the question's name, type, class, TTL, data */
-		static const uint8_t a4[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0x0E, 0x10, 0, 4, 192, 0, 2, 7};
+	for (unsigned int k = 0; k < answers; k++) {
+		/* an A record: a pointer to the question's name, type, class, TTL, address */
+		const uint8_t a4[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0x0E, 0x10, 0, 4, 192, 0, 2, (uint8_t)(1 + k)};
 		memcpy(m + at, a4, sizeof(a4));
 		at += sizeof(a4);
 	}
@@ -116,20 +79,20 @@ static void udp_msg(const struct dg_flow *f, int to_server, const uint8_t *m, ui
 	else
 		pb_push_ip4(&b, src, dst, 1, 0);
 	pb_push_eth(&b);
-	hold(&b, ts);
+	pwb_add(&batch, &b, ts);
 }
 
 static void query(struct dg_flow *f, uint16_t id, const char *name, uint16_t qt, uint64_t ts)
 {
 	uint8_t m[300];
-	udp_msg(f, 1, m, dmsg(m, id, 0, 0, 0, name, qt), ts);
+	udp_msg(f, 1, m, dg_msg(m, id, 0, 0, 0, name, qt, 0), ts);
 }
 
 static void answer(struct dg_flow *f, uint16_t id, const char *name, uint16_t qt, unsigned int rc,
 		   int tc, uint64_t ts)
 {
 	uint8_t m[300];
-	udp_msg(f, 0, m, dmsg(m, id, 1, rc, tc, name, qt), ts);
+	udp_msg(f, 0, m, dg_msg(m, id, 1, rc, tc, name, qt, rc == 0), ts);
 	f->responses++;
 	f->rcodes[rc]++;
 	f->truncated += (uint32_t)tc;
@@ -232,7 +195,7 @@ static void tcp_seg(struct conn *c, int to_server, const uint8_t *p, uint32_t n,
 	const char *src = to_server ? f->client : f->server, *dst = to_server ? f->server : f->client;
 	pb_push_ip4(&b, src, dst, 1, 0x4000);
 	pb_push_eth(&b);
-	hold(&b, ts);
+	pwb_add(&batch, &b, ts);
 	uint32_t adv = n + ((flags & 0x03) ? 1 : 0); /* SYN and FIN take a number */
 	if (to_server)
 		c->cseq += adv;
@@ -243,7 +206,7 @@ static void tcp_seg(struct conn *c, int to_server, const uint8_t *p, uint32_t n,
 /* A framed message: its length. */
 static uint32_t tmsg(uint8_t *m, uint16_t id, int response, unsigned int rc, const char *name)
 {
-	uint32_t n = dmsg(m + 2, id, response, rc, 0, name, 1);
+	uint32_t n = dg_msg(m + 2, id, response, rc, 0, name, 1, response && rc == 0);
 	m[0] = (uint8_t)(n >> 8);
 	m[1] = (uint8_t)n;
 	return n + 2;
@@ -347,7 +310,6 @@ void dg_write(struct pw *w, uint64_t t0, unsigned int seed, int wrong, struct dg
 {
 	rng = seed;
 	memset(t, 0, sizeof(*t));
-	nfr = 0;
 	for (int k = 0; k < 24; k++) {
 		struct dg_flow *f = &t->f[t->n++];
 		if (k % 2) {
@@ -376,15 +338,10 @@ void dg_write(struct pw *w, uint64_t t0, unsigned int seed, int wrong, struct dg
 		else
 			tcp_whole(f, t0 + 300 * MS);
 	}
-	qsort(fr, nfr, sizeof(*fr), gframe_cmp);
-	for (size_t i = 0; i < nfr; i++) {
-		pw_write(w, fr[i].ts, fr[i].data, fr[i].len, fr[i].len);
-		free(fr[i].data);
-	}
-	t->frames = nfr;
-	t->first_ns = nfr ? fr[0].ts : 0;
-	t->last_ns = nfr ? fr[nfr - 1].ts : 0;
-	free(fr);
-	fr = NULL;
-	nfr = capfr = 0;
+	t->first_ns = batch.n ? batch.f[0].ts : 0;
+	uint64_t last = 0;
+	for (size_t i = 0; i < batch.n; i++)
+		last = batch.f[i].ts > last ? batch.f[i].ts : last;
+	t->last_ns = last;
+	t->frames = pwb_flush(&batch, w);
 }

@@ -43,6 +43,13 @@ struct dg_truth {
 };
 
 /**
+ * A DNS message at m with one question (name dotted, type qtype, class IN)
+ * and `answers` A records pointing back at it: its length.
+ */
+uint32_t dg_msg(uint8_t *m, uint16_t id, int response, unsigned int rcode, int tc,
+		const char *name, uint16_t qtype, unsigned int answers);
+
+/**
  * Write the workload to w from t0 (ns, a whole microsecond), seeded.
  * wrong: include responses to another question (Wireshark matches those by
  * ID alone). Fills the truth.

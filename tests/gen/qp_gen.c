@@ -91,40 +91,6 @@ static void flush_held(void)
 }
 
 /*
- * A DNS query for name (answers 0), or its response with that many A
- * records: the message's length.
- */
-static uint32_t dns_msg(uint8_t *m, uint16_t id, int answers, const char *name)
-{
-	memset(m, 0, 12);
-	m[0] = (uint8_t)(id >> 8);
-	m[1] = (uint8_t)id;
-	m[2] = answers ? 0x81 : 0x01; /* QR on a response; RD */
-	m[3] = answers ? 0x80 : 0;    /* RA */
-	m[5] = 1;
-	m[7] = (uint8_t)answers;
-	uint32_t at = 12;
-	for (const char *p = name; *p;) {
-		const char *dot = strchr(p, '.');
-		size_t l = dot ? (size_t)(dot - p) : strlen(p);
-		m[at++] = (uint8_t)l;
-		memcpy(m + at, p, l);
-		at += (uint32_t)l;
-		p += l + (dot ? 1 : 0);
-	}
-	m[at++] = 0;
-	static const uint8_t tail[] = {0, 1, 0, 1}; /* A, IN */
-	memcpy(m + at, tail, 4);
-	at += 4;
-	for (int k = 0; k < answers; k++) {
-		const uint8_t rr[] = {0xC0, 12, 0, 1, 0, 1, 0, 0, 0x01, 0x2C, 0, 4, 192, 0, 2, (uint8_t)(1 + k)};
-		memcpy(m + at, rr, sizeof(rr));
-		at += sizeof(rr);
-	}
-	return at;
-}
-
-/*
  * What a frame of tcp_session() travels in, pushed in front of its IP
  * header (c2s: client to server); NULL: plain Ethernet.
  */
@@ -209,13 +175,13 @@ static void demo(void)
 		char name[32];
 		snprintf(name, sizeof(name), "demo%06d.example.org", i);
 		pb_init(&b);
-		pb_push_raw(&b, m, dns_msg(m, (uint16_t)(0x4000 + i), 0, name)); /* 40 bytes */
+		pb_push_raw(&b, m, dg_msg(m, (uint16_t)(0x4000 + i), 0, 0, 0, name, 1, 0)); /* 40 bytes */
 		pb_push_udp(&b, 53000, 53);
 		pb_push_ip4(&b, "192.0.2.10", "203.0.113.53", (uint16_t)(100 + i), 0);
 		pb_push_eth(&b);
 		emit(&b, ts + (uint64_t)i * 100 * MS);
 		pb_init(&b);
-		pb_push_raw(&b, m, dns_msg(m, (uint16_t)(0x4000 + i), 5, name)); /* 120 bytes */
+		pb_push_raw(&b, m, dg_msg(m, (uint16_t)(0x4000 + i), 1, 0, 0, name, 1, 5)); /* 120 bytes */
 		pb_push_udp(&b, 53, 53000);
 		pb_push_ip4(&b, "203.0.113.53", "192.0.2.10", (uint16_t)(900 + i), 0);
 		pb_push_eth(&b);

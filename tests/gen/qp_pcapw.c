@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 int pw_open(struct pw *w, const char *path, int linktype, int ns)
@@ -34,6 +35,45 @@ void pw_close(struct pw *w)
 	if (w->f)
 		fclose(w->f);
 	w->f = NULL;
+}
+
+void pwb_add(struct pw_batch *b, const struct pb *p, uint64_t ts)
+{
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 512;
+		b->f = realloc(b->f, b->cap * sizeof(*b->f));
+		if (!b->f)
+			abort();
+	}
+	struct pw_bf *f = &b->f[b->n];
+	f->ts = ts;
+	f->seq = (uint32_t)b->n++;
+	f->len = pb_len(p);
+	f->data = malloc(f->len);
+	if (!f->data)
+		abort();
+	memcpy(f->data, p->buf + p->head, f->len);
+}
+
+static int bf_cmp(const void *a, const void *b)
+{
+	const struct pw_bf *x = a, *y = b;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->seq < y->seq ? -1 : 1;
+}
+
+size_t pwb_flush(struct pw_batch *b, struct pw *w)
+{
+	size_t n = b->n;
+	qsort(b->f, b->n, sizeof(*b->f), bf_cmp);
+	for (size_t i = 0; i < b->n; i++) {
+		pw_write(w, b->f[i].ts, b->f[i].data, b->f[i].len, b->f[i].len);
+		free(b->f[i].data);
+	}
+	free(b->f);
+	memset(b, 0, sizeof(*b));
+	return n;
 }
 
 void pb_init(struct pb *b)

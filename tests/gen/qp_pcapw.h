@@ -17,13 +17,6 @@ struct pw {
 	int ns;
 };
 
-/** Open a classic pcap for writing (ns=1: nanosecond magic). @return 0 or -errno. */
-int pw_open(struct pw *w, const char *path, int linktype, int ns);
-/** Append one record. */
-void pw_write(struct pw *w, uint64_t ts_ns, const uint8_t *data, uint32_t caplen, uint32_t wirelen);
-/** Close (flushes). */
-void pw_close(struct pw *w);
-
 #define PB_ROOM 4096
 
 /* A frame under construction: bytes live in buf[head .. PB_ROOM). */
@@ -33,6 +26,37 @@ struct pb {
 	uint16_t next_type; /* ethertype the header in front must announce */
 	uint8_t next_proto; /* IP protocol the IP header in front must announce */
 };
+
+/** Open a classic pcap for writing (ns=1: nanosecond magic). @return 0 or -errno. */
+int pw_open(struct pw *w, const char *path, int linktype, int ns);
+/** Append one record. */
+void pw_write(struct pw *w, uint64_t ts_ns, const uint8_t *data, uint32_t caplen, uint32_t wirelen);
+/** Close (flushes). */
+void pw_close(struct pw *w);
+
+/* Frames made out of time order (several connections at once), written in
+ * time order: ties keep the order they were added in. */
+struct pw_batch {
+	struct pw_bf {
+		uint64_t ts;
+		uint32_t seq, len;
+		uint8_t *data;
+	} *f;
+	size_t n, cap;
+};
+
+/** Add a copy of the frame under construction at time ts. */
+void pwb_add(struct pw_batch *b, const struct pb *p, uint64_t ts);
+/** Write the frames to w in time order and free them; @return how many. */
+size_t pwb_flush(struct pw_batch *b, struct pw *w);
+
+/** A seeded generator's next number below n (the tests' workloads: the same seed, the same bytes). */
+static inline uint32_t pw_rand(unsigned int *state, uint32_t n)
+{
+	*state = *state * 1103515245u + 12345u;
+	return (*state >> 8) % n;
+}
+
 
 void pb_init(struct pb *b);
 uint8_t *pb_data(struct pb *b);

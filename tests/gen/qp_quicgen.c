@@ -15,8 +15,7 @@ static unsigned int rng;
 
 static uint32_t rnd(uint32_t n)
 {
-	rng = rng * 1103515245u + 12345u;
-	return (rng >> 8) % n;
+	return pw_rand(&rng, n);
 }
 
 /* one datagram as the probe sees it */

@@ -11,45 +11,11 @@
 #define MS 1000000ULL
 
 static unsigned int rng;
+static struct pw_batch batch;
 
 static uint32_t rnd(uint32_t n)
 {
-	rng = rng * 1103515245u + 12345u;
-	return (rng >> 8) % n;
-}
-
-struct gframe {
-	uint64_t ts;
-	uint32_t seq, len;
-	uint8_t *data;
-};
-static struct gframe *fr;
-static size_t nfr, capfr;
-
-static void hold(struct pb *b, uint64_t ts)
-{
-	if (nfr == capfr) {
-		capfr = capfr ? capfr * 2 : 512;
-		fr = realloc(fr, capfr * sizeof(*fr));
-		if (!fr)
-			abort();
-	}
-	fr[nfr].ts = ts;
-	fr[nfr].seq = (uint32_t)nfr;
-	fr[nfr].len = pb_len(b);
-	fr[nfr].data = malloc(pb_len(b));
-	if (!fr[nfr].data)
-		abort();
-	memcpy(fr[nfr].data, pb_data(b), pb_len(b));
-	nfr++;
-}
-
-static int gframe_cmp(const void *a, const void *b)
-{
-	const struct gframe *x = a, *y = b;
-	if (x->ts != y->ts)
-		return x->ts < y->ts ? -1 : 1;
-	return x->seq < y->seq ? -1 : 1;
+	return pw_rand(&rng, n);
 }
 
 struct conn {
@@ -70,7 +36,7 @@ static void seg(struct conn *k, int to_server, const uint8_t *p, uint32_t n, uin
 		pb_push_tcp(&b, c->sport, c->cport, k->sseq, k->cseq, flags, 65160);
 	pb_push_ip4(&b, to_server ? c->client : c->server, to_server ? c->server : c->client, 1, 0x4000);
 	pb_push_eth(&b);
-	hold(&b, ts);
+	pwb_add(&batch, &b, ts);
 	uint32_t adv = n + ((flags & 0x03) ? 1 : 0);
 	if (to_server)
 		k->cseq += adv;
@@ -344,7 +310,6 @@ void tg_write(struct pw *w, uint64_t t0, unsigned int seed, struct tg_truth *t)
 {
 	rng = seed;
 	memset(t, 0, sizeof(*t));
-	nfr = 0;
 	static const int plan[] = {T13, T12, T13_CUT, CH_AGAIN, ALERT, TINY, HUGE, T13};
 	for (int i = 0; i < (int)(sizeof(plan) / sizeof(plan[0])); i++) {
 		struct tg_conn *c = &t->c[t->n++];
@@ -354,13 +319,5 @@ void tg_write(struct pw *w, uint64_t t0, unsigned int seed, struct tg_truth *t)
 		c->sport = i == 1 ? 8443 : 443;
 		conn(c, t0 + (uint64_t)i * 50 * MS, plan[i]);
 	}
-	qsort(fr, nfr, sizeof(*fr), gframe_cmp);
-	for (size_t i = 0; i < nfr; i++) {
-		pw_write(w, fr[i].ts, fr[i].data, fr[i].len, fr[i].len);
-		free(fr[i].data);
-	}
-	t->frames = nfr;
-	free(fr);
-	fr = NULL;
-	nfr = capfr = 0;
+	t->frames = pwb_flush(&batch, w);
 }

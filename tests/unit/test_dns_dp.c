@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "../gen/qp_dnsgen.h"
 #include "qp_dns_dp.h"
 
 #define MS 1000000ULL
@@ -29,28 +30,7 @@ TestSuite(dns, .init = setup);
 static uint32_t msg(uint8_t *m, uint16_t id, int response, unsigned int rcode, int tc,
 		    const char *name, uint16_t qtype)
 {
-	memset(m, 0, 12);
-	m[0] = (uint8_t)(id >> 8);
-	m[1] = (uint8_t)id;
-	m[2] = (uint8_t)((response ? 0x80 : 0) | (tc ? 0x02 : 0) | 0x01);
-	m[3] = (uint8_t)rcode;
-	m[5] = 1;
-	uint32_t at = 12;
-	const char *p = name;
-	while (*p) {
-		const char *dot = strchr(p, '.');
-		size_t l = dot ? (size_t)(dot - p) : strlen(p);
-		m[at++] = (uint8_t)l;
-		memcpy(m + at, p, l);
-		at += (uint32_t)l;
-		p += l + (dot ? 1 : 0);
-	}
-	m[at++] = 0;
-	m[at++] = (uint8_t)(qtype >> 8);
-	m[at++] = (uint8_t)qtype;
-	m[at++] = 0;
-	m[at++] = 1;
-	return at;
+	return dg_msg(m, id, response, rcode, tc, name, qtype, 0);
 }
 
 static void udp(uint16_t id, int response, const char *name, unsigned int dir, uint64_t ts)
