@@ -320,3 +320,36 @@ long qp_sh_long(const char *cmd)
 		pclose(p);
 	return v;
 }
+
+json_t *qp_offline_report(const char *pcap, const char *name, const char *extra)
+{
+	char qb[256], rep[256];
+	snprintf(qb, sizeof(qb), "%s/qprobe", qp_build());
+	snprintf(rep, sizeof(rep), "%s/%s.json", qp_tmpdir(), name);
+	char *argv[] = {qb, "--pcap", (char *)pcap, "--report-file", rep, (char *)extra, NULL};
+	struct qp_run_result r;
+	qp_run(argv, NULL, 60, &r);
+	cr_assert(r.exited && r.status == 0, "qprobe --pcap %s: %s", pcap, r.err);
+	json_t *j = qp_json_load(rep);
+	cr_assert_not_null(j);
+	return j;
+}
+
+unsigned long long qp_seconds_ns(const char *s)
+{
+	unsigned long long sec = strtoull(s, NULL, 10), frac = 0;
+	const char *dot = strchr(s, '.');
+	int digits = 0;
+	if (dot)
+		for (const char *q = dot + 1; *q >= '0' && *q <= '9' && digits < 9; q++, digits++)
+			frac = frac * 10 + (unsigned long long)(*q - '0');
+	for (; digits < 9; digits++)
+		frac *= 10;
+	return sec * 1000000000ULL + frac;
+}
+
+int qp_near(double got, double want)
+{
+	double tol = (want < 0 ? -want : want) * 1e-9;
+	return got >= want - tol && got <= want + tol;
+}

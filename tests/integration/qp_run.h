@@ -75,6 +75,18 @@ void qp_stop_clean(int pid, const char *err_path);
 /** The first whole number a shell command prints (a SQL count, say), -1 when none. */
 long qp_sh_long(const char *cmd);
 
+/**
+ * build/qprobe --pcap pcap [extra] with its report in the test's directory
+ * under name: the report (asserts that qprobe exits 0 within 60 s).
+ */
+json_t *qp_offline_report(const char *pcap, const char *name, const char *extra);
+
+/** Seconds as tshark prints them ("1700000000.037510000") in whole ns. */
+unsigned long long qp_seconds_ns(const char *s);
+
+/** 1 when a real of a report (10 significant digits) is the exact value want. */
+int qp_near(double got, double want);
+
 /** CLOCK_REALTIME now, ns: the time a test's sender stamps its frames with. */
 uint64_t qp_realtime_ns(void);
 

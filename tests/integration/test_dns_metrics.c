@@ -25,16 +25,7 @@ static json_t *measure(int wrong, char *path, size_t len, const char *extra)
 	cr_assert_eq(pw_open(&w, path, 1, 1), 0);
 	dg_write(&w, T0, 53, wrong, &truth);
 	pw_close(&w);
-	char qb[256], rep[256];
-	snprintf(qb, sizeof(qb), "%s/qprobe", qp_build());
-	snprintf(rep, sizeof(rep), "%s/dns-%d.json", qp_tmpdir(), wrong);
-	char *argv[] = {qb, "--pcap", path, "--report-file", rep, (char *)extra, NULL};
-	struct qp_run_result r;
-	qp_run(argv, NULL, 60, &r);
-	cr_assert(r.exited && r.status == 0, "qprobe: %s", r.err);
-	json_t *j = qp_json_load(rep);
-	cr_assert_not_null(j);
-	return j;
+	return qp_offline_report(path, wrong ? "dns-1" : "dns-0", extra);
 }
 
 static long geti(json_t *o, const char *k)
@@ -44,12 +35,11 @@ static long geti(json_t *o, const char *k)
 	return (long)json_integer_value(v);
 }
 
-/* a real of the report (10 significant digits) against the exact value */
+/* a real of the report against the exact value */
 static void expect_near(json_t *o, const char *k, double want, const struct dg_flow *f)
 {
 	double v = json_real_value(json_object_get(o, k));
-	cr_expect(v >= want - want * 1e-9 && v <= want + want * 1e-9, "%s:%u %s: %.12g, want %.12g",
-		  f->client, f->cport, k, v, want);
+	cr_expect(qp_near(v, want), "%s:%u %s: %.12g, want %.12g", f->client, f->cport, k, v, want);
 }
 
 static json_t *flow_of(json_t *rep, const struct dg_flow *f)
@@ -167,17 +157,7 @@ static void tshark_times(const char *path, struct ts_agg *by_port)
 		/* a frame with several responses lists their times comma-separated */
 		for (char *save = NULL, *one = strtok_r(t, ",\n", &save); one;
 		     one = strtok_r(NULL, ",\n", &save)) {
-			/* seconds with 9 decimals: read as whole ns */
-			long long frac = 0;
-			int digits = 0;
-			char *dot = strchr(one, '.');
-			long long s = atoll(one);
-			if (dot)
-				for (char *q = dot + 1; *q >= '0' && *q <= '9' && digits < 9; q++, digits++)
-					frac = frac * 10 + (*q - '0');
-			for (; digits < 9; digits++)
-				frac *= 10;
-			long long ns = s * 1000000000LL + frac;
+			long long ns = (long long)qp_seconds_ns(one);
 			if (!g->n || ns < g->min)
 				g->min = ns;
 			if (ns > g->max)

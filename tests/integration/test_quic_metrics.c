@@ -25,16 +25,7 @@ static json_t *measure(char *path, size_t len, const char *extra)
 	cr_assert_eq(pw_open(&w, path, 1, 1), 0);
 	qg_write(&w, T0, 443, &truth);
 	pw_close(&w);
-	char qb[256], rep[256];
-	snprintf(qb, sizeof(qb), "%s/qprobe", qp_build());
-	snprintf(rep, sizeof(rep), "%s/quic.json", qp_tmpdir());
-	char *argv[] = {qb, "--pcap", path, "--report-file", rep, (char *)extra, NULL};
-	struct qp_run_result r;
-	qp_run(argv, NULL, 60, &r);
-	cr_assert(r.exited && r.status == 0, "qprobe: %s", r.err);
-	json_t *j = qp_json_load(rep);
-	cr_assert_not_null(j);
-	return j;
+	return qp_offline_report(path, "quic", extra);
 }
 
 static long geti(json_t *o, const char *k)
@@ -44,12 +35,11 @@ static long geti(json_t *o, const char *k)
 	return (long)json_integer_value(v);
 }
 
-/* a real of the report (10 significant digits) against the exact value */
+/* a real of the report against the exact value */
 static void expect_near(json_t *o, const char *k, double want, const struct qg_conn *c)
 {
 	double v = json_real_value(json_object_get(o, k));
-	cr_expect(v >= want - want * 1e-9 && v <= want + want * 1e-9, "%s:%u %s: %.12g, want %.12g",
-		  c->client, c->cport, k, v, want);
+	cr_expect(qp_near(v, want), "%s:%u %s: %.12g, want %.12g", c->client, c->cport, k, v, want);
 }
 
 static json_t *quic_of(json_t *rep, const struct qg_conn *c)
@@ -125,19 +115,6 @@ struct ts_spin {
 	unsigned long long min[2], max[2], sum[2];
 };
 
-static unsigned long long epoch_ns(const char *s)
-{
-	unsigned long long sec = strtoull(s, NULL, 10), frac = 0;
-	const char *dot = strchr(s, '.');
-	int digits = 0;
-	if (dot)
-		for (const char *q = dot + 1; *q >= '0' && *q <= '9' && digits < 9; q++, digits++)
-			frac = frac * 10 + (unsigned long long)(*q - '0');
-	for (; digits < 9; digits++)
-		frac *= 10;
-	return sec * 1000000000ULL + frac;
-}
-
 Test(quic_metrics, spin_rtt_equals_the_spin_bits_tshark_reads, .timeout = 120)
 {
 	char path[256];
@@ -166,7 +143,7 @@ Test(quic_metrics, spin_rtt_equals_the_spin_bits_tshark_reads, .timeout = 120)
 		int from_client = dport == 443;
 		struct ts_spin *s = &by_port[from_client ? sport : dport];
 		int d = !from_client, v = !strcmp(f[3], "1") || !strcmp(f[3], "True");
-		unsigned long long ts = epoch_ns(f[2]);
+		unsigned long long ts = qp_seconds_ns(f[2]);
 		if (s->prev[d] >= 0 && v != s->prev[d]) {
 			if (s->have[d]) {
 				unsigned long long x = ts - s->last[d];

@@ -24,16 +24,7 @@ static json_t *measure(char *path, size_t len, const char *extra)
 	cr_assert_eq(pw_open(&w, path, 1, 1), 0);
 	tg_write(&w, T0, 8446, &truth);
 	pw_close(&w);
-	char qb[256], rep[256];
-	snprintf(qb, sizeof(qb), "%s/qprobe", qp_build());
-	snprintf(rep, sizeof(rep), "%s/tls.json", qp_tmpdir());
-	char *argv[] = {qb, "--pcap", path, "--report-file", rep, (char *)extra, NULL};
-	struct qp_run_result r;
-	qp_run(argv, NULL, 60, &r);
-	cr_assert(r.exited && r.status == 0, "qprobe: %s", r.err);
-	json_t *j = qp_json_load(rep);
-	cr_assert_not_null(j);
-	return j;
+	return qp_offline_report(path, "tls", extra);
 }
 
 static json_t *tls_of(json_t *rep, const struct tg_conn *c)
@@ -51,7 +42,7 @@ static void expect_ms(json_t *o, const char *k, int64_t ns, const struct tg_conn
 		return;
 	}
 	double want = (double)ns / 1e6, got = json_real_value(v);
-	cr_expect(json_is_real(v) && got >= want - want * 1e-9 && got <= want + want * 1e-9,
+	cr_expect(json_is_real(v) && qp_near(got, want),
 		  "%s:%u %s: %.9g, want %.9g", c->client, c->cport, k, got, want);
 }
 
@@ -102,19 +93,6 @@ Test(tls_metrics, every_handshake_equals_its_truth, .timeout = 120)
 	json_decref(rep);
 }
 
-static unsigned long long epoch_ns(const char *s)
-{
-	unsigned long long sec = strtoull(s, NULL, 10), frac = 0;
-	const char *dot = strchr(s, '.');
-	int digits = 0;
-	if (dot)
-		for (const char *q = dot + 1; *q >= '0' && *q <= '9' && digits < 9; q++, digits++)
-			frac = frac * 10 + (unsigned long long)(*q - '0');
-	for (; digits < 9; digits++)
-		frac *= 10;
-	return sec * 1000000000ULL + frac;
-}
-
 Test(tls_metrics, handshake_times_equal_the_frames_tshark_dates_them_by, .timeout = 120)
 {
 	char path[256];
@@ -151,7 +129,7 @@ Test(tls_metrics, handshake_times_equal_the_frames_tshark_dates_them_by, .timeou
 		int sp = atoi(f[1]), dp = atoi(f[2]);
 		int to_server = dp == 443 || dp == 8443;
 		int port = to_server ? sp : dp;
-		unsigned long long ts = epoch_ns(f[0]);
+		unsigned long long ts = qp_seconds_ns(f[0]);
 		const char *hs = f[3] ? f[3] : "";
 		if (to_server && strstr(hs, "1") == hs && !ch[port])
 			ch[port] = ts;
