@@ -404,25 +404,37 @@ static void expect_same_figures(json_t *live, json_t *off, size_t min_flows)
 	}
 }
 
+/*
+ * The latest closed interval of measurement 1 (its JSON object, a new
+ * reference) and /metrics read between two readings of it that agree: no
+ * interval closed in between, so /metrics showed this one.
+ */
+static json_t *latest_with_metrics(int port, char **m)
+{
+	*m = NULL;
+	for (int tries = 0;; tries++) {
+		json_t *a = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
+		free(*m);
+		cr_assert_eq(qp_http_get(port, "/metrics", m), 200);
+		json_t *b = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
+		json_t *ia = json_array_get(json_object_get(a, "intervals"), 0);
+		json_t *ib = json_array_get(json_object_get(b, "intervals"), 0);
+		int same = ia && ib && json_equal(json_object_get(ia, "start_ns"), json_object_get(ib, "start_ns"));
+		json_t *iv = same ? json_incref(ia) : NULL;
+		json_decref(a);
+		json_decref(b);
+		if (iv)
+			return iv;
+		cr_assert_lt(tries, 50, "an interval closed at each of 50 tries");
+	}
+}
+
 /* The DNS gauges of /metrics: the figures of the latest closed interval. */
 static void expect_dns_gauges(int port)
 {
-	json_t *a, *b;
-	char *m = NULL;
-	for (int tries = 0;; tries++) {
-		a = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
-		free(m);
-		cr_assert_eq(qp_http_get(port, "/metrics", &m), 200);
-		b = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
-		json_t *ia = json_array_get(json_object_get(a, "intervals"), 0);
-		json_t *ib = json_array_get(json_object_get(b, "intervals"), 0);
-		if (ia && ib && json_equal(json_object_get(ia, "start_ns"), json_object_get(ib, "start_ns")))
-			break; /* no interval closed between: /metrics showed this one */
-		cr_assert_lt(tries, 50, "an interval closed at each of 50 tries");
-		json_decref(a);
-		json_decref(b);
-	}
-	json_t *d = json_object_get(json_array_get(json_object_get(a, "intervals"), 0), "dns");
+	char *m;
+	json_t *a = latest_with_metrics(port, &m);
+	json_t *d = json_object_get(a, "dns");
 	cr_assert_not_null(d);
 	const char *kinds[] = {"queries", "responses", "answered", "unanswered", "retransmitted",
 			       "unmatched", "truncated"};
@@ -453,28 +465,14 @@ static void expect_dns_gauges(int port)
 		     "the latest interval has DNS (the test shows a figure)");
 	free(m);
 	json_decref(a);
-	json_decref(b);
 }
 
 /* /metrics' TLS gauges: the latest interval's handshake quantiles. */
 static void expect_tls_gauges(int port)
 {
-	json_t *a, *b;
-	char *m = NULL;
-	for (int tries = 0;; tries++) {
-		a = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
-		free(m);
-		cr_assert_eq(qp_http_get(port, "/metrics", &m), 200);
-		b = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
-		json_t *ia = json_array_get(json_object_get(a, "intervals"), 0);
-		json_t *ib = json_array_get(json_object_get(b, "intervals"), 0);
-		if (ia && ib && json_equal(json_object_get(ia, "start_ns"), json_object_get(ib, "start_ns")))
-			break;
-		cr_assert_lt(tries, 50, "an interval closed at each of 50 tries");
-		json_decref(a);
-		json_decref(b);
-	}
-	json_t *t = json_object_get(json_array_get(json_object_get(a, "intervals"), 0), "tls");
+	char *m;
+	json_t *a = latest_with_metrics(port, &m);
+	json_t *t = json_object_get(a, "tls");
 	static const char *const phase[2] = {"client_hello_to_server_hello", "server_hello_to_client_data"};
 	int shown = 0;
 	for (int k = 0; k < 2; k++) {
@@ -496,28 +494,14 @@ static void expect_tls_gauges(int port)
 	cr_expect_gt(shown, 0, "the latest interval has a TLS figure (the test shows one)");
 	free(m);
 	json_decref(a);
-	json_decref(b);
 }
 
 /* /metrics' QUIC gauges and qmctl's QUIC column: the latest intervals' figures. */
 static void expect_quic_gauges(int port, int qport)
 {
-	json_t *a, *b;
-	char *m = NULL;
-	for (int tries = 0;; tries++) {
-		a = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
-		free(m);
-		cr_assert_eq(qp_http_get(port, "/metrics", &m), 200);
-		b = get_json(port, "/api/v1/intervals?measurement=1&last=1", 200);
-		json_t *ia = json_array_get(json_object_get(a, "intervals"), 0);
-		json_t *ib = json_array_get(json_object_get(b, "intervals"), 0);
-		if (ia && ib && json_equal(json_object_get(ia, "start_ns"), json_object_get(ib, "start_ns")))
-			break;
-		cr_assert_lt(tries, 50, "an interval closed at each of 50 tries");
-		json_decref(a);
-		json_decref(b);
-	}
-	json_t *q = json_object_get(json_array_get(json_object_get(a, "intervals"), 0), "quic");
+	char *m;
+	json_t *a = latest_with_metrics(port, &m);
+	json_t *q = json_object_get(a, "quic");
 	int shown = 0;
 	for (int d = 0; d < 2; d++) {
 		json_t *rt = json_object_get(q, d ? "rtt_rev_ms" : "rtt_ms");
@@ -533,7 +517,6 @@ static void expect_quic_gauges(int port, int qport)
 	cr_expect_gt(shown, 0, "the latest interval has spin samples");
 	free(m);
 	json_decref(a);
-	json_decref(b);
 	/* qmctl: each interval's QUIC cell is its JSON's spin p50 */
 	static char out[65536], err[4096];
 	char *js[] = {"--json", "results", "1", "--last", "8", NULL};
