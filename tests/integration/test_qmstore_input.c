@@ -61,21 +61,23 @@ static int result(struct qmcp_client *c, uint64_t seq, const char *json, char *e
 	return rc;
 }
 
-Test(qmstore_input, hostile_peers_are_refused_and_counted_and_a_probe_among_them_is_served,
-     .timeout = 120)
+/*
+ * A qmstore on a free port with a SQLite file named after the test (db, its
+ * standard error in err), and a probe's session to it that said HELLO.
+ */
+static struct qmcp_client *store_and_probe(const char *name, int *port, int *pid, char *db, char *err)
 {
-	int port = qp_free_port();
-	char bin[256], ps[16], db[256], err[256];
+	char bin[256], ps[16], e[512];
+	*port = qp_free_port();
 	snprintf(bin, sizeof(bin), "%s/qmstore", qp_build());
-	snprintf(ps, sizeof(ps), "%d", port);
-	snprintf(db, sizeof(db), "%s/hostile.sqlite", qp_tmpdir());
-	snprintf(err, sizeof(err), "%s/hostile.err", qp_tmpdir());
+	snprintf(ps, sizeof(ps), "%d", *port);
+	snprintf(db, 256, "%s/%s.sqlite", qp_tmpdir(), name);
+	snprintf(err, 256, "%s/%s.err", qp_tmpdir(), name);
 	char *argv[] = {bin, "--listen", "127.0.0.1", "--port", ps, "--db", db, "--quiet", NULL};
-	int pid = qp_spawn(argv, NULL, err);
+	*pid = qp_spawn(argv, NULL, err);
 	struct qmcp_client *c = NULL;
-	char e[512];
 	for (int i = 0; i < 200 && !c; i++) {
-		c = qmcp_client_connect("127.0.0.1", port, 1000, e, sizeof(e));
+		c = qmcp_client_connect("127.0.0.1", *port, 1000, e, sizeof(e));
 		if (!c) {
 			struct timespec ts = {0, 50000000};
 			nanosleep(&ts, NULL);
@@ -83,6 +85,15 @@ Test(qmstore_input, hostile_peers_are_refused_and_counted_and_a_probe_among_them
 	}
 	cr_assert_not_null(c, "%s", e);
 	cr_assert_eq(qmcp_client_hello(c, "good-probe", NULL, 0, 5000, e, sizeof(e)), 0, "%s", e);
+	return c;
+}
+
+Test(qmstore_input, hostile_peers_are_refused_and_counted_and_a_probe_among_them_is_served,
+     .timeout = 120)
+{
+	int port, pid;
+	char db[256], err[256], e[512];
+	struct qmcp_client *c = store_and_probe("hostile", &port, &pid, db, err);
 	cr_assert_eq(result(c, 0, "{\"packets\": {\"fwd\": 1, \"rev\": 0}}", e, sizeof(e)), 0, "%s", e);
 
 	/* a flood of garbage: 50 connections, each closed at its first bytes */
@@ -145,25 +156,9 @@ Test(qmstore_input, quic_dns_and_tls_intervals_fill_their_tables, .timeout = 120
 	cr_assert_eq(system(gen), 0, "%s", gen);
 	json_t *off = qp_json_load(rep);
 	cr_assert_not_null(off);
-	int port = qp_free_port();
-	char bin[256], ps[16], db[256], err[256];
-	snprintf(bin, sizeof(bin), "%s/qmstore", qp_build());
-	snprintf(ps, sizeof(ps), "%d", port);
-	snprintf(db, sizeof(db), "%s/apps.sqlite", qp_tmpdir());
-	snprintf(err, sizeof(err), "%s/apps.err", qp_tmpdir());
-	char *argv[] = {bin, "--listen", "127.0.0.1", "--port", ps, "--db", db, "--quiet", NULL};
-	int pid = qp_spawn(argv, NULL, err);
-	struct qmcp_client *c = NULL;
-	char e[512];
-	for (int i = 0; i < 200 && !c; i++) {
-		c = qmcp_client_connect("127.0.0.1", port, 1000, e, sizeof(e));
-		if (!c) {
-			struct timespec ts = {0, 50000000};
-			nanosleep(&ts, NULL);
-		}
-	}
-	cr_assert_not_null(c, "%s", e);
-	cr_assert_eq(qmcp_client_hello(c, "good-probe", NULL, 0, 5000, e, sizeof(e)), 0, "%s", e);
+	int port, pid;
+	char db[256], err[256], e[512];
+	struct qmcp_client *c = store_and_probe("apps", &port, &pid, db, err);
 	size_t i;
 	json_t *iv;
 	long hs = 0, kept = 0, rtt_n = 0, queries = 0, answered = 0, with_quic = 0, tls_hs = 0, tls13 = 0;
