@@ -31,6 +31,19 @@ static int emit(const uint8_t *m, size_t len, void *arg)
 	return s->refuse;
 }
 
+/* An encoder into sink s (emptied), and the reader v to decode it with (emptied). */
+static struct qp_ipfix_enc *fresh(struct sink *s, struct ipfix_rd *v, enum qp_ipfix_transport tr,
+				  uint32_t domain, size_t max)
+{
+	memset(s, 0, sizeof(*s));
+	ipfix_rd_free(v);
+	ipfix_rd_init(v);
+	struct qp_ipfix_enc *e = malloc(sizeof(*e));
+	cr_assert_not_null(e);
+	qp_ipfix_enc_init(e, tr, domain, max, emit, s);
+	return e;
+}
+
 static uint32_t rd32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -115,11 +128,7 @@ Test(ipfix, a_tcp_record_reads_back_with_every_value)
 {
 	static struct sink s;
 	static struct ipfix_rd v;
-	memset(&s, 0, sizeof(s));
-	ipfix_rd_free(&v);
-	ipfix_rd_init(&v);
-	struct qp_ipfix_enc *e = malloc(sizeof(*e));
-	qp_ipfix_enc_init(e, QP_IPFIX_TCP, 77, 65535, emit, &s);
+	struct qp_ipfix_enc *e = fresh(&s, &v, QP_IPFIX_TCP, 77, 65535);
 	struct qp_flow_rec r;
 	tcp_rec(&r);
 	qp_ipfix_enc_add(e, &r, NULL, 1700000002);
@@ -185,11 +194,7 @@ Test(ipfix, udp_icmp_ipv6_and_two_point_records_take_their_own_templates)
 {
 	static struct sink s;
 	static struct ipfix_rd v;
-	memset(&s, 0, sizeof(s));
-	ipfix_rd_free(&v);
-	ipfix_rd_init(&v);
-	struct qp_ipfix_enc *e = malloc(sizeof(*e));
-	qp_ipfix_enc_init(e, QP_IPFIX_FILE, 1, 65535, emit, &s);
+	struct qp_ipfix_enc *e = fresh(&s, &v, QP_IPFIX_FILE, 1, 65535);
 	struct qp_flow_rec u;
 	memset(&u, 0, sizeof(u));
 	u.key.ipver = 6;
@@ -262,11 +267,7 @@ Test(ipfix, dns_flows_take_templates_with_the_dns_elements)
 {
 	static struct sink s;
 	static struct ipfix_rd v;
-	memset(&s, 0, sizeof(s));
-	ipfix_rd_free(&v);
-	ipfix_rd_init(&v);
-	struct qp_ipfix_enc *e = malloc(sizeof(*e));
-	qp_ipfix_enc_init(e, QP_IPFIX_FILE, 1, 65535, emit, &s);
+	struct qp_ipfix_enc *e = fresh(&s, &v, QP_IPFIX_FILE, 1, 65535);
 	struct qp_flow_rec u;
 	memset(&u, 0, sizeof(u));
 	u.key.ipver = 4;
@@ -333,11 +334,7 @@ Test(ipfix, quic_flows_take_templates_with_the_quic_elements)
 {
 	static struct sink s;
 	static struct ipfix_rd v;
-	memset(&s, 0, sizeof(s));
-	ipfix_rd_free(&v);
-	ipfix_rd_init(&v);
-	struct qp_ipfix_enc *e = malloc(sizeof(*e));
-	qp_ipfix_enc_init(e, QP_IPFIX_FILE, 1, 65535, emit, &s);
+	struct qp_ipfix_enc *e = fresh(&s, &v, QP_IPFIX_FILE, 1, 65535);
 	struct qp_flow_rec u;
 	memset(&u, 0, sizeof(u));
 	u.key.ipver = 6;
@@ -388,11 +385,7 @@ Test(ipfix, tls_flows_take_templates_with_the_tls_elements)
 {
 	static struct sink s;
 	static struct ipfix_rd v;
-	memset(&s, 0, sizeof(s));
-	ipfix_rd_free(&v);
-	ipfix_rd_init(&v);
-	struct qp_ipfix_enc *e = malloc(sizeof(*e));
-	qp_ipfix_enc_init(e, QP_IPFIX_FILE, 1, 65535, emit, &s);
+	struct qp_ipfix_enc *e = fresh(&s, &v, QP_IPFIX_FILE, 1, 65535);
 	struct qp_flow_rec u;
 	memset(&u, 0, sizeof(u));
 	u.key.ipver = 4;
@@ -424,11 +417,7 @@ Test(ipfix, messages_stay_within_the_mtu_and_number_their_records)
 {
 	static struct sink s;
 	static struct ipfix_rd v;
-	memset(&s, 0, sizeof(s));
-	ipfix_rd_free(&v);
-	ipfix_rd_init(&v);
-	struct qp_ipfix_enc *e = malloc(sizeof(*e));
-	qp_ipfix_enc_init(e, QP_IPFIX_UDP, 5, 1472, emit, &s);
+	struct qp_ipfix_enc *e = fresh(&s, &v, QP_IPFIX_UDP, 5, 1472);
 	struct qp_flow_rec r;
 	tcp_rec(&r);
 	for (int k = 0; k < 100; k++) {
