@@ -127,7 +127,7 @@ void qp_dns_message(struct qp_dns *d, const uint8_t *m, uint32_t cap, unsigned i
 			ADD(d, ev, answered);
 			qp_stat_add(&d->rt, rt);
 			if (d->rt.n <= QP_DNS_KEEP)
-				d->keep[d->rt.n - 1] = qp_dns_enc(rt);
+				d->keep[d->rt.n - 1] = qp_ns32_enc(rt);
 			if (ev->nrt < QP_DNS_SEG_MSGS)
 				ev->rt[ev->nrt++] = rt;
 			return;
@@ -290,7 +290,7 @@ int qp_dns_kept_quantile(const struct qp_dns *d, double q, uint64_t *ns)
 		return -1;
 	uint64_t v[QP_DNS_KEEP];
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t x = qp_dns_dec(d->keep[i]);
+		uint64_t x = qp_ns32_dec(d->keep[i]);
 		uint32_t j = i;
 		for (; j > 0 && v[j - 1] > x; j--)
 			v[j] = v[j - 1];

@@ -95,26 +95,10 @@ struct qp_dns {
 	uint8_t nused; /* queries waiting in out[] */
 	struct qp_dns_counts c; /* of the flow's record */
 	struct qp_stat rt;      /* response times of the record */
-	/* its first QP_DNS_KEEP samples (qp_dns_enc): percentiles exact for
+	/* its first QP_DNS_KEEP samples (qp_ns32_enc): percentiles exact for
 	 * a flow of few queries, without a distribution of its own */
 	uint32_t keep[QP_DNS_KEEP];
 };
-
-#define QP_DNS_US 0x80000000u /* an encoded value in microseconds */
-
-/** A response time as keep[] holds it: ns below 2.1 s, us above. */
-static inline uint32_t qp_dns_enc(uint64_t ns)
-{
-	if (ns < QP_DNS_US)
-		return (uint32_t)ns;
-	uint64_t us = ns / 1000;
-	return QP_DNS_US | (uint32_t)(us < QP_DNS_US - 1 ? us : QP_DNS_US - 1);
-}
-
-static inline uint64_t qp_dns_dec(uint32_t v)
-{
-	return v & QP_DNS_US ? (uint64_t)(v & ~QP_DNS_US) * 1000 : v;
-}
 
 /**
  * The q-quantile (nearest rank) of a record's samples when all are kept

@@ -31,20 +31,17 @@ struct qp_iat {
 };
 _Static_assert(sizeof(struct qp_iat) == 56, "both directions' inter-arrival times in one line");
 
-#define QP_IAT_US 0x80000000u /* an encoded value in microseconds */
+#define QP_IAT_US QP_NS32_US /* an encoded value in microseconds */
 
-/** A gap as the minimum and maximum keep it; order is kept (a < b: enc(a) <= enc(b)). */
+/** A gap as the minimum and maximum keep it (qp_ns32_enc). */
 static inline uint32_t qp_iat_enc(uint64_t ns)
 {
-	if (ns < QP_IAT_US)
-		return (uint32_t)ns;
-	uint64_t us = ns / 1000;
-	return QP_IAT_US | (uint32_t)(us < QP_IAT_US - 1 ? us : QP_IAT_US - 1);
+	return qp_ns32_enc(ns);
 }
 
 static inline uint64_t qp_iat_dec(uint32_t v)
 {
-	return v & QP_IAT_US ? (uint64_t)(v & ~QP_IAT_US) * 1000 : v;
+	return qp_ns32_dec(v);
 }
 
 /** Account a packet's arrival in direction dir; timestamps going back give no sample. */

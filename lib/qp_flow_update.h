@@ -377,7 +377,7 @@ static inline void qp_flow_dns(struct qp_flow_table *t, struct qp_flow *fl, stru
 			struct qp_hist_counts *h = qp_flow_table_hist(t, fl);
 			if (h && d->rt.n == QP_DNS_KEEP + 1)
 				for (int i = 0; i < QP_DNS_KEEP; i++)
-					qp_hist_counts_add(&h[0], qp_dns_dec(d->keep[i]));
+					qp_hist_counts_add(&h[0], qp_ns32_dec(d->keep[i]));
 			if (h)
 				qp_hist_counts_add(&h[0], e->dns.rt[0]);
 		}

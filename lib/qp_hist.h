@@ -55,6 +55,25 @@ static inline void qp_hist_add(struct qp_hist *h, uint64_t v)
 	h->b[qp_hist_index(v)]++;
 }
 
+/*
+ * A time in 32 bits: exact to the ns below 2^31 ns (2.1 s), to the us above
+ * (up to 35 minutes); order is kept (a < b: enc(a) <= enc(b)).
+ */
+#define QP_NS32_US 0x80000000u /* an encoded value in microseconds */
+
+static inline uint32_t qp_ns32_enc(uint64_t ns)
+{
+	if (ns < QP_NS32_US)
+		return (uint32_t)ns;
+	uint64_t us = ns / 1000;
+	return QP_NS32_US | (uint32_t)(us < QP_NS32_US - 1 ? us : QP_NS32_US - 1);
+}
+
+static inline uint64_t qp_ns32_dec(uint32_t v)
+{
+	return v & QP_NS32_US ? (uint64_t)(v & ~QP_NS32_US) * 1000 : v;
+}
+
 /* min / mean / max of a series of ns values, without a distribution */
 struct qp_stat {
 	uint32_t n;

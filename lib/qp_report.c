@@ -529,6 +529,20 @@ static int w_stat_open(struct qp_jw *w, const char *k, const struct qp_stat *s)
 	return 1;
 }
 
+/* A series with its percentiles (ms) when they are known (pct); null without samples. */
+static void w_dist(struct qp_jw *w, const char *k, const struct qp_stat *s, int pct, double p50,
+		   double p90, double p99)
+{
+	if (!w_stat_open(w, k, s))
+		return;
+	if (pct) {
+		qp_jw_kreal(w, "p50", p50);
+		qp_jw_kreal(w, "p90", p90);
+		qp_jw_kreal(w, "p99", p99);
+	}
+	qp_jw_end_obj(w);
+}
+
 static void w_stat(struct qp_jw *w, const char *k, const struct qp_stat *s)
 {
 	if (w_stat_open(w, k, s))
@@ -551,14 +565,7 @@ static void w_dns(struct qp_jw *w, const struct qp_flow_rec *fr)
 		if (fr->dns.rcodes[i])
 			qp_jw_kint(w, qp_dns_rcode_name(i, b, sizeof(b)), fr->dns.rcodes[i]);
 	qp_jw_end_obj(w);
-	if (w_stat_open(w, "response_time_ms", &fr->dns_rt)) {
-		if (fr->dns_pct) {
-			qp_jw_kreal(w, "p50", fr->dns_p50);
-			qp_jw_kreal(w, "p90", fr->dns_p90);
-			qp_jw_kreal(w, "p99", fr->dns_p99);
-		}
-		qp_jw_end_obj(w);
-	}
+	w_dist(w, "response_time_ms", &fr->dns_rt, fr->dns_pct, fr->dns_p50, fr->dns_p90, fr->dns_p99);
 	qp_jw_end_obj(w);
 }
 
@@ -609,16 +616,9 @@ static void w_quic(struct qp_jw *w, const struct qp_flow_rec *fr)
 		     q->hs_ns >= 0 && q->hs_ack_ns >= 0 ? q->hs_ns + q->hs_ack_ns : -1);
 	w_ms_or_null(w, "handshake_server_ms", q->hs_ns);
 	w_ms_or_null(w, "handshake_client_ms", q->hs_ack_ns);
-	for (int i = 0; i < 2; i++) {
-		if (!w_stat_open(w, i ? "rtt_rev_ms" : "rtt_ms", &q->rtt[i]))
-			continue;
-		if (fr->quic_pct) {
-			qp_jw_kreal(w, "p50", fr->quic_p50[i]);
-			qp_jw_kreal(w, "p90", fr->quic_p90[i]);
-			qp_jw_kreal(w, "p99", fr->quic_p99[i]);
-		}
-		qp_jw_end_obj(w);
-	}
+	for (int i = 0; i < 2; i++)
+		w_dist(w, i ? "rtt_rev_ms" : "rtt_ms", &q->rtt[i], fr->quic_pct, fr->quic_p50[i],
+		       fr->quic_p90[i], fr->quic_p99[i]);
 	qp_jw_kbool(w, "spin_active", qp_quic_spin_active(q));
 	qp_jw_kint(w, "spin_edges_kept", q->edges_kept);
 	qp_jw_kint(w, "spin_edges_discarded", q->edges_discarded);
@@ -682,16 +682,9 @@ void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 		qp_jw_obj(w);
 		w_ms_or_null(w, "handshake_rtt_ms", fr->hs_rtt_ns);
 		w_ms_or_null(w, "handshake_ack_rtt_ms", fr->hs_ack_rtt_ns);
-		for (int i = 0; i < 2; i++) {
-			if (!w_stat_open(w, i ? "rtt_rev_ms" : "rtt_ms", &fr->rtt[i]))
-				continue;
-			if (fr->rtt_pct) {
-				qp_jw_kreal(w, "p50", fr->rtt_p50[i]);
-				qp_jw_kreal(w, "p90", fr->rtt_p90[i]);
-				qp_jw_kreal(w, "p99", fr->rtt_p99[i]);
-			}
-			qp_jw_end_obj(w);
-		}
+		for (int i = 0; i < 2; i++)
+			w_dist(w, i ? "rtt_rev_ms" : "rtt_ms", &fr->rtt[i], fr->rtt_pct, fr->rtt_p50[i],
+			       fr->rtt_p90[i], fr->rtt_p99[i]);
 		qp_jw_kstr(w, "rtt_method", fr->tcp_ts ? "timestamps" : "seq_ack");
 		if (fr->tcp_ts)
 			w_fwd_rev(w, "tsvals_pushed_out", fr->tsv_over[0], fr->tsv_over[1]);
