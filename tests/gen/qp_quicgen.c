@@ -25,11 +25,13 @@ struct obs {
 	int from_client;
 	int spin; /* short header's spin bit, -1: long header(s) */
 	int skip; /* the reordered packet: left out of the truth's edges */
+	int owner; /* the connection it belongs to */
 	uint32_t len;
 	uint8_t data[1300];
 };
 static struct obs *ob;
 static size_t nob, capob;
+static int owner_now; /* the connection add() makes datagrams of */
 
 static struct obs *add(uint64_t ts, int from_client)
 {
@@ -45,6 +47,7 @@ static struct obs *add(uint64_t ts, int from_client)
 	o->seq = (uint32_t)nob++;
 	o->from_client = from_client;
 	o->spin = -1;
+	o->owner = owner_now;
 	return o;
 }
 
@@ -243,13 +246,13 @@ static int obs_cmp(const void *a, const void *b)
 }
 
 /* The truth's spin samples of one connection: edges in the order seen. */
-static void spin_truth(struct qg_conn *c, const struct obs *o, size_t n, int cidx, const int *owner)
+static void spin_truth(struct qg_conn *c, const struct obs *o, size_t n, int cidx)
 {
 	int prev[2] = {-1, -1};
 	uint64_t last[2] = {0, 0};
 	int have[2] = {0, 0};
 	for (size_t i = 0; i < n; i++) {
-		if (owner[i] != cidx || o[i].spin < 0 || o[i].skip)
+		if (o[i].owner != cidx || o[i].spin < 0 || o[i].skip)
 			continue;
 		int d = !o[i].from_client; /* the client is the flow's initiator: fwd */
 		if (prev[d] >= 0 && o[i].spin != prev[d]) {
@@ -283,8 +286,6 @@ void qg_write(struct pw *w, uint64_t t0, unsigned int seed, struct qg_truth *t)
 		{RANDOM, 1, 0x00000001}, {ZERO, 0, 0x00000001}, {VNEG, 0, 0x00000001},
 	};
 	int np = (int)(sizeof(plan) / sizeof(plan[0]));
-	int *owner = NULL;
-	size_t cap_owner = 0;
 	for (int k = 0; k < np; k++) {
 		struct qg_conn *c = &t->c[t->n++];
 		if (plan[k].v6) {
@@ -297,16 +298,8 @@ void qg_write(struct pw *w, uint64_t t0, unsigned int seed, struct qg_truth *t)
 		c->cport = (uint16_t)(50000 + k);
 		c->sport = 443;
 		c->version = plan[k].version;
-		size_t from = nob;
+		owner_now = k;
 		conn(c, t0 + (uint64_t)k * 70 * MS, plan[k].kind);
-		if (nob > cap_owner) {
-			cap_owner = capob;
-			owner = realloc(owner, cap_owner * sizeof(*owner));
-			if (!owner)
-				abort();
-		}
-		for (size_t i = from; i < nob; i++)
-			owner[i] = k;
 	}
 	/* a UDP flow of a version nobody knows: not QUIC */
 	struct qg_conn *u = &t->c[t->n++];
@@ -316,32 +309,18 @@ void qg_write(struct pw *w, uint64_t t0, unsigned int seed, struct qg_truth *t)
 	u->sport = 4433;
 	u->version = 0x1a2a3a4a;
 	u->hs_server_ns = u->hs_client_ns = -1;
-	size_t from = nob;
+	owner_now = t->n - 1;
 	for (int i = 0; i < 3; i++) {
 		struct obs *o = add(t0 + (uint64_t)i * 10 * MS + 5 * US, i != 1);
 		put_long(o, u->version, INITIAL, i != 1, 200);
 	}
-	if (nob > cap_owner) {
-		cap_owner = capob;
-		owner = realloc(owner, cap_owner * sizeof(*owner));
-		if (!owner)
-			abort();
-	}
-	for (size_t i = from; i < nob; i++)
-		owner[i] = t->n - 1;
-	/* the owner of each datagram goes along with it into time order */
 	for (size_t i = 0; i < nob; i++)
 		ob[i].seq = (uint32_t)i;
 	qsort(ob, nob, sizeof(*ob), obs_cmp);
-	int *sorted = malloc((nob ? nob : 1) * sizeof(*sorted));
-	if (!sorted)
-		abort();
-	for (size_t i = 0; i < nob; i++)
-		sorted[i] = owner[ob[i].seq];
 	for (int k = 0; k < np; k++)
-		spin_truth(&t->c[k], ob, nob, k, sorted);
+		spin_truth(&t->c[k], ob, nob, k);
 	for (size_t i = 0; i < nob; i++) {
-		const struct qg_conn *c = &t->c[sorted[i]];
+		const struct qg_conn *c = &t->c[ob[i].owner];
 		struct pb b;
 		pb_init(&b);
 		pb_push_raw(&b, ob[i].data, ob[i].len);
@@ -359,8 +338,6 @@ void qg_write(struct pw *w, uint64_t t0, unsigned int seed, struct qg_truth *t)
 		pw_write(w, ob[i].ts, pb_data(&b), pb_len(&b), pb_len(&b));
 	}
 	t->frames = nob;
-	free(sorted);
-	free(owner);
 	free(ob);
 	ob = NULL;
 	nob = capob = 0;
