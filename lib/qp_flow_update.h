@@ -536,7 +536,8 @@ static inline int qp_flow_ev_events(const struct qp_pkt *p, const struct qp_flow
 	return (e->is_tcp && (p->tcp_opt_bad || e->ip_len_over || e->tcp.rtt_dir >= 0 ||
 			      (e->tcp.retrans | e->tcp.ooo | e->tcp.dup_ack | e->tcp.zero_win |
 			       e->tcp.reset))) ||
-	       e->echo_sample || e->is_rtp || e->is_dns || e->is_quic ||
+	       e->echo_sample || e->is_rtp || e->is_dns ||
+	       (e->is_quic && (e->quic.edge_kept | e->quic.edge_discarded | e->quic.handshake)) ||
 	       (e->is_tls && (e->tls.hello | e->tls.data));
 }
 

@@ -112,7 +112,6 @@ void qp_quic_update(struct qp_quic *q, const uint8_t *p, uint32_t cap, unsigned 
 		uint8_t first = p[at];
 		if (!(first & 0x80)) { /* short header: the rest of the datagram */
 			q->short_pkts++;
-			ev->short_pkts++;
 			not_0rtt = 1;
 			spin(q, (first >> 5) & 1, dir, ts, ev);
 			break;
@@ -122,7 +121,6 @@ void qp_quic_update(struct qp_quic *q, const uint8_t *p, uint32_t cap, unsigned 
 		uint32_t v = (uint32_t)p[at + 1] << 24 | (uint32_t)p[at + 2] << 16 |
 			     (uint32_t)p[at + 3] << 8 | p[at + 4];
 		q->long_pkts++;
-		ev->long_pkts++;
 		if (v == 0) { /* version negotiation: the rest of the datagram */
 			q->vneg++;
 			break;

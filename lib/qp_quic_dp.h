@@ -65,9 +65,9 @@ struct qp_quic {
 	struct qp_stat rtt[2]; /* spin RTT samples by the direction of the edges */
 };
 
-/* What one datagram did, for the interval accumulators. */
+/* What one datagram did, for the interval accumulators (a datagram that
+ * did none of it is only counted: the burst's batch takes it). */
 struct qp_quic_event {
-	uint8_t long_pkts, short_pkts;
 	uint8_t edge_kept, edge_discarded;
 	uint8_t handshake;  /* both halves are known since this datagram */
 	int8_t rtt_dir;     /* a spin sample's direction, -1: none */
@@ -77,13 +77,11 @@ struct qp_quic_event {
 
 /* The same summed over flows and workers (an interval's). */
 struct qp_quic_totals {
-	uint64_t long_pkts, short_pkts, handshakes, edges_kept, edges_discarded;
+	uint64_t handshakes, edges_kept, edges_discarded;
 };
 
 static inline void qp_quic_totals_add(struct qp_quic_totals *t, const struct qp_quic_event *e)
 {
-	t->long_pkts += e->long_pkts;
-	t->short_pkts += e->short_pkts;
 	t->handshakes += e->handshake;
 	t->edges_kept += e->edge_kept;
 	t->edges_discarded += e->edge_discarded;
@@ -91,8 +89,6 @@ static inline void qp_quic_totals_add(struct qp_quic_totals *t, const struct qp_
 
 static inline void qp_quic_totals_merge(struct qp_quic_totals *t, const struct qp_quic_totals *s)
 {
-	t->long_pkts += s->long_pkts;
-	t->short_pkts += s->short_pkts;
 	t->handshakes += s->handshakes;
 	t->edges_kept += s->edges_kept;
 	t->edges_discarded += s->edges_discarded;

@@ -867,9 +867,7 @@ static json_t *dns_totals_json(const struct qp_dns_totals *t, const struct qp_di
 static json_t *quic_totals_json(const struct qp_quic_totals *t, const struct qp_dist_summary *hs,
 				const struct qp_dist_summary rtt[2])
 {
-	return json_pack("{s:I,s:I,s:I,s:o,s:o,s:o,s:I,s:I}", "packets_long", (json_int_t)t->long_pkts,
-			 "packets_short", (json_int_t)t->short_pkts, "handshakes",
-			 (json_int_t)t->handshakes, "handshake_ms", dist_json(hs), "rtt_ms",
+	return json_pack("{s:I,s:o,s:o,s:o,s:I,s:I}", "handshakes", (json_int_t)t->handshakes, "handshake_ms", dist_json(hs), "rtt_ms",
 			 dist_json(&rtt[0]), "rtt_rev_ms", dist_json(&rtt[1]), "spin_edges_kept",
 			 (json_int_t)t->edges_kept, "spin_edges_discarded", (json_int_t)t->edges_discarded);
 }

@@ -79,8 +79,7 @@ static const char *schema[] = {
 	"rt_p90_ms DOUBLE PRECISION, rt_p99_ms DOUBLE PRECISION, rt_max_ms DOUBLE PRECISION, "
 	"rcodes TEXT, PRIMARY KEY (probe_id, meas_id, seq))",
 	"CREATE TABLE IF NOT EXISTS quic (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
-	"seq BIGINT NOT NULL, start_ns BIGINT, packets_long BIGINT, packets_short BIGINT, "
-	"handshakes BIGINT, handshake_p50_ms DOUBLE PRECISION, handshake_p99_ms DOUBLE PRECISION, "
+	"seq BIGINT NOT NULL, start_ns BIGINT, handshakes BIGINT, handshake_p50_ms DOUBLE PRECISION, handshake_p99_ms DOUBLE PRECISION, "
 	"rtt_samples BIGINT, rtt_p50_ms DOUBLE PRECISION, rtt_p99_ms DOUBLE PRECISION, "
 	"rtt_rev_samples BIGINT, rtt_rev_p50_ms DOUBLE PRECISION, rtt_rev_p99_ms DOUBLE PRECISION, "
 	"spin_edges_kept BIGINT, spin_edges_discarded BIGINT, PRIMARY KEY (probe_id, meas_id, seq))",
@@ -132,10 +131,10 @@ static const struct table T_DNS = {
 	"rt_min_ms, rt_mean_ms, rt_p50_ms, rt_p90_ms, rt_p99_ms, rt_max_ms, rcodes) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 23};
 static const struct table T_QUIC = {
-	"INSERT INTO quic (probe_id, meas_id, seq, start_ns, packets_long, packets_short, handshakes, "
+	"INSERT INTO quic (probe_id, meas_id, seq, start_ns, handshakes, "
 	"handshake_p50_ms, handshake_p99_ms, rtt_samples, rtt_p50_ms, rtt_p99_ms, rtt_rev_samples, "
 	"rtt_rev_p50_ms, rtt_rev_p99_ms, spin_edges_kept, spin_edges_discarded) VALUES ",
-	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 17};
+	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 15};
 static const struct table T_TLS = {
 	"INSERT INTO tls (probe_id, meas_id, seq, start_ns, handshakes, hello_p50_ms, hello_p99_ms, "
 	"client_data, data_p50_ms, data_p99_ms, tls13, tls12, versions) VALUES ",
@@ -377,16 +376,15 @@ static int child_rows(struct store *s, const struct item *it, json_t *j)
 		json_decref(zero);
 	}
 	json_t *qu = json_object_get(j, "quic");
-	if (json_integer_value(json_object_get(qu, "packets_long")) ||
-	    json_integer_value(json_object_get(qu, "packets_short"))) {
+	if (json_integer_value(json_object_get(qu, "handshakes")) ||
+	    json_integer_value(json_object_get(qu, "spin_edges_kept")) ||
+	    json_integer_value(json_object_get(qu, "spin_edges_discarded"))) {
 		struct txt v = {0};
 		json_t *hs = json_object_get(qu, "handshake_ms"), *r0 = json_object_get(qu, "rtt_ms"),
 		       *r1 = json_object_get(qu, "rtt_rev_ms");
 		const char *n0 = json_is_object(r0) ? num(&v, json_object_get(r0, "samples")) : "0";
 		const char *n1 = json_is_object(r1) ? num(&v, json_object_get(r1, "samples")) : "0";
-		const char *pq[17] = {probe, meas, seq, start,
-				      num(&v, json_object_get(qu, "packets_long")),
-				      num(&v, json_object_get(qu, "packets_short")),
+		const char *pq[15] = {probe, meas, seq, start,
 				      num(&v, json_object_get(qu, "handshakes")),
 				      num(&v, json_object_get(hs, "p50")), num(&v, json_object_get(hs, "p99")),
 				      n0, num(&v, json_object_get(r0, "p50")), num(&v, json_object_get(r0, "p99")),

@@ -175,8 +175,9 @@ Test(qmstore_input, quic_dns_and_tls_intervals_fill_their_tables, .timeout = 120
 		json_t *t = json_object_get(iv, "tls");
 		tls_hs += (long)json_integer_value(json_object_get(t, "handshakes"));
 		tls13 += (long)json_integer_value(json_object_get(json_object_get(t, "versions"), "TLS 1.3"));
-		with_quic += json_integer_value(json_object_get(q, "packets_long")) +
-				     json_integer_value(json_object_get(q, "packets_short")) >
+		with_quic += json_integer_value(json_object_get(q, "handshakes")) +
+				     json_integer_value(json_object_get(q, "spin_edges_kept")) +
+				     json_integer_value(json_object_get(q, "spin_edges_discarded")) >
 			     0;
 	}
 	qmcp_client_close(c);
