@@ -353,3 +353,10 @@ int qp_near(double got, double want)
 	double tol = (want < 0 ? -want : want) * 1e-9;
 	return got >= want - tol && got <= want + tol;
 }
+
+long qp_geti(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	cr_assert(json_is_integer(v), "%s is no integer", k);
+	return (long)json_integer_value(v);
+}

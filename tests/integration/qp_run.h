@@ -84,6 +84,9 @@ json_t *qp_offline_report(const char *pcap, const char *name, const char *extra)
 /** Seconds as tshark prints them ("1700000000.037510000") in whole ns. */
 unsigned long long qp_seconds_ns(const char *s);
 
+/** The integer under key k of object o (asserts there is one). */
+long qp_geti(json_t *o, const char *k);
+
 /** 1 when a real of a report (10 significant digits) is the exact value want. */
 int qp_near(double got, double want);
 

@@ -28,13 +28,6 @@ static json_t *measure(int wrong, char *path, size_t len, const char *extra)
 	return qp_offline_report(path, wrong ? "dns-1" : "dns-0", extra);
 }
 
-static long geti(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-	cr_assert(json_is_integer(v), "%s is no integer", k);
-	return (long)json_integer_value(v);
-}
-
 /* a real of the report against the exact value */
 static void expect_near(json_t *o, const char *k, double want, const struct dg_flow *f)
 {
@@ -61,17 +54,17 @@ Test(dns_metrics, every_flow_equals_its_truth, .timeout = 120)
 		const struct dg_flow *f = &truth.f[i];
 		json_t *d = json_object_get(flow_of(rep, f), "dns");
 		cr_assert_not_null(d, "%s:%u has no dns", f->client, f->cport);
-		cr_expect_eq(geti(d, "queries"), f->queries, "%s:%u queries", f->client, f->cport);
-		cr_expect_eq(geti(d, "responses"), f->responses, "%s:%u", f->client, f->cport);
-		cr_expect_eq(geti(d, "answered"), f->answered, "%s:%u", f->client, f->cport);
-		cr_expect_eq(geti(d, "unanswered"), f->unanswered, "%s:%u", f->client, f->cport);
-		cr_expect_eq(geti(d, "pending"), f->pending, "%s:%u", f->client, f->cport);
-		cr_expect_eq(geti(d, "retransmitted"), f->retransmitted, "%s:%u", f->client, f->cport);
-		cr_expect_eq(geti(d, "unmatched"), f->unmatched, "%s:%u", f->client, f->cport);
-		cr_expect_eq(geti(d, "truncated"), f->truncated, "%s:%u", f->client, f->cport);
-		cr_expect_eq(geti(d, "malformed"), 0);
-		cr_expect_eq(geti(d, "untracked"), 0);
-		cr_expect_eq(geti(d, "tcp_lost"), 0);
+		cr_expect_eq(qp_geti(d, "queries"), f->queries, "%s:%u queries", f->client, f->cport);
+		cr_expect_eq(qp_geti(d, "responses"), f->responses, "%s:%u", f->client, f->cport);
+		cr_expect_eq(qp_geti(d, "answered"), f->answered, "%s:%u", f->client, f->cport);
+		cr_expect_eq(qp_geti(d, "unanswered"), f->unanswered, "%s:%u", f->client, f->cport);
+		cr_expect_eq(qp_geti(d, "pending"), f->pending, "%s:%u", f->client, f->cport);
+		cr_expect_eq(qp_geti(d, "retransmitted"), f->retransmitted, "%s:%u", f->client, f->cport);
+		cr_expect_eq(qp_geti(d, "unmatched"), f->unmatched, "%s:%u", f->client, f->cport);
+		cr_expect_eq(qp_geti(d, "truncated"), f->truncated, "%s:%u", f->client, f->cport);
+		cr_expect_eq(qp_geti(d, "malformed"), 0);
+		cr_expect_eq(qp_geti(d, "untracked"), 0);
+		cr_expect_eq(qp_geti(d, "tcp_lost"), 0);
 		json_t *rc = json_object_get(d, "rcodes");
 		static const char *names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"};
 		uint32_t listed = 0;
@@ -83,7 +76,7 @@ Test(dns_metrics, every_flow_equals_its_truth, .timeout = 120)
 		}
 		cr_expect_eq(json_object_size(rc), listed, "only the codes seen are listed");
 		json_t *rt = json_object_get(d, "response_time_ms");
-		cr_expect_eq(geti(rt, "samples"), f->rt_n);
+		cr_expect_eq(qp_geti(rt, "samples"), f->rt_n);
 		expect_near(rt, "min", (double)f->rt_min / 1e6, f);
 		expect_near(rt, "max", (double)f->rt_max / 1e6, f);
 		expect_near(rt, "mean", (double)f->rt_sum / f->rt_n / 1e6, f);
@@ -106,19 +99,19 @@ Test(dns_metrics, every_flow_equals_its_truth, .timeout = 120)
 		  "wrong %d, retransmitted %d, unanswered %d, pending %d, cut %d", wrong, retrans,
 		  unanswered, pending, cut);
 	json_t *tot = json_object_get(rep, "dns");
-	cr_assert_eq(geti(tot, "queries"), sum.queries);
-	cr_assert_eq(geti(tot, "responses"), sum.responses);
-	cr_assert_eq(geti(tot, "answered"), sum.answered);
-	cr_assert_eq(geti(json_object_get(tot, "response_time_ms"), "samples"), sum.rt_n);
+	cr_assert_eq(qp_geti(tot, "queries"), sum.queries);
+	cr_assert_eq(qp_geti(tot, "responses"), sum.responses);
+	cr_assert_eq(qp_geti(tot, "answered"), sum.answered);
+	cr_assert_eq(qp_geti(json_object_get(tot, "response_time_ms"), "samples"), sum.rt_n);
 	/* the intervals add up to the totals; unanswered ones are found by a later query */
 	long iq = 0, ia = 0, iu = 0;
 	size_t i;
 	json_t *iv;
 	json_array_foreach(json_object_get(rep, "intervals"), i, iv) {
 		json_t *d = json_object_get(iv, "dns");
-		iq += geti(d, "queries");
-		ia += geti(d, "answered");
-		iu += geti(d, "unanswered");
+		iq += qp_geti(d, "queries");
+		ia += qp_geti(d, "answered");
+		iu += qp_geti(d, "unanswered");
 	}
 	cr_assert_eq(iq, sum.queries);
 	cr_assert_eq(ia, sum.answered);
@@ -184,7 +177,7 @@ Test(dns_metrics, response_times_equal_tsharks_dns_time, .timeout = 120)
 			continue; /* tshark dates a cut message by its last segment */
 		const struct ts_agg *g = &by_port[f->cport];
 		json_t *rt = json_object_get(json_object_get(flow_of(rep, f), "dns"), "response_time_ms");
-		cr_expect_eq(geti(rt, "samples"), g->n, "%s:%u", f->client, f->cport);
+		cr_expect_eq(qp_geti(rt, "samples"), g->n, "%s:%u", f->client, f->cport);
 		expect_near(rt, "min", (double)g->min / 1e6, f);
 		expect_near(rt, "max", (double)g->max / 1e6, f);
 		expect_near(rt, "mean", (double)g->sum / g->n / 1e6, f);
@@ -199,15 +192,15 @@ Test(dns_metrics, other_ports_and_the_family_switch, .timeout = 120)
 	char path[256];
 	/* DNS on 5353 only: port 53 is plain UDP and TCP */
 	json_t *rep = measure(1, path, sizeof(path), "--dns-ports=5353");
-	cr_assert_eq(geti(json_object_get(rep, "dns"), "queries"), 0);
+	cr_assert_eq(qp_geti(json_object_get(rep, "dns"), "queries"), 0);
 	cr_assert_null(json_object_get(flow_of(rep, &truth.f[0]), "dns"));
 	json_decref(rep);
 	rep = measure(1, path, sizeof(path), "--metrics=tcp,rtp,icmp");
-	cr_assert_eq(geti(json_object_get(rep, "dns"), "queries"), 0);
+	cr_assert_eq(qp_geti(json_object_get(rep, "dns"), "queries"), 0);
 	cr_assert_null(json_object_get(flow_of(rep, &truth.f[0]), "dns"));
 	json_decref(rep);
 	rep = measure(1, path, sizeof(path), "--metrics=dns");
-	cr_assert_eq(geti(json_object_get(rep, "dns"), "answered") > 0, 1);
+	cr_assert_eq(qp_geti(json_object_get(rep, "dns"), "answered") > 0, 1);
 	json_decref(rep);
 }
 

@@ -28,13 +28,6 @@ static json_t *measure(char *path, size_t len, const char *extra)
 	return qp_offline_report(path, "quic", extra);
 }
 
-static long geti(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-	cr_assert(json_is_integer(v), "%s is no integer", k);
-	return (long)json_integer_value(v);
-}
-
 /* a real of the report against the exact value */
 static void expect_near(json_t *o, const char *k, double want, const struct qg_conn *c)
 {
@@ -70,17 +63,17 @@ Test(quic_metrics, every_connection_equals_its_truth, .timeout = 120)
 		expect_near(q, "handshake_server_ms", (double)c->hs_server_ns / 1e6, c);
 		expect_near(q, "handshake_client_ms", (double)c->hs_client_ns / 1e6, c);
 		expect_near(q, "handshake_ms", (double)(c->hs_server_ns + c->hs_client_ns) / 1e6, c);
-		cr_expect_eq(geti(q, "packets_long"), c->long_pkts, "%s:%u", c->client, c->cport);
-		cr_expect_eq(geti(q, "packets_short"), c->short_pkts, "%s:%u", c->client, c->cport);
-		cr_expect_eq(geti(q, "version_negotiation"), c->vneg);
-		cr_expect_eq(geti(q, "zero_rtt"), c->zero_rtt);
+		cr_expect_eq(qp_geti(q, "packets_long"), c->long_pkts, "%s:%u", c->client, c->cport);
+		cr_expect_eq(qp_geti(q, "packets_short"), c->short_pkts, "%s:%u", c->client, c->cport);
+		cr_expect_eq(qp_geti(q, "version_negotiation"), c->vneg);
+		cr_expect_eq(qp_geti(q, "zero_rtt"), c->zero_rtt);
 		cr_expect_eq(json_is_true(json_object_get(q, "spin_active")), c->spins,
 			     "%s:%u spin_active", c->client, c->cport);
 		if (c->random_spin) {
-			cr_expect_gt(geti(q, "spin_edges_discarded") * 4, geti(q, "spin_edges_kept"));
+			cr_expect_gt(qp_geti(q, "spin_edges_discarded") * 4, qp_geti(q, "spin_edges_kept"));
 			continue;
 		}
-		cr_expect_eq(geti(q, "spin_edges_discarded"), c->reordered ? 1 : 0, "%s:%u", c->client,
+		cr_expect_eq(qp_geti(q, "spin_edges_discarded"), c->reordered ? 1 : 0, "%s:%u", c->client,
 			     c->cport);
 		for (int d = 0; d < 2; d++) {
 			json_t *rt = json_object_get(q, d ? "rtt_rev_ms" : "rtt_ms");
@@ -89,7 +82,7 @@ Test(quic_metrics, every_connection_equals_its_truth, .timeout = 120)
 				continue;
 			}
 			cr_assert(json_is_object(rt), "%s:%u dir %d", c->client, c->cport, d);
-			cr_expect_eq(geti(rt, "samples"), c->rtt_n[d], "%s:%u dir %d", c->client, c->cport, d);
+			cr_expect_eq(qp_geti(rt, "samples"), c->rtt_n[d], "%s:%u dir %d", c->client, c->cport, d);
 			expect_near(rt, "min", (double)c->rtt_min[d] / 1e6, c);
 			expect_near(rt, "max", (double)c->rtt_max[d] / 1e6, c);
 			expect_near(rt, "mean", (double)c->rtt_sum[d] / c->rtt_n[d] / 1e6, c);
@@ -102,7 +95,7 @@ Test(quic_metrics, every_connection_equals_its_truth, .timeout = 120)
 	}
 	cr_assert_eq(spinning, 7);
 	json_t *tot = json_object_get(rep, "quic");
-	cr_expect_eq(geti(tot, "handshakes"), truth.n - 1, "every QUIC connection's handshake");
+	cr_expect_eq(qp_geti(tot, "handshakes"), truth.n - 1, "every QUIC connection's handshake");
 	json_decref(rep);
 }
 
@@ -171,7 +164,7 @@ Test(quic_metrics, spin_rtt_equals_the_spin_bits_tshark_reads, .timeout = 120)
 		const struct ts_spin *s = &by_port[c->cport];
 		for (int d = 0; d < 2; d++) {
 			json_t *rt = json_object_get(q, d ? "rtt_rev_ms" : "rtt_ms");
-			cr_expect_eq(geti(rt, "samples"), s->n[d], "%s:%u dir %d", c->client, c->cport, d);
+			cr_expect_eq(qp_geti(rt, "samples"), s->n[d], "%s:%u dir %d", c->client, c->cport, d);
 			expect_near(rt, "min", (double)s->min[d] / 1e6, c);
 			expect_near(rt, "max", (double)s->max[d] / 1e6, c);
 			expect_near(rt, "mean", (double)s->sum[d] / (double)s->n[d] / 1e6, c);
@@ -187,6 +180,6 @@ Test(quic_metrics, the_family_can_be_left_out, .timeout = 60)
 	char path[256];
 	json_t *rep = measure(path, sizeof(path), "--metrics=tcp,rtp,icmp,dns");
 	cr_expect_null(quic_of(rep, &truth.c[0]));
-	cr_expect_eq(geti(json_object_get(rep, "quic"), "handshakes"), 0);
+	cr_expect_eq(qp_geti(json_object_get(rep, "quic"), "handshakes"), 0);
 	json_decref(rep);
 }
