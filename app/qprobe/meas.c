@@ -721,12 +721,11 @@ static json_t *metrics_json(uint32_t off)
 {
 	json_t *a = json_array();
 	json_array_append_new(a, json_string("traffic"));
-	if (!(off & QP_METRICS_TCP))
-		json_array_append_new(a, json_string("tcp"));
-	if (!(off & QP_METRICS_RTP))
-		json_array_append_new(a, json_string("rtp"));
-	if (!(off & QP_METRICS_ICMP))
-		json_array_append_new(a, json_string("icmp"));
+#define FAM_(name, bit)        \
+	if (!(off & (bit))) \
+		json_array_append_new(a, json_string(name));
+	QP_METRIC_FAMILIES(FAM_)
+#undef FAM_
 	return a;
 }
 
@@ -736,15 +735,16 @@ static json_t *pools_json(const struct qp_flow_table *t, size_t *total)
 	struct qp_flow_table_memory fm;
 	qp_flow_table_memory(t, &fm);
 	*total = fm.pool_bytes + fm.cold_pool_bytes + fm.bucket_bytes + fm.free_ring_bytes +
-		 fm.free_batch_bytes + fm.rtt_dist_bytes;
+		 fm.free_batch_bytes + fm.rtt_dist_bytes + fm.app_bytes;
 	return json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "flow_entries", (json_int_t)fm.entries,
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "flow_entries", (json_int_t)fm.entries,
 		"flow_entry_bytes", (json_int_t)fm.entry_bytes, "flow_pool_bytes",
 		(json_int_t)fm.pool_bytes, "cold_block_bytes", (json_int_t)fm.cold_bytes,
 		"cold_pool_bytes", (json_int_t)fm.cold_pool_bytes, "bucket_bytes",
 		(json_int_t)fm.bucket_bytes, "free_ring_bytes", (json_int_t)fm.free_ring_bytes,
 		"free_batch_bytes", (json_int_t)fm.free_batch_bytes, "rtt_distributions",
-		(json_int_t)fm.rtt_dists, "rtt_distribution_bytes", (json_int_t)fm.rtt_dist_bytes);
+		(json_int_t)fm.rtt_dists, "rtt_distribution_bytes", (json_int_t)fm.rtt_dist_bytes,
+		"app_blocks", (json_int_t)fm.app_blocks, "app_block_bytes", (json_int_t)fm.app_bytes);
 }
 
 json_t *meas_lcore_tables_json(unsigned int worker, size_t *total)

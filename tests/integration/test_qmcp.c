@@ -328,6 +328,9 @@ Test(qmcp, allow_list_secret_and_discovery, .timeout = 240)
 	cr_assert_not_null(sj, "%s", out);
 	cr_expect_eq(json_integer_value(json_array_get(json_object_get(sj, "dns_ports"), 1)), 5353, "%s", out);
 	cr_expect(json_is_true(json_object_get(sj, "tls_sni")), "%s", out);
+	char *fams = json_dumps(json_object_get(sj, "metrics"), JSON_COMPACT);
+	cr_expect_str_eq(fams, "[\"traffic\",\"dns\",\"quic\",\"tls\"]");
+	free(fams);
 	json_decref(sj);
 	char *stop[] = {"stop", mid, NULL};
 	cr_assert_eq(qmctl(&p, p.secret, stop, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
