@@ -590,7 +590,11 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 	long nd = (long)json_integer_value(json_object_get(pl, "rtt_distributions"));
 	cr_assert_eq(nd, 4096);
 	cr_assert_eq(json_integer_value(json_object_get(pl, "rtt_distribution_bytes")), nd * 2 * 8184);
-	long per = (long)(json_integer_value(json_object_get(pl, "flow_pool_bytes")) +
+	/* as many application blocks (DNS over TCP, TLS) as distributions, 576 bytes each */
+	cr_assert_eq(json_integer_value(json_object_get(pl, "app_blocks")), nd);
+	cr_assert_eq(json_integer_value(json_object_get(pl, "app_block_bytes")), nd * 576);
+	long per = (long)(json_integer_value(json_object_get(pl, "app_block_bytes")) +
+			  json_integer_value(json_object_get(pl, "flow_pool_bytes")) +
 			  json_integer_value(json_object_get(pl, "cold_pool_bytes")) +
 			  json_integer_value(json_object_get(pl, "bucket_bytes")) +
 			  json_integer_value(json_object_get(pl, "free_ring_bytes")) +
