@@ -379,7 +379,7 @@ static inline __attribute__((always_inline)) void qp_flow_table_prefetch(const s
  * packet of IP protocol `proto` touches, before the burst's lookups need them.
  */
 static inline __attribute__((always_inline)) void qp_flow_table_prefetch_flow(const struct qp_flow_table *t, uint32_t hash,
-					       unsigned int cold_bytes)
+					       uint8_t proto)
 {
 	const struct qp_flow_table_hdr *h = qp_flow_table_hdr(t);
 	uint32_t r = h->buckets[hash & h->mask];
@@ -390,17 +390,14 @@ static inline __attribute__((always_inline)) void qp_flow_table_prefetch_flow(co
 	__builtin_prefetch(b);
 	__builtin_prefetch(b + 64);
 	__builtin_prefetch(b + 128);
-	/* the state the packet's protocol keeps in the entry's cold block */
-	const char *c = (const char *)&h->cold[r - 1];
-	for (unsigned int off = 0; off < cold_bytes; off += 64)
-		__builtin_prefetch(c + off);
+	if (proto == 6) {
+		/* both directions' TCP state, in the entry's cold block */
+		const char *c = (const char *)&h->cold[r - 1];
+#pragma GCC unroll 16
+		for (unsigned int off = 0; off < sizeof(struct qp_tcp_dir[2]); off += 64)
+			__builtin_prefetch(c + off);
+	}
 }
-
-/*
- * (qp_flow_table_prefetch_flow's cold_bytes: TCP's two directions, a DNS
- * port's DNS state, port 443's QUIC state; qp_flow_update.h's
- * qp_flow_cold_hint says which.)
- */
 
 /** Find a flow; NULL when absent. Owner, or a reader inside rcu_read_lock(). */
 static inline struct qp_flow *qp_flow_table_lookup(const struct qp_flow_table *t,

@@ -19,26 +19,6 @@
 #include "qp_flow_table.h"
 #include "qp_worker_dp.h"
 
-/*
- * The bytes of the entry's cold block the packet will read, for the burst's
- * prefetch: both TCP directions; a DNS port's DNS state; port 443's QUIC
- * state (QUIC on other ports is read unfetched).
- */
-static inline __attribute__((always_inline)) unsigned int
-qp_flow_cold_hint(const struct qp_measure_cfg *cfg, const struct qp_pkt *p)
-{
-	if (p->key.proto == 6)
-		return sizeof(struct qp_tcp_dir[2]);
-	if (p->key.proto != 17)
-		return 0;
-	if (!(cfg->metrics_off & QP_METRICS_DNS) &&
-	    qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1]))
-		return sizeof(struct qp_dns);
-	if (!(cfg->metrics_off & QP_METRICS_QUIC) && (p->key.port[0] == 443 || p->key.port[1] == 443))
-		return sizeof(struct qp_quic);
-	return 0;
-}
-
 /* The interval slot for a packet at ts; timestamps never move it back. */
 static inline struct qp_interval_acc *qp_interval_for(struct qp_worker *w,
 						   const struct qp_measure_cfg *cfg, uint64_t ts)

@@ -492,7 +492,7 @@ void qp_group_process(struct qp_group *g, const struct qp_group_view *v, unsigne
 			}
 		}
 		for (unsigned int i = 0; i < np; i++)
-			qp_flow_table_prefetch_flow(g->flows, pk[i]->hash, qp_flow_cold_hint(v->cfg, pk[i]));
+			qp_flow_table_prefetch_flow(g->flows, pk[i]->hash, pk[i]->key.proto);
 		for (unsigned int i = 0; i < np; i++)
 			flow_frame(g, v, idx, pk[i], pf[i]);
 		agg_flush(g, v, idx);

@@ -185,7 +185,7 @@ static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 		/* the slots have arrived meanwhile: fetch the flows they point to
 		 * (100k flows: 5.9 -> see bench/RESULTS.md) */
 		for (unsigned int i = 0; i < np; i++)
-			qp_flow_table_prefetch_flow(w->flows, pk[i]->hash, qp_flow_cold_hint(cfg, pk[i]));
+			qp_flow_table_prefetch_flow(w->flows, pk[i]->hash, pk[i]->key.proto);
 		for (unsigned int i = 0; i < np; i++) {
 			const struct qp_pkt *p = pk[i];
 			const struct qp_frame *f = pf[i];

@@ -497,7 +497,8 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 			break;
 		}
 		case QMCP_T_TLS_SNI:
-			e = qmcp_tlv_u8(&t, &p->tls_sni);
+			e = qmcp_tlv_u8(&t, &v8);
+			p->tls_sni = v8 != 0; /* as PERSIST: any other value is 1 */
 			break;
 		case QMCP_T_DNS_PORTS: {
 			char ports[128], why[300];
