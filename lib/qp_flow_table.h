@@ -41,6 +41,10 @@
 #define QP_TCP_ST_SYNACK 0x02 /* the SYN/ACK answering it was seen */
 #define QP_TCP_ST_ACK 0x04    /* the ACK completing the handshake was seen */
 
+/* qp_flow.udp_class bits */
+#define QP_UDP_KNOWN 0x01 /* the flow's ports were looked at */
+#define QP_UDP_DNS 0x02   /* one of them is a DNS port (DNS metrics on) */
+
 #define QP_FLOW_RTP 4 /* RTP streams (and candidates) itemised per flow */
 
 /* What application analysis a flow has (qp_flow.app): over UDP it says which
@@ -128,7 +132,12 @@ struct qp_flow {
 	uint32_t epoch;
 	struct qp_flow_key key;
 	uint8_t init_swapped; /* 1: the initiator (src, "fwd") is key endpoint 1 */
-	uint8_t tcp_state;    /* QP_TCP_ST_* */
+	union {
+		uint8_t tcp_state; /* TCP: QP_TCP_ST_* */
+		/* UDP: QP_UDP_* what the flow's ports say, found at its first
+		 * analysed packet (0 again when an idle flow starts over) */
+		uint8_t udp_class;
+	};
 	/* shared table: other entries of the key were there when this one was
 	 * made (they come after it in the chain; without it, none does) */
 	uint8_t more;

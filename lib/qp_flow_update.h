@@ -291,14 +291,21 @@ update:
 }
 
 /* What one packet did to its flow, for the measurements it counts for. */
+/* qp_flow_ev.ev bits */
+#define QP_EV_TCP 0x01  /* TCP analysis ran: e->tcp */
+#define QP_EV_RTP 0x02  /* an RTP packet counted: e->rtp, e->rtp_k */
+#define QP_EV_ECHO 0x04 /* an echo RTT sample: e->echo_* */
+#define QP_EV_DNS 0x08  /* DNS analysis ran: e->dns */
+#define QP_EV_QUIC 0x10 /* QUIC analysis ran: e->quic */
+#define QP_EV_TLS 0x20  /* TLS analysis ran: e->tls */
+
 struct qp_flow_ev {
 	unsigned int dir; /* 0 fwd, 1 rev: of the flow after the packet */
-	uint8_t is_tcp, is_rtp, echo_sample;
+	uint8_t ev; /* QP_EV_*: what the packet's analysis found (0: a count only) */
 	uint8_t ip_len_over; /* TCP: the IP length said more than the frame holds */
 	uint8_t rtp_k;       /* RTP: the flow's stream the packet went to */
 	unsigned int echo_dir;
 	uint64_t echo_rtt;
-	uint8_t is_dns, is_quic, is_tls;
 	struct qp_tls_event tls;
 	struct qp_quic_event quic;
 	struct qp_tcp_event tcp;
@@ -318,7 +325,7 @@ static inline void qp_flow_quic(struct qp_flow_table *t, struct qp_flow *fl, con
 		qp_quic_init(&c->quic);
 		fl->app = QP_APP_QUIC;
 	}
-	e->is_quic = 1;
+	e->ev |= QP_EV_QUIC;
 	qp_quic_update(&c->quic, p->udp_payload, p->udp_payload_cap, dir, ts, &e->quic);
 	if (e->quic.rtt_dir >= 0) {
 		struct qp_hist_counts *h = qp_flow_table_hist(t, fl);
@@ -345,7 +352,7 @@ static inline void qp_flow_dns(struct qp_flow_table *t, struct qp_flow *fl, stru
 			       const uint8_t *pay, uint32_t cap,
 			       unsigned int dir, uint64_t ts, struct qp_flow_ev *e)
 {
-	e->is_dns = 1;
+	e->ev |= QP_EV_DNS;
 	qp_dns_event_clear(&e->dns);
 	qp_dns_expire(d, ts, &e->dns);
 	if (p->key.proto == 17) {
@@ -368,6 +375,54 @@ static inline void qp_flow_dns(struct qp_flow_table *t, struct qp_flow *fl, stru
 }
 
 /*
+ * A UDP packet's analysis: DNS on a DNS port (the ports are looked at once a
+ * flow), QUIC from its first long header, else RTP, and inter-arrival times.
+ */
+static inline __attribute__((always_inline)) void qp_flow_udp(struct qp_flow_table *t, struct qp_flow *fl,
+							       const struct qp_measure_cfg *cfg,
+							       const struct qp_pkt *p, unsigned int dir, uint64_t ts,
+							       struct qp_flow_ev *e)
+{
+	if (__builtin_expect(!fl->udp_class, 0))
+		fl->udp_class = QP_UDP_KNOWN |
+				(!(cfg->metrics_off & QP_METRICS_DNS) &&
+						 qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1])
+					 ? QP_UDP_DNS
+					 : 0);
+	const uint8_t *pay = p->udp_payload;
+	uint32_t cap = p->udp_payload_cap;
+	if ((fl->udp_class & QP_UDP_DNS) && pay) {
+		qp_flow_dns(t, fl, qp_flow_dns_udp(t, fl), NULL, p, pay, cap, dir, ts, e);
+		if (!(cfg->metrics_off & QP_METRICS_RTP))
+			qp_iat_add(&fl->iat, dir, ts);
+	} else if (!(cfg->metrics_off & QP_METRICS_QUIC) && pay && cap &&
+		   (fl->app == QP_APP_QUIC ||
+		    /* a long header's two first bits (never RTP's version 2) before the call */
+		    (!fl->cold && (pay[0] & 0xC0) == 0xC0 && qp_quic_detect(pay, cap)))) {
+		/* QUIC (a flow whose RTP state began first stays RTP) */
+		qp_flow_quic(t, fl, p, dir, ts, e);
+		if (!(cfg->metrics_off & QP_METRICS_RTP))
+			qp_iat_add(&fl->iat, dir, ts);
+	} else if (!(cfg->metrics_off & QP_METRICS_RTP)) {
+		const struct qp_rtp_cfg *rc = &cfg->rtp;
+		/* most UDP is not RTP: no call for a payload without RTP's
+		 * version bits on a flow that is not a stream (what
+		 * qp_rtp_update() itself returns at once for) */
+		if (__builtin_expect(p->key.port[0] == 5060 || p->key.port[1] == 5060, 0))
+			qp_flow_sip(rc->sdp, p, pay, cap, ts);
+		if (pay && cap >= 12 && (pay[0] >> 6) == 2) {
+			int ports = rc->port_hi &&
+				    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
+				     (p->key.port[1] >= rc->port_lo && p->key.port[1] <= rc->port_hi));
+			e->rtp_k = qp_flow_rtp(t, fl, p, dir, ports, ts, rc, &e->rtp);
+			if (e->rtp.expected || e->rtp.received || e->rtp.has_jitter)
+				e->ev |= QP_EV_RTP;
+		}
+		qp_iat_add(&fl->iat, dir, ts);
+	}
+}
+
+/*
  * The packet p (frame f, at f->ts_ns) through its flow fl: the analysis its
  * protocol has under cfg, the flow's counters and its RTT distribution.
  */
@@ -377,15 +432,11 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 {
 	uint64_t ts = f->ts_ns;
 	unsigned int dir = p->swapped ^ fl->init_swapped;
-	e->is_tcp = p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
-		    !(cfg->metrics_off & QP_METRICS_TCP);
-	e->is_rtp = 0;
-	e->is_dns = 0;
-	e->is_quic = 0;
-	e->is_tls = 0;
-	e->echo_sample = 0;
-	e->ip_len_over = 0;
-	if (e->is_tcp) {
+	e->ev = 0;
+	if (p->key.proto == 6 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
+	    !(cfg->metrics_off & QP_METRICS_TCP)) {
+		e->ev = QP_EV_TCP;
+		e->ip_len_over = 0;
 		/* an IP length beyond the frame on the wire (offloads on the
 		 * capturing host, a broken sender) is not the segment's: what
 		 * the frame holds is (a capture's cut is not the wire's) */
@@ -444,7 +495,7 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 			if (fl->app == QP_APP_TLS || qp_tls_detect(pay, cap)) {
 				struct qp_flow_app *app = qp_flow_table_app(t, fl, QP_APP_TLS);
 				if (app) {
-					e->is_tls = 1;
+					e->ev |= QP_EV_TLS;
 					qp_tls_update(&app->tls, pay, cap, p->l4_payload_len, p->tcp_seq, dir,
 						      ts, cfg->tls_sni, &e->tls);
 					/* nothing more to learn: the flow's packets leave the
@@ -454,45 +505,15 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 				}
 			}
 		}
-	} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
-		   !(cfg->metrics_off & QP_METRICS_DNS) && p->udp_payload &&
-		   (fl->app == QP_APP_DNS ||
-		    qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1]))) {
-		qp_flow_dns(t, fl, qp_flow_dns_udp(t, fl), NULL, p, p->udp_payload, p->udp_payload_cap, dir, ts,
-			    e);
-		if (!(cfg->metrics_off & QP_METRICS_RTP))
-			qp_iat_add(&fl->iat, dir, ts);
-	} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
-		   !(cfg->metrics_off & QP_METRICS_QUIC) && p->udp_payload && p->udp_payload_cap &&
-		   (fl->app == QP_APP_QUIC ||
-		    (!fl->cold && qp_quic_detect(p->udp_payload, p->udp_payload_cap)))) {
-		/* QUIC (a flow whose RTP state began first stays RTP) */
-		qp_flow_quic(t, fl, p, dir, ts, e);
-		if (!(cfg->metrics_off & QP_METRICS_RTP))
-			qp_iat_add(&fl->iat, dir, ts);
-	} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER &&
-		   !(cfg->metrics_off & QP_METRICS_RTP)) {
-		const struct qp_rtp_cfg *rc = &cfg->rtp;
-		/* most UDP is not RTP: no call for a payload without RTP's
-		 * version bits on a flow that is not a stream (what
-		 * qp_rtp_update() itself returns at once for) */
-		if (__builtin_expect(p->key.port[0] == 5060 || p->key.port[1] == 5060, 0))
-			qp_flow_sip(rc->sdp, p, p->udp_payload, p->udp_payload_cap, ts);
-		if (p->udp_payload && p->udp_payload_cap >= 12 && (p->udp_payload[0] >> 6) == 2) {
-			int ports = rc->port_hi &&
-				    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
-				     (p->key.port[1] >= rc->port_lo && p->key.port[1] <= rc->port_hi));
-			e->rtp_k = qp_flow_rtp(t, fl, p, dir, ports, ts, rc, &e->rtp);
-			e->is_rtp = e->rtp.expected || e->rtp.received || e->rtp.has_jitter;
-		}
-		qp_iat_add(&fl->iat, dir, ts);
+	} else if (p->key.proto == 17 && p->l4_hdr_ok && p->frag != QP_FRAG_LATER) {
+		qp_flow_udp(t, fl, cfg, p, dir, ts, e);
 	} else if ((p->key.proto == 1 || p->key.proto == 58) && p->l4_hdr_ok &&
 		   !(cfg->metrics_off & QP_METRICS_ICMP) && p->frag != QP_FRAG_LATER) {
 		uint64_t rtt;
 		unsigned int rd;
 		qp_iat_add(&fl->iat, dir, ts);
 		if (qp_echo_update(&qp_flow_table_cold(t, fl)->echo, p, dir, ts, &rtt, &rd)) {
-			e->echo_sample = 1;
+			e->ev |= QP_EV_ECHO;
 			e->echo_rtt = rtt;
 			e->echo_dir = rd;
 		}
@@ -513,12 +534,14 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 /* 1 when the packet's result has more than a count for the measurements (qp_flow_account_events). */
 static inline int qp_flow_ev_events(const struct qp_pkt *p, const struct qp_flow_ev *e)
 {
-	return (e->is_tcp && (p->tcp_opt_bad || e->ip_len_over || e->tcp.rtt_dir >= 0 ||
-			      (e->tcp.retrans | e->tcp.ooo | e->tcp.dup_ack | e->tcp.zero_win |
-			       e->tcp.reset))) ||
-	       e->echo_sample || e->is_rtp || e->is_dns ||
-	       (e->is_quic && (e->quic.edge_kept | e->quic.edge_discarded | e->quic.handshake)) ||
-	       (e->is_tls && (e->tls.hello | e->tls.data));
+	unsigned int ev = e->ev;
+	return ev && (((ev & QP_EV_TCP) && (p->tcp_opt_bad || e->ip_len_over || e->tcp.rtt_dir >= 0 ||
+					    (e->tcp.retrans | e->tcp.ooo | e->tcp.dup_ack |
+					     e->tcp.zero_win | e->tcp.reset))) ||
+		      (ev & (QP_EV_ECHO | QP_EV_RTP | QP_EV_DNS)) ||
+		      ((ev & QP_EV_QUIC) &&
+		       (e->quic.edge_kept | e->quic.edge_discarded | e->quic.handshake)) ||
+		      ((ev & QP_EV_TLS) && (e->tls.hello | e->tls.data)));
 }
 
 /* What the packet's result (e, from qp_flow_update) adds to measurement w beyond its count. */
@@ -526,8 +549,10 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 					  struct qp_flow *fl, const struct qp_pkt *p,
 					  const struct qp_flow_ev *e)
 {
-	unsigned int dir = e->dir;
-	if (e->is_tcp) {
+	unsigned int dir = e->dir, ev = e->ev;
+	if (!ev)
+		return;
+	if (ev & QP_EV_TCP) {
 		if (p->tcp_opt_bad)
 			w->cnt.tcp_bad_options++;
 		w->cnt.ip_len_over_frame += e->ip_len_over;
@@ -539,28 +564,28 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 		if (e->tcp.rtt_dir >= 0)
 			qp_hist_add(&a->rtt[e->tcp.rtt_dir], e->tcp.rtt_ns);
 	}
-	if (e->echo_sample)
+	if (ev & QP_EV_ECHO)
 		qp_hist_add(&a->echo_rtt[e->echo_dir], e->echo_rtt);
-	if (e->is_tls && (e->tls.hello | e->tls.data)) {
+	if ((ev & QP_EV_TLS) && (e->tls.hello | e->tls.data)) {
 		qp_tls_totals_add(&a->tls, &e->tls);
 		if (e->tls.hello)
 			qp_hist_add(&a->tls_hello, e->tls.hello_ns);
 		if (e->tls.data)
 			qp_hist_add(&a->tls_data, e->tls.data_ns);
 	}
-	if (e->is_quic) {
+	if (ev & QP_EV_QUIC) {
 		qp_quic_totals_add(&a->quic, &e->quic);
 		if (e->quic.handshake)
 			qp_hist_add(&a->quic_hs, e->quic.hs_total_ns);
 		if (e->quic.rtt_dir >= 0)
 			qp_hist_add(&a->quic_rtt[e->quic.rtt_dir], e->quic.rtt_ns);
 	}
-	if (e->is_dns) {
+	if (ev & QP_EV_DNS) {
 		qp_dns_totals_add(&a->dns, &e->dns);
 		for (unsigned int i = 0; i < e->dns.nrt; i++)
 			qp_hist_add(&a->dns_rt, e->dns.rt[i]);
 	}
-	if (e->is_rtp) {
+	if (ev & QP_EV_RTP) {
 		a->rtp_received[dir] += e->rtp.received;
 		a->rtp_expected[dir] += e->rtp.expected;
 		if (e->rtp.has_jitter)
