@@ -100,8 +100,11 @@ $(BUILD)/obj/app/qmstore/%.o: CFLAGS += $(PQ_CFLAGS)
 $(BUILD)/qmstore: $(QMSTORE_OBJS) $(BUILD)/libqmcp.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libssl libcrypto sqlite3 libpq)
 
+# the generators of application traffic with their truth (tests, qp_gen, qp_replay)
+GEN_APPS = $(foreach g,dns quic tls ts,$(BUILD)/obj/tests/gen/qp_$(g)gen.o)
+
 $(BUILD)/qp_replay: $(BUILD)/obj/bench/replay.o $(BUILD)/obj/tests/gen/qp_pcapw.o \
-		$(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(BUILD)/obj/tests/gen/qp_tlsgen.o $(BUILD)/libqprobe.a
+		$(GEN_APPS) $(BUILD)/libqprobe.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/qp_clockcheck: $(BUILD)/obj/bench/clock.o $(BUILD)/libqprobe.a
@@ -112,18 +115,18 @@ $(BUILD)/qp_fleet: $(BUILD)/obj/bench/fleet.o $(BUILD)/libqmcp.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/qp_gen: $(BUILD)/obj/tests/gen/qp_gen.o $(BUILD)/obj/tests/gen/qp_pcapw.o \
-		$(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(BUILD)/obj/tests/gen/qp_tlsgen.o
+		$(GEN_APPS)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ -lm
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/gen/qp_pcapw.o \
-		$(BUILD)/obj/tests/gen/qp_ipfix_rd.o $(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(BUILD)/obj/tests/gen/qp_tlsgen.o $(LIBS_A)
+		$(BUILD)/obj/tests/gen/qp_ipfix_rd.o $(GEN_APPS) $(LIBS_A)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lssl -lcriterion
 
 $(BUILD)/tests/integration/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/obj/tests/integration/qp_run.o \
 		$(BUILD)/obj/tests/integration/qp_qmcp.o \
 		$(BUILD)/obj/tests/gen/qp_pcapw.o $(BUILD)/obj/tests/gen/qp_ipfix_rd.o \
-		$(BUILD)/obj/tests/gen/qp_dnsgen.o $(BUILD)/obj/tests/gen/qp_quicgen.o $(BUILD)/obj/tests/gen/qp_tlsgen.o $(LIBS_A)
+		$(GEN_APPS) $(LIBS_A)
 	@mkdir -p $(dir $@)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lssl -lcriterion
 

@@ -440,7 +440,8 @@ struct qp_flow *qp_flow_table_clone(struct qp_flow_table *t, const struct qp_flo
 			if (h)
 				memcpy(h, f->cold->hist, 2 * sizeof(*h));
 		}
-		if (f->key.proto == 6 && f->app != QP_APP_NONE) {
+		if ((f->key.proto == 6 && f->app != QP_APP_NONE) ||
+		    (f->key.proto == 17 && (f->app == QP_APP_TS || f->app == QP_APP_FULL))) {
 			c->app = QP_APP_NONE;
 			struct qp_flow_app *a =
 				f->app == QP_APP_FULL ? NULL : qp_flow_table_app(t, c, f->app);
@@ -520,6 +521,8 @@ static void reset_counters(struct qp_flow *f)
 		for (int k = 0; k < QP_FLOW_RTP; k++)
 			qp_rtp_restart(&c->rtp[k]);
 		c->rtp_over = 0;
+		if (f->app == QP_APP_TS)
+			qp_ts_restart(&c->app->ts);
 	}
 }
 
@@ -546,6 +549,8 @@ void qp_flow_table_restart(struct qp_flow_table *t, struct qp_flow *f, enum qp_f
 			f->app = QP_APP_NONE; /* its state starts over at its next use */
 		if (f->key.proto == 17 && f->app == QP_APP_QUIC)
 			qp_quic_init(&f->cold->quic); /* a handshake to come, if any */
+		if (f->key.proto == 17 && f->app == QP_APP_TS) /* counters and PCRs afresh */
+			qp_ts_init(&f->cold->app->ts, f->cold->app->ts.over_rtp);
 	} else
 		f->last_ns = last;
 }

@@ -31,6 +31,7 @@
 #include "qp_dns_dp.h"
 #include "qp_quic_dp.h"
 #include "qp_tls_dp.h"
+#include "qp_ts_dp.h"
 #include "qp_echo_dp.h"
 #include "qp_hist.h"
 #include "qp_rtp_dp.h"
@@ -48,19 +49,21 @@
 #define QP_FLOW_RTP 4 /* RTP streams (and candidates) itemised per flow */
 
 /* What application analysis a flow has (qp_flow.app): over UDP it says which
- * of the cold block's UDP states is the flow's, over TCP what its
- * application block holds */
+ * of the cold block's UDP states is the flow's (DNS, QUIC; RTP with NONE or
+ * TS), over TCP and for TS what its application block holds */
 #define QP_APP_NONE 0
 #define QP_APP_DNS 1
 #define QP_APP_QUIC 2 /* UDP only */
 #define QP_APP_TLS 3  /* TCP only */
 #define QP_APP_TLS_DONE 4 /* TLS whose handshake is all measured: its packets skip it */
-#define QP_APP_FULL 0xFF /* TCP: the application blocks were all taken (counted once) */
+#define QP_APP_TS 5 /* UDP only: an MPEG-2 transport stream (over RTP or not), in the application block */
+#define QP_APP_FULL 0xFF /* the application blocks were all taken (counted once) */
 
 /*
  * Application state of a TCP flow beside its TCP analysis (which fills the
- * cold block): from a bounded pool of the table, bound to a cold block for
- * good once taken, like the RTT distributions.
+ * cold block), or of a UDP transport stream beside its RTP analysis: from
+ * a bounded pool of the table, bound to a cold block for good once taken,
+ * like the RTT distributions.
  */
 struct qp_flow_app {
 	union {
@@ -69,6 +72,7 @@ struct qp_flow_app {
 			struct qp_dns_stream dns_tcp[2];
 		};
 		struct qp_tls tls; /* QP_APP_TLS */
+		struct qp_ts ts;   /* QP_APP_TS (UDP) */
 	};
 } __attribute__((aligned(64)));
 

@@ -298,6 +298,7 @@ update:
 #define QP_EV_DNS 0x08  /* DNS analysis ran: e->dns */
 #define QP_EV_QUIC 0x10 /* QUIC analysis ran: e->quic */
 #define QP_EV_TLS 0x20  /* TLS analysis ran: e->tls */
+#define QP_EV_TS 0x40   /* transport stream packets: e->ts */
 
 struct qp_flow_ev {
 	unsigned int dir; /* 0 fwd, 1 rev: of the flow after the packet */
@@ -311,6 +312,7 @@ struct qp_flow_ev {
 	struct qp_tcp_event tcp;
 	struct qp_rtp_event rtp;
 	struct qp_dns_event dns;
+	struct qp_ts_event ts;
 };
 
 /* A QUIC datagram through the flow's state (made the flow's at its first). */
@@ -374,6 +376,20 @@ static inline void qp_flow_dns(struct qp_flow_table *t, struct qp_flow *fl, stru
 	}
 }
 
+/* The transport stream packets of a datagram (or of its RTP payload). */
+static inline void qp_flow_ts(struct qp_flow_table *t, struct qp_flow *fl, const uint8_t *pay,
+			      uint32_t cap, uint32_t wire, int over_rtp, uint64_t ts, struct qp_flow_ev *e)
+{
+	int found = fl->app != QP_APP_TS;
+	struct qp_flow_app *app = qp_flow_table_app(t, fl, QP_APP_TS);
+	if (!app)
+		return;
+	if (found)
+		qp_ts_init(&app->ts, over_rtp);
+	qp_ts_update(&app->ts, pay, cap, wire, ts, &e->ts);
+	e->ev |= QP_EV_TS;
+}
+
 /*
  * A UDP packet's analysis: DNS on a DNS port (the ports are looked at once a
  * flow), QUIC from its first long header, else RTP, and inter-arrival times.
@@ -393,6 +409,14 @@ static inline __attribute__((always_inline)) void qp_flow_udp(struct qp_flow_tab
 	uint32_t cap = p->udp_payload_cap;
 	if ((fl->udp_class & QP_UDP_DNS) && pay) {
 		qp_flow_dns(t, fl, qp_flow_dns_udp(t, fl), NULL, p, pay, cap, dir, ts, e);
+		if (!(cfg->metrics_off & QP_METRICS_RTP))
+			qp_iat_add(&fl->iat, dir, ts);
+	} else if (!(cfg->metrics_off & QP_METRICS_MPEGTS) && pay &&
+		   (fl->app == QP_APP_TS ? !fl->cold->app->ts.over_rtp
+					 : fl->app == QP_APP_NONE && pay[0] == QP_TS_SYNC &&
+						   qp_ts_detect(pay, cap, p->l4_payload_len))) {
+		/* a transport stream straight over UDP */
+		qp_flow_ts(t, fl, pay, cap, p->l4_payload_len, 0, ts, e);
 		if (!(cfg->metrics_off & QP_METRICS_RTP))
 			qp_iat_add(&fl->iat, dir, ts);
 	} else if (!(cfg->metrics_off & QP_METRICS_QUIC) && pay && cap &&
@@ -417,6 +441,18 @@ static inline __attribute__((always_inline)) void qp_flow_udp(struct qp_flow_tab
 			e->rtp_k = qp_flow_rtp(t, fl, p, dir, ports, ts, rc, &e->rtp);
 			if (e->rtp.expected || e->rtp.received || e->rtp.has_jitter)
 				e->ev |= QP_EV_RTP;
+			/* a transport stream over RTP (RFC 2250): type 33, or its
+			 * packets' look right after a header of 12 bytes (a
+			 * dynamic type with CSRCs or an extension: not looked for) */
+			if (!(cfg->metrics_off & QP_METRICS_MPEGTS) &&
+			    (fl->app == QP_APP_TS ||
+			     (fl->app == QP_APP_NONE &&
+			      ((pay[1] & 0x7f) == 33 || (cap > 12 && pay[12] == QP_TS_SYNC))))) {
+				uint32_t w;
+				int off = qp_ts_rtp_payload(pay, cap, p->l4_payload_len, fl->app == QP_APP_TS, &w);
+				if (off >= 0)
+					qp_flow_ts(t, fl, pay + off, cap - (uint32_t)off, w, 1, ts, e);
+			}
 		}
 		qp_iat_add(&fl->iat, dir, ts);
 	}
@@ -538,7 +574,7 @@ static inline int qp_flow_ev_events(const struct qp_pkt *p, const struct qp_flow
 	return ev && (((ev & QP_EV_TCP) && (p->tcp_opt_bad || e->ip_len_over || e->tcp.rtt_dir >= 0 ||
 					    (e->tcp.retrans | e->tcp.ooo | e->tcp.dup_ack |
 					     e->tcp.zero_win | e->tcp.reset))) ||
-		      (ev & (QP_EV_ECHO | QP_EV_RTP | QP_EV_DNS)) ||
+		      (ev & (QP_EV_ECHO | QP_EV_RTP | QP_EV_DNS | QP_EV_TS)) ||
 		      ((ev & QP_EV_QUIC) &&
 		       (e->quic.edge_kept | e->quic.edge_discarded | e->quic.handshake)) ||
 		      ((ev & QP_EV_TLS) && (e->tls.hello | e->tls.data)));
@@ -585,6 +621,8 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 		for (unsigned int i = 0; i < e->dns.nrt; i++)
 			qp_hist_add(&a->dns_rt, e->dns.rt[i]);
 	}
+	if (ev & QP_EV_TS)
+		qp_ts_totals_add(&a->ts, &e->ts);
 	if (ev & QP_EV_RTP) {
 		a->rtp_received[dir] += e->rtp.received;
 		a->rtp_expected[dir] += e->rtp.expected;

@@ -182,6 +182,7 @@ void qp_interval_acc_add(struct qp_interval_acc *sum, const struct qp_interval_a
 	qp_hist_merge(&sum->dns_rt, &a->dns_rt);
 	qp_quic_totals_merge(&sum->quic, &a->quic);
 	qp_tls_totals_merge(&sum->tls, &a->tls);
+	qp_ts_totals_sum(&sum->ts, &a->ts);
 	qp_hist_merge(&sum->tls_hello, &a->tls_hello);
 	qp_hist_merge(&sum->tls_data, &a->tls_data);
 	qp_hist_merge(&sum->quic_hs, &a->quic_hs);
@@ -209,6 +210,7 @@ void qp_interval_rec_from(struct qp_interval_rec *r, const struct qp_interval_ac
 	qp_dist_summarize(&acc->dns_rt, &r->dns_rt);
 	r->quic = acc->quic;
 	r->tls = acc->tls;
+	r->ts = acc->ts;
 	qp_dist_summarize(&acc->tls_hello, &r->tls_hello);
 	qp_dist_summarize(&acc->tls_data, &r->tls_data);
 	qp_dist_summarize(&acc->quic_hs, &r->quic_hs);
@@ -353,6 +355,10 @@ void qp_flow_rec_from(struct qp_flow_rec *r, const struct qp_flow *f, int end)
 			r->quic_p99[d] = (double)qp_hist_counts_quantile(&c->hist[d], st, 0.99) / 1e6;
 		}
 	}
+	if (p == 17 && app == QP_APP_TS && rcu_dereference(c->app)) {
+		r->has_ts = 1;
+		r->ts = c->app->ts;
+	}
 	const struct qp_dns *dn = NULL;
 	if (CMM_LOAD_SHARED(f->app) == QP_APP_DNS)
 		dn = p == 17 ? &c->dns : p == 6 ? rcu_dereference(c->app) ? &c->app->dns : NULL : NULL;
@@ -388,7 +394,9 @@ void qp_flow_rec_rtp(struct qp_flow_rec *r, const struct qp_flow *f, const struc
 	const struct qp_flow_cold *c = qp_flow_cold_of(f);
 	memset(r->rtp, 0, sizeof(r->rtp));
 	r->rtp_over = 0;
-	if (f->key.proto != 17 || CMM_LOAD_SHARED(f->app) != QP_APP_NONE)
+	uint8_t app = CMM_LOAD_SHARED(f->app);
+	/* RTP: the cold block's UDP state unless DNS or QUIC took it */
+	if (f->key.proto != 17 || app == QP_APP_DNS || app == QP_APP_QUIC)
 		return;
 	r->rtp_over = CMM_LOAD_SHARED(c->rtp_over);
 	for (int k = 0; k < QP_FLOW_RTP; k++) {
@@ -596,6 +604,40 @@ static void w_tls(struct qp_jw *w, const struct qp_flow_rec *fr)
 	qp_jw_end_obj(w);
 }
 
+/* A flow's transport stream: its counts, and each PID's. */
+static void w_ts(struct qp_jw *w, const struct qp_flow_rec *fr)
+{
+	const struct qp_ts *s = &fr->ts;
+	qp_jw_key(w, "mpegts");
+	qp_jw_obj(w);
+#define QP_TS_W_(n, h) qp_jw_kint(w, #n, s->c.n);
+	QP_TS_COUNTS(QP_TS_W_)
+#undef QP_TS_W_
+	qp_jw_key(w, "pids");
+	qp_jw_arr(w);
+	for (unsigned int i = 0; i < s->npids && i < QP_TS_PIDS; i++) {
+		const struct qp_ts_pid *r = &s->pid[i];
+		qp_jw_obj(w);
+		qp_jw_kint(w, "pid", r->pid);
+		qp_jw_kint(w, "packets", (int64_t)r->packets);
+		qp_jw_kint(w, "cc_errors", r->cc_errors);
+		qp_jw_kint(w, "lost", r->lost);
+		if (r->st & QP_TS_PID_PCR) {
+			qp_jw_key(w, "pcr");
+			qp_jw_obj(w);
+			qp_jw_kint(w, "intervals", r->pcr_n);
+			w_ms_or_null(w, "interval_mean_ms",
+				     r->pcr_n ? (int64_t)(r->pcr_iat_sum / r->pcr_n) : -1);
+			w_ms_or_null(w, "interval_max_ms", r->pcr_n ? (int64_t)r->pcr_iat_max : -1);
+			qp_jw_kint(w, "repetition_errors", r->pcr_repetition_errors);
+			qp_jw_end_obj(w);
+		}
+		qp_jw_end_obj(w);
+	}
+	qp_jw_end_arr(w);
+	qp_jw_end_obj(w);
+}
+
 /* A flow's QUIC figures: versions, handshake halves, spin-bit RTT, counts. */
 static void w_quic(struct qp_jw *w, const struct qp_flow_rec *fr)
 {
@@ -717,6 +759,8 @@ void qp_flow_rec_write(struct qp_jw *w, const struct qp_flow_rec *fr)
 		w_quic(w, fr);
 	if (fr->has_tls)
 		w_tls(w, fr);
+	if (fr->has_ts)
+		w_ts(w, fr);
 	int any = 0;
 	for (int i = 0; i < QP_FLOW_RTP; i++)
 		any |= fr->rtp[i].valid;
@@ -872,6 +916,16 @@ static json_t *quic_totals_json(const struct qp_quic_totals *t, const struct qp_
 			 (json_int_t)t->edges_kept, "spin_edges_discarded", (json_int_t)t->edges_discarded);
 }
 
+/* Transport stream totals (an interval's, or the capture's) as JSON. */
+static json_t *ts_totals_json(const struct qp_ts_totals *t)
+{
+	json_t *o = json_object();
+#define QP_TS_J_(n, h) json_object_set_new(o, #n, json_integer((json_int_t)t->n));
+	QP_TS_COUNTS(QP_TS_J_)
+#undef QP_TS_J_
+	return o;
+}
+
 /* TLS totals (an interval's, or the capture's) as JSON. */
 static json_t *tls_totals_json(const struct qp_tls_totals *t, const struct qp_dist_summary *hello,
 			       const struct qp_dist_summary *data)
@@ -913,6 +967,7 @@ json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 	json_object_set_new(o, "dns", dns_totals_json(&iv->dns, &iv->dns_rt));
 	json_object_set_new(o, "quic", quic_totals_json(&iv->quic, &iv->quic_hs, iv->quic_rtt));
 	json_object_set_new(o, "tls", tls_totals_json(&iv->tls, &iv->tls_hello, &iv->tls_data));
+	json_object_set_new(o, "mpegts", ts_totals_json(&iv->ts));
 	json_t *rtp = rtp_totals_json(iv);
 	json_t *st = json_array();
 	for (uint32_t i = 0; i < iv->nstreams; i++)
@@ -970,6 +1025,7 @@ static json_t *report_head_json(struct qp_report *r)
 	json_object_set_new(root, "dns", dns_totals_json(&all.dns, &all.dns_rt));
 	json_object_set_new(root, "quic", quic_totals_json(&all.quic, &all.quic_hs, all.quic_rtt));
 	json_object_set_new(root, "tls", tls_totals_json(&all.tls, &all.tls_hello, &all.tls_data));
+	json_object_set_new(root, "mpegts", ts_totals_json(&all.ts));
 	json_object_set_new(root, "rtp", rtp_totals_json(&all));
 	if (r->has_ext && r->ext.top) {
 		json_t *x = r->ext.top(r->ext.arg);

@@ -73,6 +73,9 @@ struct qp_flow_rec {
 	/* TLS: its state as the record was taken */
 	uint8_t has_tls;
 	struct qp_tls tls;
+
+	uint8_t has_ts; /* an MPEG-2 transport stream: continuity, sync, PCR by PID */
+	struct qp_ts ts;
 };
 
 /** Copy a flow's RTP figures (cfg: the E-model's settings). */
@@ -108,6 +111,7 @@ struct qp_interval_rec {
 	struct qp_dist_summary quic_hs, quic_rtt[2];
 	struct qp_tls_totals tls;
 	struct qp_dist_summary tls_hello, tls_data;
+	struct qp_ts_totals ts;
 	/* per RTP stream (heap, owned by the record: qp_interval_rec_release) */
 	struct qp_rtp_iv_rec *streams;
 	uint32_t nstreams;

@@ -115,6 +115,8 @@ struct qp_interval_acc {
 	/* TLS: handshakes timed, by the version selected, and their halves */
 	struct qp_tls_totals tls;
 	struct qp_hist tls_hello, tls_data;
+	/* MPEG-2 transport streams: packets, continuity and sync errors */
+	struct qp_ts_totals ts;
 	/* the same per stream: the first QP_IV_RTP_STREAMS streams with a
 	 * packet in the interval, the number of further ones in streams_over.
 	 * Must stay last: a new slot zeroes the fields before it only. */
@@ -158,9 +160,10 @@ struct qp_measure_cfg {
 #define QP_METRICS_DNS 0x10  /* DNS response times and codes */
 #define QP_METRICS_QUIC 0x20 /* QUIC handshake and spin-bit RTT */
 #define QP_METRICS_TLS 0x40  /* TLS handshake timing */
+#define QP_METRICS_MPEGTS 0x80 /* MPEG-2 transport streams: continuity, sync, PCR */
 #define QP_METRICS_ALL                                                                       \
 	(QP_METRICS_TCP | QP_METRICS_RTP | QP_METRICS_ICMP | QP_METRICS_DNS | QP_METRICS_QUIC | \
-	 QP_METRICS_TLS)
+	 QP_METRICS_TLS | QP_METRICS_MPEGTS)
 
 /* The families by name, for the command line, the config and the docs. */
 #define QP_METRIC_FAMILIES(X)  \
@@ -169,8 +172,9 @@ struct qp_measure_cfg {
 	X("icmp", QP_METRICS_ICMP) \
 	X("dns", QP_METRICS_DNS)   \
 	X("quic", QP_METRICS_QUIC) \
-	X("tls", QP_METRICS_TLS)
-#define QP_METRIC_NAMES "traffic, tcp, rtp, icmp, dns, quic, tls"
+	X("tls", QP_METRICS_TLS)   \
+	X("mpegts", QP_METRICS_MPEGTS)
+#define QP_METRIC_NAMES "traffic, tcp, rtp, icmp, dns, quic, tls, mpegts"
 
 /** The family named s (a QP_METRICS_* bit; 0 for "traffic", always on), or -1. */
 static inline int qp_metrics_family(const char *s)

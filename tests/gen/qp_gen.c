@@ -31,6 +31,7 @@
 
 #include "qp_dnsgen.h"
 #include "qp_quicgen.h"
+#include "qp_tsgen.h"
 #include "qp_tlsgen.h"
 #include "qp_pcapw.h"
 
@@ -481,10 +482,49 @@ static void bench(unsigned long npkts, unsigned long nflows, struct pw *peer)
 	}
 }
 
+/* MPEG-TS flows of a stream file (ffmpeg's), or of a synthetic stream. */
+static int mpegts(const char *stream)
+{
+	size_t len = 0;
+	uint8_t *ts = NULL;
+	if (stream) {
+		FILE *f = fopen(stream, "rb");
+		if (!f) {
+			perror(stream);
+			return -1;
+		}
+		size_t cap = 0, got;
+		do {
+			if (len + 65536 > cap) {
+				uint8_t *n = realloc(ts, cap = cap * 2 + 65536);
+				if (!n)
+					abort();
+				ts = n;
+			}
+			got = fread(ts + len, 1, cap - len, f);
+			len += got;
+		} while (got > 0);
+		fclose(f);
+	} else {
+		len = 2000 * (size_t)QP_TS_PKT;
+		ts = tsg_synthetic(2000);
+		if (!ts)
+			abort();
+	}
+	struct tsg_truth *t = malloc(sizeof(*t));
+	if (!t)
+		abort();
+	int r = tsg_write(&out, T0, ts, len, t);
+	free(t);
+	free(ts);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: qp_gen demo|qos|tenants|dns|quic|tls FILE | qp_gen bench FILE [PACKETS] "
+		fprintf(stderr, "usage: qp_gen demo|qos|tenants|dns|quic|tls FILE | qp_gen mpegts FILE [STREAM.ts] | "
+				"qp_gen bench FILE [PACKETS] "
 				"[FLOWS]\n       qp_gen pair A B [PACKETS] [FLOWS]   (bench traffic at two "
 				"points: B 5 ms later, 1 in 100 lost)\n");
 		return 1;
@@ -529,6 +569,9 @@ int main(int argc, char **argv)
 			abort();
 		tg_write(&out, T0, 8446, t);
 		free(t);
+	} else if (strcmp(argv[1], "mpegts") == 0) {
+		if (mpegts(argc > 3 ? argv[3] : NULL))
+			return 1;
 	} else if (strcmp(argv[1], "bench") == 0 || pair) {
 		unsigned long np = argc > 3 + pair ? strtoul(argv[3 + pair], NULL, 10) : 1000000;
 		unsigned long nf = argc > 4 + pair ? strtoul(argv[4 + pair], NULL, 10) : 10000;
