@@ -156,7 +156,8 @@ enum qmcp_error {
 #define QMCP_METRIC_DNS 0x10
 #define QMCP_METRIC_QUIC 0x20
 #define QMCP_METRIC_TLS 0x40
-#define QMCP_METRIC_ALL 0x7f
+#define QMCP_METRIC_MPEGTS 0x80
+#define QMCP_METRIC_ALL 0xff
 
 /* capability bits (CAPS) */
 #define QMCP_CAP_LIVE 0x01

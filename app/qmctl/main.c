@@ -73,7 +73,7 @@ static void usage(FILE *out)
 		"  locate [TARGET...]    find probes: addresses, host names or IPv4 CIDRs (at most\n"
 		"                        /16); none: broadcast 255.255.255.255 and ask ::1\n"
 		"  info                  the probe: identity, version, ports and links, clock, load\n"
-		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp,dns,quic,tls] [--idle-timeout S]\n"
+		"  start [--filter EXPR] [--interval MS] [--metrics tcp,rtp,icmp,dns,quic,tls,mpegts] [--idle-timeout S]\n"
 		"        [--active-timeout S] [--max-flows N] [--rtp-ports LO-HI] [--rtp-clock HZ]\n"
 		"        [--description TEXT] [--dest HOST:PORT]... [--flow-key PARTS]\n"
 		"        [--ipfix HOST:PORT[/udp|/tcp]]... [--dns-ports 53,5353] [--tls-sni]\n"
@@ -375,9 +375,11 @@ static int cmd_start(int argc, char **argv)
 					bits |= QMCP_METRIC_QUIC;
 				else if (!strcmp(t, "tls"))
 					bits |= QMCP_METRIC_TLS;
+				else if (!strcmp(t, "mpegts"))
+					bits |= QMCP_METRIC_MPEGTS;
 				else if (strcmp(t, "traffic")) {
 					fprintf(stderr, "qmctl: --metrics: '%s' is not one of traffic, tcp, "
-							"rtp, icmp, dns, quic, tls\n", t);
+							"rtp, icmp, dns, quic, tls, mpegts\n", t);
 					free(copy);
 					goto usage;
 				}
@@ -518,16 +520,16 @@ static void fmt_rate(char *b, size_t n, double v)
 
 static void watch_header(void)
 {
-	printf("%-12s %6s %17s %15s %17s %8s %12s %9s %5s %12s %12s %15s\n", "time (UTC)", "seq",
+	printf("%-12s %6s %17s %15s %17s %8s %12s %9s %5s %12s %12s %15s %14s\n", "time (UTC)", "seq",
 	       "bit/s fwd/rev", "pkt/s fwd/rev", "rtt p50/p99 ms", "retrans", "rtp lost", "jit max", "mos",
-	       "quic rtt ms", "tls hello ms", "dns p50 ms/lost");
+	       "quic rtt ms", "tls hello ms", "dns p50 ms/lost", "ts cc err/lost");
 }
 
 /* One interval as a row of the watch table. */
 static void watch_row(json_t *j)
 {
 	char when[32], b0[16], b1[16], bb[40], pp[40], rtt[40] = "-", lost[32] = "-", jit[24] = "-",
-	     mos[16] = "-", dns[40] = "-", quic[24] = "-", tls[24] = "-";
+	     mos[16] = "-", dns[40] = "-", quic[24] = "-", tls[24] = "-", ts[40] = "-";
 	time_t sec = (time_t)(json_integer_value(json_object_get(j, "start_ns")) / 1000000000LL);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
@@ -584,10 +586,16 @@ static void watch_row(json_t *j)
 	json_t *th = json_object_get(json_object_get(j, "tls"), "client_hello_to_server_hello_ms");
 	if (json_is_object(th))
 		snprintf(tls, sizeof(tls), "%.3f", json_number_value(json_object_get(th, "p50")));
+	/* MPEG-TS: continuity errors and the packets they say were lost */
+	json_t *tj = json_object_get(j, "mpegts");
+	if (json_integer_value(json_object_get(tj, "packets")))
+		snprintf(ts, sizeof(ts), "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT,
+			 json_integer_value(json_object_get(tj, "cc_errors")),
+			 json_integer_value(json_object_get(tj, "lost")));
 	printf("%-12s %6" JSON_INTEGER_FORMAT " %17s %15s %17s %8" JSON_INTEGER_FORMAT
-	       " %12s %9s %5s %12s %12s %15s\n",
+	       " %12s %9s %5s %12s %12s %15s %14s\n",
 	       when, json_integer_value(json_object_get(j, "seq")), bb, pp, rtt,
-	       json_integer_value(rt) + json_integer_value(rr), lost, jit, mos, quic, tls, dns);
+	       json_integer_value(rt) + json_integer_value(rr), lost, jit, mos, quic, tls, dns, ts);
 	fflush(stdout);
 }
 

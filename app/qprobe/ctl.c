@@ -447,14 +447,15 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 			if (!e && (v & ~(uint32_t)QMCP_METRIC_ALL)) {
 				send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
 					   "METRICS 0x%x: only bits 0x1 traffic, 0x2 tcp, 0x4 rtp, 0x8 "
-					   "icmp, 0x10 dns, 0x20 quic, 0x40 tls are known", v);
+					   "icmp, 0x10 dns, 0x20 quic, 0x40 tls, 0x80 mpegts are known", v);
 				return -1;
 			}
 			_Static_assert(QMCP_METRIC_TCP == QP_METRICS_TCP && QMCP_METRIC_RTP == QP_METRICS_RTP &&
 					       QMCP_METRIC_ICMP == QP_METRICS_ICMP &&
 					       QMCP_METRIC_DNS == QP_METRICS_DNS &&
 					       QMCP_METRIC_QUIC == QP_METRICS_QUIC &&
-					       QMCP_METRIC_TLS == QP_METRICS_TLS,
+					       QMCP_METRIC_TLS == QP_METRICS_TLS &&
+					       QMCP_METRIC_MPEGTS == QP_METRICS_MPEGTS,
 				       "QMCP's metric bits are the probe's");
 			p->metrics_off = ~v & QP_METRICS_ALL;
 			break;

@@ -338,6 +338,7 @@ static void meas_qos_metrics(struct sbuf *b, unsigned int nm)
 		{"qprobe_meas_quic_rtt_seconds", "QUIC spin-bit RTT quantiles in the latest interval, by the direction of the edges"},
 		{"qprobe_meas_quic_handshake_seconds", "QUIC handshake RTT (both halves) quantiles in the latest interval"},
 		{"qprobe_meas_tls_handshake_seconds", "TLS ClientHello to ServerHello, and ServerHello to the client's data, quantiles in the latest interval"},
+		{"qprobe_meas_mpegts_packets", "MPEG-TS packets, continuity errors, packets lost, sync errors and the rest of docs/metrics.md's counts in the latest interval"},
 		{"qprobe_meas_two_point_owd_seconds", "Two-point one-way delay so far, by direction"},
 		{"qprobe_meas_two_point_loss_ratio", "Two-point packets lost / selected so far, by direction"},
 	};
@@ -347,19 +348,19 @@ static void meas_qos_metrics(struct sbuf *b, unsigned int nm)
 			struct meas *m = meas_at(k);
 			uint32_t id = meas_id(m);
 			const struct qp_interval_rec *r = meas_last_result(m);
-			if (gi >= 14) {
+			if (gi >= 15) {
 				json_t *tp = meas_two_point_json(m);
 				for (int d = 0; tp && d < 2; d++) {
 					json_t *o = json_object_get(tp, dn[d]);
 					json_t *w = json_object_get(o, "owd_ms");
-					if (gi == 14 && json_is_object(w)) {
+					if (gi == 15 && json_is_object(w)) {
 						static const char *const st[] = {"min", "mean", "max", "p50", "p99"};
 						for (int s = 0; s < 5; s++)
 							if (json_is_number(json_object_get(w, st[s])))
 								sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\",stat=\"%s\"} %.9f\n",
 									  g[gi].name, id, dn[d], st[s],
 									  json_number_value(json_object_get(w, st[s])) / 1e3);
-					} else if (gi == 15 && json_is_number(json_object_get(o, "loss_ratio"))) {
+					} else if (gi == 16 && json_is_number(json_object_get(o, "loss_ratio"))) {
 						sb_printf(b, "%s{measurement=\"%u\",dir=\"%s\"} %.9f\n", g[gi].name, id,
 							  dn[d], json_number_value(json_object_get(o, "loss_ratio")));
 					}
@@ -395,6 +396,13 @@ static void meas_qos_metrics(struct sbuf *b, unsigned int nm)
 				for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
 					sb_printf(b, "%s{measurement=\"%u\",kind=\"%s\"} %" PRIu64 "\n", g[gi].name,
 						  id, kv[i].k, kv[i].v);
+				continue;
+			}
+			if (gi == 14) {
+#define QP_TS_G_(n, h)                                                                       \
+	sb_printf(b, "%s{measurement=\"%u\",kind=\"" #n "\"} %" PRIu64 "\n", g[gi].name, id, r->ts.n);
+				QP_TS_COUNTS(QP_TS_G_)
+#undef QP_TS_G_
 				continue;
 			}
 			if (gi == 13) {

@@ -20,7 +20,7 @@ Errors a probe answers with are raised as :class:`QmcpError` carrying its
 code and message.
 """
 
-from .codec import (CAP_LIVE, CAP_PLAIN, CAP_PUSH, CAP_TLS, CAP_TWO_POINT, METRIC_ALL, METRIC_DNS, METRIC_ICMP, METRIC_QUIC, METRIC_TLS, METRIC_RTP, METRIC_TCP,
+from .codec import (CAP_LIVE, CAP_PLAIN, CAP_PUSH, CAP_TLS, CAP_TWO_POINT, METRIC_ALL, METRIC_DNS, METRIC_ICMP, METRIC_QUIC, METRIC_TLS, METRIC_MPEGTS, METRIC_RTP, METRIC_TCP,
                     METRIC_TRAFFIC, BodyError, ProtocolError, QmcpError)
 from .client import Client, locate
 from .listener import AsyncListener, Listener
@@ -28,5 +28,5 @@ from .listener import AsyncListener, Listener
 __version__ = "0.1.0"
 
 __all__ = ["Client", "locate", "Listener", "AsyncListener", "QmcpError", "ProtocolError", "BodyError",
-           "METRIC_TRAFFIC", "METRIC_TCP", "METRIC_RTP", "METRIC_ICMP", "METRIC_DNS", "METRIC_QUIC", "METRIC_TLS", "METRIC_ALL",
+           "METRIC_TRAFFIC", "METRIC_TCP", "METRIC_RTP", "METRIC_ICMP", "METRIC_DNS", "METRIC_QUIC", "METRIC_TLS", "METRIC_MPEGTS", "METRIC_ALL",
            "CAP_LIVE", "CAP_PUSH", "CAP_TWO_POINT", "CAP_TLS", "CAP_PLAIN"]

@@ -145,9 +145,11 @@ METRIC_ICMP = 0x08
 METRIC_DNS = 0x10
 METRIC_QUIC = 0x20
 METRIC_TLS = 0x40
-METRIC_ALL = 0x7F
+METRIC_MPEGTS = 0x80
+METRIC_ALL = 0xFF
 METRIC_NAMES = {"traffic": METRIC_TRAFFIC, "tcp": METRIC_TCP, "rtp": METRIC_RTP, "icmp": METRIC_ICMP,
-                "dns": METRIC_DNS, "quic": METRIC_QUIC, "tls": METRIC_TLS}
+                "dns": METRIC_DNS, "quic": METRIC_QUIC, "tls": METRIC_TLS,
+                "mpegts": METRIC_MPEGTS}
 CAP_LIVE = 0x01
 CAP_PUSH = 0x02
 CAP_TWO_POINT = 0x04

@@ -183,7 +183,7 @@ def test_start_parameters_become_their_fields():
     assert start_fields({"ipfix": "c:4739"}) == [("IPFIX", "c:4739")]
     with pytest.raises(TypeError, match="no parameter 'intervl'; accepted: filter, interval_ms"):
         start_fields({"intervl": 5})
-    with pytest.raises(ValueError, match="'voice' is not a metric set; traffic, tcp, rtp, icmp, dns, quic, tls are accepted"):
+    with pytest.raises(ValueError, match="'voice' is not a metric set; traffic, tcp, rtp, icmp, dns, quic, tls, mpegts are accepted"):
         start_fields({"metrics": "voice"})
     assert start_fields({"metrics": ["dns"], "dns_ports": [53, 5353]}) == [
         ("METRICS", 0x10), ("DNS_PORTS", "53,5353")]

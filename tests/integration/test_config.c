@@ -89,7 +89,7 @@ Test(config, every_bad_value_named_by_its_path)
 		"$.measurements[1].ipfix: an array of at most 4 \"HOST:PORT[/udp|/tcp] ([V6ADDR]:PORT for IPv6 addresses; udp by default)\" strings is expected",
 		"$.measurements[2].dns_ports: an array of 1 to 8 ports from 1 to 65535 is expected",
 		"$.measurements[2].tls_sni: true or false is expected",
-		"$.measurements[2].metrics[1]: one of traffic, tcp, rtp, icmp, dns, quic, tls is expected",
+		"$.measurements[2].metrics[1]: one of traffic, tcp, rtp, icmp, dns, quic, tls, mpegts is expected",
 		"$.qmcp.secret_file: ",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)

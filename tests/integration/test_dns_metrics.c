@@ -217,7 +217,7 @@ Test(dns_metrics, bad_port_lists_are_refused_with_what_is_accepted)
 			     "qprobe: --dns-ports '1,2,3,4,5,6,7,8,9' names more than 8 ports; "
 			     "expected PORT[,PORT...]: 1 to 8 ports from 1 to 65535\n",
 			     "qprobe: --metrics 'dns,voip': 'voip' is not a metric family; these are: "
-			     "traffic, tcp, rtp, icmp, dns, quic, tls\n"};
+			     "traffic, tcp, rtp, icmp, dns, quic, tls, mpegts\n"};
 	for (int i = 0; i < 4; i++) {
 		char *argv[] = {qb, "--pcap", "tests/data/demo.pcap", (char *)bad[i], NULL};
 		struct qp_run_result r;

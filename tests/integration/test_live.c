@@ -375,8 +375,8 @@ static void expect_same_flows(json_t *live, json_t *off, const char *what)
 /* The figures of two reports, field by field: totals, every flow, every interval. */
 static void expect_same_figures(json_t *live, json_t *off, size_t min_flows)
 {
-	const char *tot[] = {"tcp", "rtp", "icmp", "dns", "quic", "tls"};
-	for (int k = 0; k < 6; k++) {
+	const char *tot[] = {"tcp", "rtp", "icmp", "dns", "quic", "tls", "mpegts"};
+	for (int k = 0; k < 7; k++) {
 		char *a = json_dumps(json_object_get(live, tot[k]), JSON_SORT_KEYS);
 		char *b = json_dumps(json_object_get(off, tot[k]), JSON_SORT_KEYS);
 		cr_expect_str_eq(a, b, "%s: live and offline differ", tot[k]);
@@ -393,8 +393,8 @@ static void expect_same_figures(json_t *live, json_t *off, size_t min_flows)
 	{
 		json_t *g = json_array_get(li, i);
 		const char *keys[] = {"start_ns", "packets", "bytes", "tcp",  "rtp",
-				      "icmp",     "dns",     "quic",  "tls"};
-		for (int k = 0; k < 9; k++) {
+				      "icmp",     "dns",     "quic",  "tls",  "mpegts"};
+		for (int k = 0; k < 10; k++) {
 			char *a = json_dumps(json_object_get(g, keys[k]), JSON_SORT_KEYS | JSON_ENCODE_ANY);
 			char *b = json_dumps(json_object_get(f, keys[k]), JSON_SORT_KEYS | JSON_ENCODE_ANY);
 			cr_expect_str_eq(a, b, "interval %zu: %s", i, keys[k]);
@@ -540,6 +540,46 @@ static void expect_quic_gauges(int port, int qport)
 	json_decref(all);
 }
 
+/* /metrics' MPEG-TS counts and qmctl's column: the latest intervals' figures. */
+static void expect_mpegts_gauges(int port, int qport)
+{
+	char *m;
+	json_t *a = latest_with_metrics(port, &m);
+	json_t *t = json_object_get(a, "mpegts");
+	static const char *const kinds[] = {"packets", "cc_errors", "lost", "sync_errors", "partial"};
+	for (int k = 0; k < 5; k++) {
+		char want[200];
+		snprintf(want, sizeof(want), "\nqprobe_meas_mpegts_packets{measurement=\"1\",kind=\"%s\"} %ld\n",
+			 kinds[k], qp_geti(t, kinds[k]));
+		cr_expect(strstr(m, want) != NULL, "%s not in /metrics", want);
+	}
+	free(m);
+	json_decref(a);
+	static char out[65536], err[4096];
+	char *js[] = {"--json", "results", "1", "--last", "8", NULL};
+	cr_assert_eq(qp_qmctl(qport, NULL, js, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	json_t *all = json_loads(out, 0, NULL);
+	char *tab[] = {"results", "1", "--last", "8", NULL};
+	cr_assert_eq(qp_qmctl(qport, NULL, tab, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
+	cr_assert(strstr(out, "ts cc err/lost\n"), "%s", out);
+	size_t i;
+	json_t *iv;
+	int cells = 0, errors = 0;
+	json_array_foreach(all, i, iv) {
+		json_t *x = json_object_get(iv, "mpegts");
+		if (!qp_geti(x, "packets"))
+			continue;
+		char cell[64];
+		snprintf(cell, sizeof(cell), " %ld/%ld\n", qp_geti(x, "cc_errors"), qp_geti(x, "lost"));
+		cr_expect(strstr(out, cell) != NULL, "'%s' not in\n%s", cell, out);
+		cells++;
+		errors += qp_geti(x, "cc_errors") > 0;
+	}
+	cr_assert_geq(cells, 3);
+	cr_assert_geq(errors, 1, "the damaged flows show in the intervals");
+	json_decref(all);
+}
+
 /* qmctl's table of results: each interval's DNS cell is its JSON's p50 and unanswered. */
 static void expect_dns_rows(int qport)
 {
@@ -550,7 +590,7 @@ static void expect_dns_rows(int qport)
 	cr_assert(json_array_size(all) >= 3, "%s", out);
 	char *tab[] = {"results", "1", "--last", "8", NULL};
 	cr_assert_eq(qp_qmctl(qport, NULL, tab, out, sizeof(out), err, sizeof(err)), 0, "%s", err);
-	cr_assert(strstr(out, "dns p50 ms/lost\n"), "%s", out);
+	cr_assert(strstr(out, "dns p50 ms/lost "), "%s", out);
 	size_t i;
 	json_t *iv;
 	int cells = 0;
@@ -559,7 +599,7 @@ static void expect_dns_rows(int qport)
 		if (!json_is_object(rt))
 			continue;
 		char cell[64];
-		snprintf(cell, sizeof(cell), " %.3f/%lld\n", json_number_value(json_object_get(rt, "p50")),
+		snprintf(cell, sizeof(cell), " %.3f/%lld ", json_number_value(json_object_get(rt, "p50")),
 			 (long long)json_integer_value(json_object_get(d, "unanswered")));
 		cr_expect(strstr(out, cell) != NULL, "'%s' not in\n%s", cell, out);
 		cells++;
@@ -619,6 +659,8 @@ static void port_time_run(const char *lcores, const char *mode, const char *kind
 		expect_quic_gauges(port, qport);
 	if (!strcmp(kind, "tls"))
 		expect_tls_gauges(port);
+	if (!strcmp(kind, "mpegts"))
+		expect_mpegts_gauges(port, qport);
 	kill(pid, SIGTERM);
 	qp_wait(pid, 60, &r, err);
 	cr_assert(r.exited && r.status == 0, "exit %d: %s", r.status, r.err);
@@ -643,6 +685,11 @@ Test(live, tls_figures_live_equal_the_offline_ones, .timeout = 300)
 Test(live, quic_figures_live_equal_the_offline_ones, .timeout = 300)
 {
 	port_time_run("0,1", "single_worker", "quic", 10, "1000");
+}
+
+Test(live, mpegts_figures_live_equal_the_offline_ones, .timeout = 300)
+{
+	port_time_run("0,1", "single_worker", "mpegts", 5, "100");
 }
 
 Test(live, dns_figures_live_equal_the_offline_ones, .timeout = 300)
