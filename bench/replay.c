@@ -4,7 +4,7 @@
  *   qp_replay MIX [PACKETS] [--measurements N [--private]] [--active-timeout US [--export]]
  *             [--metrics LIST]
  *                               MIX: udp64-1k, udp64-100k, udp64-1m, imix-tcp, rtp,
- *                                    dns, quic, tls
+ *                                    dns, quic, tls, mpegts
  *
  * dns: 100,000 clients asking a resolver in turn, each query answered by the
  * next frame (a response-time sample every other frame; 2,000,000 frames
@@ -51,6 +51,7 @@
 
 #include "../tests/gen/qp_dnsgen.h"
 #include "../tests/gen/qp_pcapw.h"
+#include "../tests/gen/qp_tsgen.h"
 #include "qp_filter.h"
 #include "qp_flow_ring.h"
 #include "qp_group_dp.h"
@@ -63,9 +64,11 @@
 #define STRIDE 2176
 #define HEADROOM 128
 #define SNAP 128 /* bytes of each frame kept in the store: every header the worker reads */
+#define SNAP_WHOLE 1536 /* a mix whose payloads are read whole (mpegts) */
 
 struct store {
-	uint8_t *data;  /* n frames of SNAP bytes */
+	uint8_t *data;  /* n frames of snap bytes */
+	size_t snap;
 	uint32_t *caplen, *wirelen;
 	size_t n;
 };
@@ -73,15 +76,17 @@ struct store {
 static void put(struct store *s, size_t i, struct pb *b)
 {
 	uint32_t len = pb_len(b);
-	s->caplen[i] = len < SNAP ? len : SNAP;
+	s->caplen[i] = len < s->snap ? len : (uint32_t)s->snap;
 	s->wirelen[i] = len;
-	memcpy(s->data + i * SNAP, pb_data(b), s->caplen[i]);
+	memcpy(s->data + i * s->snap, pb_data(b), s->caplen[i]);
 }
 
 static void store_alloc(struct store *s, size_t n)
 {
 	s->n = n;
-	s->data = aligned_alloc(64, n * SNAP);
+	if (!s->snap)
+		s->snap = SNAP;
+	s->data = aligned_alloc(64, n * s->snap);
 	s->caplen = malloc(n * sizeof(uint32_t));
 	s->wirelen = malloc(n * sizeof(uint32_t));
 	if (!s->data || !s->caplen || !s->wirelen) {
@@ -281,6 +286,31 @@ static void mix_quic(struct store *s, size_t npkts)
 	}
 }
 
+/* 200 IPTV channels: UDP datagrams of 7 transport stream packets, interleaved. */
+static void mix_mpegts(struct store *s, size_t npkts)
+{
+	const uint32_t nchan = 200, n = 7 * 286; /* the stream wraps after whole datagrams */
+	uint8_t *ts = tsg_synthetic(n);
+	if (!ts)
+		abort();
+	s->snap = SNAP_WHOLE;
+	store_alloc(s, npkts);
+	for (size_t i = 0; i < npkts; i++) {
+		uint32_t f = (uint32_t)(i % nchan), k = (uint32_t)(i / nchan);
+		char a[32], b[32];
+		addr(a, sizeof(a), 0, f);
+		snprintf(b, sizeof(b), "239.1.%u.%u", f >> 8, f & 0xff);
+		struct pb p;
+		pb_init(&p);
+		pb_push_raw(&p, ts + (size_t)((k * 7) % n) * QP_TS_PKT, 7 * QP_TS_PKT);
+		pb_push_udp(&p, 5000, 5000);
+		pb_push_ip4(&p, a, b, (uint16_t)i, 0);
+		pb_push_eth(&p);
+		put(s, i, &p);
+	}
+	free(ts);
+}
+
 /* 1,000 G.711 streams (214-byte frames, 20 ms of audio each), interleaved. */
 static void mix_rtp(struct store *s, size_t npkts)
 {
@@ -333,7 +363,7 @@ static inline void dma(const struct store *s, size_t at, uint8_t *ring, unsigned
 		size_t i = at + k;
 		uint8_t *buf = ring + (size_t)*slot * STRIDE + HEADROOM;
 		*slot = (*slot + 1) % RING;
-		memcpy(buf, s->data + i * SNAP, SNAP);
+		memcpy(buf, s->data + i * s->snap, s->snap);
 		fr[k].data = buf;
 		fr[k].caplen = s->caplen[i];
 		fr[k].wirelen = s->wirelen[i];
@@ -409,7 +439,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: qp_replay udp64-1k|udp64-100k|udp64-1m|imix-tcp|rtp|dns|quic|tls "
+		fprintf(stderr, "usage: qp_replay udp64-1k|udp64-100k|udp64-1m|imix-tcp|rtp|dns|quic|tls|mpegts "
 				"[PACKETS] [--measurements N [--private]] [--active-timeout US [--export]] "
 				"[--metrics LIST]\n");
 		return 1;
@@ -420,7 +450,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "qp_replay: PACKETS: at least %d\n", BURST);
 		return 1;
 	}
-	struct store s;
+	struct store s = {0};
 	uint32_t max_flows;
 	if (!strcmp(mix, "udp64-1k"))
 		mix_udp(&s, npkts, 1000), max_flows = 4096;
@@ -438,6 +468,8 @@ int main(int argc, char **argv)
 		mix_quic(&s, npkts), max_flows = 4096;
 	else if (!strcmp(mix, "tls"))
 		mix_tcp_tls(&s, npkts, 1), max_flows = 1 << 15;
+	else if (!strcmp(mix, "mpegts"))
+		mix_mpegts(&s, npkts), max_flows = 4096;
 	else {
 		fprintf(stderr, "qp_replay: unknown mix '%s'\n", mix);
 		return 1;

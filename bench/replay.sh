@@ -88,8 +88,8 @@ fi
 # What each application module costs on a mix that carries it: the same frames
 # with every metric family, and with every family but that one (qp_replay --metrics).
 echo "application modules, cycles a frame (worker+dma), with and without the family, best of 3:"
-for fam in dns quic tls; do
-	others=$(echo tcp,rtp,icmp,dns,quic,tls | tr ',' '\n' | grep -vx "$fam" | paste -sd,)
+for fam in dns quic tls mpegts; do
+	others=$(echo tcp,rtp,icmp,dns,quic,tls,mpegts | tr ',' '\n' | grep -vx "$fam" | paste -sd,)
 	cyc() { best "$BUILD/qp_replay" "$fam" 2000000 "$@" | awk '{ for (i = 1; i <= NF; i++) if ($i == "cycles/frame") { print $(i - 1); exit } }'; }
 	with=$(cyc)
 	without=$(cyc --metrics "$others")
@@ -97,8 +97,8 @@ for fam in dns quic tls; do
 done
 if command -v valgrind >/dev/null; then
 	echo "the same, instructions a frame in qp_worker_process (callgrind, 400,000 frames):"
-	for fam in dns quic tls; do
-		others=$(echo tcp,rtp,icmp,dns,quic,tls | tr ',' '\n' | grep -vx "$fam" | paste -sd,)
+	for fam in dns quic tls mpegts; do
+		others=$(echo tcp,rtp,icmp,dns,quic,tls,mpegts | tr ',' '\n' | grep -vx "$fam" | paste -sd,)
 		ir() {
 			valgrind --tool=callgrind --toggle-collect=qp_worker_process --callgrind-out-file=/dev/null \
 				"$BUILD/qp_replay" "$fam" 400000 "$@" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'

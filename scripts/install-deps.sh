@@ -10,7 +10,7 @@
 #                                     tshark, nfdump and pmacct (IPFIX collectors), PostgreSQL, sqlite3, DPDK's tools (testpmd,
 #                                     dpdk-telemetry.py, dpdk-devbind.py), systemd,
 #                                     Prometheus, pytest and venv (the Python client),
-#                                     Chromium (the dashboard's browser test)
+#                                     Chromium (the dashboard's browser test), ffmpeg (MPEG-TS streams)
 #   scripts/install-deps.sh --bench   `make bench`, `make fuzz`: argus, nDPI,
 #                                     valgrind, bc, time, curl, scapy, clang with libFuzzer
 #   scripts/install-deps.sh --list SET   prints the set's packages and exits
@@ -19,7 +19,7 @@ set -eu
 build_pkgs="make gcc libc6-dev libcrypt-dev pkg-config libdpdk-dev liburcu-dev libjansson-dev \
 libmicrohttpd-dev libpcap-dev libssl-dev libyaml-dev libsqlite3-dev libpq-dev"
 test_pkgs="libcriterion-dev tshark nfdump pmacct postgresql sqlite3 dpdk dpdk-dev python3 systemd prometheus \
-python3-pytest python3-venv chromium fonts-dejavu-core openssl"
+python3-pytest python3-venv chromium fonts-dejavu-core openssl ffmpeg"
 bench_pkgs="argus-server libndpi-bin valgrind bc time curl python3-scapy \
 clang libclang-rt-14-dev"
 

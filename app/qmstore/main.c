@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "qp_ts_dp.h"
 #include "qmcp_auth.h"
 #include "qmcp_listener.h"
 #include "qmcp_tls.h"
@@ -88,6 +89,11 @@ static const char *schema[] = {
 	"hello_p99_ms DOUBLE PRECISION, client_data BIGINT, data_p50_ms DOUBLE PRECISION, "
 	"data_p99_ms DOUBLE PRECISION, tls13 BIGINT, tls12 BIGINT, versions TEXT, "
 	"PRIMARY KEY (probe_id, meas_id, seq))",
+#define QP_TS_COL_(n, h) #n " BIGINT, "
+	"CREATE TABLE IF NOT EXISTS mpegts (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
+	"seq BIGINT NOT NULL, start_ns BIGINT, " QP_TS_COUNTS(QP_TS_COL_)
+	"PRIMARY KEY (probe_id, meas_id, seq))",
+#undef QP_TS_COL_
 	"CREATE TABLE IF NOT EXISTS gaps (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
 	"from_seq BIGINT NOT NULL, count BIGINT, noticed_ns BIGINT, "
 	"PRIMARY KEY (probe_id, meas_id, from_seq))",
@@ -139,6 +145,13 @@ static const struct table T_TLS = {
 	"INSERT INTO tls (probe_id, meas_id, seq, start_ns, handshakes, hello_p50_ms, hello_p99_ms, "
 	"client_data, data_p50_ms, data_p99_ms, tls13, tls12, versions) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 13};
+/* the MPEG-TS table's columns: the probe's counts by their JSON names */
+#define QP_TS_NAME_(n, h) ", " #n
+#define QP_TS_ONE_(n, h) +1
+static const struct table T_TS = {
+	"INSERT INTO mpegts (probe_id, meas_id, seq, start_ns" QP_TS_COUNTS(QP_TS_NAME_) ") VALUES ",
+	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 4 QP_TS_COUNTS(QP_TS_ONE_)};
+#undef QP_TS_NAME_
 static const struct table T_GAP = {
 	"INSERT INTO gaps (probe_id, meas_id, from_seq, count, noticed_ns) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, from_seq) DO NOTHING", 5};
@@ -253,7 +266,7 @@ struct store {
 	int n;
 	int from, to; /* the items the transaction being written holds */
 	uint64_t first_ns; /* when the oldest waiting result came */
-	struct rows probe, meas, result, iv, rtp, flow, dns, quic, tls, gap;
+	struct rows probe, meas, result, iv, rtp, flow, dns, quic, tls, ts, gap;
 };
 
 static uint64_t now_ns(void)
@@ -412,6 +425,16 @@ static int child_rows(struct store *s, const struct item *it, json_t *j)
 		free(vtxt);
 		json_decref(zero);
 	}
+	json_t *mt = json_object_get(j, "mpegts");
+	if (json_integer_value(json_object_get(mt, "packets"))) {
+		struct txt v = {0};
+		const char *pm[4 QP_TS_COUNTS(QP_TS_ONE_)] = {probe, meas, seq, start
+#define QP_TS_V_(n, h) , num(&v, json_object_get(mt, #n))
+							      QP_TS_COUNTS(QP_TS_V_)
+#undef QP_TS_V_
+		};
+		e |= rows_add(&s->ts, pm);
+	}
 	json_t *fl = it->flows ? json_loads(it->flows, 0, NULL) : NULL;
 	json_array_foreach(fl, i, st) {
 		struct txt v = {0};
@@ -474,6 +497,7 @@ static void all_clear(struct store *s)
 	rows_clear(&s->dns);
 	rows_clear(&s->quic);
 	rows_clear(&s->tls);
+	rows_clear(&s->ts);
 	rows_clear(&s->gap);
 }
 
@@ -544,6 +568,7 @@ static int put(struct store *s, int from, int to, char *err, size_t errlen)
 	    rows_exec(s->db, &s->dns, NULL, NULL, err, errlen) ||
 	    rows_exec(s->db, &s->quic, NULL, NULL, err, errlen) ||
 	    rows_exec(s->db, &s->tls, NULL, NULL, err, errlen) ||
+	    rows_exec(s->db, &s->ts, NULL, NULL, err, errlen) ||
 	    rows_exec(s->db, &s->gap, NULL, NULL, err, errlen) ||
 	    db_exec(s->db, "COMMIT", 0, NULL, err, errlen) < 0)
 		goto rollback;
@@ -683,7 +708,7 @@ int main(int argc, char **argv)
 	int tls_only = 0;
 	int port = QMSTORE_PORT, c;
 	static struct store st = {.probe = {&T_PROBE}, .meas = {&T_MEAS}, .result = {&T_RESULT},
-				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .dns = {&T_DNS}, .quic = {&T_QUIC}, .tls = {&T_TLS},
+				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .dns = {&T_DNS}, .quic = {&T_QUIC}, .tls = {&T_TLS}, .ts = {&T_TS},
 				  .gap = {&T_GAP}};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
@@ -776,7 +801,7 @@ int main(int argc, char **argv)
 	qmcp_listener_destroy(l);
 	all_clear(&st);
 	struct rows *all[] = {&st.probe, &st.meas, &st.result, &st.iv, &st.rtp, &st.flow, &st.dns,
-			      &st.quic, &st.tls, &st.gap};
+			      &st.quic, &st.tls, &st.ts, &st.gap};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		free(all[i]->v);
 	qmcp_tls_free(tls);

@@ -140,19 +140,21 @@ Test(qmstore_input, hostile_peers_are_refused_and_counted_and_a_probe_among_them
 }
 
 /*
- * The intervals of an offline run over QUIC, DNS and TLS traffic, pushed as a
- * probe pushes them: the quic, dns and tls tables hold their figures.
+ * The intervals of an offline run over QUIC, DNS, TLS and MPEG-TS traffic,
+ * pushed as a probe pushes them: the quic, dns, tls and mpegts tables hold
+ * their figures.
  */
-Test(qmstore_input, quic_dns_and_tls_intervals_fill_their_tables, .timeout = 120)
+Test(qmstore_input, quic_dns_tls_and_mpegts_intervals_fill_their_tables, .timeout = 120)
 {
 	char gen[2048], cap[256], rep[256];
 	snprintf(cap, sizeof(cap), "%s/quic-dns.pcap", qp_tmpdir());
 	snprintf(rep, sizeof(rep), "%s/quic-dns.json", qp_tmpdir());
 	snprintf(gen, sizeof(gen),
 		 "%s/qp_gen quic %s/q.pcap && %s/qp_gen dns %s/d.pcap && %s/qp_gen tls %s/t.pcap && "
-		 "mergecap -w %s %s/q.pcap %s/d.pcap %s/t.pcap && %s/qprobe --pcap %s --report-file %s",
-		 qp_build(), qp_tmpdir(), qp_build(), qp_tmpdir(), qp_build(), qp_tmpdir(), cap,
-		 qp_tmpdir(), qp_tmpdir(), qp_tmpdir(), qp_build(), cap, rep);
+		 "%s/qp_gen mpegts %s/m.pcap && "
+		 "mergecap -w %s %s/q.pcap %s/d.pcap %s/t.pcap %s/m.pcap && %s/qprobe --pcap %s --report-file %s",
+		 qp_build(), qp_tmpdir(), qp_build(), qp_tmpdir(), qp_build(), qp_tmpdir(), qp_build(),
+		 qp_tmpdir(), cap, qp_tmpdir(), qp_tmpdir(), qp_tmpdir(), qp_tmpdir(), qp_build(), cap, rep);
 	cr_assert_eq(system(gen), 0, "%s", gen);
 	json_t *off = qp_json_load(rep);
 	cr_assert_not_null(off);
@@ -162,6 +164,7 @@ Test(qmstore_input, quic_dns_and_tls_intervals_fill_their_tables, .timeout = 120
 	size_t i;
 	json_t *iv;
 	long hs = 0, kept = 0, rtt_n = 0, queries = 0, answered = 0, with_quic = 0, tls_hs = 0, tls13 = 0;
+	long ts_pk = 0, ts_cc = 0, ts_lost = 0, ts_sync = 0, with_ts = 0;
 	json_array_foreach(json_object_get(off, "intervals"), i, iv) {
 		char *txt = json_dumps(iv, JSON_COMPACT);
 		cr_assert_eq(result(c, i, txt, e, sizeof(e)), 0, "%s", e);
@@ -175,6 +178,12 @@ Test(qmstore_input, quic_dns_and_tls_intervals_fill_their_tables, .timeout = 120
 		json_t *t = json_object_get(iv, "tls");
 		tls_hs += (long)json_integer_value(json_object_get(t, "handshakes"));
 		tls13 += (long)json_integer_value(json_object_get(json_object_get(t, "versions"), "TLS 1.3"));
+		json_t *m = json_object_get(iv, "mpegts");
+		ts_pk += qp_geti(m, "packets");
+		ts_cc += qp_geti(m, "cc_errors");
+		ts_lost += qp_geti(m, "lost");
+		ts_sync += qp_geti(m, "sync_errors");
+		with_ts += qp_geti(m, "packets") > 0;
 		with_quic += json_integer_value(json_object_get(q, "handshakes")) +
 				     json_integer_value(json_object_get(q, "spin_edges_kept")) +
 				     json_integer_value(json_object_get(q, "spin_edges_discarded")) >
@@ -199,6 +208,13 @@ Test(qmstore_input, quic_dns_and_tls_intervals_fill_their_tables, .timeout = 120
 	cr_assert_eq(tls_hs, 5);
 	cr_assert_eq(SQL_("SELECT sum(handshakes) FROM tls"), tls_hs);
 	cr_assert_eq(SQL_("SELECT sum(tls13) FROM tls"), tls13);
+	cr_assert_eq(ts_pk, 9930, "qp_gen mpegts: five flows of the synthetic stream");
+	cr_assert_gt(ts_cc, 0);
+	cr_assert_eq(SQL_("SELECT sum(packets) FROM mpegts"), ts_pk);
+	cr_assert_eq(SQL_("SELECT sum(cc_errors) FROM mpegts"), ts_cc);
+	cr_assert_eq(SQL_("SELECT sum(lost) FROM mpegts"), ts_lost);
+	cr_assert_eq(SQL_("SELECT sum(sync_errors) FROM mpegts"), ts_sync);
+	cr_assert_eq(SQL_("SELECT count(*) FROM mpegts"), with_ts);
 #undef SQL_
 	json_decref(off);
 }
