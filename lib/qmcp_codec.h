@@ -39,9 +39,11 @@
 	X(RESULTS, 9, "the latest results kept for a measurement")                         \
 	X(FLOWS, 10, "a page of a measurement's active flows")                             \
 	X(BYE, 11, "close the session politely")                                           \
+	X(CAPTURE, 12, "start (or stop, ON 0) a pcap capture of a measurement's packets, pushed as PCAP_DATA") \
 	X(LOCATE, 16, "discovery over UDP: which probes are there")                        \
 	X(RESULT, 32, "one interval's result, pushed by the probe (to subscribers and receivers)") \
-	X(TP_RECORDS, 33, "two-point: a batch of packet records, pushed by a secondary to its primary")
+	X(TP_RECORDS, 33, "two-point: a batch of packet records, pushed by a secondary to its primary") \
+	X(PCAP_DATA, 34, "a capture's pcapng blocks, pushed by the probe; the last one says why it ended")
 
 enum qmcp_msg_type {
 #define QMCP_MT_(n, v, h) QMCP_MSG_##n = v,
@@ -120,7 +122,14 @@ enum qmcp_msg_type {
 	X(FLOW_KEY, 67, str, "flow key parts: \"5tuple\" or vlan,vni,gre-key,gtpu-peers,teid") \
 	X(IPFIX, 68, str, "IPFIX collector of the flow records: host:port, then /udp (default) or /tcp (repeatable)") \
 	X(DNS_PORTS, 69, str, "UDP and TCP ports whose traffic is DNS: 1 to 8, comma-separated (default \"53\")") \
-	X(TLS_SNI, 70, u8, "1: report TLS server names (personal data; default 0)")
+	X(TLS_SNI, 70, u8, "1: report TLS server names (personal data; default 0)") \
+	X(SNAPLEN, 71, u32, "pcap results: bytes kept of each packet, 16 to 65535 (default 256)") \
+	X(DURATION_MS, 72, u32, "pcap results: how long a capture runs, ms (0 or absent: until stopped)") \
+	X(RATE_BPS, 73, u64, "pcap results: a capture's budget, bit/s (default 100,000,000; at most the probe's ceiling)") \
+	X(PCAPNG, 74, bytes, "pcapng blocks, whole ones (the first PCAP_DATA begins with the section header)") \
+	X(CAPTURE_END, 75, u8, "why a capture ended: 1 its count, 2 its duration, 3 stopped (ON 0), 4 its measurement stopped, 5 the probe stops") \
+	X(CAP_PACKETS, 76, u64, "packets a capture delivered") \
+	X(CAP_DROPPED, 77, u64, "packets a capture had to drop (over its budget, its rings full, its session too slow)")
 
 enum qmcp_tlv_type {
 #define QMCP_TT_(n, v, k, h) QMCP_T_##n = v,

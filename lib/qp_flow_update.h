@@ -639,6 +639,9 @@ static inline void qp_flow_account(struct qp_worker *w, const struct qp_measure_
 {
 	unsigned int dir = e->dir;
 	w->cnt.measured++;
+	struct qp_cap_ring *cap = CMM_LOAD_SHARED(w->cap);
+	if (__builtin_expect(cap != NULL, 0))
+		qp_cap_take(cap, f->data, f->caplen, f->wirelen, f->ts_ns, f->port, dir);
 	struct qp_interval_acc *a = qp_interval_for(w, cfg, f->ts_ns);
 	a->pkts[dir]++;
 	a->bytes[dir] += f->wirelen;

@@ -45,7 +45,16 @@ struct qp_group {
 	unsigned int nagg;
 	struct agg agg[AGG_SETS];
 	struct qp_parse_ctx parse; /* when the lcore's parse has another key */
+	/* members whose worker here has a capture (qp_cap.h): while any does,
+	 * frames are accounted one by one (the capture takes each); written by
+	 * the management core */
+	uint32_t capturing;
 } __attribute__((aligned(64)));
+
+void qp_group_capturing(struct qp_group *g, int delta)
+{
+	__atomic_add_fetch(&g->capturing, (uint32_t)delta, __ATOMIC_RELAXED);
+}
 
 /* The slots among `bits` whose member joined after the entry's epoch. */
 static inline uint32_t stale_of(const struct qp_group_view *v, uint32_t bits, uint32_t epoch)
@@ -305,7 +314,9 @@ static inline __attribute__((always_inline)) void entry_update(struct qp_group *
 		hist_full(v, idx, U);
 	if (ap != QP_APP_FULL && fl->app == QP_APP_FULL)
 		app_full(v, idx, U);
-	account(g, v, idx, U, fl, p, f, &ev, gather && !qp_flow_ev_events(p, &ev));
+	/* a capture takes each frame: none is gathered while one is on */
+	account(g, v, idx, U, fl, p, f, &ev,
+		gather && !qp_flow_ev_events(p, &ev) && !__atomic_load_n(&g->capturing, __ATOMIC_RELAXED));
 }
 
 /* A new entry for the members in `fresh`, the frame's first. */

@@ -87,6 +87,12 @@ struct qp_group *qp_group_create(uint32_t max_flows, uint32_t dists, int shared)
 /** Flows held before evicting: the members' flows together (management core). */
 void qp_group_set_limit(struct qp_group *g, uint32_t max_flows);
 
+/**
+ * A member's capture begins (+1) or ends (-1) on this lcore's table: while
+ * any is on, frames are accounted one by one (management core).
+ */
+void qp_group_capturing(struct qp_group *g, int delta);
+
 /** The group's table (RCU readers walk it; its owner is the worker). */
 struct qp_flow_table *qp_group_flows(const struct qp_group *g);
 

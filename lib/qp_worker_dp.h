@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "qp_cap.h"
 #include "qp_dns_dp.h"
 #include "qp_flow_table.h"
 #include "qp_hist.h"
@@ -195,6 +196,7 @@ struct qp_frame {
 	uint32_t caplen;  /* bytes present at data */
 	uint32_t wirelen; /* length on the wire (FCS excluded) */
 	uint64_t ts_ns;
+	uint16_t port; /* live: the DPDK port it came in on (pcap results); not read offline */
 };
 
 /*
@@ -217,6 +219,9 @@ struct qp_worker {
 	uint64_t busy_cycles; /* TSC cycles spent on non-empty bursts (live) */
 	uint64_t total_cycles; /* TSC cycles of the poll loop (live) */
 	struct qp_tp_ring *tp_ring; /* two-point records go there (with cfg->sig) */
+	/* pcap results: the packets it accounts go there (NULL: none); set
+	 * and cleared by the management core, freed after a grace period */
+	struct qp_cap_ring *cap;
 	/* a member of a table shared by measurements (qp_group_dp.h): `flows`
 	 * is the group's, not this worker's; its slot there, the epoch it
 	 * joined at, and its own part of the table's flows and counts */

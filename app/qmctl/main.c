@@ -92,6 +92,11 @@ static void usage(FILE *out)
 		"  results ID [--last N] the latest N intervals kept by the probe (default 1)\n"
 		"  flows ID [--top N] [--offset N] [--sort bytes|packets]\n"
 		"                        the largest active flows (default top 20 by bytes)\n"
+		"  capture ID -w FILE|- [--snaplen N] [--count N] [--duration S] [--filter EXPR]\n"
+		"        [--rate BIT/S]  the measurement's packets as pcapng, from now until N\n"
+		"                        packets, S seconds or Ctrl-C (-w -: to stdout, for\n"
+		"                        tshark -r - or wireshark -k -i -); default snaplen 256,\n"
+		"                        rate 100 Mbit/s (what does not fit is dropped, counted)\n"
 		"\n"
 		"Exit codes: 0 done, 1 usage, 2 refused by the probe, 3 connection or\n"
 		"authentication failure.\n",
@@ -657,6 +662,131 @@ static int cmd_watch(int argc, char **argv)
 	return 0;
 }
 
+/* One PCAP_DATA of measurement id into out; 1 when it was the last. */
+static int capture_data(const struct qmcp_reply *r, uint32_t id, FILE *out, int *failed)
+{
+	uint32_t mid = 0;
+	struct qmcp_tlv t;
+	if (r->h.type != QMCP_MSG_PCAP_DATA || qmcp_find(r->body, r->len, QMCP_T_MEAS_ID, &t) != 1 ||
+	    qmcp_tlv_u32(&t, &mid) != 0 || mid != id)
+		return 0;
+	if (qmcp_find(r->body, r->len, QMCP_T_PCAPNG, &t) == 1 && t.len &&
+	    (fwrite(t.val, 1, t.len, out) != t.len || fflush(out) != 0))
+		*failed = 1;
+	uint8_t why;
+	if (qmcp_find(r->body, r->len, QMCP_T_CAPTURE_END, &t) != 1 || qmcp_tlv_u8(&t, &why) != 0)
+		return 0;
+	uint64_t pk = 0, dr = 0;
+	if (qmcp_find(r->body, r->len, QMCP_T_CAP_PACKETS, &t) == 1)
+		qmcp_tlv_u64(&t, &pk);
+	if (qmcp_find(r->body, r->len, QMCP_T_CAP_DROPPED, &t) == 1)
+		qmcp_tlv_u64(&t, &dr);
+	static const char *const reason[] = {"", "its count", "its duration", "stopped",
+					     "its measurement stopped", "the probe stops"};
+	fprintf(stderr, "qmctl: capture of measurement %u ended (%s): %llu packets, %llu dropped\n", id,
+		why < 6 ? reason[why] : "?", (unsigned long long)pk, (unsigned long long)dr);
+	return 1;
+}
+
+static int cmd_capture(int argc, char **argv)
+{
+	uint32_t id;
+	if (id_arg(argc, argv, &id))
+		return EXIT_USAGE;
+	const char *path = NULL, *filter = NULL;
+	double snap = 0, count = 0, dur = 0, rate = 0;
+	for (int i = 2; i < argc; i += 2) {
+		if (i + 1 >= argc) {
+			fprintf(stderr, "qmctl: capture: '%s' needs a value\n", argv[i]);
+			return EXIT_USAGE;
+		}
+		const char *o = argv[i], *v = argv[i + 1];
+		if (!strcmp(o, "-w"))
+			path = v;
+		else if (!strcmp(o, "--filter"))
+			filter = v;
+		else if (!strcmp(o, "--snaplen")) {
+			if (num_arg(o, v, 16, 65535, &snap))
+				return EXIT_USAGE;
+		} else if (!strcmp(o, "--count")) {
+			if (num_arg(o, v, 1, UINT32_MAX, &count))
+				return EXIT_USAGE;
+		} else if (!strcmp(o, "--duration")) {
+			if (num_arg(o, v, 0.001, 86400, &dur))
+				return EXIT_USAGE;
+		} else if (!strcmp(o, "--rate")) {
+			if (num_arg(o, v, 1, 1e15, &rate))
+				return EXIT_USAGE;
+		} else {
+			fprintf(stderr, "qmctl: capture: unknown option '%s' (-w, --snaplen, --count, "
+					"--duration, --filter, --rate are known)\n", o);
+			return EXIT_USAGE;
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "qmctl: capture ID -w FILE (or -w - for stdout) is needed\n");
+		return EXIT_USAGE;
+	}
+	FILE *out = strcmp(path, "-") ? fopen(path, "wb") : stdout;
+	if (!out) {
+		fprintf(stderr, "qmctl: -w %s: %s\n", path, strerror(errno));
+		return EXIT_USAGE;
+	}
+	struct qmcp_msg m;
+	struct qmcp_reply r;
+	request(&m, QMCP_MSG_CAPTURE);
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+	if (snap)
+		qmcp_put_u32(&m, QMCP_T_SNAPLEN, (uint32_t)snap);
+	if (count)
+		qmcp_put_u32(&m, QMCP_T_COUNT, (uint32_t)count);
+	if (dur)
+		qmcp_put_u32(&m, QMCP_T_DURATION_MS, (uint32_t)(dur * 1000 + 0.5));
+	if (rate)
+		qmcp_put_u64(&m, QMCP_T_RATE_BPS, (uint64_t)rate);
+	if (filter)
+		qmcp_put_str(&m, QMCP_T_FILTER, filter);
+	int rc = call(&m, &r);
+	if (rc) {
+		if (out != stdout)
+			fclose(out);
+		return rc;
+	}
+	qmcp_reply_free(&r);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	int done = 0, failed = 0, asked = 0;
+	while (!done && !failed) {
+		if (g_stop && !asked) {
+			/* Ctrl-C: the probe ends it, and sends what it holds first */
+			request(&m, QMCP_MSG_CAPTURE);
+			qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+			qmcp_put_u8(&m, QMCP_T_ON, 0);
+			asked = 1;
+			if (call(&m, &r) == 0)
+				qmcp_reply_free(&r);
+		}
+		int k = qmcp_client_next_push(G.c, &r, 200);
+		if (k == 0)
+			continue;
+		if (k < 0) {
+			fprintf(stderr, "qmctl: %s:%d: connection closed\n", G.host, G.port);
+			rc = EXIT_CONN;
+			break;
+		}
+		done = capture_data(&r, id, out, &failed);
+		qmcp_reply_free(&r);
+	}
+	if (failed) {
+		fprintf(stderr, "qmctl: -w %s: %s\n", path, strerror(errno));
+		rc = EXIT_USAGE;
+	}
+	if (out != stdout && fclose(out) != 0 && !rc)
+		rc = EXIT_USAGE;
+	return rc;
+}
+
 static int cmd_results(int argc, char **argv)
 {
 	uint32_t id;
@@ -927,13 +1057,13 @@ int main(int argc, char **argv)
 	int cargc = argc - optind;
 	char **cargv = argv + optind;
 	static const char *known[] = {"locate", "info", "start", "stop", "list", "status", "watch",
-				      "results", "flows", NULL};
+				      "results", "flows", "capture", NULL};
 	int ok = 0;
 	for (int i = 0; known[i]; i++)
 		ok |= !strcmp(cmd, known[i]);
 	if (!ok) {
 		fprintf(stderr, "qmctl: unknown command '%s'; locate, info, start, stop, list, status, "
-				"watch, results and flows are known\n", cmd);
+				"watch, results, flows and capture are known\n", cmd);
 		return EXIT_USAGE;
 	}
 	if (!strcmp(cmd, "locate"))
@@ -955,6 +1085,8 @@ int main(int argc, char **argv)
 		rc = cmd_watch(cargc, cargv);
 	else if (!strcmp(cmd, "results"))
 		rc = cmd_results(cargc, cargv);
+	else if (!strcmp(cmd, "capture"))
+		rc = cmd_capture(cargc, cargv);
 	else
 		rc = cmd_flows(cargc, cargv);
 	/* a polite end: the probe logs it as such */

@@ -25,6 +25,8 @@
 #include "qmcp_tls.h"
 #include "qp_ipfix.h"
 #include "qp_clock.h"
+#include "qp_cap.h"
+#include "capture.h"
 
 struct session {
 	int fd;
@@ -246,11 +248,40 @@ static void flush_tx(struct session *s)
 		s->closing = 2;
 }
 
+static struct session *session_of(int id)
+{
+	for (unsigned int i = 0; i < C.n; i++)
+		if (C.s[i]->id == id)
+			return C.s[i];
+	return NULL;
+}
+
+size_t ctl_room(int session)
+{
+	struct session *s = session_of(session);
+	if (!s || s->closing)
+		return 0;
+	size_t held = s->txlen - s->txoff;
+	return held >= CTL_TX_MAX ? 0 : CTL_TX_MAX - held;
+}
+
+int ctl_push(int session, struct qmcp_msg *m)
+{
+	struct session *s = session_of(session);
+	if (!s) {
+		qmcp_msg_free(m);
+		return -ENOENT;
+	}
+	send_msg(s, m);
+	return 0;
+}
+
 /* ---- sessions ---- */
 
 static void close_session(unsigned int i)
 {
 	struct session *s = C.s[i];
+	cap_session_closed(s->id);
 	int stopped = meas_stop_session(s->id);
 	if (stopped)
 		fprintf(stderr, "qprobe: qmcp: %s closed; %d measurement(s) of its stopped\n", s->peer,
@@ -799,6 +830,65 @@ static void do_flows(struct session *s, const struct qmcp_hdr *h, const uint8_t 
 	send_msg(s, &m);
 }
 
+/* CAPTURE: pcap results of a measurement, pushed to this session (capture.h). */
+static void do_capture(struct session *s, const struct qmcp_hdr *h, const uint8_t *b)
+{
+	uint32_t id;
+	if (meas_arg(s, h, b, &id))
+		return;
+	struct qmcp_tlv t;
+	uint8_t on = 1;
+	if (qmcp_find(b, h->length, QMCP_T_ON, &t) == 1 && (qmcp_tlv_u8(&t, &on) != 0 || on > 1)) {
+		send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM, "ON: one byte, 1 or 0, is accepted");
+		return;
+	}
+	struct qmcp_msg m;
+	if (!on) {
+		if (cap_stop(s->id, id) != 0) {
+			send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
+				   "this session captures no packets of measurement %u", id);
+			return;
+		}
+		qmcp_msg_init(&m, h->type, QMCP_F_RESPONSE, h->req_id);
+		qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+		send_msg(s, &m);
+		return;
+	}
+	struct cap_req rq = {.rate_bps = QP_CAP_RATE_DEFAULT < cap_ceiling() ? QP_CAP_RATE_DEFAULT
+									   : cap_ceiling()};
+	if (u32_arg(s, h, b, QMCP_T_SNAPLEN, QP_CAP_SNAP_DEFAULT, QP_CAP_SNAP_MIN, QP_CAP_SNAP_MAX,
+		    &rq.snaplen) ||
+	    u32_arg(s, h, b, QMCP_T_COUNT, 0, 0, UINT32_MAX, &rq.count) ||
+	    u32_arg(s, h, b, QMCP_T_DURATION_MS, 0, 0, 86400000, &rq.duration_ms))
+		return;
+	if (qmcp_find(b, h->length, QMCP_T_RATE_BPS, &t) == 1 &&
+	    (qmcp_tlv_u64(&t, &rq.rate_bps) != 0 || rq.rate_bps == 0 || rq.rate_bps > cap_ceiling())) {
+		send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
+			   "RATE_BPS: a u64 from 1 to %llu bit/s (this probe's ceiling) is accepted",
+			   (unsigned long long)cap_ceiling());
+		return;
+	}
+	if (qmcp_find(b, h->length, QMCP_T_FILTER, &t) == 1 &&
+	    qmcp_tlv_str(&t, rq.filter, sizeof(rq.filter)) != 0) {
+		send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
+			   "FILTER: a string of at most %zu bytes is accepted", sizeof(rq.filter) - 1);
+		return;
+	}
+	char why[400];
+	int e = cap_start(s->id, h->req_id, id, &rq, why, sizeof(why));
+	if (e) {
+		send_error(s, h->type, h->req_id, (uint16_t)e, "%s", why);
+		return;
+	}
+	fprintf(stderr, "qprobe: qmcp: %s captures measurement %u (snaplen %u, %llu bit/s)\n", s->peer,
+		id, rq.snaplen, (unsigned long long)rq.rate_bps);
+	qmcp_msg_init(&m, h->type, QMCP_F_RESPONSE, h->req_id);
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+	qmcp_put_u32(&m, QMCP_T_SNAPLEN, rq.snaplen);
+	qmcp_put_u64(&m, QMCP_T_RATE_BPS, rq.rate_bps);
+	send_msg(s, &m);
+}
+
 static void handle(struct session *s, const struct qmcp_hdr *h, const uint8_t *b)
 {
 	ctl_cnt.frames_in++;
@@ -844,6 +934,7 @@ static void handle(struct session *s, const struct qmcp_hdr *h, const uint8_t *b
 	case QMCP_MSG_SUBSCRIBE: do_subscribe(s, h, b); break;
 	case QMCP_MSG_RESULTS: do_results(s, h, b); break;
 	case QMCP_MSG_FLOWS: do_flows(s, h, b); break;
+	case QMCP_MSG_CAPTURE: do_capture(s, h, b); break;
 	default:
 		send_error(s, h->type, h->req_id, QMCP_E_UNKNOWN_TYPE,
 			   "message type %u (%s) is not served by this probe (QMCP version %d)",

@@ -79,6 +79,12 @@ struct ctl_cfg {
  */
 int ctl_start(const struct ctl_cfg *cfg, char *err, size_t errlen);
 
+/** Bytes session `id`'s output can still take (0: no such session, or closing). */
+size_t ctl_room(int session);
+
+/** Send m (consumed) on session `id`; -ENOENT when it is gone. */
+int ctl_push(int session, struct qmcp_msg *m);
+
 /** Serve what is ready, waiting at most timeout_ms. */
 void ctl_poll(int timeout_ms);
 

@@ -181,6 +181,7 @@ int lcore_worker_main(void *arg)
 				fr[i].data = rte_pktmbuf_mtod(m[i], const uint8_t *);
 				fr[i].caplen = m[i]->data_len;
 				fr[i].wirelen = m[i]->pkt_len;
+				fr[i].port = m[i]->port;
 				fr[i].ts_ns = L.sw_dist ? *ts_field(m[i])
 					      : port_ts ? frame_ns(m[i], now, &st->ts_missing, nic)
 							: now;

@@ -27,6 +27,7 @@
  * /metrics, INFO and telemetry views in views.c; live.h has what they share.
  */
 #include "live.h"
+#include "capture.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -421,7 +422,8 @@ int qprobe_live(const struct qprobe_opts *o)
 	while (!g_stop) {
 		/* idle, the loop wakes for sockets only (and 10 times a second);
 		 * measuring, every 5 ms to close intervals on time */
-		ctl_poll(meas_count() ? 5 : 100);
+		ctl_poll(meas_count() ? (cap_count() ? 1 : 5) : 100);
+		cap_poll();
 		push_poll();
 		ipx_poll(qp_clock_realtime_ns());
 		uint64_t now = qp_clock_realtime_ns();
@@ -440,6 +442,7 @@ int qprobe_live(const struct qprobe_opts *o)
 	}
 	CMM_STORE_SHARED(L.quit, 1);
 	rte_eal_mp_wait_lcore();
+	cap_fini();
 	ctl_stop();
 	qp_http_stop(http);
 	meas_stop_all(o->report_requested ? standing : 0);

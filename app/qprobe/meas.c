@@ -4,6 +4,7 @@
  * the set and frees the old one after a grace period.
  */
 #include "meas.h"
+#include "capture.h"
 #include "tpl.h"
 
 #include <errno.h>
@@ -635,6 +636,7 @@ int meas_stop(uint32_t id)
 	publish(); /* after this no worker touches m */
 	close_intervals(m, M.now(), 1);
 	ipfix_stop(m);
+	cap_meas_stopped(m);
 	remove_and_free(m);
 	return 0;
 }
@@ -695,6 +697,12 @@ const struct meas_params *meas_params(const struct meas *m)
 struct qp_worker *meas_worker(struct meas *m, unsigned int i)
 {
 	return m->w[i];
+}
+
+void meas_capturing(struct meas *m, unsigned int i, int delta)
+{
+	if (m->grp)
+		qp_group_capturing(m->grp->g[i], delta);
 }
 
 uint32_t meas_id(const struct meas *m)

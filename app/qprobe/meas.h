@@ -157,6 +157,12 @@ const struct meas_params *meas_params(const struct meas *m);
 /** A measurement's state on worker i (table locked, or on the management thread). */
 struct qp_worker *meas_worker(struct meas *m, unsigned int i);
 
+/**
+ * Worker i of m gets (delta 1) or loses (-1) a capture: a table it shares
+ * accounts frames one by one meanwhile (management thread).
+ */
+void meas_capturing(struct meas *m, unsigned int i, int delta);
+
 /** Find a measurement (table locked, or on the management thread). */
 struct meas *meas_find(uint32_t id);
 uint32_t meas_id(const struct meas *m);

@@ -43,9 +43,11 @@ MESSAGES: dict[str, int] = {
     "RESULTS": 9,
     "FLOWS": 10,
     "BYE": 11,
+    "CAPTURE": 12,
     "LOCATE": 16,
     "RESULT": 32,
     "TP_RECORDS": 33,
+    "PCAP_DATA": 34,
 }
 
 # TLV types: name -> (number, kind). Kinds: u8 u16 u32 u64 str bytes nest.
@@ -120,6 +122,13 @@ TLVS: dict[str, tuple[int, str]] = {
     "IPFIX": (68, "str"),
     "DNS_PORTS": (69, "str"),
     "TLS_SNI": (70, "u8"),
+    "SNAPLEN": (71, "u32"),
+    "DURATION_MS": (72, "u32"),
+    "RATE_BPS": (73, "u64"),
+    "PCAPNG": (74, "bytes"),
+    "CAPTURE_END": (75, "u8"),
+    "CAP_PACKETS": (76, "u64"),
+    "CAP_DROPPED": (77, "u64"),
 }
 
 # Error codes carried in ERROR_CODE.
