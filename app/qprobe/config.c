@@ -415,6 +415,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 			cfg->max_flows = (uint32_t)v;
 		if (jc_int(&c, "$.flows", fl, "flow_budget", 16, 1 << 28, &v))
 			cfg->flow_budget = (uint64_t)v;
+
 	}
 	json_t *pt = json_object_get(root, "ports");
 	if (pt) {
@@ -445,7 +446,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 	json_t *q = json_object_get(root, "qmcp");
 	if (q) {
 		static const char *const keys[] = {"addr", "port", "allow", "secret_file", "tls_cert",
-						   "tls_key", "tls_only", "tls_ca", NULL};
+						   "tls_key", "tls_only", "tls_ca", "capture_ceiling_bps", NULL};
 		if (!json_is_object(q))
 			jc_bad(&c, "$.qmcp", "an object is expected");
 		jc_known_keys(&c, "$.qmcp", q, keys);
@@ -455,6 +456,9 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		jc_str(&c, "$.qmcp", q, "tls_key", cfg->tls_key, sizeof(cfg->tls_key));
 		jc_str(&c, "$.qmcp", q, "tls_ca", cfg->tls_ca, sizeof(cfg->tls_ca));
 		jc_bool(&c, "$.qmcp", q, "tls_only", &cfg->tls_only);
+		long long cv;
+		if (jc_int(&c, "$.qmcp", q, "capture_ceiling_bps", 1000, 1000000000000LL, &cv))
+			cfg->capture_ceiling = (uint64_t)cv;
 		if (!cfg->tls_cert[0] != !cfg->tls_key[0])
 			jc_bad(&c, "$.qmcp", "tls_cert and tls_key go together");
 		else if (cfg->tls_only && !cfg->tls_cert[0])

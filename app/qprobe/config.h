@@ -61,6 +61,7 @@ struct config {
 	int http_port;          /* -1: not given */
 	uint32_t max_flows;     /* per measurement and lcore, 0: not given */
 	uint64_t flow_budget;   /* 0: not given */
+	uint64_t capture_ceiling; /* bit/s, 0: not given */
 	uint32_t mbufs, rx_desc; /* 0: not given */
 	char drivers_cfg[512];
 	char log_level[16];     /* "": not given */

@@ -391,6 +391,7 @@ int qprobe_live(const struct qprobe_opts *o)
 		cc.defaults.persist = 0;
 		cc.defaults.nipfix = 0; /* --ipfix is the standing measurement's */
 		cc.defaults.max_flows = o->meas_max_flows;
+		cap_set_ceiling(o->capture_ceiling);
 		if (ctl_start(&cc, err, sizeof(err))) {
 			fprintf(stderr, "qprobe: %s (a free port and an IPv4/IPv6 literal are accepted; "
 					"--qmcp-port 0 turns QMCP off)\n", err);

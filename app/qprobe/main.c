@@ -89,6 +89,8 @@ static void usage(FILE *out)
 		"  --description TEXT    the standing measurement's description\n"
 		"  --flow-budget N       flows per worker lcore for all measurements together\n"
 		"                        (default 1048576); a START over it is refused\n"
+		"  --capture-ceiling BPS the highest budget a pcap result (QMCP CAPTURE, qmctl\n"
+		"                        capture) may ask for, bit/s (default 1000000000)\n"
 		"  --busy-poll           keep polling with no measurement (lowest start latency)\n"
 		"  --timestamps SRC      tsc (default): the worker's TSC on the disciplined clock;\n"
 		"                        port: each frame's Rx timestamp where the port gives one\n"
@@ -164,6 +166,7 @@ enum {
 	OPT_MEASURE,
 	OPT_DESCRIPTION,
 	OPT_FLOW_BUDGET,
+	OPT_CAPTURE_CEILING,
 	OPT_BUSY_POLL,
 	OPT_TIMESTAMPS,
 	OPT_FLOW_KEY,
@@ -223,6 +226,7 @@ static const struct option longopts[] = {
 	{"measure", no_argument, NULL, OPT_MEASURE},
 	{"description", required_argument, NULL, OPT_DESCRIPTION},
 	{"flow-budget", required_argument, NULL, OPT_FLOW_BUDGET},
+	{"capture-ceiling", required_argument, NULL, OPT_CAPTURE_CEILING},
 	{"busy-poll", no_argument, NULL, OPT_BUSY_POLL},
 	{"timestamps", required_argument, NULL, OPT_TIMESTAMPS},
 	{"flow-key", required_argument, NULL, OPT_FLOW_KEY},
@@ -318,6 +322,11 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			if (num_opt("flow-budget", optarg, 16, 1 << 28, &v))
 				return -1;
 			o->flow_budget = (uint64_t)v;
+			break;
+		case OPT_CAPTURE_CEILING:
+			if (num_opt("capture-ceiling", optarg, 1000, 1e12, &v))
+				return -1;
+			o->capture_ceiling = (uint64_t)v;
 			break;
 		case OPT_BUSY_POLL: o->busy_poll = 1; break;
 		case OPT_TIMESTAMPS:
@@ -732,6 +741,8 @@ int main(int argc, char **argv)
 			o.max_flows = o.meas_max_flows = cfg.max_flows;
 		if (!o.flow_budget)
 			o.flow_budget = cfg.flow_budget;
+		if (!o.capture_ceiling)
+			o.capture_ceiling = cfg.capture_ceiling;
 		if (!o.mbufs)
 			o.mbufs = cfg.mbufs;
 		if (!o.rx_desc_set && cfg.rx_desc) {

@@ -58,6 +58,7 @@ struct qprobe_opts {
 	int measure;               /* start a standing measurement from these options */
 	const char *description;   /* of that measurement */
 	uint64_t flow_budget;      /* flows per worker lcore over all measurements */
+	uint64_t capture_ceiling;  /* bit/s a pcap result may ask for (0: the default) */
 	uint32_t meas_max_flows;   /* a QMCP measurement's table when START names none */
 	int busy_poll;             /* keep polling with no measurement */
 	int ts_port;               /* --timestamps port: ports' Rx timestamps where given */

@@ -46,7 +46,7 @@ def test_the_tables_are_the_specs():
 
 
 def test_every_message_type_has_a_worked_frame_that_decodes():
-    assert len(FRAMES) == 22
+    assert len(FRAMES) == 26
     seen = set()
     for heading, b in FRAMES.items():
         f = codec.decode_frame(b)
@@ -55,6 +55,30 @@ def test_every_message_type_has_a_worked_frame_that_decodes():
         seen.add(f.type)
         f.decode()  # every field of its kind
     assert seen == set(codec.MESSAGES.values())
+
+
+def test_a_capture_and_its_last_pcap_data_with_the_statistics_block():
+    q = codec.decode_frame(FRAMES["CAPTURE request: measurement 7, 128 bytes a packet, 1000 packets, DNS only"])
+    assert q.decode() == {"meas_id": 7, "snaplen": 128, "count": 1000, "filter": "udp port 53"}
+    a = codec.decode_frame(FRAMES["CAPTURE answer"]).decode()
+    assert a == {"meas_id": 7, "snaplen": 128, "rate_bps": 100000000}
+    d = codec.decode_frame(FRAMES["PCAP_DATA push: the last, after 1,000 packets (3 dropped): the statistics block"])
+    assert d.req_id == 14  # the CAPTURE request's
+    v = d.decode()
+    assert (v["meas_id"], v["capture_end"], v["cap_packets"], v["cap_dropped"]) == (7, 1, 1000, 3)
+    blk = v["pcapng"]
+    btype, blen = struct.unpack_from("<II", blk)
+    assert btype == 5 and blen == len(blk) == struct.unpack_from("<I", blk, blen - 4)[0]
+    opts, at = {}, 20
+    while True:
+        code, n = struct.unpack_from("<HH", blk, at)
+        if code == 0:
+            break
+        opts[code] = blk[at + 4:at + 4 + n]
+        at += 4 + (n + 3) // 4 * 4
+    assert struct.unpack("<Q", opts[8])[0] == 1000  # isb_usrdeliv
+    assert struct.unpack("<Q", opts[7])[0] == 3     # isb_osdrop
+    assert struct.unpack("<Q", opts[4])[0] == 1003  # isb_ifrecv
 
 
 def test_the_hello_request_field_by_field():
