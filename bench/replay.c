@@ -2,6 +2,7 @@
  * qp_replay: the worker's per-packet path on one core, fed from memory.
  *
  *   qp_replay MIX [PACKETS] [--measurements N [--private]] [--active-timeout US [--export]]
+ *             [--capture [BIT/S]]
  *             [--metrics LIST]
  *                               MIX: udp64-1k, udp64-100k, udp64-1m, imix-tcp, rtp,
  *                                    dns, quic, tls, mpegts
@@ -19,7 +20,10 @@
  * time (20 ns a frame), as a probe's active timeout does; with --export each
  * ended record goes where a live IPFIX measurement's go (qp_flow_ring_export:
  * copied into the worker's ring, taken off it after each burst): the two runs
- * side by side give the worker's cost of the export.
+ * side by side give the worker's cost of the export. --capture: pcap results,
+ * every measured frame offered to a capture ring as a live capture's are (256
+ * bytes, a budget of 100 Mbit/s unless given, on the frames' 20 ns spacing:
+ * most frames are over it), the ring emptied after each burst.
  *
  * With --measurements N, N measurements run over the same frames, each with a
  * filter of its own that every frame passes ("not host 192.0.2.K"), as N
@@ -404,6 +408,16 @@ int main(int argc, char **argv)
 			argc--;
 			break;
 		}
+	uint64_t cap_bps = 0;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--capture")) {
+			int k = i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9';
+			cap_bps = k ? (uint64_t)strtod(argv[i + 1], NULL) : QP_CAP_RATE_DEFAULT;
+			for (int j = i; j + 1 + k <= argc; j++)
+				argv[j] = argv[j + 1 + k];
+			argc -= 1 + k;
+			break;
+		}
 	uint32_t metrics_off = 0;
 	for (int i = 1; i + 1 < argc; i++)
 		if (!strcmp(argv[i], "--metrics")) {
@@ -440,7 +454,7 @@ int main(int argc, char **argv)
 	}
 	if (argc < 2) {
 		fprintf(stderr, "usage: qp_replay udp64-1k|udp64-100k|udp64-1m|imix-tcp|rtp|dns|quic|tls|mpegts "
-				"[PACKETS] [--measurements N [--private]] [--active-timeout US [--export]] "
+				"[PACKETS] [--measurements N [--private]] [--active-timeout US [--export]] [--capture [BIT/S]] "
 				"[--metrics LIST]\n");
 		return 1;
 	}
@@ -544,6 +558,17 @@ int main(int argc, char **argv)
 			ws[k]->export_fn = qp_flow_ring_export;
 			ws[k]->export_arg = &hook;
 		}
+	/* pcap results: each worker's frames into a ring, as a live capture's */
+	struct qp_cap_ring *caps = cap_bps ? calloc(nm, sizeof(*caps)) : NULL;
+	for (unsigned int k = 0; caps && k < nm; k++) {
+		if (qp_cap_ring_init(&caps[k], 16384, QP_CAP_SNAP_DEFAULT, cap_bps / 8, NULL)) {
+			fprintf(stderr, "qp_replay: no memory for the capture rings\n");
+			return 1;
+		}
+		ws[k]->cap = &caps[k];
+		if (grp)
+			qp_group_capturing(grp, 1);
+	}
 	struct qp_parse_ctx *pctx = malloc(sizeof(*pctx));
 	struct qp_parsed *pp = malloc(sizeof(*pp));
 	if (!pctx || !pp) {
@@ -583,6 +608,9 @@ int main(int argc, char **argv)
 			qp_flow_ring_pop(hook.ring);
 			exported++;
 		}
+		for (unsigned int k = 0; caps && k < nm; k++)
+			while (qp_cap_peek(&caps[k]))
+				qp_cap_pop(&caps[k]);
 	}
 	uint64_t run_ns = now_ns() - t0, run_c = tsc() - c0;
 
@@ -603,6 +631,15 @@ int main(int argc, char **argv)
 		       fs.expired_active, n / (double)(fs.expired_active ? fs.expired_active : 1),
 		       exported, qp_flow_ring_dropped(hook.ring));
 	free(hook.ring);
+	for (unsigned int k = 0; caps && k < nm; k++) {
+		struct qp_cap_counts cc;
+		qp_cap_counts(&caps[k], &cc);
+		printf("  capture %u: %" PRIu64 " bit/s, taken %" PRIu64 ", over its budget %" PRIu64
+		       ", ring full %" PRIu64 "\n", k, cap_bps, cc.taken, cc.over_budget, cc.ring_full);
+		ws[k]->cap = NULL;
+		qp_cap_ring_fini(&caps[k]);
+	}
+	free(caps);
 	if (w->cnt.measured != whole)
 		fprintf(stderr, "qp_replay: only %" PRIu64 " of %zu frames measured (parse errors %" PRIu64
 				", table full %" PRIu64 ")\n", w->cnt.measured, whole, w->cnt.parse_errors,

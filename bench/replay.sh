@@ -1,6 +1,6 @@
 #!/bin/sh
 # Worker replay: the per-packet path on one core fed from memory (bench/replay.c),
-# (last: the DNS, QUIC and TLS modules' cost, each mix with and without its family)
+# (then pcap results' cost; last: the DNS, QUIC, TLS and MPEG-TS modules' cost, each mix with and without its family)
 # each mix best of 3, next to ../shared/bench/limit.c (the cheapest honest flow tracker,
 # when present) in the same run; then N measurements with different filters over the
 # same frames; then instructions per frame counted by callgrind on the worker's path
@@ -83,6 +83,25 @@ if command -v valgrind >/dev/null; then
 		d=$(ir --export)
 		echo "  $mix: $recs records: $((a / n)) -> $((b / n)) a frame, $(((b - a) / recs)) a record;" \
 			"no record ending: $((c / n)) -> $((d / n)) a frame"
+	done
+fi
+# Pcap results: every measured frame offered to a capture's ring, at the default budget
+# (100 Mbit/s of 256-byte snaps: on the replay's 50 Mpps of traffic time most frames are
+# over it) and with a budget that takes them all.
+echo "pcap results (qp_replay --capture), cycles a frame (worker+dma), best of 3:"
+for mix in udp64-100k imix-tcp; do
+	cyc() { best "$BUILD/qp_replay" "$mix" 2000000 "$@" | awk '{ for (i = 1; i <= NF; i++) if ($i == "cycles/frame") { print $(i - 1); exit } }'; }
+	echo "  $mix: without $(cyc), default budget $(cyc --capture), every frame $(cyc --capture 1e13)"
+done
+if command -v valgrind >/dev/null; then
+	echo "the same, instructions a frame in qp_worker_process (callgrind, 400,000 frames):"
+	for mix in udp64-100k imix-tcp; do
+		ir() {
+			valgrind --tool=callgrind --toggle-collect=qp_worker_process --callgrind-out-file=/dev/null \
+				"$BUILD/qp_replay" "$mix" 400000 "$@" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+		}
+		echo "  $mix: without $(($(ir) / 400000)), default budget $(($(ir --capture) / 400000))," \
+			"every frame $(($(ir --capture 1e13) / 400000))"
 	done
 fi
 # What each application module costs on a mix that carries it: the same frames
