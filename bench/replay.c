@@ -566,6 +566,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		ws[k]->cap = &caps[k];
+		qp_worker_taps_update(ws[k]);
 		if (grp)
 			qp_group_capturing(grp, 1);
 	}
@@ -637,6 +638,7 @@ int main(int argc, char **argv)
 		printf("  capture %u: %" PRIu64 " bit/s, taken %" PRIu64 ", over its budget %" PRIu64
 		       ", ring full %" PRIu64 "\n", k, cap_bps, cc.taken, cc.over_budget, cc.ring_full);
 		ws[k]->cap = NULL;
+		qp_worker_taps_update(ws[k]);
 		qp_cap_ring_fini(&caps[k]);
 	}
 	free(caps);

@@ -411,10 +411,10 @@ static inline __attribute__((always_inline)) void qp_flow_udp(struct qp_flow_tab
 		qp_flow_dns(t, fl, qp_flow_dns_udp(t, fl), NULL, p, pay, cap, dir, ts, e);
 		if (!(cfg->metrics_off & QP_METRICS_RTP))
 			qp_iat_add(&fl->iat, dir, ts);
-	} else if (!(cfg->metrics_off & QP_METRICS_MPEGTS) && pay &&
-		   (fl->app == QP_APP_TS ? !fl->cold->app->ts.over_rtp
-					 : fl->app == QP_APP_NONE && pay[0] == QP_TS_SYNC &&
-						   qp_ts_detect(pay, cap, p->l4_payload_len))) {
+	} else if (fl->app == QP_APP_TS ? !fl->cold->app->ts.over_rtp && pay
+					: __builtin_expect(pay && pay[0] == QP_TS_SYNC, 0) && fl->app == QP_APP_NONE &&
+						  !(cfg->metrics_off & QP_METRICS_MPEGTS) &&
+						  qp_ts_detect(pay, cap, p->l4_payload_len)) {
 		/* a transport stream straight over UDP */
 		qp_flow_ts(t, fl, pay, cap, p->l4_payload_len, 0, ts, e);
 		if (!(cfg->metrics_off & QP_METRICS_RTP))
@@ -443,11 +443,12 @@ static inline __attribute__((always_inline)) void qp_flow_udp(struct qp_flow_tab
 				e->ev |= QP_EV_RTP;
 			/* a transport stream over RTP (RFC 2250): type 33, or its
 			 * packets' look right after a header of 12 bytes (a
-			 * dynamic type with CSRCs or an extension: not looked for) */
-			if (!(cfg->metrics_off & QP_METRICS_MPEGTS) &&
-			    (fl->app == QP_APP_TS ||
-			     (fl->app == QP_APP_NONE &&
-			      ((pay[1] & 0x7f) == 33 || (cap > 12 && pay[12] == QP_TS_SYNC))))) {
+			 * dynamic type with CSRCs or an extension: not looked for),
+			 * among a flow's first 8 packets */
+			if (fl->app == QP_APP_TS ||
+			    (__builtin_expect(fl->pkts[0] + fl->pkts[1] < 8, 0) && fl->app == QP_APP_NONE &&
+			     ((pay[1] & 0x7f) == 33 || (cap > 12 && pay[12] == QP_TS_SYNC)) &&
+			     !(cfg->metrics_off & QP_METRICS_MPEGTS))) {
 				uint32_t w;
 				int off = qp_ts_rtp_payload(pay, cap, p->l4_payload_len, fl->app == QP_APP_TS, &w);
 				if (off >= 0)
@@ -632,6 +633,59 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 	}
 }
 
+/* A packet's record for packet results (w has a ring): what its analysis found. */
+static inline void qp_flow_pres(struct qp_pres_ring *q, const struct qp_flow *fl,
+						   const struct qp_pkt *p, const struct qp_frame *f,
+						   const struct qp_flow_ev *e)
+{
+	struct qp_pres *r = qp_pres_slot(q, f->ts_ns);
+	if (!r)
+		return;
+	r->ts_ns = f->ts_ns;
+	r->key = p->key;
+	r->wirelen = f->wirelen;
+	r->dir = (uint8_t)e->dir;
+	r->init_swapped = fl->init_swapped;
+	r->tcp = 0;
+	r->rtt_dir = -1;
+	r->rtt_ns = 0;
+	r->rtp = 0;
+	r->rtp_ssrc = r->rtp_received = r->rtp_expected = 0;
+	r->rtp_seq = 0;
+	r->jitter_ns = 0;
+	if (e->ev & QP_EV_TCP) {
+		r->tcp = (uint8_t)(QP_PRES_TCP | (e->tcp.retrans ? QP_PRES_RETRANS : 0) |
+				   (e->tcp.ooo ? QP_PRES_OOO : 0) | (e->tcp.dup_ack ? QP_PRES_DUPACK : 0));
+		if (e->tcp.rtt_dir >= 0) {
+			r->rtt_dir = e->tcp.rtt_dir;
+			r->rtt_ns = e->tcp.rtt_ns;
+		}
+	}
+	if ((e->ev & QP_EV_RTP) && p->udp_payload && p->udp_payload_cap >= 12) {
+		const uint8_t *u = p->udp_payload;
+		r->rtp = (uint8_t)(QP_PRES_RTP | (e->rtp.has_jitter ? QP_PRES_JITTER : 0));
+		r->rtp_seq = (uint16_t)(u[2] << 8 | u[3]);
+		r->rtp_ssrc = (uint32_t)u[8] << 24 | (uint32_t)u[9] << 16 | (uint32_t)u[10] << 8 | u[11];
+		r->rtp_received = e->rtp.received;
+		r->rtp_expected = e->rtp.expected;
+		r->jitter_ns = e->rtp.jitter_ns;
+	}
+	qp_pres_commit(q);
+}
+
+/* A packet w accounts, to its capture and its packet results (either on). */
+static __attribute__((noinline)) void qp_flow_taps(struct qp_worker *w, const struct qp_flow *fl,
+						   const struct qp_pkt *p, const struct qp_frame *f,
+						   const struct qp_flow_ev *e)
+{
+	struct qp_cap_ring *cap = rcu_dereference(w->cap);
+	if (cap)
+		qp_cap_take(cap, f->data, f->caplen, f->wirelen, f->ts_ns, f->port, e->dir);
+	struct qp_pres_ring *pres = rcu_dereference(w->pres);
+	if (pres)
+		qp_flow_pres(pres, fl, p, f, e);
+}
+
 /* The packet's result (e, from qp_flow_update) into measurement w's accounts. */
 static inline void qp_flow_account(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				   struct qp_flow *fl, const struct qp_pkt *p,
@@ -639,9 +693,8 @@ static inline void qp_flow_account(struct qp_worker *w, const struct qp_measure_
 {
 	unsigned int dir = e->dir;
 	w->cnt.measured++;
-	struct qp_cap_ring *cap = CMM_LOAD_SHARED(w->cap);
-	if (__builtin_expect(cap != NULL, 0))
-		qp_cap_take(cap, f->data, f->caplen, f->wirelen, f->ts_ns, f->port, dir);
+	if (__builtin_expect(CMM_LOAD_SHARED(w->taps) != 0, 0))
+		qp_flow_taps(w, fl, p, f, e);
 	struct qp_interval_acc *a = qp_interval_for(w, cfg, f->ts_ns);
 	a->pkts[dir]++;
 	a->bytes[dir] += f->wirelen;

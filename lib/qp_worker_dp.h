@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "qp_cap.h"
+#include "qp_pres.h"
 #include "qp_dns_dp.h"
 #include "qp_flow_table.h"
 #include "qp_hist.h"
@@ -222,6 +223,12 @@ struct qp_worker {
 	/* pcap results: the packets it accounts go there (NULL: none); set
 	 * and cleared by the management core, freed after a grace period */
 	struct qp_cap_ring *cap;
+	/* packet results: a record of each packet it accounts goes there
+	 * (NULL: none); set and cleared as cap is */
+	struct qp_pres_ring *pres;
+	/* cap or pres is set (the one test a packet pays); the management
+	 * core sets it after them and clears it before them */
+	uint8_t taps;
 	/* a member of a table shared by measurements (qp_group_dp.h): `flows`
 	 * is the group's, not this worker's; its slot there, the epoch it
 	 * joined at, and its own part of the table's flows and counts */
@@ -232,6 +239,12 @@ struct qp_worker {
 	struct qp_flow_table_stats fstats;
 	struct qp_parse_ctx parse;
 } __attribute__((aligned(64)));
+
+/** After cap or pres changed: the flag the packet path tests (the setter's thread). */
+static inline void qp_worker_taps_update(struct qp_worker *w)
+{
+	CMM_STORE_SHARED(w->taps, (uint8_t)((w->cap != NULL) | (w->pres != NULL) << 1));
+}
 
 /**
  * Prepare a worker. The flow table is created here with max_flows entries.

@@ -152,6 +152,7 @@ int cap_start(int session, uint32_t req_id, uint32_t id, const struct cap_req *r
 		struct qp_worker *w = meas_worker(m, i);
 		meas_capturing(m, i, 1);
 		rcu_assign_pointer(w->cap, &c->ring[i]);
+		qp_worker_taps_update(w);
 	}
 	c->published = 1;
 	K.c[K.n++] = c;
@@ -252,6 +253,7 @@ static void end_capture(struct capture *c, struct meas *m, int reason)
 	if (c->published && m) {
 		for (unsigned int i = 0; i < c->nw; i++) {
 			rcu_assign_pointer(meas_worker(m, i)->cap, NULL);
+			qp_worker_taps_update(meas_worker(m, i));
 			meas_capturing(m, i, -1);
 		}
 		synchronize_rcu(); /* no worker writes the rings any more */
