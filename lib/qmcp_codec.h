@@ -129,6 +129,7 @@ enum qmcp_msg_type {
 	X(PCAPNG, 74, bytes, "pcapng blocks, whole ones (the first PCAP_DATA begins with the section header)") \
 	X(CAPTURE_END, 75, u8, "why a capture ended: 1 its count, 2 its duration, 3 stopped (ON 0), 4 its measurement stopped, 5 the probe stops") \
 	X(CAP_PACKETS, 76, u64, "packets a capture delivered") \
+	X(PACKET_RATE, 78, u32, "packet results: records a second (1 to 1,000,000); absent: none") \
 	X(CAP_DROPPED, 77, u64, "packets a capture had to drop (over its budget, its rings full, its session too slow)")
 
 enum qmcp_tlv_type {
@@ -167,6 +168,9 @@ enum qmcp_error {
 #define QMCP_METRIC_TLS 0x40
 #define QMCP_METRIC_MPEGTS 0x80
 #define QMCP_METRIC_ALL 0xff
+
+/* PACKET_RATE when a controller asks for packet results without a rate (records a second) */
+#define QMCP_PACKET_RATE_DEFAULT 10000
 
 /* capability bits (CAPS) */
 #define QMCP_CAP_LIVE 0x01

@@ -35,7 +35,22 @@ struct run {
 	struct qp_report *rep;
 	uint64_t next_iv; /* first interval still to take from the worker */
 	int oom;
+	FILE *pres_out; /* packet results (NULL: none) */
+	int pres_err;
 };
+
+/* The batch's packet results into their file. */
+static void pres_drain(struct run *r)
+{
+	const struct qp_pres *p;
+	while ((p = qp_pres_peek(r->w->pres))) {
+		char line[400];
+		size_t n = qp_pres_csv(p, line, sizeof(line));
+		if (fwrite(line, 1, n, r->pres_out) != n)
+			r->pres_err = 1;
+		qp_pres_pop(r->w->pres);
+	}
+}
 
 static void export_flow(const struct qp_flow *f, enum qp_flow_end why, void *arg)
 {
@@ -94,6 +109,8 @@ static void run_batch(struct run *r, struct qp_frame *fr, unsigned int *n, int w
 	if (*n)
 		qp_worker_process(r->w, &r->cfg, fr, *n);
 	*n = 0;
+	if (r->pres_out)
+		pres_drain(r);
 	harvest(r, whole);
 	qp_worker_expire(r->w, &r->cfg, r->w->last_ts, EXPIRE_BUCKETS);
 }
@@ -522,6 +539,17 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	}
 	r.w->export_fn = export_flow;
 	r.w->export_arg = &r;
+	if (o->packet_results) {
+		r.w->pres = qp_pres_ring_create(BATCH * 2, o->packet_rate);
+		r.pres_out = r.w->pres ? fopen(o->packet_results, "w") : NULL;
+		if (!r.pres_out || fprintf(r.pres_out, "%s\n", QP_PRES_COLUMNS) < 0) {
+			fprintf(stderr, "qprobe: --packet-results %s: %s\n", o->packet_results,
+				r.w->pres ? strerror(errno) : "no memory");
+			rc = QP_EXIT_RUNTIME;
+			goto out;
+		}
+		qp_worker_taps_update(r.w);
+	}
 
 	struct qp_frame fr[BATCH];
 	unsigned int n = 0;
@@ -669,7 +697,14 @@ int qp_offline_run(const struct qp_offline_opts *o)
 out:
 	for (int k = 0; k < nipx; k++)
 		qp_ipfix_out_close(ipx[k]);
+	if (r.pres_out && (fclose(r.pres_out) != 0 || r.pres_err)) {
+		fprintf(stderr, "qprobe: --packet-results %s: %s\n", o->packet_results,
+			r.pres_err ? "a write failed" : strerror(errno));
+		if (rc == QP_EXIT_OK)
+			rc = QP_EXIT_RUNTIME;
+	}
 	if (r.w) {
+		free(r.w->pres);
 		qp_worker_fini(r.w);
 		free(r.w);
 	}

@@ -51,6 +51,10 @@ struct qp_offline_opts {
 	int nipfix;
 	const char *ipfix_file;
 	uint32_t ipfix_domain;
+	/* packet results: a CSV line a measured packet into this file (NULL:
+	 * none), at most packet_rate a second of the capture's time (0: all) */
+	const char *packet_results;
+	uint32_t packet_rate;
 };
 
 /**

@@ -12,7 +12,7 @@
 
 struct qp_pres_ring *qp_pres_ring_create(uint32_t n, uint64_t rate)
 {
-	if (n < 16 || n > (1u << 20) || (n & (n - 1)) || rate < 1 || rate > QP_PRES_RATE_MAX)
+	if (n < 16 || n > (1u << 20) || (n & (n - 1)) || rate > QP_PRES_RATE_MAX)
 		return NULL;
 	struct qp_pres_ring *q = aligned_alloc(64, sizeof(*q) + (size_t)n * sizeof(struct qp_pres));
 	if (!q)

@@ -65,12 +65,14 @@ struct qp_pres_ring {
 	struct qp_pres r[] __attribute__((aligned(64)));
 };
 
-/** A ring of at least n records (a power of two, 16 to 2^20) for rate records a second (1 .. QP_PRES_RATE_MAX). */
+/** A ring of n records (a power of two, 16 to 2^20) for rate records a second (1 .. QP_PRES_RATE_MAX; 0: no limit). */
 struct qp_pres_ring *qp_pres_ring_create(uint32_t n, uint64_t rate);
 
 /** The slot of the next record at ts (producer), or NULL: over the rate or full (counted). */
 static inline struct qp_pres *qp_pres_slot(struct qp_pres_ring *q, uint64_t ts)
 {
+	if (!q->rate)
+		goto room;
 	if (ts > q->tok_ns) {
 		uint64_t d = ts - q->tok_ns, cap = q->rate * 100000000ULL; /* a tenth of a second */
 		if (cap < 1000000000ULL)
@@ -83,12 +85,13 @@ static inline struct qp_pres *qp_pres_slot(struct qp_pres_ring *q, uint64_t ts)
 		__atomic_store_n(&q->over_rate, q->over_rate + 1, __ATOMIC_RELAXED);
 		return NULL;
 	}
+	q->tokens -= 1000000000ULL;
+room:;
 	uint64_t t = q->tail;
 	if (t - __atomic_load_n(&q->head, __ATOMIC_ACQUIRE) > q->mask) {
 		__atomic_store_n(&q->ring_full, q->ring_full + 1, __ATOMIC_RELAXED);
 		return NULL;
 	}
-	q->tokens -= 1000000000ULL;
 	return &q->r[t & q->mask];
 }
 

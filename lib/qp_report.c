@@ -109,6 +109,7 @@ int qp_report_add_interval(struct qp_report *r, const struct qp_interval_rec *iv
 			return -ENOMEM;
 		memcpy(c.streams, iv->streams, iv->nstreams * sizeof(*c.streams));
 	}
+	c.pres_json = NULL; /* a report's intervals do not carry packet results */
 	if (iv->tp_json) {
 		c.tp_json = strdup(iv->tp_json);
 		if (!c.tp_json) {
@@ -262,6 +263,8 @@ void qp_interval_rec_release(struct qp_interval_rec *r)
 	r->nstreams = 0;
 	free(r->tp_json);
 	r->tp_json = NULL;
+	free(r->pres_json);
+	r->pres_json = NULL;
 }
 
 void qp_report_add_tcp(struct qp_report *r, const struct qp_interval_acc *acc)
@@ -979,6 +982,11 @@ json_t *qp_interval_rec_json(const struct qp_interval_rec *iv)
 		json_t *tp = json_loads(iv->tp_json, 0, NULL);
 		if (tp)
 			json_object_set_new(o, "two_point", tp);
+	}
+	if (iv->pres_json) {
+		json_t *pr = json_loads(iv->pres_json, 0, NULL);
+		if (pr)
+			json_object_set_new(o, "packet_results", pr);
 	}
 	return o;
 }

@@ -119,6 +119,9 @@ struct qp_interval_rec {
 	/* live two-point: the figures the primary finished since the previous
 	 * interval, JSON text (heap, owned; NULL: none) */
 	char *tp_json;
+	/* live packet results: the records of the interval's packets, JSON
+	 * text (heap, owned; NULL: none) */
+	char *pres_json;
 	/* live: worker lcores whose part was gone when the interval was closed
 	 * (the management core came too late); 0: the interval is complete */
 	uint32_t lcores_missed;

@@ -77,6 +77,7 @@ static void usage(FILE *out)
 		"        [--active-timeout S] [--max-flows N] [--rtp-ports LO-HI] [--rtp-clock HZ]\n"
 		"        [--description TEXT] [--dest HOST:PORT]... [--flow-key PARTS]\n"
 		"        [--ipfix HOST:PORT[/udp|/tcp]]... [--dns-ports 53,5353] [--tls-sni]\n"
+		"        [--packet-results [--packet-rate N]]\n"
 		"        [--watch [--count N]]\n"
 		"        [--peer HOST:PORT [--sample 1/N] [--nat] [--sig-payload N]\n"
 		"         [--loss-timer MS] [--peer-filter EXPR]]\n"
@@ -298,7 +299,10 @@ static int cmd_start(int argc, char **argv)
 		{"loss-timer", required_argument, NULL, 'L'}, {"flow-key", required_argument, NULL, 'K'},
 		{"ipfix", required_argument, NULL, 'X'},   {"dns-ports", required_argument, NULL, 'p'},
 		{"tls-sni", no_argument, NULL, 'T'},
+		{"packet-results", no_argument, NULL, 'R'}, {"packet-rate", required_argument, NULL, 'E'},
 		{NULL, 0, NULL, 0}};
+	double prate = 0;
+	int presults = 0;
 	int watch = 0;
 	char *count = NULL;
 	struct qmcp_msg m;
@@ -410,6 +414,12 @@ static int cmd_start(int argc, char **argv)
 		case 'T':
 			qmcp_put_u8(&m, QMCP_T_TLS_SNI, 1);
 			break;
+		case 'R': presults = 1; break;
+		case 'E':
+			if (num_arg("--packet-rate", optarg, 1, 1000000, &prate))
+				goto usage;
+			presults = 1;
+			break;
 		default:
 			fprintf(stderr, "qmctl: start: unknown or incomplete option '%s'\n", argv[optind - 1]);
 			goto usage;
@@ -424,6 +434,8 @@ static int cmd_start(int argc, char **argv)
 		fprintf(stderr, "qmctl: start: --count goes with --watch\n");
 		goto usage;
 	}
+	if (presults)
+		qmcp_put_u32(&m, QMCP_T_PACKET_RATE, prate ? (uint32_t)prate : QMCP_PACKET_RATE_DEFAULT);
 	/* qmctl's session ends when it exits: what it starts persists unless watched here */
 	qmcp_put_u8(&m, QMCP_T_PERSIST, !watch);
 	struct qmcp_reply r;

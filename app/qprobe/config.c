@@ -24,7 +24,7 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 	static const char *const keys[] = {"description", "filter", "interval_ms", "metrics",
 					   "idle_timeout_s", "active_timeout_s", "max_flows",
 					   "rtp_ports", "dns_ports", "tls_sni", "rtp_clock_hz", "destinations", "flow_key",
-					   "ipfix", NULL};
+					   "ipfix", "packet_rate", NULL};
 	if (!json_is_object(m)) {
 		jc_bad(c, path, "an object is expected");
 		return;
@@ -125,6 +125,15 @@ static void measurement(struct jc *c, const char *path, json_t *m, struct meas_p
 			jc_bad(c, sp, "true or false is expected");
 		else
 			p->tls_sni = json_is_true(a);
+	}
+	a = json_object_get(m, "packet_rate");
+	if (a) {
+		snprintf(sp, sizeof(sp), "%s.packet_rate", path);
+		json_int_t v = json_integer_value(a);
+		if (!json_is_integer(a) || v < 1 || v > QP_PRES_RATE_MAX)
+			jc_bad(c, sp, "packet results: 1 to %d records a second are expected", QP_PRES_RATE_MAX);
+		else
+			p->packet_rate = (uint32_t)v;
 	}
 	a = json_object_get(m, "ipfix");
 	if (a) {

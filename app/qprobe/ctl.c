@@ -532,6 +532,16 @@ static int start_params(struct session *s, const struct qmcp_hdr *h, const uint8
 			e = qmcp_tlv_u8(&t, &v8);
 			p->tls_sni = v8 != 0; /* as PERSIST: any other value is 1 */
 			break;
+		case QMCP_T_PACKET_RATE:
+			e = qmcp_tlv_u32(&t, &v);
+			if (!e && (v < 1 || v > QP_PRES_RATE_MAX)) {
+				send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
+					   "PACKET_RATE %u: 1 to %u records a second are accepted", v,
+					   QP_PRES_RATE_MAX);
+				return -1;
+			}
+			p->packet_rate = v;
+			break;
 		case QMCP_T_DNS_PORTS: {
 			char ports[128], why[300];
 			e = qmcp_tlv_str(&t, ports, sizeof(ports));

@@ -301,6 +301,7 @@ int qprobe_live(const struct qprobe_opts *o)
 	if (o->measure) {
 		struct meas_params p;
 		params_from_opts(o, &p);
+		p.packet_rate = o->packet_rate; /* the standing one's; START asks for its own */
 		long id = meas_start(&p, "command line", -1, err, sizeof(err));
 		if (id < 0) {
 			fprintf(stderr, "qprobe: %s\n", err);

@@ -59,6 +59,11 @@ static void usage(FILE *out)
 		"  --dns-ports LIST      UDP and TCP ports whose traffic is DNS (default 53), e.g.\n"
 		"                        53,5353\n"
 		"  --tls-sni             report the server name of TLS flows (personal data: off)\n"
+		"  --packet-results FILE offline: a CSV line of each measured packet: its flow,\n"
+		"                        size and what the metrics learned from it (docs/metrics.md)\n"
+		"  --packet-rate N       packet results: at most N records a second (offline: of\n"
+		"                        the capture's time, default all; live: the standing\n"
+		"                        measurement's, none without it)\n"
 		"  --metrics LIST        metric families, comma-separated: tcp,rtp,icmp,dns (default all;\n"
 		"                        traffic counts are always kept)\n"
 		"  --flow-key PARTS      what tells flows apart beside addresses, ports and protocol:\n"
@@ -159,6 +164,8 @@ enum {
 	OPT_RTP_PORTS,
 	OPT_DNS_PORTS,
 	OPT_TLS_SNI,
+	OPT_PACKET_RESULTS,
+	OPT_PACKET_RATE,
 	OPT_RTP_CLOCK,
 	OPT_MOS_DELAY,
 	OPT_FLOW_DISTS,
@@ -219,6 +226,8 @@ static const struct option longopts[] = {
 	{"rtp-ports", required_argument, NULL, OPT_RTP_PORTS},
 	{"dns-ports", required_argument, NULL, OPT_DNS_PORTS},
 	{"tls-sni", no_argument, NULL, OPT_TLS_SNI},
+	{"packet-results", required_argument, NULL, OPT_PACKET_RESULTS},
+	{"packet-rate", required_argument, NULL, OPT_PACKET_RATE},
 	{"flow-rtt-dists", required_argument, NULL, OPT_FLOW_DISTS},
 	{"rtp-clock", required_argument, NULL, OPT_RTP_CLOCK},
 	{"mos-delay", required_argument, NULL, OPT_MOS_DELAY},
@@ -456,6 +465,12 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			break;
 		}
 		case OPT_TLS_SNI: o->tls_sni = 1; break;
+		case OPT_PACKET_RESULTS: o->packet_results = optarg; break;
+		case OPT_PACKET_RATE:
+			if (num_opt("packet-rate", optarg, 1, QP_PRES_RATE_MAX, &v))
+				return -1;
+			o->packet_rate = (uint32_t)v;
+			break;
 		case OPT_DNS_PORTS: {
 			char why[200];
 			if (qp_dns_ports_parse(optarg, o->dns_ports, why, sizeof(why))) {
@@ -660,6 +675,8 @@ int main(int argc, char **argv)
 		memcpy(off.dns_ports, o.dns_ports, sizeof(off.dns_ports));
 		off.metrics_off = o.metrics_off;
 		off.tls_sni = o.tls_sni;
+		off.packet_results = o.packet_results;
+		off.packet_rate = o.packet_rate;
 		int rc = qp_offline_run(&off);
 		if (need_eal)
 			rte_eal_cleanup();
@@ -692,6 +709,12 @@ int main(int argc, char **argv)
 	if (o.ipfix_file) {
 		fprintf(stderr, "qprobe: --ipfix-file is offline (with --pcap); live, records go to "
 				"collectors: --ipfix HOST:PORT[/udp|/tcp]\n");
+		return QP_EXIT_USAGE;
+	}
+	if (o.packet_results) {
+		fprintf(stderr, "qprobe: --packet-results is offline (with --pcap); live, packet results "
+				"go with each interval: --measure --packet-rate N, or qmctl start "
+				"--packet-results\n");
 		return QP_EXIT_USAGE;
 	}
 	static struct config cfg;

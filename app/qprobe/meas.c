@@ -41,6 +41,13 @@ struct meas {
 	unsigned int slot;
 	uint32_t join;
 	struct ipx *ipx; /* IPFIX export of its flow records, NULL: none */
+	/* packet results: each worker's ring (NULL: none), and the records
+	 * taken off them for intervals not closed yet */
+	struct qp_pres_ring *pres[RTE_MAX_LCORE];
+	int pres_on;
+	struct qp_pres *pend;
+	size_t npend, cappend;
+	uint64_t pres_dropped; /* records not made, as of the latest interval */
 };
 
 /*
@@ -265,8 +272,36 @@ static int group_join(struct meas *m)
 	return 0;
 }
 
+/* Packet results: a ring for each worker, taken into account one frame at a time. */
+static int pres_start(struct meas *m)
+{
+	uint32_t rate = m->p.packet_rate;
+	if (!rate)
+		return 0;
+	uint64_t share = (rate + M.nworkers - 1) / M.nworkers;
+	uint32_t n = 16;
+	while (n < 2 * share && n < (1u << 16)) /* two seconds' worth, at most 65,536 */
+		n <<= 1;
+	for (unsigned int i = 0; i < M.nworkers; i++) {
+		m->pres[i] = qp_pres_ring_create(n, share);
+		if (!m->pres[i])
+			return -ENOMEM;
+		m->w[i]->pres = m->pres[i];
+		qp_worker_taps_update(m->w[i]);
+		meas_capturing(m, i, 1);
+	}
+	m->pres_on = 1;
+	return 0;
+}
+
 static void free_meas(struct meas *m)
 {
+	for (unsigned int i = 0; i < M.nworkers; i++)
+		if (m->pres[i]) {
+			meas_capturing(m, i, -1); /* the group's frames may be gathered again */
+			free(m->pres[i]);
+		}
+	free(m->pend);
 	ipx_destroy(m->ipx); /* one that never ran: a running one was handed to ipx_stop */
 	tpl_destroy(m->tpl); /* unpublished: no worker writes its rings any more */
 	qp_workers_fini(m->w, M.nworkers); /* one RCU barrier for all the tables */
@@ -467,6 +502,15 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 		for (unsigned int i = 0; i < M.nworkers; i++)
 			m->w[i]->tp_ring = tpl_ring(m->tpl, i);
 	}
+	if (pres_start(m)) {
+		for (int k = 0; k < p->ndest; k++)
+			push_unref(p->dest[k]);
+		m->p.ndest = 0;
+		free_meas(m);
+		snprintf(err, errlen, "not enough memory for packet results at %u records a second",
+			 p->packet_rate);
+		return -ENOMEM;
+	}
 	m->published = 1;
 	meas_lock();
 	m->id = M.next_id++;
@@ -504,6 +548,60 @@ static uint64_t oldest_held(const struct meas *m, uint64_t from)
 		}
 	}
 	return low;
+}
+
+static int pres_cmp(const void *a, const void *b)
+{
+	const struct qp_pres *x = a, *y = b;
+	return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
+}
+
+#define PRES_KEEP 16 /* kept intervals that keep their packet results */
+
+/*
+ * Packet results: the records of the packets before `end` (the interval
+ * being closed), oldest first, as the interval's JSON text; later ones wait.
+ */
+static char *pres_take(struct meas *m, uint64_t end)
+{
+	for (unsigned int i = 0; i < M.nworkers; i++) {
+		const struct qp_pres *r;
+		while ((r = qp_pres_peek(m->pres[i]))) {
+			if (m->npend == m->cappend) {
+				size_t c = m->cappend ? 2 * m->cappend : 1024;
+				struct qp_pres *n = realloc(m->pend, c * sizeof(*n));
+				if (!n)
+					break; /* they wait in the ring, which drops and counts */
+				m->pend = n;
+				m->cappend = c;
+			}
+			m->pend[m->npend++] = *r;
+			qp_pres_pop(m->pres[i]);
+		}
+	}
+	qsort(m->pend, m->npend, sizeof(*m->pend), pres_cmp);
+	size_t k = 0;
+	while (k < m->npend && m->pend[k].ts_ns < end)
+		k++;
+	uint64_t dropped = 0;
+	for (unsigned int i = 0; i < M.nworkers; i++)
+		dropped += qp_pres_dropped(m->pres[i]);
+	json_t *rows = json_array();
+	for (size_t i = 0; i < k; i++) {
+		char line[400];
+		size_t n = qp_pres_csv(&m->pend[i], line, sizeof(line));
+		if (n && line[n - 1] == '\n')
+			line[--n] = 0;
+		json_array_append_new(rows, json_stringn(line, n));
+	}
+	memmove(m->pend, m->pend + k, (m->npend - k) * sizeof(*m->pend));
+	m->npend -= k;
+	json_t *o = json_pack("{s:s,s:o,s:I}", "columns", QP_PRES_COLUMNS, "rows", rows, "not_recorded",
+			      (json_int_t)(dropped - m->pres_dropped));
+	m->pres_dropped = dropped;
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return text;
 }
 
 static void close_intervals(struct meas *m, uint64_t now_ns, int final)
@@ -554,6 +652,8 @@ static void close_intervals(struct meas *m, uint64_t now_ns, int final)
 		}
 		rec.start_ns = k * iv_ns;
 		rec.duration_ns = iv_ns;
+		if (m->pres_on)
+			rec.pres_json = pres_take(m, end);
 		/* the first and the last interval are cut to the measurement's life */
 		uint64_t from = rec.start_ns > m->start_ns ? rec.start_ns : m->start_ns;
 		uint64_t to = final && now_ns < end ? now_ns : end;
@@ -562,6 +662,10 @@ static void close_intervals(struct meas *m, uint64_t now_ns, int final)
 		meas_lock();
 		qp_interval_rec_release(&m->ring[seq % MEAS_KEEP]);
 		m->ring[seq % MEAS_KEEP] = rec;
+		if (seq >= PRES_KEEP) { /* older intervals keep their figures, not their packets */
+			free(m->ring[(seq - PRES_KEEP) % MEAS_KEEP].pres_json);
+			m->ring[(seq - PRES_KEEP) % MEAS_KEEP].pres_json = NULL;
+		}
 		m->nclosed++;
 		meas_unlock();
 		/* the slot is read: a worker held back by it may go on */
@@ -827,6 +931,7 @@ json_t *meas_json(struct meas *m, int detail)
 		json_array_append_new(dp, json_integer(m->cfg.dns_ports[i]));
 	json_object_set_new(o, "dns_ports", dp);
 	json_object_set_new(o, "tls_sni", json_boolean(m->cfg.tls_sni));
+	json_object_set_new(o, "packet_rate", json_integer(m->p.packet_rate));
 	if (m->tpl)
 		json_object_set_new(o, "two_point", tpl_json(m->tpl));
 	if (m->ipx)

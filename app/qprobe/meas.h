@@ -48,6 +48,7 @@ struct meas_params {
 	struct qp_rtp_cfg rtp;
 	uint16_t dns_ports[QP_DNS_PORTS]; /* 0-ended; none: port 53 */
 	uint8_t tls_sni;                  /* report TLS server names */
+	uint32_t packet_rate;             /* packet results: records a second (0: none) */
 	char desc[256];
 	int persist;
 	char dest[MEAS_DEST_MAX][256];

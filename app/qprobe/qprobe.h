@@ -52,6 +52,8 @@ struct qprobe_opts {
 	struct qp_rtp_cfg rtp;     /* RTP ports, dynamic clock rate, E-model delay */
 	uint16_t dns_ports[QP_DNS_PORTS]; /* 0-ended; none: 53 */
 	int tls_sni;               /* report TLS server names (personal data: off) */
+	const char *packet_results; /* offline: packet results' CSV file (NULL: none) */
+	uint32_t packet_rate;      /* packet results: records a second (0: offline all, live none) */
 	uint32_t metrics_off;      /* QP_METRICS_* left out */
 	uint32_t flow_key;         /* QP_FLOW_KEY_* parts of the flow key */
 	/* live: measurements and control */

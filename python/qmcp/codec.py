@@ -129,6 +129,7 @@ TLVS: dict[str, tuple[int, str]] = {
     "CAPTURE_END": (75, "u8"),
     "CAP_PACKETS": (76, "u64"),
     "CAP_DROPPED": (77, "u64"),
+    "PACKET_RATE": (78, "u32"),
 }
 
 # Error codes carried in ERROR_CODE.

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -359,4 +360,89 @@ long qp_geti(json_t *o, const char *k)
 	json_t *v = json_object_get(o, k);
 	cr_assert(json_is_integer(v), "%s is no integer", k);
 	return (long)json_integer_value(v);
+}
+
+/* One statistic of rows against the interval's {min, mean, max, samples} (null without). */
+struct rowstat {
+	long n;
+	double sum, min, max;
+};
+
+static void rowstat_add(struct rowstat *s, double v)
+{
+	if (!s->n || v < s->min)
+		s->min = v;
+	if (!s->n || v > s->max)
+		s->max = v;
+	s->n++;
+	s->sum += v;
+}
+
+static void expect_stat(json_t *d, const struct rowstat *s, const char *what)
+{
+	if (!s->n) {
+		cr_expect(!json_is_object(d) || qp_geti(d, "samples") == 0, "%s: no rows, the interval has samples",
+			  what);
+		return;
+	}
+	cr_assert(json_is_object(d), "%s: %ld rows, no samples in the interval", what, s->n);
+	cr_expect_eq(qp_geti(d, "samples"), s->n, "%s samples", what);
+	cr_expect(qp_near(json_real_value(json_object_get(d, "min")), s->min), "%s min", what);
+	cr_expect(qp_near(json_real_value(json_object_get(d, "max")), s->max), "%s max", what);
+	double mean = json_real_value(json_object_get(d, "mean"));
+	cr_expect(fabs(mean - s->sum / (double)s->n) <= fabs(mean) * 1e-9 + 1e-9, "%s mean %.9f, rows %.9f",
+		  what, mean, s->sum / (double)s->n);
+}
+
+long qp_expect_rows_add_up(json_t *iv, char *const *rows, size_t n)
+{
+	long pk[2] = {0, 0}, by[2] = {0, 0}, re[2] = {0, 0}, rr[2] = {0, 0}, rx[2] = {0, 0}, shown = 0;
+	struct rowstat rtt[2] = {{0}}, jit[2] = {{0}};
+	for (size_t i = 0; i < n; i++) {
+		char line[512], *f[18];
+		snprintf(line, sizeof(line), "%s", rows[i]);
+		int k = 0;
+		for (char *s = line; k < 18; k++) {
+			f[k] = s;
+			char *c = strchr(s, ',');
+			if (!c) {
+				k++;
+				break;
+			}
+			*c = 0;
+			s = c + 1;
+		}
+		cr_assert_eq(k, 18, "row '%s': 18 columns", rows[i]);
+		int d = !strcmp(f[6], "rev");
+		pk[d]++;
+		by[d] += atol(f[7]);
+		if (*f[8]) {
+			rowstat_add(&rtt[!strcmp(f[9], "rev")], atof(f[8]));
+			shown++;
+		}
+		if (*f[10])
+			re[d] += atol(f[10]);
+		if (*f[13]) {
+			rr[d] += atol(f[15]);
+			rx[d] += atol(f[16]);
+			shown++;
+		}
+		if (*f[17])
+			rowstat_add(&jit[d], atof(f[17]));
+	}
+	json_t *p = json_object_get(iv, "packets"), *b = json_object_get(iv, "bytes"),
+	       *tcp = json_object_get(iv, "tcp"), *rtp = json_object_get(iv, "rtp");
+	static const char *const dn[2] = {"fwd", "rev"};
+	for (int d = 0; d < 2; d++) {
+		cr_expect_eq(qp_geti(p, dn[d]), pk[d], "%s packets", dn[d]);
+		cr_expect_eq(qp_geti(b, dn[d]), by[d], "%s bytes", dn[d]);
+		cr_expect_eq(qp_geti(json_object_get(tcp, "retransmissions"), dn[d]), re[d], "%s retransmissions",
+			     dn[d]);
+		expect_stat(json_object_get(tcp, d ? "rtt_rev_ms" : "rtt_ms"), &rtt[d], d ? "rtt rev" : "rtt fwd");
+		json_t *r = json_object_get(rtp, dn[d]);
+		cr_expect_eq(qp_geti(r, "packets"), rr[d], "%s RTP packets", dn[d]);
+		cr_expect_eq(qp_geti(r, "expected"), rx[d], "%s RTP expected", dn[d]);
+		expect_stat(json_object_get(r, "jitter_ms"), &jit[d], d ? "jitter rev" : "jitter fwd");
+	}
+	return shown;
 }

@@ -99,4 +99,14 @@ void qp_sleep_until(uint64_t t);
 /** A free TCP port on 127.0.0.1 (bound, then released). */
 int qp_free_port(void);
 
+/**
+ * Packet results (CSV lines of the columns qp_pres.h names, n of them) of
+ * the packets of one interval: asserts that they add up to its figures
+ * (packets and bytes by direction, TCP RTT samples and their min, mean, max,
+ * retransmissions, RTP packets, expected packets and jitter samples).
+ * @return the rows with an RTT sample plus those of RTP, to show the check
+ *         had something to check.
+ */
+long qp_expect_rows_add_up(json_t *interval, char *const *rows, size_t n);
+
 #endif
