@@ -671,6 +671,57 @@ static void port_time_run(const char *lcores, const char *mode, const char *kind
 	json_decref(off);
 }
 
+/*
+ * Packet results live: the standing measurement records every packet of
+ * qp_gen qos replayed at its own times; each closed interval that still
+ * carries its records (the latest 16) adds up to its figures.
+ */
+Test(live, packet_results_add_up_to_each_interval, .timeout = 300)
+{
+	char cap[256], vdev[512], portstr[16], err[256];
+	snprintf(cap, sizeof(cap), "%s/qos-us-pres.pcap", qp_tmpdir());
+	long frames = gen_capture_us("qos", cap);
+	int port = qp_free_port();
+	snprintf(vdev, sizeof(vdev), "net_pcap0,rx_pcap=%s", cap);
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	snprintf(err, sizeof(err), "%s/pres-live.err", qp_tmpdir());
+	char *argv[] = {qbin(), "--lcores", "0,1", "--no-huge", "-m", "512", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", vdev, "--", "--duration", "240", "--qmcp-port", "0",
+			"--http-port", portstr, "--timestamps", "port", "--measure", "--interval", "1000",
+			"--packet-rate", "1000000", NULL};
+	int pid = qp_spawn(argv, NULL, err);
+	json_decref(wait_for_all_frames(port, pid, frames));
+	json_t *a = get_json(port, "/api/v1/intervals?measurement=1&last=600", 200);
+	json_t *ivs = json_object_get(a, "intervals"), *iv;
+	size_t i;
+	int checked = 0;
+	long shown = 0;
+	json_array_foreach(ivs, i, iv) {
+		json_t *pr = json_object_get(iv, "packet_results");
+		if (!pr)
+			continue;
+		cr_assert_str_eq(json_string_value(json_object_get(pr, "columns")),
+				 "ts_ns,src,sport,dst,dport,proto,dir,wire_len,tcp_rtt_ms,tcp_rtt_dir,tcp_retrans,"
+				 "tcp_ooo,tcp_dup_ack,rtp_ssrc,rtp_seq,rtp_received,rtp_expected,rtp_jitter_ms");
+		cr_expect_eq(qp_geti(pr, "not_recorded"), 0);
+		json_t *rows = json_object_get(pr, "rows");
+		size_t n = json_array_size(rows);
+		char **r = calloc(n + 1, sizeof(*r));
+		for (size_t k = 0; k < n; k++)
+			r[k] = (char *)json_string_value(json_array_get(rows, k));
+		shown += qp_expect_rows_add_up(iv, r, n);
+		free(r);
+		checked++;
+	}
+	cr_expect_geq(checked, 10, "the latest 16 intervals keep their packets");
+	cr_expect_gt(shown, 500);
+	json_decref(a);
+	struct qp_run_result res;
+	kill(pid, SIGTERM);
+	qp_wait(pid, 60, &res, err);
+	cr_assert(res.exited && res.status == 0, "exit %d: %s", res.status, res.err);
+}
+
 Test(live, port_timestamps_of_net_pcap_give_the_offline_figures, .timeout = 300)
 {
 	port_time_run("0,1", "single_worker", "qos", 61, "1000");
