@@ -93,6 +93,10 @@ static void usage(FILE *out)
 		"  results ID [--last N] the latest N intervals kept by the probe (default 1)\n"
 		"  flows ID [--top N] [--offset N] [--sort bytes|packets]\n"
 		"                        the largest active flows (default top 20 by bytes)\n"
+		"  packets ID [--count N] [--csv]\n"
+		"                        packet results of a measurement started with them, as\n"
+		"                        its intervals close: a table (--csv: CSV; --json: JSON\n"
+		"                        objects), N records or until Ctrl-C\n"
 		"  capture ID -w FILE|- [--snaplen N] [--count N] [--duration S] [--filter EXPR]\n"
 		"        [--rate BIT/S]  the measurement's packets as pcapng, from now until N\n"
 		"                        packets, S seconds or Ctrl-C (-w -: to stdout, for\n"
@@ -799,6 +803,156 @@ static int cmd_capture(int argc, char **argv)
 	return rc;
 }
 
+/* One packet-results row (CSV of cols) as a JSON object: numbers as numbers, empty as null. */
+static json_t *row_json(const char *cols, const char *row)
+{
+	json_t *o = json_object();
+	char cb[512], rb[512], *cs = NULL;
+	snprintf(cb, sizeof(cb), "%s", cols);
+	snprintf(rb, sizeof(rb), "%s", row);
+	char *c = strtok_r(cb, ",", &cs), *r = rb;
+	while (c) {
+		char *comma = strchr(r, ',');
+		if (comma)
+			*comma = 0;
+		char *end;
+		errno = 0;
+		long long ll = strtoll(r, &end, 10);
+		double d;
+		if (!*r)
+			json_object_set_new(o, c, json_null());
+		else if (!*end && !errno)
+			json_object_set_new(o, c, json_integer(ll));
+		else if ((d = strtod(r, &end)), !*end)
+			json_object_set_new(o, c, json_real(d));
+		else
+			json_object_set_new(o, c, json_string(r));
+		r = comma ? comma + 1 : r + strlen(r);
+		c = strtok_r(NULL, ",", &cs);
+	}
+	return o;
+}
+
+/* A row as a line of the table: time, flow, direction, size, and what the metrics saw. */
+static void row_table(const char *row)
+{
+	char rb[512], *f[18];
+	snprintf(rb, sizeof(rb), "%s", row);
+	int k = 0;
+	for (char *s = rb; k < 18; k++) {
+		f[k] = s;
+		char *c = strchr(s, ',');
+		if (!c) {
+			k++;
+			break;
+		}
+		*c = 0;
+		s = c + 1;
+	}
+	if (k < 18)
+		return;
+	unsigned long long ns = strtoull(f[0], NULL, 10);
+	time_t sec = (time_t)(ns / 1000000000ULL);
+	struct tm tm;
+	char when[32], flow[160], tcp[64] = "", rtp[96] = "";
+	gmtime_r(&sec, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	snprintf(flow, sizeof(flow), "%s:%s > %s:%s %s", f[1], f[2], f[3], f[4], f[5]);
+	if (*f[8] || *f[10])
+		snprintf(tcp, sizeof(tcp), "%s%s%s%s%s%s", *f[8] ? "rtt " : "", f[8], *f[8] ? " ms " : "",
+			 !strcmp(f[10], "1") ? "retrans " : "", !strcmp(f[11], "1") ? "ooo " : "",
+			 !strcmp(f[12], "1") ? "dup-ack" : "");
+	if (*f[13])
+		snprintf(rtp, sizeof(rtp), "rtp 0x%08lx seq %s%s%s%s", strtoul(f[13], NULL, 10), f[14],
+			 *f[17] ? " jitter " : "", f[17], *f[17] ? " ms" : "");
+	printf("%s.%09llu %-52s %3s %6s %s%s\n", when, ns % 1000000000ULL, flow, f[6], f[7], tcp, rtp);
+}
+
+static int cmd_packets(int argc, char **argv)
+{
+	uint32_t id;
+	if (id_arg(argc, argv, &id))
+		return EXIT_USAGE;
+	double count = 0;
+	int csv = 0;
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--csv"))
+			csv = 1;
+		else if (!strcmp(argv[i], "--json"))
+			G.json = 1;
+		else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			if (num_arg("--count", argv[++i], 1, 1e12, &count))
+				return EXIT_USAGE;
+		} else {
+			fprintf(stderr, "qmctl: packets ID [--count N] [--csv|--json]: '%s'?\n", argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	struct qmcp_msg m;
+	struct qmcp_reply r;
+	request(&m, QMCP_MSG_SUBSCRIBE);
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+	qmcp_put_u8(&m, QMCP_T_ON, 1);
+	int rc = call(&m, &r);
+	if (rc)
+		return rc;
+	qmcp_reply_free(&r);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	unsigned long long shown = 0;
+	int header = 0;
+	while (!g_stop && (count == 0 || shown < (unsigned long long)count)) {
+		int k = qmcp_client_next_push(G.c, &r, 500);
+		if (k == 0)
+			continue;
+		if (k < 0) {
+			fprintf(stderr, "qmctl: %s:%d: connection closed\n", G.host, G.port);
+			return EXIT_CONN;
+		}
+		uint32_t mid = 0;
+		struct qmcp_tlv t;
+		json_t *j = NULL;
+		if (r.h.type == QMCP_MSG_RESULT && qmcp_find(r.body, r.len, QMCP_T_MEAS_ID, &t) == 1 &&
+		    qmcp_tlv_u32(&t, &mid) == 0 && mid == id)
+			j = json_of(r.body, r.len, QMCP_T_RESULT_JSON);
+		qmcp_reply_free(&r);
+		json_t *pr = json_object_get(j, "packet_results");
+		if (j && !pr) {
+			fprintf(stderr, "qmctl: measurement %u has no packet results (start it with "
+					"--packet-results)\n", id);
+			json_decref(j);
+			return EXIT_REFUSED;
+		}
+		const char *cols = json_string_value(json_object_get(pr, "columns"));
+		if (cols && csv && !header++)
+			printf("%s\n", cols);
+		size_t i;
+		json_t *row;
+		json_array_foreach(json_object_get(pr, "rows"), i, row) {
+			if (count && shown >= (unsigned long long)count)
+				break;
+			const char *s = json_string_value(row);
+			if (!s || !cols)
+				continue;
+			if (csv) {
+				printf("%s\n", s);
+			} else if (G.json) {
+				json_t *o = row_json(cols, s);
+				char *txt = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+				puts(txt ? txt : "{}");
+				free(txt);
+				json_decref(o);
+			} else {
+				row_table(s);
+			}
+			shown++;
+		}
+		fflush(stdout);
+		json_decref(j);
+	}
+	return 0;
+}
+
 static int cmd_results(int argc, char **argv)
 {
 	uint32_t id;
@@ -1069,13 +1223,13 @@ int main(int argc, char **argv)
 	int cargc = argc - optind;
 	char **cargv = argv + optind;
 	static const char *known[] = {"locate", "info", "start", "stop", "list", "status", "watch",
-				      "results", "flows", "capture", NULL};
+				      "results", "flows", "capture", "packets", NULL};
 	int ok = 0;
 	for (int i = 0; known[i]; i++)
 		ok |= !strcmp(cmd, known[i]);
 	if (!ok) {
 		fprintf(stderr, "qmctl: unknown command '%s'; locate, info, start, stop, list, status, "
-				"watch, results, flows and capture are known\n", cmd);
+				"watch, results, flows, capture and packets are known\n", cmd);
 		return EXIT_USAGE;
 	}
 	if (!strcmp(cmd, "locate"))
@@ -1099,6 +1253,8 @@ int main(int argc, char **argv)
 		rc = cmd_results(cargc, cargv);
 	else if (!strcmp(cmd, "capture"))
 		rc = cmd_capture(cargc, cargv);
+	else if (!strcmp(cmd, "packets"))
+		rc = cmd_packets(cargc, cargv);
 	else
 		rc = cmd_flows(cargc, cargv);
 	/* a polite end: the probe logs it as such */

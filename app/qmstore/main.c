@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "db.h"
+#include "qp_pres.h"
 #include "qp_ts_dp.h"
 #include "qmcp_auth.h"
 #include "qmcp_listener.h"
@@ -94,6 +95,12 @@ static const char *schema[] = {
 	"seq BIGINT NOT NULL, start_ns BIGINT, " QP_TS_COUNTS(QP_TS_COL_)
 	"PRIMARY KEY (probe_id, meas_id, seq))",
 #undef QP_TS_COL_
+	"CREATE TABLE IF NOT EXISTS packets (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
+	"seq BIGINT NOT NULL, idx BIGINT NOT NULL, ts_ns BIGINT, src TEXT, sport INTEGER, dst TEXT, "
+	"dport INTEGER, proto TEXT, dir TEXT, wire_len INTEGER, tcp_rtt_ms DOUBLE PRECISION, "
+	"tcp_rtt_dir TEXT, tcp_retrans INTEGER, tcp_ooo INTEGER, tcp_dup_ack INTEGER, rtp_ssrc BIGINT, "
+	"rtp_seq INTEGER, rtp_received BIGINT, rtp_expected BIGINT, rtp_jitter_ms DOUBLE PRECISION, "
+	"PRIMARY KEY (probe_id, meas_id, seq, idx))",
 	"CREATE TABLE IF NOT EXISTS gaps (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
 	"from_seq BIGINT NOT NULL, count BIGINT, noticed_ns BIGINT, "
 	"PRIMARY KEY (probe_id, meas_id, from_seq))",
@@ -152,6 +159,10 @@ static const struct table T_TS = {
 	"INSERT INTO mpegts (probe_id, meas_id, seq, start_ns" QP_TS_COUNTS(QP_TS_NAME_) ") VALUES ",
 	" ON CONFLICT (probe_id, meas_id, seq) DO NOTHING", 4 QP_TS_COUNTS(QP_TS_ONE_)};
 #undef QP_TS_NAME_
+/* packet results: an interval's rows, its packet_results CSV columns (qp_pres.h) after the key */
+static const struct table T_PKT = {
+	"INSERT INTO packets (probe_id, meas_id, seq, idx, " QP_PRES_COLUMNS ") VALUES ",
+	" ON CONFLICT (probe_id, meas_id, seq, idx) DO NOTHING", 22};
 static const struct table T_GAP = {
 	"INSERT INTO gaps (probe_id, meas_id, from_seq, count, noticed_ns) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, from_seq) DO NOTHING", 5};
@@ -266,7 +277,7 @@ struct store {
 	int n;
 	int from, to; /* the items the transaction being written holds */
 	uint64_t first_ns; /* when the oldest waiting result came */
-	struct rows probe, meas, result, iv, rtp, flow, dns, quic, tls, ts, gap;
+	struct rows probe, meas, result, iv, rtp, flow, dns, quic, tls, ts, pkt, gap;
 };
 
 static uint64_t now_ns(void)
@@ -463,6 +474,31 @@ static int child_rows(struct store *s, const struct item *it, json_t *j)
 		free(one);
 	}
 	json_decref(fl);
+	/* packet results: each row's 18 columns, an empty one NULL */
+	json_t *prow;
+	json_array_foreach(json_object_get(json_object_get(j, "packet_results"), "rows"), i, prow) {
+		const char *line = json_string_value(prow);
+		char buf[512];
+		if (!line || strlen(line) >= sizeof(buf))
+			continue;
+		memcpy(buf, line, strlen(line) + 1);
+		struct txt v = {0};
+		const char *pv[22] = {probe, meas, seq, u64s(&v, i)};
+		int k = 4;
+		for (char *c = buf; k < 22; k++) {
+			char *comma = strchr(c, ',');
+			if (comma)
+				*comma = 0;
+			pv[k] = *c ? c : NULL;
+			if (!comma) {
+				k++;
+				break;
+			}
+			c = comma + 1;
+		}
+		if (k == 22)
+			e |= rows_add(&s->pkt, pv);
+	}
 	if (it->has_gap) {
 		const char *pg[] = {probe, meas, u64s(&t, it->gap_from), u64s(&t, it->gap_count),
 				    u64s(&t, it->received_ns)};
@@ -498,6 +534,7 @@ static void all_clear(struct store *s)
 	rows_clear(&s->quic);
 	rows_clear(&s->tls);
 	rows_clear(&s->ts);
+	rows_clear(&s->pkt);
 	rows_clear(&s->gap);
 }
 
@@ -565,6 +602,7 @@ static int put(struct store *s, int from, int to, char *err, size_t errlen)
 	if (rows_copy(s->db, &s->iv, err, errlen) ||
 	    rows_exec(s->db, &s->rtp, NULL, NULL, err, errlen) ||
 	    rows_copy(s->db, &s->flow, err, errlen) ||
+	    rows_copy(s->db, &s->pkt, err, errlen) ||
 	    rows_exec(s->db, &s->dns, NULL, NULL, err, errlen) ||
 	    rows_exec(s->db, &s->quic, NULL, NULL, err, errlen) ||
 	    rows_exec(s->db, &s->tls, NULL, NULL, err, errlen) ||
@@ -708,7 +746,7 @@ int main(int argc, char **argv)
 	int tls_only = 0;
 	int port = QMSTORE_PORT, c;
 	static struct store st = {.probe = {&T_PROBE}, .meas = {&T_MEAS}, .result = {&T_RESULT},
-				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .dns = {&T_DNS}, .quic = {&T_QUIC}, .tls = {&T_TLS}, .ts = {&T_TS},
+				  .iv = {&T_IV}, .rtp = {&T_RTP}, .flow = {&T_FLOW}, .dns = {&T_DNS}, .quic = {&T_QUIC}, .tls = {&T_TLS}, .ts = {&T_TS}, .pkt = {&T_PKT},
 				  .gap = {&T_GAP}};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", lo, NULL)) != -1) {
@@ -801,7 +839,7 @@ int main(int argc, char **argv)
 	qmcp_listener_destroy(l);
 	all_clear(&st);
 	struct rows *all[] = {&st.probe, &st.meas, &st.result, &st.iv, &st.rtp, &st.flow, &st.dns,
-			      &st.quic, &st.tls, &st.ts, &st.gap};
+			      &st.quic, &st.tls, &st.ts, &st.pkt, &st.gap};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		free(all[i]->v);
 	qmcp_tls_free(tls);

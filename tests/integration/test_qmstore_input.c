@@ -218,3 +218,76 @@ Test(qmstore_input, quic_dns_tls_and_mpegts_intervals_fill_their_tables, .timeou
 #undef SQL_
 	json_decref(off);
 }
+
+/*
+ * Intervals with their packet results, pushed as a probe pushes them: the
+ * packets table holds every row, NULL where the packet gave nothing, and its
+ * RTT samples and RTP counts are the intervals'.
+ */
+Test(qmstore_input, packet_results_fill_the_packets_table, .timeout = 120)
+{
+	char gen[2048], cap[256], rep[256], csv[256];
+	snprintf(cap, sizeof(cap), "%s/pres-store.pcap", qp_tmpdir());
+	snprintf(rep, sizeof(rep), "%s/pres-store.json", qp_tmpdir());
+	snprintf(csv, sizeof(csv), "%s/pres-store.csv", qp_tmpdir());
+	snprintf(gen, sizeof(gen), "%s/qp_gen qos %s > /dev/null && %s/qprobe --pcap %s --report-file %s "
+				   "--packet-results %s",
+		 qp_build(), cap, qp_build(), cap, rep, csv);
+	cr_assert_eq(system(gen), 0, "%s", gen);
+	json_t *off = qp_json_load(rep);
+	FILE *f = fopen(csv, "r");
+	cr_assert_not_null(f);
+	char line[512], cols[512];
+	cr_assert_not_null(fgets(cols, sizeof(cols), f));
+	cols[strcspn(cols, "\n")] = 0;
+	int port, pid;
+	char db[256], err[256], e[512];
+	struct qmcp_client *c = store_and_probe("pres", &port, &pid, db, err);
+	size_t i;
+	json_t *iv;
+	long rows = 0, rtt = 0, rtp_pk = 0, rtp_rows = 0;
+	int have = fgets(line, sizeof(line), f) != NULL;
+	json_array_foreach(json_object_get(off, "intervals"), i, iv) {
+		unsigned long long end = (unsigned long long)qp_geti(iv, "start_ns") +
+					 (unsigned long long)(json_real_value(json_object_get(iv, "duration_ms")) * 1e6 + 0.5);
+		json_t *r = json_array();
+		while (have && strtoull(line, NULL, 10) < end) {
+			line[strcspn(line, "\n")] = 0;
+			json_array_append_new(r, json_string(line));
+			have = fgets(line, sizeof(line), f) != NULL;
+		}
+		rows += (long)json_array_size(r);
+		json_object_set_new(iv, "packet_results",
+				    json_pack("{s:s,s:o,s:i}", "columns", cols, "rows", r, "not_recorded", 0));
+		json_t *tcp = json_object_get(iv, "tcp"), *rtp = json_object_get(iv, "rtp");
+		for (int d = 0; d < 2; d++) {
+			json_t *s = json_object_get(tcp, d ? "rtt_rev_ms" : "rtt_ms");
+			rtt += json_is_object(s) ? qp_geti(s, "samples") : 0;
+			rtp_pk += qp_geti(json_object_get(rtp, d ? "rev" : "fwd"), "packets");
+		}
+		size_t k;
+		json_t *row;
+		json_array_foreach(r, k, row)
+			rtp_rows += strstr(json_string_value(row), ",udp,") &&
+				    json_string_value(row)[strlen(json_string_value(row)) - 1] != ',';
+		char *txt = json_dumps(iv, JSON_COMPACT);
+		cr_assert_eq(result(c, i, txt, e, sizeof(e)), 0, "%s", e);
+		free(txt);
+	}
+	fclose(f);
+	qmcp_client_close(c);
+	kill(pid, SIGTERM);
+	struct qp_run_result res;
+	qp_wait(pid, 30, &res, err);
+	cr_assert(res.exited && res.status == 0, "qmstore exit %d: %s", res.status, res.err);
+	cr_assert_gt(rows, 10000);
+	char q[512];
+#define SQL_(what) (snprintf(q, sizeof(q), "sqlite3 '%s' '%s'", db, what), qp_sh_long(q))
+	cr_expect_eq(SQL_("SELECT count(*) FROM packets"), rows);
+	cr_expect_eq(SQL_("SELECT count(tcp_rtt_ms) FROM packets"), rtt);
+	cr_expect_eq(SQL_("SELECT sum(rtp_received) FROM packets"), rtp_pk);
+	cr_expect_eq(SQL_("SELECT count(*) FROM packets WHERE rtp_jitter_ms IS NOT NULL"), rtp_rows);
+	cr_expect_eq(SQL_("SELECT count(*) FROM packets WHERE proto = \"udp\" AND tcp_retrans IS NOT NULL"), 0);
+#undef SQL_
+	json_decref(off);
+}
