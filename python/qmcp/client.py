@@ -41,6 +41,7 @@ START_PARAMS = {
     "ipfix": "IPFIX",
     "dns_ports": "DNS_PORTS",
     "tls_sni": "TLS_SNI",
+    "packet_rate": "PACKET_RATE",
     "flow_key": "FLOW_KEY",
     "tp_peer": "TP_PEER",
     "tp_role": "TP_ROLE",
