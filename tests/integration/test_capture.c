@@ -352,6 +352,14 @@ Test(capture, bad_requests_are_refused_and_the_capture_goes_on, .timeout = 120)
 	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
 	qmcp_put_u8(&m, QMCP_T_ON, 0);
 	expect_refused(other, &m, QMCP_E_BAD_PARAM, "this session captures no packets of measurement");
+	/* packet results: a rate of 0 or over a million a second */
+	static const uint32_t prates[] = {0, 1000001};
+	for (int k = 0; k < 2; k++) {
+		qmcp_msg_init(&m, QMCP_MSG_START, 0, qmcp_client_next_id(other));
+		qmcp_put_str(&m, QMCP_T_FILTER, "udp");
+		qmcp_put_u32(&m, QMCP_T_PACKET_RATE, prates[k]);
+		expect_refused(other, &m, QMCP_E_BAD_PARAM, "1 to 1000000 records a second are accepted");
+	}
 	/* the first capture saw none of that */
 	inject(p.tap);
 	wait_counted(c, id, 68);
