@@ -620,6 +620,23 @@ static void watch_row(json_t *j)
 	fflush(stdout);
 }
 
+/* Have measurement id's results pushed to this session (Ctrl-C then ends the wait). */
+static int subscribe(uint32_t id)
+{
+	struct qmcp_msg m;
+	struct qmcp_reply r;
+	request(&m, QMCP_MSG_SUBSCRIBE);
+	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
+	qmcp_put_u8(&m, QMCP_T_ON, 1);
+	int rc = call(&m, &r);
+	if (rc)
+		return rc;
+	qmcp_reply_free(&r);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	return 0;
+}
+
 static int cmd_watch(int argc, char **argv)
 {
 	uint32_t id;
@@ -633,17 +650,10 @@ static int cmd_watch(int argc, char **argv)
 		fprintf(stderr, "qmctl: watch ID [--count N]\n");
 		return EXIT_USAGE;
 	}
-	struct qmcp_msg m;
 	struct qmcp_reply r;
-	request(&m, QMCP_MSG_SUBSCRIBE);
-	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
-	qmcp_put_u8(&m, QMCP_T_ON, 1);
-	int rc = call(&m, &r);
+	int rc = subscribe(id);
 	if (rc)
 		return rc;
-	qmcp_reply_free(&r);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	if (!G.json)
 		watch_header();
 	unsigned long rows = 0;
@@ -888,17 +898,10 @@ static int cmd_packets(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	struct qmcp_msg m;
 	struct qmcp_reply r;
-	request(&m, QMCP_MSG_SUBSCRIBE);
-	qmcp_put_u32(&m, QMCP_T_MEAS_ID, id);
-	qmcp_put_u8(&m, QMCP_T_ON, 1);
-	int rc = call(&m, &r);
+	int rc = subscribe(id);
 	if (rc)
 		return rc;
-	qmcp_reply_free(&r);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	unsigned long long shown = 0;
 	int header = 0;
 	while (!g_stop && (count == 0 || shown < (unsigned long long)count)) {
