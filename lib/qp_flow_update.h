@@ -18,6 +18,7 @@
 
 #include "qp_flow_table.h"
 #include "qp_worker_dp.h"
+#include "qp_sig.h"
 
 /* The interval slot for a packet at ts; timestamps never move it back. */
 static inline struct qp_interval_acc *qp_interval_for(struct qp_worker *w,
@@ -634,13 +635,19 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 }
 
 /* A packet's record for packet results (w has a ring): what its analysis found. */
-static inline void qp_flow_pres(struct qp_pres_ring *q, const struct qp_flow *fl,
-						   const struct qp_pkt *p, const struct qp_frame *f,
-						   const struct qp_flow_ev *e)
+static inline void qp_flow_pres(struct qp_pres_ring *q, const struct qp_sig_cfg *sc,
+				const struct qp_flow *fl, const struct qp_pkt *p,
+				const struct qp_frame *f, const struct qp_flow_ev *e)
 {
+	/* two-point: the packets the signature hash selects (RFC 5475), as at the other point */
+	uint64_t sig = 0;
+	if (sc && (qp_sig_of(sc, p, &sig) != 0 || !qp_sig_selected(sc, sig)))
+		return;
 	struct qp_pres *r = qp_pres_slot(q, f->ts_ns);
 	if (!r)
 		return;
+	r->has_sig = sc != NULL;
+	r->tp_sig = sig;
 	r->ts_ns = f->ts_ns;
 	r->key = p->key;
 	r->wirelen = f->wirelen;
@@ -674,16 +681,16 @@ static inline void qp_flow_pres(struct qp_pres_ring *q, const struct qp_flow *fl
 }
 
 /* A packet w accounts, to its capture and its packet results (either on). */
-static __attribute__((noinline)) void qp_flow_taps(struct qp_worker *w, const struct qp_flow *fl,
-						   const struct qp_pkt *p, const struct qp_frame *f,
-						   const struct qp_flow_ev *e)
+static __attribute__((noinline)) void qp_flow_taps(struct qp_worker *w, const struct qp_measure_cfg *cfg,
+						   const struct qp_flow *fl, const struct qp_pkt *p,
+						   const struct qp_frame *f, const struct qp_flow_ev *e)
 {
 	struct qp_cap_ring *cap = rcu_dereference(w->cap);
 	if (cap)
 		qp_cap_take(cap, f->data, f->caplen, f->wirelen, f->ts_ns, f->port, e->dir);
 	struct qp_pres_ring *pres = rcu_dereference(w->pres);
 	if (pres)
-		qp_flow_pres(pres, fl, p, f, e);
+		qp_flow_pres(pres, cfg->sig, fl, p, f, e);
 }
 
 /* The packet's result (e, from qp_flow_update) into measurement w's accounts. */
@@ -694,7 +701,7 @@ static inline void qp_flow_account(struct qp_worker *w, const struct qp_measure_
 	unsigned int dir = e->dir;
 	w->cnt.measured++;
 	if (__builtin_expect(CMM_LOAD_SHARED(w->taps) != 0, 0))
-		qp_flow_taps(w, fl, p, f, e);
+		qp_flow_taps(w, cfg, fl, p, f, e);
 	struct qp_interval_acc *a = qp_interval_for(w, cfg, f->ts_ns);
 	a->pkts[dir]++;
 	a->bytes[dir] += f->wirelen;

@@ -549,6 +549,10 @@ int qp_offline_run(const struct qp_offline_opts *o)
 			goto out;
 		}
 		qp_worker_taps_update(r.w);
+		/* two-point: the primary's rows are the packets both points select
+		 * (the worker signs none itself offline: it has no record ring) */
+		if (o->peer_path)
+			r.cfg.sig = &o->sig;
 	}
 
 	struct qp_frame fr[BATCH];

@@ -51,8 +51,11 @@ size_t qp_pres_csv(const struct qp_pres *r, char *buf, size_t len)
 		snprintf(rtp, sizeof(rtp), "%u,%u,%u,%u,%s", r->rtp_ssrc, r->rtp_seq, r->rtp_received,
 			 r->rtp_expected, jit);
 	}
-	int n = snprintf(buf, len, "%" PRIu64 ",%s,%u,%s,%u,%s,%s,%u,%s%s,%s\n", r->ts_ns, src,
+	char sig[24] = "";
+	if (r->has_sig)
+		snprintf(sig, sizeof(sig), "%016" PRIx64, r->tp_sig);
+	int n = snprintf(buf, len, "%" PRIu64 ",%s,%u,%s,%u,%s,%s,%u,%s%s,%s,%s\n", r->ts_ns, src,
 			 r->key.port[s], dst, r->key.port[d], proto, r->dir ? "rev" : "fwd", r->wirelen,
-			 rtt, tcp, rtp);
+			 rtt, tcp, rtp, sig);
 	return n < 0 ? 0 : (size_t)n >= len ? len - 1 : (size_t)n;
 }

@@ -5,7 +5,10 @@
  * out-of-order and duplicate-ACK flags, and for RTP its stream, sequence
  * number, the packets received and expected it added and the jitter
  * estimate after it. A measurement's intervals are made of the same
- * events, so its records add up to its intervals' figures.
+ * events, so its records add up to its intervals' figures. A two-point
+ * measurement records only the packets its signature hash selects (RFC
+ * 5475): both points record the same packets, and their rows join on the
+ * signature they carry (the one-way delay is the difference of the times).
  *
  * The worker fills a slot of its SPSC ring in place (never waiting: over
  * the rate, or with the ring full, the record is not made and is counted);
@@ -48,9 +51,10 @@ struct qp_pres {
 	uint32_t rtp_ssrc;
 	uint16_t rtp_seq;
 	uint8_t rtp; /* QP_PRES_RTP, QP_PRES_JITTER */
-	uint8_t pad;
+	uint8_t has_sig; /* a two-point measurement's packet: tp_sig is its signature */
 	uint32_t rtp_received, rtp_expected; /* what this packet added to its stream's counts */
 	uint64_t jitter_ns;                  /* the A.8 estimate after it */
+	uint64_t tp_sig; /* two-point: the packet's signature (both points' rows join on it) */
 };
 
 struct qp_pres_ring {
@@ -123,7 +127,7 @@ static inline uint64_t qp_pres_dropped(const struct qp_pres_ring *q)
 /* The columns of a record, in the order CSV lines and JSON rows give them. */
 #define QP_PRES_COLUMNS                                                                        \
 	"ts_ns,src,sport,dst,dport,proto,dir,wire_len,tcp_rtt_ms,tcp_rtt_dir,tcp_retrans,tcp_ooo," \
-	"tcp_dup_ack,rtp_ssrc,rtp_seq,rtp_received,rtp_expected,rtp_jitter_ms"
+	"tcp_dup_ack,rtp_ssrc,rtp_seq,rtp_received,rtp_expected,rtp_jitter_ms,tp_sig"
 
 /**
  * A record as a CSV line (QP_PRES_COLUMNS, newline ended; empty fields

@@ -846,10 +846,10 @@ static json_t *row_json(const char *cols, const char *row)
 /* A row as a line of the table: time, flow, direction, size, and what the metrics saw. */
 static void row_table(const char *row)
 {
-	char rb[512], *f[18];
+	char rb[512], *f[19];
 	snprintf(rb, sizeof(rb), "%s", row);
 	int k = 0;
-	for (char *s = rb; k < 18; k++) {
+	for (char *s = rb; k < 19; k++) {
 		f[k] = s;
 		char *c = strchr(s, ',');
 		if (!c) {
@@ -859,7 +859,7 @@ static void row_table(const char *row)
 		*c = 0;
 		s = c + 1;
 	}
-	if (k < 18)
+	if (k < 19)
 		return;
 	unsigned long long ns = strtoull(f[0], NULL, 10);
 	time_t sec = (time_t)(ns / 1000000000ULL);

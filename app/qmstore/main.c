@@ -100,7 +100,7 @@ static const char *schema[] = {
 	"dport INTEGER, proto TEXT, dir TEXT, wire_len INTEGER, tcp_rtt_ms DOUBLE PRECISION, "
 	"tcp_rtt_dir TEXT, tcp_retrans INTEGER, tcp_ooo INTEGER, tcp_dup_ack INTEGER, rtp_ssrc BIGINT, "
 	"rtp_seq INTEGER, rtp_received BIGINT, rtp_expected BIGINT, rtp_jitter_ms DOUBLE PRECISION, "
-	"PRIMARY KEY (probe_id, meas_id, seq, idx))",
+	"tp_sig TEXT, PRIMARY KEY (probe_id, meas_id, seq, idx))",
 	"CREATE TABLE IF NOT EXISTS gaps (probe_id TEXT NOT NULL, meas_id BIGINT NOT NULL, "
 	"from_seq BIGINT NOT NULL, count BIGINT, noticed_ns BIGINT, "
 	"PRIMARY KEY (probe_id, meas_id, from_seq))",
@@ -162,7 +162,7 @@ static const struct table T_TS = {
 /* packet results: an interval's rows, its packet_results CSV columns (qp_pres.h) after the key */
 static const struct table T_PKT = {
 	"INSERT INTO packets (probe_id, meas_id, seq, idx, " QP_PRES_COLUMNS ") VALUES ",
-	" ON CONFLICT (probe_id, meas_id, seq, idx) DO NOTHING", 22};
+	" ON CONFLICT (probe_id, meas_id, seq, idx) DO NOTHING", 23};
 static const struct table T_GAP = {
 	"INSERT INTO gaps (probe_id, meas_id, from_seq, count, noticed_ns) VALUES ",
 	" ON CONFLICT (probe_id, meas_id, from_seq) DO NOTHING", 5};
@@ -474,7 +474,7 @@ static int child_rows(struct store *s, const struct item *it, json_t *j)
 		free(one);
 	}
 	json_decref(fl);
-	/* packet results: each row's 18 columns, an empty one NULL */
+	/* packet results: each row's 19 columns, an empty one NULL */
 	json_t *prow;
 	json_array_foreach(json_object_get(json_object_get(j, "packet_results"), "rows"), i, prow) {
 		const char *line = json_string_value(prow);
@@ -483,9 +483,9 @@ static int child_rows(struct store *s, const struct item *it, json_t *j)
 			continue;
 		memcpy(buf, line, strlen(line) + 1);
 		struct txt v = {0};
-		const char *pv[22] = {probe, meas, seq, u64s(&v, i)};
+		const char *pv[23] = {probe, meas, seq, u64s(&v, i)};
 		int k = 4;
-		for (char *c = buf; k < 22; k++) {
+		for (char *c = buf; k < 23; k++) {
 			char *comma = strchr(c, ',');
 			if (comma)
 				*comma = 0;
@@ -496,7 +496,7 @@ static int child_rows(struct store *s, const struct item *it, json_t *j)
 			}
 			c = comma + 1;
 		}
-		if (k == 22)
+		if (k == 23)
 			e |= rows_add(&s->pkt, pv);
 	}
 	if (it->has_gap) {

@@ -399,10 +399,10 @@ long qp_expect_rows_add_up(json_t *iv, char *const *rows, size_t n)
 	long pk[2] = {0, 0}, by[2] = {0, 0}, re[2] = {0, 0}, rr[2] = {0, 0}, rx[2] = {0, 0}, shown = 0;
 	struct rowstat rtt[2] = {{0}}, jit[2] = {{0}};
 	for (size_t i = 0; i < n; i++) {
-		char line[512], *f[18];
+		char line[512], *f[19];
 		snprintf(line, sizeof(line), "%s", rows[i]);
 		int k = 0;
-		for (char *s = line; k < 18; k++) {
+		for (char *s = line; k < 19; k++) {
 			f[k] = s;
 			char *c = strchr(s, ',');
 			if (!c) {
@@ -412,7 +412,7 @@ long qp_expect_rows_add_up(json_t *iv, char *const *rows, size_t n)
 			*c = 0;
 			s = c + 1;
 		}
-		cr_assert_eq(k, 18, "row '%s': 18 columns", rows[i]);
+		cr_assert_eq(k, 19, "row '%s': 19 columns", rows[i]);
 		int d = !strcmp(f[6], "rev");
 		pk[d]++;
 		by[d] += atol(f[7]);

@@ -100,7 +100,7 @@ void qp_sleep_until(uint64_t t);
 int qp_free_port(void);
 
 /**
- * Packet results (CSV lines of the columns qp_pres.h names, n of them) of
+ * Packet results (CSV lines of the 19 columns qp_pres.h names, n of them) of
  * the packets of one interval: asserts that they add up to its figures
  * (packets and bytes by direction, TCP RTT samples and their min, mean, max,
  * retransmissions, RTP packets, expected packets and jitter samples).

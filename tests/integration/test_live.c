@@ -702,7 +702,7 @@ Test(live, packet_results_add_up_to_each_interval, .timeout = 300)
 			continue;
 		cr_assert_str_eq(json_string_value(json_object_get(pr, "columns")),
 				 "ts_ns,src,sport,dst,dport,proto,dir,wire_len,tcp_rtt_ms,tcp_rtt_dir,tcp_retrans,"
-				 "tcp_ooo,tcp_dup_ack,rtp_ssrc,rtp_seq,rtp_received,rtp_expected,rtp_jitter_ms");
+				 "tcp_ooo,tcp_dup_ack,rtp_ssrc,rtp_seq,rtp_received,rtp_expected,rtp_jitter_ms,tp_sig");
 		cr_expect_eq(qp_geti(pr, "not_recorded"), 0);
 		json_t *rows = json_object_get(pr, "rows");
 		size_t n = json_array_size(rows);

@@ -267,9 +267,12 @@ Test(qmstore_input, packet_results_fill_the_packets_table, .timeout = 120)
 		}
 		size_t k;
 		json_t *row;
-		json_array_foreach(r, k, row)
-			rtp_rows += strstr(json_string_value(row), ",udp,") &&
-				    json_string_value(row)[strlen(json_string_value(row)) - 1] != ',';
+		json_array_foreach(r, k, row) {
+			/* a jitter estimate: the last column but one (before tp_sig, empty here) */
+			const char *t = json_string_value(row);
+			size_t l = strlen(t);
+			rtp_rows += strstr(t, ",udp,") && l > 2 && t[l - 1] == ',' && t[l - 2] != ',';
+		}
 		char *txt = json_dumps(iv, JSON_COMPACT);
 		cr_assert_eq(result(c, i, txt, e, sizeof(e)), 0, "%s", e);
 		free(txt);
