@@ -277,7 +277,7 @@ static void end_capture(struct capture *c, struct meas *m, int reason)
 	uint64_t dropped = dropped_of(c), now = qp_clock_realtime_ns();
 	size_t n = 0;
 	if (!c->header_sent)
-		n = encode(c, CAP_DATA_MAX); /* a file with no packet still has its header */
+		n = encode(c, 0); /* a file with no packet sent still has its header */
 	for (uint16_t i = 0; i < L.nports; i++)
 		n += qp_pcapng_isb(K.buf + n, sizeof(K.buf) - n, i, now, c->start_ns, c->per_port[i],
 				   i == 0 ? dropped : 0);
