@@ -637,6 +637,31 @@ static int subscribe(uint32_t id)
 	return 0;
 }
 
+/*
+ * The next pushed result (up to half a second): 1 with *j its interval JSON
+ * when it is measurement id's (NULL when it is another push), 0 on timeout,
+ * -1 when the connection ended (said on stderr).
+ */
+static int next_result(uint32_t id, json_t **j)
+{
+	struct qmcp_reply r;
+	*j = NULL;
+	int k = qmcp_client_next_push(G.c, &r, 500);
+	if (k == 0)
+		return 0;
+	if (k < 0) {
+		fprintf(stderr, "qmctl: %s:%d: connection closed\n", G.host, G.port);
+		return -1;
+	}
+	uint32_t mid = 0;
+	struct qmcp_tlv t;
+	if (r.h.type == QMCP_MSG_RESULT && qmcp_find(r.body, r.len, QMCP_T_MEAS_ID, &t) == 1 &&
+	    qmcp_tlv_u32(&t, &mid) == 0 && mid == id)
+		*j = json_of(r.body, r.len, QMCP_T_RESULT_JSON);
+	qmcp_reply_free(&r);
+	return 1;
+}
+
 static int cmd_watch(int argc, char **argv)
 {
 	uint32_t id;
@@ -650,7 +675,6 @@ static int cmd_watch(int argc, char **argv)
 		fprintf(stderr, "qmctl: watch ID [--count N]\n");
 		return EXIT_USAGE;
 	}
-	struct qmcp_reply r;
 	int rc = subscribe(id);
 	if (rc)
 		return rc;
@@ -658,32 +682,22 @@ static int cmd_watch(int argc, char **argv)
 		watch_header();
 	unsigned long rows = 0;
 	while (!g_stop && (count == 0 || rows < (unsigned long)count)) {
-		int k = qmcp_client_next_push(G.c, &r, 500);
-		if (k == 0)
-			continue;
-		if (k < 0) {
-			fprintf(stderr, "qmctl: %s:%d: connection closed\n", G.host, G.port);
+		json_t *j;
+		int k = next_result(id, &j);
+		if (k < 0)
 			return EXIT_CONN;
+		if (!j)
+			continue;
+		if (G.json) {
+			char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
+			puts(s ? s : "{}");
+			fflush(stdout);
+			free(s);
+		} else {
+			watch_row(j);
 		}
-		uint32_t mid = 0;
-		struct qmcp_tlv t;
-		if (r.h.type == QMCP_MSG_RESULT && qmcp_find(r.body, r.len, QMCP_T_MEAS_ID, &t) == 1 &&
-		    qmcp_tlv_u32(&t, &mid) == 0 && mid == id) {
-			json_t *j = json_of(r.body, r.len, QMCP_T_RESULT_JSON);
-			if (j) {
-				if (G.json) {
-					char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
-					puts(s ? s : "{}");
-					fflush(stdout);
-					free(s);
-				} else {
-					watch_row(j);
-				}
-				rows++;
-				json_decref(j);
-			}
-		}
-		qmcp_reply_free(&r);
+		rows++;
+		json_decref(j);
 	}
 	return 0;
 }
@@ -898,27 +912,15 @@ static int cmd_packets(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	struct qmcp_reply r;
 	int rc = subscribe(id);
 	if (rc)
 		return rc;
 	unsigned long long shown = 0;
 	int header = 0;
 	while (!g_stop && (count == 0 || shown < (unsigned long long)count)) {
-		int k = qmcp_client_next_push(G.c, &r, 500);
-		if (k == 0)
-			continue;
-		if (k < 0) {
-			fprintf(stderr, "qmctl: %s:%d: connection closed\n", G.host, G.port);
+		json_t *j;
+		if (next_result(id, &j) < 0)
 			return EXIT_CONN;
-		}
-		uint32_t mid = 0;
-		struct qmcp_tlv t;
-		json_t *j = NULL;
-		if (r.h.type == QMCP_MSG_RESULT && qmcp_find(r.body, r.len, QMCP_T_MEAS_ID, &t) == 1 &&
-		    qmcp_tlv_u32(&t, &mid) == 0 && mid == id)
-			j = json_of(r.body, r.len, QMCP_T_RESULT_JSON);
-		qmcp_reply_free(&r);
 		json_t *pr = json_object_get(j, "packet_results");
 		if (j && !pr) {
 			fprintf(stderr, "qmctl: measurement %u has no packet results (start it with "
