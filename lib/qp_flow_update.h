@@ -635,7 +635,7 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 }
 
 /* A packet's record for packet results (w has a ring): what its analysis found. */
-static inline void qp_flow_pres(struct qp_pres_ring *q, const struct qp_sig_cfg *sc,
+static __attribute__((noinline)) void qp_flow_pres(struct qp_pres_ring *q, const struct qp_sig_cfg *sc,
 				const struct qp_flow *fl, const struct qp_pkt *p,
 				const struct qp_frame *f, const struct qp_flow_ev *e)
 {
@@ -685,12 +685,14 @@ static __attribute__((noinline)) void qp_flow_taps(struct qp_worker *w, const st
 						   const struct qp_flow *fl, const struct qp_pkt *p,
 						   const struct qp_frame *f, const struct qp_flow_ev *e)
 {
-	struct qp_cap_ring *cap = rcu_dereference(w->cap);
-	if (cap)
-		qp_cap_take(cap, f->data, f->caplen, f->wirelen, f->ts_ns, f->port, e->dir);
+	/* the capture last: a tail call, and no register kept across a call
+	 * when packet results are off (the capture's common case) */
 	struct qp_pres_ring *pres = rcu_dereference(w->pres);
 	if (pres)
 		qp_flow_pres(pres, cfg->sig, fl, p, f, e);
+	struct qp_cap_ring *cap = rcu_dereference(w->cap);
+	if (cap)
+		qp_cap_take(cap, f->data, f->caplen, f->wirelen, f->ts_ns, f->port, e->dir);
 }
 
 /* The packet's result (e, from qp_flow_update) into measurement w's accounts. */
