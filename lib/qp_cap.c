@@ -42,10 +42,8 @@ void qp_cap_ring_fini(struct qp_cap_ring *r)
 void qp_cap_take(struct qp_cap_ring *r, const uint8_t *data, uint32_t caplen, uint32_t wirelen,
 		 uint64_t ts_ns, uint16_t port, unsigned int dir)
 {
-	if (r->filter && !qp_filter_match(r->filter, data, caplen)) {
-		__atomic_store_n(&r->filtered_out, r->filtered_out + 1, __ATOMIC_RELAXED);
+	if (r->filter && !qp_filter_match(r->filter, data, caplen))
 		return;
-	}
 	uint32_t n = caplen < r->snaplen ? caplen : r->snaplen;
 	/* the budget: refilled by the packets' own time */
 	if (ts_ns > r->tok_ns) {
@@ -97,7 +95,6 @@ void qp_cap_counts(const struct qp_cap_ring *r, struct qp_cap_counts *c)
 	c->taken = __atomic_load_n(&r->taken, __ATOMIC_RELAXED);
 	c->over_budget = __atomic_load_n(&r->over_budget, __ATOMIC_RELAXED);
 	c->ring_full = __atomic_load_n(&r->ring_full, __ATOMIC_RELAXED);
-	c->filtered_out = __atomic_load_n(&r->filtered_out, __ATOMIC_RELAXED);
 }
 
 /* ---- pcapng ---- */

@@ -8,7 +8,7 @@
  * A worker never waits: a packet beyond the capture's budget of bytes a
  * second (a token bucket on the packets' own times, this lcore's share of
  * the capture's rate) or one that finds the ring full is dropped and
- * counted; a narrowing filter's misses are counted apart (not drops).
+ * counted; a narrowing filter's misses are not drops (not counted).
  *
  * Thread-safety: one producer (the worker lcore that owns the ring), one
  * consumer (the management core); the counters are written by the worker
@@ -40,7 +40,7 @@ struct qp_cap_pkt {
 struct qp_cap_ring {
 	/* written by the worker */
 	uint64_t head __attribute__((aligned(64)));
-	uint64_t taken, over_budget, ring_full, filtered_out;
+	uint64_t taken, over_budget, ring_full;
 	uint64_t tokens; /* bytes the budget allows now */
 	uint64_t tok_ns; /* packet time of the latest refill */
 	/* written by the consumer */
@@ -75,7 +75,7 @@ void qp_cap_pop(struct qp_cap_ring *r);
 
 /* Counters of a ring, as the consumer sees them. */
 struct qp_cap_counts {
-	uint64_t taken, over_budget, ring_full, filtered_out;
+	uint64_t taken, over_budget, ring_full;
 };
 void qp_cap_counts(const struct qp_cap_ring *r, struct qp_cap_counts *c);
 

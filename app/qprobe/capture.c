@@ -96,12 +96,13 @@ int cap_start(int session, uint32_t req_id, uint32_t id, const struct cap_req *r
 		return QMCP_E_NO_SUCH_MEAS;
 	}
 	if (rq->snaplen < QP_CAP_SNAP_MIN || rq->snaplen > QP_CAP_SNAP_MAX) {
-		snprintf(why, whylen, "SNAPLEN %u: 16 to 65535 bytes are accepted", rq->snaplen);
+		snprintf(why, whylen, "SNAPLEN: a u32 from %u to %u is accepted", QP_CAP_SNAP_MIN,
+			 QP_CAP_SNAP_MAX);
 		return QMCP_E_BAD_PARAM;
 	}
 	if (rq->rate_bps == 0 || rq->rate_bps > K.ceiling) {
-		snprintf(why, whylen, "RATE_BPS %llu: 1 to %llu bit/s (this probe's ceiling) are accepted",
-			 (unsigned long long)rq->rate_bps, (unsigned long long)K.ceiling);
+		snprintf(why, whylen, "RATE_BPS: a u64 from 1 to %llu bit/s (this probe's ceiling) is accepted",
+			 (unsigned long long)K.ceiling);
 		return QMCP_E_BAD_PARAM;
 	}
 	struct capture *c = calloc(1, sizeof(*c));

@@ -866,16 +866,13 @@ static void do_capture(struct session *s, const struct qmcp_hdr *h, const uint8_
 	}
 	struct cap_req rq = {.rate_bps = QP_CAP_RATE_DEFAULT < cap_ceiling() ? QP_CAP_RATE_DEFAULT
 									   : cap_ceiling()};
-	if (u32_arg(s, h, b, QMCP_T_SNAPLEN, QP_CAP_SNAP_DEFAULT, QP_CAP_SNAP_MIN, QP_CAP_SNAP_MAX,
-		    &rq.snaplen) ||
+	/* the values' ranges are cap_start()'s to judge */
+	if (u32_arg(s, h, b, QMCP_T_SNAPLEN, QP_CAP_SNAP_DEFAULT, 0, UINT32_MAX, &rq.snaplen) ||
 	    u32_arg(s, h, b, QMCP_T_COUNT, 0, 0, UINT32_MAX, &rq.count) ||
 	    u32_arg(s, h, b, QMCP_T_DURATION_MS, 0, 0, 86400000, &rq.duration_ms))
 		return;
-	if (qmcp_find(b, h->length, QMCP_T_RATE_BPS, &t) == 1 &&
-	    (qmcp_tlv_u64(&t, &rq.rate_bps) != 0 || rq.rate_bps == 0 || rq.rate_bps > cap_ceiling())) {
-		send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM,
-			   "RATE_BPS: a u64 from 1 to %llu bit/s (this probe's ceiling) is accepted",
-			   (unsigned long long)cap_ceiling());
+	if (qmcp_find(b, h->length, QMCP_T_RATE_BPS, &t) == 1 && qmcp_tlv_u64(&t, &rq.rate_bps) != 0) {
+		send_error(s, h->type, h->req_id, QMCP_E_BAD_PARAM, "RATE_BPS: a u64 is accepted");
 		return;
 	}
 	if (qmcp_find(b, h->length, QMCP_T_FILTER, &t) == 1 &&
