@@ -3,7 +3,7 @@
  *
  *   qp_replay MIX [PACKETS] [--measurements N [--private]] [--active-timeout US [--export]]
  *             [--capture [BIT/S]]
- *             [--metrics LIST]
+ *             [--metrics LIST] [--lazy]
  *                               MIX: udp64-1k, udp64-100k, udp64-1m, imix-tcp, rtp,
  *                                    dns, quic, tls, mpegts
  *
@@ -24,6 +24,11 @@
  * every measured frame offered to a capture ring as a live capture's are (256
  * bytes, a budget of 100 Mbit/s unless given, on the frames' 20 ns spacing:
  * most frames are over it), the ring emptied after each burst.
+ *
+ * The flows live in a pool faulted in before the run, transparent huge pages
+ * advised, as a probe's lcore pool is at start-up; --lazy: pages faulted in
+ * as flows arrive, as offline (the two side by side give what the pool's
+ * start-up touch is worth).
  *
  * With --measurements N, N measurements run over the same frames, each with a
  * filter of its own that every frame passes ("not host 192.0.2.K"), as N
@@ -438,14 +443,14 @@ int main(int argc, char **argv)
 			argc -= 2;
 			break;
 		}
-	int private = 0;
+	int private = 0, lazy = 0;
 	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], "--private")) {
-			private = 1;
+		if (!strcmp(argv[i], "--private") || !strcmp(argv[i], "--lazy")) {
+			*(argv[i][2] == 'p' ? &private : &lazy) = 1;
 			for (int k = i; k + 1 <= argc; k++)
 				argv[k] = argv[k + 1];
 			argc--;
-			break;
+			i--;
 		}
 	if (nmeas > QP_GROUP_SLOTS && !private) {
 		fprintf(stderr, "qp_replay: --measurements: at most %d share a table (or --private)\n",
@@ -455,7 +460,7 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: qp_replay udp64-1k|udp64-100k|udp64-1m|imix-tcp|rtp|dns|quic|tls|mpegts "
 				"[PACKETS] [--measurements N [--private]] [--active-timeout US [--export]] [--capture [BIT/S]] "
-				"[--metrics LIST]\n");
+				"[--metrics LIST] [--lazy]\n");
 		return 1;
 	}
 	const char *mix = argv[1];
@@ -501,12 +506,16 @@ int main(int argc, char **argv)
 	struct qp_worker *ws[MEAS_MAX];
 	struct qp_measure_cfg cfgs[MEAS_MAX];
 	uint64_t ts0 = 1700000000000000000ULL;
+	/* (the tls mix's 10,000 connections each take an application block) */
+	struct qp_flow_pool_params pool_p = {.flows = max_flows, .dists = 4096, .apps = 1 << 15,
+					 .socket = -1, .touch = !lazy};
+	struct qp_flow_pool *pools[MEAS_MAX];
 	for (unsigned int k = 0; k < nm; k++) {
 		ws[k] = aligned_alloc(64, sizeof(*ws[k]));
-		if (!ring || !ws[k] || qp_worker_init(ws[k], 0, max_flows, 0) ||
-		    qp_flow_table_set_hists(ws[k]->flows, 4096) ||
-		    qp_flow_table_set_apps(ws[k]->flows, 1 << 15)) {
-			/* (the tls mix's 10,000 connections each take an application block) */
+		/* a table of its own each when private: a pool each */
+		pools[k] = k == 0 || private ? qp_flow_pool_create(&pool_p) : NULL;
+		if (!ring || !ws[k] || (!pools[k] && (k == 0 || private)) ||
+		    qp_worker_init_in(ws[k], 0, pools[k] ? pools[k] : pools[0], max_flows, 0)) {
 			fprintf(stderr, "qp_replay: no memory for the worker\n");
 			return 1;
 		}
@@ -535,7 +544,7 @@ int main(int argc, char **argv)
 	if (nmeas && !private) {
 		/* the size of one table of its own whatever N: every frame passes every
 		 * filter, so the members share the same flows */
-		grp = qp_group_create(max_flows, 4096, 0);
+		grp = qp_group_create_in(pools[0], max_flows, 0);
 		if (!grp) {
 			fprintf(stderr, "qp_replay: no memory for the shared table\n");
 			return 1;

@@ -1,9 +1,9 @@
 /*
  * qp_flow_table: see qp_flow_table.h. Chained hash with a power-of-two
- * bucket array of 32-bit links, entries and their cold blocks from two
- * pools sized at creation (entry i's cold block is cold[i]). Entries never
- * used are handed out in pool order (`fresh`), so creating a table touches
- * none of them; entries given back wait in an rte_ring (initialised in
+ * bucket array of 32-bit links over a pool's entries and cold blocks (entry
+ * i's cold block is cold[i]). Entries never used are handed out in pool
+ * order (`fresh`), so a pool that is not touched at creation costs no page
+ * until flows arrive; entries given back wait in an rte_ring (initialised in
  * plain memory, no EAL needed): the worker dequeues single-consumer, and
  * the call_rcu thread enqueues entries whose grace period has ended. A
  * shared table's worker gathers unlinked entries in batches and calls
@@ -15,6 +15,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <rte_ring.h>
 
@@ -35,46 +38,59 @@ struct free_batch {
 _Static_assert(sizeof(struct free_batch) == 160, "the size /api/v1 reports");
 
 /*
+ * Thread-safety: sizes and arrays are fixed after creation; `fresh`, the
+ * bump counters and `incs` are the owning worker's; the free ring is
+ * MP-enqueue (call_rcu thread, owner) / SC-dequeue (owner); `fresh` and
+ * `tables` are read by other threads as whole loads.
+ */
+struct qp_flow_pool {
+	struct qp_flow *ent;
+	struct qp_flow_cold *cold; /* cold[i] is ent[i]'s block */
+	uint32_t size;     /* entries */
+	uint32_t reserve;  /* of which the RCU reserve */
+	uint32_t fresh;    /* ent[fresh..] were never handed out */
+	uint32_t tables;
+	int shared;
+	struct rte_ring *free;
+	struct qp_hist_counts *hists; /* pairs: [2 * i], [2 * i + 1] */
+	uint32_t nhists, hists_used;
+	struct qp_flow_app *apps;
+	uint32_t napps, apps_used;
+	uint32_t incs; /* incarnations handed out */
+	size_t ent_bytes, cold_bytes, ring_bytes, hist_bytes, app_bytes;
+	int socket, kind, touch;
+	uint64_t touch_ns;
+	qp_pool_free_fn *hfree; /* memory from the hugepage heap goes back there */
+	void *alloc_arg;
+	uint8_t huge_ent, huge_cold, huge_hists, huge_apps; /* which parts came from it */
+};
+
+/*
  * Thread-safety: everything but `buckets` chains and `active`/`stats` is
  * fixed after creation. Chains and counters are written by the owning worker
  * only; readers see chains through rcu_dereference and counters as plain
- * loads. The free ring is MP-enqueue (call_rcu thread) / SC-dequeue (owner).
+ * loads.
  */
 struct qp_flow_table {
 	struct qp_flow_table_hdr hdr; /* must stay first: see qp_flow_table_hdr() */
 	uint32_t max_flows; /* the limit: the owner reads it, the management core may lower or raise it */
-	uint32_t reserve;
-	uint32_t pool_size;
 	uint32_t active;
-	uint32_t fresh; /* pool[fresh..] were never handed out */
 	uint32_t expire_cursor;
 	uint32_t evict_cursor;
 	int shared;
-	struct rte_ring *free;
+	struct qp_flow_pool *pool;
+	int own_pool; /* the pool goes with the table */
 	struct qp_flow_table_stats stats;
-	size_t pool_bytes, cold_bytes, ring_bytes;
 	/* a shared table's batches: the one the worker fills, the free ones
 	 * (MP enqueue by the call_rcu thread, SC dequeue by the worker) */
 	struct free_batch *batch, *batches;
 	struct rte_ring *batch_free;
 	uint32_t nbatches;
 	uint32_t partial_inflight; /* atomic: the call_rcu thread decrements */
-	size_t batch_bytes;
-	struct qp_hist_counts *hists; /* pairs: [2 * i], [2 * i + 1] */
-	uint32_t nhists, hists_used;
-	struct qp_flow_app *apps;
-	uint32_t napps, apps_used;
-	uint32_t incs; /* incarnations handed out */
+	size_t batch_bytes, batch_ring_bytes;
 	qp_flow_end_fn *end_fn; /* every record's end, restart or removal */
 	void *end_arg;
 };
-
-static void *anon(size_t bytes)
-{
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -84,6 +100,169 @@ static uint32_t pow2_at_least(uint32_t n)
 	return p;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#define MPOL_PREFERRED_ 1
+
+/* Ask the kernel to take a range's pages from NUMA node `socket` (preferred:
+ * another node's when that one is full, rather than failing). */
+static void place(void *p, size_t bytes, int socket)
+{
+	unsigned long mask[4] = {0};
+	if (socket < 0 || socket >= (int)(8 * sizeof(mask)))
+		return;
+	mask[socket / (8 * sizeof(long))] = 1ul << (socket % (8 * sizeof(long)));
+	/* a kernel without NUMA support refuses: the memory is then wherever it is */
+	(void)syscall(SYS_mbind, p, bytes, MPOL_PREFERRED_, mask, 8 * sizeof(mask) + 1, 0);
+}
+
+/*
+ * One part of a pool, zeroed: from the hugepage heap when the caller gave
+ * one and it has room (*huge set), else anonymous memory, placed and, when
+ * the pool is touched, with huge pages advised and every page faulted in.
+ */
+static void *part(struct qp_flow_pool *pl, const struct qp_flow_pool_params *p, size_t bytes,
+		  uint8_t *huge)
+{
+	*huge = 0;
+	if (!bytes)
+		return NULL;
+	if (p->alloc) {
+		void *h = p->alloc(bytes, p->socket, p->alloc_arg);
+		if (h) {
+			*huge = 1;
+			return h;
+		}
+	}
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	place(m, bytes, pl->socket);
+	if (pl->touch) {
+		(void)madvise(m, bytes, MADV_HUGEPAGE);
+		if (madvise(m, bytes, MADV_POPULATE_WRITE) != 0) {
+			/* a kernel before 5.14: one write a page */
+			long pg = sysconf(_SC_PAGESIZE);
+			for (size_t o = 0; o < bytes; o += (size_t)pg)
+				((volatile char *)m)[o] = 0;
+		}
+	}
+	return m;
+}
+
+static void part_free(struct qp_flow_pool *pl, void *m, size_t bytes, uint8_t huge)
+{
+	if (!m)
+		return;
+	if (huge)
+		pl->hfree(m, pl->alloc_arg);
+	else
+		munmap(m, bytes);
+}
+
+const char *qp_flow_pool_kind_str(int kind)
+{
+	return kind == QP_POOL_HUGEPAGES ? "hugepages" : kind == QP_POOL_TOUCHED ? "touched" : "lazy";
+}
+
+struct qp_flow_pool *qp_flow_pool_create(const struct qp_flow_pool_params *p)
+{
+	if (p->flows < 1 || p->flows > MAX_FLOWS || p->dists > MAX_FLOWS || p->apps > MAX_FLOWS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct qp_flow_pool *pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		goto nomem;
+	pl->shared = p->shared;
+	pl->socket = p->socket;
+	pl->touch = p->touch;
+	pl->hfree = p->free;
+	pl->alloc_arg = p->alloc_arg;
+	/* entries waiting out a grace period still occupy the pool: a reserve
+	 * keeps evictions and expiries from starving new flows meanwhile */
+	pl->reserve = p->shared ? (p->flows / 8 > 64 ? p->flows / 8 : 64) : 0;
+	pl->size = p->flows + pl->reserve;
+	pl->ent_bytes = (size_t)pl->size * sizeof(struct qp_flow);
+	pl->cold_bytes = (size_t)pl->size * sizeof(struct qp_flow_cold);
+	pl->hist_bytes = (size_t)p->dists * 2 * sizeof(struct qp_hist_counts);
+	pl->app_bytes = (size_t)p->apps * sizeof(struct qp_flow_app);
+	uint32_t ring_count = pow2_at_least(pl->size + 1);
+	ssize_t rsz = rte_ring_get_memsize(ring_count);
+	if (rsz < 0)
+		goto nomem_p;
+	pl->ring_bytes = ((size_t)rsz + 63) & ~(size_t)63;
+	uint64_t t0 = mono_ns();
+	pl->ent = part(pl, p, pl->ent_bytes, &pl->huge_ent);
+	pl->cold = part(pl, p, pl->cold_bytes, &pl->huge_cold);
+	pl->hists = part(pl, p, pl->hist_bytes, &pl->huge_hists);
+	pl->apps = part(pl, p, pl->app_bytes, &pl->huge_apps);
+	pl->touch_ns = p->touch ? mono_ns() - t0 : 0;
+	pl->nhists = p->dists;
+	pl->napps = p->apps;
+	pl->kind = pl->huge_ent && pl->huge_cold ? QP_POOL_HUGEPAGES
+		   : p->touch			 ? QP_POOL_TOUCHED
+						 : QP_POOL_LAZY;
+	pl->free = aligned_alloc(64, pl->ring_bytes);
+	if (!pl->ent || !pl->cold || (p->dists && !pl->hists) || (p->apps && !pl->apps) ||
+	    !pl->free || rte_ring_init(pl->free, "qp_flow_free", ring_count, RING_F_SC_DEQ) != 0)
+		goto nomem_p;
+	/* the ring's slots are touched as entries come back */
+	return pl;
+nomem_p:
+	qp_flow_pool_destroy(pl);
+nomem:
+	errno = ENOMEM;
+	return NULL;
+}
+
+void qp_flow_pool_destroy(struct qp_flow_pool *pl)
+{
+	if (!pl)
+		return;
+	free(pl->free);
+	part_free(pl, pl->ent, pl->ent_bytes, pl->huge_ent);
+	part_free(pl, pl->cold, pl->cold_bytes, pl->huge_cold);
+	part_free(pl, pl->hists, pl->hist_bytes, pl->huge_hists);
+	part_free(pl, pl->apps, pl->app_bytes, pl->huge_apps);
+	free(pl);
+}
+
+void qp_flow_pool_memory(const struct qp_flow_pool *pl, struct qp_flow_pool_memory *m)
+{
+	m->entries = pl->size;
+	m->entry_bytes = sizeof(struct qp_flow);
+	m->pool_bytes = pl->ent_bytes;
+	m->cold_bytes = sizeof(struct qp_flow_cold);
+	m->cold_pool_bytes = pl->cold_bytes;
+	m->free_ring_bytes = pl->ring_bytes;
+	m->rtt_dists = pl->nhists;
+	m->rtt_dist_bytes = pl->hist_bytes;
+	m->app_blocks = pl->napps;
+	m->app_bytes = pl->app_bytes;
+	m->socket = pl->socket;
+	m->kind = pl->kind;
+	m->touch_ns = pl->touch_ns;
+	m->tables = CMM_LOAD_SHARED(pl->tables);
+	uint32_t fresh = CMM_LOAD_SHARED(pl->fresh), back = rte_ring_count(pl->free);
+	m->in_use = fresh > back ? fresh - back : 0;
+}
+
+size_t qp_flow_pool_bytes(const struct qp_flow_pool_memory *m)
+{
+	return m->pool_bytes + m->cold_pool_bytes + m->free_ring_bytes + m->rtt_dist_bytes +
+	       m->app_bytes;
+}
+
 /*
  * A shared table's batches: enough that one is always free when the
  * worker's fills. Full batches in flight hold FREE_BATCH distinct entries
@@ -91,7 +270,7 @@ static uint32_t pow2_at_least(uint32_t n)
  */
 static int batches_init(struct qp_flow_table *t)
 {
-	t->nbatches = t->pool_size / FREE_BATCH + MAX_PARTIAL + 2;
+	t->nbatches = t->pool->size / FREE_BATCH + MAX_PARTIAL + 2;
 	uint32_t ring_count = pow2_at_least(t->nbatches + 1);
 	ssize_t rsz = rte_ring_get_memsize(ring_count);
 	if (rsz < 0)
@@ -103,7 +282,7 @@ static int batches_init(struct qp_flow_table *t)
 	    rte_ring_init(t->batch_free, "qp_flow_batch", ring_count, RING_F_SC_DEQ) != 0)
 		return -1;
 	t->batch_bytes = (size_t)t->nbatches * sizeof(*t->batches);
-	t->ring_bytes += rb; /* reported with the free ring's */
+	t->batch_ring_bytes = rb;
 	t->batch = &t->batches[0];
 	for (uint32_t i = 1; i < t->nbatches; i++) {
 		t->batches[i].t = t;
@@ -113,100 +292,135 @@ static int batches_init(struct qp_flow_table *t)
 	return 0;
 }
 
-struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
+struct qp_flow_table *qp_flow_table_create_in(struct qp_flow_pool *pl, uint32_t max_flows,
+					      int shared)
 {
-	if (max_flows < 1 || max_flows > MAX_FLOWS) {
+	if (max_flows < 1 || max_flows > MAX_FLOWS || (shared && !pl->shared)) {
 		errno = EINVAL;
 		return NULL;
 	}
 	struct qp_flow_table *t = calloc(1, sizeof(*t));
 	if (!t)
 		goto nomem;
-	t->max_flows = max_flows;
+	t->max_flows = max_flows < pl->size - pl->reserve ? max_flows : pl->size - pl->reserve;
 	t->shared = shared;
-	/* entries waiting out a grace period still occupy the pool: a reserve
-	 * keeps evictions and expiries from starving new flows meanwhile */
-	uint32_t reserve = shared ? (max_flows / 8 > 64 ? max_flows / 8 : 64) : 0;
-	t->reserve = reserve;
-	t->pool_size = max_flows + reserve;
+	t->pool = pl;
+	t->hdr.pool = pl->ent;
+	t->hdr.cold = pl->cold;
 	t->hdr.mask = pow2_at_least(max_flows) - 1;
 	t->hdr.buckets = calloc((size_t)t->hdr.mask + 1, sizeof(*t->hdr.buckets));
-	/* anonymous memory: zeroed, page aligned, faulted in as flows arrive;
-	 * not reserved up front (a table shared by measurements is sized for
-	 * the whole flow budget, which the probe's START checks) */
-	t->pool_bytes = (size_t)t->pool_size * sizeof(struct qp_flow);
-	t->cold_bytes = (size_t)t->pool_size * sizeof(struct qp_flow_cold);
-	t->hdr.pool = anon(t->pool_bytes);
-	t->hdr.cold = anon(t->cold_bytes);
-	uint32_t ring_count = pow2_at_least(t->pool_size + 1);
-	ssize_t rsz = rte_ring_get_memsize(ring_count);
-	if (!t->hdr.buckets || !t->hdr.pool || !t->hdr.cold || rsz < 0)
-		goto nomem_t;
-	t->ring_bytes = ((size_t)rsz + 63) & ~(size_t)63;
-	t->free = aligned_alloc(64, t->ring_bytes);
-	if (!t->free || rte_ring_init(t->free, "qp_flow_free", ring_count, RING_F_SC_DEQ) != 0)
+	if (!t->hdr.buckets)
 		goto nomem_t;
 	if (shared && batches_init(t) != 0)
 		goto nomem_t;
-	/* neither entries nor the ring's slots are touched here: their pages
-	 * are faulted in as flows arrive (a 1M-flow table is created in
-	 * microseconds), and insert sets each entry's owner */
+	CMM_STORE_SHARED(pl->tables, pl->tables + 1);
 	return t;
 nomem_t:
+	t->pool = NULL; /* not counted yet */
 	qp_flow_table_destroy_drained(t);
 nomem:
 	errno = ENOMEM;
 	return NULL;
 }
 
+struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared)
+{
+	if (max_flows < 1 || max_flows > MAX_FLOWS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* anonymous memory: zeroed, page aligned, faulted in as flows arrive */
+	struct qp_flow_pool_params pp = {.flows = max_flows, .shared = shared, .socket = -1};
+	struct qp_flow_pool *pl = qp_flow_pool_create(&pp);
+	if (!pl)
+		return NULL;
+	struct qp_flow_table *t = qp_flow_table_create_in(pl, max_flows, shared);
+	if (!t) {
+		int e = errno;
+		qp_flow_pool_destroy(pl);
+		errno = e;
+		return NULL;
+	}
+	t->own_pool = 1;
+	return t;
+}
+
+struct qp_flow_pool *qp_flow_table_pool(const struct qp_flow_table *t)
+{
+	return t->pool;
+}
+
 void qp_flow_table_destroy(struct qp_flow_table *t)
 {
 	if (t && t->shared)
-		rcu_barrier(); /* every pending call_rcu has enqueued into t->free */
+		rcu_barrier(); /* every pending call_rcu has enqueued into the pool's ring */
 	qp_flow_table_destroy_drained(t);
+}
+
+/* An entry back to its pool's free ring (its readers are gone). */
+static void give_back(struct qp_flow_pool *pl, struct qp_flow *f)
+{
+	rte_ring_mp_enqueue(pl->free, f);
 }
 
 void qp_flow_table_destroy_drained(struct qp_flow_table *t)
 {
 	if (!t)
 		return;
-	free(t->free);
+	struct qp_flow_pool *pl = t->pool;
+	if (pl && !t->own_pool) {
+		/* no reader is left: the chained entries and those of the batch
+		 * being filled go straight back to the pool the other tables use */
+		for (uint32_t b = 0; b <= t->hdr.mask; b++)
+			for (uint32_t r = t->hdr.buckets[b]; r;) {
+				struct qp_flow *f = &pl->ent[r - 1];
+				r = f->next;
+				give_back(pl, f);
+			}
+		for (uint32_t i = 0; t->batch && i < t->batch->n; i++)
+			give_back(pl, &pl->ent[t->batch->idx[i]]);
+		CMM_STORE_SHARED(pl->tables, pl->tables - 1);
+	}
 	free(t->batch_free);
 	free(t->batches);
-	if (t->hdr.pool)
-		munmap(t->hdr.pool, t->pool_bytes);
-	if (t->hdr.cold)
-		munmap(t->hdr.cold, t->cold_bytes);
 	free(t->hdr.buckets);
-	free(t->hists);
-	free(t->apps);
+	if (t->own_pool)
+		qp_flow_pool_destroy(pl);
 	free(t);
 }
 
 void qp_flow_table_memory(const struct qp_flow_table *t, struct qp_flow_table_memory *m)
 {
-	m->entries = t->pool_size;
-	m->entry_bytes = sizeof(struct qp_flow);
-	m->pool_bytes = t->pool_bytes;
-	m->cold_bytes = sizeof(struct qp_flow_cold);
-	m->cold_pool_bytes = t->cold_bytes;
-	m->free_batch_bytes = t->batch_bytes;
 	m->bucket_bytes = ((size_t)t->hdr.mask + 1) * sizeof(*t->hdr.buckets);
-	m->free_ring_bytes = t->ring_bytes;
-	m->rtt_dists = t->nhists;
-	m->rtt_dist_bytes = (size_t)t->nhists * 2 * sizeof(*t->hists);
-	m->app_blocks = t->napps;
-	m->app_bytes = (size_t)t->napps * sizeof(*t->apps);
+	m->free_batch_bytes = t->batch_bytes;
+	m->batch_ring_bytes = t->batch_ring_bytes;
+}
+
+/* A part of a table's own pool given after creation (zeroed, faulted in as used). */
+static int own_part(struct qp_flow_table *t, void **slot, size_t *bytes, size_t size)
+{
+	if (!t->own_pool || *slot)
+		return -EINVAL;
+	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+	if (m == MAP_FAILED)
+		return -ENOMEM;
+	*slot = m;
+	*bytes = size;
+	return 0;
 }
 
 int qp_flow_table_set_apps(struct qp_flow_table *t, uint32_t n)
 {
 	if (n == 0)
 		return 0;
-	t->apps = aligned_alloc(64, (size_t)n * sizeof(*t->apps));
-	if (!t->apps)
-		return -ENOMEM;
-	t->napps = n;
+	struct qp_flow_pool *pl = t->pool;
+	void *m = pl->apps;
+	int e = own_part(t, &m, &pl->app_bytes, (size_t)n * sizeof(*pl->apps));
+	if (e)
+		return e;
+	pl->apps = m;
+	pl->napps = n;
 	return 0;
 }
 
@@ -218,12 +432,13 @@ struct qp_flow_app *qp_flow_table_app(struct qp_flow_table *t, struct qp_flow *f
 		return NULL;
 	struct qp_flow_cold *c = qp_flow_table_cold(t, f);
 	if (!c->app) {
-		if (t->apps_used == t->napps) {
+		struct qp_flow_pool *pl = t->pool;
+		if (pl->apps_used == pl->napps) {
 			t->stats.app_full++;
 			f->app = QP_APP_FULL; /* counted once per flow */
 			return NULL;
 		}
-		c->app = &t->apps[t->apps_used++];
+		c->app = &pl->apps[pl->apps_used++];
 	}
 	/* the entry's previous flow may have left its state here; no reader of
 	 * that flow remains once the entry was reinserted */
@@ -236,11 +451,13 @@ int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n)
 {
 	if (n == 0)
 		return 0;
-	/* pages are faulted in as flows take distributions */
-	t->hists = calloc((size_t)n * 2, sizeof(*t->hists));
-	if (!t->hists)
-		return -ENOMEM;
-	t->nhists = n;
+	struct qp_flow_pool *pl = t->pool;
+	void *m = pl->hists;
+	int e = own_part(t, &m, &pl->hist_bytes, (size_t)n * 2 * sizeof(*pl->hists));
+	if (e)
+		return e;
+	pl->hists = m;
+	pl->nhists = n;
 	return 0;
 }
 
@@ -248,14 +465,15 @@ struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flo
 {
 	struct qp_flow_cold *c = qp_flow_table_cold(t, f);
 	if (!c->hist) {
-		if (t->hists_used == t->nhists) {
+		struct qp_flow_pool *pl = t->pool;
+		if (pl->hists_used == pl->nhists) {
 			if (!f->hist_live) {
 				t->stats.hist_full++;
 				f->hist_live = 2; /* counted once per flow */
 			}
 			return NULL;
 		}
-		c->hist = &t->hists[2 * (size_t)t->hists_used++];
+		c->hist = &pl->hists[2 * (size_t)pl->hists_used++];
 		f->hist_live = 0;
 	}
 	if (f->hist_live != 1) {
@@ -271,7 +489,7 @@ struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flo
 struct qp_flow_cold *qp_flow_table_rtp_attach(struct qp_flow_table *t, struct qp_flow *f)
 {
 	struct qp_flow_cold *c = qp_flow_table_cold(t, f);
-	c->inc = ++t->incs; /* the worker's alone: readers never look at it */
+	c->inc = ++t->pool->incs; /* the worker's alone: readers never look at it */
 	return c;
 }
 
@@ -300,7 +518,7 @@ static void batch_cb(struct rcu_head *h)
 	struct free_batch *b = caa_container_of(h, struct free_batch, rcu);
 	struct qp_flow_table *t = b->t;
 	for (uint32_t i = 0; i < b->n; i++)
-		rte_ring_mp_enqueue(t->free, &t->hdr.pool[b->idx[i]]);
+		give_back(t->pool, &t->hdr.pool[b->idx[i]]);
 	if (b->partial)
 		uatomic_dec(&t->partial_inflight);
 	b->n = 0;
@@ -326,7 +544,7 @@ static void release(struct qp_flow_table *t, struct qp_flow *f)
 {
 	t->active--;
 	if (!t->shared) {
-		rte_ring_mp_enqueue(t->free, f);
+		give_back(t->pool, f);
 		return;
 	}
 	struct free_batch *b = t->batch;
@@ -381,12 +599,15 @@ static void evict_one(struct qp_flow_table *t, qp_flow_export_fn *fn, void *arg)
 /* An entry from the pool, or NULL when every one is in use or waits out a grace period. */
 static struct qp_flow *take(struct qp_flow_table *t)
 {
+	struct qp_flow_pool *pl = t->pool;
 	void *obj;
-	if (rte_ring_sc_dequeue(t->free, &obj) == 0)
+	if (rte_ring_sc_dequeue(pl->free, &obj) == 0)
 		return obj;
-	if (t->fresh == t->pool_size)
+	if (pl->fresh == pl->size)
 		return NULL;
-	return &t->hdr.pool[t->fresh++];
+	uint32_t i = pl->fresh;
+	CMM_STORE_SHARED(pl->fresh, i + 1);
+	return &pl->ent[i];
 }
 
 struct qp_flow *qp_flow_table_insert(struct qp_flow_table *t, const struct qp_pkt *pk,
@@ -475,7 +696,7 @@ void qp_flow_table_set_end_fn(struct qp_flow_table *t, qp_flow_end_fn *fn, void 
 
 void qp_flow_table_set_limit(struct qp_flow_table *t, uint32_t max_flows)
 {
-	uint32_t cap = t->pool_size - t->reserve;
+	uint32_t cap = t->pool->size - t->pool->reserve;
 	CMM_STORE_SHARED(t->max_flows, max_flows < 1 ? 1 : max_flows > cap ? cap : max_flows);
 }
 

@@ -216,6 +216,95 @@ struct qp_flow_table_stats {
 };
 
 struct qp_flow_table;
+struct qp_flow_pool;
+
+/*
+ * The memory flows live in: entries, their cold blocks, per-flow RTT
+ * distributions and application blocks, and the ring of free entries. A
+ * probe makes one pool for each worker lcore at start-up, sized by its flow
+ * budget, placed on the lcore's NUMA node and faulted in there (huge pages
+ * when the system has them reserved, else transparent huge pages advised);
+ * every table of the lcore (each group of measurements, each two-point
+ * measurement) draws its entries from it, so START allocates only a table's
+ * buckets and the memory is the budget's whatever the measurements. A table
+ * made with qp_flow_table_create() has a pool of its own, faulted in as
+ * flows arrive (offline, tests).
+ *
+ * Thread-safety: the tables drawing on a pool are all owned by the same
+ * worker, the only one to take from it; the call_rcu thread gives entries
+ * back (MP ring). Created and destroyed by the management core.
+ */
+
+/** Memory from a hugepage heap (DPDK's), zeroed; NULL when it has none to give. */
+typedef void *qp_pool_alloc_fn(size_t bytes, int socket, void *arg);
+typedef void qp_pool_free_fn(void *p, void *arg);
+
+struct qp_flow_pool_params {
+	uint32_t flows;  /* flows the pool's tables hold together, 1 .. 2^26 */
+	int shared;      /* 1: tables read by RCU readers (adds the reserve of entries
+			  * waiting out a grace period: flows / 8, at least 64) */
+	uint32_t dists;  /* per-flow RTT distributions (pairs) */
+	uint32_t apps;   /* application blocks (DNS over TCP, TLS, MPEG-TS) */
+	int socket;      /* NUMA node to place the memory on; -1: wherever it is faulted */
+	int touch;       /* 1: fault every page in at creation, huge pages advised */
+	qp_pool_alloc_fn *alloc; /* NULL: anonymous memory only */
+	qp_pool_free_fn *free;
+	void *alloc_arg;
+};
+
+/* Where a pool's memory comes from (qp_flow_pool_memory.kind). */
+#define QP_POOL_LAZY 0       /* anonymous, faulted in as flows arrive */
+#define QP_POOL_TOUCHED 1    /* anonymous, faulted in at creation (huge pages advised) */
+#define QP_POOL_HUGEPAGES 2  /* the hugepage heap: pinned, faulted in */
+
+/** The name of a QP_POOL_* kind ("lazy", "touched", "hugepages"). */
+const char *qp_flow_pool_kind_str(int kind);
+
+/**
+ * Create a pool. @return the pool, or NULL with errno EINVAL (bad size) or
+ * ENOMEM.
+ */
+struct qp_flow_pool *qp_flow_pool_create(const struct qp_flow_pool_params *p);
+
+/** Destroy a pool no table draws on any more (NULL is accepted). */
+void qp_flow_pool_destroy(struct qp_flow_pool *p);
+
+/* A pool's parts and their sizes. */
+struct qp_flow_pool_memory {
+	uint32_t entries;         /* flow entries (the flows and the RCU reserve) */
+	size_t entry_bytes;       /* one entry */
+	size_t pool_bytes;        /* the entries */
+	size_t cold_bytes;        /* one entry's cold block (TCP, RTP, echo, DNS, QUIC state) */
+	size_t cold_pool_bytes;   /* the cold blocks, one per entry */
+	size_t free_ring_bytes;   /* the ring of free entries */
+	uint32_t rtt_dists;       /* per-flow RTT distributions */
+	size_t rtt_dist_bytes;
+	uint32_t app_blocks;      /* application blocks */
+	size_t app_bytes;
+	int socket;               /* the NUMA node it was placed on, -1: none asked */
+	int kind;                 /* QP_POOL_* */
+	uint64_t touch_ns;        /* how long faulting it in took */
+	uint32_t tables;          /* tables drawing on it now */
+	uint32_t in_use;          /* entries in some table or waiting out a grace period */
+};
+
+/** A pool's parts (any thread: sizes are set at creation, counts read whole). */
+void qp_flow_pool_memory(const struct qp_flow_pool *p, struct qp_flow_pool_memory *m);
+
+/** Bytes of a pool, every part. */
+size_t qp_flow_pool_bytes(const struct qp_flow_pool_memory *m);
+
+/**
+ * A table of at most max_flows flows drawing on pool p (whose entries its
+ * other tables may hold: a table finds none free when they have them all).
+ * @param shared as qp_flow_table_create(); the pool's must be 1 too.
+ * @return the table, or NULL with errno EINVAL (bad size) or ENOMEM.
+ */
+struct qp_flow_table *qp_flow_table_create_in(struct qp_flow_pool *p, uint32_t max_flows,
+					      int shared);
+
+/** The pool a table draws on. */
+struct qp_flow_pool *qp_flow_table_pool(const struct qp_flow_table *t);
 
 /**
  * Create a table for at most max_flows flows.
@@ -229,9 +318,9 @@ struct qp_flow_table;
 struct qp_flow_table *qp_flow_table_create(uint32_t max_flows, int shared);
 
 /**
- * Give the table a pool of n per-flow RTT distributions (two per flow, one
+ * Give the table's own pool n per-flow RTT distributions (two per flow, one
  * per direction), before any flow is inserted. 0 (the default): none.
- * @return 0, or -ENOMEM
+ * @return 0, or -ENOMEM; -EINVAL for a table drawing on a pool it shares.
  */
 int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n);
 
@@ -242,9 +331,9 @@ int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n);
 struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flow *f);
 
 /**
- * Give the table a pool of n application blocks (DNS over TCP...), before
+ * Give the table's own pool n application blocks (DNS over TCP...), before
  * any flow is inserted. 0 (the default): none.
- * @return 0, or -ENOMEM
+ * @return 0, or -ENOMEM; -EINVAL for a table drawing on a pool it shares.
  */
 int qp_flow_table_set_apps(struct qp_flow_table *t, uint32_t n);
 
@@ -255,28 +344,20 @@ int qp_flow_table_set_apps(struct qp_flow_table *t, uint32_t n);
  */
 struct qp_flow_app *qp_flow_table_app(struct qp_flow_table *t, struct qp_flow *f, uint8_t kind);
 
-/* What a table holds in memory, all of it sized at creation. */
+/* What a table holds in memory beside its pool's, sized at creation. */
 struct qp_flow_table_memory {
-	uint32_t entries;         /* flow entries in the pool (capacity and RCU reserve) */
-	size_t entry_bytes;       /* one entry */
-	size_t pool_bytes;        /* the entries */
 	size_t bucket_bytes;      /* the bucket array */
-	size_t free_ring_bytes;   /* the free ring (and the free batches' ring) */
-	size_t cold_bytes;        /* one entry's cold block (TCP, RTP, echo state) */
-	size_t cold_pool_bytes;   /* the cold blocks, one per entry */
 	size_t free_batch_bytes;  /* the batches unlinked entries wait out a grace period in */
-	uint32_t rtt_dists;       /* per-flow RTT distributions in the pool */
-	size_t rtt_dist_bytes;    /* their bytes */
-	uint32_t app_blocks;      /* application blocks of TCP flows (DNS over TCP) */
-	size_t app_bytes;         /* their bytes */
+	size_t batch_ring_bytes;  /* the ring of free batches */
 };
 
-/** The table's pools and their sizes (any thread: set at creation). */
+/** The table's own memory (any thread: set at creation). */
 void qp_flow_table_memory(const struct qp_flow_table *t, struct qp_flow_table_memory *m);
 
 /**
- * Destroy a table (NULL is accepted). Waits for pending RCU frees, so the
- * calling thread must not be an online QSBR reader.
+ * Destroy a table (NULL is accepted): its entries go back to its pool, which
+ * goes with it when it is the table's own. Waits for pending RCU frees, so
+ * the calling thread must not be an online QSBR reader.
  */
 void qp_flow_table_destroy(struct qp_flow_table *t);
 

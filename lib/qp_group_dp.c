@@ -128,30 +128,38 @@ static void member_end(struct qp_flow *f, enum qp_flow_end why, int removed, voi
 		f->members = 0;
 }
 
-struct qp_group *qp_group_create(uint32_t max_flows, uint32_t dists, int shared)
+/* A group around table t (NULL: errno says why); t goes with it on failure. */
+static struct qp_group *group_of(struct qp_flow_table *t)
 {
+	if (!t)
+		return NULL;
 	struct qp_group *g = aligned_alloc(64, sizeof(*g));
 	if (!g) {
+		qp_flow_table_destroy(t);
 		errno = ENOMEM;
 		return NULL;
 	}
 	memset(g, 0, sizeof(*g));
 	qp_parse_ctx_init(&g->parse);
-	g->flows = qp_flow_table_create(max_flows, shared);
-	if (!g->flows) {
-		int e = errno; /* EINVAL or ENOMEM, as the table says */
-		free(g);
-		errno = e;
-		return NULL;
-	}
-	if (qp_flow_table_set_hists(g->flows, dists) || qp_flow_table_set_apps(g->flows, dists)) {
-		qp_flow_table_destroy(g->flows);
-		free(g);
+	g->flows = t;
+	qp_flow_table_set_end_fn(g->flows, member_end, g);
+	return g;
+}
+
+struct qp_group *qp_group_create(uint32_t max_flows, uint32_t dists, int shared)
+{
+	struct qp_flow_table *t = qp_flow_table_create(max_flows, shared);
+	if (t && (qp_flow_table_set_hists(t, dists) || qp_flow_table_set_apps(t, dists))) {
+		qp_flow_table_destroy(t);
 		errno = ENOMEM;
 		return NULL;
 	}
-	qp_flow_table_set_end_fn(g->flows, member_end, g);
-	return g;
+	return group_of(t);
+}
+
+struct qp_group *qp_group_create_in(struct qp_flow_pool *p, uint32_t max_flows, int shared)
+{
+	return group_of(qp_flow_table_create_in(p, max_flows, shared));
 }
 
 void qp_group_set_limit(struct qp_group *g, uint32_t max_flows)

@@ -84,6 +84,9 @@ int qp_group_view_build(struct qp_group_view *v);
  */
 struct qp_group *qp_group_create(uint32_t max_flows, uint32_t dists, int shared);
 
+/** qp_group_create() with a table drawing on pool p (its RTT distributions are the pool's). */
+struct qp_group *qp_group_create_in(struct qp_flow_pool *p, uint32_t max_flows, int shared);
+
 /** Flows held before evicting: the members' flows together (management core). */
 void qp_group_set_limit(struct qp_group *g, uint32_t max_flows);
 

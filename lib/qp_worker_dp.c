@@ -30,6 +30,18 @@ int qp_worker_init(struct qp_worker *w, unsigned int id, uint32_t max_flows, int
 	return 0;
 }
 
+int qp_worker_init_in(struct qp_worker *w, unsigned int id, struct qp_flow_pool *p,
+		      uint32_t max_flows, int shared)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	qp_parse_ctx_init(&w->parse);
+	w->flows = qp_flow_table_create_in(p, max_flows, shared);
+	if (!w->flows)
+		return -errno;
+	return 0;
+}
+
 void qp_worker_init_member(struct qp_worker *w, unsigned int id, struct qp_group *g,
 			   unsigned int slot, uint32_t join)
 {

@@ -254,6 +254,10 @@ static inline void qp_worker_taps_update(struct qp_worker *w)
  */
 int qp_worker_init(struct qp_worker *w, unsigned int id, uint32_t max_flows, int shared);
 
+/** qp_worker_init() with a table drawing on pool p (a probe's lcore's). */
+int qp_worker_init_in(struct qp_worker *w, unsigned int id, struct qp_flow_pool *p,
+		      uint32_t max_flows, int shared);
+
 /**
  * Prepare a worker that measures through a group's shared table (its flows
  * are the group's entries with its slot; qp_group_dp.h).

@@ -74,6 +74,9 @@ static struct {
 	unsigned int lcore[RTE_MAX_LCORE];
 	uint64_t budget, used;
 	uint32_t dists;
+	/* each worker lcore's flow memory, made at start-up: every table of the
+	 * lcore draws on it (qp_flow_table.h) */
+	struct qp_flow_pool *pool[RTE_MAX_LCORE];
 	meas_result_fn *hook;
 	void *hook_arg;
 	uint64_t (*now)(void); /* packet time: qp_clock_realtime_ns unless meas_set_clock() */
@@ -92,6 +95,19 @@ struct meas_set *meas_published;
 
 #define IV_GRACE_NS 20000000ULL /* an interval is closed 20 ms after its end */
 
+/* Flow memory from DPDK's hugepage heap (when it has hugepages and room). */
+static void *huge_alloc(size_t bytes, int socket, void *arg)
+{
+	(void)arg;
+	return rte_zmalloc_socket("qp_flows", bytes, 64, socket);
+}
+
+static void huge_free(void *p, void *arg)
+{
+	(void)arg;
+	rte_free(p);
+}
+
 int meas_init(unsigned int nworkers, const unsigned int *worker_lcores, uint64_t flow_budget,
 	      uint32_t flow_dists, meas_result_fn *hook, void *hook_arg)
 {
@@ -102,6 +118,24 @@ int meas_init(unsigned int nworkers, const unsigned int *worker_lcores, uint64_t
 	M.hook = hook;
 	M.hook_arg = hook_arg;
 	M.next_id = 1;
+	for (unsigned int i = 0; i < nworkers; i++) {
+		/* the budget's entries, the RTT distributions and as many
+		 * application blocks, on the lcore's NUMA node and faulted in
+		 * now: no page fault on the packet path, no allocation at START */
+		struct qp_flow_pool_params pp = {
+			.flows = flow_budget < (1u << 26) ? (uint32_t)flow_budget : (1u << 26),
+			.shared = 1,
+			.dists = flow_dists,
+			.apps = flow_dists,
+			.socket = (int)rte_lcore_to_socket_id(worker_lcores[i]),
+			.touch = 1,
+			.alloc = rte_eal_has_hugepages() ? huge_alloc : NULL,
+			.free = huge_free,
+		};
+		M.pool[i] = qp_flow_pool_create(&pp);
+		if (!M.pool[i])
+			return -ENOMEM;
+	}
 	M.sdp = qp_sdp_table_create(SDP_ENDPOINTS);
 	meas_published = calloc(1, sizeof(*meas_published));
 	return meas_published && M.sdp ? 0 : -ENOMEM;
@@ -247,10 +281,10 @@ static int group_join(struct meas *m)
 		gr->sem = m->cfg;
 		gr->sem.filter = NULL;
 		/* the budget is the most the members can ask for together; the
-		 * entries are faulted in as flows arrive */
+		 * entries come from the lcore's pool */
 		gr->cap = M.budget < (1u << 26) ? (uint32_t)M.budget : (1u << 26);
 		for (unsigned int i = 0; i < M.nworkers; i++) {
-			gr->g[i] = qp_group_create(gr->cap, M.dists, 1);
+			gr->g[i] = qp_group_create_in(M.pool[i], gr->cap, 1);
 			if (!gr->g[i]) {
 				qp_groups_fini(gr->g, i);
 				free(gr);
@@ -445,16 +479,13 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 	m->total = calloc(1, sizeof(*m->total));
 	if (!m->ring || !m->total)
 		goto nomem_m;
-	uint32_t dists = M.dists < p->max_flows ? M.dists : p->max_flows;
 	for (unsigned int i = 0; i < M.nworkers; i++) {
 		m->w[i] = rte_zmalloc("qp_worker", sizeof(struct qp_worker), 64);
 		if (!m->w[i])
 			goto nomem_m;
 		/* two-point measurements sign and select per measurement: a table
-		 * of their own */
-		if (p->tp.role && (qp_worker_init(m->w[i], M.lcore[i], p->max_flows, 1) ||
-				   qp_flow_table_set_hists(m->w[i]->flows, dists) ||
-				   qp_flow_table_set_apps(m->w[i]->flows, dists)))
+		 * of their own, on the lcore's pool */
+		if (p->tp.role && qp_worker_init_in(m->w[i], M.lcore[i], M.pool[i], p->max_flows, 1))
 			goto nomem_m;
 	}
 	if (!p->tp.role && group_join(m))
@@ -785,6 +816,10 @@ void meas_fini(void)
 	meas_published = NULL;
 	qp_sdp_table_destroy(M.sdp);
 	M.sdp = NULL;
+	for (unsigned int i = 0; i < M.nworkers; i++) { /* no table is left */
+		qp_flow_pool_destroy(M.pool[i]);
+		M.pool[i] = NULL;
+	}
 }
 
 struct meas *meas_find(uint32_t id)
@@ -841,22 +876,47 @@ static json_t *metrics_json(uint32_t off)
 	return a;
 }
 
-/* A flow table's pools, and their bytes together in *total. */
-static json_t *pools_json(const struct qp_flow_table *t, size_t *total)
+/* A worker lcore's pool of flow memory, and its bytes in *total. */
+static json_t *pool_json(const struct qp_flow_pool *pl, size_t *total)
+{
+	struct qp_flow_pool_memory pm;
+	qp_flow_pool_memory(pl, &pm);
+	*total = qp_flow_pool_bytes(&pm);
+	json_t *o = json_pack(
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "flow_entries", (json_int_t)pm.entries,
+		"flow_entry_bytes", (json_int_t)pm.entry_bytes, "flow_pool_bytes",
+		(json_int_t)pm.pool_bytes, "cold_block_bytes", (json_int_t)pm.cold_bytes,
+		"cold_pool_bytes", (json_int_t)pm.cold_pool_bytes, "free_ring_bytes",
+		(json_int_t)pm.free_ring_bytes, "rtt_distributions", (json_int_t)pm.rtt_dists,
+		"rtt_distribution_bytes", (json_int_t)pm.rtt_dist_bytes, "app_blocks",
+		(json_int_t)pm.app_blocks, "app_block_bytes", (json_int_t)pm.app_bytes);
+	return o;
+}
+
+/* A flow table's own memory beside its pool, and its bytes in *total. */
+static json_t *table_json(const struct qp_flow_table *t, size_t *total)
 {
 	struct qp_flow_table_memory fm;
 	qp_flow_table_memory(t, &fm);
-	*total = fm.pool_bytes + fm.cold_pool_bytes + fm.bucket_bytes + fm.free_ring_bytes +
-		 fm.free_batch_bytes + fm.rtt_dist_bytes + fm.app_bytes;
-	return json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "flow_entries", (json_int_t)fm.entries,
-		"flow_entry_bytes", (json_int_t)fm.entry_bytes, "flow_pool_bytes",
-		(json_int_t)fm.pool_bytes, "cold_block_bytes", (json_int_t)fm.cold_bytes,
-		"cold_pool_bytes", (json_int_t)fm.cold_pool_bytes, "bucket_bytes",
-		(json_int_t)fm.bucket_bytes, "free_ring_bytes", (json_int_t)fm.free_ring_bytes,
-		"free_batch_bytes", (json_int_t)fm.free_batch_bytes, "rtt_distributions",
-		(json_int_t)fm.rtt_dists, "rtt_distribution_bytes", (json_int_t)fm.rtt_dist_bytes,
-		"app_blocks", (json_int_t)fm.app_blocks, "app_block_bytes", (json_int_t)fm.app_bytes);
+	*total = fm.bucket_bytes + fm.free_batch_bytes + fm.batch_ring_bytes;
+	return json_pack("{s:I,s:I,s:I}", "bucket_bytes", (json_int_t)fm.bucket_bytes,
+			 "free_batch_bytes", (json_int_t)fm.free_batch_bytes, "batch_ring_bytes",
+			 (json_int_t)fm.batch_ring_bytes);
+}
+
+json_t *meas_lcore_pool_json(unsigned int worker, size_t *total)
+{
+	const struct qp_flow_pool *pl = M.pool[worker];
+	json_t *o = pool_json(pl, total);
+	struct qp_flow_pool_memory pm;
+	qp_flow_pool_memory(pl, &pm);
+	json_object_set_new(o, "socket", json_integer(pm.socket));
+	json_object_set_new(o, "memory", json_string(qp_flow_pool_kind_str(pm.kind)));
+	json_object_set_new(o, "touch_ms", json_real((double)pm.touch_ns / 1e6));
+	json_object_set_new(o, "tables", json_integer(pm.tables));
+	json_object_set_new(o, "entries_in_use", json_integer(pm.in_use));
+	json_object_set_new(o, "total_bytes", json_integer((json_int_t)*total));
+	return o;
 }
 
 json_t *meas_lcore_tables_json(unsigned int worker, size_t *total)
@@ -872,7 +932,7 @@ json_t *meas_lcore_tables_json(unsigned int worker, size_t *total)
 		if (!first)
 			continue;
 		size_t bytes;
-		json_t *o = pools_json(m->w[worker]->flows, &bytes);
+		json_t *o = table_json(m->w[worker]->flows, &bytes);
 		json_t *ids = json_array();
 		for (unsigned int k = i; k < M.n; k++)
 			if (k == i || (m->grp && M.tab[k]->grp == m->grp))
@@ -905,9 +965,14 @@ json_t *meas_json(struct meas *m, int detail)
 	json_object_set_new(o, "start_ns", json_integer((json_int_t)m->start_ns));
 	json_object_set_new(o, "intervals", json_integer((json_int_t)m->nclosed));
 	json_object_set_new(o, "intervals_incomplete", json_integer((json_int_t)m->intervals_incomplete));
-	/* every pool of a worker lcore's part, sized at START (the same on each) */
-	size_t per;
-	json_t *pl = pools_json(m->w[0]->flows, &per);
+	/* a worker lcore's part: the lcore's pool (made at start-up, shared by
+	 * every table of the lcore) and the table's own (made at START) */
+	size_t per, own;
+	json_t *pl = pool_json(M.pool[0], &per);
+	json_t *tj = table_json(m->w[0]->flows, &own);
+	json_object_update(pl, tj);
+	json_decref(tj);
+	per += own;
 	/* a shared table's flows are its members' together (the limit); its
 	 * entries are sized for the whole budget and faulted in as flows come */
 	uint32_t flows_for = m->grp ? (uint32_t)m->grp->flows : m->p.max_flows;

@@ -213,10 +213,16 @@ json_t *meas_flows_json(struct meas *m, unsigned int offset, unsigned int count,
 void meas_totals(struct qp_capture_totals *sum);
 /**
  * The flow tables of one worker lcore (a shared one once), each with its
- * pools, its measurements and its bytes; their bytes together in *total.
- * Called with the measurements' lock held.
+ * own memory (buckets, batches), its measurements and its bytes; their bytes
+ * together in *total. Called with the measurements' lock held.
  */
 json_t *meas_lcore_tables_json(unsigned int worker, size_t *total);
+/**
+ * The pool of flow memory of one worker lcore, which its tables draw on:
+ * every part and its bytes, the NUMA node, where the memory comes from,
+ * how long faulting it in took; its bytes in *total. Any thread.
+ */
+json_t *meas_lcore_pool_json(unsigned int worker, size_t *total);
 /** One lcore's counters summed over measurements. */
 void meas_lcore_totals(unsigned int worker, struct qp_capture_totals *sum, uint32_t *flows);
 

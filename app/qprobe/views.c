@@ -140,9 +140,10 @@ static json_t *stats_json(void *arg)
 		json_object_set_new(o, "flows", json_integer(flows));
 		json_object_set_new(o, "evictions", json_integer((json_int_t)lt.t.evicted));
 		json_object_set_new(o, "table_full", json_integer((json_int_t)lt.t.table_full));
-		size_t mem;
+		size_t mem, pmem;
+		json_object_set_new(o, "flow_pool", meas_lcore_pool_json(i, &pmem));
 		json_object_set_new(o, "flow_tables", meas_lcore_tables_json(i, &mem));
-		json_object_set_new(o, "flow_table_bytes", json_integer((json_int_t)mem));
+		json_object_set_new(o, "flow_table_bytes", json_integer((json_int_t)(mem + pmem)));
 		json_array_append_new(lcores, o);
 	}
 	meas_totals(&tot);

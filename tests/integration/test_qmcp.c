@@ -137,8 +137,8 @@ Test(qmcp, three_controllers_get_independent_results, .timeout = 240)
 	free(body);
 	cr_assert_eq(json_integer_value(json_object_get(json_object_get(one, "capture"), "measured")),
 		     want[0]);
-	/* the lcore's flow tables in /api/v1/stats: the three share one, whose
-	 * pools are those each measurement reports */
+	/* the lcore's flow tables in /api/v1/stats: the three share one; its
+	 * memory and the lcore's pool are what each measurement reports */
 	cr_assert_eq(qp_http_get(p.http_port, "/api/v1/stats", &body), 200);
 	json_t *st = json_loads(body, 0, NULL);
 	free(body);
@@ -148,15 +148,23 @@ Test(qmcp, three_controllers_get_independent_results, .timeout = 240)
 	json_t *tab = json_array_get(tabs, 0);
 	cr_assert_eq(json_array_size(json_object_get(tab, "measurements")), 3);
 	json_t *mem = json_object_get(one, "memory");
-	cr_assert_eq(json_integer_value(json_object_get(tab, "total_bytes")),
-		     json_integer_value(json_object_get(mem, "total_bytes")), "one lcore");
 	cr_assert_eq(json_integer_value(json_object_get(lc, "flow_table_bytes")),
 		     json_integer_value(json_object_get(mem, "total_bytes")));
+	json_t *pool = json_object_get(lc, "flow_pool");
+	cr_assert_eq(json_integer_value(json_object_get(pool, "tables")), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(pool, "memory")), "touched",
+			 "faulted in at start-up (no hugepages here)");
+	cr_assert_eq(json_integer_value(json_object_get(pool, "socket")), 0);
 	const char *key;
 	json_t *v;
-	json_object_foreach(json_object_get(mem, "per_lcore"), key, v)
-		cr_assert_eq(json_integer_value(json_object_get(tab, key)), json_integer_value(v),
+	json_object_foreach(json_object_get(mem, "per_lcore"), key, v) {
+		json_t *x = json_object_get(tab, key);
+		cr_assert_eq(json_integer_value(x ? x : json_object_get(pool, key)), json_integer_value(v),
 			     "%s", key);
+	}
+	cr_assert_eq(json_integer_value(json_object_get(tab, "total_bytes")) +
+			     json_integer_value(json_object_get(pool, "total_bytes")),
+		     json_integer_value(json_object_get(mem, "total_bytes")), "one lcore");
 	json_decref(st);
 	json_decref(one);
 	cr_assert_eq(qp_http_get(p.http_port, "/api/v1/measurements/999", &body), 404);
@@ -568,8 +576,9 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 	cr_assert(json_is_true(json_object_get(s, "persist")));
 	cr_assert_eq(json_array_size(json_object_get(s, "metrics")), 1, "traffic only");
 	cr_assert_str_eq(json_string_value(json_object_get(s, "flow_key")), "5tuple");
-	/* every pool of the lcore's table the measurement shares (with none
-	 * here): sized for the flow budget (2^20 a lcore), 65,536 flows held */
+	/* the lcore's pool, sized for the flow budget (2^20 a lcore) at
+	 * start-up, and the table the measurement shares (with none here):
+	 * 65,536 flows held */
 	json_t *mem = json_object_get(s, "memory"), *pl = json_object_get(mem, "per_lcore");
 	long mf = (long)json_integer_value(json_object_get(s, "max_flows"));
 	cr_assert_eq(mf, 65536);
@@ -587,6 +596,9 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 	 * enough batches for every entry and six more */
 	cr_assert_eq(json_integer_value(json_object_get(pl, "free_batch_bytes")),
 		     (entries / 32 + 6) * 160);
+	/* their ring: 65,536 slots of 8 bytes (a power of two above 36,870
+	 * batches) and the ring's 384-byte header */
+	cr_assert_eq(json_integer_value(json_object_get(pl, "batch_ring_bytes")), 65536 * 8 + 384);
 	long nd = (long)json_integer_value(json_object_get(pl, "rtt_distributions"));
 	cr_assert_eq(nd, 4096);
 	cr_assert_eq(json_integer_value(json_object_get(pl, "rtt_distribution_bytes")), nd * 2 * 8184);
@@ -599,6 +611,7 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 			  json_integer_value(json_object_get(pl, "bucket_bytes")) +
 			  json_integer_value(json_object_get(pl, "free_ring_bytes")) +
 			  json_integer_value(json_object_get(pl, "free_batch_bytes")) +
+			  json_integer_value(json_object_get(pl, "batch_ring_bytes")) +
 			  json_integer_value(json_object_get(pl, "rtt_distribution_bytes")));
 	cr_assert_eq(json_integer_value(json_object_get(mem, "lcores")), 1);
 	cr_assert_eq(json_integer_value(json_object_get(mem, "total_bytes")), per);
