@@ -45,6 +45,7 @@
 /* qp_flow.udp_class bits */
 #define QP_UDP_KNOWN 0x01 /* the flow's ports were looked at */
 #define QP_UDP_DNS 0x02   /* one of them is a DNS port (DNS metrics on) */
+#define QP_UDP_SIP 0x04   /* one of them is SIP's, 5060 */
 
 #define QP_FLOW_RTP 4 /* RTP streams (and candidates) itemised per flow */
 
