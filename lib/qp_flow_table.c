@@ -780,11 +780,23 @@ uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t
 			      uint64_t active_ns, uint32_t max_buckets, qp_flow_export_fn *fn,
 			      void *arg)
 {
+	return qp_flow_table_expire_visit(t, now_ns, idle_ns, active_ns, max_buckets, fn, arg, NULL,
+					  NULL, NULL);
+}
+
+uint32_t qp_flow_table_expire_visit(struct qp_flow_table *t, uint64_t now_ns, uint64_t idle_ns,
+				    uint64_t active_ns, uint32_t max_buckets, qp_flow_export_fn *fn,
+				    void *arg, qp_flow_visit_fn *visit, void *varg, int *wrapped)
+{
 	uint32_t n = 0;
 	if (max_buckets > t->hdr.mask + 1)
 		max_buckets = t->hdr.mask + 1;
+	if (wrapped)
+		*wrapped = 0;
 	for (uint32_t b = 0; b < max_buckets; b++) {
-		uint32_t *pp = &t->hdr.buckets[t->expire_cursor++ & t->hdr.mask];
+		uint32_t at = t->expire_cursor++ & t->hdr.mask;
+		uint32_t *pp = &t->hdr.buckets[at];
+		int last = wrapped && at == t->hdr.mask; /* a pass ends with this bucket */
 		while (*pp) {
 			struct qp_flow *f = qp_flow_table_at(t, *pp);
 			if (now_ns > f->last_ns && now_ns - f->last_ns >= idle_ns) {
@@ -798,7 +810,13 @@ uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t
 				n++;
 				qp_flow_table_restart(t, f, QP_FLOW_END_ACTIVE, fn, arg);
 			}
+			if (visit && f->pkts[0] + f->pkts[1] > 0)
+				visit(f, varg);
 			pp = &f->next;
+		}
+		if (last) {
+			*wrapped = 1;
+			break; /* the next pass starts at the next call */
 		}
 	}
 	/* entries unlinked while traffic is sparse wait no longer than a walk */

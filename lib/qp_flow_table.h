@@ -551,6 +551,19 @@ uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t
 			      uint64_t active_ns, uint32_t max_buckets, qp_flow_export_fn *fn,
 			      void *arg);
 
+/** Called for each flow with packets a walk meets (owner). */
+typedef void qp_flow_visit_fn(struct qp_flow *f, void *arg);
+
+/**
+ * qp_flow_table_expire(), and visit(f, varg) for every flow with packets the
+ * walk leaves in the table; with `wrapped` (not NULL), the walk stops after
+ * the table's last bucket and says so in *wrapped (1: a pass over the whole
+ * table ended; 0 else).
+ */
+uint32_t qp_flow_table_expire_visit(struct qp_flow_table *t, uint64_t now_ns, uint64_t idle_ns,
+				    uint64_t active_ns, uint32_t max_buckets, qp_flow_export_fn *fn,
+				    void *arg, qp_flow_visit_fn *visit, void *varg, int *wrapped);
+
 /**
  * Export a flow's record and start a new one in the same entry (owner only).
  * Used when a packet arrives for a flow past its idle timeout (why IDLE: the

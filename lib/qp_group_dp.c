@@ -5,6 +5,7 @@
  * the members part ways, updated once and accounted for each member.
  */
 #include "qp_group_dp.h"
+#include "qp_top.h"
 #include "qp_flow_update.h"
 
 #include <errno.h>
@@ -49,6 +50,7 @@ struct qp_group {
 	 * frames are accounted one by one (the capture takes each); written by
 	 * the management core */
 	uint32_t capturing;
+	uint64_t top_step_ns; /* when the walk last stepped, with top flows wanted */
 } __attribute__((aligned(64)));
 
 void qp_group_capturing(struct qp_group *g, int delta)
@@ -527,13 +529,42 @@ void qp_group_process(struct qp_group *g, const struct qp_group_view *v, unsigne
 	}
 }
 
+/* The walk's visit: the flow to the top set of each member it is the flow of. */
+static void top_visit(struct qp_flow *f, void *arg)
+{
+	const struct qp_group *g = arg;
+	const struct qp_group_view *v = g->v;
+	for (unsigned int k = 0; k < v->n; k++) {
+		const struct qp_group_member *m = &v->m[k];
+		struct qp_top *top = m->w[g->idx]->top;
+		if (top && (f->members >> m->slot & 1) && f->epoch >= m->join)
+			qp_top_offer(top, f);
+	}
+}
+
 void qp_group_expire(struct qp_group *g, const struct qp_group_view *v, unsigned int idx,
 		     uint64_t now_ns, uint32_t max_buckets)
 {
 	g->v = v;
 	g->idx = idx;
-	qp_flow_table_expire(g->flows, now_ns, v->cfg->idle_ns, v->cfg->active_ns, max_buckets,
-			     NULL, NULL);
+	/* the shortest interval of the members that want their top flows */
+	uint64_t iv = 0;
+	for (unsigned int k = 0; k < v->n; k++)
+		if (v->m[k].w[idx]->top && (!iv || v->m[k].cfg->interval_ns < iv))
+			iv = v->m[k].cfg->interval_ns;
+	if (!iv) {
+		qp_flow_table_expire(g->flows, now_ns, v->cfg->idle_ns, v->cfg->active_ns,
+				     max_buckets, NULL, NULL);
+		return;
+	}
+	uint32_t nb = qp_top_pace(&g->top_step_ns, now_ns, iv, qp_flow_table_buckets(g->flows),
+				  max_buckets);
+	int wrapped;
+	qp_flow_table_expire_visit(g->flows, now_ns, v->cfg->idle_ns, v->cfg->active_ns, nb, NULL,
+				   NULL, top_visit, g, &wrapped);
+	for (unsigned int k = 0; wrapped && k < v->n; k++)
+		if (v->m[k].w[idx]->top)
+			qp_top_publish(v->m[k].w[idx]->top, now_ns);
 }
 
 void qp_group_flush(struct qp_group *g, const struct qp_group_view *v, unsigned int idx)

@@ -7,6 +7,7 @@
 #include "qp_worker_dp.h"
 #include "qp_flow_update.h"
 #include "qp_group_dp.h"
+#include "qp_top.h"
 #include "qp_sig.h"
 #include "qp_tp_ring.h"
 
@@ -242,11 +243,40 @@ void qp_worker_process_parsed(struct qp_worker *w, const struct qp_measure_cfg *
 		process(w, cfg, fr, pp->n, pp);
 }
 
+uint32_t qp_top_pace(uint64_t *last, uint64_t now_ns, uint64_t interval_ns, uint32_t buckets,
+		     uint32_t min_buckets)
+{
+	uint64_t dt = *last && now_ns > *last ? now_ns - *last : 0;
+	*last = now_ns;
+	if (!interval_ns)
+		return min_buckets;
+	if (dt > interval_ns)
+		dt = interval_ns;
+	uint64_t nb = ((uint64_t)buckets * dt + interval_ns - 1) / interval_ns;
+	return nb < min_buckets ? min_buckets : nb > QP_TOP_STEP_MAX ? QP_TOP_STEP_MAX : (uint32_t)nb;
+}
+
+static void top_visit(struct qp_flow *f, void *arg)
+{
+	qp_top_offer(arg, f);
+}
+
 void qp_worker_expire(struct qp_worker *w, const struct qp_measure_cfg *cfg, uint64_t now_ns,
 		      uint32_t max_buckets)
 {
-	qp_flow_table_expire(w->flows, now_ns, cfg->idle_ns, cfg->active_ns, max_buckets,
-			     w->export_fn, w->export_arg);
+	struct qp_top *top = w->top;
+	if (!top) {
+		qp_flow_table_expire(w->flows, now_ns, cfg->idle_ns, cfg->active_ns, max_buckets,
+				     w->export_fn, w->export_arg);
+		return;
+	}
+	uint32_t nb = qp_top_pace(&w->top_step_ns, now_ns, cfg->interval_ns,
+				  qp_flow_table_buckets(w->flows), max_buckets);
+	int wrapped;
+	qp_flow_table_expire_visit(w->flows, now_ns, cfg->idle_ns, cfg->active_ns, nb, w->export_fn,
+				   w->export_arg, top_visit, top, &wrapped);
+	if (wrapped)
+		qp_top_publish(top, now_ns);
 }
 
 int qp_worker_interval_read(const struct qp_worker *w, uint64_t iv, struct qp_interval_acc *out)

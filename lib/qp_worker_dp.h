@@ -26,6 +26,7 @@
 
 struct qp_filter;
 struct qp_group;
+struct qp_top;
 struct qp_sig_cfg;
 struct qp_tp_ring;
 
@@ -229,6 +230,11 @@ struct qp_worker {
 	/* cap or pres is set (the one test a packet pays); the management
 	 * core sets it after them and clears it before them */
 	uint8_t taps;
+	/* the largest flows its expiry walk finds (NULL: none wanted; results
+	 * pushed to receivers carry them), set before the worker sees the
+	 * measurement; and when the walk last stepped */
+	struct qp_top *top; /* qp_top.h */
+	uint64_t top_step_ns;
 	/* a member of a table shared by measurements (qp_group_dp.h): `flows`
 	 * is the group's, not this worker's; its slot there, the epoch it
 	 * joined at, and its own part of the table's flows and counts */
@@ -317,7 +323,19 @@ void qp_worker_process_parsed(struct qp_worker *w, const struct qp_measure_cfg *
 /**
  * Bounded housekeeping: expire idle and active flows, visiting at most
  * max_buckets buckets. now_ns is the worker's clock (packet time offline).
+ * With a top set (w->top), the walk also offers it every flow it meets, and
+ * goes as fast as ending a pass an interval takes (qp_top_pace): at the end
+ * of each pass the set is published.
  */
+/**
+ * Buckets a walk step visits so that a pass over `buckets` takes at most
+ * interval_ns: the share of the time since the last step (*last, updated),
+ * at least min_buckets, at most QP_TOP_STEP_MAX.
+ */
+uint32_t qp_top_pace(uint64_t *last, uint64_t now_ns, uint64_t interval_ns, uint32_t buckets,
+		     uint32_t min_buckets);
+#define QP_TOP_STEP_MAX 65536
+
 void qp_worker_expire(struct qp_worker *w, const struct qp_measure_cfg *cfg, uint64_t now_ns,
 		      uint32_t max_buckets);
 

@@ -89,11 +89,9 @@ static void on_result(struct meas *m, uint64_t seq, const struct qp_interval_rec
 		free(text);
 		return;
 	}
-	/* the largest flows at the interval's close go along to the receivers */
-	uint64_t total;
-	meas_lock();
-	json_t *top = meas_flows_json(m, 0, PUSH_TOP_FLOWS, QP_SORT_BYTES, &total);
-	meas_unlock();
+	/* the largest flows go along to the receivers: the workers chose
+	 * them, no table is walked here */
+	json_t *top = meas_top_flows_json(m);
 	char *flows = top ? json_dumps(top, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
 	json_decref(top);
 	for (int i = 0; i < p->ndest; i++)

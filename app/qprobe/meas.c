@@ -20,6 +20,7 @@
 #include "qp_clock.h"
 #include "qp_filter.h"
 #include "qp_offline.h"
+#include "qp_top.h"
 #include "push.h"
 
 struct meas {
@@ -44,6 +45,9 @@ struct meas {
 	/* packet results: each worker's ring (NULL: none), and the records
 	 * taken off them for intervals not closed yet */
 	struct qp_pres_ring *pres[RTE_MAX_LCORE];
+	/* results pushed to receivers carry the largest flows: each worker's
+	 * walk chooses them (qp_top.h); NULL when there is no receiver */
+	struct qp_top *top[RTE_MAX_LCORE];
 	int pres_on;
 	struct qp_pres *pend;
 	size_t npend, cappend;
@@ -340,8 +344,10 @@ static void free_meas(struct meas *m)
 	tpl_destroy(m->tpl); /* unpublished: no worker writes its rings any more */
 	qp_workers_fini(m->w, M.nworkers); /* one RCU barrier for all the tables */
 	group_leave(m);
-	for (unsigned int i = 0; i < M.nworkers; i++)
+	for (unsigned int i = 0; i < M.nworkers; i++) {
 		rte_free(m->w[i]);
+		free(m->top[i]);
+	}
 	if (m->ring)
 		for (unsigned int i = 0; i < MEAS_KEEP; i++)
 			qp_interval_rec_release(&m->ring[i]);
@@ -532,6 +538,17 @@ long meas_start(const struct meas_params *p, const char *owner, int session, cha
 		m->cfg.sig = tpl_sig(m->tpl);
 		for (unsigned int i = 0; i < M.nworkers; i++)
 			m->w[i]->tp_ring = tpl_ring(m->tpl, i);
+	}
+	for (unsigned int i = 0; i < M.nworkers && p->ndest; i++) {
+		m->top[i] = malloc(sizeof(*m->top[i]));
+		if (!m->top[i]) {
+			for (int k = 0; k < p->ndest; k++)
+				push_unref(p->dest[k]);
+			m->p.ndest = 0;
+			goto nomem_m;
+		}
+		qp_top_init(m->top[i], &m->cfg.rtp);
+		m->w[i]->top = m->top[i]; /* before the workers see the measurement */
 	}
 	if (pres_start(m)) {
 		for (int k = 0; k < p->ndest; k++)
@@ -1183,6 +1200,33 @@ json_t *meas_flows_json(struct meas *m, unsigned int offset, unsigned int count,
 	}
 	free(t.h);
 	*total = t.seen;
+	return a;
+}
+
+json_t *meas_top_flows_json(struct meas *m)
+{
+	if (!m->top[0])
+		return NULL;
+	/* each flow is one worker's: the largest of all are among each's largest */
+	struct qp_flow_rec *r = malloc(sizeof(*r) * QP_TOP_FLOWS * M.nworkers);
+	if (!r)
+		return NULL;
+	unsigned int n = 0;
+	for (unsigned int i = 0; i < M.nworkers; i++) {
+		uint64_t at;
+		n += qp_top_read(m->top[i], r + n, &at);
+	}
+	cmp_sort = QP_SORT_BYTES;
+	qsort(r, n, sizeof(*r), cmp_desc);
+	json_t *a = json_array();
+	for (unsigned int i = 0; i < n && i < QP_TOP_FLOWS; i++) {
+		json_t *fj = qp_flow_rec_json(&r[i]);
+		json_t *tpj = fj && m->tpl ? tpl_flow_json(m->tpl, &r[i].key) : NULL;
+		if (tpj)
+			json_object_set_new(fj, "two_point", tpj);
+		json_array_append_new(a, fj);
+	}
+	free(r);
 	return a;
 }
 

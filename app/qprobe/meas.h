@@ -209,6 +209,14 @@ void meas_foreach_result(struct meas *m, unsigned int last,
 json_t *meas_flows_json(struct meas *m, unsigned int offset, unsigned int count,
 			enum qp_flow_sort sort, uint64_t *total);
 
+/**
+ * The largest flows (at most QP_TOP_FLOWS, by bytes) of the workers' latest
+ * walks of their tables, which end at least once an interval: what results
+ * pushed to receivers carry. NULL for a measurement without receivers. Any
+ * thread; no table is walked.
+ */
+json_t *meas_top_flows_json(struct meas *m);
+
 /** Counters summed over lcores and measurements, and per-lcore ones, for /api/v1/stats. */
 void meas_totals(struct qp_capture_totals *sum);
 /**

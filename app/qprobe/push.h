@@ -57,9 +57,6 @@ int push_ref(const char *dest);
 /** It no longer does; the destination goes once nothing references it and its queue is empty. */
 void push_unref(const char *dest);
 
-/* The largest active flows sent along with each interval. */
-#define PUSH_TOP_FLOWS 10
-
 /**
  * Queue one interval (its meas_result_text(); NULL when it could not be
  * made, reported as a gap) for a destination, with the top flows as a JSON

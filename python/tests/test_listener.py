@@ -16,7 +16,7 @@ import pytest
 
 import qmcp
 from qmcp import codec
-from conftest import wait_for
+from conftest import offline, wait_for
 
 
 class Store:
@@ -133,6 +133,53 @@ def test_the_asyncio_listener(probe):
     assert [r["seq"] for r in got[:3]] == [0, 1, 2]
     assert all(r["meas_id"] == mid and r["result"]["measurement"] == mid for r in got)
     assert box["lst"].stats["results"] >= 3
+
+
+def write_udp_flows(path, n):
+    """A capture of n UDP flows, flow i of i frames of 100 + 4 i bytes: no
+    two flows of the same size (10.1.0.i:4000+i to 10.2.0.1:9000)."""
+    recs = []
+    t = 1_700_000_000
+    for i in range(1, n + 1):
+        size = 100 + 4 * i
+        for k in range(i):
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, size - 14, 0, 0, 64, 17, 0,
+                             bytes([10, 1, 0, i]), bytes([10, 2, 0, 1]))
+            udp = struct.pack("!HHHH", 4000 + i, 9000, size - 34, 0)
+            eth = b"\x02\x00\x00\x00\x00\x01" + b"\x02\x00\x00\x00\x00\x02" + b"\x08\x00"
+            frame = eth + ip + udp + bytes(size - 42)
+            recs.append(struct.pack("<IIII", t, 1000 * (i * 100 + k), size, size) + frame)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + b"".join(recs))
+    return len(recs)
+
+
+def test_pushed_results_carry_the_largest_flows_the_worker_chose(probe, tmp_path):
+    """The largest flows a pushed result carries are chosen by the worker's
+    walk of its table (no walk at the interval's close): once the traffic
+    has stopped and a walk has passed, they are the capture's largest, as
+    the offline report has them, largest first."""
+    path = str(tmp_path / "flows.pcap")
+    frames = write_udp_flows(path, 30)
+    store = Store()
+    lst = qmcp.Listener(0, on_result=store, secret=probe.secret, host="127.0.0.1")
+    th = serve(lst)
+    filt = "udp and dst port 9000"
+    with probe.client() as c:
+        mid = c.start(interval_ms=100, persist=True, destinations="127.0.0.1:%d" % lst.port, filter=filt)
+        assert probe.inject(path) == frames
+        wait_for("the frames measured", lambda: c.status(mid)["meas"]["capture"]["measured"] == frames)
+        n = len(store.seqs(mid))
+        wait_for("three results more", lambda: len(store.seqs(mid)) >= n + 3)
+        c.stop(mid)
+    stop(lst, th)
+    last = store.got[(c.probe["probe_id"], mid, store.seqs(mid)[-1])]
+    want = sorted(offline(filt, path)["flows"], key=lambda f: -(f["bytes"]["fwd"] + f["bytes"]["rev"]))
+    got = [(f["src"], f["sport"], f["dst"], f["dport"], f["packets"]["fwd"], f["bytes"]["fwd"])
+           for f in last["flows"]]
+    assert got == [(f["src"], f["sport"], f["dst"], f["dport"], f["packets"]["fwd"], f["bytes"]["fwd"])
+                   for f in want[:10]]
+    assert got[0] == ("10.1.0.30", 4030, "10.2.0.1", 9000, 30, 30 * 220)
 
 
 def talk(port, data, want_close=True):

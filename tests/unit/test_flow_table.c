@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "qp_flow_table.h"
+#include "qp_top.h"
+#include <stdlib.h>
 
 /* A packet of flow i (IPv4 10.0.x.y:i -> 10.1.x.y:80), in either direction. */
 static struct qp_pkt pkt(uint32_t i, int reverse)
@@ -315,5 +317,60 @@ Test(flow_table, rtt_distributions_come_from_a_bounded_pool)
 	struct qp_hist_counts *h2 = qp_flow_table_hist(t, fc);
 	cr_assert_eq(h2, h);
 	cr_assert_eq(h2[0].b[5], 0, "the previous flow's counts are gone");
+	qp_flow_table_destroy(t);
+}
+
+static void offer(struct qp_flow *f, void *arg)
+{
+	qp_top_offer(arg, f);
+}
+
+/*
+ * The largest flows a walk finds (qp_top.h): a pass in steps of a few
+ * buckets, published at its end largest first, each flow once; the next
+ * pass starts empty and sees the flows as they are then.
+ */
+Test(flow_table, the_walk_keeps_the_largest_flows_of_each_pass)
+{
+	struct qp_flow_table *t = qp_flow_table_create(64, 0);
+	struct qp_top *top = malloc(sizeof(*top));
+	struct qp_rtp_cfg rtp = {.dynamic_clock_hz = 8000};
+	qp_top_init(top, &rtp);
+	/* flow i: i packets of 100 bytes */
+	for (uint32_t i = 1; i <= 40; i++) {
+		struct qp_pkt p = pkt(i, 0);
+		struct qp_flow *f = qp_flow_table_insert(t, &p, NULL, NULL);
+		for (uint32_t k = 0; k < i; k++)
+			touch(f, 1000);
+		f->bytes[0] = 100ull * i;
+	}
+	struct qp_flow_rec r[QP_TOP_FLOWS];
+	uint64_t at;
+	cr_assert_eq(qp_top_read(top, r, &at), 0, "nothing before a pass ends");
+	int wrapped = 0, steps = 0;
+	while (!wrapped) {
+		qp_flow_table_expire_visit(t, 2000, 1000000, 0, 5, NULL, NULL, offer, top, &wrapped);
+		steps++;
+	}
+	cr_assert_eq(steps, 64 / 5 + 1, "five buckets a step, the last step stops at the end");
+	qp_top_publish(top, 2000);
+	cr_assert_eq(qp_top_read(top, r, &at), QP_TOP_FLOWS);
+	cr_assert_eq(at, 2000);
+	for (int k = 0; k < QP_TOP_FLOWS; k++) {
+		cr_assert_eq(r[k].key.port[0], 1000 + 40 - k, "place %d", k);
+		cr_assert_eq(r[k].bytes[0], 100ull * (40 - k));
+		cr_assert_eq(r[k].pkts[0], 40u - k);
+	}
+	/* flow 3 grows past every other; the next pass has it first */
+	struct qp_pkt p3 = pkt(3, 0);
+	qp_flow_table_lookup(t, &p3.key, p3.hash)->bytes[0] = 1000000;
+	for (wrapped = 0; !wrapped;)
+		qp_flow_table_expire_visit(t, 3000, 1000000, 0, 64, NULL, NULL, offer, top, &wrapped);
+	qp_top_publish(top, 3000);
+	cr_assert_eq(qp_top_read(top, r, &at), QP_TOP_FLOWS);
+	cr_assert_eq(r[0].key.port[0], 1003);
+	cr_assert_eq(r[1].key.port[0], 1040);
+	cr_assert_eq(r[9].key.port[0], 1032);
+	free(top);
 	qp_flow_table_destroy(t);
 }
