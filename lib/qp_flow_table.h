@@ -41,6 +41,11 @@
 #define QP_TCP_ST_SYN 0x01    /* a SYN from the initiator was seen */
 #define QP_TCP_ST_SYNACK 0x02 /* the SYN/ACK answering it was seen */
 #define QP_TCP_ST_ACK 0x04    /* the ACK completing the handshake was seen */
+/* what the flow's ports say, found at its first analysed segment (0 again
+ * when an idle flow starts over) */
+#define QP_TCP_PORTS 0x10 /* they were looked at */
+#define QP_TCP_DNS 0x20   /* one is a DNS port */
+#define QP_TCP_SIP 0x40   /* one is SIP's, 5060 */
 
 /* qp_flow.udp_class bits */
 #define QP_UDP_KNOWN 0x01 /* the flow's ports were looked at */

@@ -505,7 +505,13 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 			p = &cut;
 			e->ip_len_over = 1;
 		}
-		if (__builtin_expect(p->key.port[0] == 5060 || p->key.port[1] == 5060, 0) &&
+		/* the ports once a flow (a loop over the DNS ports a segment
+		 * cost 15 instructions, imix-tcp) */
+		if (__builtin_expect(!(fl->tcp_state & QP_TCP_PORTS), 0))
+			fl->tcp_state |= QP_TCP_PORTS |
+					 (qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1]) ? QP_TCP_DNS : 0) |
+					 (p->key.port[0] == 5060 || p->key.port[1] == 5060 ? QP_TCP_SIP : 0);
+		if (__builtin_expect(fl->tcp_state & QP_TCP_SIP, 0) &&
 		    !(cfg->metrics_off & QP_METRICS_RTP) && p->l4_payload_len) {
 			/* SIP over TCP: a message whole in its segment */
 			const uint8_t *l4 = p->ip_hdr + p->l4_off;
@@ -526,8 +532,7 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 				qp_hist_counts_add(&h[e->tcp.rtt_dir], e->tcp.rtt_ns);
 		}
 		if (__builtin_expect(fl->app == QP_APP_DNS ||
-					     (fl->app == QP_APP_NONE &&
-					      qp_dns_port(cfg->dns_ports, p->key.port[0], p->key.port[1])),
+					     (fl->app == QP_APP_NONE && (fl->tcp_state & QP_TCP_DNS)),
 				     0) &&
 		    !(cfg->metrics_off & QP_METRICS_DNS)) {
 			struct qp_flow_app *app = qp_flow_table_app(t, fl, QP_APP_DNS);
