@@ -13,6 +13,7 @@
 #include "qp_flow_table.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -150,6 +151,12 @@ static void *part(struct qp_flow_pool *pl, const struct qp_flow_pool_params *p, 
 	if (pl->touch) {
 		(void)madvise(m, bytes, MADV_HUGEPAGE);
 		if (madvise(m, bytes, MADV_POPULATE_WRITE) != 0) {
+			if (errno != EINVAL) {
+				/* not that much memory to be had: say so now rather
+				 * than meet the OOM killer on the packet path */
+				munmap(m, bytes);
+				return NULL;
+			}
 			/* a kernel before 5.14: one write a page */
 			long pg = sysconf(_SC_PAGESIZE);
 			for (size_t o = 0; o < bytes; o += (size_t)pg)
@@ -174,10 +181,41 @@ const char *qp_flow_pool_kind_str(int kind)
 	return kind == QP_POOL_HUGEPAGES ? "hugepages" : kind == QP_POOL_TOUCHED ? "touched" : "lazy";
 }
 
+size_t qp_flow_pool_need(const struct qp_flow_pool_params *p)
+{
+	uint64_t flows = p->flows;
+	uint64_t size = flows + (p->shared ? (flows / 8 > 64 ? flows / 8 : 64) : 0);
+	ssize_t rsz = rte_ring_get_memsize(pow2_at_least((uint32_t)size + 1));
+	return (size_t)(size * (sizeof(struct qp_flow) + sizeof(struct qp_flow_cold)) +
+			(uint64_t)p->dists * 2 * sizeof(struct qp_hist_counts) +
+			(uint64_t)p->apps * sizeof(struct qp_flow_app) + (rsz > 0 ? (uint64_t)rsz : 0));
+}
+
+/* What the kernel says could be had without swapping (MemAvailable), bytes; 0: unknown. */
+static uint64_t mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	if (!f)
+		return 0;
+	char line[128];
+	unsigned long long kb = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb * 1024;
+}
+
 struct qp_flow_pool *qp_flow_pool_create(const struct qp_flow_pool_params *p)
 {
 	if (p->flows < 1 || p->flows > MAX_FLOWS || p->dists > MAX_FLOWS || p->apps > MAX_FLOWS) {
 		errno = EINVAL;
+		return NULL;
+	}
+	/* faulting in more than there is would end with the OOM killer */
+	uint64_t avail = p->touch ? mem_available() : 0;
+	if (avail && qp_flow_pool_need(p) > avail) {
+		errno = ENOMEM;
 		return NULL;
 	}
 	struct qp_flow_pool *pl = calloc(1, sizeof(*pl));

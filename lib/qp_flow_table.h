@@ -266,9 +266,13 @@ struct qp_flow_pool_params {
 /** The name of a QP_POOL_* kind ("lazy", "touched", "hugepages"). */
 const char *qp_flow_pool_kind_str(int kind);
 
+/** The bytes a pool of these parameters takes, every part. */
+size_t qp_flow_pool_need(const struct qp_flow_pool_params *p);
+
 /**
  * Create a pool. @return the pool, or NULL with errno EINVAL (bad size) or
- * ENOMEM.
+ * ENOMEM (a pool to touch that needs more than the system has available is
+ * refused before any of it is faulted in).
  */
 struct qp_flow_pool *qp_flow_pool_create(const struct qp_flow_pool_params *p);
 

@@ -249,13 +249,8 @@ int qprobe_live(const struct qprobe_opts *o)
 	tpl_init(L.probe_id, o->secret_file ? secret : NULL, secret_len, tls_client, ctl_push_frame,
 		 lcore_done_ns);
 	if (meas_init(L.nworkers, L.worker_lcore, o->flow_budget, o->flow_dists, on_result,
-		      NULL) != 0) {
-		fprintf(stderr,
-			"qprobe: no memory for %llu flows and %u RTT distributions per worker lcore "
-			"(--flow-budget, --flow-rtt-dists): ask for fewer\n",
-			(unsigned long long)o->flow_budget, o->flow_dists);
-		return QP_EXIT_RUNTIME;
-	}
+		      NULL) != 0)
+		return QP_EXIT_RUNTIME; /* it said why */
 	if (o->spool) {
 		/* what an earlier run left to send, and measurement ids that go on from
 		 * its, so its results and this run's never share an id at a receiver */

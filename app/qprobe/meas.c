@@ -137,8 +137,15 @@ int meas_init(unsigned int nworkers, const unsigned int *worker_lcores, uint64_t
 			.free = huge_free,
 		};
 		M.pool[i] = qp_flow_pool_create(&pp);
-		if (!M.pool[i])
+		if (!M.pool[i]) {
+			fprintf(stderr,
+				"qprobe: %u flows and %u RTT distributions per worker lcore take %zu MiB "
+				"each, more than lcore %u can have: ask for fewer (--flow-budget, "
+				"--flow-rtt-dists)\n",
+				pp.flows, flow_dists, qp_flow_pool_need(&pp) >> 20,
+				worker_lcores[i]);
 			return -ENOMEM;
+		}
 	}
 	M.sdp = qp_sdp_table_create(SDP_ENDPOINTS);
 	meas_published = calloc(1, sizeof(*meas_published));

@@ -303,6 +303,33 @@ Test(live_bad, bad_filter_and_http_address)
 }
 
 /*
+ * The flow memory is made and faulted in at start-up: a budget the machine
+ * cannot hold is refused then, with what it takes, never left to the OOM
+ * killer once traffic comes.
+ */
+Test(live_bad, a_flow_budget_beyond_the_memory_is_refused_at_start)
+{
+	/* 2^26 flows (the most a table holds) take 56,386 MiB a worker lcore:
+	 * a machine with that much available would start: not this one */
+	FILE *f = fopen("/proc/meminfo", "r");
+	cr_assert_not_null(f);
+	char line[128];
+	unsigned long long kb = 0;
+	while (fgets(line, sizeof(line), f) && sscanf(line, "MemAvailable: %llu kB", &kb) != 1)
+		;
+	fclose(f);
+	if (kb > 56386ULL << 10)
+		cr_skip_test("%llu kB available: the budget would fit", kb);
+	char *argv[] = {qbin(), "-l", "0,1", "--no-huge", "-m", "128", "--no-shconf", "--no-pci",
+			"--log-level=error", "--vdev", "net_ring0", "--", "--duration", "1",
+			"--qmcp-port", "0", "--http-port", "0", "--flow-budget", "67108864", NULL};
+	expect_live_refusal(argv, 4,
+			    "qprobe: 67108864 flows and 4096 RTT distributions per worker lcore take "
+			    "56386 MiB each, more than lcore 1 can have: ask for fewer (--flow-budget, "
+			    "--flow-rtt-dists)");
+}
+
+/*
  * `qp_gen KIND` (qos: 60 TCP flows with random RTTs and retransmissions,
  * three RTP streams with jitter and losses; dns: UDP and TCP DNS clients) as
  * net_pcap gives it: microseconds (the PMD reads files at that precision),
