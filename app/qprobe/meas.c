@@ -820,9 +820,10 @@ void meas_stop_all(uint32_t keep_id)
 	uint64_t now = M.now();
 	for (unsigned int i = 0; i < M.n;) {
 		struct meas *m = M.tab[i];
-		if (m->published)
+		int was = m->published;
+		m->published = 0; /* its last results: the tables as they are (meas_top_flows_json) */
+		if (was)
 			close_intervals(m, now, 1);
-		m->published = 0;
 		ipfix_stop(m); /* the workers have stopped (the probe exits) */
 		if (m->id == keep_id)
 			i++;
@@ -1214,6 +1215,15 @@ json_t *meas_top_flows_json(struct meas *m)
 {
 	if (!m->top[0])
 		return NULL;
+	if (!m->published) {
+		/* its last results, at STOP or exit: the workers no longer
+		 * walk for it, and once is no burden: the tables as they are */
+		uint64_t total;
+		meas_lock();
+		json_t *a = meas_flows_json(m, 0, QP_TOP_FLOWS, QP_SORT_BYTES, &total);
+		meas_unlock();
+		return a;
+	}
 	/* each flow is one worker's: the largest of all are among each's largest */
 	struct qp_flow_rec *r = malloc(sizeof(*r) * QP_TOP_FLOWS * M.nworkers);
 	if (!r)

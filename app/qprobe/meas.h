@@ -212,8 +212,10 @@ json_t *meas_flows_json(struct meas *m, unsigned int offset, unsigned int count,
 /**
  * The largest flows (at most QP_TOP_FLOWS, by bytes) of the workers' latest
  * walks of their tables, which end at least once an interval: what results
- * pushed to receivers carry. NULL for a measurement without receivers. Any
- * thread; no table is walked.
+ * pushed to receivers carry (no table is walked); those of a measurement
+ * stopped, whose last results these are, as its tables hold them now (one
+ * walk). NULL for a measurement without receivers. Called without the
+ * measurements' lock.
  */
 json_t *meas_top_flows_json(struct meas *m);
 
