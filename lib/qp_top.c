@@ -21,6 +21,22 @@ static void swap(struct qp_top *t, unsigned int a, unsigned int b)
 	t->heap[b] = r;
 }
 
+/* The root, just replaced, down to its place in the min-heap. */
+static void sift_down(struct qp_top *t)
+{
+	for (unsigned int i = 0;;) {
+		unsigned int l = 2 * i + 1, r = l + 1, m = i;
+		if (l < t->n && t->w[l] < t->w[m])
+			m = l;
+		if (r < t->n && t->w[r] < t->w[m])
+			m = r;
+		if (m == i)
+			return;
+		swap(t, i, m);
+		i = m;
+	}
+}
+
 void qp_top_take(struct qp_top *t, const struct qp_flow *f, uint64_t w)
 {
 	unsigned int i;
@@ -39,17 +55,7 @@ void qp_top_take(struct qp_top *t, const struct qp_flow *f, uint64_t w)
 	t->w[0] = w;
 	qp_flow_rec_from(&t->heap[0], f, QP_FLOW_REC_ACTIVE);
 	qp_flow_rec_rtp(&t->heap[0], f, t->rtp);
-	for (i = 0;;) {
-		unsigned int l = 2 * i + 1, r = l + 1, m = i;
-		if (l < t->n && t->w[l] < t->w[m])
-			m = l;
-		if (r < t->n && t->w[r] < t->w[m])
-			m = r;
-		if (m == i)
-			break;
-		swap(t, i, m);
-		i = m;
-	}
+	sift_down(t);
 }
 
 void qp_top_publish(struct qp_top *t, uint64_t now_ns)
@@ -63,17 +69,7 @@ void qp_top_publish(struct qp_top *t, uint64_t now_ns)
 		t->w[0] = t->w[t->n - 1];
 		t->heap[0] = t->heap[t->n - 1];
 		t->n--;
-		for (unsigned int i = 0;;) {
-			unsigned int l = 2 * i + 1, r = l + 1, m = i;
-			if (l < t->n && t->w[l] < t->w[m])
-				m = l;
-			if (r < t->n && t->w[r] < t->w[m])
-				m = r;
-			if (m == i)
-				break;
-			swap(t, i, m);
-			i = m;
-		}
+		sift_down(t);
 	}
 	t->pn = n;
 	t->pass_ns = now_ns;
