@@ -3,7 +3,7 @@
  *
  * The worker's expiry walk visits every flow of its table; a measurement
  * whose results are pushed to receivers (they carry its largest flows)
- * has its walk paced to end a pass at least once an interval, and each flow
+ * has its walk paced to end a pass once an interval (a second at least), and each flow
  * the walk leaves in the table is offered here. A flow larger (in bytes)
  * than the smallest kept takes its place, copied as a record at once; at the
  * end of a pass the records are published, largest first, and the next pass

@@ -250,6 +250,8 @@ uint32_t qp_top_pace(uint64_t *last, uint64_t now_ns, uint64_t interval_ns, uint
 	*last = now_ns;
 	if (!interval_ns)
 		return min_buckets;
+	if (interval_ns < QP_TOP_PASS_MIN_NS)
+		interval_ns = QP_TOP_PASS_MIN_NS;
 	if (dt > interval_ns)
 		dt = interval_ns;
 	uint64_t nb = ((uint64_t)buckets * dt + interval_ns - 1) / interval_ns;
