@@ -181,14 +181,30 @@ const char *qp_flow_pool_kind_str(int kind)
 	return kind == QP_POOL_HUGEPAGES ? "hugepages" : kind == QP_POOL_TOUCHED ? "touched" : "lazy";
 }
 
+/* A pool's sizes from its parameters (flows, dists and apps in range). */
+static int pool_sizes(struct qp_flow_pool *pl, const struct qp_flow_pool_params *p)
+{
+	/* entries waiting out a grace period still occupy the pool: a reserve
+	 * keeps evictions and expiries from starving new flows meanwhile */
+	pl->reserve = p->shared ? (p->flows / 8 > 64 ? p->flows / 8 : 64) : 0;
+	pl->size = p->flows + pl->reserve;
+	pl->ent_bytes = (size_t)pl->size * sizeof(struct qp_flow);
+	pl->cold_bytes = (size_t)pl->size * sizeof(struct qp_flow_cold);
+	pl->hist_bytes = (size_t)p->dists * 2 * sizeof(struct qp_hist_counts);
+	pl->app_bytes = (size_t)p->apps * sizeof(struct qp_flow_app);
+	ssize_t rsz = rte_ring_get_memsize(pow2_at_least(pl->size + 1));
+	if (rsz < 0)
+		return -1;
+	pl->ring_bytes = ((size_t)rsz + 63) & ~(size_t)63;
+	return 0;
+}
+
 size_t qp_flow_pool_need(const struct qp_flow_pool_params *p)
 {
-	uint64_t flows = p->flows;
-	uint64_t size = flows + (p->shared ? (flows / 8 > 64 ? flows / 8 : 64) : 0);
-	ssize_t rsz = rte_ring_get_memsize(pow2_at_least((uint32_t)size + 1));
-	return (size_t)(size * (sizeof(struct qp_flow) + sizeof(struct qp_flow_cold)) +
-			(uint64_t)p->dists * 2 * sizeof(struct qp_hist_counts) +
-			(uint64_t)p->apps * sizeof(struct qp_flow_app) + (rsz > 0 ? (uint64_t)rsz : 0));
+	struct qp_flow_pool pl;
+	if (p->flows < 1 || p->flows > MAX_FLOWS || pool_sizes(&pl, p) != 0)
+		return 0;
+	return pl.ent_bytes + pl.cold_bytes + pl.ring_bytes + pl.hist_bytes + pl.app_bytes;
 }
 
 /* What the kernel says could be had without swapping (MemAvailable), bytes; 0: unknown. */
@@ -226,19 +242,8 @@ struct qp_flow_pool *qp_flow_pool_create(const struct qp_flow_pool_params *p)
 	pl->touch = p->touch;
 	pl->hfree = p->free;
 	pl->alloc_arg = p->alloc_arg;
-	/* entries waiting out a grace period still occupy the pool: a reserve
-	 * keeps evictions and expiries from starving new flows meanwhile */
-	pl->reserve = p->shared ? (p->flows / 8 > 64 ? p->flows / 8 : 64) : 0;
-	pl->size = p->flows + pl->reserve;
-	pl->ent_bytes = (size_t)pl->size * sizeof(struct qp_flow);
-	pl->cold_bytes = (size_t)pl->size * sizeof(struct qp_flow_cold);
-	pl->hist_bytes = (size_t)p->dists * 2 * sizeof(struct qp_hist_counts);
-	pl->app_bytes = (size_t)p->apps * sizeof(struct qp_flow_app);
-	uint32_t ring_count = pow2_at_least(pl->size + 1);
-	ssize_t rsz = rte_ring_get_memsize(ring_count);
-	if (rsz < 0)
+	if (pool_sizes(pl, p) != 0)
 		goto nomem_p;
-	pl->ring_bytes = ((size_t)rsz + 63) & ~(size_t)63;
 	uint64_t t0 = mono_ns();
 	pl->ent = part(pl, p, pl->ent_bytes, &pl->huge_ent);
 	pl->cold = part(pl, p, pl->cold_bytes, &pl->huge_cold);
@@ -252,7 +257,8 @@ struct qp_flow_pool *qp_flow_pool_create(const struct qp_flow_pool_params *p)
 						 : QP_POOL_LAZY;
 	pl->free = aligned_alloc(64, pl->ring_bytes);
 	if (!pl->ent || !pl->cold || (p->dists && !pl->hists) || (p->apps && !pl->apps) ||
-	    !pl->free || rte_ring_init(pl->free, "qp_flow_free", ring_count, RING_F_SC_DEQ) != 0)
+	    !pl->free ||
+	    rte_ring_init(pl->free, "qp_flow_free", pow2_at_least(pl->size + 1), RING_F_SC_DEQ) != 0)
 		goto nomem_p;
 	/* the ring's slots are touched as entries come back */
 	return pl;
@@ -439,9 +445,10 @@ static int own_part(struct qp_flow_table *t, void **slot, size_t *bytes, size_t 
 {
 	if (!t->own_pool || *slot)
 		return -EINVAL;
-	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		       -1, 0);
-	if (m == MAP_FAILED)
+	struct qp_flow_pool_params lazy = {.socket = -1}; /* anonymous memory, as the pool's */
+	uint8_t huge;
+	void *m = part(t->pool, &lazy, size, &huge);
+	if (!m)
 		return -ENOMEM;
 	*slot = m;
 	*bytes = size;

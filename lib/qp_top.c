@@ -73,7 +73,6 @@ void qp_top_publish(struct qp_top *t, uint64_t now_ns)
 	}
 	t->pn = n;
 	t->pass_ns = now_ns;
-	t->passes++;
 	cmm_smp_wmb();
 	uatomic_set(&t->seq, t->seq + 1);
 }

@@ -32,7 +32,6 @@ struct qp_top {
 	/* the latest pass: even while stable, odd while being written */
 	uint32_t seq;
 	unsigned int pn;
-	uint64_t passes;     /* passes published */
 	uint64_t pass_ns;    /* when the latest ended (the walk's clock) */
 	struct qp_flow_rec pub[QP_TOP_FLOWS]; /* largest first */
 };
