@@ -11,6 +11,7 @@
  * call for 32 entries costs the worker less.
  */
 #include "qp_flow_table.h"
+#include "qp_mem.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -340,26 +341,32 @@ static int batches_init(struct qp_flow_table *t)
 }
 
 /*
- * A table's bucket array, zeroed: mapped with huge pages advised, on the
- * pool's node. The hash spreads flows over all of it and the expiry walk
- * visits every bucket: in 4 KiB pages, 2^20 buckets were 1,024 faults and as
- * many TLB entries.
+ * A table's bucket array, zeroed. From 2 MiB on, in huge pages on the pool's
+ * node (qp_mem): the hash spreads flows over all of it and the expiry walk
+ * visits every bucket, and in 4 KiB pages 2^20 buckets were 1,024 faults and
+ * as many TLB entries. A smaller one from the heap (a huge page would be
+ * most of it unused).
  */
+#define BUCKETS_HUGE ((size_t)2 << 20)
+
 static uint32_t *buckets_alloc(uint32_t n, int socket)
 {
 	size_t bytes = (size_t)n * sizeof(uint32_t);
-	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	place(m, bytes, socket);
-	(void)madvise(m, bytes, MADV_HUGEPAGE);
+	if (bytes < BUCKETS_HUGE)
+		return calloc(n, sizeof(uint32_t));
+	uint32_t *m = qp_mem_huge(bytes);
+	if (m)
+		place(m, qp_mem_huge_size(bytes), socket);
 	return m;
 }
 
 static void buckets_free(uint32_t *b, uint32_t n)
 {
-	if (b)
-		munmap(b, (size_t)n * sizeof(uint32_t));
+	size_t bytes = (size_t)n * sizeof(uint32_t);
+	if (bytes < BUCKETS_HUGE)
+		free(b);
+	else
+		qp_mem_huge_free(b, bytes);
 }
 
 struct qp_flow_table *qp_flow_table_create_in(struct qp_flow_pool *pl, uint32_t max_flows,

@@ -17,6 +17,7 @@
 
 #include "qp_filter.h"
 #include "qp_ipfix.h"
+#include "qp_mem.h"
 #include "qp_pcap_read.h"
 #include "qp_report.h"
 #include "qp_sig.h"
@@ -521,7 +522,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	r.cfg.rtp.sdp = sdp;
 	r.cfg.flow_key = o->flow_key;
 	r.rep = qp_report_create();
-	r.w = aligned_alloc(64, sizeof(*r.w));
+	/* 1.9 MB, mostly interval slots cleared at once: one huge page */
+	r.w = qp_mem_huge(sizeof(*r.w));
 	uint8_t *arena = malloc(ARENA);
 	/* in place when the file allows, else through libpcap (then copied) */
 	struct qp_pcap_reader rd;
@@ -710,7 +712,7 @@ out:
 	if (r.w) {
 		free(r.w->pres);
 		qp_worker_fini(r.w);
-		free(r.w);
+		qp_mem_huge_free(r.w, sizeof(*r.w));
 	}
 	free(arena);
 	qp_sdp_table_destroy(sdp);

@@ -4,13 +4,13 @@
  */
 #include "qp_report.h"
 #include "qp_jw.h"
+#include "qp_mem.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #ifndef QP_VERSION
@@ -25,7 +25,7 @@ const char *qp_version(void)
 struct qp_report {
 	struct qp_flow_rec *flows;
 	size_t nflows, capflows;
-	size_t flow_bytes; /* the mapping flows is (a multiple of 2 MiB) */
+	size_t flow_bytes; /* the mapping flows is (qp_mem_huge) */
 	struct qp_interval_rec *ivs;
 	size_t nivs, capivs;
 	char *kind, *path, *linktype, *precision, *filter;
@@ -60,8 +60,7 @@ void qp_report_destroy(struct qp_report *r)
 {
 	if (!r)
 		return;
-	if (r->flows)
-		munmap(r->flows, r->flow_bytes);
+	qp_mem_huge_free(r->flows, r->flow_bytes);
 	for (size_t i = 0; i < r->nivs; i++)
 		qp_interval_rec_release(&r->ivs[i]);
 	free(r->ivs);
@@ -87,45 +86,21 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem)
 	return 0;
 }
 
-#define HUGE_2M ((size_t)2 << 20)
-
-/* Zeroed memory of `bytes` (a multiple of 2 MiB) at a 2 MiB boundary, huge
- * pages advised; NULL when the system has none. */
-static void *map_huge(size_t bytes)
-{
-	uint8_t *p = mmap(NULL, bytes + HUGE_2M, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	size_t head = (HUGE_2M - ((uintptr_t)p & (HUGE_2M - 1))) & (HUGE_2M - 1);
-	if (head)
-		munmap(p, head);
-	munmap(p + head + bytes, HUGE_2M - head);
-	(void)madvise(p + head, bytes, MADV_HUGEPAGE); /* advice: without it, 4 KiB pages */
-	return p + head;
-}
-
 /*
- * Room for one more flow. The records (1,888 bytes each) live in mapped
- * memory on 2 MiB boundaries with huge pages advised: 10,000 flows are
- * 19 MB, and their 4 KiB pages faulted in one by one were 15 % of an
- * offline run (perf, 454 MB capture). A larger array is a new mapping the
- * records are copied to (mremap would keep the old place's alignment, and
- * the kernel gives huge pages only where it is 2 MiB).
+ * Room for one more flow. The records (1,888 bytes each) live in huge
+ * pages (qp_mem): 10,000 flows are 19 MB, and their 4 KiB pages faulted in
+ * one by one were 15 % of an offline run (perf, 454 MB capture). The array
+ * grows by moving its pages, not copying them.
  */
 static int grow_flows(struct qp_report *r)
 {
 	if (r->nflows < r->capflows)
 		return 0;
-	size_t bytes = r->capflows ? 2 * r->capflows * sizeof(*r->flows) : HUGE_2M;
-	bytes = (bytes + HUGE_2M - 1) & ~(HUGE_2M - 1);
-	struct qp_flow_rec *p = map_huge(bytes);
+	size_t bytes = qp_mem_huge_size(r->capflows ? 2 * r->flow_bytes : 1);
+	struct qp_flow_rec *p = r->flows ? qp_mem_huge_grow(r->flows, r->flow_bytes, bytes)
+					 : qp_mem_huge(bytes);
 	if (!p)
 		return -ENOMEM;
-	if (r->flows) {
-		memcpy(p, r->flows, r->nflows * sizeof(*p));
-		munmap(r->flows, r->flow_bytes);
-	}
 	r->flows = p;
 	r->flow_bytes = bytes;
 	r->capflows = bytes / sizeof(*p);

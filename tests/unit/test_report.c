@@ -1,0 +1,74 @@
+/*
+ * qp_report's flows: a report lists them in the order they began (first
+ * packet time, then key, then the order they were added for two records of
+ * one key and time), whatever order they came in, every record whole, also
+ * when there are more than one huge page of them (the array then grows by
+ * moving its pages).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "qp_report.h"
+
+#define N 5000 /* 9.4 MB of records: the array grows four times */
+
+/* Record i: its time and key repeat in groups, so ties happen on both. */
+static void make(struct qp_flow_rec *f, uint32_t i)
+{
+	memset(f, 0, sizeof(*f));
+	f->first_ns = 1000000000ull + (i % 97) * 1000; /* 97 distinct times */
+	f->last_ns = f->first_ns + i;
+	f->key.ipver = 4;
+	f->key.proto = 17;
+	f->key.addr[0][0] = 10;
+	f->key.addr[0][3] = (uint8_t)(i % 7); /* 7 keys a time: some records share key and time */
+	f->key.port[0] = 1000;
+	f->key.port[1] = 53;
+	f->pkts[0] = i; /* which record it is */
+	f->bytes[0] = (uint64_t)i * 100;
+}
+
+Test(report, flows_come_out_in_the_order_they_began_each_record_whole)
+{
+	struct qp_report *r = qp_report_create();
+	cr_assert_not_null(r);
+	/* added in a scrambled order: i = k * 2503 mod N visits every i once */
+	static uint32_t added[N]; /* when record i was added */
+	for (uint32_t k = 0; k < N; k++) {
+		struct qp_flow_rec f;
+		uint32_t i = (uint32_t)((uint64_t)k * 2503 % N);
+		added[i] = k;
+		make(&f, i);
+		cr_assert_eq(qp_report_add_flow(r, &f), 0);
+	}
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	cr_assert_eq(qp_report_write(r, "table", out), 0);
+	fclose(out);
+	free(buf);
+
+	size_t n;
+	const struct qp_flow_rec *fl = qp_report_flows(r, &n);
+	cr_assert_eq(n, N);
+	for (size_t j = 0; j < n; j++) {
+		uint32_t i = (uint32_t)fl[j].pkts[0];
+		struct qp_flow_rec want;
+		make(&want, i);
+		cr_assert_eq(memcmp(&fl[j], &want, sizeof(want)), 0, "record %zu (flow %u) is not whole", j, i);
+		if (j == 0)
+			continue;
+		const struct qp_flow_rec *a = &fl[j - 1], *b = &fl[j];
+		int c = a->first_ns < b->first_ns ? -1 : a->first_ns > b->first_ns;
+		if (!c)
+			c = memcmp(&a->key, &b->key, sizeof(a->key));
+		if (!c) /* same key and time: the order they were added in */
+			c = added[a->pkts[0]] < added[b->pkts[0]] ? -1 : 1;
+		cr_assert_lt(c, 0, "flows %zu and %zu out of order", j - 1, j);
+	}
+	/* the first: the earliest time, the lowest key there, the first added */
+	cr_assert_eq(fl[0].first_ns, 1000000000ull);
+	cr_assert_eq(fl[0].key.addr[0][3], 0);
+	qp_report_destroy(r);
+}
