@@ -126,6 +126,21 @@ static void place(void *p, size_t bytes, int socket)
 	(void)syscall(SYS_mbind, p, bytes, MPOL_PREFERRED_, mask, 8 * sizeof(mask) + 1, 0);
 }
 
+/* Fault every page of a range in now. @return 0, or -1 when the memory is
+ * not to be had. */
+static int populate(void *m, size_t bytes)
+{
+	if (madvise(m, bytes, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -1;
+	/* a kernel before 5.14: one write a page */
+	long pg = sysconf(_SC_PAGESIZE);
+	for (size_t o = 0; o < bytes; o += (size_t)pg)
+		((volatile char *)m)[o] = 0;
+	return 0;
+}
+
 /*
  * One part of a pool, zeroed: from the hugepage heap when the caller gave
  * one and it has room (*huge set), else anonymous memory, placed and, when
@@ -153,19 +168,11 @@ static void *part(struct qp_flow_pool *pl, const struct qp_flow_pool_params *p, 
 	 * in order, so its first touches fault 2 MiB at a time (a fault a 4 KiB
 	 * page was a tenth of an offline run of 10,000 flows) */
 	(void)madvise(m, bytes, MADV_HUGEPAGE);
-	if (pl->touch) {
-		if (madvise(m, bytes, MADV_POPULATE_WRITE) != 0) {
-			if (errno != EINVAL) {
-				/* not that much memory to be had: say so now rather
-				 * than meet the OOM killer on the packet path */
-				munmap(m, bytes);
-				return NULL;
-			}
-			/* a kernel before 5.14: one write a page */
-			long pg = sysconf(_SC_PAGESIZE);
-			for (size_t o = 0; o < bytes; o += (size_t)pg)
-				((volatile char *)m)[o] = 0;
-		}
+	if (pl->touch && populate(m, bytes) != 0) {
+		/* not that much memory to be had: say so now rather than
+		 * meet the OOM killer on the packet path */
+		munmap(m, bytes);
+		return NULL;
 	}
 	return m;
 }
@@ -345,20 +352,10 @@ static int batches_init(struct qp_flow_table *t)
  * node (qp_mem): the hash spreads flows over all of it and the expiry walk
  * visits every bucket, and in 4 KiB pages 2^20 buckets were 1,024 faults and
  * as many TLB entries. A smaller one from the heap (a huge page would be
- * most of it unused).
+ * most of it unused). A table of a touched pool (a probe's, made at START)
+ * has its buckets faulted in now, not on its worker's packet path.
  */
 #define BUCKETS_HUGE ((size_t)2 << 20)
-
-static uint32_t *buckets_alloc(uint32_t n, int socket)
-{
-	size_t bytes = (size_t)n * sizeof(uint32_t);
-	if (bytes < BUCKETS_HUGE)
-		return calloc(n, sizeof(uint32_t));
-	uint32_t *m = qp_mem_huge(bytes);
-	if (m)
-		place(m, qp_mem_huge_size(bytes), socket);
-	return m;
-}
 
 static void buckets_free(uint32_t *b, uint32_t n)
 {
@@ -367,6 +364,30 @@ static void buckets_free(uint32_t *b, uint32_t n)
 		free(b);
 	else
 		qp_mem_huge_free(b, bytes);
+}
+
+static uint32_t *buckets_alloc(uint32_t n, const struct qp_flow_pool *pl)
+{
+	size_t bytes = (size_t)n * sizeof(uint32_t);
+	uint32_t *m;
+	if (bytes < BUCKETS_HUGE) {
+		m = calloc(n, sizeof(uint32_t));
+	} else {
+		m = qp_mem_huge(bytes);
+		if (m)
+			place(m, qp_mem_huge_size(bytes), pl->socket);
+	}
+	if (m && pl->touch) {
+		/* whole pages only: the heap's neighbours are not ours to advise */
+		long pg = sysconf(_SC_PAGESIZE);
+		uintptr_t a = ((uintptr_t)m + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+		uintptr_t e = ((uintptr_t)m + bytes) & ~((uintptr_t)pg - 1);
+		if (e > a && populate((void *)a, e - a) != 0) {
+			buckets_free(m, n);
+			return NULL;
+		}
+	}
+	return m;
 }
 
 struct qp_flow_table *qp_flow_table_create_in(struct qp_flow_pool *pl, uint32_t max_flows,
@@ -385,7 +406,7 @@ struct qp_flow_table *qp_flow_table_create_in(struct qp_flow_pool *pl, uint32_t 
 	t->hdr.pool = pl->ent;
 	t->hdr.cold = pl->cold;
 	t->hdr.mask = pow2_at_least(max_flows) - 1;
-	t->hdr.buckets = buckets_alloc(t->hdr.mask + 1, pl->socket);
+	t->hdr.buckets = buckets_alloc(t->hdr.mask + 1, pl);
 	if (!t->hdr.buckets)
 		goto nomem_t;
 	if (shared && batches_init(t) != 0)
