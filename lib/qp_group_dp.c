@@ -5,6 +5,7 @@
  * the members part ways, updated once and accounted for each member.
  */
 #include "qp_group_dp.h"
+#include "qp_parse_fast.h"
 #include "qp_top.h"
 #include "qp_flow_update.h"
 
@@ -502,7 +503,8 @@ void qp_group_process(struct qp_group *g, const struct qp_group_view *v, unsigne
 				r = (enum qp_parse_result)pp->r[i];
 				pk[np] = &pp->pk[i];
 			} else {
-				r = qp_parse(&g->parse, cfg->linktype, fr[i].data, fr[i].caplen, &own[np]);
+				r = qp_parse_inline(&g->parse, cfg->linktype, fr[i].data, fr[i].caplen,
+						    &own[np]);
 				pk[np] = &own[np];
 			}
 			if (r == QP_PARSE_FLOW) {

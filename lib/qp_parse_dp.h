@@ -137,7 +137,12 @@ static inline uint32_t qp_flow_key_vni(const struct qp_flow_key *k)
 #define QP_FRAG_FIRST 1 /* offset 0, more fragments follow */
 #define QP_FRAG_LATER 2 /* offset > 0: ports come from the first fragment */
 
-/* What the parser found in one frame. */
+/*
+ * What the parser found in one frame. The TCP fields (tcp_*) are set for TCP frames only, the
+ * UDP payload's for UDP only, the ICMP ones for ICMP and ICMPv6 only
+ * (l4_proto says which): a reader looks at a protocol's fields after
+ * checking the protocol.
+ */
 struct qp_pkt {
 	struct qp_flow_key key; /* canonical key of the innermost flow */
 	uint32_t hash;          /* symmetric hash of key */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "qp_filter.h"
+#include "qp_parse_fast.h"
 
 #define BURST_MAX 64
 _Static_assert(QP_PARSED_MAX <= BURST_MAX, "a parsed burst is one chunk of process()");
@@ -145,7 +146,7 @@ void qp_parse_burst(struct qp_parse_ctx *ctx, int linktype, uint32_t key_parts,
 	out->linktype = linktype;
 	out->key_parts = key_parts;
 	for (unsigned int i = 0; i < n; i++)
-		out->r[i] = (int8_t)qp_parse(ctx, linktype, fr[i].data, fr[i].caplen, &out->pk[i]);
+		out->r[i] = (int8_t)qp_parse_inline(ctx, linktype, fr[i].data, fr[i].caplen, &out->pk[i]);
 }
 
 /*
@@ -178,7 +179,7 @@ static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				r = (enum qp_parse_result)pp->r[i];
 				pk[np] = &pp->pk[i];
 			} else {
-				r = qp_parse(&w->parse, cfg->linktype, f->data, f->caplen, &own[np]);
+				r = qp_parse_inline(&w->parse, cfg->linktype, f->data, f->caplen, &own[np]);
 				pk[np] = &own[np];
 			}
 			if (r == QP_PARSE_FLOW) {

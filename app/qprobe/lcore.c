@@ -18,6 +18,7 @@
 #include <rte_launch.h>
 #include <urcu-qsbr.h>
 
+#include "qp_parse_fast.h"
 #include "qp_worker_dp.h"
 
 static inline uint64_t *ts_field(struct rte_mbuf *m)
@@ -286,8 +287,9 @@ int lcore_dist_main(void *arg)
 				unsigned int idx = 0;
 				*ts_field(m[i]) = port_ts ? frame_ns(m[i], now, &L.dist.ts_missing, nic)
 							  : now;
-				if (qp_parse(pc, QP_LINK_ETHERNET, rte_pktmbuf_mtod(m[i], uint8_t *),
-					     m[i]->data_len, &pk) == QP_PARSE_FLOW)
+				if (qp_parse_inline(pc, QP_LINK_ETHERNET,
+						    rte_pktmbuf_mtod(m[i], uint8_t *), m[i]->data_len,
+						    &pk) == QP_PARSE_FLOW)
 					idx = qp_flow_key_addr_hash(&pk.key) % L.nworkers;
 				out[idx][nout[idx]++] = m[i];
 			}

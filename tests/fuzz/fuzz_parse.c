@@ -37,7 +37,7 @@ static void same(const struct qp_pkt *a, const struct qp_pkt *b)
 		fuzz_fail("straight line and walk differ in " #f);
 	if (memcmp(&a->key, &b->key, sizeof(a->key)) != 0)
 		fuzz_fail("straight line and walk differ in the key");
-	QP_PKT_SAME_FIELDS(SAME_)
+	QP_PKT_FIELDS_OF(a->l4_proto, SAME_);
 #undef SAME_
 }
 
@@ -62,7 +62,9 @@ static void one(int link, uint32_t parts, const uint8_t *data, uint32_t len)
 		inside(frame, len, a.ip_hdr, a.ip_cap, "IP header and what follows");
 		if (a.l4_off > a.ip_cap && a.l4_hdr_ok)
 			fuzz_fail("layer 4 at %u past the %u IP bytes captured", a.l4_off, a.ip_cap);
-		if (a.udp_payload)
+		/* a protocol's fields are set for its frames only */
+		int udp = a.l4_proto == 17 && a.udp_payload;
+		if (udp)
 			inside(frame, len, a.udp_payload, a.udp_payload_cap, "UDP payload");
 		if (a.hash != qp_flow_key_hash(&a.key))
 			fuzz_fail("the hash is not the key's");
@@ -74,7 +76,7 @@ static void one(int link, uint32_t parts, const uint8_t *data, uint32_t len)
 			sc.nat = (uint8_t)(pb / 8 & 1);
 			(void)qp_sig_of(&sc, &a, &sig);
 		}
-		if (a.udp_payload) {
+		if (udp) {
 			struct qp_sdp_media m[QP_SDP_MEDIA];
 			int n = qp_sdp_parse(a.udp_payload, a.udp_payload_cap, m);
 			if (n < 0 || n > QP_SDP_MEDIA)

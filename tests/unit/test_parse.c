@@ -988,7 +988,7 @@ static void same_parse(const uint8_t *d, uint32_t len, const char *what)
 	diff_flows++;
 #define SAME_(f) cr_assert(a.f == b.f, "%s (%u bytes): " #f " differs", what, len);
 	cr_assert(memcmp(&a.key, &b.key, sizeof(a.key)) == 0, "%s (%u bytes): key differs", what, len);
-	QP_PKT_SAME_FIELDS(SAME_)
+	QP_PKT_FIELDS_OF(a.l4_proto, SAME_);
 #undef SAME_
 }
 
