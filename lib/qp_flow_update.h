@@ -20,11 +20,12 @@
 #include "qp_worker_dp.h"
 #include "qp_sig.h"
 
-/* The interval slot for a packet at ts; timestamps never move it back. */
+/* The interval slot for a packet at ts; timestamps never move it back.
+ * Before the first packet cur_iv_end is 0: one test a packet. */
 static inline struct qp_interval_acc *qp_interval_for(struct qp_worker *w,
 						   const struct qp_measure_cfg *cfg, uint64_t ts)
 {
-	if (!w->have_iv || ts >= w->cur_iv_end) {
+	if (__builtin_expect(ts >= w->cur_iv_end, 0)) {
 		uint64_t iv = ts > cfg->base_ns ? (ts - cfg->base_ns) / cfg->interval_ns : 0;
 		if (!w->have_iv || iv > w->cur_iv) {
 			struct qp_interval_acc *a = &w->iv[iv & (QP_IV_SLOTS - 1)];
@@ -39,10 +40,11 @@ static inline struct qp_interval_acc *qp_interval_for(struct qp_worker *w,
 			__atomic_store_n(&a->iv, iv, __ATOMIC_RELEASE);
 			w->cur_iv = iv;
 			w->cur_iv_end = cfg->base_ns + (iv + 1) * cfg->interval_ns;
+			w->cur_acc = a;
 			w->have_iv = 1;
 		}
 	}
-	return &w->iv[w->cur_iv & (QP_IV_SLOTS - 1)];
+	return w->cur_acc;
 }
 
 /* Add one RTP packet to its stream's entry (the flow's stream k) in the interval slot a. */
@@ -414,7 +416,7 @@ static inline __attribute__((always_inline)) void qp_flow_udp(struct qp_flow_tab
 	 * 2: 0x80-0xbf) or a QUIC long header (0xc0-): only its arrival times,
 	 * whatever the branches below would have looked at (udp64-100k: 27
 	 * instructions a frame less) */
-	unsigned int b0 = pay && cap ? pay[0] : 0;
+	unsigned int b0 = cap ? pay[0] : 0; /* a UDP header whole: pay is set */
 	if (__builtin_expect(fl->app == QP_APP_NONE && !(fl->udp_class & (QP_UDP_DNS | QP_UDP_SIP)) &&
 				     b0 < 0x80 && b0 != QP_TS_SYNC,
 			     1)) {

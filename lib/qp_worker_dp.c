@@ -161,6 +161,12 @@ static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 	const struct qp_pkt *pk[BURST_MAX];
 	const struct qp_frame *pf[BURST_MAX];
 
+	/* what the loop asks of cfg and w for every frame, read once (the
+	 * counters' stores could alias them for the compiler) */
+	const struct qp_filter *filter = cfg->filter;
+	const struct qp_sig_cfg *sig = w->tp_ring ? cfg->sig : NULL;
+	int linktype = cfg->linktype;
+	struct qp_flow_table *flows = w->flows;
 	while (n > 0) {
 		unsigned int chunk = n > BURST_MAX ? BURST_MAX : n;
 		unsigned int np = 0;
@@ -170,7 +176,7 @@ static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 			const struct qp_frame *f = &fr[i];
 			w->cnt.packets++;
 			w->cnt.bytes += f->wirelen;
-			if (cfg->filter && !qp_filter_match(cfg->filter, f->data, f->caplen)) {
+			if (filter && !qp_filter_match(filter, f->data, f->caplen)) {
 				w->cnt.filtered_out++;
 				continue;
 			}
@@ -179,15 +185,15 @@ static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				r = (enum qp_parse_result)pp->r[i];
 				pk[np] = &pp->pk[i];
 			} else {
-				r = qp_parse_inline(&w->parse, cfg->linktype, f->data, f->caplen, &own[np]);
+				r = qp_parse_inline(&w->parse, linktype, f->data, f->caplen, &own[np]);
 				pk[np] = &own[np];
 			}
 			if (r == QP_PARSE_FLOW) {
 				if (pk[np]->frag == QP_FRAG_LATER && !pk[np]->frag_attributed)
 					w->cnt.frag_unattributed++;
-				qp_flow_table_prefetch(w->flows, pk[np]->hash);
-				if (cfg->sig && w->tp_ring)
-					tp_record(w, cfg->sig, pk[np], f);
+				qp_flow_table_prefetch(flows, pk[np]->hash);
+				if (sig)
+					tp_record(w, sig, pk[np], f);
 				pf[np++] = f;
 			} else if (r == QP_PARSE_NON_IP) {
 				w->cnt.non_ip++;
@@ -199,7 +205,7 @@ static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 		/* the slots have arrived meanwhile: fetch the flows they point to
 		 * (100k flows: 5.9 -> see bench/RESULTS.md) */
 		for (unsigned int i = 0; i < np; i++)
-			qp_flow_table_prefetch_flow(w->flows, pk[i]->hash, pk[i]->key.proto);
+			qp_flow_table_prefetch_flow(flows, pk[i]->hash, pk[i]->key.proto);
 		for (unsigned int i = 0; i < np; i++) {
 			const struct qp_pkt *p = pk[i];
 			const struct qp_frame *f = pf[i];
@@ -208,19 +214,19 @@ static void process(struct qp_worker *w, const struct qp_measure_cfg *cfg,
 				w->cnt.ts_backwards++;
 			else
 				w->last_ts = ts;
-			struct qp_flow *fl = qp_flow_table_lookup(w->flows, &p->key, p->hash);
+			struct qp_flow *fl = qp_flow_table_lookup(flows, &p->key, p->hash);
 			if (!fl) {
-				fl = qp_flow_table_insert(w->flows, p, w->export_fn, w->export_arg);
+				fl = qp_flow_table_insert(flows, p, w->export_fn, w->export_arg);
 				if (!fl) {
 					w->cnt.unattributed++;
 					continue;
 				}
 				qp_flow_orient(fl, p);
 			} else {
-				qp_flow_timeouts(w->flows, fl, cfg, p, ts, w->export_fn, w->export_arg);
+				qp_flow_timeouts(flows, fl, cfg, p, ts, w->export_fn, w->export_arg);
 			}
 			struct qp_flow_ev e;
-			qp_flow_update(w->flows, fl, cfg, p, f, &e);
+			qp_flow_update(flows, fl, cfg, p, f, &e);
 			qp_flow_account(w, cfg, fl, p, f, &e);
 		}
 		fr += chunk;

@@ -214,7 +214,8 @@ struct qp_worker {
 	void *export_arg;
 	struct qp_worker_counters cnt;
 	uint64_t cur_iv;     /* interval of the latest packet */
-	uint64_t cur_iv_end; /* its end, ns */
+	uint64_t cur_iv_end; /* its end, ns (0 before the first packet) */
+	struct qp_interval_acc *cur_acc; /* its slot, iv[cur_iv % QP_IV_SLOTS] */
 	uint64_t last_ts;
 	int have_iv;
 	struct qp_interval_acc iv[QP_IV_SLOTS];
