@@ -1,16 +1,13 @@
 /*
  * qp_parse_dp: see qp_parse_dp.h. The walk is a chain of small functions, one
  * per header, each handed the bytes left in the capture; tunnels recurse with
- * a depth bound so a crafted frame cannot nest forever.
+ * a depth bound so a crafted frame cannot nest forever. The straight line for
+ * the common frame and the key's hash are in qp_parse_fast.h (inline where
+ * the packet loops call them).
  */
 #include "qp_parse_dp.h"
 #include "qp_parse_fast.h"
 #include "qp_mix.h"
-
-#include <rte_hash_crc.h>
-#ifdef __SSE4_2__
-#include <nmmintrin.h>
-#endif
 
 #include <string.h>
 

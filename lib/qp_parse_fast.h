@@ -16,16 +16,6 @@
 #include <nmmintrin.h>
 #else
 #include <rte_hash_crc.h>
-/** qp_parse(), inline: the straight line, else the walk. */
-static inline __attribute__((always_inline)) enum qp_parse_result
-qp_parse_inline(struct qp_parse_ctx *ctx, int linktype, const uint8_t *data, uint32_t caplen,
-		struct qp_pkt *out)
-{
-	if (linktype == QP_LINK_ETHERNET && qp_parse_fast(ctx, data, caplen, out))
-		return QP_PARSE_FLOW;
-	return qp_parse_walk(ctx, linktype, data, caplen, out);
-}
-
 #endif
 
 #include "qp_parse_dp.h"
@@ -73,16 +63,6 @@ static inline __attribute__((always_inline)) uint32_t qp_flow_key_hash_inline(co
 	for (int i = 0; i < 6; i++)
 		h = rte_hash_crc_8byte(w[i], h);
 	return h;
-/** qp_parse(), inline: the straight line, else the walk. */
-static inline __attribute__((always_inline)) enum qp_parse_result
-qp_parse_inline(struct qp_parse_ctx *ctx, int linktype, const uint8_t *data, uint32_t caplen,
-		struct qp_pkt *out)
-{
-	if (linktype == QP_LINK_ETHERNET && qp_parse_fast(ctx, data, caplen, out))
-		return QP_PARSE_FLOW;
-	return qp_parse_walk(ctx, linktype, data, caplen, out);
-}
-
 #endif
 }
 
