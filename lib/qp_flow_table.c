@@ -23,7 +23,7 @@
 
 #include <rte_ring.h>
 
-#define MAX_FLOWS (1u << 26)
+#define MAX_FLOWS QP_FLOW_TABLE_MAX
 #define EVICT_SAMPLE 8     /* non-empty buckets compared when evicting */
 #define EVICT_MAX_VISIT 64 /* buckets visited at most for one eviction */
 #define FREE_BATCH 32      /* entries a grace period is waited for at once */

@@ -224,6 +224,9 @@ struct qp_flow_table_stats {
 struct qp_flow_table;
 struct qp_flow_pool;
 
+/* The most flows a table or a pool holds (and so a worker lcore's budget). */
+#define QP_FLOW_TABLE_MAX (1u << 26)
+
 /*
  * The memory flows live in: entries, their cold blocks, per-flow RTT
  * distributions and application blocks, and the ring of free entries. A

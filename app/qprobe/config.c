@@ -422,7 +422,7 @@ int config_load(const char *path, const struct qprobe_opts *o, struct config *cf
 		long long v;
 		if (jc_int(&c, "$.flows", fl, "max_flows", 16, 16777216, &v))
 			cfg->max_flows = (uint32_t)v;
-		if (jc_int(&c, "$.flows", fl, "flow_budget", 16, 1 << 28, &v))
+		if (jc_int(&c, "$.flows", fl, "flow_budget", 16, QP_FLOW_TABLE_MAX, &v))
 			cfg->flow_budget = (uint64_t)v;
 
 	}

@@ -280,7 +280,8 @@ static int num_opt(const char *name, const char *s, double lo, double hi, double
 	errno = 0;
 	double v = strtod(s, &end);
 	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) {
-		fprintf(stderr, "qprobe: --%s '%s': expected a number from %g to %g\n", name, s, lo, hi);
+		fprintf(stderr, "qprobe: --%s '%s': expected a number from %.15g to %.15g\n", name, s,
+			lo, hi);
 		return -1;
 	}
 	*out = v;
@@ -328,7 +329,7 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 		case OPT_MEASURE: o->measure = 1; break;
 		case OPT_DESCRIPTION: o->description = optarg; break;
 		case OPT_FLOW_BUDGET:
-			if (num_opt("flow-budget", optarg, 16, 1 << 28, &v))
+			if (num_opt("flow-budget", optarg, 16, QP_FLOW_TABLE_MAX, &v))
 				return -1;
 			o->flow_budget = (uint64_t)v;
 			break;

@@ -127,7 +127,7 @@ int meas_init(unsigned int nworkers, const unsigned int *worker_lcores, uint64_t
 		 * application blocks, on the lcore's NUMA node and faulted in
 		 * now: no page fault on the packet path, no allocation at START */
 		struct qp_flow_pool_params pp = {
-			.flows = flow_budget < (1u << 26) ? (uint32_t)flow_budget : (1u << 26),
+			.flows = (uint32_t)flow_budget, /* at most QP_FLOW_TABLE_MAX: the options say */
 			.shared = 1,
 			.dists = flow_dists,
 			.apps = flow_dists,
@@ -293,7 +293,7 @@ static int group_join(struct meas *m)
 		gr->sem.filter = NULL;
 		/* the budget is the most the members can ask for together; the
 		 * entries come from the lcore's pool */
-		gr->cap = M.budget < (1u << 26) ? (uint32_t)M.budget : (1u << 26);
+		gr->cap = (uint32_t)M.budget;
 		for (unsigned int i = 0; i < M.nworkers; i++) {
 			gr->g[i] = qp_group_create_in(M.pool[i], gr->cap, 1);
 			if (!gr->g[i]) {

@@ -73,7 +73,7 @@ Test(config, every_bad_value_named_by_its_path)
 		"$.http.addr: a string is expected",
 		"$.http.port: a whole number from 0 to 65535 is expected",
 		"$.flows.max_flows: a whole number from 16 to 16777216 is expected",
-		"$.flows.flow_budget: a whole number from 16 to 268435456 is expected",
+		"$.flows.flow_budget: a whole number from 16 to 67108864 is expected",
 		"$.ports.mbufs: a whole number from 1023 to 16777215 is expected",
 		"$.ports.rx_desc: a whole number from 64 to 32768 is expected",
 		"$.ports.drivers_cfg: /nonexistent is not a readable directory of NIC profiles",

@@ -689,6 +689,9 @@ Test(offline_bad, command_line_mistakes)
 	expect_refusal(a6, 1, "needs a value");
 	char *a7[] = {qbin(), "--pcap", "x.pcap", "--interval", "1e400", NULL};
 	expect_refusal(a7, 1, "--interval '1e400'");
+	/* a worker lcore's flows are a table's at most: 2^26 */
+	char *a8[] = {qbin(), "--flow-budget", "67108865", NULL};
+	expect_refusal(a8, 1, "qprobe: --flow-budget '67108865': expected a number from 16 to 67108864\n");
 }
 
 Test(offline_bad, report_file_that_cannot_be_written)
