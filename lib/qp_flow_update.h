@@ -333,7 +333,7 @@ static inline void qp_flow_quic(struct qp_flow_table *t, struct qp_flow *fl, con
 	e->ev |= QP_EV_QUIC;
 	qp_quic_update(&c->quic, p->udp_payload, p->udp_payload_cap, dir, ts, &e->quic);
 	if (e->quic.rtt_dir >= 0) {
-		struct qp_hist_counts *h = qp_flow_table_hist(t, fl);
+		struct qp_hist_counts *h = qp_flow_table_hist_of(t, fl);
 		if (h)
 			qp_hist_counts_add(&h[e->quic.rtt_dir], e->quic.rtt_ns);
 	}
@@ -366,7 +366,7 @@ static inline void qp_flow_dns(struct qp_flow_table *t, struct qp_flow *fl, stru
 		 * distribution (UDP has no other use for it): most DNS flows
 		 * ask once or twice and never touch one */
 		if (e->dns.nrt && d->rt.n > QP_DNS_KEEP) {
-			struct qp_hist_counts *h = qp_flow_table_hist(t, fl);
+			struct qp_hist_counts *h = qp_flow_table_hist_of(t, fl);
 			if (h && d->rt.n == QP_DNS_KEEP + 1)
 				for (int i = 0; i < QP_DNS_KEEP; i++)
 					qp_hist_counts_add(&h[0], qp_ns32_dec(d->keep[i]));
@@ -529,7 +529,7 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 				       : 3000000;
 		qp_tcp_update(c->tcp, p, dir, ts, ooo, &e->tcp);
 		if (e->tcp.rtt_dir >= 0) {
-			struct qp_hist_counts *h = qp_flow_table_hist(t, fl);
+			struct qp_hist_counts *h = qp_flow_table_hist_of(t, fl);
 			if (h)
 				qp_hist_counts_add(&h[e->tcp.rtt_dir], e->tcp.rtt_ns);
 		}
