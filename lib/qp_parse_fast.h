@@ -94,8 +94,15 @@ static inline __attribute__((always_inline)) int qp_parse_fast(const struct qp_p
 	if (type == QP_ETH_IPV4) {
 		if (len < 20)
 			return 0;
-		uint32_t ihl = (uint32_t)(ip[0] & 0x0f) * 4, tot = qp_rd16(ip + 2);
-		if ((ip[0] >> 4) != 4 || ihl < 20 || tot < ihl || ihl > len || (qp_rd16(ip + 6) & 0x3fff))
+		uint32_t vihl = ip[0], ihl, tot = qp_rd16(ip + 2);
+		/* no options: the version and the length in one compare */
+		if (__builtin_expect(vihl == 0x45, 1))
+			ihl = 20;
+		else if ((vihl >> 4) == 4 && (vihl & 0x0f) >= 5)
+			ihl = (vihl & 0x0f) * 4;
+		else
+			return 0;
+		if (tot < ihl || ihl > len || (qp_rd16(ip + 6) & 0x3fff))
 			return 0;
 		if (len > tot)
 			len = tot;
