@@ -497,21 +497,41 @@ void qp_group_process(struct qp_group *g, const struct qp_group_view *v, unsigne
 		}
 		unsigned int np = 0;
 		g->parse.key_parts = cfg->flow_key;
-		for (unsigned int i = 0; i < chunk; i++) {
-			enum qp_parse_result r;
-			if (pp) {
-				r = (enum qp_parse_result)pp->r[i];
-				pk[np] = &pp->pk[i];
-			} else {
-				r = qp_parse_inline(&g->parse, cfg->linktype, fr[i].data, fr[i].caplen,
-						    &own[np]);
-				pk[np] = &own[np];
+		if (!pp && cfg->linktype == QP_LINK_ETHERNET) {
+			/* as the worker's: a loop of few live values, where the
+			 * parse's own fit the registers */
+			for (unsigned int i = 0; i < chunk; i++) {
+				struct qp_pkt *o = &own[np];
+				enum qp_parse_result r =
+					qp_parse_fast(&g->parse, fr[i].data, fr[i].caplen, o)
+						? QP_PARSE_FLOW
+						: qp_parse_walk(&g->parse, QP_LINK_ETHERNET, fr[i].data,
+								fr[i].caplen, o);
+				if (__builtin_expect(r == QP_PARSE_FLOW, 1)) {
+					qp_flow_table_prefetch(g->flows, o->hash);
+					pk[np] = o;
+					pf[np++] = &fr[i];
+				} else {
+					non_flow(v, idx, &fr[i], r);
+				}
 			}
-			if (r == QP_PARSE_FLOW) {
-				qp_flow_table_prefetch(g->flows, pk[np]->hash);
-				pf[np++] = &fr[i];
-			} else {
-				non_flow(v, idx, &fr[i], r);
+		} else {
+			for (unsigned int i = 0; i < chunk; i++) {
+				enum qp_parse_result r;
+				if (pp) {
+					r = (enum qp_parse_result)pp->r[i];
+					pk[np] = &pp->pk[i];
+				} else {
+					r = qp_parse_inline(&g->parse, cfg->linktype, fr[i].data,
+							    fr[i].caplen, &own[np]);
+					pk[np] = &own[np];
+				}
+				if (r == QP_PARSE_FLOW) {
+					qp_flow_table_prefetch(g->flows, pk[np]->hash);
+					pf[np++] = &fr[i];
+				} else {
+					non_flow(v, idx, &fr[i], r);
+				}
 			}
 		}
 		for (unsigned int i = 0; i < np; i++)
