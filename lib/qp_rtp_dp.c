@@ -9,7 +9,7 @@
 
 #define MAX_DROPOUT 3000
 #define MAX_MISORDER 100
-#define SEQ_MOD (1u << 16)
+#define SEQ_MOD QP_RTP_SEQ_MOD
 
 uint32_t qp_rtp_clock(uint8_t pt)
 {
@@ -124,47 +124,16 @@ static void update_seq(struct qp_rtp_dir *r, uint16_t seq)
 	r->received++;
 }
 
-/* A step of the RTP timestamp against arrival beyond this (media time), with the
- * sequence continuous, is a new timeline (codec switch, re-INVITE): 1 s */
-#define TS_JUMP_S 1
-
 static void update_jitter(struct qp_rtp_dir *r, uint32_t rtp_ts, uint64_t ts)
 {
-	if (!r->clock_hz)
-		return;
-	if (!r->have_prev) {
-		r->have_prev = 1;
-		r->first_ns = ts;
-		r->ts_ext = rtp_ts;
-		r->last_ts = rtp_ts;
-		r->prev_transit = -(double)rtp_ts;
-		return;
-	}
-	r->ts_ext += (int32_t)(rtp_ts - r->last_ts); /* unwrap the 32-bit timestamp */
-	r->last_ts = rtp_ts;
-	double arrival = ts >= r->first_ns ? (double)(ts - r->first_ns) * r->clock_hz / 1e9 : 0;
-	double transit = arrival - (double)r->ts_ext;
-	double d = fabs(transit - r->prev_transit);
-	r->prev_transit = transit;
-	if (d > (double)TS_JUMP_S * r->clock_hz) {
-		/* the sender's timestamps started again elsewhere: the estimator
-		 * goes on from the new timeline, the step is no sample */
-		if (r->ts_jumps < UINT16_MAX)
-			r->ts_jumps++;
-		return;
-	}
-	r->jitter += (d - r->jitter) / 16.0;
-	r->jitter_sum += r->jitter;
-	r->jitter_n++;
-	if (r->jitter > r->jitter_max)
-		r->jitter_max = r->jitter;
+	qp_rtp_jitter_step(r, rtp_ts, ts);
 }
 
 static void rtp_packet(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
 		       uint64_t ts, const struct qp_rtp_cfg *cfg);
 
-void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
-		   uint64_t ts, const struct qp_rtp_cfg *cfg, struct qp_rtp_event *ev)
+void qp_rtp_update_slow(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
+			uint64_t ts, const struct qp_rtp_cfg *cfg, struct qp_rtp_event *ev)
 {
 	if (r->state != 2 && (!payload || cap < 12 || (payload[0] >> 6) != 2)) {
 		/* most UDP is not RTP: out before any bookkeeping (the version bits
@@ -186,17 +155,14 @@ void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, i
 	}
 	ev->expected = qp_rtp_expected(r) - exp0;
 	ev->received = r->received - rec0;
-	if (r->jitter_n != jn0 && r->clock_hz) {
+	if (was_stream) {
+		qp_rtp_jitter_event(r, jn0, ev);
+	} else if (r->jitter_n != jn0 && r->clock_hz) {
 		ev->has_jitter = 1;
 		ev->jitter_ns = (uint64_t)(r->jitter / r->clock_hz * 1e9);
-		if (was_stream) {
-			ev->jitter_n = 1;
-			ev->jitter_sum = ev->jitter_max = r->jitter;
-		} else {
-			ev->jitter_n = r->jitter_n;
-			ev->jitter_sum = r->jitter_sum;
-			ev->jitter_max = r->jitter_max;
-		}
+		ev->jitter_n = r->jitter_n;
+		ev->jitter_sum = r->jitter_sum;
+		ev->jitter_max = r->jitter_max;
 	}
 }
 

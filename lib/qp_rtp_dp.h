@@ -89,14 +89,106 @@ static inline int qp_rtp_maybe(const struct qp_rtp_dir *r, const uint8_t *payloa
 	return r->state == 2 || (payload && cap >= 12 && (payload[0] >> 6) == 2);
 }
 
+#define QP_RTP_SEQ_MOD (1u << 16)
+
+/* A step of the RTP timestamp against arrival beyond this (media time), with
+ * the sequence continuous, is a new timeline (codec switch, re-INVITE): 1 s */
+#define QP_RTP_TS_JUMP_S 1
+
+/** RFC 3550 A.8: the jitter estimate after a packet of RTP timestamp rtp_ts
+ * arriving at ts (the stream's clock known). Inline for the worker's common
+ * packet; qp_rtp_update_slow() calls it too. */
+static inline void qp_rtp_jitter_step(struct qp_rtp_dir *r, uint32_t rtp_ts, uint64_t ts)
+{
+	if (!r->clock_hz)
+		return;
+	if (!r->have_prev) {
+		r->have_prev = 1;
+		r->first_ns = ts;
+		r->ts_ext = rtp_ts;
+		r->last_ts = rtp_ts;
+		r->prev_transit = -(double)rtp_ts;
+		return;
+	}
+	r->ts_ext += (int32_t)(rtp_ts - r->last_ts); /* unwrap the 32-bit timestamp */
+	r->last_ts = rtp_ts;
+	double arrival = ts >= r->first_ns ? (double)(ts - r->first_ns) * r->clock_hz / 1e9 : 0;
+	double transit = arrival - (double)r->ts_ext;
+	double d = __builtin_fabs(transit - r->prev_transit);
+	r->prev_transit = transit;
+	if (d > (double)QP_RTP_TS_JUMP_S * r->clock_hz) {
+		/* the sender's timestamps started again elsewhere: the estimator
+		 * goes on from the new timeline, the step is no sample */
+		if (r->ts_jumps < UINT16_MAX)
+			r->ts_jumps++;
+		return;
+	}
+	r->jitter += (d - r->jitter) / 16.0;
+	r->jitter_sum += r->jitter;
+	r->jitter_n++;
+	if (r->jitter > r->jitter_max)
+		r->jitter_max = r->jitter;
+}
+
+/* What a packet's jitter estimate adds to the event of a stream that was one
+ * before the packet (n: its count of estimates before). */
+static inline void qp_rtp_jitter_event(const struct qp_rtp_dir *r, uint32_t n,
+				       struct qp_rtp_event *ev)
+{
+	if (r->jitter_n != n && r->clock_hz) {
+		ev->has_jitter = 1;
+		ev->jitter_ns = (uint64_t)(r->jitter / r->clock_hz * 1e9);
+		ev->jitter_n = 1;
+		ev->jitter_sum = ev->jitter_max = r->jitter;
+	}
+}
+
+/** qp_rtp_update() for any packet (the inline part's common case too). */
+void qp_rtp_update_slow(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
+			uint64_t ts, const struct qp_rtp_cfg *cfg, struct qp_rtp_event *ev);
+
 /**
  * Account one UDP packet travelling in one direction.
  * @param payload, cap  the UDP payload as captured
  * @param ports_match   one of the flow's ports is in the RTP port range
  * @param ev            what changed (zeroed first)
  */
-void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap, int ports_match,
-		   uint64_t ts, const struct qp_rtp_cfg *cfg, struct qp_rtp_event *ev);
+static inline void qp_rtp_update(struct qp_rtp_dir *r, const uint8_t *payload, uint32_t cap,
+				 int ports_match, uint64_t ts, const struct qp_rtp_cfg *cfg,
+				 struct qp_rtp_event *ev)
+{
+	/* most packets of a stream: the next in its sequence, of its SSRC and
+	 * payload type, with a plain header (version 2, no padding, extension
+	 * or CSRC; the type is the stream's, so no RTCP): what the slow path's
+	 * header check and RFC 3550 A.1 update_seq do for it, in a straight
+	 * line, inline where the worker calls (rtp: 687 -> 621 instructions a
+	 * frame) */
+	if (r->state == 2 && payload && cap >= 12 && payload[0] == 0x80 &&
+	    (payload[1] & 0x7f) == r->pt && (payload[1] < 192 || payload[1] > 223)) {
+		uint32_t ssrc = (uint32_t)payload[8] << 24 | (uint32_t)payload[9] << 16 |
+				(uint32_t)payload[10] << 8 | payload[11];
+		uint16_t seq = (uint16_t)(payload[2] << 8 | payload[3]);
+		if (ssrc == r->ssrc && seq == (uint16_t)(r->max_seq + 1)) {
+			if (seq == 0)
+				r->cycles += QP_RTP_SEQ_MOD; /* it wrapped */
+			r->seen = (r->seen << 1) | 1;
+			r->max_seq = seq;
+			r->received++;
+			r->run = 0;
+			uint32_t jn0 = r->jitter_n;
+			qp_rtp_jitter_step(r,
+					   (uint32_t)payload[4] << 24 | (uint32_t)payload[5] << 16 |
+						   (uint32_t)payload[6] << 8 | payload[7],
+					   ts);
+			ev->received = ev->expected = 1;
+			ev->has_jitter = 0;
+			ev->jitter_n = 0;
+			qp_rtp_jitter_event(r, jn0, ev);
+			return;
+		}
+	}
+	qp_rtp_update_slow(r, payload, cap, ports_match, ts, cfg, ev);
+}
 
 /** Start a new record (active timeout): counters from the next packet on. */
 void qp_rtp_restart(struct qp_rtp_dir *r);
