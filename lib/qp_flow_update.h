@@ -436,10 +436,10 @@ static inline __attribute__((always_inline)) void qp_flow_udp(struct qp_flow_tab
 		qp_flow_ts(t, fl, pay, cap, p->l4_payload_len, 0, ts, e);
 		if (!(cfg->metrics_off & QP_METRICS_RTP))
 			qp_iat_add(&fl->iat, dir, ts);
-	} else if (!(cfg->metrics_off & QP_METRICS_QUIC) && pay && cap &&
-		   (fl->app == QP_APP_QUIC ||
+	} else if ((fl->app == QP_APP_QUIC ||
 		    /* a long header's two first bits (never RTP's version 2) before the call */
-		    (!fl->cold && (pay[0] & 0xC0) == 0xC0 && qp_quic_detect(pay, cap)))) {
+		    ((b0 & 0xC0) == 0xC0 && !fl->cold && qp_quic_detect(pay, cap))) &&
+		   !(cfg->metrics_off & QP_METRICS_QUIC) && cap) {
 		/* QUIC (a flow whose RTP state began first stays RTP) */
 		qp_flow_quic(t, fl, p, dir, ts, e);
 		if (!(cfg->metrics_off & QP_METRICS_RTP))
@@ -451,7 +451,7 @@ static inline __attribute__((always_inline)) void qp_flow_udp(struct qp_flow_tab
 		 * qp_rtp_update() itself returns at once for) */
 		if (__builtin_expect(fl->udp_class & QP_UDP_SIP, 0))
 			qp_flow_sip(rc->sdp, p, pay, cap, ts);
-		if (pay && cap >= 12 && (pay[0] >> 6) == 2) {
+		if (cap >= 12 && (b0 >> 6) == 2) {
 			int ports = rc->port_hi &&
 				    ((p->key.port[0] >= rc->port_lo && p->key.port[0] <= rc->port_hi) ||
 				     (p->key.port[1] >= rc->port_lo && p->key.port[1] <= rc->port_hi));
