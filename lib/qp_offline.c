@@ -410,19 +410,22 @@ static json_t *tp_iv(const struct qp_interval_rec *iv, void *arg)
 static int ipfix_export(struct qp_ipfix_out **out, int n, const struct qp_report *rep,
 			const struct peer *pp)
 {
-	size_t nf;
-	const struct qp_flow_rec *fr = qp_report_flows(rep, &nf);
+	size_t nf = qp_report_flow_count(rep);
+	struct qp_flow_rec *fr = malloc(sizeof(*fr));
+	if (!fr)
+		return -ENOMEM;
 	int rc = 0;
 	for (int k = 0; k < n; k++) {
 		struct qp_ipfix_enc *e = qp_ipfix_out_enc(out[k]);
 		for (size_t i = 0; i < nf; i++) {
-			const struct qp_tp_dir *tp = pp ? qp_tp_flow(pp->tp, &fr[i].key) : NULL;
+			qp_report_flow(rep, i, fr);
+			const struct qp_tp_dir *tp = pp ? qp_tp_flow(pp->tp, &fr->key) : NULL;
 			struct qp_tp_dir none[2];
 			if (pp && !tp) {
 				memset(none, 0, sizeof(none));
 				tp = none;
 			}
-			qp_ipfix_enc_add(e, &fr[i], tp, (uint32_t)(fr[i].last_ns / 1000000000u));
+			qp_ipfix_enc_add(e, fr, tp, (uint32_t)(fr->last_ns / 1000000000u));
 		}
 		qp_ipfix_enc_flush(e);
 		struct qp_ipfix_stats st = e->stats;
@@ -435,6 +438,7 @@ static int ipfix_export(struct qp_ipfix_out **out, int n, const struct qp_report
 			rc = -EIO;
 		out[k] = NULL;
 	}
+	free(fr);
 	return rc;
 }
 

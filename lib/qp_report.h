@@ -181,8 +181,11 @@ int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr);
 /** Append a copy of an interval (its streams copied too). @return 0 or -ENOMEM. */
 int qp_report_add_interval(struct qp_report *r, const struct qp_interval_rec *iv);
 
-/** The flow records added so far, in the order they were added; *n their count. */
-const struct qp_flow_rec *qp_report_flows(const struct qp_report *r, size_t *n);
+/**
+ * Flow record i (i < qp_report_flow_count()) whole into *out: in the order
+ * they were added until the report is written, in the report's order after.
+ */
+void qp_report_flow(const struct qp_report *r, size_t i, struct qp_flow_rec *out);
 
 /**
  * Add an interval's accumulator to the capture-wide TCP totals (counters
