@@ -187,13 +187,6 @@ int lcore_worker_main(void *arg)
 					      : port_ts ? frame_ns(m[i], now, &st->ts_missing, nic)
 							: now;
 			}
-			if (L.o->ts_port) {
-				uint64_t pmax = 0;
-				for (uint16_t i = 0; i < n; i++)
-					pmax = fr[i].ts_ns > pmax ? fr[i].ts_ns : pmax;
-				if (pmax > st->port_ns)
-					__atomic_store_n(&st->port_ns, pmax, __ATOMIC_SEQ_CST);
-			}
 			if (set->n == 1 && !set->ng) {
 				/* one of its own: its filter first, and only what passes is parsed */
 				qp_worker_process(set->m[0].w[c->idx], set->m[0].cfg, fr, n);
@@ -209,6 +202,18 @@ int lcore_worker_main(void *arg)
 				for (unsigned int j = 0; j < set->ng; j++)
 					qp_group_process(set->g[j].g[c->idx], &set->g[j].v, c->idx, fr,
 							 n, pp);
+			}
+			if (L.o->ts_port) {
+				/* the packet clock moves once the burst is measured: an
+				 * interval closed on a frame's time then has every frame
+				 * before it (published first, a burst's later frames let the
+				 * management core close the interval its earlier ones were
+				 * still being added to: test_live under ASan and load) */
+				uint64_t pmax = 0;
+				for (uint16_t i = 0; i < n; i++)
+					pmax = fr[i].ts_ns > pmax ? fr[i].ts_ns : pmax;
+				if (pmax > st->port_ns)
+					__atomic_store_n(&st->port_ns, pmax, __ATOMIC_SEQ_CST);
 			}
 			rte_pktmbuf_free_bulk(m, n);
 		}
