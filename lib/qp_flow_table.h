@@ -107,6 +107,13 @@ struct qp_flow_cold {
 			 * each attach, kept by a copy): what an interval's RTP
 			 * streams know the flow by */
 			uint32_t inc;
+			/* where each stream's entry is in the interval slot iv_acc
+			 * holds (its interval iv_num): index + 1, 0 not looked up
+			 * yet; the worker's alone (a shared table's members take
+			 * turns at it, each finding its own again) */
+			uint16_t iv_idx[QP_FLOW_RTP];
+			uint64_t iv_num;
+			const void *iv_acc;
 		};
 		struct qp_echo echo; /* ICMP, ICMPv6: echo RTT */
 		struct qp_dns dns;   /* UDP with app QP_APP_DNS */

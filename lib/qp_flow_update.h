@@ -51,23 +51,29 @@ static inline struct qp_interval_acc *qp_interval_for(struct qp_worker *w,
 static inline void qp_interval_rtp_stream(struct qp_interval_acc *a, struct qp_flow *fl,
 				       unsigned int k, const struct qp_rtp_event *ev)
 {
-	const struct qp_flow_cold *c = fl->cold; /* attached: the packet is RTP */
+	struct qp_flow_cold *c = fl->cold; /* attached: the packet is RTP */
 	const struct qp_rtp_dir *r = &c->rtp[k];
+	struct qp_iv_rtp *s;
+	/* where the stream's previous packet found its entry (rtp: 25
+	 * instructions a packet to find it again in the slot's index) */
+	if (c->iv_acc == a && c->iv_num == a->iv && c->iv_idx[k]) {
+		if (c->iv_idx[k] == UINT16_MAX)
+			return; /* not itemised: counted in rtp_streams_over */
+		s = &a->rtp_streams[c->iv_idx[k] - 1];
+		goto add;
+	}
 	unsigned int dir = c->rtp_dir[k];
 	_Static_assert(QP_FLOW_RTP <= 8, "a flow's streams in three bits");
 	uint32_t h = ((c->inc * 8 + k) * 2654435761u) >> 22;
 	_Static_assert(QP_IV_RTP_INDEX == 1u << 10, "the hash's top 10 bits");
+	_Static_assert(QP_IV_RTP_STREAMS < UINT16_MAX, "an entry's index + 1 in 16 bits");
 	struct qp_iv_rtp_slot *x;
-	struct qp_iv_rtp *s;
 	for (;; h = (h + 1) & (QP_IV_RTP_INDEX - 1)) {
 		x = &a->rtp_index[h];
 		if (!x->used)
 			break;
-		if (x->inc == c->inc && x->k == k) {
-			if (x->idx == UINT16_MAX)
-				return; /* counted in rtp_streams_over */
+		if (x->inc == c->inc && x->k == k)
 			goto found;
-		}
 	}
 	if (a->rtp_known >= QP_IV_RTP_KNOWN) {
 		/* as many streams as the index tells apart: more are counted at
@@ -97,7 +103,17 @@ static inline void qp_interval_rtp_stream(struct qp_interval_acc *a, struct qp_f
 	/* the entry is complete before the count that publishes it */
 	__atomic_store_n(&a->rtp_nstreams, a->rtp_nstreams + 1, __ATOMIC_RELEASE);
 found:
+	if (c->iv_acc != a || c->iv_num != a->iv) {
+		c->iv_acc = a;
+		c->iv_num = a->iv;
+		memset(c->iv_idx, 0, sizeof(c->iv_idx));
+	}
+	/* UINT16_MAX: beyond the streams itemised, counted once */
+	c->iv_idx[k] = x->idx == UINT16_MAX ? UINT16_MAX : (uint16_t)(x->idx + 1);
+	if (x->idx == UINT16_MAX)
+		return; /* counted in rtp_streams_over */
 	s = &a->rtp_streams[x->idx];
+add:
 	s->received += ev->received;
 	s->expected += ev->expected;
 	if (ev->jitter_n) {

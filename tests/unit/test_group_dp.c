@@ -231,8 +231,12 @@ static void normal(struct rec *r, const struct qp_flow *f)
 	r->f.more = 0;
 	r->f.cold = NULL;
 	memcpy(&r->c, qp_flow_cold_of(f), sizeof(r->c));
-	if (f->key.proto == 17)
+	if (f->key.proto == 17) { /* the table's own: its incarnation, its worker's slots */
 		r->c.inc = 0;
+		memset(r->c.iv_idx, 0, sizeof(r->c.iv_idx));
+		r->c.iv_num = 0;
+		r->c.iv_acc = NULL;
+	}
 	r->c.hist = NULL;
 }
 
