@@ -611,8 +611,7 @@ static inline int qp_flow_ev_events(const struct qp_pkt *p, const struct qp_flow
 {
 	unsigned int ev = e->ev;
 	return ev && (((ev & QP_EV_TCP) && (p->tcp_opt_bad || e->ip_len_over || e->tcp.rtt_dir >= 0 ||
-					    (e->tcp.retrans | e->tcp.ooo | e->tcp.dup_ack |
-					     e->tcp.zero_win | e->tcp.reset))) ||
+					    qp_tcp_event_any(&e->tcp))) ||
 		      (ev & (QP_EV_ECHO | QP_EV_RTP | QP_EV_DNS | QP_EV_TS)) ||
 		      ((ev & QP_EV_QUIC) &&
 		       (e->quic.edge_kept | e->quic.edge_discarded | e->quic.handshake)) ||
@@ -628,14 +627,18 @@ static inline void qp_flow_account_events(struct qp_worker *w, struct qp_interva
 	if (!ev)
 		return;
 	if (ev & QP_EV_TCP) {
-		if (p->tcp_opt_bad)
-			w->cnt.tcp_bad_options++;
-		w->cnt.ip_len_over_frame += e->ip_len_over;
-		a->retrans[dir] += e->tcp.retrans;
-		a->ooo[dir] += e->tcp.ooo;
-		a->dup_acks[dir] += e->tcp.dup_ack;
-		a->zero_win[dir] += e->tcp.zero_win;
-		a->resets[dir] += e->tcp.reset;
+		if (__builtin_expect(p->tcp_opt_bad | e->ip_len_over, 0)) {
+			w->cnt.tcp_bad_options += p->tcp_opt_bad;
+			w->cnt.ip_len_over_frame += e->ip_len_over;
+		}
+		/* most segments are none of these */
+		if (qp_tcp_event_any(&e->tcp)) {
+			a->retrans[dir] += e->tcp.retrans;
+			a->ooo[dir] += e->tcp.ooo;
+			a->dup_acks[dir] += e->tcp.dup_ack;
+			a->zero_win[dir] += e->tcp.zero_win;
+			a->resets[dir] += e->tcp.reset;
+		}
 		if (e->tcp.rtt_dir >= 0)
 			qp_hist_add(&a->rtt[e->tcp.rtt_dir], e->tcp.rtt_ns);
 	}

@@ -24,7 +24,9 @@
 #ifndef QP_TCP_DP_H
 #define QP_TCP_DP_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "qp_hist.h"
 #include "qp_parse_dp.h"
@@ -76,6 +78,22 @@ struct qp_tcp_event {
 	int8_t rtt_dir;   /* direction the RTT sample belongs to, -1: none */
 	uint64_t rtt_ns;
 };
+
+/** 1 when the segment was a retransmission, out of order, a duplicate ACK,
+ * a zero window or a reset: one test of the event's first 8 bytes (five
+ * bytes of them tested one by one were 11 instructions a segment). */
+static inline int qp_tcp_event_any(const struct qp_tcp_event *ev)
+{
+	_Static_assert(offsetof(struct qp_tcp_event, reset) == 4 && sizeof(struct qp_tcp_event) >= 8,
+		       "the five events in the first 5 of 8 bytes");
+	uint64_t first8;
+	memcpy(&first8, ev, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (first8 & 0xffffffffffull) != 0;
+#else
+	return (first8 & 0xffffffffff000000ull) != 0;
+#endif
+}
 
 /**
  * Account one segment travelling in direction dir (0 fwd, 1 rev).
