@@ -24,9 +24,9 @@ const char *qp_version(void)
 }
 
 struct qp_report {
-	/* the flow records, packed (pack()) one after the other in huge
-	 * pages (qp_mem), and where each is: in the order added, in the
-	 * report's order once sorted */
+	/* the flow records, packed (qp_report_add_flow) one after the other
+	 * in huge pages (qp_mem), and where each is: in the order added, in
+	 * the report's order once sorted */
 	uint8_t *fbuf;
 	size_t fused, fbytes; /* bytes of fbuf in use, and mapped */
 	size_t *foff;
@@ -115,7 +115,7 @@ static const size_t sec_at[] = {
 	offsetof(struct qp_flow_rec, rtp[1]),
 	offsetof(struct qp_flow_rec, rtp[2]),
 	offsetof(struct qp_flow_rec, rtp[3]),
-	offsetof(struct qp_flow_rec, rtp_over), /* inter-arrival times */
+	offsetof(struct qp_flow_rec, rtp_over), /* streams beyond, inter-arrival times */
 	offsetof(struct qp_flow_rec, has_echo),
 	offsetof(struct qp_flow_rec, has_dns),
 	offsetof(struct qp_flow_rec, has_quic),
@@ -130,8 +130,7 @@ _Static_assert(offsetof(struct qp_flow_rec, key) == 0 &&
 	       "the key and the time, which the order reads, in the first section");
 
 struct rec_hdr {
-	uint32_t sections; /* bit i: section i is there */
-	uint32_t bytes;    /* the packed record's, header included (a multiple of 8) */
+	uint64_t sections; /* bit i: section i is there (8 bytes: the record after it aligned) */
 };
 
 static int all_zero(const uint8_t *p, size_t n)
@@ -167,16 +166,16 @@ static int grow_fbuf(struct qp_report *r, size_t bytes)
 int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr)
 {
 	const uint8_t *src = (const uint8_t *)fr;
-	struct rec_hdr h = {1, sizeof(h)};
-	h.bytes += (uint32_t)sec_at[1];
+	struct rec_hdr h = {1};
+	size_t bytes = sizeof(h) + sec_at[1];
 	for (unsigned int i = 1; i < NSEC; i++) {
 		if (!all_zero(src + sec_at[i], sec_at[i + 1] - sec_at[i])) {
 			h.sections |= 1u << i;
-			h.bytes += (uint32_t)(sec_at[i + 1] - sec_at[i]);
+			bytes += sec_at[i + 1] - sec_at[i];
 		}
 	}
-	h.bytes = (h.bytes + 7) & ~7u;
-	if (grow_fbuf(r, h.bytes) ||
+	bytes = (bytes + 7) & ~(size_t)7;
+	if (grow_fbuf(r, bytes) ||
 	    grow((void **)&r->foff, &r->capflows, r->nflows, sizeof(*r->foff)))
 		return -ENOMEM;
 	uint8_t *d = r->fbuf + r->fused;
@@ -189,7 +188,7 @@ int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr)
 		}
 	}
 	r->foff[r->nflows++] = r->fused;
-	r->fused += h.bytes;
+	r->fused += bytes;
 	return 0;
 }
 
