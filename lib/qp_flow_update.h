@@ -511,14 +511,14 @@ static inline __attribute__((always_inline)) void qp_flow_update(struct qp_flow_
 		 * capturing host, a broken sender) is not the segment's: what
 		 * the frame holds is (a capture's cut is not the wire's) */
 		struct qp_pkt cut;
-		uint32_t at = (uint32_t)(p->ip_hdr - f->data) + p->l4_off;
-		int64_t ip_l4 = p->key.ipver == 4
-					? (int64_t)(p->ip_hdr[2] << 8 | p->ip_hdr[3]) - p->l4_off
-					: (int64_t)(p->ip_hdr[4] << 8 | p->ip_hdr[5]) + 40 - p->l4_off;
-		int64_t wire_l4 = f->wirelen > at ? (int64_t)(f->wirelen - at) : 0;
-		if (ip_l4 > wire_l4) {
+		/* one compare a segment: the parse says where the datagram ends
+		 * (18 instructions a segment for the lengths, imix-tcp) */
+		if (__builtin_expect(p->ip_end > f->wirelen, 0)) {
+			uint32_t at = (uint32_t)(p->ip_hdr - f->data) + p->l4_off;
+			uint32_t ip_l4 = p->ip_end - at;
+			uint32_t wire_l4 = f->wirelen > at ? f->wirelen - at : 0;
 			cut = *p;
-			uint32_t over = (uint32_t)(ip_l4 - wire_l4);
+			uint32_t over = ip_l4 - wire_l4;
 			cut.l4_payload_len = p->l4_payload_len > over ? p->l4_payload_len - over : 0;
 			p = &cut;
 			e->ip_len_over = 1;

@@ -117,6 +117,7 @@ void qp_parse_ctx_init(struct qp_parse_ctx *ctx)
 struct walk {
 	struct qp_parse_ctx *ctx;
 	struct qp_pkt *out;
+	const uint8_t *frame; /* where the frame starts */
 	int tunnels;
 	/* addresses of the innermost IP header met so far */
 	uint8_t src[16], dst[16];
@@ -371,6 +372,7 @@ static enum qp_parse_result parse_l4(struct walk *w, uint8_t proto, const uint8_
 			o->tcp_flags = p[13];
 			o->tcp_win = rd16(p + 14);
 			o->l4_payload_len = wire_len - doff;
+			o->ip_end = (uint32_t)(p - w->frame) + wire_len;
 			qp_parse_tcp_options(o, p + 20, (doff < len ? doff : len) - 20);
 		}
 		o->l4_hdr_ok = 1;
@@ -700,6 +702,7 @@ enum qp_parse_result qp_parse_walk(struct qp_parse_ctx *ctx, int linktype, const
 	memset(out, 0, sizeof(*out));
 	w.ctx = ctx;
 	w.out = out;
+	w.frame = data;
 	w.tunnels = 0;
 	w.ipver = 0;
 	w.frag_pending = 0;

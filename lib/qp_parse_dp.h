@@ -171,6 +171,10 @@ struct qp_pkt {
 	uint16_t icmp_id, icmp_seq; /* echo identifier and sequence number */
 	const uint8_t *udp_payload; /* UDP: the payload bytes captured ... */
 	uint32_t udp_payload_cap;   /* ... and how many there are */
+	/* TCP: where the innermost IP datagram ends by its header, in bytes
+	 * from the frame's start (beyond the frame's length on the wire: the
+	 * segment's length is cut to what the frame holds) */
+	uint32_t ip_end;
 	/* the innermost IP header (two-point signatures): its captured bytes up
 	 * to the IP length (Ethernet padding excluded), where its payload (L4
 	 * header, or fragment data) starts, and the protocol found there */

@@ -92,13 +92,16 @@ _Static_assert(offsetof(struct qp_pkt, swapped) == offsetof(struct qp_pkt, hash)
 		       QP_FRAG_NONE == 0,
 	       "the parse's small fields in 12 bytes, as qp_parse_v4() stores them");
 
-/* A whole TCP header's fields but its flags (wire, cap: the segment's bytes
- * per the IP header and as captured; doff: its header's length, checked). */
+/* A whole TCP header's fields but its flags (frame: where the frame starts;
+ * wire, cap: the segment's bytes per the IP header and as captured; doff:
+ * its header's length, checked). */
 static inline __attribute__((always_inline)) void qp_parse_tcp_fields(struct qp_pkt *out,
+								      const uint8_t *frame,
 								      const uint8_t *l4,
 								      uint32_t wire, uint32_t cap,
 								      uint32_t doff)
 {
+	out->ip_end = (uint32_t)(l4 - frame) + wire;
 	out->tcp_seq = qp_rd32(l4 + 4);
 	out->tcp_ack = qp_rd32(l4 + 8);
 	out->tcp_win = qp_rd16(l4 + 14);
@@ -152,7 +155,7 @@ static inline __attribute__((always_inline)) int qp_parse_v4(const uint8_t *p, u
 		if (doff < 20 || doff > wire)
 			return 0;
 		flags = l4[13];
-		qp_parse_tcp_fields(out, l4, wire, cap, doff);
+		qp_parse_tcp_fields(out, p, l4, wire, cap, doff);
 	} else {
 		return 0;
 	}
@@ -264,7 +267,7 @@ static inline __attribute__((always_inline)) int qp_parse_fast(const struct qp_p
 		if (doff < 20 || doff > wire)
 			return 0;
 		out->tcp_flags = l4[13];
-		qp_parse_tcp_fields(out, l4, wire, cap, doff);
+		qp_parse_tcp_fields(out, p, l4, wire, cap, doff);
 	} else if (proto == 17) {
 		if (cap < 8 || qp_rd16(l4 + 4) < 8)
 			return 0;

@@ -14,7 +14,7 @@
 /* the fields of one protocol, set only for its frames (l4_proto says whose) */
 #define QP_PKT_TCP_FIELDS(X)                                                          \
 	X(tcp_flags) X(tcp_seq) X(tcp_ack) X(tcp_win) X(tcp_has_ts) X(tcp_opt_bad)      \
-	X(tcp_tsval) X(tcp_tsecr)
+	X(tcp_tsval) X(tcp_tsecr) X(ip_end)
 #define QP_PKT_UDP_FIELDS(X) X(udp_payload) X(udp_payload_cap)
 #define QP_PKT_ICMP_FIELDS(X) X(icmp_type) X(icmp_id) X(icmp_seq)
 

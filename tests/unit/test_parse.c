@@ -268,6 +268,9 @@ Test(parse, every_encapsulation_finds_the_innermost_flow)
 		cr_assert_eq(p.encap, c->encap, "%s: encap %#x", c->name, p.encap);
 		cr_assert_eq(p.vlan, c->vlan, "%s: vlan %u", c->name, p.vlan);
 		cr_assert_eq(p.hash, qp_flow_key_hash(&p.key));
+		/* the innermost datagram is the frame's last bytes */
+		if (c->proto == 6)
+			cr_assert_eq(p.ip_end, pb_len(&b), "%s: ip_end %u", c->name, p.ip_end);
 	}
 }
 
@@ -547,6 +550,7 @@ Test(parse, ethernet_padding_is_not_payload)
 	memcpy(frame + n, pad, 10);
 	cr_assert_eq(qp_parse(&ctx, 1, frame, n + 10, &p), QP_PARSE_FLOW);
 	cr_assert_eq(p.l4_payload_len, 0);
+	cr_assert_eq(p.ip_end, n, "the datagram ends before the trailer");
 }
 
 /* Link types: the same IPv4/UDP packet under every accepted framing. */
