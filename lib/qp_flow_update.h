@@ -433,12 +433,28 @@ static inline __attribute__((always_inline)) void qp_flow_udp(struct qp_flow_tab
 	 * whatever the branches below would have looked at (udp64-100k: 27
 	 * instructions a frame less) */
 	unsigned int b0 = cap ? pay[0] : 0; /* a UDP header whole: pay is set */
-	if (__builtin_expect(fl->app == QP_APP_NONE && !(fl->udp_class & (QP_UDP_DNS | QP_UDP_SIP)) &&
-				     b0 < 0x80 && b0 != QP_TS_SYNC,
-			     1)) {
+	int no_app = fl->app == QP_APP_NONE && !(fl->udp_class & (QP_UDP_DNS | QP_UDP_SIP));
+	if (__builtin_expect(no_app && b0 < 0x80 && b0 != QP_TS_SYNC, 1)) {
 		if (!(cfg->metrics_off & QP_METRICS_RTP))
 			qp_iat_add(&fl->iat, dir, ts);
 		return;
+	}
+	/* an RTP stream's next packet in sequence, the stream of the flow's
+	 * packet before (most of a call's packets): a flow with RTP state and
+	 * no other application, past the packets a transport stream over RTP
+	 * is looked for in, straight to its stream; what the checks below
+	 * would have come to for it (rtp: 582 -> 529 instructions a frame) */
+	struct qp_flow_cold *rc0 = fl->cold;
+	if (no_app && b0 == 0x80 && rc0 && cap >= 12 && !(cfg->metrics_off & QP_METRICS_RTP) &&
+	    fl->pkts[0] + fl->pkts[1] >= 8) {
+		unsigned int k = rc0->rtp_last;
+		struct qp_rtp_dir *r = &rc0->rtp[k];
+		if (r->state == 2 && rc0->rtp_dir[k] == dir && qp_rtp_next(r, pay, ts, &e->rtp)) {
+			e->rtp_k = (uint8_t)k;
+			e->ev |= QP_EV_RTP;
+			qp_iat_add(&fl->iat, dir, ts);
+			return;
+		}
 	}
 	if ((fl->udp_class & QP_UDP_DNS) && pay) {
 		qp_flow_dns(t, fl, qp_flow_dns_udp(t, fl), NULL, p, pay, cap, dir, ts, e);

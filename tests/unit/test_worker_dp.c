@@ -611,3 +611,45 @@ Test(worker, every_ssrc_of_a_port_pair_is_a_stream_of_its_own)
 	cr_assert_eq(iv_stream(&a, 0x51de0)->expected, 20);
 	cr_assert_eq(iv_stream(&a, 0xfa7)->dir, 1);
 }
+
+/*
+ * An RTP stream's packets in sequence (past the flow's first 8, they take
+ * the worker's short way to their stream): the stream, the interval and the
+ * flow's arrival gaps each get every one of them.
+ */
+Test(worker, a_streams_packets_in_sequence_count_everywhere_they_belong)
+{
+	uint64_t t = T0;
+	for (uint16_t i = 0; i < 12; i++)
+		rtp_ssrc(0, 0x5eed, (uint16_t)(65530 + i), t += (i == 10 ? 35 : 20) * MS);
+	struct qp_interval_acc a;
+	cr_assert(qp_worker_interval_read(w, 0, &a));
+	qp_flow_table_flush(w->flows, keep, NULL);
+	cr_assert_eq(nrec, 1);
+	const struct qp_rtp_dir *s = stream_of(&colds[0], 0x5eed, 0);
+	cr_assert_not_null(s);
+	cr_assert_eq(s->received, 12);
+	cr_assert_eq(qp_rtp_expected(s), 12, "across the sequence wrap");
+	/* 15 ms late at 8 kHz: 120 units, 1/16 of it; then 1/16 less */
+	cr_assert_eq(s->jitter_max, 7.5);
+	cr_assert_eq(s->jitter, 7.5 - 7.5 / 16);
+	/* the helper's RTP timestamps (160 a sequence number) wrap with the
+	 * sequence: a step back of 1,310 s, no sample (11 steps, 10 samples) */
+	cr_assert_eq(s->ts_jumps, 1);
+	cr_assert_eq(s->jitter_n, 10);
+	const struct qp_iv_rtp *v = iv_stream(&a, 0x5eed);
+	cr_assert_not_null(v);
+	cr_assert_eq(v->received, 12);
+	cr_assert_eq(v->expected, 12);
+	cr_assert_eq(v->jitter_n, 10);
+	cr_assert_eq(v->jitter_max, 7.5);
+	cr_assert_eq(a.rtp_received[0], 12);
+	cr_assert_eq(a.rtp_expected[0], 12);
+	cr_assert_eq(a.pkts[0], 12);
+	const struct qp_iat *g = &recs[0].iat;
+	cr_assert_eq(g->n[0], 11);
+	cr_assert_eq(g->sum[0], 235 * MS);
+	cr_assert_eq(g->min[0], qp_iat_enc(20 * MS));
+	cr_assert_eq(g->max[0], qp_iat_enc(35 * MS));
+	cr_assert_eq(g->n[1], 0);
+}
