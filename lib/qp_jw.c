@@ -94,7 +94,7 @@ static void string(struct qp_jw *w, const char *s)
 	put(w, '"');
 }
 
-void qp_jw_key(struct qp_jw *w, const char *k)
+void qp_jw_key_any(struct qp_jw *w, const char *k)
 {
 	value(w);
 	string(w, k);
@@ -104,17 +104,120 @@ void qp_jw_key(struct qp_jw *w, const char *k)
 
 void qp_jw_int(struct qp_jw *w, int64_t v)
 {
-	value(w);
-	char d[24];
-	int i = (int)sizeof(d);
+	/* two digits a step, straight into the buffer (a byte at a time
+	 * through qp_jw_raw: 100 instructions a number, a nanosecond time 230) */
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+				       "25262728293031323334353637383940414243444546474849"
+				       "50515253545556575859606162636465666768697071727374"
+				       "75767778798081828384858687888990919293949596979899";
+	if (w->n + 22 > sizeof(w->b))
+		qp_jw_flush(w);
+	char *o = w->b + w->n;
+	uint8_t *more = &w->more[w->depth];
+	if (*more == 1)
+		*o++ = ',';
+	*more = 1;
 	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	do {
-		d[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
 	if (v < 0)
-		d[--i] = '-';
-	qp_jw_raw(w, d + i, sizeof(d) - (size_t)i);
+		*o++ = '-';
+	char d[20];
+	int i = (int)sizeof(d);
+	while (u >= 100) {
+		unsigned int r = (unsigned int)(u % 100);
+		u /= 100;
+		i -= 2;
+		d[i] = pairs[2 * r];
+		d[i + 1] = pairs[2 * r + 1];
+	}
+	if (u >= 10) {
+		i -= 2;
+		d[i] = pairs[2 * u];
+		d[i + 1] = pairs[2 * u + 1];
+	} else {
+		d[--i] = (char)('0' + u);
+	}
+	memcpy(o, d + i, sizeof(d) - (size_t)i);
+	w->n = (size_t)(o - w->b) + sizeof(d) - (size_t)i;
+}
+
+/*
+ * What snprintf's "%.10g" writes for v, without it, when v is 0 or its
+ * magnitude is in [1e-4, 1e10) and its tenth significant digit is plain
+ * (snprintf took 1,000 instructions a number, a third of the report's):
+ * the length written to d, or 0 to ask snprintf. v scaled by a power of
+ * ten (exact up to 1e13) to ten digits before the point is off the exact
+ * product by 1e-6 at most: a fraction within 1e-5 of a half is left to
+ * snprintf, any other rounds the same.
+ */
+int qp_jw_g10(double v, char d[32])
+{
+	static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
+				     1e8, 1e9, 1e10, 1e11, 1e12, 1e13};
+	int n = 0;
+	if (v == 0) {
+		if (signbit(v))
+			return 0;
+		d[0] = '0';
+		d[1] = 0;
+		return 1;
+	}
+	double a = v;
+	if (v < 0) {
+		a = -v;
+		d[n++] = '-';
+	}
+	if (!(a >= 1e-4 && a < 1e10))
+		return 0;
+	/* the decimal exponent e: 10^e <= a < 10^(e+1) */
+	int e = 9;
+	while (e > -4 && a < (e >= 0 ? p10[e] : 1.0 / p10[-e]))
+		e--;
+	double s = a * p10[9 - e];
+	if (s < 1e9) { /* 1e-4 .. 1e-1 are not exact: one step more */
+		if (e == -4)
+			return 0;
+		e--;
+		s = a * p10[9 - e];
+	}
+	if (s >= 1e10)
+		return 0;
+	uint64_t dg = (uint64_t)s;
+	double frac = s - (double)dg;
+	if (frac > 0.5 - 1e-5 && frac < 0.5 + 1e-5)
+		return 0;
+	if (frac > 0.5)
+		dg++;
+	if (dg == 10000000000ull) { /* rounded up to the next power of ten */
+		dg = 1000000000ull;
+		if (++e == 10)
+			return 0;
+	}
+	char t[10];
+	for (int i = 9; i >= 0; i--) {
+		t[i] = (char)('0' + dg % 10);
+		dg /= 10;
+	}
+	int last = 9; /* the last significant digit kept: trailing zeros go */
+	while (last > 0 && t[last] == '0')
+		last--;
+	if (e >= 0) {
+		for (int i = 0; i <= e; i++)
+			d[n++] = t[i];
+		if (last > e) {
+			d[n++] = '.';
+			for (int i = e + 1; i <= last; i++)
+				d[n++] = t[i];
+		}
+	} else {
+		d[n++] = '0';
+		d[n++] = '.';
+		for (int i = 0; i < -e - 1; i++)
+			d[n++] = '0';
+		for (int i = 0; i <= last; i++)
+			d[n++] = t[i];
+	}
+	d[n] = 0;
+	return n;
 }
 
 void qp_jw_real(struct qp_jw *w, double v)
@@ -125,7 +228,9 @@ void qp_jw_real(struct qp_jw *w, double v)
 	}
 	value(w);
 	char d[40];
-	int len = snprintf(d, sizeof(d), "%.10g", v);
+	int len = qp_jw_g10(v, d);
+	if (!len)
+		len = snprintf(d, sizeof(d), "%.10g", v);
 	if (len < 0 || (size_t)len >= sizeof(d) - 2) {
 		w->err = 1;
 		return;

@@ -6,6 +6,8 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "qp_jw.h"
@@ -53,6 +55,75 @@ Test(jw, reals_print_as_jansson_prints_them)
 	cr_assert_str_eq(out, "null", "JSON has no NaN");
 }
 
+/* The writer's own digits for a real are snprintf's "%.10g", value for value. */
+Test(jw, a_reals_digits_without_snprintf_are_snprintfs)
+{
+	static const struct {
+		double v;
+		const char *s; /* NULL: left to snprintf */
+	} c[] = {
+		{990.0, "990"},
+		{0.001, "0.001"},
+		{12.345678, "12.345678"},
+		{0.00012345, "0.00012345"},
+		{-3.25, "-3.25"},
+		{1e-4, "0.0001"},
+		{9999999999.4, "9999999999"},
+		{0.1 + 0.2, "0.3"},
+		{65536.0 / 3.0, "21845.33333"},
+		{9999999999.6, NULL},  /* rounds to 1e10: an exponent */
+		{1234567890.5, NULL},  /* a tie at the eleventh digit */
+		{1e-5, NULL},          /* an exponent */
+		{-0.0, NULL},
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		char d[32];
+		int n = qp_jw_g10(c[i].v, d);
+		if (!c[i].s) {
+			cr_assert_eq(n, 0, "%.17g: '%.*s'", c[i].v, n, d);
+			continue;
+		}
+		cr_assert_eq(n, (int)strlen(c[i].s), "%.17g", c[i].v);
+		cr_assert_str_eq(d, c[i].s);
+	}
+	/* the report's kinds of numbers: nanoseconds in ms, their means, and
+	 * any value of every decade; a fixed seed */
+	uint64_t x = 88172645463325252ull, fast = 0, all = 0;
+	for (int i = 0; i < 2000000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		double v;
+		switch (i % 4) {
+		case 0:
+			v = (double)(x % 10000000000ull) / 1e6; /* below 10 s */
+			break;
+		case 1:
+			v = (double)(x % 1000000000000ull) / (double)(1 + (x >> 40) % 1000) / 1e6;
+			break;
+		case 2:
+			v = (double)(x >> 11) / (double)(1ull << 53) * pow(10, (double)((x >> 3) % 18) - 6);
+			break;
+		default: {
+			uint64_t b = x;
+			memcpy(&v, &b, 8);
+			if (!isfinite(v))
+				continue;
+		}
+		}
+		char d[32], ref[40];
+		int n = qp_jw_g10(i & 1 ? -v : v, d);
+		all += i % 4 < 2;
+		if (!n)
+			continue;
+		fast += i % 4 < 2;
+		snprintf(ref, sizeof(ref), "%.10g", i & 1 ? -v : v);
+		cr_assert_str_eq(d, ref, "%.17g", i & 1 ? -v : v);
+	}
+	cr_assert_gt(fast, all * 99 / 100, "milliseconds take the short way: %llu of %llu",
+		     (unsigned long long)fast, (unsigned long long)all);
+}
+
 Test(jw, integers_strings_and_nesting)
 {
 	start();
@@ -82,6 +153,33 @@ Test(jw, integers_strings_and_nesting)
 			 "quote \" backslash \\ tab \t bell \a");
 	cr_assert_null(json_object_get(j, "skipped"), "a real that is not finite leaves its key out");
 	json_decref(j);
+}
+
+/* Integers as printf's %lld writes them, every length of them. */
+Test(jw, integers_of_every_length)
+{
+	int64_t v[64];
+	int n = 0;
+	for (int64_t p = 1; n < 38; p *= 10) {
+		v[n++] = p - 1; /* 0, 9, 99, ... */
+		v[n++] = -p;    /* -1, -10, ... */
+		if (p > INT64_MAX / 10)
+			break;
+	}
+	v[n++] = INT64_MAX;
+	v[n++] = INT64_MIN;
+	v[n++] = 1700000000990000000LL;
+	for (int i = 0; i < n; i++) {
+		start();
+		qp_jw_arr(&w);
+		qp_jw_int(&w, v[i]);
+		qp_jw_int(&w, 7);
+		qp_jw_end_arr(&w);
+		cr_assert_eq(qp_jw_flush(&w), 0);
+		char ref[64];
+		snprintf(ref, sizeof(ref), "[%lld,7]", (long long)v[i]);
+		cr_assert_str_eq(out, ref);
+	}
 }
 
 /* A document far larger than the writer's buffer goes out whole, in order. */

@@ -86,3 +86,38 @@ Test(report, flows_come_out_in_the_order_they_began_each_record_whole)
 	cr_assert_eq(fl[0].key.addr[0][3], 0);
 	qp_report_destroy(r);
 }
+
+/* A key's addresses as the report writes them: dotted quads and RFC 5952 IPv6. */
+Test(report, addresses_are_written_as_inet_ntop_writes_them)
+{
+	static const struct {
+		uint8_t a[4];
+		const char *s;
+	} v4[] = {
+		{{0, 0, 0, 0}, "0.0.0.0"},
+		{{255, 255, 255, 255}, "255.255.255.255"},
+		{{10, 0, 0, 1}, "10.0.0.1"},
+		{{192, 168, 100, 9}, "192.168.100.9"},
+		{{1, 20, 100, 250}, "1.20.100.250"},
+	};
+	for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+		struct qp_flow_key k;
+		memset(&k, 0, sizeof(k));
+		k.ipver = 4;
+		memcpy(k.addr[1], v4[i].a, 4);
+		char b[64];
+		qp_key_addr_str(&k, 1, b, sizeof(b));
+		cr_assert_str_eq(b, v4[i].s);
+	}
+	struct qp_flow_key k;
+	memset(&k, 0, sizeof(k));
+	k.ipver = 6;
+	k.addr[0][0] = 0x20;
+	k.addr[0][1] = 0x01;
+	k.addr[0][2] = 0x0d;
+	k.addr[0][3] = 0xb8;
+	k.addr[0][15] = 1;
+	char b[64];
+	qp_key_addr_str(&k, 0, b, sizeof(b));
+	cr_assert_str_eq(b, "2001:db8::1");
+}
