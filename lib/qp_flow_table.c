@@ -883,6 +883,16 @@ uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t
 					  NULL, NULL);
 }
 
+/* Eight buckets from b on (b a multiple of 8) all empty: one test (a walk
+ * over a table of a million buckets and ten thousand flows spent eight
+ * instructions a bucket, most of them empty: 40 million an offline run). */
+static inline int eight_empty(const uint32_t *b)
+{
+	uint64_t x[4];
+	memcpy(x, b, sizeof(x));
+	return (x[0] | x[1] | x[2] | x[3]) == 0;
+}
+
 uint32_t qp_flow_table_expire_visit(struct qp_flow_table *t, uint64_t now_ns, uint64_t idle_ns,
 				    uint64_t active_ns, uint32_t max_buckets, qp_flow_export_fn *fn,
 				    void *arg, qp_flow_visit_fn *visit, void *varg, int *wrapped)
@@ -893,7 +903,19 @@ uint32_t qp_flow_table_expire_visit(struct qp_flow_table *t, uint64_t now_ns, ui
 	if (wrapped)
 		*wrapped = 0;
 	for (uint32_t b = 0; b < max_buckets; b++) {
-		uint32_t at = t->expire_cursor++ & t->hdr.mask;
+		uint32_t at = t->expire_cursor & t->hdr.mask;
+		if ((at & 7) == 0 && t->hdr.mask >= 7 && max_buckets - b >= 8 &&
+		    eight_empty(&t->hdr.buckets[at])) {
+			/* the same cursor and pass as eight steps over them */
+			t->expire_cursor += 8;
+			b += 7;
+			if (wrapped && at + 7 == t->hdr.mask) {
+				*wrapped = 1;
+				break;
+			}
+			continue;
+		}
+		t->expire_cursor++;
 		uint32_t *pp = &t->hdr.buckets[at];
 		int last = wrapped && at == t->hdr.mask; /* a pass ends with this bucket */
 		while (*pp) {
@@ -928,6 +950,10 @@ void qp_flow_table_flush(struct qp_flow_table *t, qp_flow_export_fn *fn, void *a
 {
 	/* `active` counts the chained entries: stop at the last one */
 	for (uint32_t b = 0; b <= t->hdr.mask && t->active; b++) {
+		if ((b & 7) == 0 && t->hdr.mask >= 7 && eight_empty(&t->hdr.buckets[b])) {
+			b += 7;
+			continue;
+		}
 		while (t->hdr.buckets[b])
 			unlink_flow(t, &t->hdr.buckets[b], qp_flow_table_at(t, t->hdr.buckets[b]),
 				    QP_FLOW_END_FLUSH, fn, arg);

@@ -374,3 +374,59 @@ Test(flow_table, the_walk_keeps_the_largest_flows_of_each_pass)
 	free(top);
 	qp_flow_table_destroy(t);
 }
+
+static void count_visit(struct qp_flow *f, void *arg)
+{
+	(void)f;
+	(*(uint32_t *)arg)++;
+}
+
+static void count_export(const struct qp_flow *f, enum qp_flow_end why, void *arg)
+{
+	(void)f;
+	(void)why;
+	(*(uint32_t *)arg)++;
+}
+
+/*
+ * A walk over a large table of few flows (empty buckets passed eight at a
+ * time) takes the steps a bucket at a time would: a pass of B buckets in
+ * steps of S ends at its ceil(B / S)th step, meets every flow once, and an
+ * expiry pass ends every flow once.
+ */
+Test(flow_table, a_walk_over_empty_buckets_takes_the_same_steps)
+{
+	struct qp_flow_table *t = qp_flow_table_create(1u << 16, 0);
+	for (uint32_t i = 1; i <= 50; i++) {
+		struct qp_pkt p = pkt(i * 97, 0);
+		touch(qp_flow_table_insert(t, &p, NULL, NULL), 1000);
+	}
+	uint32_t nb = qp_flow_table_buckets(t);
+	cr_assert_geq(nb, 1u << 16);
+	static const uint32_t step[] = {13, 1000, 8, 7};
+	for (size_t k = 0; k < sizeof(step) / sizeof(step[0]); k++) {
+		uint32_t visits = 0, steps = 0;
+		for (int wrapped = 0; !wrapped && steps <= nb; steps++) /* bounded: a pass that never ends fails */
+			qp_flow_table_expire_visit(t, 2000, 1000000, 0, step[k], NULL, NULL, count_visit,
+						   &visits, &wrapped);
+		cr_assert_eq(steps, (nb + step[k] - 1) / step[k], "steps of %u", step[k]);
+		cr_assert_eq(visits, 50, "steps of %u", step[k]);
+	}
+	uint32_t ended = 0, steps = 0;
+	for (int wrapped = 0; !wrapped && steps <= nb; steps++)
+		qp_flow_table_expire_visit(t, 5000000, 1000, 0, 13, count_export, &ended, NULL, NULL,
+					   &wrapped);
+	cr_assert_eq(steps, (nb + 12) / 13);
+	cr_assert_eq(ended, 50);
+	cr_assert_eq(qp_flow_table_count(t), 0);
+	/* and a flush meets every flow of a table as sparse */
+	for (uint32_t i = 1; i <= 30; i++) {
+		struct qp_pkt p = pkt(i * 101, 0);
+		touch(qp_flow_table_insert(t, &p, NULL, NULL), 1000);
+	}
+	ended = 0;
+	qp_flow_table_flush(t, count_export, &ended);
+	cr_assert_eq(ended, 30);
+	cr_assert_eq(qp_flow_table_count(t), 0);
+	qp_flow_table_destroy(t);
+}
