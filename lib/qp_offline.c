@@ -567,6 +567,15 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	int first = 1, done = 0;
 	uint64_t iv_end = 0; /* end of the interval the batch's frames are in */
 	while (!done) {
+		if (mapped && !first && !pp) {
+			/* the common frames in a straight line; the steps below
+			 * take the record it stops at */
+			n = qp_pcap_read_frames(&rd, iv_end, fr, n, BATCH);
+			if (n == BATCH) {
+				run_batch(&r, fr, &n, 0);
+				continue;
+			}
+		}
 		struct pcap_pkthdr *h;
 		struct qp_pcap_rec rec;
 		const u_char *data;

@@ -146,17 +146,46 @@ int qp_pcap_read_next(struct qp_pcap_reader *r, struct qp_pcap_rec *rec)
 			 left < part ? part : caplen, left);
 		return QP_PCAP_DAMAGED;
 	}
-	uint32_t sec = rd32(h, r->swapped), frac = rd32(h + 4, r->swapped);
 	rec->data = h + REC_HDR;
 	rec->caplen = caplen > r->snapshot ? r->snapshot : caplen;
 	rec->len = rd32(h + 12, r->swapped);
-	/* libpcap takes the fraction as a signed 32-bit field (a hostile one
-	 * may be negative); the seconds are taken back to unsigned, as the
-	 * file means them (qp_offline's frame_ns) */
-	int64_t f = (int32_t)frac;
-	rec->ts_ns = (uint64_t)sec * 1000000000ull + (uint64_t)(r->nsec ? f : f * 1000);
+	rec->ts_ns = qp_pcap_rec_ns(r, h);
 	r->off += REC_HDR + (size_t)caplen;
 	return QP_PCAP_REC;
+}
+
+unsigned int qp_pcap_read_frames(struct qp_pcap_reader *r, uint64_t ts_stop, struct qp_frame *fr,
+				 unsigned int n, unsigned int max)
+{
+	if (r->swapped)
+		return n; /* the file's byte order is not ours: qp_pcap_read_next() */
+	/* the reader's fields in locals: the frames' stores could alias them */
+	const uint8_t *buf = r->buf;
+	size_t off = r->off, have = r->have;
+	uint32_t max_caplen = r->max_caplen, snapshot = r->snapshot;
+	int64_t unit = r->nsec ? 1 : 1000;
+	while (n < max && have - off >= REC_HDR) {
+		const uint8_t *h = buf + off;
+		uint32_t hd[4]; /* seconds, fraction, captured, on the wire */
+		memcpy(hd, h, REC_HDR);
+		if (hd[2] > max_caplen || have - off - REC_HDR < hd[2])
+			break; /* damaged, or not whole here */
+		/* as qp_pcap_rec_ns(): a signed fraction */
+		uint64_t ts = (uint64_t)hd[0] * 1000000000ull + (uint64_t)((int64_t)(int32_t)hd[1] * unit);
+		if (ts >= ts_stop)
+			break;
+		uint32_t cl = hd[2] > snapshot ? snapshot : hd[2];
+		if (cl > hd[3] && hd[3] > 0)
+			cl = hd[3];
+		fr[n].data = h + REC_HDR;
+		fr[n].caplen = cl;
+		fr[n].wirelen = hd[3];
+		fr[n].ts_ns = ts;
+		off += REC_HDR + (size_t)hd[2];
+		n++;
+	}
+	r->off = off;
+	return n;
 }
 
 void qp_pcap_read_close(struct qp_pcap_reader *r)

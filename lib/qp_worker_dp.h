@@ -21,6 +21,7 @@
 #include "qp_pres.h"
 #include "qp_dns_dp.h"
 #include "qp_flow_table.h"
+#include "qp_frame.h"
 #include "qp_hist.h"
 #include "qp_parse_dp.h"
 
@@ -192,14 +193,6 @@ static inline int qp_metrics_family(const char *s)
 	return -1;
 }
 
-/* One frame as handed to the worker. */
-struct qp_frame {
-	const uint8_t *data;
-	uint32_t caplen;  /* bytes present at data */
-	uint32_t wirelen; /* length on the wire (FCS excluded) */
-	uint64_t ts_ns;
-	uint16_t port; /* live: the DPDK port it came in on (pcap results); not read offline */
-};
 
 /*
  * A worker's state. Thread-safety: every field is written by the owning
