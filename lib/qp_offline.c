@@ -82,7 +82,8 @@ static uint64_t frame_ns(const struct pcap_pkthdr *h)
  * capture, the peer's), outliving the pcap_t (glibc ignores a size without
  * a buffer). Messages as libpcap words them.
  */
-static char capture_buf[2][1 << 20];
+#define CAPTURE_BUF (1u << 20)
+static char *capture_buf[2]; /* in huge pages where there are: a fault, not 256 */
 
 static pcap_t *open_capture(const char *path, int side, char *errbuf)
 {
@@ -91,7 +92,10 @@ static pcap_t *open_capture(const char *path, int side, char *errbuf)
 		snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	setvbuf(f, capture_buf[side], _IOFBF, sizeof(capture_buf[side]));
+	if (!capture_buf[side])
+		capture_buf[side] = qp_mem_huge(CAPTURE_BUF);
+	if (capture_buf[side])
+		setvbuf(f, capture_buf[side], _IOFBF, CAPTURE_BUF);
 	pcap_t *pc = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!pc)
 		fclose(f);
