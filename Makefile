@@ -18,9 +18,12 @@ CC ?= gcc
 JOBS ?= 2
 
 PKGS := libdpdk jansson libmicrohttpd libpcap libssl libcrypto yaml-0.1
+# libmicrohttpd is not linked: lib/qp_http.c loads it when a server starts (a
+# program that serves no HTTP starts without it and the GnuTLS under it)
+LINK_PKGS := $(filter-out libmicrohttpd,$(PKGS))
 # read once, when first used (a recipe that installs the packages runs first)
 DPDK_CFLAGS = $(eval DPDK_CFLAGS := $$(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(DPDK_CFLAGS)
-DPDK_LIBS = $(eval DPDK_LIBS := $$(shell pkg-config --libs $(PKGS) 2>/dev/null))$(DPDK_LIBS)
+DPDK_LIBS = $(eval DPDK_LIBS := $$(shell pkg-config --libs $(LINK_PKGS) 2>/dev/null))$(DPDK_LIBS)
 
 CFLAGS ?= -O2 -g
 # where the installed NIC profiles are (a build for another PREFIX looks there)

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <crypt.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -22,6 +23,44 @@ typedef int mhd_result;
 #else
 typedef enum MHD_Result mhd_result;
 #endif
+
+/*
+ * libmicrohttpd is loaded when the first server starts, not linked: a
+ * program that serves no HTTP (an offline run, most tests) starts without
+ * it and the ten libraries under it (GnuTLS, nettle, gmp, p11-kit...), 7.5
+ * ms of every start here. Its functions are called through pointers of
+ * their own declared types.
+ */
+#define QP_MHD_SONAME "libmicrohttpd.so.12" /* Debian 12's */
+#define MHD_FNS(X)                                                                         \
+	X(start_daemon) X(stop_daemon) X(run_wait) X(is_feature_supported)                 \
+	X(create_response_from_buffer) X(destroy_response) X(add_response_header)          \
+	X(queue_response) X(queue_basic_auth_fail_response) X(lookup_connection_value)     \
+	X(basic_auth_get_username_password) X(free)
+static struct {
+#define X(n) __typeof__(MHD_##n) *n;
+	MHD_FNS(X)
+#undef X
+} mhd;
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+static int mhd_loaded;
+
+static void mhd_load(void)
+{
+	void *lib = dlopen(QP_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		fprintf(stderr, "qprobe: HTTP: %s\n", dlerror());
+		return;
+	}
+#define X(n)                                                                        \
+	if (!(*(void **)&mhd.n = dlsym(lib, "MHD_" #n))) {                          \
+		fprintf(stderr, "qprobe: HTTP: %s has no MHD_" #n "\n", QP_MHD_SONAME); \
+		return;                                                             \
+	}
+	MHD_FNS(X)
+#undef X
+	mhd_loaded = 1;
+}
 
 /*
  * Thread-safety: `stop` is written by the caller of qp_http_stop and read
@@ -96,7 +135,7 @@ static void *http_thread(void *arg)
 	if (h->ops.thread_init)
 		h->ops.thread_init(h->ops.arg);
 	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE))
-		MHD_run_wait(h->d, 100); /* at most 100 ms between stop checks */
+		mhd.run_wait(h->d, 100); /* at most 100 ms between stop checks */
 	if (h->ops.thread_fini)
 		h->ops.thread_fini(h->ops.arg);
 	return NULL;
@@ -106,14 +145,14 @@ static mhd_result send_body(struct MHD_Connection *c, unsigned int status, char 
 			    const char *type)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+		mhd.create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, "Content-Type", type);
-	mhd_result ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
+	mhd.add_response_header(r, "Content-Type", type);
+	mhd_result ret = mhd.queue_response(c, status, r);
+	mhd.destroy_response(r);
 	return ret;
 }
 
@@ -124,16 +163,16 @@ static mhd_result send_body(struct MHD_Connection *c, unsigned int status, char 
 static mhd_result send_page(struct MHD_Connection *c, const char *page, size_t len)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, (void *)page, MHD_RESPMEM_PERSISTENT);
+		mhd.create_response_from_buffer(len, (void *)page, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
-	MHD_add_response_header(r, "Content-Security-Policy",
+	mhd.add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+	mhd.add_response_header(r, "Content-Security-Policy",
 				"default-src 'none'; connect-src 'self'; script-src 'unsafe-inline'; "
 				"style-src 'unsafe-inline'; img-src 'self' data:");
-	MHD_add_response_header(r, "Cache-Control", "no-cache");
-	mhd_result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
+	mhd.add_response_header(r, "Cache-Control", "no-cache");
+	mhd_result ret = mhd.queue_response(c, MHD_HTTP_OK, r);
+	mhd.destroy_response(r);
 	return ret;
 }
 
@@ -186,7 +225,7 @@ static int uint_value(const char *v, const char *name, unsigned int def, unsigne
 static int uint_param(struct MHD_Connection *c, const char *name, unsigned int def,
 		      unsigned int max, unsigned int *out, char *err, size_t errlen)
 {
-	return uint_value(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name), name, def,
+	return uint_value(mhd.lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name), name, def,
 			  max, out, err, errlen);
 }
 
@@ -199,7 +238,7 @@ static int uint_param(struct MHD_Connection *c, const char *name, unsigned int d
 static int authorised(struct qp_http *h, struct MHD_Connection *c)
 {
 	char *pass = NULL;
-	char *user = MHD_basic_auth_get_username_password(c, &pass);
+	char *user = mhd.basic_auth_get_username_password(c, &pass);
 	int yes = 0;
 	if (user && pass) {
 		unsigned int i = 0;
@@ -225,10 +264,10 @@ static int authorised(struct qp_http *h, struct MHD_Connection *c)
 	}
 	if (pass) {
 		OPENSSL_cleanse(pass, strlen(pass));
-		MHD_free(pass);
+		mhd.free(pass);
 	}
 	if (user)
-		MHD_free(user);
+		mhd.free(user);
 	return yes;
 }
 
@@ -237,12 +276,12 @@ static mhd_result refuse_auth(struct MHD_Connection *c)
 	static const char msg[] = "{\"error\":\"credentials needed: HTTP basic auth with a user of "
 				  "the probe's web configuration\",\"status\":401}\n";
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
+		mhd.create_response_from_buffer(sizeof(msg) - 1, (void *)msg, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, "Content-Type", "application/json");
-	mhd_result ret = MHD_queue_basic_auth_fail_response(c, "qprobe", r);
-	MHD_destroy_response(r);
+	mhd.add_response_header(r, "Content-Type", "application/json");
+	mhd_result ret = mhd.queue_basic_auth_fail_response(c, "qprobe", r);
+	mhd.destroy_response(r);
 	return ret;
 }
 
@@ -280,7 +319,7 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 		unsigned int top;
 		if (uint_param(c, "top", 100, QP_HTTP_TOP_MAX, &top, err, sizeof(err)))
 			return send_error(c, MHD_HTTP_BAD_REQUEST, err);
-		const char *s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sort");
+		const char *s = mhd.lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "sort");
 		enum qp_flow_sort sort = QP_SORT_BYTES;
 		if (s && strcmp(s, "packets") == 0) {
 			sort = QP_SORT_PACKETS;
@@ -324,8 +363,13 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 struct qp_http *qp_http_start(const char *addr, int port, const struct qp_acl *acl,
 			      const struct qp_http_security *sec, const struct qp_http_ops *ops)
 {
+	pthread_once(&mhd_once, mhd_load);
+	if (!mhd_loaded) {
+		errno = ELIBACC; /* said on stderr */
+		return NULL;
+	}
 	int tls = sec && sec->cert_pem && sec->key_pem;
-	if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+	if (tls && mhd.is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 		errno = ENOTSUP;
 		return NULL;
 	}
@@ -380,7 +424,7 @@ struct qp_http *qp_http_start(const char *addr, int port, const struct qp_acl *a
 		{MHD_OPTION_END, 0, NULL},
 	};
 	errno = 0;
-	h->d = MHD_start_daemon(flags | (tls ? MHD_USE_TLS : 0), (uint16_t)port, accept_policy, h,
+	h->d = mhd.start_daemon(flags | (tls ? MHD_USE_TLS : 0), (uint16_t)port, accept_policy, h,
 				handler, h, MHD_OPTION_ARRAY, o, MHD_OPTION_END);
 	if (!h->d) {
 		/* the bind's errno, or none: TLS refused what it was given */
@@ -391,7 +435,7 @@ struct qp_http *qp_http_start(const char *addr, int port, const struct qp_acl *a
 	}
 	int e = pthread_create(&h->th, NULL, http_thread, h);
 	if (e) {
-		MHD_stop_daemon(h->d);
+		mhd.stop_daemon(h->d);
 		http_free(h);
 		errno = e;
 		return NULL;
@@ -416,6 +460,6 @@ void qp_http_stop(struct qp_http *h)
 		return;
 	__atomic_store_n(&h->stop, 1, __ATOMIC_RELEASE);
 	pthread_join(h->th, NULL);
-	MHD_stop_daemon(h->d);
+	mhd.stop_daemon(h->d);
 	http_free(h);
 }
