@@ -22,13 +22,6 @@
 #define FILE_HDR 24
 #define REC_HDR 16
 
-static uint32_t rd32(const uint8_t *p, int swapped)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return swapped ? __builtin_bswap32(v) : v;
-}
-
 /* Link types whose frames libpcap hands over as the file has them. */
 static int plain_linktype(int lt, int swapped)
 {
@@ -126,7 +119,7 @@ int qp_pcap_read_next(struct qp_pcap_reader *r, struct qp_pcap_rec *rec)
 		return QP_PCAP_DAMAGED;
 	}
 	const uint8_t *h = r->buf + r->off;
-	uint32_t caplen = rd32(h + 8, r->swapped);
+	uint32_t caplen = qp_pcap_rd32(r, h + 8);
 	if (caplen > r->max_caplen) {
 		if (caplen > r->snapshot)
 			snprintf(r->err, sizeof(r->err),
@@ -151,7 +144,7 @@ int qp_pcap_read_next(struct qp_pcap_reader *r, struct qp_pcap_rec *rec)
 	}
 	rec->data = h + REC_HDR;
 	rec->caplen = caplen > r->snapshot ? r->snapshot : caplen;
-	rec->len = rd32(h + 12, r->swapped);
+	rec->len = qp_pcap_rd32(r, h + 12);
 	rec->ts_ns = qp_pcap_rec_ns(r, h);
 	r->off += REC_HDR + (size_t)caplen;
 	return QP_PCAP_REC;
@@ -166,15 +159,14 @@ unsigned int qp_pcap_read_frames(struct qp_pcap_reader *r, uint64_t ts_stop, str
 	const uint8_t *buf = r->buf;
 	size_t off = r->off, have = r->have;
 	uint32_t max_caplen = r->max_caplen, snapshot = r->snapshot;
-	int64_t unit = r->nsec ? 1 : 1000;
+	int nsec = r->nsec;
 	while (n < max && have - off >= REC_HDR) {
 		const uint8_t *h = buf + off;
 		uint32_t hd[4]; /* seconds, fraction, captured, on the wire */
 		memcpy(hd, h, REC_HDR);
 		if (hd[2] > max_caplen || have - off - REC_HDR < hd[2])
 			break; /* damaged, or not whole here */
-		/* as qp_pcap_rec_ns(): a signed fraction */
-		uint64_t ts = (uint64_t)hd[0] * 1000000000ull + (uint64_t)((int64_t)(int32_t)hd[1] * unit);
+		uint64_t ts = qp_pcap_ns(hd[0], hd[1], nsec);
 		if (ts >= ts_stop)
 			break;
 		uint32_t cl = hd[2] > snapshot ? snapshot : hd[2];

@@ -65,14 +65,21 @@ static inline uint32_t qp_pcap_rd32(const struct qp_pcap_reader *r, const uint8_
 }
 
 /*
- * A record header's time in nanoseconds. libpcap takes the fraction as a
- * signed 32-bit field (a hostile one may be negative); the seconds are
+ * A record's time in nanoseconds from its seconds and fraction (nsec: the
+ * fraction is in nanoseconds, else microseconds). libpcap takes the fraction
+ * as a signed 32-bit field (a hostile one may be negative); the seconds are
  * taken back to unsigned, as the file means them (qp_offline's frame_ns).
  */
+static inline uint64_t qp_pcap_ns(uint32_t sec, uint32_t frac, int nsec)
+{
+	int64_t f = (int32_t)frac;
+	return (uint64_t)sec * 1000000000ull + (uint64_t)(nsec ? f : f * 1000);
+}
+
+/* A record header's time in nanoseconds. */
 static inline uint64_t qp_pcap_rec_ns(const struct qp_pcap_reader *r, const uint8_t *h)
 {
-	int64_t f = (int32_t)qp_pcap_rd32(r, h + 4);
-	return (uint64_t)qp_pcap_rd32(r, h) * 1000000000ull + (uint64_t)(r->nsec ? f : f * 1000);
+	return qp_pcap_ns(qp_pcap_rd32(r, h), qp_pcap_rd32(r, h + 4), r->nsec);
 }
 
 /**
