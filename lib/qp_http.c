@@ -44,18 +44,19 @@ static struct {
 } mhd;
 static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
 static int mhd_loaded;
+static char mhd_error[256];
 
 static void mhd_load(void)
 {
 	void *lib = dlopen(QP_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
 	if (!lib) {
-		fprintf(stderr, "qprobe: HTTP: %s\n", dlerror());
+		snprintf(mhd_error, sizeof(mhd_error), "%s", dlerror());
 		return;
 	}
-#define X(n)                                                                        \
-	if (!(*(void **)&mhd.n = dlsym(lib, "MHD_" #n))) {                          \
-		fprintf(stderr, "qprobe: HTTP: %s has no MHD_" #n "\n", QP_MHD_SONAME); \
-		return;                                                             \
+#define X(n)                                                                              \
+	if (!(*(void **)&mhd.n = dlsym(lib, "MHD_" #n))) {                                \
+		snprintf(mhd_error, sizeof(mhd_error), "%s has no MHD_" #n, QP_MHD_SONAME); \
+		return;                                                                   \
 	}
 	MHD_FNS(X)
 #undef X
@@ -360,12 +361,17 @@ static mhd_result handler(void *cls, struct MHD_Connection *c, const char *url,
 	return send_error(c, MHD_HTTP_NOT_FOUND, err);
 }
 
+const char *qp_http_lib_error(void)
+{
+	return mhd_error;
+}
+
 struct qp_http *qp_http_start(const char *addr, int port, const struct qp_acl *acl,
 			      const struct qp_http_security *sec, const struct qp_http_ops *ops)
 {
 	pthread_once(&mhd_once, mhd_load);
 	if (!mhd_loaded) {
-		errno = ELIBACC; /* said on stderr */
+		errno = ELIBACC; /* qp_http_lib_error() says why */
 		return NULL;
 	}
 	int tls = sec && sec->cert_pem && sec->key_pem;

@@ -109,8 +109,12 @@ struct qp_http;
  * (NULL: plain HTTP, no auth; copied, the caller may free it).
  * @return the server, or NULL with errno EINVAL (bad address), ENOTSUP (TLS
  *         asked of a libmicrohttpd without it), EPROTO (the TLS library
- *         refused the certificate or key) or the bind error.
+ *         refused the certificate or key), ELIBACC (libmicrohttpd could not
+ *         be loaded: qp_http_lib_error() says why) or the bind error.
  */
+/** Why libmicrohttpd could not be loaded (after qp_http_start() failed with ELIBACC). */
+const char *qp_http_lib_error(void);
+
 struct qp_http *qp_http_start(const char *addr, int port, const struct qp_acl *acl,
 			      const struct qp_http_security *sec, const struct qp_http_ops *ops);
 

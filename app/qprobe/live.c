@@ -357,6 +357,13 @@ int qprobe_live(const struct qprobe_opts *o)
 			rc = QP_EXIT_USAGE;
 			goto stop_ports;
 		}
+		if (!http && errno == ELIBACC) {
+			fprintf(stderr, "qprobe: cannot serve HTTP: %s (Debian's libmicrohttpd12 "
+					"package provides the library)\n",
+				qp_http_lib_error());
+			rc = QP_EXIT_RUNTIME;
+			goto stop_ports;
+		}
 		if (!http) {
 			fprintf(stderr, "qprobe: cannot serve HTTP on %s port %d: %s (a free port and "
 					"an IPv4/IPv6 literal are accepted)\n",
