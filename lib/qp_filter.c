@@ -39,41 +39,66 @@ static int has_bad_ind_load(const struct bpf_program *p)
 	return 0;
 }
 
-struct qp_filter *qp_filter_compile(const char *expr, int linktype, char *err, size_t errlen)
+/* The expression compiled by libpcap for the link type into *prog. @return 0, or -1 (err, errno). */
+static int compile_prog(const char *expr, int linktype, struct bpf_program *prog, char *err,
+			size_t errlen)
 {
-	struct bpf_program prog;
 	pcap_t *dead = pcap_open_dead(linktype, 262144);
 	if (!dead) {
 		snprintf(err, errlen, "cannot open a libpcap handle for link type %d", linktype);
 		errno = ENOMEM;
-		return NULL;
+		return -1;
 	}
-	if (pcap_compile(dead, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+	if (pcap_compile(dead, prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
 		snprintf(err, errlen, "bad filter '%s': %s (tcpdump/pcap-filter(7) syntax expected)",
 			 expr, pcap_geterr(dead));
 		pcap_close(dead);
 		errno = EINVAL;
-		return NULL;
+		return -1;
 	}
 	pcap_close(dead);
+	return 0;
+}
+
+/* A filter that runs prog in libpcap's interpreter (prog is freed). */
+static struct qp_filter *classic_of(const char *expr, struct bpf_program *prog, char *err,
+				    size_t errlen)
+{
 	size_t n = strlen(expr);
-	if (has_bad_ind_load(&prog)) {
-		struct qp_filter *f = calloc(1, sizeof(*f) + n + 1);
-		struct bpf_insn *c = malloc(prog.bf_len * sizeof(*c));
-		if (!f || !c) {
-			free(f);
-			free(c);
-			pcap_freecode(&prog);
-			snprintf(err, errlen, "out of memory");
-			errno = ENOMEM;
-			return NULL;
-		}
-		memcpy(c, prog.bf_insns, prog.bf_len * sizeof(*c));
-		pcap_freecode(&prog);
-		f->classic = c;
-		memcpy(f->expr, expr, n + 1);
-		return f;
+	struct qp_filter *f = calloc(1, sizeof(*f) + n + 1);
+	struct bpf_insn *c = malloc(prog->bf_len * sizeof(*c));
+	if (!f || !c) {
+		free(f);
+		free(c);
+		pcap_freecode(prog);
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
 	}
+	memcpy(c, prog->bf_insns, prog->bf_len * sizeof(*c));
+	pcap_freecode(prog);
+	f->classic = c;
+	memcpy(f->expr, expr, n + 1);
+	return f;
+}
+
+struct qp_filter *qp_filter_compile_classic(const char *expr, int linktype, char *err,
+					    size_t errlen)
+{
+	struct bpf_program prog;
+	if (compile_prog(expr, linktype, &prog, err, errlen) != 0)
+		return NULL;
+	return classic_of(expr, &prog, err, errlen);
+}
+
+struct qp_filter *qp_filter_compile(const char *expr, int linktype, char *err, size_t errlen)
+{
+	struct bpf_program prog;
+	if (compile_prog(expr, linktype, &prog, err, errlen) != 0)
+		return NULL;
+	if (has_bad_ind_load(&prog))
+		return classic_of(expr, &prog, err, errlen);
+	size_t n = strlen(expr);
 	struct rte_bpf_prm *prm = rte_bpf_convert(&prog);
 	pcap_freecode(&prog);
 	if (!prm) {

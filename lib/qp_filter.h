@@ -3,7 +3,9 @@
  *
  * The expression is compiled by libpcap for the frames' link type, converted
  * to eBPF by DPDK (rte_bpf_convert) and run natively by the rte_bpf JIT where
- * the build has one, by the rte_bpf interpreter otherwise. Compilation runs on
+ * the build has one, by the rte_bpf interpreter otherwise (live ports: DPDK's
+ * EAL is up); or run by libpcap's own interpreter (qp_filter_compile_classic:
+ * capture files, without DPDK). Compilation runs on
  * the management core; matching runs on the workers and is reentrant (a
  * compiled filter is read-only and may be shared by every lcore).
  */
@@ -26,6 +28,16 @@ struct qp_filter;
  *         why) or ENOMEM.
  */
 struct qp_filter *qp_filter_compile(const char *expr, int linktype, char *err, size_t errlen);
+
+/**
+ * Compile a filter that libpcap's interpreter runs (bpf_filter), as tcpdump
+ * does: DPDK is not needed, its EAL not started (an offline run's filter:
+ * the EAL's start was 0.2 s of it). Same arguments and results as
+ * qp_filter_compile(); the verdicts are the same, frame for frame, but for
+ * a frame of more than 64 KiB, which this one matches whole.
+ */
+struct qp_filter *qp_filter_compile_classic(const char *expr, int linktype, char *err,
+					    size_t errlen);
 
 /** Free a filter (NULL accepted). Only once no worker can still run it. */
 void qp_filter_free(struct qp_filter *f);

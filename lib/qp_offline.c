@@ -318,7 +318,7 @@ static int peer_open(struct peer *p, const struct qp_offline_opts *o, int lt_a,
 	}
 	const char *fb = o->peer_filter ? o->peer_filter : o->filter;
 	if (fb && fb[0]) {
-		p->filter[1] = qp_filter_compile(fb, p->lt[1], eb, sizeof(eb));
+		p->filter[1] = qp_filter_compile_classic(fb, p->lt[1], eb, sizeof(eb));
 		if (!p->filter[1]) {
 			snprintf(err, errlen, "peer filter: %s", eb);
 			return QP_EXIT_INPUT;
@@ -468,7 +468,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	}
 	struct qp_filter *filter = NULL;
 	if (o->filter && o->filter[0]) {
-		filter = qp_filter_compile(o->filter, lt, errbuf, sizeof(errbuf));
+		filter = qp_filter_compile_classic(o->filter, lt, errbuf, sizeof(errbuf));
 		if (!filter) {
 			fprintf(stderr, "qprobe: %s\n", errbuf);
 			pcap_close(pc);

@@ -62,8 +62,8 @@ struct qp_offline_opts {
  * type, filter compiles) without reading any packet, then measure it.
  * Every refusal prints one line on stderr.
  *
- * The filter needs DPDK's EAL to be initialised (rte_bpf allocates with
- * rte_malloc); the caller does that when opts->filter is set.
+ * Filters run in libpcap's interpreter (qp_filter_compile_classic): no
+ * DPDK EAL is needed.
  *
  * @return a QP_EXIT_* code
  */

@@ -566,26 +566,6 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 	return 0;
 }
 
-/* A minimal EAL for the offline filter: no hugepages, no devices, one lcore. */
-static int offline_eal(const char *prog)
-{
-	char lcore[32];
-	cpu_set_t set;
-	int cpu = 0;
-	if (sched_getaffinity(0, sizeof(set), &set) == 0)
-		for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set); cpu++)
-			;
-	snprintf(lcore, sizeof(lcore), "0@%d", cpu);
-	char *eal[] = {(char *)prog, "--no-huge", "-m", "64", "--no-shconf", "--no-pci",
-		       "--log-level=error", "--no-telemetry", "--lcores", lcore, NULL};
-	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0) {
-		fprintf(stderr, "qprobe: cannot start DPDK's EAL for the filter: %s\n",
-			rte_strerror(rte_errno));
-		return -1;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	/*
@@ -647,9 +627,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "qprobe: --peer-filter needs --peer-pcap\n");
 			return QP_EXIT_USAGE;
 		}
-		int need_eal = (o.filter && o.filter[0]) || (o.peer_pcap && o.peer_filter && o.peer_filter[0]);
-		if (need_eal && offline_eal(argv[0]) != 0)
-			return QP_EXIT_RUNTIME;
 		struct qp_offline_opts off = {
 			.path = o.pcap,
 			.filter = o.filter,
@@ -678,10 +655,7 @@ int main(int argc, char **argv)
 		off.tls_sni = o.tls_sni;
 		off.packet_results = o.packet_results;
 		off.packet_rate = o.packet_rate;
-		int rc = qp_offline_run(&off);
-		if (need_eal)
-			rte_eal_cleanup();
-		return rc;
+		return qp_offline_run(&off);
 	}
 
 	/* live: qprobe's own options come after "--" (or there are only its own) */
