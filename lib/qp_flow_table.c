@@ -3,9 +3,9 @@
  * bucket array of 32-bit links over a pool's entries and cold blocks (entry
  * i's cold block is cold[i]). Entries never used are handed out in pool
  * order (`fresh`), so a pool that is not touched at creation costs no page
- * until flows arrive; entries given back wait in an rte_ring (initialised in
- * plain memory, no EAL needed): the worker dequeues single-consumer, and
- * the call_rcu thread enqueues entries whose grace period has ended. A
+ * until flows arrive; entries given back wait in a ring (qp_mpsc): the
+ * worker takes them, the call_rcu thread puts back entries whose grace
+ * period has ended. A
  * shared table's worker gathers unlinked entries in batches and calls
  * call_rcu once a batch: the entry has no room for an rcu_head, and one
  * call for 32 entries costs the worker less.
@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <rte_ring.h>
+#include "qp_mpsc.h"
 
 #define MAX_FLOWS QP_FLOW_TABLE_MAX
 #define EVICT_SAMPLE 8     /* non-empty buckets compared when evicting */
@@ -53,7 +53,7 @@ struct qp_flow_pool {
 	uint32_t fresh;    /* ent[fresh..] were never handed out */
 	uint32_t tables;
 	int shared;
-	struct rte_ring *free;
+	struct qp_mpsc *free; /* indices of entries given back */
 	struct qp_hist_counts *hists; /* pairs: [2 * i], [2 * i + 1] */
 	uint32_t nhists, hists_used;
 	struct qp_flow_app *apps;
@@ -86,7 +86,7 @@ struct qp_flow_table {
 	/* a shared table's batches: the one the worker fills, the free ones
 	 * (MP enqueue by the call_rcu thread, SC dequeue by the worker) */
 	struct free_batch *batch, *batches;
-	struct rte_ring *batch_free;
+	struct qp_mpsc *batch_free; /* indices of free batches */
 	uint32_t nbatches;
 	uint32_t partial_inflight; /* atomic: the call_rcu thread decrements */
 	size_t batch_bytes, batch_ring_bytes;
@@ -203,10 +203,7 @@ static int pool_sizes(struct qp_flow_pool *pl, const struct qp_flow_pool_params 
 	pl->cold_bytes = (size_t)pl->size * sizeof(struct qp_flow_cold);
 	pl->hist_bytes = (size_t)p->dists * 2 * sizeof(struct qp_hist_counts);
 	pl->app_bytes = (size_t)p->apps * sizeof(struct qp_flow_app);
-	ssize_t rsz = rte_ring_get_memsize(pow2_at_least(pl->size + 1));
-	if (rsz < 0)
-		return -1;
-	pl->ring_bytes = ((size_t)rsz + 63) & ~(size_t)63;
+	pl->ring_bytes = qp_mpsc_bytes(pl->size);
 	return 0;
 }
 
@@ -266,10 +263,9 @@ struct qp_flow_pool *qp_flow_pool_create(const struct qp_flow_pool_params *p)
 	pl->kind = pl->huge_ent && pl->huge_cold ? QP_POOL_HUGEPAGES
 		   : p->touch			 ? QP_POOL_TOUCHED
 						 : QP_POOL_LAZY;
-	pl->free = aligned_alloc(64, pl->ring_bytes);
+	pl->free = qp_mpsc_create(pl->size, NULL);
 	if (!pl->ent || !pl->cold || (p->dists && !pl->hists) || (p->apps && !pl->apps) ||
-	    !pl->free ||
-	    rte_ring_init(pl->free, "qp_flow_free", pow2_at_least(pl->size + 1), RING_F_SC_DEQ) != 0)
+	    !pl->free)
 		goto nomem_p;
 	/* the ring's slots are touched as entries come back */
 	return pl;
@@ -284,7 +280,7 @@ void qp_flow_pool_destroy(struct qp_flow_pool *pl)
 {
 	if (!pl)
 		return;
-	free(pl->free);
+	qp_mpsc_destroy(pl->free);
 	part_free(pl, pl->ent, pl->ent_bytes, pl->huge_ent);
 	part_free(pl, pl->cold, pl->cold_bytes, pl->huge_cold);
 	part_free(pl, pl->hists, pl->hist_bytes, pl->huge_hists);
@@ -308,7 +304,7 @@ void qp_flow_pool_memory(const struct qp_flow_pool *pl, struct qp_flow_pool_memo
 	m->kind = pl->kind;
 	m->touch_ns = pl->touch_ns;
 	m->tables = CMM_LOAD_SHARED(pl->tables);
-	uint32_t fresh = CMM_LOAD_SHARED(pl->fresh), back = rte_ring_count(pl->free);
+	uint32_t fresh = CMM_LOAD_SHARED(pl->fresh), back = qp_mpsc_count(pl->free);
 	m->in_use = fresh > back ? fresh - back : 0;
 }
 
@@ -326,22 +322,15 @@ size_t qp_flow_pool_bytes(const struct qp_flow_pool_memory *m)
 static int batches_init(struct qp_flow_table *t)
 {
 	t->nbatches = t->pool->size / FREE_BATCH + MAX_PARTIAL + 2;
-	uint32_t ring_count = pow2_at_least(t->nbatches + 1);
-	ssize_t rsz = rte_ring_get_memsize(ring_count);
-	if (rsz < 0)
-		return -1;
-	size_t rb = ((size_t)rsz + 63) & ~(size_t)63;
 	t->batches = calloc(t->nbatches, sizeof(*t->batches));
-	t->batch_free = aligned_alloc(64, rb);
-	if (!t->batches || !t->batch_free ||
-	    rte_ring_init(t->batch_free, "qp_flow_batch", ring_count, RING_F_SC_DEQ) != 0)
+	t->batch_free = qp_mpsc_create(t->nbatches, &t->batch_ring_bytes);
+	if (!t->batches || !t->batch_free)
 		return -1;
 	t->batch_bytes = (size_t)t->nbatches * sizeof(*t->batches);
-	t->batch_ring_bytes = rb;
 	t->batch = &t->batches[0];
 	for (uint32_t i = 1; i < t->nbatches; i++) {
 		t->batches[i].t = t;
-		rte_ring_sp_enqueue(t->batch_free, &t->batches[i]);
+		qp_mpsc_put(t->batch_free, i);
 	}
 	t->batch->t = t;
 	return 0;
@@ -458,7 +447,7 @@ void qp_flow_table_destroy(struct qp_flow_table *t)
 /* An entry back to its pool's free ring (its readers are gone). */
 static void give_back(struct qp_flow_pool *pl, struct qp_flow *f)
 {
-	rte_ring_mp_enqueue(pl->free, f);
+	qp_mpsc_put(pl->free, (uint32_t)(f - pl->ent)); /* room for every entry */
 }
 
 void qp_flow_table_destroy_drained(struct qp_flow_table *t)
@@ -479,7 +468,7 @@ void qp_flow_table_destroy_drained(struct qp_flow_table *t)
 			give_back(pl, &pl->ent[t->batch->idx[i]]);
 		CMM_STORE_SHARED(pl->tables, pl->tables - 1);
 	}
-	free(t->batch_free);
+	qp_mpsc_destroy(t->batch_free);
 	free(t->batches);
 	buckets_free(t->hdr.buckets, t->hdr.mask + 1);
 	if (t->own_pool)
@@ -622,21 +611,21 @@ static void batch_cb(struct rcu_head *h)
 		uatomic_dec(&t->partial_inflight);
 	b->n = 0;
 	b->partial = 0;
-	rte_ring_mp_enqueue(t->batch_free, b);
+	qp_mpsc_put(t->batch_free, (uint32_t)(b - t->batches));
 }
 
 /* Hand the batch being filled to call_rcu and take a free one. */
 static void batch_send(struct qp_flow_table *t, int partial)
 {
-	void *next;
-	if (rte_ring_sc_dequeue(t->batch_free, &next) != 0)
+	uint32_t next;
+	if (qp_mpsc_get(t->batch_free, &next) != 0)
 		return; /* cannot be (see batches_init): the batch waits */
 	struct free_batch *b = t->batch;
 	b->partial = (uint8_t)partial;
 	if (partial)
 		uatomic_inc(&t->partial_inflight);
 	call_rcu(&b->rcu, batch_cb);
-	t->batch = next;
+	t->batch = &t->batches[next];
 }
 
 static void release(struct qp_flow_table *t, struct qp_flow *f)
@@ -699,12 +688,12 @@ static void evict_one(struct qp_flow_table *t, qp_flow_export_fn *fn, void *arg)
 static struct qp_flow *take(struct qp_flow_table *t)
 {
 	struct qp_flow_pool *pl = t->pool;
-	void *obj;
-	if (rte_ring_sc_dequeue(pl->free, &obj) == 0)
-		return obj;
+	uint32_t i;
+	if (qp_mpsc_get(pl->free, &i) == 0)
+		return &pl->ent[i];
 	if (pl->fresh == pl->size)
 		return NULL;
-	uint32_t i = pl->fresh;
+	i = pl->fresh;
 	CMM_STORE_SHARED(pl->fresh, i + 1);
 	return &pl->ent[i];
 }
