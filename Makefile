@@ -69,7 +69,7 @@ SYSCONFDIR ?= /etc
 DESTDIR ?=
 QMCP_HEADERS := lib/qmcp_codec.h lib/qmcp_auth.h lib/qmcp_client.h lib/qmcp_listener.h lib/qmcp_tp.h lib/qmcp_tls.h
 
-all: $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen $(BUILD)/qp_replay $(BUILD)/qp_clockcheck \
+all: $(BUILD)/qprobe $(BUILD)/qprobe-live $(BUILD)/qmctl $(BUILD)/qmstore $(BUILD)/qp_gen $(BUILD)/qp_replay $(BUILD)/qp_clockcheck \
 	$(BUILD)/qp_fleet
 
 deps:
@@ -91,7 +91,19 @@ $(BUILD)/libqmcp.a: $(QMCP_OBJS)
 	@rm -f $@
 	@echo "  AR $@"; ar rcs $@ $^
 
-$(BUILD)/qprobe: $(QPROBE_OBJS) $(LIBS_A)
+# qprobe measures capture files, linked without DPDK and OpenSSL (its start is
+# a third of the whole program's); for live ports and configuration files it
+# becomes qprobe-live, the whole program, installed beside it (execv)
+OFFLINE_LIBS = $(eval OFFLINE_LIBS := $$(shell pkg-config --libs jansson libpcap 2>/dev/null))$(OFFLINE_LIBS)
+
+$(BUILD)/obj/app/qprobe/main-offline.o: app/qprobe/main.c $(wildcard lib/*.h app/*/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  CC $< (capture files only)"; $(CC) $(CFLAGS) -DQP_OFFLINE_ONLY -c $< -o $@
+
+$(BUILD)/qprobe: $(BUILD)/obj/app/qprobe/main-offline.o $(LIBS_A)
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(OFFLINE_LIBS) -lurcu-qsbr -lurcu-common -lpthread -lm
+
+$(BUILD)/qprobe-live: $(QPROBE_OBJS) $(LIBS_A)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # qmctl takes the selection arithmetic (--sample) from libqprobe's qp_sig.o
@@ -246,7 +258,7 @@ bench:
 # programs, libqmcp (static library, headers, pkg-config file)
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/qmcp
-	install -m 755 $(BUILD)/qprobe $(BUILD)/qmctl $(BUILD)/qmstore $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(BUILD)/qprobe $(BUILD)/qprobe-live $(BUILD)/qmctl $(BUILD)/qmstore $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(BUILD)/libqmcp.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(QMCP_HEADERS) $(DESTDIR)$(PREFIX)/include/qmcp/
 	install -d $(DESTDIR)$(PREFIX)/share/qprobe/drivers-cfg
@@ -266,7 +278,8 @@ install: all
 		lib/libqmcp.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libqmcp.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/qprobe $(DESTDIR)$(PREFIX)/bin/qmctl $(DESTDIR)$(PREFIX)/bin/qmstore
+	rm -f $(DESTDIR)$(PREFIX)/bin/qprobe $(DESTDIR)$(PREFIX)/bin/qprobe-live $(DESTDIR)$(PREFIX)/bin/qmctl \
+		$(DESTDIR)$(PREFIX)/bin/qmstore
 	rm -f $(DESTDIR)$(PREFIX)/lib/libqmcp.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/libqmcp.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/qmcp
 	rm -rf $(DESTDIR)$(PREFIX)/share/qprobe $(DESTDIR)$(PREFIX)/share/doc/qprobe

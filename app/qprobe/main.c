@@ -15,8 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef QP_OFFLINE_ONLY
 #include <rte_eal.h>
 #include <rte_errno.h>
+#endif
+#include <limits.h>
+#include <unistd.h>
 
 #include "qp_ipfix.h"
 #include "qp_offline.h"
@@ -26,6 +30,34 @@
 #include "ipfix.h"
 #include "profile.h"
 #include "qprobe.h"
+
+#ifdef QP_OFFLINE_ONLY
+/*
+ * This program (build/qprobe) measures capture files, linked without DPDK
+ * and OpenSSL: its start is a third of the full one's. Anything else (live
+ * ports, a configuration file, its checks) is the full program's, next to
+ * it: the process becomes qprobe-live, same arguments, same pid.
+ */
+static int run_live(char **argv)
+{
+	char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - sizeof("qprobe-live"));
+	if (n <= 0) {
+		fprintf(stderr, "qprobe: cannot find where this program is (/proc/self/exe: %s), so "
+				"not qprobe-live beside it either\n",
+			strerror(errno));
+		return QP_EXIT_RUNTIME;
+	}
+	path[n] = 0;
+	char *slash = strrchr(path, '/');
+	strcpy(slash ? slash + 1 : path, "qprobe-live");
+	execv(path, argv);
+	fprintf(stderr, "qprobe: live ports and configuration files are qprobe-live's, which "
+			"could not be run: %s: %s (it is installed beside qprobe)\n",
+		path, strerror(errno));
+	return QP_EXIT_RUNTIME;
+}
+#endif
 
 static void usage(FILE *out)
 {
@@ -370,6 +402,9 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 		case OPT_PROBE_NAME: o->probe_name = optarg; break;
 		case OPT_CONFIG: o->config = optarg; break;
 		case OPT_CHECK_CONFIG: {
+#ifdef QP_OFFLINE_ONLY
+			exit(run_live(argv));
+#else
 			static struct config cc;
 			int n = config_load(optarg, o, &cc);
 			if (n) {
@@ -379,6 +414,7 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			}
 			printf("%s: ok, %d standing measurement(s)\n", optarg, cc.nmeas);
 			exit(QP_EXIT_OK);
+#endif
 		}
 		case OPT_INTERVAL:
 			if (num_opt("interval", optarg, 50, 86400000, &v))
@@ -443,6 +479,9 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			break;
 		case OPT_DRIVERS_CFG: o->drivers_cfg = optarg; break;
 		case OPT_CHECK_DRIVERS_CFG: {
+#ifdef QP_OFFLINE_ONLY
+			exit(run_live(argv));
+#else
 			int nf = 0, n = profile_check_dir(optarg, &nf);
 			if (n) {
 				fprintf(stderr, "qprobe: %s: %d error(s) in the NIC profiles\n", optarg, n);
@@ -450,6 +489,7 @@ static int parse_opts(int argc, char **argv, struct qprobe_opts *o)
 			}
 			printf("%s: ok, %d profile(s)\n", optarg, nf);
 			exit(QP_EXIT_OK);
+#endif
 		}
 		case OPT_SW_DIST: o->force_sw_dist = 1; break;
 		case OPT_RTP_PORTS: {
@@ -609,6 +649,10 @@ int main(int argc, char **argv)
 		}
 
 	int from_config = 0;
+#ifdef QP_OFFLINE_ONLY
+	if (sep)
+		return run_live(argv);
+#endif
 	if (!sep) {
 		/* no EAL part: offline (or help/version), or live from the config alone */
 		if (parse_opts(argc, argv, &o) != 0)
@@ -658,6 +702,9 @@ int main(int argc, char **argv)
 		return qp_offline_run(&off);
 	}
 
+#ifdef QP_OFFLINE_ONLY
+	return run_live(argv);
+#else
 	/* live: qprobe's own options come after "--" (or there are only its own) */
 	if (sep) {
 		char **qargv = argv + sep;
@@ -798,4 +845,5 @@ int main(int argc, char **argv)
 	int rc = qprobe_live(&o);
 	rte_eal_cleanup();
 	return rc;
+#endif
 }

@@ -723,3 +723,66 @@ Test(offline, table_report_names_every_flow)
 	cr_assert(strstr(text, "2.000ms"), "handshake RTT of flow 0 in the table: %s", text);
 	cr_assert(strstr(text, "malformed truncated_ipv4"));
 }
+
+/* The shared libraries a program asks for (readelf's NEEDED entries), one a line. */
+static void needed_libs(const char *bin, char *out, size_t len)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "readelf -d '%s' | sed -n 's/.*(NEEDED).*\\[\\(.*\\)\\]/\\1/p'",
+		 bin);
+	FILE *p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	size_t n = fread(out, 1, len - 1, p);
+	out[n] = 0;
+	cr_assert_eq(pclose(p), 0, "readelf -d %s", bin);
+}
+
+/* build/qprobe measures capture files without DPDK and OpenSSL (its start
+ * is a third of the whole program's); build/qprobe-live, the whole
+ * program, has them. */
+Test(offline, the_capture_program_loads_neither_dpdk_nor_openssl)
+{
+	char libs[4096], live[256], libs_live[4096];
+	needed_libs(qbin(), libs, sizeof(libs));
+	cr_assert(strstr(libs, "libpcap.so") != NULL, "%s", libs);
+	cr_assert(strstr(libs, "libjansson.so") != NULL, "%s", libs);
+	cr_assert_null(strstr(libs, "librte_"), "qprobe asks for DPDK:\n%s", libs);
+	cr_assert_null(strstr(libs, "libssl"), "qprobe asks for OpenSSL:\n%s", libs);
+	cr_assert_null(strstr(libs, "libcrypto"), "qprobe asks for OpenSSL:\n%s", libs);
+	snprintf(live, sizeof(live), "%s/qprobe-live", qp_build());
+	needed_libs(live, libs_live, sizeof(libs_live));
+	cr_assert(strstr(libs_live, "librte_eal.so") != NULL, "%s", libs_live);
+	cr_assert(strstr(libs_live, "libssl.so") != NULL, "%s", libs_live);
+}
+
+/* Live ports, a configuration file and its check are qprobe-live's: without
+ * it beside qprobe, one line says which file is missing, exit 4. */
+Test(offline_bad, live_without_qprobe_live_beside_it_says_so)
+{
+	char alone[512], cmd[1024], want[600];
+	snprintf(alone, sizeof(alone), "%s/bin/qprobe", qp_tmpdir());
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/bin' && cp '%s' '%s'", qp_tmpdir(), qbin(), alone);
+	cr_assert_eq(system(cmd), 0);
+	snprintf(want, sizeof(want),
+		 "qprobe: live ports and configuration files are qprobe-live's, which could not be "
+		 "run: %s/bin/qprobe-live: No such file or directory (it is installed beside qprobe)\n",
+		 qp_tmpdir());
+	char *a1[] = {alone, "-l", "0", "--no-huge", "--", "--duration", "1", NULL};
+	expect_refusal(a1, 4, want);
+	char *a2[] = {alone, "--config", "/etc/qprobe/qprobe.json", NULL};
+	expect_refusal(a2, 4, want);
+	char *a3[] = {alone, "--check-config", "/etc/qprobe/qprobe.json", NULL};
+	expect_refusal(a3, 4, want);
+	/* a capture file needs nothing beside it */
+	char path[256], out[256];
+	snprintf(path, sizeof(path), "%s/alone.pcap", qp_tmpdir());
+	snprintf(out, sizeof(out), "%s/alone.json", qp_tmpdir());
+	write_truth(path, 1);
+	char *a4[] = {alone, "--pcap", path, "--report-file", out, NULL};
+	struct qp_run_result r;
+	qp_run(a4, NULL, 60, &r);
+	cr_assert(r.exited && r.status == 0, "status %d: %s", r.status, r.err);
+	json_t *rep = qp_json_load(out);
+	cr_assert_not_null(rep);
+	json_decref(rep);
+}
