@@ -596,9 +596,9 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 	 * enough batches for every entry and six more */
 	cr_assert_eq(json_integer_value(json_object_get(pl, "free_batch_bytes")),
 		     (entries / 32 + 6) * 160);
-	/* their ring: 65,536 slots of 8 bytes (a power of two above 36,870
-	 * batches) and the ring's 384-byte header */
-	cr_assert_eq(json_integer_value(json_object_get(pl, "batch_ring_bytes")), 65536 * 8 + 384);
+	/* their ring (qp_mpsc): 65,536 slots of 8 bytes (the power of two at or
+	 * above 36,870 batches) and the ring's 192-byte header */
+	cr_assert_eq(json_integer_value(json_object_get(pl, "batch_ring_bytes")), 65536 * 8 + 192);
 	long nd = (long)json_integer_value(json_object_get(pl, "rtt_distributions"));
 	cr_assert_eq(nd, 4096);
 	cr_assert_eq(json_integer_value(json_object_get(pl, "rtt_distribution_bytes")), nd * 2 * 8184);
