@@ -76,25 +76,28 @@ static uint64_t frame_ns(const struct pcap_pkthdr *h)
 }
 
 /*
- * A capture opened for libpcap with a 1 MiB stdio buffer: libpcap's own open
- * reads through a 4 KiB one, and a read(2) per 4 KiB was a quarter of an
- * offline run (perf, 454 MB capture). One buffer per side (the primary's
- * capture, the peer's), outliving the pcap_t (glibc ignores a size without
- * a buffer). Messages as libpcap words them.
+ * A capture opened for libpcap. When libpcap reads its records (`big`), with
+ * a 1 MiB stdio buffer: libpcap's own open reads through a 4 KiB one, and a
+ * read(2) per 4 KiB was a quarter of an offline run (perf, 454 MB capture).
+ * Otherwise (a classic pcap, most likely read in place by qp_pcap_read:
+ * libpcap reads only its header) with stdio's own: the big buffer's first
+ * fill was 1 MiB read for nothing into a fresh huge page (2 % of a run). One
+ * buffer per side (the primary's capture, the peer's), outliving the pcap_t
+ * (glibc ignores a size without a buffer). Messages as libpcap words them.
  */
 #define CAPTURE_BUF (1u << 20)
 static char *capture_buf[2]; /* in huge pages where there are: a fault, not 256 */
 
-static pcap_t *open_capture(const char *path, int side, char *errbuf)
+static pcap_t *open_capture(const char *path, int side, int big, char *errbuf)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		snprintf(errbuf, PCAP_ERRBUF_SIZE, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	if (!capture_buf[side])
+	if (big && !capture_buf[side])
 		capture_buf[side] = qp_mem_huge(CAPTURE_BUF);
-	if (capture_buf[side])
+	if (big && capture_buf[side])
 		setvbuf(f, capture_buf[side], _IOFBF, CAPTURE_BUF);
 	pcap_t *pc = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!pc)
@@ -302,7 +305,7 @@ static int peer_open(struct peer *p, const struct qp_offline_opts *o, int lt_a,
 	p->filter[0] = filter_a;
 	snprintf(p->precision[0], sizeof(p->precision[0]), "%s", file_precision(o->path));
 	snprintf(p->precision[1], sizeof(p->precision[1]), "%s", file_precision(o->peer_path));
-	p->pc = open_capture(o->peer_path, 1, eb);
+	p->pc = open_capture(o->peer_path, 1, 1, eb);
 	if (!p->pc) {
 		snprintf(err, errlen, "%s: cannot read as a capture: %s (pcap or pcapng expected)",
 			 o->peer_path, eb);
@@ -450,11 +453,27 @@ int qp_offline_run(const struct qp_offline_opts *o)
 {
 	char errbuf[PCAP_ERRBUF_SIZE + 256];
 	int rc = QP_EXIT_OK;
-	pcap_t *pc = open_capture(o->path, 0, errbuf);
+	/* libpcap's stdio buffer is made big only when libpcap reads the
+	 * records (below) */
+	pcap_t *pc = open_capture(o->path, 0, 0, errbuf);
 	if (!pc) {
 		fprintf(stderr, "qprobe: %s: cannot read as a capture: %s (pcap or pcapng expected)\n",
 			o->path, errbuf);
 		return QP_EXIT_INPUT;
+	}
+	/* in place when the file allows, else through libpcap (then copied) */
+	struct qp_pcap_reader rd;
+	int mapped = qp_pcap_read_open(&rd, o->path, pc, READ_BUF) == 1;
+	if (!mapped) {
+		/* libpcap reads it: again, through a big buffer (the same file
+		 * opened a moment ago, judged the same) */
+		pcap_close(pc);
+		pc = open_capture(o->path, 0, 1, errbuf);
+		if (!pc) {
+			fprintf(stderr, "qprobe: %s: cannot read as a capture: %s (pcap or pcapng expected)\n",
+				o->path, errbuf);
+			return QP_EXIT_INPUT;
+		}
 	}
 	int lt = pcap_datalink(pc);
 	if (!qp_parse_linktype_ok(lt)) {
@@ -463,6 +482,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		list_linktypes(acc, sizeof(acc));
 		fprintf(stderr, "qprobe: %s: link type %d (%s) is not supported; accepted: %s\n",
 			o->path, lt, name ? name : "unknown", acc);
+		qp_pcap_read_close(&rd);
 		pcap_close(pc);
 		return QP_EXIT_INPUT;
 	}
@@ -471,6 +491,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		filter = qp_filter_compile_classic(o->filter, lt, errbuf, sizeof(errbuf));
 		if (!filter) {
 			fprintf(stderr, "qprobe: %s\n", errbuf);
+			qp_pcap_read_close(&rd);
 			pcap_close(pc);
 			return QP_EXIT_INPUT;
 		}
@@ -491,6 +512,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 			for (int k = 0; k < nipx; k++)
 				qp_ipfix_out_close(ipx[k]);
 			qp_filter_free(filter);
+			qp_pcap_read_close(&rd);
 			pcap_close(pc);
 			return QP_EXIT_INPUT;
 		}
@@ -508,6 +530,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 			for (int k = 0; k < nipx; k++)
 				qp_ipfix_out_close(ipx[k]);
 			qp_filter_free(filter);
+			qp_pcap_read_close(&rd);
 			pcap_close(pc);
 			return prc;
 		}
@@ -533,9 +556,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	/* 1.9 MB, mostly interval slots cleared at once: one huge page */
 	r.w = qp_mem_huge(sizeof(*r.w));
 	uint8_t *arena = malloc(ARENA);
-	/* in place when the file allows, else through libpcap (then copied) */
-	struct qp_pcap_reader rd;
-	int mapped = qp_pcap_read_open(&rd, o->path, pc, READ_BUF) == 1;
+
 	int err = r.w ? qp_worker_init(r.w, 0, o->max_flows, 0) : -ENOMEM;
 	if (!err)
 		err = qp_flow_table_set_hists(r.w->flows, o->flow_dists);
