@@ -92,7 +92,7 @@ $(BUILD)/libqmcp.a: $(QMCP_OBJS)
 	@echo "  AR $@"; ar rcs $@ $^
 
 # qprobe measures capture files, linked without DPDK and OpenSSL (its start is
-# a third of the whole program's); for live ports and configuration files it
+# half the whole program's); for live ports and configuration files it
 # becomes qprobe-live, the whole program, installed beside it (execv)
 OFFLINE_LIBS = $(eval OFFLINE_LIBS := $$(shell pkg-config --libs jansson libpcap 2>/dev/null))$(OFFLINE_LIBS)
 

@@ -34,7 +34,7 @@
 #ifdef QP_OFFLINE_ONLY
 /*
  * This program (build/qprobe) measures capture files, linked without DPDK
- * and OpenSSL: its start is a third of the full one's. Anything else (live
+ * and OpenSSL: its start is half the full one's. Anything else (live
  * ports, a configuration file, its checks) is the full program's, next to
  * it: the process becomes qprobe-live, same arguments, same pid.
  */
