@@ -7,6 +7,7 @@
  * they are reused.
  */
 #include "qp_offline.h"
+#include "qp_cpu.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -29,6 +30,8 @@
 #define ARENA (BATCH * 2048)
 #define EXPIRE_BUCKETS 64
 #define READ_BUF (1u << 20) /* a read(2) a MiB: the buffer stays in the cache */
+#define AHEAD_BLOCK (1u << 20) /* read ahead: blocks of a MiB, */
+#define AHEAD_BLOCKS 4	       /* four of them */
 
 struct run {
 	struct qp_worker *w;
@@ -464,6 +467,11 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	/* in place when the file allows, else through libpcap (then copied) */
 	struct qp_pcap_reader rd;
 	int mapped = qp_pcap_read_open(&rd, o->path, pc, READ_BUF) == 1;
+	/* the kernel's copy of the file on another core, beside the work on
+	 * the frames (1M frames: 0.117 -> 0.080 s); a file of a few blocks
+	 * is not worth a thread */
+	if (mapped && rd.file_bytes > 4 * (uint64_t)AHEAD_BLOCK && qp_cpu_usable() >= 2)
+		qp_pcap_read_ahead(&rd, AHEAD_BLOCK, AHEAD_BLOCKS);
 	if (!mapped) {
 		/* libpcap reads it: again, through a big buffer (the same file
 		 * opened a moment ago, judged the same) */

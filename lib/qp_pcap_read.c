@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,7 @@ int qp_pcap_read_open(struct qp_pcap_reader *r, const char *path, pcap_t *pc, si
 		return 0;
 	}
 	r->nsec = magic == MAGIC_NS;
+	r->file_bytes = (uint64_t)st.st_size;
 	r->snapshot = (uint32_t)pcap_snapshot(pc);
 	r->max_caplen = MAXIMUM_SNAPLEN;
 	/* room for the largest record libpcap would take, after a partial one */
@@ -84,8 +87,171 @@ int qp_pcap_read_open(struct qp_pcap_reader *r, const char *path, pcap_t *pc, si
 	return 1;
 }
 
+/*
+ * Reading ahead: `n` blocks, each with room before it for a partial record
+ * (`carry`). The thread fills block k % n once the caller has let go of
+ * block k - n; the caller moves what is left of a record from its block to
+ * just before the next one's bytes and reads on there.
+ */
+#define AHEAD_MAX 16
+struct qp_pcap_ahead {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd;
+	uint8_t *mem, *own; /* the blocks; the reader's own buffer, kept */
+	size_t carry, block, stride, bytes;
+	unsigned int n;
+	uint64_t filled;   /* blocks the thread has filled */
+	uint64_t released; /* blocks the caller has let go of */
+	uint64_t cur;      /* the caller's block + 1 (0: none yet) */
+	int stop;
+	size_t got[AHEAD_MAX];
+	int err[AHEAD_MAX];
+};
+
+static void *ahead_main(void *arg)
+{
+	struct qp_pcap_ahead *a = arg;
+	for (uint64_t k = 0;; k++) {
+		pthread_mutex_lock(&a->mu);
+		while (!a->stop && k - a->released >= a->n)
+			pthread_cond_wait(&a->cv, &a->mu);
+		int stop = a->stop;
+		pthread_mutex_unlock(&a->mu);
+		if (stop)
+			break;
+		unsigned int i = (unsigned int)(k % a->n);
+		uint8_t *dst = a->mem + (size_t)i * a->stride + a->carry;
+		size_t have = 0;
+		int e = 0;
+		while (have < a->block) {
+			ssize_t got = read(a->fd, dst + have, a->block - have);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got < 0)
+				e = errno;
+			if (got <= 0)
+				break;
+			have += (size_t)got;
+		}
+		pthread_mutex_lock(&a->mu);
+		a->got[i] = have;
+		a->err[i] = e;
+		a->filled = k + 1;
+		pthread_cond_broadcast(&a->cv);
+		pthread_mutex_unlock(&a->mu);
+		if (e || have < a->block)
+			break; /* the end of the file, or an error: the caller sees it */
+	}
+	return NULL;
+}
+
+int qp_pcap_read_ahead(struct qp_pcap_reader *r, size_t block, unsigned int blocks)
+{
+	if (r->fd < 0 || r->ahead || r->have || blocks < 2 || blocks > AHEAD_MAX || block < 4096) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct qp_pcap_ahead *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -1;
+	a->fd = r->fd;
+	a->n = blocks;
+	a->block = block & ~(size_t)63;
+	a->carry = ((size_t)REC_HDR + r->max_caplen + 63) & ~(size_t)63;
+	a->stride = a->carry + a->block;
+	a->bytes = a->stride * a->n;
+	a->mem = qp_mem_huge(a->bytes);
+	if (!a->mem) {
+		free(a);
+		errno = ENOMEM;
+		return -1;
+	}
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	int e = pthread_create(&a->th, NULL, ahead_main, a);
+	if (e) {
+		pthread_cond_destroy(&a->cv);
+		pthread_mutex_destroy(&a->mu);
+		qp_mem_huge_free(a->mem, a->bytes);
+		free(a);
+		errno = e;
+		return -1;
+	}
+	a->own = r->buf;
+	r->ahead = a;
+	return 0;
+}
+
+/* The next block, what is left of the caller's before it. */
+static int next_block(struct qp_pcap_reader *r, struct qp_pcap_ahead *a)
+{
+	size_t left = r->have - r->off;
+	uint64_t next = a->cur; /* the block after the caller's */
+	pthread_mutex_lock(&a->mu);
+	while (a->filled <= next)
+		pthread_cond_wait(&a->cv, &a->mu);
+	pthread_mutex_unlock(&a->mu);
+	unsigned int i = (unsigned int)(next % a->n);
+	uint8_t *at = a->mem + (size_t)i * a->stride + a->carry;
+	memcpy(at - left, r->buf + r->off, left);
+	pthread_mutex_lock(&a->mu);
+	a->released = next; /* every block before this one */
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	a->cur = next + 1;
+	r->buf = at - left;
+	r->off = 0;
+	r->have = left + a->got[i];
+	if (a->err[i]) {
+		snprintf(r->err, sizeof(r->err), "error reading dump file: %s", strerror(a->err[i]));
+		return -1;
+	}
+	if (a->got[i] < a->block)
+		r->eof = 1;
+	return 0;
+}
+
+/* Blocks until the next record is whole (or the file ends): a fill gives a
+ * record or an end, as the reader's own buffer does. What is left before a
+ * block is a partial record: shorter than its header and the longest body
+ * taken (a longer one is damaged), which the room before each block holds. */
+static int fill_ahead(struct qp_pcap_reader *r, struct qp_pcap_ahead *a)
+{
+	for (;;) {
+		if (next_block(r, a) != 0)
+			return -1;
+		if (r->eof)
+			return 0;
+		if (r->have < REC_HDR)
+			continue;
+		uint32_t caplen = qp_pcap_rd32(r, r->buf + 8);
+		if (caplen > r->max_caplen || r->have - REC_HDR >= caplen)
+			return 0;
+	}
+}
+
+static void ahead_stop(struct qp_pcap_reader *r)
+{
+	struct qp_pcap_ahead *a = r->ahead;
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->th, NULL);
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	qp_mem_huge_free(a->mem, a->bytes);
+	r->buf = a->own;
+	free(a);
+	r->ahead = NULL;
+}
+
 int qp_pcap_read_fill(struct qp_pcap_reader *r)
 {
+	if (r->ahead)
+		return fill_ahead(r, r->ahead);
 	size_t left = r->have - r->off;
 	memmove(r->buf, r->buf + r->off, left);
 	r->have = left;
@@ -150,6 +316,9 @@ int qp_pcap_read_next(struct qp_pcap_reader *r, struct qp_pcap_rec *rec)
 	return QP_PCAP_REC;
 }
 
+#ifndef PF_AHEAD
+#define PF_AHEAD 4096
+#endif
 unsigned int qp_pcap_read_frames(struct qp_pcap_reader *r, uint64_t ts_stop, struct qp_frame *fr,
 				 unsigned int n, unsigned int max)
 {
@@ -160,8 +329,14 @@ unsigned int qp_pcap_read_frames(struct qp_pcap_reader *r, uint64_t ts_stop, str
 	size_t off = r->off, have = r->have;
 	uint32_t max_caplen = r->max_caplen, snapshot = r->snapshot;
 	int nsec = r->nsec;
+	/* every line a little ahead asked for: read ahead, the bytes come from
+	 * another core's cache, and each record's place is known only from the
+	 * record before (without: 1M frames 0.080 -> 0.185 s) */
+	const uint8_t *end = buf + have, *pf = buf + off;
 	while (n < max && have - off >= REC_HDR) {
 		const uint8_t *h = buf + off;
+		for (; pf < h + PF_AHEAD && pf < end; pf += 64)
+			__builtin_prefetch(pf);
 		uint32_t hd[4]; /* seconds, fraction, captured, on the wire */
 		memcpy(hd, h, REC_HDR);
 		if (hd[2] > max_caplen || have - off - REC_HDR < hd[2])
@@ -185,6 +360,8 @@ unsigned int qp_pcap_read_frames(struct qp_pcap_reader *r, uint64_t ts_stop, str
 
 void qp_pcap_read_close(struct qp_pcap_reader *r)
 {
+	if (r->ahead)
+		ahead_stop(r);
 	if (r->fd >= 0)
 		close(r->fd);
 	if (r->buf)

@@ -29,6 +29,7 @@
 
 struct qp_pcap_reader {
 	int fd;
+	uint64_t file_bytes; /* the file's size at open */
 	uint8_t *buf;
 	size_t cap;  /* buffer size */
 	size_t have; /* bytes in the buffer */
@@ -39,6 +40,7 @@ struct qp_pcap_reader {
 	uint32_t snapshot;   /* libpcap's snapshot length for the file */
 	uint32_t max_caplen; /* libpcap's largest record for the link type */
 	char err[PCAP_ERRBUF_SIZE];
+	struct qp_pcap_ahead *ahead; /* a reader thread's blocks, or NULL */
 };
 
 /* One record: data points into the reader's buffer. */
@@ -113,6 +115,15 @@ unsigned int qp_pcap_read_frames(struct qp_pcap_reader *r, uint64_t ts_stop, str
  * far is gone. @return 0, or -1 when the read failed (r->err).
  */
 int qp_pcap_read_fill(struct qp_pcap_reader *r);
+
+/**
+ * Read ahead on a thread of its own (another core): its read(2)s, the
+ * kernel's copy of the file, run beside the caller's work on the records;
+ * qp_pcap_read_fill() then takes the next block it has filled. Records are
+ * the same either way. @return 0, or -1 (errno) and the reader reads as
+ * before.
+ */
+int qp_pcap_read_ahead(struct qp_pcap_reader *r, size_t block, unsigned int blocks);
 
 /** Close (a reader zeroed and never opened is accepted). */
 void qp_pcap_read_close(struct qp_pcap_reader *r);

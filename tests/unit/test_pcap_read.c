@@ -1,8 +1,10 @@
 /*
  * qp_pcap_read against libpcap: every file the reader takes gives the same
  * records (lengths, times, bytes) and ends the same way, a damaged record
- * with libpcap's own message. Generated files with each kind of damage, and
- * tcpdump's 830 hostile captures when ../shared/corpus is there.
+ * with libpcap's own message, whether it reads itself or a thread reads
+ * ahead for it (in the smallest blocks, two of them: records across blocks,
+ * records longer than a block). Generated files with each kind of damage,
+ * and tcpdump's 830 hostile captures when ../shared/corpus is there.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -22,7 +24,7 @@
  * before a record a millisecond or more after the one before it, which
  * qp_pcap_read_next() then takes.
  */
-static int compare(const char *path, size_t buf, long *records, int frames)
+static int compare(const char *path, size_t buf, long *records, int frames, int ahead)
 {
 	char eb[PCAP_ERRBUF_SIZE];
 	pcap_t *a = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, eb);
@@ -33,6 +35,8 @@ static int compare(const char *path, size_t buf, long *records, int frames)
 	struct qp_pcap_reader r;
 	int took = qp_pcap_read_open(&r, path, b, buf);
 	cr_assert_neq(took, -1, "%s: %s", path, strerror(errno));
+	if (took == 1 && ahead)
+		cr_assert_eq(qp_pcap_read_ahead(&r, 4096, 2), 0, "%s: %s", path, strerror(errno));
 	struct qp_frame fr[8];
 	unsigned int fn = 0, fi = 0, runs = 0;
 	uint64_t prev = 0;
@@ -95,13 +99,16 @@ static int compare(const char *path, size_t buf, long *records, int frames)
 	return took == 1;
 }
 
-/* compare() record by record, then in runs of frames: the same outcome. */
+/* compare() record by record, then in runs of frames, then in runs of
+ * frames read ahead: the same outcome. */
 static int same_as_libpcap(const char *path, size_t buf, long *records)
 {
-	long again = 0, before = *records;
-	int took = compare(path, buf, records, 0);
-	cr_assert_eq(compare(path, buf, &again, 1), took, "%s", path);
+	long again = 0, ahead = 0, before = *records;
+	int took = compare(path, buf, records, 0, 0);
+	cr_assert_eq(compare(path, buf, &again, 1, 0), took, "%s", path);
 	cr_assert_eq(again, *records - before, "%s: as many records in runs of frames", path);
+	cr_assert_eq(compare(path, buf, &ahead, 1, 1), took, "%s: read ahead", path);
+	cr_assert_eq(ahead, *records - before, "%s: as many records read ahead", path);
 	return took;
 }
 
@@ -171,6 +178,66 @@ Test(pcap_read, records_across_fills)
 	write_frames(tmp("big.pcap"), 0, 1000, 1500);
 	cr_assert(same_as_libpcap(tmp("big.pcap"), 1, &n));
 	cr_assert_eq(n, 1000);
+}
+
+/* Records of every length about a 4 KiB block read ahead, and past the
+ * largest a block holds (100,000 bytes: 25 blocks). */
+Test(pcap_read, records_longer_than_a_block_read_ahead)
+{
+	static const uint32_t len[] = {60, 4079, 4080, 4081, 4096, 1500, 9000, 100000, 16, 8191};
+	static uint8_t f[100000];
+	struct pw w;
+	cr_assert_eq(pw_open(&w, tmp("long.pcap"), 1, 0), 0);
+	for (int i = 0; i < 40; i++) {
+		uint32_t n = len[i % 10];
+		for (uint32_t k = 0; k < n; k++)
+			f[k] = (uint8_t)(i * 7 + k);
+		pw_write(&w, 1700000000000000000ull + (uint64_t)i * 1000, f, n, n);
+	}
+	pw_close(&w);
+	long n = 0;
+	cr_assert(same_as_libpcap(tmp("long.pcap"), 0, &n));
+	cr_assert_eq(n, 40);
+	/* cut in the 4th long record's body (record 37): the same message either way */
+	long at = 24;
+	for (int i = 0; i < 37; i++)
+		at += 16 + len[i % 10];
+	cut(tmp("long.pcap"), at + 16 + 50000);
+	n = 0;
+	cr_assert(same_as_libpcap(tmp("long.pcap"), 0, &n));
+	cr_assert_eq(n, 37);
+}
+
+/* A reader that cannot read ahead says why and reads as before. */
+Test(pcap_read, read_ahead_refused)
+{
+	write_frames(tmp("ra.pcap"), 0, 10, 100);
+	char eb[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_open_offline_with_tstamp_precision(tmp("ra.pcap"), 1, eb);
+	struct qp_pcap_reader r;
+	cr_assert_eq(qp_pcap_read_open(&r, tmp("ra.pcap"), p, 0), 1);
+	errno = 0;
+	cr_assert_eq(qp_pcap_read_ahead(&r, 4096, 1), -1, "one block");
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(qp_pcap_read_ahead(&r, 1024, 2), -1, "blocks under 4 KiB");
+	cr_assert_eq(qp_pcap_read_ahead(&r, 4096, 17), -1, "more than 16 blocks");
+	cr_assert_eq(qp_pcap_read_ahead(&r, 4096, 2), 0);
+	cr_assert_eq(qp_pcap_read_ahead(&r, 4096, 2), -1, "twice");
+	struct qp_pcap_rec x;
+	int k, got = 0;
+	while ((k = qp_pcap_read_next(&r, &x)) == QP_PCAP_REC || k == QP_PCAP_FILL)
+		if (k == QP_PCAP_FILL)
+			cr_assert_eq(qp_pcap_read_fill(&r), 0);
+		else
+			cr_assert_eq(x.data[0], got++);
+	cr_assert_eq(k, QP_PCAP_END);
+	cr_assert_eq(got, 10);
+	qp_pcap_read_close(&r);
+	/* closed before the first record: the thread stops */
+	cr_assert_eq(qp_pcap_read_open(&r, tmp("ra.pcap"), p, 0), 1);
+	cr_assert_eq(qp_pcap_read_ahead(&r, 4096, 3), 0);
+	qp_pcap_read_close(&r);
+	pcap_close(p);
 }
 
 Test(pcap_read, damage_ends_as_libpcap_ends)
