@@ -229,6 +229,7 @@ void qp_jw_real(struct qp_jw *w, double v)
 	value(w);
 	char d[40];
 	int len = qp_jw_g10(v, d);
+	int g10 = len > 0; /* no exponent in what it writes */
 	if (!len)
 		len = snprintf(d, sizeof(d), "%.10g", v);
 	if (len < 0 || (size_t)len >= sizeof(d) - 2) {
@@ -237,12 +238,12 @@ void qp_jw_real(struct qp_jw *w, double v)
 	}
 	/* as jansson's jsonp_dtostr: a real that reads as an integer gets
 	 * ".0"; an exponent loses its '+' and leading zeros */
-	if (!strchr(d, '.') && !strchr(d, 'e')) {
+	char *e = g10 ? NULL : memchr(d, 'e', (size_t)len);
+	if (!e && !memchr(d, '.', (size_t)len)) {
 		d[len++] = '.';
 		d[len++] = '0';
 		d[len] = 0;
 	}
-	char *e = strchr(d, 'e');
 	if (e) {
 		char *start = e + 1, *end = e + 2;
 		if (*start == '-')
