@@ -3,7 +3,8 @@
 # tshark -q -z conv,tcp -z conv,udp on the same generated capture (1,000,000 frames over 10,000 flows by default), in
 # the same run, best of 3 wall-clock runs each, with peak memory. Marginal rates too:
 # each program's run on a capture with no frame is subtracted (argus spends a fixed
-# second), and `cat FILE > /dev/null` is the reading reference.
+# second), and `cat FILE > /dev/null` is the reading reference, also as 21 pairs of runs
+# in turn (qprobe, cat, qprobe, ...) whose median ratio holds when the machine drifts.
 #
 #   bench/run.sh [PACKETS] [FLOWS]
 #   QPROBE_REF=/path/to/older/qprobe bench/run.sh   adds that build as a row
@@ -70,4 +71,23 @@ ts=$1 tm=$2
 	echo "qprobe $qd s ($(rate "$qd") Mpps), argus $ad s ($(rate "$ad") Mpps): qprobe is faster by"
 	echo "$(ratio "$qd" "$ad")x; reading the file alone (cat > /dev/null) $cs s: qprobe takes"
 	echo "$(ratio "$cs" "$qs")x as long"
+	# the same in pairs: each ratio of two runs one after the other
+	python3 - "$BUILD/qprobe" "$cap" "$dir/report.json" <<'PY'
+import statistics, subprocess, sys, time
+qprobe, cap, out = sys.argv[1:4]
+def run(cmd):
+    t = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t
+q = [qprobe, "--pcap", cap, "--report-file", out]
+c = ["sh", "-c", 'cat "$0" >/dev/null', cap]
+run(q), run(c)
+tq, tc, r = [], [], []
+for _ in range(21):
+    a, b = run(q), run(c)
+    tq.append(a), tc.append(b), r.append(a / b)
+print("in 21 pairs of runs in turn: qprobe %.3f s, cat %.3f s (medians); qprobe/cat %.2fx"
+      " (median; %.2f to %.2f)" % (statistics.median(tq), statistics.median(tc),
+                                    statistics.median(r), min(r), max(r)))
+PY
 } | tee "$dir/offline.md"
