@@ -1,8 +1,7 @@
 /*
- * qp_cpu: what the process may run on. An offline run puts a second thread
- * to work (reading the capture ahead, writing the report's flows) only when
- * a second processor is there for it: `taskset -c N qprobe ...` keeps a run
- * on one.
+ * qp_cpu: what the process may run on. An offline run reads the capture
+ * ahead on a second thread only when a second processor is there for it:
+ * `taskset -c N qprobe ...` keeps a run on one.
  *
  * Thread-safety: any thread.
  */

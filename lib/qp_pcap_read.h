@@ -13,9 +13,11 @@
  *
  * Records point into the buffer until the next qp_pcap_read_fill(): the
  * caller takes records until qp_pcap_read_next() says QP_PCAP_FILL, is done
- * with those it has, then fills.
+ * with those it has, then fills. Read ahead (qp_pcap_read_ahead()), a
+ * thread of the reader's own fills blocks with read(2) on another core and
+ * a fill takes the next one: the same records.
  *
- * Thread-safety: one reader per thread.
+ * Thread-safety: one reader per thread (its read-ahead thread is its own).
  */
 #ifndef QP_PCAP_READ_H
 #define QP_PCAP_READ_H
