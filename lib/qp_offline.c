@@ -66,6 +66,16 @@ static void export_flow(const struct qp_flow *f, enum qp_flow_end why, void *arg
 		r->oom = 1;
 }
 
+/* A flow the capture's end finds in the table: the report reads it there
+ * (the table is done with; it goes after the report). */
+static void keep_flow(const struct qp_flow *f, enum qp_flow_end why, void *arg)
+{
+	struct run *r = arg;
+	(void)why; /* QP_FLOW_END_FLUSH */
+	if (qp_report_add_flow_kept(r->rep, f, &r->cfg.rtp) != 0)
+		r->oom = 1;
+}
+
 /*
  * A frame's time in ns (the capture is opened at nanosecond precision). A
  * classic pcap's seconds are unsigned 32-bit (2106 at most), but libpcap hands
@@ -700,7 +710,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		}
 	}
 	harvest(&r, 1);
-	qp_flow_table_flush(r.w->flows, export_flow, &r);
+	qp_flow_table_flush(r.w->flows, keep_flow, &r);
 	if (pp) {
 		pp->a_eof = 1;
 		peer_upto(pp, UINT64_MAX);

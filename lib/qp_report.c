@@ -23,14 +23,26 @@ const char *qp_version(void)
 	return QP_VERSION;
 }
 
+/* A flow's place in the report: when it began (what the order reads
+ * first), and where it is: an offset in fbuf, or KEPT | i for kept[i]. */
+struct rec_at {
+	uint64_t first_ns;
+	size_t off;
+};
+#define KEPT ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
 struct qp_report {
 	/* the flow records, packed (qp_report_add_flow) one after the other
 	 * in huge pages (qp_mem), and where each is: in the order added, in
 	 * the report's order once sorted */
 	uint8_t *fbuf;
 	size_t fused, fbytes; /* bytes of fbuf in use, and mapped */
-	size_t *foff;
+	struct rec_at *at;
 	size_t nflows, capflows;
+	/* flows read from their table entries (qp_report_add_flow_kept) */
+	const struct qp_flow **kept;
+	size_t nkept, capkept;
+	const struct qp_rtp_cfg *kept_rtp;
 	struct qp_flow_rec *rec; /* the writers' record, unpacked (qp_report_flow) */
 	struct qp_interval_rec *ivs;
 	size_t nivs, capivs;
@@ -73,7 +85,8 @@ void qp_report_destroy(struct qp_report *r)
 	if (!r)
 		return;
 	qp_mem_huge_free(r->fbuf, r->fbytes);
-	free(r->foff);
+	free(r->at);
+	free(r->kept);
 	free(r->rec);
 	for (size_t i = 0; i < r->nivs; i++)
 		qp_interval_rec_release(&r->ivs[i]);
@@ -175,8 +188,7 @@ int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr)
 		}
 	}
 	bytes = (bytes + 7) & ~(size_t)7;
-	if (grow_fbuf(r, bytes) ||
-	    grow((void **)&r->foff, &r->capflows, r->nflows, sizeof(*r->foff)))
+	if (grow_fbuf(r, bytes) || grow((void **)&r->at, &r->capflows, r->nflows, sizeof(*r->at)))
 		return -ENOMEM;
 	uint8_t *d = r->fbuf + r->fused;
 	memcpy(d, &h, sizeof(h));
@@ -187,14 +199,32 @@ int qp_report_add_flow(struct qp_report *r, const struct qp_flow_rec *fr)
 			d += sec_at[i + 1] - sec_at[i];
 		}
 	}
-	r->foff[r->nflows++] = r->fused;
+	r->at[r->nflows++] = (struct rec_at){fr->first_ns, r->fused};
 	r->fused += bytes;
+	return 0;
+}
+
+int qp_report_add_flow_kept(struct qp_report *r, const struct qp_flow *f,
+			    const struct qp_rtp_cfg *rtp)
+{
+	if (grow((void **)&r->kept, &r->capkept, r->nkept, sizeof(*r->kept)) ||
+	    grow((void **)&r->at, &r->capflows, r->nflows, sizeof(*r->at)))
+		return -ENOMEM;
+	r->kept_rtp = rtp;
+	r->at[r->nflows++] = (struct rec_at){f->first_ns, KEPT | r->nkept};
+	r->kept[r->nkept++] = f;
 	return 0;
 }
 
 void qp_report_flow(const struct qp_report *r, size_t i, struct qp_flow_rec *out)
 {
-	const uint8_t *p = r->fbuf + r->foff[i];
+	if (r->at[i].off & KEPT) {
+		const struct qp_flow *f = r->kept[r->at[i].off & ~KEPT];
+		qp_flow_rec_from(out, f, QP_FLOW_END_FLUSH);
+		qp_flow_rec_rtp(out, f, r->kept_rtp);
+		return;
+	}
+	const uint8_t *p = r->fbuf + r->at[i].off;
 	struct rec_hdr h;
 	memcpy(&h, p, sizeof(h));
 	p += sizeof(h);
@@ -955,64 +985,37 @@ json_t *qp_counters_json(const struct qp_worker_counters *c)
 	return o;
 }
 
-/* A record's place in the sort: when it began, beside where it is. */
-struct rec_at {
-	uint64_t first_ns;
-	size_t off;
-};
+/* The key of the flow at `off` (a record's or a kept entry's). */
+static const void *key_at(const struct qp_report *r, size_t off)
+{
+	if (off & KEPT)
+		return &r->kept[off & ~KEPT]->key;
+	return r->fbuf + off + sizeof(struct rec_hdr) + offsetof(struct qp_flow_rec, key);
+}
 
-/* The report's order of two records: when they began, then their key, then
- * when they were added (the order of their offsets). The times are in the
- * array (the sort's compares read no record: 65,536 flows, a run 0.126 ->
- * 0.119 s with qp_jw_real's change); the keys, only for a tie, in fbuf. */
-static int rec_cmp(const void *a, const void *b, void *fbuf)
+/* The report's order of two flows: when they began, then their key, then
+ * when they were added (records in the order of their offsets, before kept
+ * entries in the order given: the capture's end keeps them, after every
+ * record). The times are in the array (the sort's compares read no record:
+ * 65,536 flows, a run 0.126 -> 0.119 s with qp_jw_real's change); the keys
+ * only for a tie. */
+static int rec_cmp(const void *a, const void *b, void *rep)
 {
 	const struct rec_at *x = a, *y = b;
 	if (x->first_ns != y->first_ns)
 		return x->first_ns < y->first_ns ? -1 : 1;
-	const uint8_t *px = (const uint8_t *)fbuf + x->off + sizeof(struct rec_hdr);
-	const uint8_t *py = (const uint8_t *)fbuf + y->off + sizeof(struct rec_hdr);
-	int c = memcmp(px + offsetof(struct qp_flow_rec, key), py + offsetof(struct qp_flow_rec, key),
-		       sizeof(struct qp_flow_key));
+	int c = memcmp(key_at(rep, x->off), key_at(rep, y->off), sizeof(struct qp_flow_key));
 	if (c)
 		return c;
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-static uint64_t rec_first(const uint8_t *fbuf, size_t off)
-{
-	uint64_t t;
-	memcpy(&t, fbuf + off + sizeof(struct rec_hdr) + offsetof(struct qp_flow_rec, first_ns), 8);
-	return t;
-}
-
-/* rec_cmp() of two offsets. */
-static int rec_cmp_off(const void *a, const void *b, void *fbuf)
-{
-	size_t xo = *(const size_t *)a, yo = *(const size_t *)b;
-	struct rec_at x = {rec_first(fbuf, xo), xo}, y = {rec_first(fbuf, yo), yo};
-	return rec_cmp(&x, &y, fbuf);
-}
-
-/* Put the flows in the report's order: their offsets are sorted, the
- * records stay where they are. */
+/* Put the flows in the report's order: their places are sorted, the records
+ * stay where they are. */
 static void sort_flows(struct qp_report *r)
 {
-	if (r->nflows < 2)
-		return;
-	struct rec_at *at = malloc(r->nflows * sizeof(*at));
-	if (!at) { /* the same order, each compare reading its records */
-		qsort_r(r->foff, r->nflows, sizeof(*r->foff), rec_cmp_off, r->fbuf);
-		return;
-	}
-	for (size_t i = 0; i < r->nflows; i++) {
-		at[i].off = r->foff[i];
-		at[i].first_ns = rec_first(r->fbuf, r->foff[i]);
-	}
-	qsort_r(at, r->nflows, sizeof(*at), rec_cmp, r->fbuf);
-	for (size_t i = 0; i < r->nflows; i++)
-		r->foff[i] = at[i].off;
-	free(at);
+	if (r->nflows >= 2)
+		qsort_r(r->at, r->nflows, sizeof(*r->at), rec_cmp, r);
 }
 
 /* RTP of an interval or of the whole capture, all streams of a direction. */

@@ -4,7 +4,8 @@
  * one key and time), whatever order they came in, every record whole
  * whatever parts of it are set (the report keeps a record's parts that are
  * not all zero), also when they take more than one huge page (the store
- * then grows by moving its pages).
+ * then grows by moving its pages); and the flows a run's end keeps in its
+ * table, read from their entries, in the same order among the records.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -84,6 +85,87 @@ Test(report, flows_come_out_in_the_order_they_began_each_record_whole)
 	/* the first: the earliest time, the lowest key there, the first added */
 	cr_assert_eq(fl[0].first_ns, 1000000000ull);
 	cr_assert_eq(fl[0].key.addr[0][3], 0);
+	qp_report_destroy(r);
+}
+
+/*
+ * Records and kept table entries together: in the order they began, then
+ * key, then records before entries (a run keeps its entries at its end),
+ * entries in the order they were kept; an entry reads as its record made
+ * at the end (QP_FLOW_END_FLUSH) would, with its RTP streams.
+ */
+#define NK 600
+Test(report, flows_kept_in_their_table_sort_among_the_records)
+{
+	struct qp_report *r = qp_report_create();
+	cr_assert_not_null(r);
+	static struct qp_flow ent[NK];
+	static const struct qp_rtp_cfg rtp; /* none of these flows has a stream */
+	memset(ent, 0, sizeof(ent));
+	for (uint32_t k = 0; k < 2 * NK; k++) {
+		/* records and entries in turn; entry j shares time and key with
+		 * record 5 * j, the time of 97 records, the key of 7 */
+		uint32_t i = (uint32_t)((uint64_t)(k / 2) * 251 % NK);
+		if (k % 2 == 0) {
+			struct qp_flow_rec f;
+			make(&f, 5 * i);
+			cr_assert_eq(qp_report_add_flow(r, &f), 0);
+			continue;
+		}
+		struct qp_flow_rec f;
+		make(&f, 5 * i);
+		struct qp_flow *e = &ent[i];
+		e->key = f.key;
+		e->first_ns = f.first_ns;
+		e->last_ns = f.first_ns + 77;
+		e->pkts[1] = 1000000 + i; /* which entry it is */
+		e->bytes[1] = 60;
+		e->size_min = e->size_max = 60;
+		cr_assert_eq(qp_report_add_flow_kept(r, e, &rtp), 0);
+	}
+	FILE *out = fopen("/dev/null", "w");
+	cr_assert_eq(qp_report_write(r, "json", out), 0);
+	fclose(out);
+	cr_assert_eq(qp_report_flow_count(r), 2 * NK);
+	static struct qp_flow_rec fl[2 * NK];
+	for (size_t j = 0; j < 2 * NK; j++)
+		qp_report_flow(r, j, &fl[j]);
+	static uint32_t kept_at[NK]; /* when entry i and record 5 i were added, in turns */
+	for (uint32_t k = 0; k < NK; k++)
+		kept_at[(uint32_t)((uint64_t)k * 251 % NK)] = k;
+	for (size_t j = 0; j < 2 * NK; j++) {
+		int kept = fl[j].pkts[1] >= 1000000;
+		if (kept) {
+			const struct qp_flow *e = &ent[fl[j].pkts[1] - 1000000];
+			struct qp_flow_rec want;
+			qp_flow_rec_from(&want, e, QP_FLOW_END_FLUSH);
+			qp_flow_rec_rtp(&want, e, &rtp);
+			cr_assert_eq(memcmp(&fl[j], &want, sizeof(want)), 0, "flow %zu is not its entry's", j);
+			cr_assert_eq(fl[j].end, QP_FLOW_END_FLUSH);
+			cr_assert_eq(fl[j].last_ns, fl[j].first_ns + 77);
+		}
+		if (j == 0)
+			continue;
+		const struct qp_flow_rec *a = &fl[j - 1], *b = &fl[j];
+		int c = a->first_ns < b->first_ns ? -1 : a->first_ns > b->first_ns;
+		if (!c)
+			c = memcmp(&a->key, &b->key, sizeof(a->key));
+		if (!c) {
+			int ka = a->pkts[1] >= 1000000, kb = b->pkts[1] >= 1000000;
+			if (ka != kb)
+				c = ka ? 1 : -1; /* a record before an entry */
+			else if (ka)
+				c = kept_at[a->pkts[1] - 1000000] < kept_at[b->pkts[1] - 1000000] ? -1 : 1;
+			else
+				c = kept_at[a->pkts[0] / 5] < kept_at[b->pkts[0] / 5] ? -1 : 1;
+		}
+		cr_assert_lt(c, 0, "flows %zu and %zu out of order", j - 1, j);
+	}
+	/* the first two: record 0, then entry 0 with its time and key */
+	cr_assert_eq(fl[0].pkts[0], 0);
+	cr_assert_eq(fl[0].pkts[1], 0);
+	cr_assert_eq(fl[1].pkts[1], 1000000);
+	cr_assert_eq(fl[1].first_ns, fl[0].first_ns);
 	qp_report_destroy(r);
 }
 
