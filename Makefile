@@ -116,7 +116,7 @@ $(BUILD)/qmstore: $(QMSTORE_OBJS) $(BUILD)/libqmcp.a
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs jansson libssl libcrypto sqlite3 libpq)
 
 # the generators of application traffic with their truth (tests, qp_gen, qp_replay)
-GEN_APPS = $(foreach g,dns quic tls ts,$(BUILD)/obj/tests/gen/qp_$(g)gen.o)
+GEN_APPS = $(foreach g,dns quic tls ts mix,$(BUILD)/obj/tests/gen/qp_$(g)gen.o)
 
 $(BUILD)/qp_replay: $(BUILD)/obj/bench/replay.o $(BUILD)/obj/tests/gen/qp_pcapw.o \
 		$(GEN_APPS) $(BUILD)/libqprobe.a

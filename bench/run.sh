@@ -1,12 +1,14 @@
 #!/bin/sh
 # Offline benchmark: qprobe --pcap against argus -r, ndpiReader -i and
-# tshark -q -z conv,tcp -z conv,udp on the same generated capture (1,000,000 frames over 10,000 flows by default), in
+# tshark -q -z conv,tcp -z conv,udp on the same generated capture (1,000,000 frames over 10,000 flows by default:
+# `qp_gen mix`, the realistic mix issue 14 names; KIND=bench for `qp_gen bench`'s round robin), in
 # the same run, best of 3 wall-clock runs each, with peak memory. Marginal rates too:
 # each program's run on a capture with no frame is subtracted (argus spends a fixed
 # second), and `cat FILE > /dev/null` is the reading reference, also as 21 pairs of runs
 # in turn (qprobe, cat, qprobe, ...) whose median ratio holds when the machine drifts.
 #
 #   bench/run.sh [PACKETS] [FLOWS]
+#   KIND=bench bench/run.sh                         the older capture: every flow 100 frames in turn
 #   QPROBE_REF=/path/to/older/qprobe bench/run.sh   adds that build as a row
 #                                                   (e.g. an earlier commit's)
 # Writes the table to stdout and to build/bench/offline.md.
@@ -17,8 +19,10 @@ pk=${1:-1000000}
 fl=${2:-10000}
 dir=$BUILD/bench
 mkdir -p "$dir"
-cap=$dir/bench-$pk-$fl.pcap
-[ -f "$cap" ] || "$BUILD/qp_gen" bench "$cap" "$pk" "$fl"
+kind=${KIND:-mix}
+case $kind in mix | bench) ;; *) echo "bench/run.sh: KIND is mix or bench, not '$kind'" >&2; exit 2 ;; esac
+cap=$dir/$kind-$pk-$fl.pcap
+[ -f "$cap" ] || "$BUILD/qp_gen" "$kind" "$cap" "$pk" "$fl"
 
 . bench/lib.sh
 
@@ -46,7 +50,7 @@ ns=$1 nm=$2
 set -- $t
 ts=$1 tm=$2
 {
-	echo "Offline, $pk frames over $fl flows ($(du -h "$cap" | cut -f1)), $(nproc) CPUs, $(date -u +%Y-%m-%d)"
+	echo "Offline, qp_gen $kind: $pk frames over $fl flows ($(du -h "$cap" | cut -f1)), $(nproc) CPUs, $(date -u +%Y-%m-%d)"
 	echo ""
 	echo "| program | seconds | Mpps | peak RSS | qprobe is faster by |"
 	echo "|---|---|---|---|---|"

@@ -5,6 +5,11 @@
  *   qp_gen bench FILE [PACKETS] [FLOWS]   PACKETS frames over FLOWS flows
  *                                         (default 1000000 over 10000), half TCP
  *                                         with handshakes, half UDP, 1 us apart
+ *   qp_gen mix FILE [PACKETS] [FLOWS]     the realistic mix of the offline benchmark
+ *                                         (default 1000000 over 10000): heavy-tailed
+ *                                         flow sizes, TCP with handshakes, data,
+ *                                         retransmissions and FIN, UDP, IMIX sizes,
+ *                                         a tenth IPv6 (tests/gen/qp_mixgen.h)
  *   qp_gen dns FILE                       a DNS workload: UDP clients (IPv4, IPv6)
  *                                         and TCP connections with answered, lost,
  *                                         retransmitted, doubly answered and
@@ -30,6 +35,7 @@
 #include <string.h>
 
 #include "qp_dnsgen.h"
+#include "qp_mixgen.h"
 #include "qp_quicgen.h"
 #include "qp_tsgen.h"
 #include "qp_tlsgen.h"
@@ -525,7 +531,8 @@ int main(int argc, char **argv)
 	if (argc < 3) {
 		fprintf(stderr, "usage: qp_gen demo|qos|tenants|dns|quic|tls FILE | qp_gen mpegts FILE [STREAM.ts] | "
 				"qp_gen bench FILE [PACKETS] "
-				"[FLOWS]\n       qp_gen pair A B [PACKETS] [FLOWS]   (bench traffic at two "
+				"[FLOWS]\n       qp_gen mix FILE [PACKETS] [FLOWS]   (the realistic mix)"
+				"\n       qp_gen pair A B [PACKETS] [FLOWS]   (bench traffic at two "
 				"points: B 5 ms later, 1 in 100 lost)\n");
 		return 1;
 	}
@@ -535,7 +542,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "qp_gen pair A B: cannot write B\n");
 		return 1;
 	}
-	if (pw_open(&out, argv[2], 1, strcmp(argv[1], "bench") != 0)) {
+	int us = strcmp(argv[1], "bench") == 0 || strcmp(argv[1], "mix") == 0;
+	if (pw_open(&out, argv[2], 1, !us)) {
 		perror(argv[2]);
 		return 1;
 	}
@@ -572,6 +580,16 @@ int main(int argc, char **argv)
 	} else if (strcmp(argv[1], "mpegts") == 0) {
 		if (mpegts(argc > 3 ? argv[3] : NULL))
 			return 1;
+	} else if (strcmp(argv[1], "mix") == 0) {
+		unsigned long long np = argc > 3 ? strtoull(argv[3], NULL, 10) : 1000000;
+		unsigned long nf = argc > 4 ? strtoul(argv[4], NULL, 10) : 10000;
+		struct mg_truth t;
+		if (nf == 0 || nf > 1000000 || np < 6ull * nf || np > (1ull << 32) ||
+		    mg_write(&out, T0, np, (uint32_t)nf, &t) != 0) {
+			fprintf(stderr, "qp_gen mix: PACKETS >= 6 x FLOWS, 0 < FLOWS <= 1000000 and "
+					"PACKETS <= 2^32 expected\n");
+			return 1;
+		}
 	} else if (strcmp(argv[1], "bench") == 0 || pair) {
 		unsigned long np = argc > 3 + pair ? strtoul(argv[3 + pair], NULL, 10) : 1000000;
 		unsigned long nf = argc > 4 + pair ? strtoul(argv[4 + pair], NULL, 10) : 10000;
@@ -583,7 +601,7 @@ int main(int argc, char **argv)
 		if (pair)
 			pw_close(&peer);
 	} else {
-		fprintf(stderr, "qp_gen: unknown capture '%s' (demo, qos, tenants, bench, pair)\n", argv[1]);
+		fprintf(stderr, "qp_gen: unknown capture '%s' (demo, qos, tenants, dns, quic, tls, mpegts, bench, mix, pair)\n", argv[1]);
 		return 1;
 	}
 	pw_close(&out);
