@@ -55,16 +55,17 @@ struct qp_flow_pool {
 	int shared;
 	struct qp_mpsc *free; /* indices of entries given back */
 	struct qp_hist_counts *hists; /* pairs: [2 * i], [2 * i + 1] */
+	struct qp_hist_many *manys;   /* hists[i] spills into manys[i] */
 	uint32_t nhists, hists_used;
 	struct qp_flow_app *apps;
 	uint32_t napps, apps_used;
 	uint32_t incs; /* incarnations handed out */
-	size_t ent_bytes, cold_bytes, ring_bytes, hist_bytes, app_bytes;
+	size_t ent_bytes, cold_bytes, ring_bytes, hist_bytes, many_bytes, app_bytes;
 	int socket, kind, touch;
 	uint64_t touch_ns;
 	qp_pool_free_fn *hfree; /* memory from the hugepage heap goes back there */
 	void *alloc_arg;
-	uint8_t huge_ent, huge_cold, huge_hists, huge_apps; /* which parts came from it */
+	uint8_t huge_ent, huge_cold, huge_hists, huge_manys, huge_apps; /* which parts came from it */
 };
 
 /*
@@ -202,6 +203,7 @@ static int pool_sizes(struct qp_flow_pool *pl, const struct qp_flow_pool_params 
 	pl->ent_bytes = (size_t)pl->size * sizeof(struct qp_flow);
 	pl->cold_bytes = (size_t)pl->size * sizeof(struct qp_flow_cold);
 	pl->hist_bytes = (size_t)p->dists * 2 * sizeof(struct qp_hist_counts);
+	pl->many_bytes = (size_t)p->dists * 2 * sizeof(struct qp_hist_many);
 	pl->app_bytes = (size_t)p->apps * sizeof(struct qp_flow_app);
 	pl->ring_bytes = qp_mpsc_bytes(pl->size);
 	return 0;
@@ -212,7 +214,8 @@ size_t qp_flow_pool_need(const struct qp_flow_pool_params *p)
 	struct qp_flow_pool pl;
 	if (p->flows < 1 || p->flows > MAX_FLOWS || pool_sizes(&pl, p) != 0)
 		return 0;
-	return pl.ent_bytes + pl.cold_bytes + pl.ring_bytes + pl.hist_bytes + pl.app_bytes;
+	return pl.ent_bytes + pl.cold_bytes + pl.ring_bytes + pl.hist_bytes + pl.many_bytes +
+	       pl.app_bytes;
 }
 
 /* What the kernel says could be had without swapping (MemAvailable), bytes; 0: unknown. */
@@ -256,6 +259,7 @@ struct qp_flow_pool *qp_flow_pool_create(const struct qp_flow_pool_params *p)
 	pl->ent = part(pl, p, pl->ent_bytes, &pl->huge_ent);
 	pl->cold = part(pl, p, pl->cold_bytes, &pl->huge_cold);
 	pl->hists = part(pl, p, pl->hist_bytes, &pl->huge_hists);
+	pl->manys = part(pl, p, pl->many_bytes, &pl->huge_manys);
 	pl->apps = part(pl, p, pl->app_bytes, &pl->huge_apps);
 	pl->touch_ns = p->touch ? mono_ns() - t0 : 0;
 	pl->nhists = p->dists;
@@ -264,7 +268,8 @@ struct qp_flow_pool *qp_flow_pool_create(const struct qp_flow_pool_params *p)
 		   : p->touch			 ? QP_POOL_TOUCHED
 						 : QP_POOL_LAZY;
 	pl->free = qp_mpsc_create(pl->size, NULL);
-	if (!pl->ent || !pl->cold || (p->dists && !pl->hists) || (p->apps && !pl->apps) ||
+	if (!pl->ent || !pl->cold || (p->dists && (!pl->hists || !pl->manys)) ||
+	    (p->apps && !pl->apps) ||
 	    !pl->free)
 		goto nomem_p;
 	/* the ring's slots are touched as entries come back */
@@ -284,6 +289,7 @@ void qp_flow_pool_destroy(struct qp_flow_pool *pl)
 	part_free(pl, pl->ent, pl->ent_bytes, pl->huge_ent);
 	part_free(pl, pl->cold, pl->cold_bytes, pl->huge_cold);
 	part_free(pl, pl->hists, pl->hist_bytes, pl->huge_hists);
+	part_free(pl, pl->manys, pl->many_bytes, pl->huge_manys);
 	part_free(pl, pl->apps, pl->app_bytes, pl->huge_apps);
 	free(pl);
 }
@@ -297,7 +303,7 @@ void qp_flow_pool_memory(const struct qp_flow_pool *pl, struct qp_flow_pool_memo
 	m->cold_pool_bytes = pl->cold_bytes;
 	m->free_ring_bytes = pl->ring_bytes;
 	m->rtt_dists = pl->nhists;
-	m->rtt_dist_bytes = pl->hist_bytes;
+	m->rtt_dist_bytes = pl->hist_bytes + pl->many_bytes;
 	m->app_blocks = pl->napps;
 	m->app_bytes = pl->app_bytes;
 	m->socket = pl->socket;
@@ -540,11 +546,15 @@ int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n)
 	if (n == 0)
 		return 0;
 	struct qp_flow_pool *pl = t->pool;
-	void *m = pl->hists;
+	void *m = pl->hists, *mm = pl->manys;
 	int e = own_part(t, &m, &pl->hist_bytes, (size_t)n * 2 * sizeof(*pl->hists));
 	if (e)
 		return e;
 	pl->hists = m;
+	e = own_part(t, &mm, &pl->many_bytes, (size_t)n * 2 * sizeof(*pl->manys));
+	if (e)
+		return e; /* the pool frees the part it has */
+	pl->manys = mm;
 	pl->nhists = n;
 	return 0;
 }
@@ -561,7 +571,10 @@ struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flo
 			}
 			return NULL;
 		}
-		c->hist = &pl->hists[2 * (size_t)pl->hists_used++];
+		size_t i = 2 * (size_t)pl->hists_used++;
+		c->hist = &pl->hists[i];
+		qp_hist_counts_bind(&c->hist[0], &pl->manys[i]);
+		qp_hist_counts_bind(&c->hist[1], &pl->manys[i + 1]);
 		f->hist_live = 0;
 	}
 	if (f->hist_live != 1) {
@@ -746,8 +759,8 @@ struct qp_flow *qp_flow_table_clone(struct qp_flow_table *t, const struct qp_flo
 		if (f->hist_live == 1) {
 			c->hist_live = 0;
 			struct qp_hist_counts *h = qp_flow_table_hist(t, c);
-			if (h)
-				memcpy(h, f->cold->hist, 2 * sizeof(*h));
+			for (int d = 0; d < 2 && h; d++)
+				qp_hist_counts_copy(&h[d], &f->cold->hist[d]);
 		}
 		if ((f->key.proto == 6 && f->app != QP_APP_NONE) ||
 		    (f->key.proto == 17 && (f->app == QP_APP_TS || f->app == QP_APP_FULL))) {

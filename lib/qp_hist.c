@@ -69,21 +69,85 @@ uint64_t qp_hist_quantile(const struct qp_hist *h, double q)
 
 uint64_t qp_hist_counts_quantile(const struct qp_hist_counts *h, const struct qp_stat *s, double q)
 {
-	if (s->n == 0 || !(q > 0) || q >= 1)
-		return quantile(h->b, 0, s->n, s->min, s->max, q);
+	if (s->n == 0)
+		return 0;
+	if (!(q > 0))
+		return s->min;
+	if (q >= 1)
+		return s->max;
 	/* the buckets counted in only, in order: a flow's tens of samples sit in
 	 * a few of the 1,984 (the record of an ended flow is made on its worker) */
 	uint64_t rank = (uint64_t)ceil(q * (double)s->n), seen = 0;
-	for (unsigned int w = 0; w < QP_HIST_WORDS; w++)
-		for (uint64_t m = h->touched[w]; m; m &= m - 1) {
-			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(m);
-			seen += h->b[i];
-			if (seen >= rank) {
-				uint64_t v = bucket_mid(i);
-				return v < s->min ? s->min : v > s->max ? s->max : v;
+	uint32_t at = UINT32_MAX;
+	if (h->n != QP_HIST_MANY) {
+		for (unsigned int k = 0; k < h->n && at == UINT32_MAX; k++)
+			if ((seen += h->cnt[k]) >= rank)
+				at = h->idx[k];
+	} else {
+		for (unsigned int w = 0; w < QP_HIST_WORDS && at == UINT32_MAX; w++)
+			for (uint64_t m = h->many->touched[w]; m; m &= m - 1) {
+				uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(m);
+				if ((seen += h->many->b[i]) >= rank) {
+					at = i;
+					break;
+				}
 			}
+	}
+	if (at == UINT32_MAX)
+		return s->max;
+	uint64_t v = bucket_mid(at);
+	return v < s->min ? s->min : v > s->max ? s->max : v;
+}
+
+void qp_hist_counts_spill(struct qp_hist_counts *h)
+{
+	struct qp_hist_many *m = h->many;
+	for (unsigned int k = 0; k < h->n; k++) {
+		uint32_t i = h->idx[k];
+		m->b[i] = h->cnt[k];
+		m->touched[i / 64] |= 1ULL << (i % 64);
+	}
+	h->n = QP_HIST_MANY;
+}
+
+uint32_t qp_hist_counts_get(const struct qp_hist_counts *h, uint32_t i)
+{
+	if (h->n == QP_HIST_MANY)
+		return h->many->b[i];
+	for (unsigned int k = 0; k < h->n; k++)
+		if (h->idx[k] == i)
+			return h->cnt[k];
+	return 0;
+}
+
+void qp_hist_counts_clear(struct qp_hist_counts *h)
+{
+	if (h->n == QP_HIST_MANY) {
+		struct qp_hist_many *m = h->many;
+		for (unsigned int w = 0; w < QP_HIST_WORDS; w++) {
+			for (uint64_t b = m->touched[w]; b; b &= b - 1)
+				m->b[w * 64 + (unsigned int)__builtin_ctzll(b)] = 0;
+			m->touched[w] = 0;
 		}
-	return s->max;
+	}
+	h->n = 0;
+}
+
+void qp_hist_counts_copy(struct qp_hist_counts *dst, const struct qp_hist_counts *src)
+{
+	struct qp_hist_many *m = dst->many;
+	qp_hist_counts_clear(dst);
+	*dst = *src;
+	dst->many = m;
+	if (src->n != QP_HIST_MANY)
+		return;
+	for (unsigned int w = 0; w < QP_HIST_WORDS; w++) {
+		for (uint64_t b = src->many->touched[w]; b; b &= b - 1) {
+			unsigned int i = w * 64 + (unsigned int)__builtin_ctzll(b);
+			m->b[i] = src->many->b[i];
+		}
+		m->touched[w] = src->many->touched[w];
+	}
 }
 
 double qp_hist_mean(const struct qp_hist *h)

@@ -601,7 +601,7 @@ Test(qmcp, a_config_file_starts_standing_measurements_and_names_every_mistake, .
 	cr_assert_eq(json_integer_value(json_object_get(pl, "batch_ring_bytes")), 65536 * 8 + 192);
 	long nd = (long)json_integer_value(json_object_get(pl, "rtt_distributions"));
 	cr_assert_eq(nd, 4096);
-	cr_assert_eq(json_integer_value(json_object_get(pl, "rtt_distribution_bytes")), nd * 2 * 8184);
+	cr_assert_eq(json_integer_value(json_object_get(pl, "rtt_distribution_bytes")), nd * 2 * (8184 + 96));
 	/* as many application blocks (DNS over TCP, TLS) as distributions, 576 bytes each */
 	cr_assert_eq(json_integer_value(json_object_get(pl, "app_blocks")), nd);
 	cr_assert_eq(json_integer_value(json_object_get(pl, "app_block_bytes")), nd * 576);

@@ -252,7 +252,8 @@ static void keep(const struct qp_flow *f, enum qp_flow_end why, void *arg)
 	const struct qp_flow_cold *c = qp_flow_cold_of(f);
 	if (c->hist && f->hist_live == 1)
 		for (int d = 0; d < 2; d++)
-			memcpy(r->counts[d], c->hist[d].b, sizeof(r->counts[d]));
+			for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++)
+				r->counts[d][i] = qp_hist_counts_get(&c->hist[d], i);
 }
 
 static int who[2][NMEMB][2];

@@ -127,30 +127,97 @@ Test(hist, huge_values_keep_min_max_and_sum_exact)
 	cr_assert(p >= h.min && p <= h.max);
 }
 
-/* Per-flow counts: added, exchanged between directions, cleared by their bitmap. */
-Test(hist, flow_counts_swap_and_clear_only_what_they_counted)
+/* The counts of h as a whole array, read through qp_hist_counts_get. */
+static void counts_of(const struct qp_hist_counts *h, uint32_t *out)
 {
-	static struct qp_hist_counts a, b;
+	for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++)
+		out[i] = qp_hist_counts_get(h, i);
+}
+
+/*
+ * Per-flow counts: the same bucket for bucket, and the same percentiles, as a
+ * whole histogram of the same samples, whether they stay in the few buckets
+ * kept in order or spill into the whole distribution; exchanged between
+ * directions, copied, and cleared (the whole one by its bitmap, ready for the
+ * next flow).
+ */
+Test(hist, flow_counts_equal_a_whole_histogram_few_or_many)
+{
+	static struct qp_hist_many ma, mb, mc;
+	static struct qp_hist_counts a, b, c;
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
-	static const uint64_t va[] = {0, 63, 64, 1000000, UINT64_MAX};
-	static const uint64_t vb[] = {5, 1000000, 1000001, 70000000};
-	for (size_t i = 0; i < sizeof(va) / sizeof(va[0]); i++)
+	memset(&c, 0, sizeof(c));
+	qp_hist_counts_bind(&a, &ma);
+	qp_hist_counts_bind(&b, &mb);
+	qp_hist_counts_bind(&c, &mc);
+	static struct qp_hist ha, hb;
+	qp_hist_reset(&ha);
+	qp_hist_reset(&hb);
+	struct qp_stat sa = {0, 0, 0, 0}, sb = {0, 0, 0, 0};
+	/* a: 14 distinct buckets, in a scrambled order, some counted twice:
+	 * they all stay in the few; b: 30 distinct ones, once each, spilling at
+	 * the 15th */
+	static const uint64_t va[] = {5, 1000000, 63, 64, 70000000, 5, UINT64_MAX, 999, 1000000,
+				      20000, 300000, 4000000, 45000000, 7, 128, 129000};
+	for (size_t i = 0; i < sizeof(va) / sizeof(va[0]); i++) {
 		qp_hist_counts_add(&a, va[i]);
-	for (size_t i = 0; i < sizeof(vb) / sizeof(vb[0]); i++)
-		qp_hist_counts_add(&b, vb[i]);
-	qp_hist_counts_add(&b, 5);
-	static struct qp_hist_counts a0, b0;
-	a0 = a;
-	b0 = b;
+		qp_hist_add(&ha, va[i]);
+		qp_stat_add(&sa, va[i]);
+	}
+	cr_assert_eq(a.n, 14, "14 distinct buckets stay in the few");
+	for (uint64_t k = 0; k < 30; k++) {
+		uint64_t v = 1000 + k * 997 * k * 13;
+		qp_hist_counts_add(&b, v);
+		qp_hist_add(&hb, v);
+		qp_stat_add(&sb, v);
+	}
+	cr_assert_eq(b.n, QP_HIST_MANY, "30 distinct buckets spill");
+	static uint32_t got[QP_HIST_BUCKETS], want[QP_HIST_BUCKETS];
+	static const double qs[] = {0, 0.01, 0.25, 0.5, 0.9, 0.99, 1};
+	const struct {
+		struct qp_hist_counts *h;
+		struct qp_hist *whole;
+		struct qp_stat *s;
+	} cases[] = {{&a, &ha, &sa}, {&b, &hb, &sb}};
+	for (int k = 0; k < 2; k++) {
+		counts_of(cases[k].h, got);
+		for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++)
+			want[i] = (uint32_t)cases[k].whole->b[i];
+		cr_assert(memcmp(got, want, sizeof(got)) == 0, "case %d: the counts of every bucket", k);
+		for (size_t q = 0; q < sizeof(qs) / sizeof(qs[0]); q++)
+			cr_assert_eq(qp_hist_counts_quantile(cases[k].h, cases[k].s, qs[q]),
+				     qp_hist_quantile(cases[k].whole, qs[q]), "case %d q %g", k, qs[q]);
+	}
+	/* swapped: each holds what the other held */
 	qp_hist_counts_swap(&a, &b);
-	cr_assert(memcmp(&a, &b0, sizeof(a)) == 0, "a holds what b held, bitmap included");
-	cr_assert(memcmp(&b, &a0, sizeof(b)) == 0, "b holds what a held, bitmap included");
-	cr_assert_eq(a.b[5], 2);
-	cr_assert_eq(b.b[QP_HIST_BUCKETS - 1], 1);
+	counts_of(&b, got);
+	for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++)
+		want[i] = (uint32_t)ha.b[i];
+	cr_assert(memcmp(got, want, sizeof(got)) == 0, "b holds what a held");
+	cr_assert_eq(qp_hist_counts_quantile(&a, &sb, 0.9), qp_hist_quantile(&hb, 0.9));
+	/* copied, into a distribution of its own (c counted something before) */
+	qp_hist_counts_add(&c, 77777777);
+	qp_hist_counts_copy(&c, &a);
+	cr_assert(c.many == &mc, "the copy keeps its own whole distribution");
+	counts_of(&c, got);
+	for (uint32_t i = 0; i < QP_HIST_BUCKETS; i++)
+		want[i] = (uint32_t)hb.b[i];
+	cr_assert(memcmp(got, want, sizeof(got)) == 0, "c holds what a holds, nothing of its own");
+	/* cleared: nothing counted, the whole ones all zero again */
 	qp_hist_counts_clear(&a);
 	qp_hist_counts_clear(&b);
-	static const struct qp_hist_counts zero;
-	cr_assert(memcmp(&a, &zero, sizeof(a)) == 0, "every count and bit cleared");
-	cr_assert(memcmp(&b, &zero, sizeof(b)) == 0, "every count and bit cleared");
+	qp_hist_counts_clear(&c);
+	static const struct qp_hist_many zero;
+	cr_assert(memcmp(&ma, &zero, sizeof(ma)) == 0 && memcmp(&mb, &zero, sizeof(mb)) == 0 &&
+			  memcmp(&mc, &zero, sizeof(mc)) == 0,
+		  "every count and bit of the whole ones cleared");
+	for (int k = 0; k < 3; k++) {
+		counts_of(k == 0 ? &a : k == 1 ? &b : &c, got);
+		static const uint32_t none[QP_HIST_BUCKETS];
+		cr_assert(memcmp(got, none, sizeof(got)) == 0, "distribution %d counts nothing", k);
+	}
+	cr_assert_eq(a.n, 0);
+	qp_hist_counts_add(&a, 5);
+	cr_assert_eq(qp_hist_counts_get(&a, 5), 1, "counting again after a clear");
 }
