@@ -124,7 +124,7 @@ Test(report, flows_kept_in_their_table_sort_among_the_records)
 		cr_assert_eq(qp_report_add_flow_kept(r, e, &rtp), 0);
 	}
 	FILE *out = fopen("/dev/null", "w");
-	cr_assert_eq(qp_report_write(r, "json", out), 0);
+	cr_assert_eq(qp_report_write(r, "table", out), 0);
 	fclose(out);
 	cr_assert_eq(qp_report_flow_count(r), 2 * NK);
 	static struct qp_flow_rec fl[2 * NK];
