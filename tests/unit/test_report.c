@@ -7,7 +7,9 @@
  * then grows by moving its pages); and the flows a run's end keeps in its
  * table, read from their entries, in the same order among the records.
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +63,31 @@ Test(report, flows_come_out_in_the_order_they_began_each_record_whole)
 	cr_assert_eq(qp_report_write(r, "table", out), 0);
 	fclose(out);
 	free(buf);
+	/* JSON: the same text whether a second thread formats flows (two
+	 * processors or more: it takes two chunks in three) or not */
+	char *js[2] = {NULL, NULL};
+	size_t jl[2] = {0, 0};
+	cpu_set_t all, one;
+	cr_assert_eq(sched_getaffinity(0, sizeof(all), &all), 0);
+	CPU_ZERO(&one);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &all)) {
+			CPU_SET(c, &one);
+			break;
+		}
+	for (int k = 0; k < 2; k++) {
+		if (k == 1)
+			cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+		out = open_memstream(&js[k], &jl[k]);
+		cr_assert_eq(qp_report_write(r, "json", out), 0);
+		fclose(out);
+	}
+	cr_assert_eq(sched_setaffinity(0, sizeof(all), &all), 0);
+	cr_assert_eq(jl[0], jl[1]);
+	cr_assert(memcmp(js[0], js[1], jl[0]) == 0, "one thread or two, the same report");
+	cr_assert_not_null(strstr(js[0], "\"bytes\":{\"fwd\":499900,"), "flow 4999 is there");
+	free(js[0]);
+	free(js[1]);
 
 	size_t n = qp_report_flow_count(r);
 	cr_assert_eq(n, N);
