@@ -99,15 +99,38 @@ uint64_t qp_hist_counts_quantile(const struct qp_hist_counts *h, const struct qp
 	return v < s->min ? s->min : v > s->max ? s->max : v;
 }
 
-void qp_hist_counts_spill(struct qp_hist_counts *h)
+void qp_hist_counts_add(struct qp_hist_counts *h, uint64_t v)
 {
+	uint32_t i = qp_hist_index(v);
 	struct qp_hist_many *m = h->many;
-	for (unsigned int k = 0; k < h->n; k++) {
-		uint32_t i = h->idx[k];
-		m->b[i] = h->cnt[k];
-		m->touched[i / 64] |= 1ULL << (i % 64);
+	unsigned int n = h->n;
+	if (n != QP_HIST_MANY) {
+		unsigned int k = 0;
+		while (k < n && h->idx[k] < i)
+			k++;
+		if (k < n && h->idx[k] == i) {
+			h->cnt[k]++;
+			return;
+		}
+		if (n < QP_HIST_FEW) {
+			for (unsigned int j = n; j > k; j--) {
+				h->idx[j] = h->idx[j - 1];
+				h->cnt[j] = h->cnt[j - 1];
+			}
+			h->idx[k] = (uint16_t)i;
+			h->cnt[k] = 1;
+			h->n = (uint16_t)(n + 1);
+			return;
+		}
+		/* one bucket more than the few: every count into the whole one */
+		for (unsigned int j = 0; j < n; j++) {
+			m->b[h->idx[j]] = h->cnt[j];
+			m->touched[h->idx[j] / 64] |= 1ULL << (h->idx[j] % 64);
+		}
+		h->n = QP_HIST_MANY;
 	}
-	h->n = QP_HIST_MANY;
+	m->b[i]++;
+	m->touched[i / 64] |= 1ULL << (i % 64);
 }
 
 uint32_t qp_hist_counts_get(const struct qp_hist_counts *h, uint32_t i)
