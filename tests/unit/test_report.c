@@ -44,6 +44,14 @@ static void make(struct qp_flow_rec *f, uint32_t i)
 	}
 }
 
+/* The report's order of two flows by first time, then key (0: a tie). */
+static int time_key_cmp(const struct qp_flow_rec *a, const struct qp_flow_rec *b)
+{
+	if (a->first_ns != b->first_ns)
+		return a->first_ns < b->first_ns ? -1 : 1;
+	return memcmp(&a->key, &b->key, sizeof(a->key));
+}
+
 Test(report, flows_come_out_in_the_order_they_began_each_record_whole)
 {
 	struct qp_report *r = qp_report_create();
@@ -102,9 +110,7 @@ Test(report, flows_come_out_in_the_order_they_began_each_record_whole)
 		if (j == 0)
 			continue;
 		const struct qp_flow_rec *a = &fl[j - 1], *b = &fl[j];
-		int c = a->first_ns < b->first_ns ? -1 : a->first_ns > b->first_ns;
-		if (!c)
-			c = memcmp(&a->key, &b->key, sizeof(a->key));
+		int c = time_key_cmp(a, b);
 		if (!c) /* same key and time: the order they were added in */
 			c = added[a->pkts[0]] < added[b->pkts[0]] ? -1 : 1;
 		cr_assert_lt(c, 0, "flows %zu and %zu out of order", j - 1, j);
@@ -174,9 +180,7 @@ Test(report, flows_kept_in_their_table_sort_among_the_records)
 		if (j == 0)
 			continue;
 		const struct qp_flow_rec *a = &fl[j - 1], *b = &fl[j];
-		int c = a->first_ns < b->first_ns ? -1 : a->first_ns > b->first_ns;
-		if (!c)
-			c = memcmp(&a->key, &b->key, sizeof(a->key));
+		int c = time_key_cmp(a, b);
 		if (!c) {
 			int ka = a->pkts[1] >= 1000000, kb = b->pkts[1] >= 1000000;
 			if (ka != kb)
