@@ -67,6 +67,13 @@ uint64_t qp_hist_quantile(const struct qp_hist *h, double q)
 	return quantile(h->b, 1, h->count, h->min, h->max, q);
 }
 
+/* How many of the few buckets h counts (QP_HIST_MANY: it spilled), read once. */
+static unsigned int few_of(const struct qp_hist_counts *h)
+{
+	unsigned int n = __atomic_load_n(&h->n, __ATOMIC_RELAXED);
+	return n == QP_HIST_MANY || n <= QP_HIST_FEW ? n : QP_HIST_FEW;
+}
+
 uint64_t qp_hist_counts_quantile(const struct qp_hist_counts *h, const struct qp_stat *s, double q)
 {
 	if (s->n == 0)
@@ -79,8 +86,11 @@ uint64_t qp_hist_counts_quantile(const struct qp_hist_counts *h, const struct qp
 	 * a few of the 1,984 (the record of an ended flow is made on its worker) */
 	uint64_t rank = (uint64_t)ceil(q * (double)s->n), seen = 0;
 	uint32_t at = UINT32_MAX;
-	if (h->n != QP_HIST_MANY) {
-		for (unsigned int k = 0; k < h->n && at == UINT32_MAX; k++)
+	/* a reader on another core (a listing of live flows) may meet the
+	 * worker adding: n read once and bounded, every index too */
+	unsigned int n = few_of(h);
+	if (n != QP_HIST_MANY) {
+		for (unsigned int k = 0; k < n && at == UINT32_MAX; k++)
 			if ((seen += h->cnt[k]) >= rank)
 				at = h->idx[k];
 	} else {
@@ -93,7 +103,7 @@ uint64_t qp_hist_counts_quantile(const struct qp_hist_counts *h, const struct qp
 				}
 			}
 	}
-	if (at == UINT32_MAX)
+	if (at >= QP_HIST_BUCKETS)
 		return s->max;
 	uint64_t v = bucket_mid(at);
 	return v < s->min ? s->min : v > s->max ? s->max : v;
@@ -135,9 +145,10 @@ void qp_hist_counts_add(struct qp_hist_counts *h, uint64_t v)
 
 uint32_t qp_hist_counts_get(const struct qp_hist_counts *h, uint32_t i)
 {
-	if (h->n == QP_HIST_MANY)
-		return h->many->b[i];
-	for (unsigned int k = 0; k < h->n; k++)
+	unsigned int n = few_of(h);
+	if (n == QP_HIST_MANY)
+		return i < QP_HIST_BUCKETS ? h->many->b[i] : 0;
+	for (unsigned int k = 0; k < n; k++)
 		if (h->idx[k] == i)
 			return h->cnt[k];
 	return 0;

@@ -111,6 +111,12 @@ uint64_t qp_hist_quantile(const struct qp_hist *h, double q);
  * every TCP flow's first RTT sample was a fifth of an offline run of the
  * realistic mix (4,096 of them: 64 MB faulted in); the figures are the same
  * either way, bucket for bucket.
+ *
+ * Thread-safety: one writer (the flow's worker). A reader on another core (a
+ * listing of live flows) may call qp_hist_counts_quantile() and _get() while
+ * it adds: it reads `n` once and bounds every index, so its figures may be
+ * a sample behind or caught mid-update, as such a reader's always were, but
+ * it never reads outside the distribution.
  */
 #define QP_HIST_WORDS ((QP_HIST_BUCKETS + 63) / 64)
 #define QP_HIST_FEW 14
