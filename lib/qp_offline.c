@@ -67,7 +67,8 @@ static void export_flow(const struct qp_flow *f, enum qp_flow_end why, void *arg
 }
 
 /* A flow the capture's end finds in the table: the report reads it there
- * (the table is done with; it goes after the report). */
+ * (nothing changes the table after this; it is freed after the report is
+ * written and the IPFIX records are sent). */
 static void keep_flow(const struct qp_flow *f, enum qp_flow_end why, void *arg)
 {
 	struct run *r = arg;
