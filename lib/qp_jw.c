@@ -292,14 +292,9 @@ void qp_jw_json(struct qp_jw *w, const json_t *j)
 		w->err = 1;
 }
 
-struct mem {
-	char *p;
-	size_t n, cap;
-};
-
-static int mem_sink(const char *buf, size_t len, void *arg)
+int qp_jw_mem_sink(const char *buf, size_t len, void *arg)
 {
-	struct mem *m = arg;
+	struct qp_jw_mem *m = arg;
 	if (m->n + len + 1 > m->cap) {
 		size_t c = (m->n + len + 1) * 2;
 		char *p = realloc(m->p, c);
@@ -318,8 +313,8 @@ json_t *qp_jw_to_json(void (*write)(struct qp_jw *w, const void *arg), const voi
 	struct qp_jw *w = malloc(sizeof(*w));
 	if (!w)
 		return NULL;
-	struct mem m = {NULL, 0, 0};
-	qp_jw_init(w, mem_sink, &m);
+	struct qp_jw_mem m = {NULL, 0, 0};
+	qp_jw_init(w, qp_jw_mem_sink, &m);
 	write(w, arg);
 	json_t *j = NULL;
 	if (qp_jw_flush(w) == 0 && m.p)

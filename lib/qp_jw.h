@@ -112,6 +112,15 @@ static inline __attribute__((always_inline)) void qp_jw_kstr(struct qp_jw *w, co
 	qp_jw_str(w, s);
 }
 
+/* Memory a writer's output grows in (qp_jw_mem_sink): p[0 .. n). */
+struct qp_jw_mem {
+	char *p;
+	size_t n, cap;
+};
+
+/** A sink appending to a struct qp_jw_mem (arg), grown as it needs; -1 without memory. */
+int qp_jw_mem_sink(const char *buf, size_t len, void *arg);
+
 /** A writer's document read back as a jansson value (for callers that want one). */
 json_t *qp_jw_to_json(void (*write)(struct qp_jw *w, const void *arg), const void *arg);
 

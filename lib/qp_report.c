@@ -1498,8 +1498,7 @@ static void write_flow_range(struct qp_jw *w, const struct qp_report *r, size_t 
 #define NBUF 8 /* chunks the helper may be ahead */
 
 struct chunk_buf {
-	char *p;
-	size_t n, cap;
+	struct qp_jw_mem m;
 	int err;
 };
 
@@ -1515,24 +1514,6 @@ struct helper {
 	struct qp_jw w;
 	struct qp_flow_rec rec;
 };
-
-static int chunk_sink(const char *b, size_t len, void *arg)
-{
-	struct chunk_buf *c = arg;
-	if (c->n + len > c->cap) {
-		size_t cap = c->cap ? c->cap : 1 << 17;
-		while (cap < c->n + len)
-			cap *= 2;
-		char *p = realloc(c->p, cap);
-		if (!p)
-			return -1;
-		c->p = p;
-		c->cap = cap;
-	}
-	memcpy(c->p + c->n, b, len);
-	c->n += len;
-	return 0;
-}
 
 /* The helper's j-th chunk is chunk 3 (j / 2) + 1 + j % 2. */
 static size_t help_chunk(size_t j)
@@ -1552,9 +1533,9 @@ static void *helper_main(void *arg)
 		if (stop)
 			break;
 		struct chunk_buf *c = &h->buf[j % NBUF];
-		c->n = 0;
+		c->m.n = 0;
 		c->err = 0;
-		qp_jw_init(&h->w, chunk_sink, c);
+		qp_jw_init(&h->w, qp_jw_mem_sink, &c->m);
 		size_t k = help_chunk(j), from = k * CHUNK, to = from + CHUNK;
 		write_flow_range(&h->w, h->r, from, to < h->r->nflows ? to : h->r->nflows, &h->rec);
 		c->err = qp_jw_flush(&h->w) != 0;
@@ -1583,7 +1564,7 @@ static void take_chunk(struct qp_jw *w, struct outbuf *ob, const struct qp_repor
 	struct chunk_buf *c = &h->buf[j % NBUF];
 	if (c->err) /* no memory there: made here instead */
 		write_flow_range(w, r, from, to, r->rec);
-	else if (qp_jw_flush(w) || outbuf_add(c->p, c->n, ob))
+	else if (qp_jw_flush(w) || outbuf_add(c->m.p, c->m.n, ob))
 		w->err = 1;
 	pthread_mutex_lock(&h->mu);
 	h->consumed = j + 1;
@@ -1620,7 +1601,7 @@ static int write_flows(struct outbuf *ob, const struct qp_report *r)
 	if (h) {
 		pthread_join(th, NULL);
 		for (int i = 0; i < NBUF; i++)
-			free(h->buf[i].p);
+			free(h->buf[i].m.p);
 		pthread_mutex_destroy(&h->mu);
 		pthread_cond_destroy(&h->cv);
 		free(h);
