@@ -102,14 +102,16 @@ void qp_jw_key_any(struct qp_jw *w, const char *k)
 	w->more[w->depth] = 2; /* the value after a key takes no comma */
 }
 
+/* the two digits of 0 .. 99 */
+static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+			       "25262728293031323334353637383940414243444546474849"
+			       "50515253545556575859606162636465666768697071727374"
+			       "75767778798081828384858687888990919293949596979899";
+
 void qp_jw_int(struct qp_jw *w, int64_t v)
 {
 	/* two digits a step, straight into the buffer (a byte at a time
 	 * through qp_jw_raw: 100 instructions a number, a nanosecond time 230) */
-	static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
-				       "25262728293031323334353637383940414243444546474849"
-				       "50515253545556575859606162636465666768697071727374"
-				       "75767778798081828384858687888990919293949596979899";
 	if (w->n + 22 > sizeof(w->b))
 		qp_jw_flush(w);
 	char *o = w->b + w->n;
@@ -149,17 +151,20 @@ void qp_jw_int(struct qp_jw *w, int64_t v)
  * product by 1e-6 at most: a fraction within 1e-5 of a half is left to
  * snprintf, any other rounds the same.
  */
-int qp_jw_g10(double v, char d[32])
+/* qp_jw_g10(); json: a number without a fraction gets ".0", as in qp_jw_real() */
+static inline __attribute__((always_inline)) int g10(double v, char d[32], int json)
 {
-	static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7,
-				     1e8, 1e9, 1e10, 1e11, 1e12, 1e13};
+	/* 10^k at p10[k + 4], k = -4 .. 13 (1e-4 .. 1e-1 as the literals
+	 * round them, which 1.0 / 10^k rounds to as well) */
+	static const double p10[] = {1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1,	1e2,  1e3,  1e4,
+				     1e5,  1e6,	 1e7,  1e8,  1e9, 1e10, 1e11, 1e12, 1e13};
+#define P10(k) p10[(k) + 4]
 	int n = 0;
 	if (v == 0) {
 		if (signbit(v))
 			return 0;
-		d[0] = '0';
-		d[1] = 0;
-		return 1;
+		memcpy(d, "0.0", 4);
+		return json ? 3 : (d[1] = 0, 1);
 	}
 	double a = v;
 	if (v < 0) {
@@ -168,16 +173,25 @@ int qp_jw_g10(double v, char d[32])
 	}
 	if (!(a >= 1e-4 && a < 1e10))
 		return 0;
-	/* the decimal exponent e: 10^e <= a < 10^(e+1) */
-	int e = 9;
-	while (e > -4 && a < (e >= 0 ? p10[e] : 1.0 / p10[-e]))
-		e--;
-	double s = a * p10[9 - e];
+	/* the decimal exponent e: the largest with 10^e <= a. From the binary
+	 * one b (2^b <= a < 2^(b+1)): floor(b log10 2) is e or e - 1 (a span
+	 * of 0.301 decades), and 10^that is below a by 2 % at least, far
+	 * beyond any rounding of the table (a loop down from 10^9 was a
+	 * quarter of the report's instructions) */
+	uint64_t bits;
+	memcpy(&bits, &a, sizeof(bits));
+	int b = (int)(bits >> 52) - 1023; /* a normal number here */
+	int e = (b * 1233) >> 12;	  /* floor(b log10 2) for |b| < 100 */
+	if (e < -4)
+		e = -4;
+	if (a >= P10(e + 1))
+		e++;
+	double s = a * P10(9 - e);
 	if (s < 1e9) { /* 1e-4 .. 1e-1 are not exact: one step more */
 		if (e == -4)
 			return 0;
 		e--;
-		s = a * p10[9 - e];
+		s = a * P10(9 - e);
 	}
 	if (s >= 1e10)
 		return 0;
@@ -192,32 +206,52 @@ int qp_jw_g10(double v, char d[32])
 		if (++e == 10)
 			return 0;
 	}
-	char t[10];
-	for (int i = 9; i >= 0; i--) {
-		t[i] = (char)('0' + dg % 10);
-		dg /= 10;
+	/* ten digits, two a step, in two halves of five (32-bit divisions);
+	 * ten more bytes that a copy of fixed length may read past them */
+	char t[20];
+	memset(t + 10, '0', 10);
+	uint32_t hl[2] = {(uint32_t)(dg / 100000), (uint32_t)(dg % 100000)};
+	for (int h = 0; h < 2; h++) {
+		uint32_t x = hl[h];
+		char *o = t + 5 * h;
+		uint32_t r = x % 100;
+		x /= 100;
+		memcpy(o + 3, pairs + 2 * r, 2);
+		r = x % 100;
+		x /= 100;
+		memcpy(o + 1, pairs + 2 * r, 2);
+		o[0] = (char)('0' + x);
 	}
+#undef P10
 	int last = 9; /* the last significant digit kept: trailing zeros go */
 	while (last > 0 && t[last] == '0')
 		last--;
+	/* the digits copied ten at a time, a fixed length (what follows them
+	 * is written over, or left past the end): d has room */
 	if (e >= 0) {
-		for (int i = 0; i <= e; i++)
-			d[n++] = t[i];
+		memcpy(d + n, t, 10);
+		n += e + 1;
 		if (last > e) {
 			d[n++] = '.';
-			for (int i = e + 1; i <= last; i++)
-				d[n++] = t[i];
+			memcpy(d + n, t + e + 1, 9);
+			n += last - e;
+		} else if (json) {
+			d[n++] = '.';
+			d[n++] = '0';
 		}
 	} else {
-		d[n++] = '0';
-		d[n++] = '.';
-		for (int i = 0; i < -e - 1; i++)
-			d[n++] = '0';
-		for (int i = 0; i <= last; i++)
-			d[n++] = t[i];
+		memcpy(d + n, "0.0000", 6);
+		n += 1 - e;
+		memcpy(d + n, t, 10);
+		n += last + 1;
 	}
 	d[n] = 0;
 	return n;
+}
+
+int qp_jw_g10(double v, char d[32])
+{
+	return g10(v, d, 0);
 }
 
 void qp_jw_real(struct qp_jw *w, double v)
@@ -228,17 +262,19 @@ void qp_jw_real(struct qp_jw *w, double v)
 	}
 	value(w);
 	char d[40];
-	int len = qp_jw_g10(v, d);
-	int g10 = len > 0; /* no exponent in what it writes */
-	if (!len)
-		len = snprintf(d, sizeof(d), "%.10g", v);
+	int len = g10(v, d, 1);
+	if (len) { /* no exponent, and a fraction */
+		qp_jw_raw(w, d, (size_t)len);
+		return;
+	}
+	len = snprintf(d, sizeof(d), "%.10g", v);
 	if (len < 0 || (size_t)len >= sizeof(d) - 2) {
 		w->err = 1;
 		return;
 	}
 	/* as jansson's jsonp_dtostr: a real that reads as an integer gets
 	 * ".0"; an exponent loses its '+' and leading zeros */
-	char *e = g10 ? NULL : memchr(d, 'e', (size_t)len);
+	char *e = memchr(d, 'e', (size_t)len);
 	if (!e && !memchr(d, '.', (size_t)len)) {
 		d[len++] = '.';
 		d[len++] = '0';

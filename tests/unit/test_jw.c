@@ -36,7 +36,7 @@ static void start(void)
 
 Test(jw, reals_print_as_jansson_prints_them)
 {
-	static const double v[] = {0.0,     1.0,        -1.0,        0.5,        1e-3,  123.456,
+	static const double v[] = {0.0,     -0.0,       1.0,        -1.0,        0.5,        1e-3,  123.456,
 				   1e20,    1.5e-7,     -2.5e+30,    1234567890.0, 12345678901.0,
 				   0.1 + 0.2, 3.14159265358979, 1e-300, 990.0, 65536.0 / 3.0};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -46,6 +46,39 @@ Test(jw, reals_print_as_jansson_prints_them)
 		json_t *j = json_real(v[i]);
 		char *ref = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
 		cr_assert_str_eq(out, ref, "%.17g: '%s', jansson '%s'", v[i], out, ref);
+		free(ref);
+		json_decref(j);
+	}
+	/* and the report's kinds of numbers, whole ones among them (the
+	 * writer's own digits then add ".0" themselves), of both signs; a
+	 * fixed seed */
+	uint64_t x = 0x2545F4914F6CDD1Dull;
+	for (int i = 0; i < 300000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		double r;
+		switch (i % 4) {
+		case 0:
+			r = (double)(x % 10000000000ull) / 1e6; /* nanoseconds in ms */
+			break;
+		case 1:
+			r = (double)(x % 100000); /* whole */
+			break;
+		case 2:
+			r = (double)(x % 1000) * pow(10, (double)((x >> 20) % 14) - 4);
+			break;
+		default:
+			r = (double)(x >> 11) / (double)(1ull << 53) * pow(10, (double)((x >> 3) % 18) - 6);
+		}
+		if (i & 1)
+			r = -r;
+		start();
+		qp_jw_real(&w, r);
+		cr_assert_eq(qp_jw_flush(&w), 0);
+		json_t *j = json_real(r);
+		char *ref = json_dumps(j, JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+		cr_assert_str_eq(out, ref, "%.17g: '%s', jansson '%s'", r, out, ref);
 		free(ref);
 		json_decref(j);
 	}
