@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "qp_filter.h"
 #include "qp_ipfix.h"
@@ -555,6 +557,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		}
 	}
 
+	FILE *out = stdout;
+	int written = 0;
 	struct run r;
 	memset(&r, 0, sizeof(r));
 	r.cfg.filter = filter;
@@ -603,6 +607,27 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		 * (the worker signs none itself offline: it has no record ring) */
 		if (o->peer_path)
 			r.cfg.sig = &o->sig;
+	}
+	/* the report's file before the first frame: a path that cannot be
+	 * written is refused now, not after the whole capture (and the old
+	 * report's truncation is done while the reading thread starts) */
+	if (o->report_file) {
+		struct stat rs, cs;
+		if (stat(o->report_file, &rs) == 0 && stat(o->path, &cs) == 0 &&
+		    rs.st_dev == cs.st_dev && rs.st_ino == cs.st_ino) {
+			fprintf(stderr,
+				"qprobe: --report-file %s is the capture being read: give another file\n",
+				o->report_file);
+			rc = QP_EXIT_USAGE;
+			goto out;
+		}
+		out = fopen(o->report_file, "w");
+		if (!out) {
+			fprintf(stderr, "qprobe: cannot write the report to %s: %s\n", o->report_file,
+				strerror(errno));
+			rc = QP_EXIT_RUNTIME;
+			goto out;
+		}
 	}
 
 	struct qp_frame fr[BATCH];
@@ -740,24 +765,22 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		fprintf(stderr, "qprobe: IPFIX: a message could not be written or sent in full\n");
 		rc = QP_EXIT_RUNTIME;
 	}
-	FILE *out = stdout;
-	if (o->report_file) {
-		out = fopen(o->report_file, "w");
-		if (!out) {
-			fprintf(stderr, "qprobe: cannot write the report to %s: %s\n", o->report_file,
-				strerror(errno));
-			rc = QP_EXIT_RUNTIME;
-			goto out;
-		}
-	}
 	if (qp_report_write(r.rep, o->report_format, out) != 0) {
 		fprintf(stderr, "qprobe: writing the report to %s failed\n",
 			o->report_file ? o->report_file : "stdout");
 		rc = QP_EXIT_RUNTIME;
 	}
-	if (out != stdout)
-		fclose(out);
+	written = 1;
 out:
+	if (out && out != stdout) {
+		/* a report file this run made for a report it did not write goes
+		 * (a device, /dev/null say, is left alone) */
+		struct stat rs;
+		int regular = fstat(fileno(out), &rs) == 0 && S_ISREG(rs.st_mode);
+		fclose(out); /* the report's writes were flushed and checked */
+		if (!written && regular)
+			unlink(o->report_file);
+	}
 	for (int k = 0; k < nipx; k++)
 		qp_ipfix_out_close(ipx[k]);
 	if (r.pres_out && (fclose(r.pres_out) != 0 || r.pres_err)) {

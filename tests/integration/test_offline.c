@@ -704,6 +704,29 @@ Test(offline_bad, report_file_that_cannot_be_written)
 	expect_refusal(argv, 4, "cannot write the report to /nonexistent/dir/r.json");
 }
 
+/* The report's file is opened before the first frame: one that is the
+ * capture itself (a link to it here) is refused, and the capture is left
+ * as it was. */
+Test(offline_bad, report_file_that_is_the_capture)
+{
+	char path[256], link[256];
+	snprintf(path, sizeof(path), "%s/same.pcap", qp_tmpdir());
+	snprintf(link, sizeof(link), "%s/same-link.json", qp_tmpdir());
+	write_truth(path, 1);
+	struct stat before, after;
+	cr_assert_eq(stat(path, &before), 0);
+	unlink(link);
+	cr_assert_eq(symlink(path, link), 0);
+	char *argv[] = {qbin(), "--pcap", path, "--report-file", link, NULL};
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "qprobe: --report-file %s is the capture being read: give another file\n", link);
+	expect_refusal(argv, 1, want);
+	cr_assert_eq(stat(path, &after), 0);
+	cr_assert_eq(after.st_size, before.st_size, "the capture was cut to %lld bytes",
+		     (long long)after.st_size);
+}
+
 Test(offline, table_report_names_every_flow)
 {
 	char path[256], out[256];
