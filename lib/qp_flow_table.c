@@ -877,6 +877,15 @@ void qp_flow_table_restart(struct qp_flow_table *t, struct qp_flow *f, enum qp_f
 		f->last_ns = last;
 }
 
+void qp_flow_table_expire_skip(struct qp_flow_table *t, uint32_t max_buckets)
+{
+	if (max_buckets > t->hdr.mask + 1)
+		max_buckets = t->hdr.mask + 1;
+	t->expire_cursor += max_buckets; /* as the walk's steps of one and eight add up */
+	if (t->shared && t->batch->n && uatomic_read(&t->partial_inflight) < MAX_PARTIAL)
+		batch_send(t, 1);
+}
+
 uint32_t qp_flow_table_expire(struct qp_flow_table *t, uint64_t now_ns, uint64_t idle_ns,
 			      uint64_t active_ns, uint32_t max_buckets, qp_flow_export_fn *fn,
 			      void *arg)

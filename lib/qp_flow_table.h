@@ -575,6 +575,14 @@ void qp_flow_table_set_end_fn(struct qp_flow_table *t, qp_flow_end_fn *fn, void 
 void qp_flow_table_set_limit(struct qp_flow_table *t, uint32_t max_flows);
 
 /**
+ * What qp_flow_table_expire() does when the caller knows no flow can have
+ * reached a timeout (owner only): the walk's place moves on by the buckets
+ * it would have visited, so later walks reach each bucket when they would
+ * have, and nothing else changes.
+ */
+void qp_flow_table_expire_skip(struct qp_flow_table *t, uint32_t max_buckets);
+
+/**
  * Expire flows idle for idle_ns or active for active_ns (0 = no active
  * timeout), visiting at most max_buckets buckets from where the last call
  * stopped (owner only). Time is the caller's clock (packet time offline).

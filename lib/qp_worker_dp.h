@@ -210,6 +210,9 @@ struct qp_worker {
 	uint64_t cur_iv_end; /* its end, ns (0 before the first packet) */
 	struct qp_interval_acc *cur_acc; /* its slot, iv[cur_iv % QP_IV_SLOTS] */
 	uint64_t last_ts;
+	/* the lowest frame time measured, + 1 (0: none yet): no flow of the
+	 * table has a time below it, so no timeout can end one before then */
+	uint64_t ts_low;
 	int have_iv;
 	struct qp_interval_acc iv[QP_IV_SLOTS];
 	uint64_t busy_cycles; /* TSC cycles spent on non-empty bursts (live) */

@@ -430,3 +430,64 @@ Test(flow_table, a_walk_over_empty_buckets_takes_the_same_steps)
 	cr_assert_eq(qp_flow_table_count(t), 0);
 	qp_flow_table_destroy(t);
 }
+
+/* Record, per walk call, the ports of the flows it ends. */
+struct ends {
+	int call;
+	int n;
+	int at[64];
+	uint16_t port[64];
+};
+
+static void end_at(const struct qp_flow *f, enum qp_flow_end why, void *arg)
+{
+	struct ends *e = arg;
+	cr_assert_eq(why, QP_FLOW_END_IDLE);
+	if (e->n < 64) {
+		e->at[e->n] = e->call;
+		e->port[e->n] = f->key.port[0];
+	}
+	e->n++;
+}
+
+/*
+ * A walk skipped while no flow can have timed out moves on as the walk
+ * would: two tables of the same flows, one walked and one skipped for the
+ * same calls, then both walked once the flows are idle, end the same flows
+ * at the same calls (steps of 7, 8 and 1000 buckets, a pass of 2^12).
+ */
+Test(flow_table, a_skipped_walk_keeps_the_walks_place)
+{
+	static const uint32_t step[] = {7, 8, 1000};
+	for (size_t k = 0; k < sizeof(step) / sizeof(step[0]); k++) {
+		struct qp_flow_table *t[2];
+		struct ends e[2];
+		memset(e, 0, sizeof(e));
+		for (int j = 0; j < 2; j++) {
+			t[j] = qp_flow_table_create(1u << 12, 0);
+			for (uint32_t i = 1; i <= 40; i++) {
+				struct qp_pkt p = pkt(i * 53, 0);
+				touch(qp_flow_table_insert(t[j], &p, NULL, NULL), 1000 + i);
+			}
+		}
+		/* 101 calls before the idle timeout (10,000) has passed */
+		for (int c = 0; c < 101; c++) {
+			cr_assert_eq(qp_flow_table_expire(t[0], 2000, 10000, 0, step[k], end_at, &e[0]), 0);
+			qp_flow_table_expire_skip(t[1], step[k]);
+		}
+		/* then the walks that end them, a call at a time */
+		for (int c = 0; c < 700; c++)
+			for (int j = 0; j < 2; j++) {
+				e[j].call = c;
+				qp_flow_table_expire(t[j], 20000, 10000, 0, step[k], end_at, &e[j]);
+			}
+		cr_assert_eq(e[0].n, 40, "steps of %u", step[k]);
+		cr_assert_eq(e[1].n, 40, "steps of %u", step[k]);
+		for (int i = 0; i < 40; i++) {
+			cr_assert_eq(e[1].at[i], e[0].at[i], "steps of %u, flow %d", step[k], i);
+			cr_assert_eq(e[1].port[i], e[0].port[i], "steps of %u, flow %d", step[k], i);
+		}
+		qp_flow_table_destroy(t[0]);
+		qp_flow_table_destroy(t[1]);
+	}
+}

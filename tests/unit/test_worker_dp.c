@@ -423,6 +423,39 @@ Test(worker, idle_flows_expire_on_packet_time)
 	expect_src_is(&recs[0], "10.0.0.1");
 }
 
+/*
+ * The walk is skipped while no flow can have timed out, judged from the
+ * lowest time measured: a flow whose frame went back in time (in a later
+ * burst, and in the middle of one) still ends when its idle time has
+ * passed, though the latest frame is well within the timeout. And nothing
+ * ends before its time.
+ */
+Test(worker, a_flow_from_a_frame_back_in_time_still_idles_out)
+{
+	cfg.idle_ns = 50 * MS;
+	struct qp_frame a[] = {
+		tcp("10.0.0.1", 1, S, 2, 0x10, 1, 1, 0, T0 + 100 * MS),
+	};
+	struct qp_frame b[] = {
+		tcp("10.0.0.2", 1, S, 2, 0x10, 1, 1, 0, T0 + 110 * MS),
+		tcp("10.0.0.3", 1, S, 2, 0x10, 1, 1, 0, T0 + 20 * MS), /* back */
+		tcp("10.0.0.2", 1, S, 2, 0x10, 1, 1, 0, T0 + 120 * MS),
+	};
+	qp_worker_process(w, &cfg, a, 1);
+	qp_worker_process(w, &cfg, b, 3);
+	cr_assert_eq(w->cnt.ts_backwards, 1);
+	qp_worker_expire(w, &cfg, T0 + 69 * MS, 1u << 20);
+	cr_assert_eq(nrec, 0, "10.0.0.3 has 49 ms of idle time");
+	/* 25 ms after 10.0.0.1's, 5 after the latest frame */
+	qp_worker_expire(w, &cfg, T0 + 125 * MS, 1u << 20);
+	cr_assert_eq(nrec, 1);
+	cr_assert_eq(why[0], QP_FLOW_END_IDLE);
+	expect_src_is(&recs[0], "10.0.0.3");
+	qp_worker_expire(w, &cfg, T0 + 150 * MS, 1u << 20);
+	cr_assert_eq(nrec, 2);
+	expect_src_is(&recs[1], "10.0.0.1");
+}
+
 /* One RTP packet of the stream sent from port sp (ssrc sp), processed at once. */
 static void rtp_pkt(uint16_t sp, uint16_t seq, uint64_t ts)
 {
