@@ -350,14 +350,18 @@ int qp_flow_table_set_hists(struct qp_flow_table *t, uint32_t n);
  */
 struct qp_hist_counts *qp_flow_table_hist(struct qp_flow_table *t, struct qp_flow *f);
 
-/** qp_flow_table_hist() with its common case inline: the distributions are
- * already this flow's (hist_live 1: its cold block has them). A call was 31
- * instructions an RTT sample. */
+/** qp_flow_table_hist() with its common cases inline: the distributions are
+ * already this flow's (hist_live 1: its cold block has them; a call was 31
+ * instructions an RTT sample), or there are none for it (hist_live 2: the
+ * pool ran out, and it only ever gives; on the realistic mix offline, 1,868
+ * flows' samples called to learn it, 1.5 % of the measuring thread). */
 static inline struct qp_hist_counts *qp_flow_table_hist_of(struct qp_flow_table *t,
 							   struct qp_flow *f)
 {
 	if (__builtin_expect(f->hist_live == 1, 1))
 		return f->cold->hist;
+	if (f->hist_live == 2)
+		return NULL;
 	return qp_flow_table_hist(t, f);
 }
 
