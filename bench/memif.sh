@@ -21,7 +21,7 @@ mkdir -p "$out"
 
 gen() {
 	rm -f "$sock"
-	timeout $((secs + 15)) dpdk-testpmd --lcores '0@0,1@1' --no-huge -m 512 --no-pci \
+	timeout $((secs + 25)) dpdk-testpmd --lcores '0@0,1@1' --no-huge -m 512 --no-pci \
 		--file-prefix qpgen$$ --vdev "net_memif0,role=server,socket=$sock" -- \
 		--forward-mode=txonly --txpkts=64 --auto-start --total-num-mbufs=16384 \
 		--stats-period 1 >"$1" 2>&1 &
@@ -61,10 +61,19 @@ while [ "$r" -le "$rounds" ]; do
 	port=$((20000 + $$ % 20000))
 	"$BUILD/qprobe" --lcores '0@1,1@0' --no-huge -m 1024 --no-pci --file-prefix qpq$$ \
 		--log-level=error --vdev "net_memif0,role=client,socket=$sock" -- \
-		--duration $((secs + 2)) --qmcp-port 0 --http-port "$port" --measure \
+		--duration $((secs + 8)) --qmcp-port 0 --http-port "$port" --measure \
 		--report-file "$out/memif-report.json" >/dev/null 2>"$out/memif-qprobe.err" &
 	qpid=$!
-	sleep $((secs / 2))
+	# its start (the clock measured, the port set up) took 3 s here, and more
+	# than 5 when the generator's two polling cores slowed it: the rate is
+	# taken once its HTTP port answers
+	i=0
+	until curl -sf -o /dev/null "localhost:$port/api/v1/stats"; do
+		i=$((i + 1))
+		[ "$i" -le 60 ] || break
+		sleep 0.5
+	done
+	sleep 1
 	t1=$(date +%s.%N)
 	curl -s "localhost:$port/api/v1/stats" >"$out/memif-st1.json"
 	sleep $((secs / 2))
