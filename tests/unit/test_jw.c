@@ -27,6 +27,15 @@ static int sink(const char *b, size_t n, void *arg)
 
 static struct qp_jw w;
 
+/* The next of a fixed sequence of 64-bit numbers (xorshift). */
+static uint64_t next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
 static void start(void)
 {
 	nout = 0;
@@ -54,9 +63,7 @@ Test(jw, reals_print_as_jansson_prints_them)
 	 * fixed seed */
 	uint64_t x = 0x2545F4914F6CDD1Dull;
 	for (int i = 0; i < 300000; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
+		next(&x);
 		double r;
 		switch (i % 4) {
 		case 0:
@@ -123,9 +130,7 @@ Test(jw, a_reals_digits_without_snprintf_are_snprintfs)
 	 * any value of every decade; a fixed seed */
 	uint64_t x = 88172645463325252ull, fast = 0, all = 0;
 	for (int i = 0; i < 2000000; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
+		next(&x);
 		double v;
 		switch (i % 4) {
 		case 0:
