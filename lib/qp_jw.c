@@ -182,7 +182,10 @@ static inline __attribute__((always_inline)) int g10(double v, char d[32], int j
 		if (signbit(v))
 			return 0;
 		memcpy(d, "0.0", 4);
-		return json ? 3 : (d[1] = 0, 1);
+		if (json)
+			return 3;
+		d[1] = 0;
+		return 1;
 	}
 	double a = v;
 	if (v < 0) {
