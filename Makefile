@@ -44,7 +44,8 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 QMCP_SRCS := $(wildcard lib/qmcp_*.c)
 QMCP_OBJS := $(QMCP_SRCS:%.c=$(BUILD)/obj/%.o)
 LIBS_A := $(BUILD)/libqprobe.a $(BUILD)/libqmcp.a
-QPROBE_SRCS := $(wildcard app/qprobe/*.c)
+# pcap_lazy.c is the capture-file program's alone (libpcap loaded when needed)
+QPROBE_SRCS := $(filter-out app/qprobe/pcap_lazy.c,$(wildcard app/qprobe/*.c))
 QPROBE_OBJS := $(QPROBE_SRCS:%.c=$(BUILD)/obj/%.o)
 QMCTL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/qmctl/*.c))
 QMSTORE_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/qmstore/*.c))
@@ -92,16 +93,17 @@ $(BUILD)/libqmcp.a: $(QMCP_OBJS)
 	@echo "  AR $@"; ar rcs $@ $^
 
 # qprobe measures capture files, linked without DPDK and OpenSSL (its start is
-# half the whole program's); for live ports and configuration files it
+# half the whole program's), and without libpcap, loaded when a run needs it
+# (app/qprobe/pcap_lazy.c); for live ports and configuration files it
 # becomes qprobe-live, the whole program, installed beside it (execv)
-OFFLINE_LIBS = $(eval OFFLINE_LIBS := $$(shell pkg-config --libs jansson libpcap 2>/dev/null))$(OFFLINE_LIBS)
+OFFLINE_LIBS = $(eval OFFLINE_LIBS := $$(shell pkg-config --libs jansson 2>/dev/null))$(OFFLINE_LIBS)
 
 $(BUILD)/obj/app/qprobe/main-offline.o: app/qprobe/main.c $(wildcard lib/*.h app/*/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC $< (capture files only)"; $(CC) $(CFLAGS) -DQP_OFFLINE_ONLY -c $< -o $@
 
-$(BUILD)/qprobe: $(BUILD)/obj/app/qprobe/main-offline.o $(LIBS_A)
-	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(OFFLINE_LIBS) -lurcu-qsbr -lurcu-common -lpthread -lm
+$(BUILD)/qprobe: $(BUILD)/obj/app/qprobe/main-offline.o $(BUILD)/obj/app/qprobe/pcap_lazy.o $(LIBS_A)
+	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(OFFLINE_LIBS) -lurcu-qsbr -lurcu-common -lpthread -lm -ldl
 
 $(BUILD)/qprobe-live: $(QPROBE_OBJS) $(LIBS_A)
 	@echo "  LD $@"; $(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -469,17 +469,24 @@ int qp_offline_run(const struct qp_offline_opts *o)
 {
 	char errbuf[PCAP_ERRBUF_SIZE + 256];
 	int rc = QP_EXIT_OK;
-	/* libpcap's stdio buffer is made big only when libpcap reads the
-	 * records (below) */
-	pcap_t *pc = open_capture(o->path, 0, 0, errbuf);
-	if (!pc) {
-		fprintf(stderr, "qprobe: %s: cannot read as a capture: %s (pcap or pcapng expected)\n",
-			o->path, errbuf);
-		return QP_EXIT_INPUT;
-	}
-	/* in place when the file allows, else through libpcap (then copied) */
+	/* a classic Ethernet capture is read without libpcap (pc NULL): its
+	 * header judged here as libpcap judges it */
 	struct qp_pcap_reader rd;
-	int mapped = qp_pcap_read_open(&rd, o->path, pc, READ_BUF) == 1;
+	pcap_t *pc = NULL;
+	int mapped = qp_pcap_read_open_self(&rd, o->path, READ_BUF) == 1;
+	if (!mapped) {
+		/* libpcap's stdio buffer is made big only when libpcap reads
+		 * the records (below) */
+		pc = open_capture(o->path, 0, 0, errbuf);
+		if (!pc) {
+			fprintf(stderr,
+				"qprobe: %s: cannot read as a capture: %s (pcap or pcapng expected)\n",
+				o->path, errbuf);
+			return QP_EXIT_INPUT;
+		}
+		/* in place when the file allows, else through libpcap (then copied) */
+		mapped = qp_pcap_read_open(&rd, o->path, pc, READ_BUF) == 1;
+	}
 	/* the kernel's copy of the file on another core, beside the work on
 	 * the frames (1M frames: 0.099 -> 0.075 s); a file of a few blocks
 	 * is not worth a thread */
@@ -496,7 +503,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 			return QP_EXIT_INPUT;
 		}
 	}
-	int lt = pcap_datalink(pc);
+	int lt = pc ? pcap_datalink(pc) : DLT_EN10MB;
 	if (!qp_parse_linktype_ok(lt)) {
 		char acc[256];
 		const char *name = pcap_datalink_val_to_name(lt);
@@ -504,7 +511,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		fprintf(stderr, "qprobe: %s: link type %d (%s) is not supported; accepted: %s\n",
 			o->path, lt, name ? name : "unknown", acc);
 		qp_pcap_read_close(&rd);
-		pcap_close(pc);
+		if (pc)
+			pcap_close(pc);
 		return QP_EXIT_INPUT;
 	}
 	struct qp_filter *filter = NULL;
@@ -513,7 +521,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		if (!filter) {
 			fprintf(stderr, "qprobe: %s\n", errbuf);
 			qp_pcap_read_close(&rd);
-			pcap_close(pc);
+			if (pc)
+				pcap_close(pc);
 			return QP_EXIT_INPUT;
 		}
 	}
@@ -534,7 +543,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 				qp_ipfix_out_close(ipx[k]);
 			qp_filter_free(filter);
 			qp_pcap_read_close(&rd);
-			pcap_close(pc);
+			if (pc)
+				pcap_close(pc);
 			return QP_EXIT_INPUT;
 		}
 		nipx++;
@@ -552,7 +562,8 @@ int qp_offline_run(const struct qp_offline_opts *o)
 				qp_ipfix_out_close(ipx[k]);
 			qp_filter_free(filter);
 			qp_pcap_read_close(&rd);
-			pcap_close(pc);
+			if (pc)
+				pcap_close(pc);
 			return prc;
 		}
 	}
@@ -801,6 +812,7 @@ out:
 		peer_close(pp);
 	qp_filter_free(filter);
 	qp_pcap_read_close(&rd);
-	pcap_close(pc);
+	if (pc)
+		pcap_close(pc);
 	return rc;
 }

@@ -45,6 +45,25 @@ static int plain_linktype(int lt, int swapped)
 	}
 }
 
+/* The reader's buffer for an open file judged taken: 1, or -1 (errno). */
+static int take(struct qp_pcap_reader *r, int fd, size_t buf_bytes)
+{
+	r->max_caplen = MAXIMUM_SNAPLEN;
+	/* room for the largest record libpcap would take, after a partial one */
+	size_t least = 2 * ((size_t)REC_HDR + MAXIMUM_SNAPLEN);
+	r->cap = (buf_bytes > least ? buf_bytes : least + 63) & ~(size_t)63;
+	/* one huge page where the system gives them: a page fault a 4 KiB
+	 * page costs 11 us here (2.8 ms a MiB), one of 2 MiB far less */
+	r->buf = qp_mem_huge(r->cap);
+	if (!r->buf) {
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	r->fd = fd;
+	return 1;
+}
+
 int qp_pcap_read_open(struct qp_pcap_reader *r, const char *path, pcap_t *pc, size_t buf_bytes)
 {
 	memset(r, 0, sizeof(*r));
@@ -72,20 +91,51 @@ int qp_pcap_read_open(struct qp_pcap_reader *r, const char *path, pcap_t *pc, si
 	r->nsec = magic == MAGIC_NS;
 	r->file_bytes = (uint64_t)st.st_size;
 	r->snapshot = (uint32_t)pcap_snapshot(pc);
-	r->max_caplen = MAXIMUM_SNAPLEN;
-	/* room for the largest record libpcap would take, after a partial one */
-	size_t least = 2 * ((size_t)REC_HDR + MAXIMUM_SNAPLEN);
-	r->cap = (buf_bytes > least ? buf_bytes : least + 63) & ~(size_t)63;
-	/* one huge page where the system gives them: a page fault a 4 KiB
-	 * page costs 11 us here (2.8 ms a MiB), one of 2 MiB far less */
-	r->buf = qp_mem_huge(r->cap);
-	if (!r->buf) {
+	return take(r, fd, buf_bytes);
+}
+
+int qp_pcap_read_open_self(struct qp_pcap_reader *r, const char *path, size_t buf_bytes)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* libpcap's open says why */
+	struct stat st;
+	uint32_t h[FILE_HDR / 4]; /* magic, versions, zone, accuracy, snapshot, link type */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || pread(fd, h, FILE_HDR, 0) != FILE_HDR ||
+	    lseek(fd, FILE_HDR, SEEK_SET) != FILE_HDR) {
 		close(fd);
-		errno = ENOMEM;
-		return -1;
+		return 0;
 	}
-	r->fd = fd;
-	return 1;
+	if (h[0] == __builtin_bswap32(MAGIC_US) || h[0] == __builtin_bswap32(MAGIC_NS)) {
+		r->swapped = 1;
+		for (unsigned int i = 0; i < FILE_HDR / 4; i++)
+			h[i] = __builtin_bswap32(h[i]);
+		/* the two 16-bit versions: swapped as the 16-bit fields they are */
+		h[1] = h[1] >> 16 | h[1] << 16;
+	}
+	uint32_t major, minor;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	major = h[1] & 0xffff;
+	minor = h[1] >> 16;
+#else
+	major = h[1] >> 16;
+	minor = h[1] & 0xffff;
+#endif
+	/* only what libpcap would take as it is: version 2.4, Ethernet with
+	 * no FCS bits */
+	if ((h[0] != MAGIC_US && h[0] != MAGIC_NS) || major != 2 || minor != 4 || h[5] != 1) {
+		close(fd);
+		return 0;
+	}
+	r->nsec = h[0] == MAGIC_NS;
+	r->file_bytes = (uint64_t)st.st_size;
+	/* libpcap's pcap_adjust_snapshot(): 0 or more than INT_MAX is the
+	 * link type's largest (a snapshot above the largest stays: records
+	 * beyond the largest are damaged, as they are anyway) */
+	r->snapshot = h[4] == 0 || h[4] > INT32_MAX ? MAXIMUM_SNAPLEN : h[4];
+	return take(r, fd, buf_bytes);
 }
 
 /*

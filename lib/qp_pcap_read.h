@@ -2,7 +2,9 @@
  * qp_pcap_read: a classic pcap file read in large blocks, its records handed
  * out in place: one read(2) per block into a buffer the reader keeps (and
  * the cache with it), no copy out of it. libpcap opens the file first and
- * judges its header (so a refused file gets libpcap's own words); this
+ * judges its header (so a refused file gets libpcap's own words), or, for a
+ * classic Ethernet capture, the reader judges it as libpcap does without
+ * loading libpcap (qp_pcap_read_open_self()); this
  * reader then takes the records exactly as libpcap's pcap_next_ex() would
  * at nanosecond precision: the same frames, lengths and times, and the same
  * error where a record is damaged. It takes what it can read that way: a
@@ -93,6 +95,16 @@ static inline uint64_t qp_pcap_rec_ns(const struct qp_pcap_reader *r, const uint
  * read it through pc).
  */
 int qp_pcap_read_open(struct qp_pcap_reader *r, const char *path, pcap_t *pc, size_t buf_bytes);
+
+/**
+ * Open the capture at path without libpcap when its header is one libpcap
+ * takes as it is, and its link type Ethernet (DLT_EN10MB): pcap 2.4, either
+ * magic, either byte order, link type field 1. The records are then read as
+ * after qp_pcap_read_open(). Loading libpcap and its libraries was 2.2 ms of
+ * every run here. @return 1 this reader takes it; 0 it does not (open it
+ * with libpcap, which says what is wrong with it); -1 no memory (errno).
+ */
+int qp_pcap_read_open_self(struct qp_pcap_reader *r, const char *path, size_t buf_bytes);
 
 /** The next record: QP_PCAP_REC, QP_PCAP_FILL, QP_PCAP_END or QP_PCAP_DAMAGED. */
 int qp_pcap_read_next(struct qp_pcap_reader *r, struct qp_pcap_rec *rec);

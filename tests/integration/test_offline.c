@@ -762,13 +762,13 @@ static void needed_libs(const char *bin, char *out, size_t len)
 }
 
 /* build/qprobe measures capture files without DPDK and OpenSSL (its start
- * is a third of the whole program's); build/qprobe-live, the whole
- * program, has them. */
+ * is a third of the whole program's), and loads libpcap only when a run
+ * needs it; build/qprobe-live, the whole program, has them all. */
 Test(offline, the_capture_program_loads_neither_dpdk_nor_openssl)
 {
 	char libs[4096], live[256], libs_live[4096];
 	needed_libs(qbin(), libs, sizeof(libs));
-	cr_assert(strstr(libs, "libpcap.so") != NULL, "%s", libs);
+	cr_assert_null(strstr(libs, "libpcap.so"), "qprobe asks for libpcap at start:\n%s", libs);
 	cr_assert(strstr(libs, "libjansson.so") != NULL, "%s", libs);
 	cr_assert_null(strstr(libs, "librte_"), "qprobe asks for DPDK:\n%s", libs);
 	cr_assert_null(strstr(libs, "libssl"), "qprobe asks for OpenSSL:\n%s", libs);
@@ -777,6 +777,50 @@ Test(offline, the_capture_program_loads_neither_dpdk_nor_openssl)
 	needed_libs(live, libs_live, sizeof(libs_live));
 	cr_assert(strstr(libs_live, "librte_eal.so") != NULL, "%s", libs_live);
 	cr_assert(strstr(libs_live, "libssl.so") != NULL, "%s", libs_live);
+	cr_assert(strstr(libs_live, "libpcap.so") != NULL, "%s", libs_live);
+}
+
+/* 1 when a run of qprobe on path (with `extra`) loaded libpcap (the dynamic
+ * loader's own account, LD_DEBUG); its report checked against the truth. */
+static int run_loads_libpcap(const char *path, const char *extra)
+{
+	char out[256], err[256], cmd[1400];
+	snprintf(out, sizeof(out), "%s/lazy.json", qp_tmpdir());
+	snprintf(err, sizeof(err), "%s/lazy.err", qp_tmpdir());
+	snprintf(cmd, sizeof(cmd), "LD_DEBUG=libs '%s' --pcap '%s' %s --report-file '%s' 2> '%s'",
+		 qbin(), path, extra, out, err);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	json_error_t je;
+	json_t *rep = json_load_file(out, 0, &je);
+	cr_assert_not_null(rep, "%s: %s", out, je.text);
+	if (!*extra)
+		check_truth(rep, 1);
+	json_decref(rep);
+	FILE *f = fopen(err, "r");
+	cr_assert_not_null(f);
+	char line[1024];
+	int loaded = 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "calling init:") && strstr(line, "/libpcap.so"))
+			loaded = 1;
+	fclose(f);
+	return loaded;
+}
+
+/* A classic Ethernet capture is measured without libpcap and the nine
+ * libraries it brings (2.2 ms of every start); a pcapng file and a filter
+ * load it, and measure the same. */
+Test(offline, libpcap_is_loaded_only_for_what_needs_it)
+{
+	char path[256], ng[256], cmd[600];
+	snprintf(path, sizeof(path), "%s/truth-lazy.pcap", qp_tmpdir());
+	snprintf(ng, sizeof(ng), "%s/truth-lazy.pcapng", qp_tmpdir());
+	write_truth(path, 1);
+	snprintf(cmd, sizeof(cmd), "editcap -F pcapng '%s' '%s'", path, ng);
+	cr_assert_eq(system(cmd), 0, "editcap (wireshark-common) is needed: %s", cmd);
+	cr_assert_eq(run_loads_libpcap(path, ""), 0, "a classic capture loaded libpcap");
+	cr_assert_eq(run_loads_libpcap(ng, ""), 1, "a pcapng capture is read by libpcap");
+	cr_assert_eq(run_loads_libpcap(path, "--filter ip"), 1, "libpcap compiles filters");
 }
 
 /* Live ports, a configuration file and its check are qprobe-live's: without

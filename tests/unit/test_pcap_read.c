@@ -22,19 +22,32 @@
  * either way. frames: the records taken as qp_offline takes them, in runs
  * of at most 8 frames (qp_pcap_read_frames()), every other run stopped
  * before a record a millisecond or more after the one before it, which
- * qp_pcap_read_next() then takes.
+ * qp_pcap_read_next() then takes. self: the reader opens the file without
+ * libpcap (qp_pcap_read_open_self()), and takes only what libpcap takes,
+ * as libpcap judges its header.
  */
-static int compare(const char *path, size_t buf, long *records, int frames, int ahead)
+static int compare(const char *path, size_t buf, long *records, int frames, int ahead, int self)
 {
 	char eb[PCAP_ERRBUF_SIZE];
+	struct qp_pcap_reader r;
 	pcap_t *a = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, eb);
-	if (!a)
+	if (!a) {
+		int t = self ? qp_pcap_read_open_self(&r, path, buf) : 0;
+		if (t == 1)
+			qp_pcap_read_close(&r);
+		cr_assert_neq(t, 1, "%s: libpcap refuses it (%s), the reader took it", path, eb);
 		return 0;
+	}
 	pcap_t *b = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, eb);
 	cr_assert_not_null(b);
-	struct qp_pcap_reader r;
-	int took = qp_pcap_read_open(&r, path, b, buf);
+	int took = self ? qp_pcap_read_open_self(&r, path, buf) : qp_pcap_read_open(&r, path, b, buf);
 	cr_assert_neq(took, -1, "%s: %s", path, strerror(errno));
+	if (self && took == 1) {
+		cr_assert_eq(pcap_datalink(b), DLT_EN10MB, "%s: an Ethernet capture", path);
+		cr_assert_eq(r.snapshot, (uint32_t)pcap_snapshot(b), "%s: snapshot %u, libpcap %d",
+			     path, r.snapshot, pcap_snapshot(b));
+		cr_assert_eq(r.swapped, pcap_is_swapped(b), "%s: byte order", path);
+	}
 	if (took == 1 && ahead)
 		cr_assert_eq(qp_pcap_read_ahead(&r, 4096, 2), 0, "%s: %s", path, strerror(errno));
 	struct qp_frame fr[8];
@@ -99,16 +112,25 @@ static int compare(const char *path, size_t buf, long *records, int frames, int 
 	return took == 1;
 }
 
+static int self_took; /* the last same_as_libpcap()'s file was opened without libpcap too */
+
 /* compare() record by record, then in runs of frames, then in runs of
- * frames read ahead: the same outcome. */
+ * frames read ahead, then so after opening without libpcap (when the
+ * reader takes it so): the same outcome. */
 static int same_as_libpcap(const char *path, size_t buf, long *records)
 {
-	long again = 0, ahead = 0, before = *records;
-	int took = compare(path, buf, records, 0, 0);
-	cr_assert_eq(compare(path, buf, &again, 1, 0), took, "%s", path);
+	long again = 0, ahead = 0, self = 0, before = *records;
+	int took = compare(path, buf, records, 0, 0, 0);
+	cr_assert_eq(compare(path, buf, &again, 1, 0, 0), took, "%s", path);
 	cr_assert_eq(again, *records - before, "%s: as many records in runs of frames", path);
-	cr_assert_eq(compare(path, buf, &ahead, 1, 1), took, "%s: read ahead", path);
+	cr_assert_eq(compare(path, buf, &ahead, 1, 1, 0), took, "%s: read ahead", path);
 	cr_assert_eq(ahead, *records - before, "%s: as many records read ahead", path);
+	self_took = compare(path, buf, &self, 1, 1, 1);
+	if (self_took) {
+		cr_assert(took, "%s: opened without libpcap, not with it", path);
+		cr_assert_eq(self, *records - before, "%s: as many records opened without libpcap",
+			     path);
+	}
 	return took;
 }
 
@@ -160,10 +182,12 @@ Test(pcap_read, plain_files_read_as_libpcap_reads_them)
 	/* record 5 says it captured more than the wire had: 100 of 60 */
 	put32(tmp("us.pcap"), 24 + 5 * (16 + 100) + 12, 60);
 	cr_assert(same_as_libpcap(tmp("us.pcap"), 0, &n));
+	cr_assert(self_took, "a classic Ethernet capture is opened without libpcap");
 	cr_assert_eq(n, 300);
 	n = 0;
 	write_frames(tmp("ns.pcap"), 1, 300, 100);
 	cr_assert(same_as_libpcap(tmp("ns.pcap"), 0, &n), "the nanosecond magic");
+	cr_assert(self_took);
 	cr_assert_eq(n, 300);
 	n = 0;
 	write_frames(tmp("empty.pcap"), 0, 0, 100);
@@ -320,7 +344,67 @@ Test(pcap_read, the_other_byte_order)
 	fclose(f);
 	long n = 0;
 	cr_assert(same_as_libpcap(tmp("be.pcap"), 0, &n), "a swapped file is taken");
+	cr_assert(self_took, "and opened without libpcap");
 	cr_assert_eq(n, 20);
+}
+
+/* The header fields libpcap judges: the reader opens without libpcap only
+ * what libpcap takes, with libpcap's snapshot length, and leaves the rest
+ * to libpcap. */
+Test(pcap_read, a_header_judged_as_libpcap_judges_it)
+{
+	long n = 0;
+	/* a snapshot length of 0, and one past INT_MAX: libpcap's largest
+	 * (records of 300 bytes kept whole) */
+	write_frames(tmp("s0.pcap"), 0, 5, 300);
+	put32(tmp("s0.pcap"), 16, 0);
+	cr_assert(same_as_libpcap(tmp("s0.pcap"), 0, &n));
+	cr_assert(self_took);
+	cr_assert_eq(n, 5);
+	n = 0;
+	write_frames(tmp("sbig.pcap"), 0, 5, 300);
+	put32(tmp("sbig.pcap"), 16, 0x80000000u);
+	cr_assert(same_as_libpcap(tmp("sbig.pcap"), 0, &n));
+	cr_assert(self_took);
+	cr_assert_eq(n, 5);
+	struct qp_pcap_reader r;
+	cr_assert_eq(qp_pcap_read_open_self(&r, tmp("sbig.pcap"), 0), 1);
+	cr_assert_eq(r.snapshot, 262144);
+	qp_pcap_read_close(&r);
+	/* one past the largest stays as it is */
+	write_frames(tmp("s1.pcap"), 0, 5, 300);
+	put32(tmp("s1.pcap"), 16, 262145);
+	cr_assert_eq(qp_pcap_read_open_self(&r, tmp("s1.pcap"), 0), 1);
+	cr_assert_eq(r.snapshot, 262145);
+	qp_pcap_read_close(&r);
+	/* a snapshot of 64: records cut to it */
+	n = 0;
+	write_frames(tmp("s64.pcap"), 0, 5, 300);
+	put32(tmp("s64.pcap"), 16, 64);
+	cr_assert(same_as_libpcap(tmp("s64.pcap"), 0, &n));
+	cr_assert(self_took);
+	cr_assert_eq(qp_pcap_read_open_self(&r, tmp("s64.pcap"), 0), 1);
+	cr_assert_eq(r.snapshot, 64);
+	qp_pcap_read_close(&r);
+	/* version 2.3, 3.4, a link type other than Ethernet, FCS bits: libpcap's */
+	static const struct {
+		long at;
+		uint32_t v;
+	} edit[] = {{4, 2 | 3u << 16}, {4, 3 | 4u << 16}, {20, 101}, {20, 1 | 0x14000000u}};
+	for (unsigned int i = 0; i < sizeof(edit) / sizeof(edit[0]); i++) {
+		n = 0;
+		write_frames(tmp("e.pcap"), 0, 5, 100);
+		put32(tmp("e.pcap"), edit[i].at, edit[i].v);
+		same_as_libpcap(tmp("e.pcap"), 0, &n);
+		cr_assert_not(self_took, "edit %u: left to libpcap", i);
+		cr_assert_eq(qp_pcap_read_open_self(&r, tmp("e.pcap"), 0), 0, "edit %u", i);
+	}
+	/* a header cut short, and a file that is not a capture */
+	write_frames(tmp("c.pcap"), 0, 0, 100);
+	cut(tmp("c.pcap"), 20);
+	cr_assert_eq(qp_pcap_read_open_self(&r, tmp("c.pcap"), 0), 0);
+	cr_assert_eq(qp_pcap_read_open_self(&r, "/proc/self/status", 0), 0);
+	cr_assert_eq(qp_pcap_read_open_self(&r, tmp("none.pcap"), 0), 0);
 }
 
 /* tcpdump's captures: the reader's outcome is libpcap's on each it takes. */
@@ -331,7 +415,7 @@ Test(pcap_read, hostile_corpus, .timeout = 300)
 	if (!d)
 		cr_skip_test("no corpus at %s", cd);
 	struct dirent *e;
-	long files = 0, taken = 0, records = 0;
+	long files = 0, taken = 0, records = 0, selfs = 0;
 	char path[1024];
 	while ((e = readdir(d))) {
 		size_t l = strlen(e->d_name);
@@ -340,9 +424,11 @@ Test(pcap_read, hostile_corpus, .timeout = 300)
 		snprintf(path, sizeof(path), "%s/%s", cd, e->d_name);
 		files++;
 		taken += same_as_libpcap(path, 0, &records);
+		selfs += self_took;
 	}
 	closedir(d);
-	cr_log_info("corpus: %ld .pcap files, %ld read in place, %ld records the same", files, taken,
-		    records);
+	cr_log_info("corpus: %ld .pcap files, %ld read in place (%ld opened without libpcap), %ld records the same",
+		    files, taken, selfs, records);
+	cr_assert_gt(selfs, taken / 2, "most of them Ethernet");
 	cr_assert_gt(taken, files / 2, "most of tcpdump's captures are plain pcap");
 }
