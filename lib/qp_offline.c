@@ -10,6 +10,7 @@
 #include "qp_cpu.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
@@ -122,6 +123,17 @@ static pcap_t *open_capture(const char *path, int side, int big, char *errbuf)
 }
 
 static void harvest(struct run *r, int final);
+
+/* A report file (flushed) cut where the report ends: what was left of an
+ * older, longer one goes. 0, or -1 (errno). */
+static int cut_to_end(FILE *out)
+{
+	struct stat st;
+	if (out == stdout || fstat(fileno(out), &st) != 0 || !S_ISREG(st.st_mode))
+		return 0;
+	off_t end = ftello(out);
+	return end < 0 ? -1 : ftruncate(fileno(out), end);
+}
 
 /*
  * The batch's frames through the worker, then every finished interval into
@@ -569,7 +581,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 	}
 
 	FILE *out = stdout;
-	int written = 0;
+	int written = 0, made = 0; /* made: the report file is this run's */
 	struct run r;
 	memset(&r, 0, sizeof(r));
 	r.cfg.filter = filter;
@@ -620,20 +632,26 @@ int qp_offline_run(const struct qp_offline_opts *o)
 			r.cfg.sig = &o->sig;
 	}
 	/* the report's file before the first frame: a path that cannot be
-	 * written is refused now, not after the whole capture (and the old
-	 * report's truncation is done while the reading thread starts) */
+	 * written is refused now, not after the whole capture */
 	if (o->report_file) {
 		struct stat rs, cs;
-		if (stat(o->report_file, &rs) == 0 && stat(o->path, &cs) == 0 &&
-		    rs.st_dev == cs.st_dev && rs.st_ino == cs.st_ino) {
+		made = stat(o->report_file, &rs) != 0;
+		if (!made && stat(o->path, &cs) == 0 && rs.st_dev == cs.st_dev &&
+		    rs.st_ino == cs.st_ino) {
 			fprintf(stderr,
 				"qprobe: --report-file %s is the capture being read: give another file\n",
 				o->report_file);
 			rc = QP_EXIT_USAGE;
 			goto out;
 		}
-		out = fopen(o->report_file, "w");
+		/* not truncated: an old report's pages are written over and the
+		 * file cut to the new one's length at the end (truncating a 6 MB
+		 * report and filling new pages was 2.5 to 3 ms of a run) */
+		int fd = open(o->report_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		out = fd >= 0 ? fdopen(fd, "w") : NULL;
 		if (!out) {
+			if (fd >= 0)
+				close(fd);
 			fprintf(stderr, "qprobe: cannot write the report to %s: %s\n", o->report_file,
 				strerror(errno));
 			rc = QP_EXIT_RUNTIME;
@@ -776,7 +794,10 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		fprintf(stderr, "qprobe: IPFIX: a message could not be written or sent in full\n");
 		rc = QP_EXIT_RUNTIME;
 	}
-	if (qp_report_write(r.rep, o->report_format, out) != 0) {
+	int bad = qp_report_write(r.rep, o->report_format, out) != 0;
+	if (cut_to_end(out)) /* even after a failed write: no old report's tail */
+		bad = 1;
+	if (bad) {
 		fprintf(stderr, "qprobe: writing the report to %s failed\n",
 			o->report_file ? o->report_file : "stdout");
 		rc = QP_EXIT_RUNTIME;
@@ -785,11 +806,12 @@ int qp_offline_run(const struct qp_offline_opts *o)
 out:
 	if (out && out != stdout) {
 		/* a report file this run made for a report it did not write goes
-		 * (a device, /dev/null say, is left alone) */
+		 * (a device, /dev/null say, is left alone, and so is an older
+		 * report: nothing was written over it) */
 		struct stat rs;
 		int regular = fstat(fileno(out), &rs) == 0 && S_ISREG(rs.st_mode);
 		fclose(out); /* the report's writes were flushed and checked */
-		if (!written && regular)
+		if (!written && made && regular)
 			unlink(o->report_file);
 	}
 	for (int k = 0; k < nipx; k++)

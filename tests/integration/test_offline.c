@@ -727,6 +727,62 @@ Test(offline_bad, report_file_that_is_the_capture)
 		     (long long)after.st_size);
 }
 
+/* The bytes of a file. */
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s", path);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	rewind(f);
+	char *b = malloc((size_t)n + 1);
+	cr_assert_not_null(b);
+	cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return b;
+}
+
+/* A report file is written over, not truncated first, and cut where the
+ * report ends: over an older, longer file (or a shorter one) the file is
+ * the report and nothing else, in either format. */
+Test(offline, a_report_over_an_older_file_keeps_nothing_of_it)
+{
+	char path[256], fresh[256], old[256];
+	snprintf(path, sizeof(path), "%s/over.pcap", qp_tmpdir());
+	snprintf(fresh, sizeof(fresh), "%s/over-fresh.out", qp_tmpdir());
+	snprintf(old, sizeof(old), "%s/over-old.out", qp_tmpdir());
+	write_truth(path, 1);
+	static const char *fmt[] = {"json", "table"};
+	for (int k = 0; k < 2; k++)
+		for (int longer = 0; longer < 2; longer++) {
+			unlink(fresh);
+			char *a1[] = {qbin(), "--pcap", path, "--report", (char *)fmt[k],
+				      "--report-file", fresh, NULL};
+			struct qp_run_result r;
+			qp_run(a1, NULL, 30, &r);
+			cr_assert_eq(r.status, 0);
+			size_t want_len, got_len;
+			char *want = slurp(fresh, &want_len);
+			/* the older file: 1 MB of 'x', or a few bytes */
+			FILE *f = fopen(old, "wb");
+			cr_assert_not_null(f);
+			for (size_t i = 0; i < (longer ? (size_t)1 << 20 : 5); i++)
+				fputc('x', f);
+			fclose(f);
+			char *a2[] = {qbin(), "--pcap", path, "--report", (char *)fmt[k],
+				      "--report-file", old, NULL};
+			qp_run(a2, NULL, 30, &r);
+			cr_assert_eq(r.status, 0);
+			char *got = slurp(old, &got_len);
+			cr_assert_eq(got_len, want_len, "%s over %s: %zu bytes, the report is %zu",
+				     fmt[k], longer ? "1 MB" : "5 bytes", got_len, want_len);
+			cr_assert(memcmp(got, want, want_len) == 0, "%s: the same bytes", fmt[k]);
+			free(want);
+			free(got);
+		}
+}
+
 Test(offline, table_report_names_every_flow)
 {
 	char path[256], out[256];
