@@ -45,6 +45,7 @@ struct qp_pcap_reader {
 	uint32_t max_caplen; /* libpcap's largest record for the link type */
 	char err[PCAP_ERRBUF_SIZE];
 	struct qp_pcap_ahead *ahead; /* a reader thread's blocks, or NULL */
+	const uint8_t *pf; /* read ahead: the buffer's bytes asked for up to here */
 };
 
 /* One record: data points into the reader's buffer. */
