@@ -743,15 +743,21 @@ static char *slurp(const char *path, size_t *len)
 	return b;
 }
 
+/* name's path in the tests' directory. */
+static void tmp_at(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", qp_tmpdir(), name);
+}
+
 /* A report file is written over, not truncated first, and cut where the
  * report ends: over an older, longer file (or a shorter one) the file is
  * the report and nothing else, in either format. */
 Test(offline, a_report_over_an_older_file_keeps_nothing_of_it)
 {
 	char path[256], fresh[256], old[256];
-	snprintf(path, sizeof(path), "%s/over.pcap", qp_tmpdir());
-	snprintf(fresh, sizeof(fresh), "%s/over-fresh.out", qp_tmpdir());
-	snprintf(old, sizeof(old), "%s/over-old.out", qp_tmpdir());
+	tmp_at(path, sizeof(path), "over.pcap");
+	tmp_at(fresh, sizeof(fresh), "over-fresh.out");
+	tmp_at(old, sizeof(old), "over-old.out");
 	write_truth(path, 1);
 	static const char *fmt[] = {"json", "table"};
 	for (int k = 0; k < 2; k++)
@@ -841,8 +847,8 @@ Test(offline, the_capture_program_loads_neither_dpdk_nor_openssl)
 static int run_loads_libpcap(const char *path, const char *extra)
 {
 	char out[256], err[256], cmd[1400];
-	snprintf(out, sizeof(out), "%s/lazy.json", qp_tmpdir());
-	snprintf(err, sizeof(err), "%s/lazy.err", qp_tmpdir());
+	tmp_at(out, sizeof(out), "lazy.json");
+	tmp_at(err, sizeof(err), "lazy.err");
 	snprintf(cmd, sizeof(cmd), "LD_DEBUG=libs '%s' --pcap '%s' %s --report-file '%s' 2> '%s'",
 		 qbin(), path, extra, out, err);
 	cr_assert_eq(system(cmd), 0, "%s", cmd);
@@ -869,8 +875,8 @@ static int run_loads_libpcap(const char *path, const char *extra)
 Test(offline, libpcap_is_loaded_only_for_what_needs_it)
 {
 	char path[256], ng[256], cmd[600];
-	snprintf(path, sizeof(path), "%s/truth-lazy.pcap", qp_tmpdir());
-	snprintf(ng, sizeof(ng), "%s/truth-lazy.pcapng", qp_tmpdir());
+	tmp_at(path, sizeof(path), "truth-lazy.pcap");
+	tmp_at(ng, sizeof(ng), "truth-lazy.pcapng");
 	write_truth(path, 1);
 	snprintf(cmd, sizeof(cmd), "editcap -F pcapng '%s' '%s'", path, ng);
 	cr_assert_eq(system(cmd), 0, "editcap (wireshark-common) is needed: %s", cmd);
