@@ -98,10 +98,13 @@ int qp_pcap_read_open_self(struct qp_pcap_reader *r, const char *path, size_t bu
 {
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
+	/* a pipe is never opened here: its writer must not see its reader go */
+	struct stat st;
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return 0; /* libpcap's open says why, or reads it */
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0; /* libpcap's open says why */
-	struct stat st;
+		return 0;
 	uint32_t h[FILE_HDR / 4]; /* magic, versions, zone, accuracy, snapshot, link type */
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || pread(fd, h, FILE_HDR, 0) != FILE_HDR ||
 	    lseek(fd, FILE_HDR, SEEK_SET) != FILE_HDR) {
