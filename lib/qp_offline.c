@@ -124,6 +124,14 @@ static pcap_t *open_capture(const char *path, int side, int big, char *errbuf)
 
 static void harvest(struct run *r, int final);
 
+/* The capture's libpcap handle closed: there is none for a classic Ethernet
+ * capture the reader opened itself. */
+static void capture_close(pcap_t *pc)
+{
+	if (pc)
+		pcap_close(pc);
+}
+
 /* A report file (flushed) cut where the report ends: what was left of an
  * older, longer one goes. 0, or -1 (errno). */
 static int cut_to_end(FILE *out)
@@ -523,8 +531,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		fprintf(stderr, "qprobe: %s: link type %d (%s) is not supported; accepted: %s\n",
 			o->path, lt, name ? name : "unknown", acc);
 		qp_pcap_read_close(&rd);
-		if (pc)
-			pcap_close(pc);
+		capture_close(pc);
 		return QP_EXIT_INPUT;
 	}
 	struct qp_filter *filter = NULL;
@@ -533,8 +540,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		if (!filter) {
 			fprintf(stderr, "qprobe: %s\n", errbuf);
 			qp_pcap_read_close(&rd);
-			if (pc)
-				pcap_close(pc);
+			capture_close(pc);
 			return QP_EXIT_INPUT;
 		}
 	}
@@ -555,8 +561,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 				qp_ipfix_out_close(ipx[k]);
 			qp_filter_free(filter);
 			qp_pcap_read_close(&rd);
-			if (pc)
-				pcap_close(pc);
+			capture_close(pc);
 			return QP_EXIT_INPUT;
 		}
 		nipx++;
@@ -574,8 +579,7 @@ int qp_offline_run(const struct qp_offline_opts *o)
 				qp_ipfix_out_close(ipx[k]);
 			qp_filter_free(filter);
 			qp_pcap_read_close(&rd);
-			if (pc)
-				pcap_close(pc);
+			capture_close(pc);
 			return prc;
 		}
 	}
@@ -650,10 +654,11 @@ int qp_offline_run(const struct qp_offline_opts *o)
 		int fd = open(o->report_file, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
 		out = fd >= 0 ? fdopen(fd, "w") : NULL;
 		if (!out) {
+			int e = errno;
 			if (fd >= 0)
 				close(fd);
 			fprintf(stderr, "qprobe: cannot write the report to %s: %s\n", o->report_file,
-				strerror(errno));
+				strerror(e));
 			rc = QP_EXIT_RUNTIME;
 			goto out;
 		}
@@ -834,7 +839,6 @@ out:
 		peer_close(pp);
 	qp_filter_free(filter);
 	qp_pcap_read_close(&rd);
-	if (pc)
-		pcap_close(pc);
+	capture_close(pc);
 	return rc;
 }
